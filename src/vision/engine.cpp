@@ -1,0 +1,147 @@
+#include "vision/engine.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/paths.h"
+#include "vision/aligner.h"
+
+namespace anju::vision {
+
+FaceEngine::FaceEngine(std::shared_ptr<const ModelSet> models, EngineOptions options)
+    : models_(std::move(models)),
+      options_(options),
+      detector_(*models_, options.detector),
+      landmarker_(*models_),
+      embedder_(*models_, options.embedder),
+      liveness_(*models_, options.liveness) {
+  if (models_->has("pose")) pose_ = std::make_unique<PoseEstimator>(*models_);
+  if (models_->has("eyes")) eyes_ = std::make_unique<EyeStateClassifier>(*models_);
+}
+
+std::unique_ptr<FaceEngine> FaceEngine::Open(const std::filesystem::path& dir, EngineOptions options) {
+  return std::make_unique<FaceEngine>(ModelSet::Load(dir.empty() ? DefaultModelDir() : dir), options);
+}
+
+float MeanBrightness(const cv::Mat& bgr) {
+  cv::Scalar m = cv::mean(bgr);
+  return static_cast<float>((m[0] + m[1] + m[2]) / 3);
+}
+
+cv::Mat NormalizeIllumination(const cv::Mat& bgr) {
+  cv::Mat ycc;
+  cv::cvtColor(bgr, ycc, cv::COLOR_BGR2YCrCb);
+  std::vector<cv::Mat> ch;
+  cv::split(ycc, ch);
+  // Gamma lifts the shadows in proportion to how dark the image is, CLAHE then
+  // restores local contrast without blowing out the lit side of the face.
+  double mean = std::max(1.0, cv::mean(ch[0])[0]);
+  double gamma = std::clamp(std::log(110.0 / 255) / std::log(mean / 255), 0.3, 1.0);
+  cv::Mat lut(1, 256, CV_8U);
+  for (int i = 0; i < 256; ++i) lut.at<uchar>(i) = cv::saturate_cast<uchar>(255 * std::pow(i / 255.0, gamma));
+  cv::LUT(ch[0], lut, ch[0]);
+  auto clahe = cv::createCLAHE(2.0, cv::Size(4, 4));
+  clahe->apply(ch[0], ch[0]);
+  cv::merge(ch, ycc);
+  cv::Mat out;
+  cv::cvtColor(ycc, out, cv::COLOR_YCrCb2BGR);
+  return out;
+}
+
+std::vector<DetectedFace> FaceEngine::Complete(const cv::Mat& work, const std::vector<FaceBox>& boxes,
+                                               cv::Point2f offset, const char* found_by) {
+  std::vector<DetectedFace> faces;
+  for (const auto& b : boxes) {
+    DetectedFace f;
+    f.found_by = found_by;
+    f.landmarks = landmarker_.Detect(work, b.box, options_.refine_landmarks);
+    Points5 pts = ToPoints5(f.landmarks);
+    f.aligned = AlignFace(work, pts);
+    if (MeanBrightness(f.aligned) < options_.dark_level) f.aligned = NormalizeIllumination(f.aligned);
+    f.det = b;
+    f.det.box.x -= offset.x;
+    f.det.box.y -= offset.y;
+    for (auto& p : f.landmarks) p -= offset;
+    f.points = ToPoints5(f.landmarks);
+    faces.push_back(std::move(f));
+  }
+  return faces;
+}
+
+std::vector<DetectedFace> FaceEngine::Detect(const cv::Mat& bgr) {
+  auto boxes = detector_.Detect(bgr);
+  // A box taller than the image means a tight crop: the detector saw only part of
+  // the face's context, and the padded pass boxes it better.
+  auto fills_image = [&](const std::vector<FaceBox>& b) {
+    return b.size() == 1 && b[0].box.height > 0.9f * bgr.rows;
+  };
+  if (!options_.fallbacks || (!boxes.empty() && !fills_image(boxes)))
+    return Complete(bgr, boxes, {0, 0}, "plain");
+
+  cv::Mat work = bgr;
+  const char* how = "plain";
+  if (MeanBrightness(bgr) < options_.dark_level) {
+    work = NormalizeIllumination(bgr);
+    auto enhanced = detector_.Detect(work);
+    if (!enhanced.empty() && !fills_image(enhanced)) return Complete(work, enhanced, {0, 0}, "enhanced");
+    how = "enhanced";
+  }
+  const int px = cvRound(bgr.cols * 0.3), py = cvRound(bgr.rows * 0.3);
+  cv::Mat padded;
+  cv::copyMakeBorder(work, padded, py, py, px, px, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+  auto pb = detector_.Detect(padded);
+  if (!pb.empty()) return Complete(padded, pb, cv::Point2f(px, py), "padded");
+  if (!boxes.empty()) return Complete(work, boxes, {0, 0}, how);
+  pb = detector_.DetectOnce(padded, std::min(0.4f, options_.detector.score_threshold));
+  std::erase_if(pb, [&](const FaceBox& f) { return f.box.height < options_.detector.min_face_size; });
+  return Complete(padded, pb, cv::Point2f(px, py), "low_threshold");
+}
+
+std::optional<DetectedFace> FaceEngine::DetectLargest(const cv::Mat& bgr) {
+  auto faces = Detect(bgr);
+  if (faces.empty()) return std::nullopt;
+  auto it = std::max_element(faces.begin(), faces.end(), [](auto& a, auto& b) {
+    return a.det.box.area() * a.det.score < b.det.box.area() * b.det.score;
+  });
+  return std::move(*it);
+}
+
+HeadPose FaceEngine::Pose(const cv::Mat& bgr, const DetectedFace& face) {
+  return pose_ ? pose_->Estimate(bgr, face.det.box) : PoseFromLandmarks(face.landmarks);
+}
+
+Quality FaceEngine::AssessQuality(const cv::Mat& bgr, const DetectedFace& face) {
+  float eyes = eyes_ ? eyes_->OpenProbability(bgr, face.landmarks) : -1.f;
+  return MeasureQuality(face.aligned, face.points, face.det.box, Pose(bgr, face), eyes);
+}
+
+EnginePool::EnginePool(std::shared_ptr<const ModelSet> models, size_t size, EngineOptions options) {
+  for (size_t i = 0; i < std::max<size_t>(1, size); ++i) {
+    engines_.push_back(std::make_unique<FaceEngine>(models, options));
+    free_.push_back(engines_.back().get());
+  }
+}
+
+EnginePool::Lease EnginePool::Acquire() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !free_.empty(); });
+  FaceEngine* e = free_.back();
+  free_.pop_back();
+  return Lease(this, e);
+}
+
+void EnginePool::Release(FaceEngine* e) {
+  {
+    std::lock_guard lock(mu_);
+    free_.push_back(e);
+  }
+  cv_.notify_one();
+}
+
+EnginePool::Lease::~Lease() {
+  if (engine_) pool_->Release(engine_);
+}
+
+}  // namespace anju::vision

@@ -1,0 +1,124 @@
+// FaceEngine: the stages wired together (detect → landmarks → align → embed, plus
+// liveness, pose and quality on demand). One engine is NOT thread-safe (cv::dnn::Net
+// keeps per-run state); use one engine per worker thread, or borrow from an EnginePool.
+#pragma once
+
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vision/attributes.h"
+#include "vision/detector.h"
+#include "vision/embedder.h"
+#include "vision/landmarker.h"
+#include "vision/liveness.h"
+#include "vision/quality.h"
+
+namespace anju::vision {
+
+struct EngineOptions {
+  DetectorOptions detector;
+  EmbedderOptions embedder;
+  LivenessOptions liveness;
+  // Enable the hard-input fallbacks (see Detect); terminals on live video may turn
+  // them off to keep a constant frame cost.
+  bool fallbacks = true;
+  bool refine_landmarks = true;
+  // Images whose aligned face is darker than this get illumination normalisation.
+  float dark_level = 80.f;
+};
+
+struct DetectedFace {
+  FaceBox det;             // in the caller's image coordinates
+  Landmarks68 landmarks;   // in the caller's image coordinates
+  Points5 points;
+  cv::Mat aligned;         // 112×112 BGR, illumination-normalised when it was dark
+  std::string found_by;    // which detection pass found it: plain, enhanced, padded, low_threshold
+};
+
+class FaceEngine {
+ public:
+  FaceEngine(std::shared_ptr<const ModelSet> models, EngineOptions options = {});
+  // Loads (and verifies) the models in DIR; defaults to core DefaultModelDir().
+  static std::unique_ptr<FaceEngine> Open(const std::filesystem::path& model_dir = {},
+                                          EngineOptions options = {});
+
+  // Faces sorted by detector score. Fallback order when nothing is found (or only a
+  // box that fills the whole image, as on tightly cropped photos):
+  //   1. plain pass (tiled on large frames)
+  //   2. dark image → gamma + CLAHE on the luminance, detect again
+  //   3. pad the image by 30% per side (tight crops), detect again
+  //   4. padded with a lower threshold (profile faces score lower)
+  std::vector<DetectedFace> Detect(const cv::Mat& bgr);
+  // The most prominent face (largest box among confident ones), if any.
+  std::optional<DetectedFace> DetectLargest(const cv::Mat& bgr);
+
+  Feature Embed(const DetectedFace& face) { return embedder_.Embed(face.aligned); }
+  float Liveness(const cv::Mat& bgr, const DetectedFace& face) {
+    return liveness_.Score(bgr, face.det.box);
+  }
+  HeadPose Pose(const cv::Mat& bgr, const DetectedFace& face);
+  Quality AssessQuality(const cv::Mat& bgr, const DetectedFace& face);
+
+  FaceDetector& detector() { return detector_; }
+  Embedder& embedder() { return embedder_; }
+  LivenessChecker& liveness() { return liveness_; }
+  Landmarker& landmarker() { return landmarker_; }
+  const std::string& model_version() const { return models_->feature_version(); }
+  const EngineOptions& options() const { return options_; }
+  const std::shared_ptr<const ModelSet>& models() const { return models_; }
+
+ private:
+  std::vector<DetectedFace> Complete(const cv::Mat& work, const std::vector<FaceBox>& boxes,
+                                     cv::Point2f offset, const char* found_by);
+
+  std::shared_ptr<const ModelSet> models_;
+  EngineOptions options_;
+  FaceDetector detector_;
+  Landmarker landmarker_;
+  Embedder embedder_;
+  LivenessChecker liveness_;
+  std::unique_ptr<PoseEstimator> pose_;
+  std::unique_ptr<EyeStateClassifier> eyes_;
+};
+
+// Gamma + CLAHE on the luminance channel; used before detection on dark frames and
+// on dark aligned crops (R3.1.4.1 night).
+cv::Mat NormalizeIllumination(const cv::Mat& bgr);
+float MeanBrightness(const cv::Mat& bgr);
+
+// A fixed set of engines shared by worker threads. Acquire() blocks until one is free;
+// the lease returns it on destruction. All engines share one ModelSet in memory.
+class EnginePool {
+ public:
+  EnginePool(std::shared_ptr<const ModelSet> models, size_t size, EngineOptions options = {});
+
+  class Lease {
+   public:
+    Lease(EnginePool* pool, FaceEngine* engine) : pool_(pool), engine_(engine) {}
+    Lease(Lease&& o) noexcept : pool_(o.pool_), engine_(o.engine_) { o.engine_ = nullptr; }
+    Lease(const Lease&) = delete;
+    ~Lease();
+    FaceEngine* operator->() { return engine_; }
+    FaceEngine& operator*() { return *engine_; }
+
+   private:
+    EnginePool* pool_;
+    FaceEngine* engine_;
+  };
+  Lease Acquire();
+  size_t size() const { return engines_.size(); }
+
+ private:
+  void Release(FaceEngine* e);
+  std::vector<std::unique_ptr<FaceEngine>> engines_;
+  std::vector<FaceEngine*> free_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+}  // namespace anju::vision

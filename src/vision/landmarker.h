@@ -1,0 +1,28 @@
+// 68-point landmarker on the square face box, and the reduction to the 5 points
+// used for alignment.
+#pragma once
+
+#include <opencv2/dnn.hpp>
+
+#include "vision/model_set.h"
+#include "vision/types.h"
+
+namespace anju::vision {
+
+class Landmarker {
+ public:
+  explicit Landmarker(const ModelSet& models);
+  // `box` should be the detector's square box. With refine, the box is re-centred on
+  // the first estimate and the network runs a second time (steadier on loose boxes).
+  Landmarks68 Detect(const cv::Mat& bgr, const cv::Rect2f& box, bool refine = true);
+
+ private:
+  Landmarks68 DetectOnce(const cv::Mat& bgr, const cv::Rect2f& box);
+  cv::dnn::Net net_;
+};
+
+// Eyes = mean of the four eye-contour points (37/38/40/41 and 43/44/46/47, 0-based
+// 36..47), nose tip = 30, mouth corners = mean of the outer and inner corner.
+Points5 ToPoints5(const Landmarks68& lm);
+
+}  // namespace anju::vision

@@ -1,0 +1,25 @@
+#include "testing.h"
+
+#include <unistd.h>
+
+#include "core/paths.h"
+
+namespace anju::testing {
+
+std::filesystem::path DataPath(const std::string& sub) {
+  auto root = DefaultDataDir();
+  if (root.empty()) return {};
+  auto p = sub.empty() ? root : root / sub;
+  std::error_code ec;
+  return std::filesystem::exists(p, ec) ? p : std::filesystem::path{};
+}
+
+std::filesystem::path TempDir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("anju-test-" + std::to_string(::getpid()) + "-" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace anju::testing

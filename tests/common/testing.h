@@ -1,0 +1,23 @@
+// Test helpers: evaluation data lives outside the repo (../shared/data or
+// $ANJU_DATA_DIR); tests that need it skip with a visible message when it is absent.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace anju::testing {
+
+// DataDir()/sub, or empty when the data set is not present.
+std::filesystem::path DataPath(const std::string& sub = "");
+// A fresh empty directory under the build tree's temp area, removed at exit.
+std::filesystem::path TempDir(const std::string& name);
+
+}  // namespace anju::testing
+
+#define ANJU_REQUIRE_DATA(var, sub)                                                           \
+  const std::filesystem::path var = ::anju::testing::DataPath(sub);                          \
+  if (var.empty())                                                                            \
+  GTEST_SKIP() << "evaluation data '" << (sub)                                                \
+               << "' not found (set ANJU_DATA_DIR or put shared/data beside the checkout)"

@@ -1,0 +1,44 @@
+// Embeds many image files on several threads (one FaceEngine each) with an on-disk
+// cache, so that evaluators and calibration that revisit the same data set pay for
+// the network only once per model version and engine setting.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vision/engine.h"
+
+namespace anju::eval {
+
+struct FaceRecord {
+  bool found = false;                  // a face was detected
+  std::vector<float> feature;          // L2-normalised, empty when !found
+  float yaw = 0, pitch = 0, roll = 0;  // from the pose network (landmarks if absent)
+  float liveness = 0;
+  float quality = 0;
+  std::string found_by;
+};
+
+struct BatchOptions {
+  int threads = 2;
+  // Cache file; empty = no cache. Entries are keyed by path, file size and mtime, and
+  // the cache is discarded when the model version or engine settings differ.
+  std::filesystem::path cache;
+  bool with_liveness = false;
+  bool progress = true;  // progress line on stderr
+};
+
+// Default cache location for a data set: ~/.cache/anju/features/<tag>.bin
+std::filesystem::path DefaultCachePath(const std::string& tag);
+
+// Returns one record per input path, in order. Images that fail to decode count as
+// not found (and are reported on stderr), never abort the run.
+std::vector<FaceRecord> EmbedFiles(const std::vector<std::filesystem::path>& files,
+                                   const std::filesystem::path& model_dir,
+                                   const vision::EngineOptions& engine_options,
+                                   const BatchOptions& options);
+
+}  // namespace anju::eval

@@ -1,0 +1,191 @@
+#include "eval/feature_batch.h"
+
+#include <opencv2/core/utility.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/paths.h"
+#include "vision/image.h"
+
+namespace anju::eval {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kMagic[8] = {'A', 'N', 'J', 'U', 'F', 'C', '1', '\n'};
+
+struct FileStamp {
+  uint64_t size = 0;
+  int64_t mtime = 0;
+};
+
+FileStamp Stamp(const fs::path& p) {
+  std::error_code ec;
+  FileStamp s;
+  s.size = fs::file_size(p, ec);
+  if (ec) return {};
+  s.mtime = fs::last_write_time(p, ec).time_since_epoch().count();
+  return s;
+}
+
+struct CacheEntry {
+  FileStamp stamp;
+  FaceRecord record;
+};
+using Cache = std::unordered_map<std::string, CacheEntry>;
+
+template <typename T>
+void Put(std::ostream& o, const T& v) { o.write(reinterpret_cast<const char*>(&v), sizeof v); }
+template <typename T>
+bool Get(std::istream& i, T& v) { return static_cast<bool>(i.read(reinterpret_cast<char*>(&v), sizeof v)); }
+void PutStr(std::ostream& o, const std::string& s) {
+  Put(o, static_cast<uint32_t>(s.size()));
+  o.write(s.data(), static_cast<std::streamsize>(s.size()));
+}
+bool GetStr(std::istream& i, std::string& s) {
+  uint32_t n;
+  if (!Get(i, n) || n > (1u << 20)) return false;
+  s.resize(n);
+  return static_cast<bool>(i.read(s.data(), n));
+}
+
+// A cache that does not parse, or belongs to other settings, is simply ignored.
+Cache LoadCache(const fs::path& path, const std::string& key) {
+  Cache cache;
+  std::ifstream in(path, std::ios::binary);
+  char magic[8];
+  std::string k;
+  if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0 || !GetStr(in, k) || k != key) return cache;
+  uint32_t count;
+  if (!Get(in, count)) return cache;
+  for (uint32_t n = 0; n < count; ++n) {
+    std::string p;
+    CacheEntry e;
+    uint8_t found;
+    uint32_t dim;
+    FaceRecord& r = e.record;
+    if (!GetStr(in, p) || !Get(in, e.stamp.size) || !Get(in, e.stamp.mtime) || !Get(in, found) ||
+        !Get(in, r.yaw) || !Get(in, r.pitch) || !Get(in, r.roll) || !Get(in, r.liveness) ||
+        !Get(in, r.quality) || !GetStr(in, r.found_by) || !Get(in, dim) || dim > 4096)
+      return {};
+    r.found = found;
+    r.feature.resize(dim);
+    if (dim && !in.read(reinterpret_cast<char*>(r.feature.data()), dim * sizeof(float))) return {};
+    cache[p] = std::move(e);
+  }
+  return cache;
+}
+
+void SaveCache(const fs::path& path, const std::string& key, const Cache& cache) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return;  // a cache is an optimisation; failing to write it is not an error
+    out.write(kMagic, 8);
+    PutStr(out, key);
+    Put(out, static_cast<uint32_t>(cache.size()));
+    for (auto& [p, e] : cache) {
+      const FaceRecord& r = e.record;
+      PutStr(out, p);
+      Put(out, e.stamp.size);
+      Put(out, e.stamp.mtime);
+      Put(out, static_cast<uint8_t>(r.found));
+      Put(out, r.yaw), Put(out, r.pitch), Put(out, r.roll), Put(out, r.liveness), Put(out, r.quality);
+      PutStr(out, r.found_by);
+      Put(out, static_cast<uint32_t>(r.feature.size()));
+      out.write(reinterpret_cast<const char*>(r.feature.data()),
+                static_cast<std::streamsize>(r.feature.size() * sizeof(float)));
+    }
+    if (!out) return;
+  }
+  fs::rename(tmp, path, ec);
+}
+
+std::string SettingsKey(const std::string& version, const vision::EngineOptions& o, bool liveness) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "|flip=%d|det=%.3f|tiles=%d|min=%d|fb=%d|refine=%d|dark=%.1f|live=%d",
+                o.embedder.flip_tta, o.detector.score_threshold, o.detector.tiles, o.detector.min_face_size,
+                o.fallbacks, o.refine_landmarks, o.dark_level, liveness);
+  return version + buf;
+}
+
+}  // namespace
+
+fs::path DefaultCachePath(const std::string& tag) {
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : "/tmp") / ".cache" / "anju" / "features" / (tag + ".bin");
+}
+
+std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs::path& model_dir,
+                                   const vision::EngineOptions& engine_options, const BatchOptions& options) {
+  auto models = vision::ModelSet::Load(model_dir.empty() ? DefaultModelDir() : model_dir);
+  const std::string key = SettingsKey(models->feature_version(), engine_options, options.with_liveness);
+  Cache cache = options.cache.empty() ? Cache{} : LoadCache(options.cache, key);
+
+  std::vector<FaceRecord> out(files.size());
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto it = cache.find(files[i].string());
+    if (it != cache.end() && it->second.stamp.size == Stamp(files[i]).size &&
+        it->second.stamp.mtime == Stamp(files[i]).mtime)
+      out[i] = it->second.record;
+    else
+      todo.push_back(i);
+  }
+  if (!todo.empty()) {
+    const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(todo.size())));
+    const int saved_threads = cv::getNumThreads();
+    if (threads > 1) cv::setNumThreads(1);  // parallelism comes from the workers
+    std::atomic<size_t> next{0}, done{0};
+    std::mutex log_mu;
+    auto worker = [&] {
+      vision::FaceEngine engine(models, engine_options);
+      for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
+        size_t i = todo[k];
+        FaceRecord r;
+        try {
+          cv::Mat img = vision::LoadImage(files[i]);
+          if (auto face = engine.DetectLargest(img)) {
+            r.found = true;
+            r.found_by = face->found_by;
+            r.feature = engine.Embed(*face).values;
+            auto q = engine.AssessQuality(img, *face);
+            r.yaw = q.pose.yaw, r.pitch = q.pose.pitch, r.roll = q.pose.roll, r.quality = q.score;
+            if (options.with_liveness) r.liveness = engine.Liveness(img, *face);
+          }
+        } catch (const Error& e) {
+          std::lock_guard lock(log_mu);
+          std::fprintf(stderr, "\nskipped %s: %s\n", files[i].c_str(), e.what());
+        }
+        out[i] = std::move(r);
+        size_t d = ++done;
+        if (options.progress && (d % 50 == 0 || d == todo.size())) {
+          std::lock_guard lock(log_mu);
+          std::fprintf(stderr, "\r  embedding %zu/%zu", d, todo.size());
+          if (d == todo.size()) std::fprintf(stderr, "\n");
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+    for (auto& t : pool) t.join();
+    cv::setNumThreads(saved_threads);
+    if (!options.cache.empty()) {
+      for (size_t i : todo) cache[files[i].string()] = {Stamp(files[i]), out[i]};
+      SaveCache(options.cache, key, cache);
+    }
+  }
+  return out;
+}
+
+}  // namespace anju::eval

@@ -238,5 +238,36 @@ TEST(EngineDetectTest, ClearFaceUsesThePlainPass) {
   EXPECT_EQ(faces[0].aligned.type(), CV_8UC3);
 }
 
+// Frames that do not come through DecodeImage (a grey IR camera, a BGRA capture, an
+// empty Mat) should give faces or an anju::Error, not a raw cv::Exception from inside
+// cv::dnn. DISABLED: FaceEngine::Detect passes them straight to the networks (reported
+// with the tests, src/vision/engine.cpp / detector.cpp). Enable once the engine
+// converts or refuses them.
+TEST(EngineDetectTest, DISABLED_NonBgrFramesAreConvertedOrRefused) {
+  ANJU_REQUIRE_DATA(lfw, "lfw");
+  cv::Mat img = LoadImage(LfwFile(lfw, "Aaron_Peirsol", 1)), grey, bgra;
+  cv::cvtColor(img, grey, cv::COLOR_BGR2GRAY);
+  cv::cvtColor(img, bgra, cv::COLOR_BGR2BGRA);
+  for (const cv::Mat& frame : {grey, bgra}) {
+    SCOPED_TRACE(frame.channels());
+    try {
+      EXPECT_EQ(Engine().Detect(frame).size(), 1u);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "raw exception: " << e.what();
+    }
+  }
+  try {
+    Engine().Detect(cv::Mat());
+    ADD_FAILURE() << "an empty frame was accepted";
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.code() == ErrorCode::kBadImage || e.code() == ErrorCode::kInvalidArgument)
+        << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "raw exception: " << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace anju::vision

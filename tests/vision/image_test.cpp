@@ -44,7 +44,8 @@ TEST(ImageTest, ColourJpegDecodes) {
 TEST(ImageTest, PngAndBmpRoundTripFromFileAndMemory) {
   ANJU_REQUIRE_DATA(nuaa, "nuaa");
   const cv::Mat original = ColourFrame(nuaa);
-  const auto dir = anju::testing::TempDir("image-roundtrip");
+  const test::ScopedTempDir tmp("image-roundtrip");
+  const auto& dir = tmp.path();
   for (const char* ext : {".png", ".bmp"}) {
     SCOPED_TRACE(ext);
     std::vector<uint8_t> encoded;
@@ -81,7 +82,8 @@ TEST(ImageTest, GreyscaleIsExpandedToThreeChannels) {
 
 TEST(ImageTest, EmptyDataIsBadImage) {
   EXPECT_ANJU_ERROR(DecodeImage({}), ErrorCode::kBadImage);
-  const auto dir = anju::testing::TempDir("image-empty");
+  const test::ScopedTempDir tmp("image-empty");
+  const auto& dir = tmp.path();
   WriteBytes(dir / "empty.jpg", {});
   EXPECT_ANJU_ERROR(LoadImage(dir / "empty.jpg"), ErrorCode::kBadImage);
 }
@@ -112,7 +114,8 @@ TEST(ImageTest, TruncatedJpegIsBadImage) {
     std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<long>(keep));
     EXPECT_ANJU_ERROR(DecodeImage(cut), ErrorCode::kBadImage) << "kept " << keep;
   }
-  const auto dir = anju::testing::TempDir("image-truncated-jpeg");
+  const test::ScopedTempDir tmp("image-truncated-jpeg");
+  const auto& dir = tmp.path();
   WriteBytes(dir / "half.jpg",
              {bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2)});
   EXPECT_ANJU_ERROR(LoadImage(dir / "half.jpg"), ErrorCode::kBadImage);
@@ -189,7 +192,8 @@ TEST(ImageTest, TinyImageIsBadImage) {
 }
 
 TEST(ImageTest, MissingFileIsNotFound) {
-  const auto dir = anju::testing::TempDir("image-missing");
+  const test::ScopedTempDir tmp("image-missing");
+  const auto& dir = tmp.path();
   EXPECT_ANJU_ERROR(LoadImage(dir / "no-such-image.jpg"), ErrorCode::kNotFound);
 }
 

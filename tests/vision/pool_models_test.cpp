@@ -65,11 +65,12 @@ TEST(EnginePoolTest, FourThreadsOnTwoEnginesMatchOneEngineBitForBit) {
 }
 
 // A private copy of the installed models to break in various ways.
-std::filesystem::path CopyModels(const std::string& name) {
-  auto dir = anju::testing::TempDir(name);
+std::unique_ptr<test::ScopedTempDir> CopyModels(const std::string& name) {
+  auto tmp = std::make_unique<test::ScopedTempDir>(name);
   for (const auto& e : std::filesystem::directory_iterator(Models()->dir()))
-    if (e.is_regular_file()) std::filesystem::copy_file(e.path(), dir / e.path().filename());
-  return dir;
+    if (e.is_regular_file())
+      std::filesystem::copy_file(e.path(), tmp->path() / e.path().filename());
+  return tmp;
 }
 
 std::string ExpectModelError(const std::filesystem::path& dir) {
@@ -91,12 +92,14 @@ TEST(ModelSetTest, InstalledModelsLoadWithAllRoles) {
   EXPECT_NE(m->feature_version().find(m->file("embedder").sha256.substr(0, 8)), std::string::npos);
   EXPECT_ANJU_ERROR(m->file("no-such-role"), ErrorCode::kModel);
   // A verified copy loads and gives the same feature version.
-  auto dir = CopyModels("models-ok");
+  auto tmp = CopyModels("models-ok");
+  const auto& dir = tmp->path();
   EXPECT_EQ(ModelSet::Load(dir)->feature_version(), m->feature_version());
 }
 
 TEST(ModelSetTest, FlippedByteIsCaughtAndNamed) {
-  auto dir = CopyModels("models-flipped");
+  auto tmp = CopyModels("models-flipped");
+  const auto& dir = tmp->path();
   const auto victim = dir / Models()->file("landmarks").path.filename();
   {
     std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
@@ -115,7 +118,8 @@ TEST(ModelSetTest, FlippedByteIsCaughtAndNamed) {
 }
 
 TEST(ModelSetTest, MissingManifestIsAModelError) {
-  auto dir = CopyModels("models-no-manifest");
+  auto tmp = CopyModels("models-no-manifest");
+  const auto& dir = tmp->path();
   std::filesystem::remove(dir / "manifest.json");
   const std::string what = ExpectModelError(dir);
   EXPECT_NE(what.find("manifest"), std::string::npos) << what;
@@ -123,7 +127,8 @@ TEST(ModelSetTest, MissingManifestIsAModelError) {
 }
 
 TEST(ModelSetTest, MissingModelFileIsAModelErrorNamingIt) {
-  auto dir = CopyModels("models-missing-file");
+  auto tmp = CopyModels("models-missing-file");
+  const auto& dir = tmp->path();
   const auto victim = Models()->file("embedder").path.filename();
   std::filesystem::remove(dir / victim);
   const std::string what = ExpectModelError(dir);
@@ -131,7 +136,8 @@ TEST(ModelSetTest, MissingModelFileIsAModelErrorNamingIt) {
 }
 
 TEST(ModelSetTest, MalformedManifestIsAModelError) {
-  auto dir = CopyModels("models-malformed");
+  auto tmp = CopyModels("models-malformed");
+  const auto& dir = tmp->path();
   { std::ofstream(dir / "manifest.json") << "{\"name\": \"x\", \"files\": "; }
   ExpectModelError(dir);
   {

@@ -23,6 +23,23 @@ std::shared_ptr<const ModelSet> Models();
 // One engine with default options, shared by the tests (gtest runs them on one thread).
 FaceEngine& Engine();
 
+// anju::testing::TempDir(name), removed again when the guard goes out of scope (model
+// copies are 15 MB; tests/common's TempDir itself leaves its directories behind).
+class ScopedTempDir {
+ public:
+  explicit ScopedTempDir(const std::string& name) : path_(anju::testing::TempDir(name)) {}
+  ~ScopedTempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 // lfw/lfw/<name>/<name>_<NNNN>.jpg under the data root `lfw` (= DataPath("lfw")).
 std::filesystem::path LfwFile(const std::filesystem::path& lfw, const std::string& name, int n);
 std::vector<uint8_t> ReadBytes(const std::filesystem::path& path);

@@ -24,6 +24,7 @@
 #include "vision/image.h"
 #include "vision/model_set.h"
 #if __has_include("store/gallery.h")
+#include "crypto/keyfile.h"
 #include "store/gallery.h"
 #define ANJU_HAVE_STORE 1
 #endif
@@ -618,6 +619,227 @@ void InstallMatchCommands(CLI::App& root) {
 }
 
 ANJU_COMMAND(InstallMatchCommands);
+
+// ---------------------------------------------------------------- identify / gallery
+struct KeyFlags {
+  std::string key, master;
+  void Add(CLI::App* app) {
+    app->add_option(
+        "--key", key,
+        "data key: raw key file (64 hex, mode 0600), or a wrapped key file with --master");
+    app->add_option("--master", master, "raw master-key file that unwraps --key");
+  }
+#ifdef ANJU_HAVE_STORE
+  crypto::DataKey Load() const {
+    if (key.empty()) throw Error(ErrorCode::kInvalidArgument, "a gallery database needs --key");
+    if (!master.empty()) return crypto::LoadKeyFile(key, crypto::LoadRawKeyFile(master));
+    return crypto::LoadRawKeyFile(key);
+  }
+#endif
+};
+
+// person id of an image in a flat gallery folder: file stem without a trailing _<digits>.
+std::string PersonFromFile(const fs::path& f) {
+  std::string stem = f.stem().string();
+  auto us = stem.find_last_of('_');
+  if (us != std::string::npos && us + 1 < stem.size() &&
+      std::all_of(stem.begin() + us + 1, stem.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    stem.resize(us);
+  return stem;
+}
+
+bool IsImageFile(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".bmp" || e == ".webp";
+}
+
+void InstallIdentifyCommands(CLI::App& root) {
+  static EngineFlags flags;
+  static KeyFlags keys;
+  static std::string gallery, image, thresholds, level = "normal", precision = "fp32";
+  static size_t k = 5;
+  static bool as_json = false;
+  auto* cmd = root.add_subcommand("identify",
+                                  "1:N: who is this? top-k persons with scores and the decision");
+  cmd->add_option("--gallery", gallery,
+                  "folder of person folders / images named by person, or a gallery .db")
+      ->required();
+  cmd->add_option("image", image, "probe image")->required();
+  cmd->add_option("--level", level, "security level: high | normal | low");
+  cmd->add_option("--thresholds", thresholds, "thresholds file (default: models/thresholds.json)");
+  cmd->add_option("-k,--top", k, "persons to list");
+  cmd->add_option("--precision", precision, "fp32 | int8");
+  cmd->add_flag("--json", as_json, "print JSON");
+  keys.Add(cmd);
+  flags.Add(cmd);
+  cmd->callback([] {
+    auto engine = flags.Open();
+    const std::string ver = engine->model_version();
+    auto th_path = thresholds.empty() ? match::DefaultThresholdsPath() : fs::path(thresholds);
+    if (th_path.empty())
+      throw Error(ErrorCode::kNotFound,
+                  "no thresholds file: run anju calibrate or pass --thresholds");
+    Thresholds th = Thresholds::Load(th_path, ver);
+    FeatureIndex index({.model_version = ver,
+                        .dim = kDim,
+                        .precision = match::ParsePrecision(precision),
+                        .fusion = th.fusion});
+    size_t skipped = 0;
+    if (fs::is_directory(gallery)) {
+      std::vector<std::pair<std::string, fs::path>> items;
+      for (auto& e : fs::directory_iterator(gallery)) {
+        if (e.is_directory()) {
+          for (auto& f : fs::directory_iterator(e.path()))
+            if (f.is_regular_file() && IsImageFile(f.path()))
+              items.emplace_back(e.path().filename().string(), f.path());
+        } else if (e.is_regular_file() && IsImageFile(e.path())) {
+          items.emplace_back(PersonFromFile(e.path()), e.path());
+        }
+      }
+      std::sort(items.begin(), items.end());
+      for (auto& [person, f] : items) {
+        try {
+          auto face = engine->DetectLargest(vision::LoadImage(f.string()));
+          if (!face) {
+            ++skipped;
+            continue;
+          }
+          auto feat = engine->Embed(*face);
+          index.Add(person, feat.values, feat.model_version);
+        } catch (const Error&) {
+          ++skipped;
+        }
+      }
+    } else {
+#ifdef ANJU_HAVE_STORE
+      auto g = store::Gallery::Open(gallery, keys.Load(), ver);
+      g->LoadInto(index);
+#else
+      throw Error(ErrorCode::kInvalidArgument, "this build has no gallery database support");
+#endif
+    }
+    cv::Mat img = vision::LoadImage(image);
+    auto face = engine->DetectLargest(img);
+    if (!face) throw Error(ErrorCode::kNotFound, "未检测到人脸 / no face found in " + image);
+    auto probe = engine->Embed(*face);
+    auto t0 = std::chrono::steady_clock::now();
+    auto top = index.Search(probe.values, probe.model_version, {.k = std::max<size_t>(k, 2)});
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const auto lv = match::ParseLevel(level);
+    auto d = match::Decide(top, th.at(lv));
+    if (top.size() > k) top.resize(k);
+    json cands = json::array();
+    for (auto& c : top)
+      cands.push_back({{"person", c.person},
+                       {"score", c.score},
+                       {"templates", c.templates},
+                       {"best_template", c.best_template}});
+    json out = {{"decision", match::OutcomeName(d.outcome)},
+                {"person", d.outcome == match::Outcome::kAccept ? d.person : ""},
+                {"score", d.score},
+                {"second_score", d.second_score},
+                {"level", level},
+                {"threshold", th.at(lv).threshold},
+                {"margin", th.at(lv).margin},
+                {"gallery_persons", index.persons()},
+                {"gallery_templates", index.size()},
+                {"skipped_gallery_images", skipped},
+                {"search_ms", ms},
+                {"candidates", cands}};
+    if (as_json) {
+      std::cout << out.dump() << "\n";
+      return;
+    }
+    std::printf(
+        "gallery: %zu persons, %zu templates (%zu images without a face skipped); search %.3f ms\n",
+        index.persons(), index.size(), skipped, ms);
+    for (size_t i = 0; i < top.size(); ++i)
+      std::printf("  %zu. %-30s %.4f (%u templates)\n", i + 1, top[i].person.c_str(), top[i].score,
+                  top[i].templates);
+    const char* zh = d.outcome == match::Outcome::kAccept     ? "通过"
+                     : d.outcome == match::Outcome::kStranger ? "陌生人"
+                                                              : "不确定";
+    std::printf("decision (%s, threshold %.4f, margin %.2f): %s / %s%s%s\n", level.c_str(),
+                th.at(lv).threshold, th.at(lv).margin, zh, match::OutcomeName(d.outcome),
+                d.outcome == match::Outcome::kAccept ? " → " : "",
+                d.outcome == match::Outcome::kAccept ? d.person.c_str() : "");
+  });
+
+#ifdef ANJU_HAVE_STORE
+  // ---- gallery enrol / list / remove
+  static std::string db, person;
+  static std::vector<std::string> images;
+  static bool allow_duplicate = false;
+  auto* g = root.add_subcommand("gallery", "encrypted gallery database (SQLite, SM4 at rest)");
+  g->require_subcommand(1);
+  auto* enrol = g->add_subcommand(
+      "enrol", "add templates for an identity code (creates the database if needed)");
+  enrol->add_option("--db", db, "gallery database")->required();
+  enrol->add_option("--id", person, "opaque identity code")->required();
+  enrol->add_option("images", images, "enrolment photos")->required();
+  enrol->add_flag("--allow-duplicate", allow_duplicate,
+                  "store even when the face matches another identity");
+  keys.Add(enrol);
+  flags.Add(enrol);
+  enrol->callback([] {
+    auto engine = flags.Open();
+    const std::string ver = engine->model_version();
+    auto key = keys.Load();
+    auto gal = fs::exists(db) ? store::Gallery::Open(db, key, ver)
+                              : store::Gallery::Create(db, key, ver, kDim);
+    FeatureIndex index({.model_version = ver, .dim = kDim});
+    gal->LoadInto(index);
+    auto th_path = match::DefaultThresholdsPath();
+    const float high =
+        th_path.empty() ? 1.f : Thresholds::Load(th_path, ver).at(SecurityLevel::kHigh).threshold;
+    for (auto& f : images) {
+      auto face = engine->DetectLargest(vision::LoadImage(f));
+      if (!face) throw Error(ErrorCode::kNotFound, "未检测到人脸 / no face found in " + f);
+      auto feat = engine->Embed(*face);
+      auto dups = match::FindDuplicates(index, feat.values, ver, high, person);
+      if (!dups.empty()) {
+        std::printf(
+            "疑似重复登记 / possible duplicate: %s matches enrolled %s (score %.4f ≥ high "
+            "threshold %.4f)\n",
+            f.c_str(), dups[0].person.c_str(), dups[0].best_template_score, high);
+        if (!allow_duplicate)
+          throw Error(ErrorCode::kInvalidArgument,
+                      "duplicate enrolment refused (--allow-duplicate to override)");
+      }
+      auto id = gal->Add(person, feat.values);
+      index.Put(person, id, feat.values, ver);
+      std::printf("enrolled %s → template %llu\n", f.c_str(), static_cast<unsigned long long>(id));
+    }
+  });
+  auto* list =
+      g->add_subcommand("info", "templates and identities in a gallery (verifies every row)");
+  list->add_option("--db", db, "gallery database")->required();
+  keys.Add(list);
+  list->callback([] {
+    auto gal = store::Gallery::Open(db, keys.Load());
+    auto t0 = std::chrono::steady_clock::now();
+    auto all = gal->LoadAll();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto i = gal->info();
+    std::printf(
+        "%s: model %s, %zu templates, %zu identities, key %s; all rows verified in %.3f s\n",
+        db.c_str(), i.model_version.c_str(), i.templates, i.identities, i.key_id.c_str(), s);
+  });
+  auto* rm = g->add_subcommand("remove", "remove an identity's templates");
+  rm->add_option("--db", db, "gallery database")->required();
+  rm->add_option("--id", person, "identity code")->required();
+  keys.Add(rm);
+  rm->callback([] {
+    auto gal = store::Gallery::Open(db, keys.Load());
+    std::printf("removed %zu templates of %s\n", gal->RemoveIdentity(person), person.c_str());
+  });
+#endif
+}
+
+ANJU_COMMAND(InstallIdentifyCommands);
 
 }  // namespace
 }  // namespace anju::cli

@@ -29,7 +29,7 @@ std::pair<std::string, std::string> SplitHostPort(const std::string& s, const ch
   return {host, s.substr(colon + 1)};
 }
 
-// "17,27" or "5,6,-,13,19" ('-' = not wired).
+// "17,27" or "5,!6,-,13,19" ('-' = not wired, '!' = this line has the other polarity).
 std::vector<std::optional<anju::door::GpioLineSpec>> ParseLines(const std::string& s,
                                                                 bool active_low) {
   std::vector<std::optional<anju::door::GpioLineSpec>> out;
@@ -40,7 +40,11 @@ std::vector<std::optional<anju::door::GpioLineSpec>> ParseLines(const std::strin
       out.push_back(std::nullopt);
       continue;
     }
-    out.push_back(anju::door::GpioLineSpec{static_cast<unsigned>(std::stoul(item)), active_low});
+    // A leading '!' inverts this one line relative to the common polarity flag.
+    const bool invert = item[0] == '!';
+    if (invert) item.erase(0, 1);
+    out.push_back(
+        anju::door::GpioLineSpec{static_cast<unsigned>(std::stoul(item)), active_low != invert});
   }
   return out;
 }
@@ -66,8 +70,9 @@ int main(int argc, char** argv) {
                  "HTTP status endpoint HOST:PORT: GET /status, POST /inputs (simulated inputs)");
   app.add_option("--gpio-chip", gpio_chip, "drive real lines of this GPIO chip (e.g. gpiochip0)");
   app.add_option("--gpio-outputs", gpio_outputs, "line offsets of outputs 0,1 (e.g. 17,27)");
-  app.add_option("--gpio-inputs", gpio_inputs,
-                 "line offsets of contact,exit,tamper,fire,spare ('-' = not wired)");
+  app.add_option(
+      "--gpio-inputs", gpio_inputs,
+      "line offsets of contact,exit,tamper,fire,spare ('-' = not wired, '!6' = line 6 inverted)");
   app.add_flag("--gpio-outputs-active-low", outputs_active_low, "outputs are active low");
   app.add_flag("--gpio-inputs-active-low", inputs_active_low,
                "inputs are active low (contacts to ground with pull-ups)");

@@ -111,12 +111,13 @@ void SaveCache(const fs::path& path, const std::string& key, const Cache& cache)
   fs::rename(tmp, path, ec);
 }
 
-std::string SettingsKey(const std::string& version, const vision::EngineOptions& o, bool liveness) {
+std::string SettingsKey(const std::string& version, const vision::EngineOptions& o, bool liveness,
+                        bool pose) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "|flip=%d|det=%.3f|tiles=%d|min=%d|fb=%d|refine=%d|dark=%.1f|live=%d",
                 o.embedder.flip_tta, o.detector.score_threshold, o.detector.tiles, o.detector.min_face_size,
                 o.fallbacks, o.refine_landmarks, o.dark_level, liveness);
-  return version + buf;
+  return version + "|rev=" + std::to_string(vision::kEngineRevision) + buf + (pose ? "" : "|pose=landmarks");
 }
 
 }  // namespace
@@ -129,7 +130,8 @@ fs::path DefaultCachePath(const std::string& tag) {
 std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs::path& model_dir,
                                    const vision::EngineOptions& engine_options, const BatchOptions& options) {
   auto models = vision::ModelSet::Load(model_dir.empty() ? DefaultModelDir() : model_dir);
-  const std::string key = SettingsKey(models->feature_version(), engine_options, options.with_liveness);
+  const std::string key = SettingsKey(models->feature_version(), engine_options, options.with_liveness,
+                                      options.with_pose);
   Cache cache = options.cache.empty() ? Cache{} : LoadCache(options.cache, key);
 
   std::vector<FaceRecord> out(files.size());
@@ -160,7 +162,8 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
             r.found_by = face->found_by;
             r.feature = engine.Embed(*face).values;
             auto q = engine.AssessQuality(img, *face);
-            r.yaw = q.pose.yaw, r.pitch = q.pose.pitch, r.roll = q.pose.roll, r.quality = q.score;
+            auto pose = options.with_pose ? engine.Pose(img, *face, /*network=*/true) : q.pose;
+            r.yaw = pose.yaw, r.pitch = pose.pitch, r.roll = pose.roll, r.quality = q.score;
             if (options.with_liveness) r.liveness = engine.Liveness(img, *face);
           }
         } catch (const Error& e) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "core/paths.h"
 #include "vision/aligner.h"
 
@@ -50,8 +51,20 @@ cv::Mat NormalizeIllumination(const cv::Mat& bgr) {
   return out;
 }
 
+cv::Mat ToBgr(const cv::Mat& image) {
+  if (image.empty()) throw Error(ErrorCode::kBadImage, "图像为空 / empty image");
+  if (image.depth() != CV_8U)
+    throw Error(ErrorCode::kInvalidArgument, "frames must be 8-bit (got depth " + std::to_string(image.depth()) + ")");
+  if (image.channels() == 3) return image;
+  cv::Mat out;
+  if (image.channels() == 1) cv::cvtColor(image, out, cv::COLOR_GRAY2BGR);  // grey or IR camera
+  else if (image.channels() == 4) cv::cvtColor(image, out, cv::COLOR_BGRA2BGR);
+  else throw Error(ErrorCode::kInvalidArgument, "frames must have 1, 3 or 4 channels");
+  return out;
+}
+
 std::vector<DetectedFace> FaceEngine::Complete(const cv::Mat& work, const std::vector<FaceBox>& boxes,
-                                               cv::Point2f offset, const char* found_by) {
+                                               cv::Point2f offset, const std::string& found_by) {
   std::vector<DetectedFace> faces;
   for (const auto& b : boxes) {
     DetectedFace f;
@@ -70,33 +83,48 @@ std::vector<DetectedFace> FaceEngine::Complete(const cv::Mat& work, const std::v
   return faces;
 }
 
-std::vector<DetectedFace> FaceEngine::Detect(const cv::Mat& bgr) {
+std::vector<DetectedFace> FaceEngine::Detect(const cv::Mat& input) {
+  const cv::Mat bgr = ToBgr(input);
   auto boxes = detector_.Detect(bgr);
   // A box taller than the image means a tight crop: the detector saw only part of
   // the face's context, and the padded pass boxes it better.
   auto fills_image = [&](const std::vector<FaceBox>& b) {
     return b.size() == 1 && b[0].box.height > 0.9f * bgr.rows;
   };
-  if (!options_.fallbacks || (!boxes.empty() && !fills_image(boxes)))
+  // Small images are usually crops or enrolment photos, where a tight crop may also
+  // produce a confident but wrong small box (an eye, a nostril); they get the padded
+  // pass too, and the more confident result wins.
+  const bool small = std::max(bgr.cols, bgr.rows) <= 400;
+  if (!options_.fallbacks || (!boxes.empty() && !fills_image(boxes) && !small))
     return Complete(bgr, boxes, {0, 0}, "plain");
 
   cv::Mat work = bgr;
-  const char* how = "plain";
-  if (MeanBrightness(bgr) < options_.dark_level) {
+  std::string how = "plain";
+  if ((boxes.empty() || fills_image(boxes)) && MeanBrightness(bgr) < options_.dark_level) {
     work = NormalizeIllumination(bgr);
     auto enhanced = detector_.Detect(work);
-    if (!enhanced.empty() && !fills_image(enhanced)) return Complete(work, enhanced, {0, 0}, "enhanced");
-    how = "enhanced";
+    if (!enhanced.empty()) boxes = std::move(enhanced), how = "enhanced";
   }
   const int px = cvRound(bgr.cols * 0.3), py = cvRound(bgr.rows * 0.3);
   cv::Mat padded;
   cv::copyMakeBorder(work, padded, py, py, px, px, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+  const cv::Point2f offset(static_cast<float>(px), static_cast<float>(py));
+  const std::string padded_how = how == "enhanced" ? "enhanced+padded" : "padded";
   auto pb = detector_.Detect(padded);
-  if (!pb.empty()) return Complete(padded, pb, cv::Point2f(px, py), "padded");
+  // The padded pass wins when the plain one found nothing usable, when it is clearly
+  // more confident, or when it is about as confident about a much larger face (in a
+  // tight crop the real face is the large one).
+  auto padded_wins = [&] {
+    if (pb.empty()) return false;
+    if (boxes.empty() || fills_image(boxes)) return true;
+    return pb[0].score > boxes[0].score + 0.05f ||
+           (pb[0].score >= boxes[0].score - 0.05f && pb[0].box.height > 1.5f * boxes[0].box.height);
+  };
+  if (padded_wins()) return Complete(padded, pb, offset, padded_how);
   if (!boxes.empty()) return Complete(work, boxes, {0, 0}, how);
   pb = detector_.DetectOnce(padded, std::min(0.4f, options_.detector.score_threshold));
   std::erase_if(pb, [&](const FaceBox& f) { return f.box.height < options_.detector.min_face_size; });
-  return Complete(padded, pb, cv::Point2f(px, py), "low_threshold");
+  return Complete(padded, pb, offset, padded_how + "+low_threshold");
 }
 
 std::optional<DetectedFace> FaceEngine::DetectLargest(const cv::Mat& bgr) {
@@ -108,13 +136,17 @@ std::optional<DetectedFace> FaceEngine::DetectLargest(const cv::Mat& bgr) {
   return std::move(*it);
 }
 
-HeadPose FaceEngine::Pose(const cv::Mat& bgr, const DetectedFace& face) {
-  return pose_ ? pose_->Estimate(bgr, face.det.box) : PoseFromLandmarks(face.landmarks);
+HeadPose FaceEngine::Pose(const cv::Mat& bgr, const DetectedFace& face, bool network) {
+  if (pose_ && (network || options_.pose_network)) return pose_->Estimate(bgr, face.det.box);
+  return PoseFromLandmarks(face.landmarks);
 }
 
-Quality FaceEngine::AssessQuality(const cv::Mat& bgr, const DetectedFace& face) {
+Quality FaceEngine::AssessQuality(const cv::Mat& input, const DetectedFace& face) {
+  const cv::Mat bgr = ToBgr(input);
   float eyes = eyes_ ? eyes_->OpenProbability(bgr, face.landmarks) : -1.f;
-  return MeasureQuality(face.aligned, face.points, face.det.box, Pose(bgr, face), eyes);
+  // Measured on the crop as the camera saw it, before any illumination normalisation,
+  // so that a dark photo is reported as too dark.
+  return MeasureQuality(AlignFace(bgr, face.points), face.points, face.det.box, Pose(bgr, face), eyes);
 }
 
 EnginePool::EnginePool(std::shared_ptr<const ModelSet> models, size_t size, EngineOptions options) {

@@ -20,6 +20,10 @@
 
 namespace anju::vision {
 
+// Bumped whenever detection, landmarks, alignment or normalisation change what a
+// feature looks like, so that cached evaluation features are recomputed.
+constexpr int kEngineRevision = 3;
+
 struct EngineOptions {
   DetectorOptions detector;
   EmbedderOptions embedder;
@@ -30,6 +34,9 @@ struct EngineOptions {
   bool refine_landmarks = true;
   // Images whose aligned face is darker than this get illumination normalisation.
   float dark_level = 80.f;
+  // Quality uses the pose network (≈40 ms on one core) instead of landmark geometry
+  // (free, coarser). Off by default: evaluators ask for the network explicitly.
+  bool pose_network = false;
 };
 
 struct DetectedFace {
@@ -37,8 +44,13 @@ struct DetectedFace {
   Landmarks68 landmarks;   // in the caller's image coordinates
   Points5 points;
   cv::Mat aligned;         // 112×112 BGR, illumination-normalised when it was dark
-  std::string found_by;    // which detection pass found it: plain, enhanced, padded, low_threshold
+  // Which detection pass found it: plain, enhanced, padded, enhanced+padded,
+  // padded+low_threshold, enhanced+padded+low_threshold.
+  std::string found_by;
 };
+
+// 8-bit BGR view of a frame: grey and BGRA are converted, anything else is Error.
+cv::Mat ToBgr(const cv::Mat& image);
 
 class FaceEngine {
  public:
@@ -51,17 +63,21 @@ class FaceEngine {
   // box that fills the whole image, as on tightly cropped photos):
   //   1. plain pass (tiled on large frames)
   //   2. dark image → gamma + CLAHE on the luminance, detect again
-  //   3. pad the image by 30% per side (tight crops), detect again
+  //   3. pad the image by 30% per side (tight crops), detect again; small images
+  //      (≤ 400 px) always get this pass and keep the more confident result
   //   4. padded with a lower threshold (profile faces score lower)
-  std::vector<DetectedFace> Detect(const cv::Mat& bgr);
+  // Accepts 8-bit BGR, grey (IR cameras) or BGRA; anything else is Error.
+  std::vector<DetectedFace> Detect(const cv::Mat& image);
   // The most prominent face (largest box among confident ones), if any.
   std::optional<DetectedFace> DetectLargest(const cv::Mat& bgr);
 
   Feature Embed(const DetectedFace& face) { return embedder_.Embed(face.aligned); }
-  float Liveness(const cv::Mat& bgr, const DetectedFace& face) {
-    return liveness_.Score(bgr, face.det.box);
+  float Liveness(const cv::Mat& image, const DetectedFace& face) {
+    return liveness_.Score(ToBgr(image), face.det.box);
   }
-  HeadPose Pose(const cv::Mat& bgr, const DetectedFace& face);
+  // Head pose from landmark geometry, or from the pose network when
+  // options().pose_network is set (or `network` is true) and the model is present.
+  HeadPose Pose(const cv::Mat& bgr, const DetectedFace& face, bool network = false);
   Quality AssessQuality(const cv::Mat& bgr, const DetectedFace& face);
 
   FaceDetector& detector() { return detector_; }
@@ -74,7 +90,7 @@ class FaceEngine {
 
  private:
   std::vector<DetectedFace> Complete(const cv::Mat& work, const std::vector<FaceBox>& boxes,
-                                     cv::Point2f offset, const char* found_by);
+                                     cv::Point2f offset, const std::string& found_by);
 
   std::shared_ptr<const ModelSet> models_;
   EngineOptions options_;

@@ -12,8 +12,8 @@ namespace anju::vision {
 class Landmarker {
  public:
   explicit Landmarker(const ModelSet& models);
-  // `box` should be the detector's square box. With refine, the box is re-centred on
-  // the first estimate and the network runs a second time (steadier on loose boxes).
+  // `box` should be the detector's square box. With refine, the box is re-drawn from
+  // the estimated points and the network runs twice more (see landmarker.cpp).
   Landmarks68 Detect(const cv::Mat& bgr, const cv::Rect2f& box, bool refine = true);
 
  private:

@@ -41,7 +41,8 @@ std::shared_ptr<const ModelSet> ModelSet::Load(const std::filesystem::path& dir,
     if (!file) throw Error(ErrorCode::kModel, "model file missing: " + f.path.string() + kFix);
     f.bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
     if (verify) {
-      std::string got = Sha256File(f.path);
+      // Hash the bytes the networks will be built from, not a second read of the file.
+      std::string got = Sha256Hex(f.bytes.data(), f.bytes.size());
       if (got != f.sha256)
         throw Error(ErrorCode::kModel, "model file corrupt: " + f.path.string() + " has SHA-256 " + got +
                                            ", manifest says " + f.sha256 + kFix);

@@ -11,7 +11,7 @@ namespace anju::testing {
 
 // DataDir()/sub, or empty when the data set is not present.
 std::filesystem::path DataPath(const std::string& sub = "");
-// A fresh empty directory under the build tree's temp area, removed at exit.
+// A fresh empty directory under the system temp dir; the caller removes it.
 std::filesystem::path TempDir(const std::string& name);
 
 }  // namespace anju::testing

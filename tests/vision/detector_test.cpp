@@ -239,11 +239,8 @@ TEST(EngineDetectTest, ClearFaceUsesThePlainPass) {
 }
 
 // Frames that do not come through DecodeImage (a grey IR camera, a BGRA capture, an
-// empty Mat) should give faces or an anju::Error, not a raw cv::Exception from inside
-// cv::dnn. DISABLED: FaceEngine::Detect passes them straight to the networks (reported
-// with the tests, src/vision/engine.cpp / detector.cpp). Enable once the engine
-// converts or refuses them.
-TEST(EngineDetectTest, DISABLED_NonBgrFramesAreConvertedOrRefused) {
+// empty Mat) give faces or an anju::Error, not a raw cv::Exception from inside cv::dnn.
+TEST(EngineDetectTest, NonBgrFramesAreConvertedOrRefused) {
   ANJU_REQUIRE_DATA(lfw, "lfw");
   cv::Mat img = LoadImage(LfwFile(lfw, "Aaron_Peirsol", 1)), grey, bgra;
   cv::cvtColor(img, grey, cv::COLOR_BGR2GRAY);

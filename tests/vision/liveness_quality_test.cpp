@@ -134,12 +134,10 @@ TEST_F(QualityTest, DarkenedFaceIsTooDark) {
   EXPECT_TRUE(QualityProblems(normal, {}).empty());
 }
 
-// Same through FaceEngine::AssessQuality, which is what enrolment calls. DISABLED: the
-// engine brightens dark aligned crops (NormalizeIllumination in FaceEngine::Complete)
-// and AssessQuality then measures the brightened crop, so a face darkened to a quarter
-// reads ~120 of 255 and too_dark can never fire. Enable once AssessQuality measures
-// brightness on the un-normalised crop (reported with the tests, src/vision/engine.cpp).
-TEST_F(QualityTest, DISABLED_EngineFlagsDarkenedFaceAsTooDark) {
+// Same through FaceEngine::AssessQuality, which is what enrolment calls: the engine
+// brightens dark aligned crops for embedding, but quality must be measured on the crop
+// as the camera saw it, or too_dark could never fire.
+TEST_F(QualityTest, EngineFlagsDarkenedFaceAsTooDark) {
   cv::Mat dark;
   image_.convertTo(dark, -1, 0.25, 0);
   Quality normal = Assess(image_), q = Assess(dark);

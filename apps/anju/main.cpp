@@ -37,6 +37,9 @@ void EngineFlags::Add(CLI::App* app) {
   app->add_flag("--no-flip", no_flip, "embed without the mirror image");
   app->add_option("--detect-threshold", detect_threshold, "detector score threshold");
   app->add_option("--liveness-threshold", liveness_threshold, "liveness decision threshold");
+  app->add_flag("--no-refine", no_refine, "one landmark pass (no box re-drawing)");
+  app->add_flag("--no-fallbacks", no_fallbacks, "plain detection only (no padding / enhancement)");
+  app->add_option("--dark-level", dark_level, "normalise aligned crops darker than this (0 = never)");
 }
 
 vision::EngineOptions EngineFlags::Options() const {
@@ -44,6 +47,9 @@ vision::EngineOptions EngineFlags::Options() const {
   o.embedder.flip_tta = !no_flip;
   o.detector.score_threshold = detect_threshold;
   o.liveness.threshold = liveness_threshold;
+  o.refine_landmarks = !no_refine;
+  o.fallbacks = !no_fallbacks;
+  o.dark_level = dark_level;
   return o;
 }
 

@@ -131,7 +131,7 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
                                    const vision::EngineOptions& engine_options, const BatchOptions& options) {
   auto models = vision::ModelSet::Load(model_dir.empty() ? DefaultModelDir() : model_dir);
   const std::string key = SettingsKey(models->feature_version(), engine_options, options.with_liveness,
-                                      options.with_pose);
+                                      options.with_pose) + (options.central_face ? "|central" : "");
   Cache cache = options.cache.empty() ? Cache{} : LoadCache(options.cache, key);
 
   std::vector<FaceRecord> out(files.size());
@@ -157,7 +157,8 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
         FaceRecord r;
         try {
           cv::Mat img = vision::LoadImage(files[i]);
-          if (auto face = engine.DetectLargest(img)) {
+          auto face = options.central_face ? engine.DetectCentral(img) : engine.DetectLargest(img);
+          if (face) {
             r.found = true;
             r.found_by = face->found_by;
             r.feature = engine.Embed(*face).values;

@@ -28,7 +28,10 @@ struct BatchOptions {
   // the cache is discarded when the model version or engine settings differ.
   std::filesystem::path cache;
   bool with_liveness = false;
-  bool with_pose = true;  // yaw/pitch/roll from the pose network (≈40 ms per image)
+  bool with_pose = true;
+  // Which face of an image is the labelled one: the largest (photos of one person,
+  // camera frames) or the most central (LFW centres the named person).
+  bool central_face = false;  // yaw/pitch/roll from the pose network (≈40 ms per image)
   bool progress = true;  // progress line on stderr
 };
 

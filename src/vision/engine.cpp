@@ -136,6 +136,18 @@ std::optional<DetectedFace> FaceEngine::DetectLargest(const cv::Mat& bgr) {
   return std::move(*it);
 }
 
+std::optional<DetectedFace> FaceEngine::DetectCentral(const cv::Mat& bgr) {
+  auto faces = Detect(bgr);
+  if (faces.empty()) return std::nullopt;
+  const cv::Point2f centre(bgr.cols / 2.f, bgr.rows / 2.f);
+  auto dist = [&](const DetectedFace& f) {
+    return cv::norm(cv::Point2f(f.det.box.x + f.det.box.width / 2, f.det.box.y + f.det.box.height / 2) - centre);
+  };
+  auto it = std::min_element(faces.begin(), faces.end(),
+                             [&](auto& a, auto& b) { return dist(a) < dist(b); });
+  return std::move(*it);
+}
+
 HeadPose FaceEngine::Pose(const cv::Mat& bgr, const DetectedFace& face, bool network) {
   if (pose_ && (network || options_.pose_network)) return pose_->Estimate(bgr, face.det.box);
   return PoseFromLandmarks(face.landmarks);

@@ -70,6 +70,9 @@ class FaceEngine {
   std::vector<DetectedFace> Detect(const cv::Mat& image);
   // The most prominent face (largest box among confident ones), if any.
   std::optional<DetectedFace> DetectLargest(const cv::Mat& bgr);
+  // The face whose centre is nearest the image centre (data sets such as LFW centre
+  // the labelled person; other people may appear larger at the edges).
+  std::optional<DetectedFace> DetectCentral(const cv::Mat& bgr);
 
   Feature Embed(const DetectedFace& face) { return embedder_.Embed(face.aligned); }
   float Liveness(const cv::Mat& image, const DetectedFace& face) {

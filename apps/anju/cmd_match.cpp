@@ -101,6 +101,8 @@ FaceSet LoadFaceSet(fs::path dir, const std::string& tag, const DataFlags& flags
   eval::BatchOptions o;
   o.threads = flags.threads;
   o.with_pose = false;
+  // LFW centres the named person; in other sets the subject is the largest face.
+  o.central_face = tag.rfind("lfw", 0) == 0;
   if (!flags.no_cache) o.cache = eval::DefaultCachePath(tag);
   set.rec = eval::EmbedFiles(set.file, flags.model_dir(), flags.engine.Options(), o);
   set.model_version = flags.ModelVersion();

@@ -74,7 +74,9 @@ struct HmacSm3Ctx::Impl {
 };
 
 HmacSm3Ctx::HmacSm3Ctx(ByteView key) : impl_(std::make_unique<Impl>()) {
-  detail::MacPtr mac(EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr));
+  // Fetching is a provider lookup under a lock (≈100 µs); the fetched algorithm is
+  // immutable and shared by every thread, so it is fetched once.
+  static const detail::MacPtr mac(EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr));
   if (!mac) detail::Fail("HMAC is unavailable", ErrorCode::kInternal);
   impl_->ctx.reset(EVP_MAC_CTX_new(mac.get()));
   if (!impl_->ctx) detail::Fail("out of memory", ErrorCode::kInternal);

@@ -22,7 +22,7 @@ namespace anju::vision {
 
 // Bumped whenever detection, landmarks, alignment or normalisation change what a
 // feature looks like, so that cached evaluation features are recomputed.
-constexpr int kEngineRevision = 3;
+constexpr int kEngineRevision = 4;
 
 struct EngineOptions {
   DetectorOptions detector;

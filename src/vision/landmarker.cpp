@@ -31,6 +31,7 @@ Landmarks68 Landmarker::Detect(const cv::Mat& bgr, const cv::Rect2f& box, bool r
   // centre. Re-drawing the box that way from the first estimate corrects boxes that
   // are too large (tight crops, padded images) or off-centre, and a second pass then
   // lands the points where they belong.
+  cv::Rect2f current = box;
   for (int pass = 0; pass < 2; ++pass) {
     cv::Point2f lo(1e9f, 1e9f), hi(-1e9f, -1e9f);
     for (auto& p : lm) {
@@ -41,7 +42,12 @@ Landmarks68 Landmarker::Detect(const cv::Mat& bgr, const cv::Rect2f& box, bool r
     if (extent < 4) break;
     float side = 1.3f * extent;
     float cx = (lo.x + hi.x) / 2, cy = (lo.y + hi.y) / 2 - 0.14f * extent;
-    lm = DetectOnce(bgr, cv::Rect2f(cx - side / 2, cy - side / 2, side, side));
+    cv::Rect2f redrawn(cx - side / 2, cy - side / 2, side, side);
+    // On ordinary frames the detector's box already agrees; only a box that is
+    // clearly off costs another pass (keeps the common case at one network run).
+    if ((redrawn & current).area() / (redrawn | current).area() > 0.75f) break;
+    lm = DetectOnce(bgr, redrawn);
+    current = redrawn;
   }
   return lm;
 }

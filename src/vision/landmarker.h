@@ -13,7 +13,8 @@ class Landmarker {
  public:
   explicit Landmarker(const ModelSet& models);
   // `box` should be the detector's square box. With refine, the box is re-drawn from
-  // the estimated points and the network runs twice more (see landmarker.cpp).
+  // the estimated points and the network runs again (at most twice) when the box was
+  // clearly off (see landmarker.cpp).
   Landmarks68 Detect(const cv::Mat& bgr, const cv::Rect2f& box, bool refine = true);
 
  private:

@@ -14,6 +14,9 @@ std::filesystem::path DataPath(const std::string& sub = "");
 // A fresh empty directory under the system temp dir; the caller removes it.
 std::filesystem::path TempDir(const std::string& name);
 
+// "prefix" + i: identity codes and template ids for tests.
+inline std::string Name(const char* prefix, long long i) { return prefix + std::to_string(i); }
+
 }  // namespace anju::testing
 
 #define ANJU_REQUIRE_DATA(var, sub)                                                           \

@@ -10,16 +10,13 @@
 
 #include "core/error.h"
 #include "match/index.h"
+#include "testing.h"
 #include "match/kernels.h"
 
 namespace anju::match {
 namespace {
 
-inline std::string Name(const char* prefix, long long i) {
-  std::string s(prefix);
-  s += std::to_string(i);
-  return s;
-}
+using ::anju::testing::Name;
 
 constexpr size_t kDim = 512;
 const std::string kVer = "test-model@1";

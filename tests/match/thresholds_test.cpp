@@ -10,11 +10,7 @@
 namespace anju::match {
 namespace {
 
-inline std::string Name(const char* prefix, long long i) {
-  std::string s(prefix);
-  s += std::to_string(i);
-  return s;
-}
+using ::anju::testing::Name;
 
 Thresholds Sample() {
   Thresholds t;

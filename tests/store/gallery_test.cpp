@@ -13,11 +13,7 @@
 namespace anju::store {
 namespace {
 
-inline std::string Name(const char* prefix, long long i) {
-  std::string s(prefix);
-  s += std::to_string(i);
-  return s;
-}
+using ::anju::testing::Name;
 
 namespace fs = std::filesystem;
 constexpr size_t kDim = 512;

@@ -200,8 +200,7 @@ TEST(EngineDetectTest, VeryDarkYaleBFacesAreFoundByTheFallbacks) {
     const auto& f = faces[0];
     std::cout << "[ info ] " << file << ": found_by " << f.found_by << ", box " << f.det.box
               << "\n";
-    EXPECT_TRUE(f.found_by == "enhanced" || f.found_by == "padded" || f.found_by == "low_threshold")
-        << f.found_by;
+    EXPECT_NE(f.found_by, "plain");
     EXPECT_LT(f.points[0].x, f.points[1].x);
     EXPECT_LT(f.points[0].y, f.points[3].y);
     // The crop handed to the embedder was brightened (R3.1.4.1 night).
@@ -210,7 +209,7 @@ TEST(EngineDetectTest, VeryDarkYaleBFacesAreFoundByTheFallbacks) {
   // This one needs gamma + CLAHE before detection: padding alone is not enough.
   auto faces = Engine().Detect(LoadImage(yaleb / "yaleB01" / "yaleB01_P00A-130E+20.png"));
   ASSERT_FALSE(faces.empty());
-  EXPECT_EQ(faces[0].found_by, "enhanced");
+  EXPECT_EQ(faces[0].found_by.rfind("enhanced", 0), 0u) << faces[0].found_by;
 }
 
 // The _Ambient images (mean grey level ~1 of 255) are beyond the fallbacks; they must

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <chrono>
 #include <thread>
 
 #include "core/error.h"
@@ -567,6 +568,13 @@ void Converter::StartHttp() {
                                              std::to_string(config_.status_port));
   status_port_ = port;
   http_->thread = std::thread([&svr] { svr.listen_after_bind(); });
+  // httplib's stop() does nothing until the listening thread has marked itself
+  // running; a SIGTERM that arrived before that (a loaded machine) would leave the
+  // destructor joining a thread blocked in accept() forever. So wait for it here.
+  for (int i = 0; i < 5000 && !svr.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!svr.is_running())
+    throw Error(ErrorCode::kUnavailable, "状态端口未能启动 / status endpoint did not start");
 }
 
 void Converter::WriteReadyFile() {

@@ -96,7 +96,13 @@ void BM_VisionEmbed(benchmark::State& state) {
 
 void BM_VisionLiveness(benchmark::State& state) {
   REQUIRE_FIXTURE(state, fx);
+  auto& live = fx.engine->liveness();
+  const auto saved = live.options();
+  auto opts = saved;
+  opts.flip_tta = state.range(0) != 0;
+  live.set_options(opts);
   for (auto _ : state) benchmark::DoNotOptimize(fx.engine->Liveness(fx.frame, *fx.face));
+  live.set_options(saved);
 }
 
 // The pose network (fr_pose.onnx, Hopenet-style on a 224×224 crop).
@@ -119,12 +125,18 @@ void BM_VisionQuality(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(fx.engine->AssessQuality(fx.frame, *fx.face));
 }
 
-// Detect (with landmarks and alignment, as FaceEngine::Detect does) + embed + liveness.
+// Detect (with landmarks and alignment, as FaceEngine::Detect does) + embed + liveness;
+// flip_tta applies to both the embedder and the liveness check.
 void BM_VisionFullPipeline(benchmark::State& state) {
   REQUIRE_FIXTURE(state, fx);
   auto& emb = fx.engine->embedder();
+  auto& live = fx.engine->liveness();
   const auto saved = emb.options();
+  const auto saved_live = live.options();
   emb.set_options({.flip_tta = state.range(0) != 0});
+  auto live_opts = saved_live;
+  live_opts.flip_tta = state.range(0) != 0;
+  live.set_options(live_opts);
   for (auto _ : state) {
     auto face = fx.engine->DetectLargest(fx.frame);
     if (!face) {
@@ -135,6 +147,7 @@ void BM_VisionFullPipeline(benchmark::State& state) {
     benchmark::DoNotOptimize(fx.engine->Liveness(fx.frame, *face));
   }
   emb.set_options(saved);
+  live.set_options(saved_live);
 }
 
 // Detector alone on a 1920×1080 frame: one pass (tiles = 1) vs the 2×2 tiled mode.
@@ -154,7 +167,7 @@ BENCHMARK(BM_VisionDetect)->Unit(kMs);
 BENCHMARK(BM_VisionLandmarks)->ArgName("refine")->Arg(0)->Arg(1)->Unit(kMs);
 BENCHMARK(BM_VisionAlign)->Unit(kMs);
 BENCHMARK(BM_VisionEmbed)->ArgName("flip_tta")->Arg(0)->Arg(1)->Unit(kMs);
-BENCHMARK(BM_VisionLiveness)->Unit(kMs);
+BENCHMARK(BM_VisionLiveness)->ArgName("flip_tta")->Arg(0)->Arg(1)->Unit(kMs);
 BENCHMARK(BM_VisionPoseNetwork)->Unit(kMs);
 BENCHMARK(BM_VisionPoseFromLandmarks)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_VisionQuality)->Unit(kMs);

@@ -117,7 +117,12 @@ std::string SettingsKey(const std::string& version, const vision::EngineOptions&
   std::snprintf(buf, sizeof buf, "|flip=%d|det=%.3f|tiles=%d|min=%d|fb=%d|refine=%d|dark=%.1f|live=%d",
                 o.embedder.flip_tta, o.detector.score_threshold, o.detector.tiles, o.detector.min_face_size,
                 o.fallbacks, o.refine_landmarks, o.dark_level, liveness);
-  return version + "|rev=" + std::to_string(vision::kEngineRevision) + buf + (pose ? "" : "|pose=landmarks");
+  std::string key = version + "|rev=" + std::to_string(vision::kEngineRevision) + buf;
+  if (!pose) key += "|pose=landmarks";
+  if (liveness)
+    key += "|live_flip=" + std::to_string(o.liveness.flip_tta) +
+           "|live_scale=" + std::to_string(o.liveness.context_scale);
+  return key;
 }
 
 }  // namespace

@@ -26,11 +26,19 @@ float LivenessChecker::Score(const cv::Mat& bgr, const cv::Rect2f& box) {
   cv::Rect r(cvRound(std::max(x1, 0.f)), cvRound(std::max(y1, 0.f)), cvRound(x2 - x1), cvRound(y2 - y1));
   r &= cv::Rect(0, 0, bgr.cols, bgr.rows);
   if (r.width < 2 || r.height < 2) return 0.f;
-  cv::Mat blob = cv::dnn::blobFromImage(bgr(r), 1.0, cv::Size(128, 128), cv::Scalar(), /*swapRB=*/true);
-  net_.setInput(blob);
-  cv::Mat out = net_.forward();
-  auto p = Softmax(out.ptr<float>(), static_cast<int>(out.total()));
-  return p[0];
+  std::vector<cv::Mat> crops{bgr(r)};
+  if (options_.flip_tta) {
+    cv::Mat flipped;
+    cv::flip(bgr(r), flipped, 1);
+    crops.push_back(flipped);
+  }
+  float live = 0;
+  for (auto& crop : crops) {  // the network's batch size is fixed at 1
+    net_.setInput(cv::dnn::blobFromImage(crop, 1.0, cv::Size(128, 128), cv::Scalar(), /*swapRB=*/true));
+    cv::Mat out = net_.forward();
+    live += Softmax(out.ptr<float>(), static_cast<int>(out.total()))[0];
+  }
+  return live / crops.size();
 }
 
 }  // namespace anju::vision

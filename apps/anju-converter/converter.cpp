@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <chrono>
 #include <thread>
 
 #include "core/error.h"

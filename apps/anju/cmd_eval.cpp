@@ -37,7 +37,8 @@ struct EvalFlags {
     engine.Add(app);
   }
   std::vector<eval::FaceRecord> Embed(const std::vector<fs::path>& files, const std::string& tag,
-                                      bool liveness = false, bool pose = false, bool central = false) const {
+                                      bool liveness = false, bool pose = false,
+                                      bool central = false) const {
     eval::BatchOptions o;
     o.threads = threads;
     o.with_liveness = liveness;
@@ -83,25 +84,22 @@ std::string YawBucket(float yaw) {
 }
 
 // Shared by LFW, CFP and MFR2: 10-fold verification report.
-json VerificationReport(const std::vector<eval::ImagePair>& pairs, const std::vector<eval::FaceRecord>& rec,
-                        const PairImages& pi, bool by_yaw) {
+json VerificationReport(const std::vector<eval::ImagePair>& pairs,
+                        const std::vector<eval::FaceRecord>& rec, const PairImages& pi,
+                        bool by_yaw) {
   std::vector<eval::ScoredPair> scored;
   for (size_t i = 0; i < pairs.size(); ++i)
-    scored.push_back({Cosine(rec[pi.index[i].first], rec[pi.index[i].second]), pairs[i].same, pairs[i].fold});
+    scored.push_back(
+        {Cosine(rec[pi.index[i].first], rec[pi.index[i].second]), pairs[i].same, pairs[i].fold});
   auto k = eval::KFoldAccuracy(scored);
   auto t3 = eval::TarAtFar(scored, 1e-3), t4 = eval::TarAtFar(scored, 1e-4);
   size_t no_face = 0;
   for (auto& r : rec) no_face += !r.found;
-  json out = {{"pairs", pairs.size()},
-              {"folds", k.fold_accuracy.size()},
-              {"accuracy", k.mean_accuracy},
-              {"accuracy_std", k.std_accuracy},
-              {"threshold", k.mean_threshold},
-              {"tar_at_far_1e-3", t3.tar},
-              {"tar_at_far_1e-4", t4.tar},
-              {"far_1e-4_resolved", t4.resolved},
-              {"images", rec.size()},
-              {"no_face", no_face}};
+  json out = {{"pairs", pairs.size()},         {"folds", k.fold_accuracy.size()},
+              {"accuracy", k.mean_accuracy},   {"accuracy_std", k.std_accuracy},
+              {"threshold", k.mean_threshold}, {"tar_at_far_1e-3", t3.tar},
+              {"tar_at_far_1e-4", t4.tar},     {"far_1e-4_resolved", t4.resolved},
+              {"images", rec.size()},          {"no_face", no_face}};
   if (by_yaw) {
     // Each pair is judged with the threshold of its own fold (chosen on the others),
     // and filed under the yaw of its more-turned face (pose network).
@@ -122,7 +120,8 @@ json VerificationReport(const std::vector<eval::ImagePair>& pairs, const std::ve
     }
     json by = json::object();
     for (auto& [name, ct] : buckets)
-      by[name] = {{"accuracy", ct.second ? double(ct.first) / ct.second : 0.0}, {"pairs", ct.second}};
+      by[name] = {{"accuracy", ct.second ? double(ct.first) / ct.second : 0.0},
+                  {"pairs", ct.second}};
     out["by_yaw"] = by;
     out["yaw_source"] = "fr_pose.onnx (pose network), max |yaw| of the pair";
   }
@@ -131,25 +130,33 @@ json VerificationReport(const std::vector<eval::ImagePair>& pairs, const std::ve
 
 void PrintVerification(const std::string& title, const json& r) {
   std::printf("%s\n", title.c_str());
-  std::printf("  pairs %zu, folds %zu, images %zu, no face found in %zu\n", r["pairs"].get<size_t>(),
-              r["folds"].get<size_t>(), r["images"].get<size_t>(), r["no_face"].get<size_t>());
-  std::printf("  accuracy        %.2f%% ± %.2f%%  (mean threshold %.3f)\n", 100 * r["accuracy"].get<double>(),
-              100 * r["accuracy_std"].get<double>(), r["threshold"].get<double>());
+  std::printf("  pairs %zu, folds %zu, images %zu, no face found in %zu\n",
+              r["pairs"].get<size_t>(), r["folds"].get<size_t>(), r["images"].get<size_t>(),
+              r["no_face"].get<size_t>());
+  std::printf("  accuracy        %.2f%% ± %.2f%%  (mean threshold %.3f)\n",
+              100 * r["accuracy"].get<double>(), 100 * r["accuracy_std"].get<double>(),
+              r["threshold"].get<double>());
   std::printf("  TAR @ FAR 1e-3  %.2f%%\n", 100 * r["tar_at_far_1e-3"].get<double>());
   std::printf("  TAR @ FAR 1e-4  %.2f%%%s\n", 100 * r["tar_at_far_1e-4"].get<double>(),
-              r["far_1e-4_resolved"].get<bool>() ? "" : "  (too few impostor pairs to resolve 1e-4: threshold above every impostor)");
+              r["far_1e-4_resolved"].get<bool>()
+                  ? ""
+                  : "  (too few impostor pairs to resolve 1e-4: threshold above every impostor)");
   if (r.contains("by_yaw")) {
-    std::printf("  by yaw of the more-turned face (%s):\n", r["yaw_source"].get<std::string>().c_str());
+    std::printf("  by yaw of the more-turned face (%s):\n",
+                r["yaw_source"].get<std::string>().c_str());
     for (auto b : {"<15", "15-30", "30-45", ">45"})
-      std::printf("    %-6s %6.2f%%  (%zu pairs)\n", b, 100 * r["by_yaw"][b]["accuracy"].get<double>(),
+      std::printf("    %-6s %6.2f%%  (%zu pairs)\n", b,
+                  100 * r["by_yaw"][b]["accuracy"].get<double>(),
                   r["by_yaw"][b]["pairs"].get<size_t>());
   }
 }
 
 void Emit(const EvalFlags& f, const std::string& title, const json& r,
           void (*print)(const std::string&, const json&)) {
-  if (f.as_json) std::cout << r.dump() << "\n";
-  else print(title, r);
+  if (f.as_json)
+    std::cout << r.dump() << "\n";
+  else
+    print(title, r);
 }
 
 void InstallEval(CLI::App& root) {
@@ -162,14 +169,16 @@ void InstallEval(CLI::App& root) {
     fs::path dir = lfw.data;
     auto pairs = eval::ReadLfwPairs(dir / "pairs.txt", dir / "lfw");
     auto pi = CollectImages(pairs);
-        // LFW centres the named person; other faces in the picture may be larger.
+    // LFW centres the named person; other faces in the picture may be larger.
     auto rec = lfw.Embed(pi.files, "lfw", false, /*pose=*/true, /*central=*/true);
-    Emit(lfw, "LFW verification", VerificationReport(pairs, rec, pi, !lfw.no_pose), PrintVerification);
+    Emit(lfw, "LFW verification", VerificationReport(pairs, rec, pi, !lfw.no_pose),
+         PrintVerification);
   });
 
   static EvalFlags cfp;
   static std::string protocol = "FP";
-  auto* c = eval->add_subcommand("cfp", "CFP frontal-profile / frontal-frontal verification (R3.1.4.1)");
+  auto* c =
+      eval->add_subcommand("cfp", "CFP frontal-profile / frontal-frontal verification (R3.1.4.1)");
   cfp.Add(c, "CFP directory with Protocol/ and Data/");
   c->add_option("--protocol", protocol, "FP or FF")->check(CLI::IsMember({"FP", "FF"}));
   c->callback([] {
@@ -189,11 +198,13 @@ void InstallEval(CLI::App& root) {
     auto pairs = eval::ReadLfwPairs(dir / "pairs.txt", dir, ".png", 4);
     auto pi = CollectImages(pairs);
     auto rec = mfr2.Embed(pi.files, "mfr2");
-    Emit(mfr2, "MFR2 masked verification", VerificationReport(pairs, rec, pi, false), PrintVerification);
+    Emit(mfr2, "MFR2 masked verification", VerificationReport(pairs, rec, pi, false),
+         PrintVerification);
   });
 
   static EvalFlags yale;
-  auto* y = eval->add_subcommand("yaleb", "Extended Yale B identification under low light (R3.1.4.1 night)");
+  auto* y = eval->add_subcommand("yaleb",
+                                 "Extended Yale B identification under low light (R3.1.4.1 night)");
   yale.Add(y, "directory with yaleBNN/ subfolders");
   y->callback([] {
     auto images = eval::ListYaleB(yale.data);
@@ -224,7 +235,8 @@ void InstallEval(CLI::App& root) {
     }
     json by = json::object();
     for (auto& [name, ct] : buckets)
-      by[name] = {{"accuracy", ct.second ? double(ct.first) / ct.second : 0.0}, {"probes", ct.second}};
+      by[name] = {{"accuracy", ct.second ? double(ct.first) / ct.second : 0.0},
+                  {"probes", ct.second}};
     json r = {{"accuracy", total ? double(correct) / total : 0.0},
               {"probes", total},
               {"subjects", gallery.size()},
@@ -237,8 +249,8 @@ void InstallEval(CLI::App& root) {
       std::printf("  overall rank-1  %.2f%%\n", 100 * r["accuracy"].get<double>());
       std::printf("  by light angle max(|azimuth|,|elevation|):\n");
       for (auto& [name, v] : r["by_lighting"].items())
-        std::printf("    %-8s %6.2f%%  (%zu probes)\n", name.c_str(), 100 * v["accuracy"].get<double>(),
-                    v["probes"].get<size_t>());
+        std::printf("    %-8s %6.2f%%  (%zu probes)\n", name.c_str(),
+                    100 * v["accuracy"].get<double>(), v["probes"].get<size_t>());
     });
   });
 
@@ -247,7 +259,8 @@ void InstallEval(CLI::App& root) {
   auto* v = eval->add_subcommand("liveness", "liveness on NUAA printed-photo attacks (R3.1.2.4)");
   live.Add(v, "NUAA directory with ClientRaw/ and ImposterRaw/");
   v->add_option("--live-list", live_list, "only these live images (paths relative to ClientRaw/)");
-  v->add_option("--attack-list", attack_list, "only these attack images (relative to ImposterRaw/)");
+  v->add_option("--attack-list", attack_list,
+                "only these attack images (relative to ImposterRaw/)");
   v->callback([] {
     auto items = eval::ListNuaa(live.data, live_list, attack_list);
     std::vector<fs::path> files;
@@ -265,14 +278,22 @@ void InstallEval(CLI::App& root) {
     float t = live.engine.liveness_threshold;
     auto at = eval::PadRatesAt(live_s, attack_s, t);
     auto eer = eval::EqualErrorPoint(live_s, attack_s);
-    json r = {{"apcer", at.apcer}, {"bpcer", at.bpcer}, {"acer", at.acer}, {"threshold", t},
-              {"eer_threshold", eer.threshold}, {"eer_apcer", eer.apcer}, {"eer_bpcer", eer.bpcer},
-              {"live", live_s.size()}, {"attacks", attack_s.size()}, {"no_face", no_face}};
+    json r = {{"apcer", at.apcer},
+              {"bpcer", at.bpcer},
+              {"acer", at.acer},
+              {"threshold", t},
+              {"eer_threshold", eer.threshold},
+              {"eer_apcer", eer.apcer},
+              {"eer_bpcer", eer.bpcer},
+              {"live", live_s.size()},
+              {"attacks", attack_s.size()},
+              {"no_face", no_face}};
     Emit(live, "NUAA", r, [](const std::string&, const json& r) {
       std::printf("Liveness on NUAA (%zu live, %zu attack frames; %zu without a face)\n",
                   r["live"].get<size_t>(), r["attacks"].get<size_t>(), r["no_face"].get<size_t>());
-      std::printf("  at threshold %.2f: APCER %.2f%%  BPCER %.2f%%  ACER %.2f%%\n", r["threshold"].get<double>(),
-                  100 * r["apcer"].get<double>(), 100 * r["bpcer"].get<double>(), 100 * r["acer"].get<double>());
+      std::printf("  at threshold %.2f: APCER %.2f%%  BPCER %.2f%%  ACER %.2f%%\n",
+                  r["threshold"].get<double>(), 100 * r["apcer"].get<double>(),
+                  100 * r["bpcer"].get<double>(), 100 * r["acer"].get<double>());
       std::printf("  equal-error point: threshold %.3f  APCER %.2f%%  BPCER %.2f%%\n",
                   r["eer_threshold"].get<double>(), 100 * r["eer_apcer"].get<double>(),
                   100 * r["eer_bpcer"].get<double>());

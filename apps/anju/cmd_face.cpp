@@ -14,10 +14,12 @@ namespace {
 using nlohmann::json;
 
 json BoxJson(const vision::FaceBox& b) {
-  return {{"x", b.box.x}, {"y", b.box.y}, {"w", b.box.width}, {"h", b.box.height}, {"score", b.score}};
+  return {
+      {"x", b.box.x}, {"y", b.box.y}, {"w", b.box.width}, {"h", b.box.height}, {"score", b.score}};
 }
 
-vision::DetectedFace RequireFace(vision::FaceEngine& engine, const cv::Mat& img, const std::string& name) {
+vision::DetectedFace RequireFace(vision::FaceEngine& engine, const cv::Mat& img,
+                                 const std::string& name) {
   auto face = engine.DetectLargest(img);
   if (!face) throw Error(ErrorCode::kNotFound, "未检测到人脸 / no face found in " + name);
   return std::move(*face);
@@ -41,27 +43,33 @@ void InstallFaceCommands(CLI::App& root) {
       auto q = engine->AssessQuality(img, f);
       json pts = json::array();
       for (auto& p : f.points) pts.push_back({p.x, p.y});
-      out.push_back({{"box", BoxJson(f.det)},
-                     {"points5", pts},
-                     {"found_by", f.found_by},
-                     {"pose", {{"yaw", q.pose.yaw}, {"pitch", q.pose.pitch}, {"roll", q.pose.roll}}},
-                     {"quality", {{"score", q.score}, {"inter_pupil", q.inter_pupil},
-                                  {"sharpness", q.sharpness}, {"brightness", q.brightness},
-                                  {"eyes_open", q.eyes_open}}},
-                     {"problems", vision::QualityProblems(q, {})}});
+      out.push_back(
+          {{"box", BoxJson(f.det)},
+           {"points5", pts},
+           {"found_by", f.found_by},
+           {"pose", {{"yaw", q.pose.yaw}, {"pitch", q.pose.pitch}, {"roll", q.pose.roll}}},
+           {"quality",
+            {{"score", q.score},
+             {"inter_pupil", q.inter_pupil},
+             {"sharpness", q.sharpness},
+             {"brightness", q.brightness},
+             {"eyes_open", q.eyes_open}}},
+           {"problems", vision::QualityProblems(q, {})}});
     }
     if (as_json) {
-      std::cout << json{{"image", img1}, {"width", img.cols}, {"height", img.rows}, {"faces", out}}.dump()
-                << "\n";
+      std::cout
+          << json{{"image", img1}, {"width", img.cols}, {"height", img.rows}, {"faces", out}}.dump()
+          << "\n";
       return;
     }
     std::printf("%s: %dx%d, %zu face(s)\n", img1.c_str(), img.cols, img.rows, out.size());
     for (auto& f : out)
-      std::printf("  box x=%.0f y=%.0f w=%.0f h=%.0f score=%.3f yaw=%.0f pitch=%.0f quality=%.2f (%s)\n",
-                  f["box"]["x"].get<float>(), f["box"]["y"].get<float>(), f["box"]["w"].get<float>(),
-                  f["box"]["h"].get<float>(), f["box"]["score"].get<float>(),
-                  f["pose"]["yaw"].get<float>(), f["pose"]["pitch"].get<float>(),
-                  f["quality"]["score"].get<float>(), f["found_by"].get<std::string>().c_str());
+      std::printf(
+          "  box x=%.0f y=%.0f w=%.0f h=%.0f score=%.3f yaw=%.0f pitch=%.0f quality=%.2f (%s)\n",
+          f["box"]["x"].get<float>(), f["box"]["y"].get<float>(), f["box"]["w"].get<float>(),
+          f["box"]["h"].get<float>(), f["box"]["score"].get<float>(), f["pose"]["yaw"].get<float>(),
+          f["pose"]["pitch"].get<float>(), f["quality"]["score"].get<float>(),
+          f["found_by"].get<std::string>().c_str());
   });
 
   auto* embed = root.add_subcommand("embed", "print the feature code of the largest face");
@@ -87,10 +95,11 @@ void InstallFaceCommands(CLI::App& root) {
                                  engine->Embed(RequireFace(*engine, b, img2)));
     bool same = s >= verify_threshold;
     if (as_json)
-      std::cout << json{{"similarity", s}, {"threshold", verify_threshold}, {"same", same}}.dump() << "\n";
+      std::cout << json{{"similarity", s}, {"threshold", verify_threshold}, {"same", same}}.dump()
+                << "\n";
     else
-      std::printf("similarity %.4f → %s (threshold %.2f)\n", s, same ? "同一人 / same person" : "不同人 / different people",
-                  verify_threshold);
+      std::printf("similarity %.4f → %s (threshold %.2f)\n", s,
+                  same ? "同一人 / same person" : "不同人 / different people", verify_threshold);
   });
 
   auto* live = root.add_subcommand("liveness", "passive liveness score of every face");
@@ -103,11 +112,14 @@ void InstallFaceCommands(CLI::App& root) {
     json out = json::array();
     for (auto& f : engine->Detect(img)) {
       float s = engine->Liveness(img, f);
-      out.push_back({{"box", BoxJson(f.det)}, {"score", s}, {"live", engine->liveness().IsLive(s)}});
+      out.push_back(
+          {{"box", BoxJson(f.det)}, {"score", s}, {"live", engine->liveness().IsLive(s)}});
     }
     if (out.empty()) throw Error(ErrorCode::kNotFound, "未检测到人脸 / no face found in " + img1);
     if (as_json) {
-      std::cout << json{{"faces", out}, {"threshold", engine->liveness().options().threshold}}.dump() << "\n";
+      std::cout
+          << json{{"faces", out}, {"threshold", engine->liveness().options().threshold}}.dump()
+          << "\n";
       return;
     }
     for (auto& f : out)

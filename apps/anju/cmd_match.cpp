@@ -154,7 +154,8 @@ PairScores AllPairScores(const FaceSet& set) {
 // ---------------------------------------------------------------- open-set protocol
 struct Probe {
   const float* feature;
-  std::string mate;  // empty = non-mated (stranger)
+  std::string mate;   // empty = non-mated (stranger)
+  std::string image;  // for listing false accepts (label noise is checked by eye)
 };
 
 struct OpenSetReport {
@@ -206,10 +207,14 @@ json RunOpenSet(const FeatureIndex& index, const std::vector<Probe>& probes, con
     for (auto l : match::kAllLevels) {
       const auto& s = th->at(l);
       size_t fa = 0, fn = 0, unc_m = 0, unc_n = 0, wrong = 0, str_m = 0;
+      json accepted = json::array();
       for (size_t i = 0; i < probes.size(); ++i) {
         auto d = match::Decide(res[i], s);
         if (probes[i].mate.empty()) {
           fa += d.outcome == match::Outcome::kAccept;
+          if (d.outcome == match::Outcome::kAccept)
+            accepted.push_back(
+                {{"stranger", probes[i].image}, {"matched", d.person}, {"score", res[i][0].score}});
           unc_n += d.outcome == match::Outcome::kUncertain;
         } else {
           const bool ok = d.outcome == match::Outcome::kAccept && d.person == probes[i].mate;
@@ -228,7 +233,8 @@ json RunOpenSet(const FeatureIndex& index, const std::vector<Probe>& probes, con
                                      {"mated_rejected_as_stranger", str_m},
                                      {"mated_uncertain", unc_m},
                                      {"mated_wrong_person_accepted", wrong},
-                                     {"nonmated_uncertain", unc_n}};
+                                     {"nonmated_uncertain", unc_n},
+                                     {"false_accept_examples", accepted}};
     }
     j["levels"] = levels;
   }
@@ -257,7 +263,7 @@ Protocol BuildProtocol(const FaceSet& set, size_t enrol_per_person, size_t min_i
       if (k < enrol_per_person)
         p.enrol.emplace_back(name, imgs[k]);
       else
-        p.probes.push_back({set.rec[imgs[k]].feature.data(), name});
+        p.probes.push_back({set.rec[imgs[k]].feature.data(), name, set.file[imgs[k]].string()});
     }
   }
   return p;
@@ -280,7 +286,8 @@ std::string UtcNow() {
 // ---------------------------------------------------------------- calibrate
 json FusionExperiment(const FaceSet& lfw, int threads) {
   Protocol p = BuildProtocol(lfw, 2, 3);
-  for (size_t i : p.singles) p.probes.push_back({lfw.rec[i].feature.data(), ""});
+  for (size_t i : p.singles)
+    p.probes.push_back({lfw.rec[i].feature.data(), "", lfw.file[i].string()});
   json out = json::object();
   for (auto f : {match::Fusion::kMax, match::Fusion::kMean}) {
     FeatureIndex index({.model_version = lfw.model_version, .dim = kDim, .fusion = f});
@@ -474,7 +481,8 @@ void InstallMatchCommands(CLI::App& root) {
                       set.rec[singles[i]].feature, set.model_version),
                 ++real;
           } else {
-            p.probes.push_back({set.rec[singles[i]].feature.data(), ""});
+            p.probes.push_back(
+                {set.rec[singles[i]].feature.data(), "", set.file[singles[i]].string()});
           }
         }
         std::normal_distribution<float> g;

@@ -20,13 +20,13 @@ CLI::App* Group(CLI::App& parent, const std::string& name, const std::string& de
 
 // Options every engine-using command shares.
 struct EngineFlags {
-  std::string models;       // model directory (default: DefaultModelDir())
-  bool no_flip = false;     // disable flip test-time augmentation
+  std::string models;    // model directory (default: DefaultModelDir())
+  bool no_flip = false;  // disable flip test-time augmentation
   float detect_threshold = 0.7f;
   float liveness_threshold = 0.5f;
-  bool no_refine = false;       // one landmark pass only
-  bool no_fallbacks = false;    // plain detection pass only
-  float dark_level = 80.f;      // aligned crops darker than this are normalised
+  bool no_refine = false;     // one landmark pass only
+  bool no_fallbacks = false;  // plain detection pass only
+  float dark_level = 80.f;    // aligned crops darker than this are normalised
   void Add(CLI::App* app);
   vision::EngineOptions Options() const;
   std::unique_ptr<vision::FaceEngine> Open() const;

@@ -1,7 +1,7 @@
 // anju — command-line tool: detect, embed, verify, evaluate, benchmark, administer.
-#include <opencv2/core/utils/logger.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <opencv2/core/utils/logger.hpp>
 
 #include <iostream>
 #include <vector>
@@ -39,7 +39,8 @@ void EngineFlags::Add(CLI::App* app) {
   app->add_option("--liveness-threshold", liveness_threshold, "liveness decision threshold");
   app->add_flag("--no-refine", no_refine, "one landmark pass (no box re-drawing)");
   app->add_flag("--no-fallbacks", no_fallbacks, "plain detection only (no padding / enhancement)");
-  app->add_option("--dark-level", dark_level, "normalise aligned crops darker than this (0 = never)");
+  app->add_option("--dark-level", dark_level,
+                  "normalise aligned crops darker than this (0 = never)");
 }
 
 vision::EngineOptions EngineFlags::Options() const {
@@ -54,8 +55,8 @@ vision::EngineOptions EngineFlags::Options() const {
 }
 
 std::unique_ptr<vision::FaceEngine> EngineFlags::Open() const {
-  return vision::FaceEngine::Open(models.empty() ? DefaultModelDir() : std::filesystem::path(models),
-                                  Options());
+  return vision::FaceEngine::Open(
+      models.empty() ? DefaultModelDir() : std::filesystem::path(models), Options());
 }
 
 }  // namespace anju::cli

@@ -17,7 +17,8 @@ std::string Sha256Hex(const void* data, size_t size) {
     throw Error(ErrorCode::kInternal, "SHA-256 unavailable");
   static const char* hex = "0123456789abcdef";
   std::string out;
-  for (unsigned int i = 0; i < len; ++i) out.push_back(hex[md[i] >> 4]), out.push_back(hex[md[i] & 15]);
+  for (unsigned int i = 0; i < len; ++i)
+    out.push_back(hex[md[i] >> 4]), out.push_back(hex[md[i] & 15]);
   return out;
 }
 

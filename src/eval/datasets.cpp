@@ -37,7 +37,8 @@ std::vector<ImagePair> ReadLfwPairs(const fs::path& pairs_file, const fs::path& 
     for (std::string t; ss >> t;) tok.push_back(t);
     if (!tok.empty()) rows.push_back(tok);
   }
-  if (rows.empty()) throw Error(ErrorCode::kInvalidArgument, "empty pairs file " + pairs_file.string());
+  if (rows.empty())
+    throw Error(ErrorCode::kInvalidArgument, "empty pairs file " + pairs_file.string());
   // Header "folds n" is optional (MFR2's pairs.txt has none).
   int folds = 1, per_fold = 0;
   size_t start = 0;
@@ -60,10 +61,11 @@ std::vector<ImagePair> ReadLfwPairs(const fs::path& pairs_file, const fs::path& 
     } else if (t.size() == 4) {
       p = {image(t[0], t[1]), image(t[2], t[3]), false, 0};
     } else {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "pairs file " + pairs_file.string() + " line " + std::to_string(i + 1) + " is malformed");
+      throw Error(ErrorCode::kInvalidArgument, "pairs file " + pairs_file.string() + " line " +
+                                                   std::to_string(i + 1) + " is malformed");
     }
-    p.fold = per_fold > 0 ? std::min<int>(static_cast<int>((i - start) / (2 * per_fold)), folds - 1) : 0;
+    p.fold =
+        per_fold > 0 ? std::min<int>(static_cast<int>((i - start) / (2 * per_fold)), folds - 1) : 0;
     out.push_back(std::move(p));
   }
   return out;
@@ -153,15 +155,22 @@ std::vector<LabelledImage> ListNuaa(const fs::path& dir, const fs::path& live_li
     }
   };
   auto from_dir = [&](const char* sub, bool live) {
-    if (!fs::is_directory(dir / sub)) throw Error(ErrorCode::kNotFound, "no " + (dir / sub).string());
+    if (!fs::is_directory(dir / sub))
+      throw Error(ErrorCode::kNotFound, "no " + (dir / sub).string());
     std::vector<fs::path> files;
     for (auto& e : fs::recursive_directory_iterator(dir / sub))
       if (e.is_regular_file() && IsImage(e.path())) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (auto& f : files) out.push_back({f, live});
   };
-  if (!live_list.empty()) from_list(live_list, "ClientRaw", true); else from_dir("ClientRaw", true);
-  if (!attack_list.empty()) from_list(attack_list, "ImposterRaw", false); else from_dir("ImposterRaw", false);
+  if (!live_list.empty())
+    from_list(live_list, "ClientRaw", true);
+  else
+    from_dir("ClientRaw", true);
+  if (!attack_list.empty())
+    from_list(attack_list, "ImposterRaw", false);
+  else
+    from_dir("ImposterRaw", false);
   return out;
 }
 

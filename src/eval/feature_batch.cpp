@@ -42,9 +42,13 @@ struct CacheEntry {
 using Cache = std::unordered_map<std::string, CacheEntry>;
 
 template <typename T>
-void Put(std::ostream& o, const T& v) { o.write(reinterpret_cast<const char*>(&v), sizeof v); }
+void Put(std::ostream& o, const T& v) {
+  o.write(reinterpret_cast<const char*>(&v), sizeof v);
+}
 template <typename T>
-bool Get(std::istream& i, T& v) { return static_cast<bool>(i.read(reinterpret_cast<char*>(&v), sizeof v)); }
+bool Get(std::istream& i, T& v) {
+  return static_cast<bool>(i.read(reinterpret_cast<char*>(&v), sizeof v));
+}
 void PutStr(std::ostream& o, const std::string& s) {
   Put(o, static_cast<uint32_t>(s.size()));
   o.write(s.data(), static_cast<std::streamsize>(s.size()));
@@ -62,7 +66,8 @@ Cache LoadCache(const fs::path& path, const std::string& key) {
   std::ifstream in(path, std::ios::binary);
   char magic[8];
   std::string k;
-  if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0 || !GetStr(in, k) || k != key) return cache;
+  if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0 || !GetStr(in, k) || k != key)
+    return cache;
   uint32_t count;
   if (!Get(in, count)) return cache;
   for (uint32_t n = 0; n < count; ++n) {
@@ -100,7 +105,8 @@ void SaveCache(const fs::path& path, const std::string& key, const Cache& cache)
       Put(out, e.stamp.size);
       Put(out, e.stamp.mtime);
       Put(out, static_cast<uint8_t>(r.found));
-      Put(out, r.yaw), Put(out, r.pitch), Put(out, r.roll), Put(out, r.liveness), Put(out, r.quality);
+      Put(out, r.yaw), Put(out, r.pitch), Put(out, r.roll), Put(out, r.liveness),
+          Put(out, r.quality);
       PutStr(out, r.found_by);
       Put(out, static_cast<uint32_t>(r.feature.size()));
       out.write(reinterpret_cast<const char*>(r.feature.data()),
@@ -114,9 +120,10 @@ void SaveCache(const fs::path& path, const std::string& key, const Cache& cache)
 std::string SettingsKey(const std::string& version, const vision::EngineOptions& o, bool liveness,
                         bool pose) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "|flip=%d|det=%.3f|tiles=%d|min=%d|fb=%d|refine=%d|dark=%.1f|live=%d",
-                o.embedder.flip_tta, o.detector.score_threshold, o.detector.tiles, o.detector.min_face_size,
-                o.fallbacks, o.refine_landmarks, o.dark_level, liveness);
+  std::snprintf(buf, sizeof buf,
+                "|flip=%d|det=%.3f|tiles=%d|min=%d|fb=%d|refine=%d|dark=%.1f|live=%d",
+                o.embedder.flip_tta, o.detector.score_threshold, o.detector.tiles,
+                o.detector.min_face_size, o.fallbacks, o.refine_landmarks, o.dark_level, liveness);
   std::string key = version + "|rev=" + std::to_string(vision::kEngineRevision) + buf;
   if (!pose) key += "|pose=landmarks";
   if (liveness)
@@ -133,10 +140,12 @@ fs::path DefaultCachePath(const std::string& tag) {
 }
 
 std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs::path& model_dir,
-                                   const vision::EngineOptions& engine_options, const BatchOptions& options) {
+                                   const vision::EngineOptions& engine_options,
+                                   const BatchOptions& options) {
   auto models = vision::ModelSet::Load(model_dir.empty() ? DefaultModelDir() : model_dir);
-  const std::string key = SettingsKey(models->feature_version(), engine_options, options.with_liveness,
-                                      options.with_pose) + (options.central_face ? "|central" : "");
+  const std::string key = SettingsKey(models->feature_version(), engine_options,
+                                      options.with_liveness, options.with_pose) +
+                          (options.central_face ? "|central" : "");
   Cache cache = options.cache.empty() ? Cache{} : LoadCache(options.cache, key);
 
   std::vector<FaceRecord> out(files.size());

@@ -32,7 +32,7 @@ struct BatchOptions {
   // Which face of an image is the labelled one: the largest (photos of one person,
   // camera frames) or the most central (LFW centres the named person).
   bool central_face = false;  // yaw/pitch/roll from the pose network (≈40 ms per image)
-  bool progress = true;  // progress line on stderr
+  bool progress = true;       // progress line on stderr
 };
 
 // Default cache location for a data set: ~/.cache/anju/features/<tag>.bin

@@ -64,7 +64,8 @@ KFoldResult KFoldAccuracy(const std::vector<ScoredPair>& pairs) {
   r.std_accuracy = StdDev(r.fold_accuracy);
   double ts = 0;
   for (float t : r.fold_threshold) ts += t;
-  r.mean_threshold = r.fold_threshold.empty() ? 0.f : static_cast<float>(ts / r.fold_threshold.size());
+  r.mean_threshold =
+      r.fold_threshold.empty() ? 0.f : static_cast<float>(ts / r.fold_threshold.size());
   return r;
 }
 

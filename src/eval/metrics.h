@@ -27,10 +27,10 @@ struct KFoldResult {
 KFoldResult KFoldAccuracy(const std::vector<ScoredPair>& pairs);
 
 struct RatePoint {
-  double tar = 0;          // genuine accepted
+  double tar = 0;  // genuine accepted
   float threshold = 0;
   double far_achieved = 0;
-  bool resolved = true;    // false when there are too few impostors for this FAR
+  bool resolved = true;  // false when there are too few impostors for this FAR
 };
 // Lowest threshold whose false-accept rate is at most `far`.
 RatePoint TarAtFar(const std::vector<ScoredPair>& pairs, double far);
@@ -40,7 +40,8 @@ struct PadRates {  // ISO/IEC 30107-3
   float threshold = 0;
 };
 // Scores are "live" probabilities: accepted as live when score ≥ threshold.
-PadRates PadRatesAt(const std::vector<float>& live, const std::vector<float>& attack, float threshold);
+PadRates PadRatesAt(const std::vector<float>& live, const std::vector<float>& attack,
+                    float threshold);
 // Threshold where APCER and BPCER are (nearly) equal.
 PadRates EqualErrorPoint(const std::vector<float>& live, const std::vector<float>& attack);
 

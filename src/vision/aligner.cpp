@@ -11,7 +11,8 @@ const Points5& ArcFaceTemplate() {
   return t;
 }
 
-cv::Mat EstimateSimilarity(const std::vector<cv::Point2f>& from, const std::vector<cv::Point2f>& to) {
+cv::Mat EstimateSimilarity(const std::vector<cv::Point2f>& from,
+                           const std::vector<cv::Point2f>& to) {
   const size_t n = from.size();
   cv::Point2d mf(0, 0), mt(0, 0);
   for (size_t i = 0; i < n; ++i) mf += cv::Point2d(from[i]), mt += cv::Point2d(to[i]);

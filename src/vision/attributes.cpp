@@ -38,9 +38,12 @@ HeadPose PoseEstimator::Estimate(const cv::Mat& bgr, const cv::Rect2f& b) {
   auto names = net_.getUnconnectedOutLayersNames();
   for (size_t i = 0; i < names.size(); ++i) {
     float a = angle(outs[i]);
-    if (names[i] == "output") pose.yaw = a;
-    else if (names[i] == "617") pose.pitch = a;
-    else pose.roll = a;
+    if (names[i] == "output")
+      pose.yaw = a;
+    else if (names[i] == "617")
+      pose.pitch = a;
+    else
+      pose.roll = a;
   }
   return pose;
 }
@@ -65,7 +68,8 @@ HeadPose PoseFromLandmarks(const Landmarks68& lm) {
   return p;
 }
 
-EyeStateClassifier::EyeStateClassifier(const ModelSet& models) : net_(LoadNet(models.file("eyes"))) {}
+EyeStateClassifier::EyeStateClassifier(const ModelSet& models)
+    : net_(LoadNet(models.file("eyes"))) {}
 
 float EyeStateClassifier::OpenProbability(const cv::Mat& bgr, const Landmarks68& lm) {
   float total = 0;

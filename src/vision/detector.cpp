@@ -26,7 +26,10 @@ std::vector<FaceBox> NonMaxSuppress(std::vector<FaceBox> boxes, float iou) {
   for (auto& b : boxes) {
     bool suppressed = false;
     for (auto& k : keep)
-      if (IoU(b.box, k.box) > iou) { suppressed = true; break; }
+      if (IoU(b.box, k.box) > iou) {
+        suppressed = true;
+        break;
+      }
     if (!suppressed) keep.push_back(b);
   }
   return keep;

@@ -10,7 +10,9 @@
 namespace anju::vision {
 
 Embedder::Embedder(const ModelSet& models, EmbedderOptions options)
-    : net_(LoadNet(models.file("embedder"))), options_(options), version_(models.feature_version()) {}
+    : net_(LoadNet(models.file("embedder"))),
+      options_(options),
+      version_(models.feature_version()) {}
 
 Feature Embedder::Embed(const cv::Mat& aligned) {
   std::vector<cv::Mat> images{aligned};

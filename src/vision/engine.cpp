@@ -22,8 +22,10 @@ FaceEngine::FaceEngine(std::shared_ptr<const ModelSet> models, EngineOptions opt
   if (models_->has("eyes")) eyes_ = std::make_unique<EyeStateClassifier>(*models_);
 }
 
-std::unique_ptr<FaceEngine> FaceEngine::Open(const std::filesystem::path& dir, EngineOptions options) {
-  return std::make_unique<FaceEngine>(ModelSet::Load(dir.empty() ? DefaultModelDir() : dir), options);
+std::unique_ptr<FaceEngine> FaceEngine::Open(const std::filesystem::path& dir,
+                                             EngineOptions options) {
+  return std::make_unique<FaceEngine>(ModelSet::Load(dir.empty() ? DefaultModelDir() : dir),
+                                      options);
 }
 
 float MeanBrightness(const cv::Mat& bgr) {
@@ -41,7 +43,8 @@ cv::Mat NormalizeIllumination(const cv::Mat& bgr) {
   double mean = std::max(1.0, cv::mean(ch[0])[0]);
   double gamma = std::clamp(std::log(110.0 / 255) / std::log(mean / 255), 0.3, 1.0);
   cv::Mat lut(1, 256, CV_8U);
-  for (int i = 0; i < 256; ++i) lut.at<uchar>(i) = cv::saturate_cast<uchar>(255 * std::pow(i / 255.0, gamma));
+  for (int i = 0; i < 256; ++i)
+    lut.at<uchar>(i) = cv::saturate_cast<uchar>(255 * std::pow(i / 255.0, gamma));
   cv::LUT(ch[0], lut, ch[0]);
   auto clahe = cv::createCLAHE(2.0, cv::Size(4, 4));
   clahe->apply(ch[0], ch[0]);
@@ -54,16 +57,21 @@ cv::Mat NormalizeIllumination(const cv::Mat& bgr) {
 cv::Mat ToBgr(const cv::Mat& image) {
   if (image.empty()) throw Error(ErrorCode::kBadImage, "图像为空 / empty image");
   if (image.depth() != CV_8U)
-    throw Error(ErrorCode::kInvalidArgument, "frames must be 8-bit (got depth " + std::to_string(image.depth()) + ")");
+    throw Error(ErrorCode::kInvalidArgument,
+                "frames must be 8-bit (got depth " + std::to_string(image.depth()) + ")");
   if (image.channels() == 3) return image;
   cv::Mat out;
-  if (image.channels() == 1) cv::cvtColor(image, out, cv::COLOR_GRAY2BGR);  // grey or IR camera
-  else if (image.channels() == 4) cv::cvtColor(image, out, cv::COLOR_BGRA2BGR);
-  else throw Error(ErrorCode::kInvalidArgument, "frames must have 1, 3 or 4 channels");
+  if (image.channels() == 1)
+    cv::cvtColor(image, out, cv::COLOR_GRAY2BGR);  // grey or IR camera
+  else if (image.channels() == 4)
+    cv::cvtColor(image, out, cv::COLOR_BGRA2BGR);
+  else
+    throw Error(ErrorCode::kInvalidArgument, "frames must have 1, 3 or 4 channels");
   return out;
 }
 
-std::vector<DetectedFace> FaceEngine::Complete(const cv::Mat& work, const std::vector<FaceBox>& boxes,
+std::vector<DetectedFace> FaceEngine::Complete(const cv::Mat& work,
+                                               const std::vector<FaceBox>& boxes,
                                                cv::Point2f offset, const std::string& found_by) {
   std::vector<DetectedFace> faces;
   for (const auto& b : boxes) {
@@ -72,7 +80,8 @@ std::vector<DetectedFace> FaceEngine::Complete(const cv::Mat& work, const std::v
     f.landmarks = landmarker_.Detect(work, b.box, options_.refine_landmarks);
     Points5 pts = ToPoints5(f.landmarks);
     f.aligned = AlignFace(work, pts);
-    if (MeanBrightness(f.aligned) < options_.dark_level) f.aligned = NormalizeIllumination(f.aligned);
+    if (MeanBrightness(f.aligned) < options_.dark_level)
+      f.aligned = NormalizeIllumination(f.aligned);
     f.det = b;
     f.det.box.x -= offset.x;
     f.det.box.y -= offset.y;
@@ -123,7 +132,8 @@ std::vector<DetectedFace> FaceEngine::Detect(const cv::Mat& input) {
   if (padded_wins()) return Complete(padded, pb, offset, padded_how);
   if (!boxes.empty()) return Complete(work, boxes, {0, 0}, how);
   pb = detector_.DetectOnce(padded, std::min(0.4f, options_.detector.score_threshold));
-  std::erase_if(pb, [&](const FaceBox& f) { return f.box.height < options_.detector.min_face_size; });
+  std::erase_if(pb,
+                [&](const FaceBox& f) { return f.box.height < options_.detector.min_face_size; });
   return Complete(padded, pb, offset, padded_how + "+low_threshold");
 }
 
@@ -141,7 +151,9 @@ std::optional<DetectedFace> FaceEngine::DetectCentral(const cv::Mat& bgr) {
   if (faces.empty()) return std::nullopt;
   const cv::Point2f centre(bgr.cols / 2.f, bgr.rows / 2.f);
   auto dist = [&](const DetectedFace& f) {
-    return cv::norm(cv::Point2f(f.det.box.x + f.det.box.width / 2, f.det.box.y + f.det.box.height / 2) - centre);
+    return cv::norm(
+        cv::Point2f(f.det.box.x + f.det.box.width / 2, f.det.box.y + f.det.box.height / 2) -
+        centre);
   };
   auto it = std::min_element(faces.begin(), faces.end(),
                              [&](auto& a, auto& b) { return dist(a) < dist(b); });
@@ -158,7 +170,8 @@ Quality FaceEngine::AssessQuality(const cv::Mat& input, const DetectedFace& face
   float eyes = eyes_ ? eyes_->OpenProbability(bgr, face.landmarks) : -1.f;
   // Measured on the crop as the camera saw it, before any illumination normalisation,
   // so that a dark photo is reported as too dark.
-  return MeasureQuality(AlignFace(bgr, face.points), face.points, face.det.box, Pose(bgr, face), eyes);
+  return MeasureQuality(AlignFace(bgr, face.points), face.points, face.det.box, Pose(bgr, face),
+                        eyes);
 }
 
 EnginePool::EnginePool(std::shared_ptr<const ModelSet> models, size_t size, EngineOptions options) {

@@ -40,10 +40,10 @@ struct EngineOptions {
 };
 
 struct DetectedFace {
-  FaceBox det;             // in the caller's image coordinates
-  Landmarks68 landmarks;   // in the caller's image coordinates
+  FaceBox det;            // in the caller's image coordinates
+  Landmarks68 landmarks;  // in the caller's image coordinates
   Points5 points;
-  cv::Mat aligned;         // 112×112 BGR, illumination-normalised when it was dark
+  cv::Mat aligned;  // 112×112 BGR, illumination-normalised when it was dark
   // Which detection pass found it: plain, enhanced, padded, enhanced+padded,
   // padded+low_threshold, enhanced+padded+low_threshold.
   std::string found_by;

@@ -43,10 +43,13 @@ bool PeekSize(std::span<const uint8_t> b, int64_t* w, int64_t* h) {
     while (i + 9 < b.size()) {
       if (b[i] != 0xFF) return false;
       uint8_t marker = b[i + 1];
-      if (marker == 0xFF) { ++i; continue; }
+      if (marker == 0xFF) {
+        ++i;
+        continue;
+      }
       size_t len = (size_t{b[i + 2]} << 8) | b[i + 3];
-      bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                 marker != 0xCC;
+      bool sof =
+          marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
       if (sof) {
         *h = (int64_t{b[i + 5]} << 8) | b[i + 6];
         *w = (int64_t{b[i + 7]} << 8) | b[i + 8];
@@ -72,7 +75,8 @@ bool JpegLooksTruncated(std::span<const uint8_t> b) {
 
 cv::Mat DecodeImage(std::span<const uint8_t> bytes, const ImageLimits& limits) {
   if (bytes.empty()) Bad("empty data");
-  if (bytes.size() > limits.max_bytes) Bad("file too large (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() > limits.max_bytes)
+    Bad("file too large (" + std::to_string(bytes.size()) + " bytes)");
   int64_t w = 0, h = 0;
   if (PeekSize(bytes, &w, &h)) {
     if (w <= 0 || h <= 0) Bad("zero size in header");
@@ -97,7 +101,8 @@ cv::Mat DecodeImage(std::span<const uint8_t> bytes, const ImageLimits& limits) {
 cv::Mat LoadImage(const std::filesystem::path& path, const ImageLimits& limits) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(ErrorCode::kNotFound, "cannot open image " + path.string() + ": " + ec.message());
+  if (ec)
+    throw Error(ErrorCode::kNotFound, "cannot open image " + path.string() + ": " + ec.message());
   if (size > limits.max_bytes) Bad(path.string() + " is too large");
   std::ifstream in(path, std::ios::binary);
   std::vector<uint8_t> data(size);

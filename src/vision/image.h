@@ -11,9 +11,9 @@
 namespace anju::vision {
 
 struct ImageLimits {
-  size_t max_bytes = 64u << 20;         // encoded size
-  int max_side = 12000;                 // pixels
-  int64_t max_pixels = 50'000'000;      // decoded width × height
+  size_t max_bytes = 64u << 20;     // encoded size
+  int max_side = 12000;             // pixels
+  int64_t max_pixels = 50'000'000;  // decoded width × height
   int min_side = 16;
 };
 

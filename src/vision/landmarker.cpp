@@ -18,8 +18,7 @@ Landmarks68 Landmarker::DetectOnce(const cv::Mat& bgr, const cv::Rect2f& box) {
   cv::Mat out = net_.forward();
   const float* p = out.ptr<float>();
   Landmarks68 lm;
-  for (int i = 0; i < 68; ++i)
-    lm[i] = {p[2 * i] * r.width + r.x, p[2 * i + 1] * r.height + r.y};
+  for (int i = 0; i < 68; ++i) lm[i] = {p[2 * i] * r.width + r.x, p[2 * i + 1] * r.height + r.y};
   return lm;
 }
 

@@ -23,7 +23,8 @@ float LivenessChecker::Score(const cv::Mat& bgr, const cv::Rect2f& box) {
   if (y1 < 0) y2 -= y1, y1 = 0;
   if (x2 > w) x1 -= x2 - w, x2 = w;
   if (y2 > h) y1 -= y2 - h, y2 = h;
-  cv::Rect r(cvRound(std::max(x1, 0.f)), cvRound(std::max(y1, 0.f)), cvRound(x2 - x1), cvRound(y2 - y1));
+  cv::Rect r(cvRound(std::max(x1, 0.f)), cvRound(std::max(y1, 0.f)), cvRound(x2 - x1),
+             cvRound(y2 - y1));
   r &= cv::Rect(0, 0, bgr.cols, bgr.rows);
   if (r.width < 2 || r.height < 2) return 0.f;
   std::vector<cv::Mat> crops{bgr(r)};
@@ -34,7 +35,8 @@ float LivenessChecker::Score(const cv::Mat& bgr, const cv::Rect2f& box) {
   }
   float live = 0;
   for (auto& crop : crops) {  // the network's batch size is fixed at 1
-    net_.setInput(cv::dnn::blobFromImage(crop, 1.0, cv::Size(128, 128), cv::Scalar(), /*swapRB=*/true));
+    net_.setInput(
+        cv::dnn::blobFromImage(crop, 1.0, cv::Size(128, 128), cv::Scalar(), /*swapRB=*/true));
     cv::Mat out = net_.forward();
     live += Softmax(out.ptr<float>(), static_cast<int>(out.total()))[0];
   }

@@ -20,7 +20,8 @@ std::shared_ptr<const ModelSet> ModelSet::Load(const std::filesystem::path& dir,
   set->dir_ = dir;
   auto manifest_path = dir / "manifest.json";
   std::ifstream in(manifest_path);
-  if (!in) throw Error(ErrorCode::kModel, "model manifest not found: " + manifest_path.string() + kFix);
+  if (!in)
+    throw Error(ErrorCode::kModel, "model manifest not found: " + manifest_path.string() + kFix);
   nlohmann::json m;
   try {
     m = nlohmann::json::parse(in);
@@ -32,10 +33,12 @@ std::shared_ptr<const ModelSet> ModelSet::Load(const std::filesystem::path& dir,
       set->files_[role] = std::move(f);
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorCode::kModel, "model manifest " + manifest_path.string() + " is malformed: " + e.what());
+    throw Error(ErrorCode::kModel,
+                "model manifest " + manifest_path.string() + " is malformed: " + e.what());
   }
   for (const char* role : kRequiredRoles)
-    if (!set->has(role)) throw Error(ErrorCode::kModel, std::string("model manifest has no '") + role + "' entry");
+    if (!set->has(role))
+      throw Error(ErrorCode::kModel, std::string("model manifest has no '") + role + "' entry");
   for (auto& [role, f] : set->files_) {
     std::ifstream file(f.path, std::ios::binary);
     if (!file) throw Error(ErrorCode::kModel, "model file missing: " + f.path.string() + kFix);
@@ -44,12 +47,13 @@ std::shared_ptr<const ModelSet> ModelSet::Load(const std::filesystem::path& dir,
       // Hash the bytes the networks will be built from, not a second read of the file.
       std::string got = Sha256Hex(f.bytes.data(), f.bytes.size());
       if (got != f.sha256)
-        throw Error(ErrorCode::kModel, "model file corrupt: " + f.path.string() + " has SHA-256 " + got +
-                                           ", manifest says " + f.sha256 + kFix);
+        throw Error(ErrorCode::kModel, "model file corrupt: " + f.path.string() + " has SHA-256 " +
+                                           got + ", manifest says " + f.sha256 + kFix);
     }
   }
   const auto& emb = set->files_.at("embedder");
-  set->feature_version_ = set->name_ + "/" + emb.path.filename().string() + "@" + emb.sha256.substr(0, 8);
+  set->feature_version_ =
+      set->name_ + "/" + emb.path.filename().string() + "@" + emb.sha256.substr(0, 8);
   return set;
 }
 

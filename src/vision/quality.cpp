@@ -27,7 +27,9 @@ Quality MeasureQuality(const cv::Mat& aligned, const Points5& pts, const cv::Rec
   q.eyes_open = eyes_open;
 
   // Each part maps to 0..1; the score is their product so that one bad part sinks it.
-  auto ramp = [](float v, float lo, float hi) { return std::clamp((v - lo) / (hi - lo), 0.f, 1.f); };
+  auto ramp = [](float v, float lo, float hi) {
+    return std::clamp((v - lo) / (hi - lo), 0.f, 1.f);
+  };
   float size = ramp(q.inter_pupil, 10, 40);
   float sharp = ramp(q.sharpness, 10, 120);
   float light = std::min(ramp(q.brightness, 30, 80), 1 - ramp(q.brightness, 190, 240));

@@ -12,14 +12,14 @@
 namespace anju::vision {
 
 struct Quality {
-  float face_size = 0;        // box side, pixels
-  float inter_pupil = 0;      // distance between eye centres, pixels
-  float sharpness = 0;        // variance of the Laplacian on the aligned crop
-  float brightness = 0;       // mean grey level of the aligned crop, 0..255
-  float contrast = 0;         // grey standard deviation of the aligned crop
+  float face_size = 0;    // box side, pixels
+  float inter_pupil = 0;  // distance between eye centres, pixels
+  float sharpness = 0;    // variance of the Laplacian on the aligned crop
+  float brightness = 0;   // mean grey level of the aligned crop, 0..255
+  float contrast = 0;     // grey standard deviation of the aligned crop
   HeadPose pose;
-  float eyes_open = -1;       // 0..1, -1 when not measured
-  float score = 0;            // 0..1 overall
+  float eyes_open = -1;  // 0..1, -1 when not measured
+  float score = 0;       // 0..1 overall
 };
 
 struct QualityPolicy {  // defaults suit enrolment photos

@@ -15,12 +15,14 @@ std::filesystem::path DataPath(const std::string& sub = "");
 std::filesystem::path TempDir(const std::string& name);
 
 // "prefix" + i: identity codes and template ids for tests.
-inline std::string Name(const char* prefix, long long i) { return prefix + std::to_string(i); }
+inline std::string Name(const char* prefix, long long i) {
+  return prefix + std::to_string(i);
+}
 
 }  // namespace anju::testing
 
-#define ANJU_REQUIRE_DATA(var, sub)                                                           \
-  const std::filesystem::path var = ::anju::testing::DataPath(sub);                          \
-  if (var.empty())                                                                            \
-  GTEST_SKIP() << "evaluation data '" << (sub)                                                \
+#define ANJU_REQUIRE_DATA(var, sub)                                 \
+  const std::filesystem::path var = ::anju::testing::DataPath(sub); \
+  if (var.empty())                                                  \
+  GTEST_SKIP() << "evaluation data '" << (sub)                      \
                << "' not found (set ANJU_DATA_DIR or put shared/data beside the checkout)"

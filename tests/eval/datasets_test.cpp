@@ -51,12 +51,14 @@ TEST(DatasetsTest, RealProtocolFilesParse) {
     auto pairs = ReadLfwPairs(lfw / "pairs.txt", lfw / "lfw");
     EXPECT_EQ(pairs.size(), 6000u);
     EXPECT_EQ(pairs.back().fold, 9);
-    for (size_t i = 0; i < pairs.size(); i += 500) EXPECT_TRUE(std::filesystem::exists(pairs[i].a)) << pairs[i].a;
+    for (size_t i = 0; i < pairs.size(); i += 500)
+      EXPECT_TRUE(std::filesystem::exists(pairs[i].a)) << pairs[i].a;
   }
   if (auto cfp = testing::DataPath("cfp"); !cfp.empty()) {
     auto fp = ReadCfpPairs(cfp, "FP");
     EXPECT_EQ(fp.size() % 700, 0u);
-    for (size_t i = 0; i < fp.size(); i += 300) EXPECT_TRUE(std::filesystem::exists(fp[i].b)) << fp[i].b;
+    for (size_t i = 0; i < fp.size(); i += 300)
+      EXPECT_TRUE(std::filesystem::exists(fp[i].b)) << fp[i].b;
     EXPECT_THROW(ReadCfpPairs(cfp, "XX"), Error);
   }
   if (auto yale = testing::DataPath("yaleb"); !yale.empty()) {
@@ -64,7 +66,8 @@ TEST(DatasetsTest, RealProtocolFilesParse) {
     EXPECT_GT(images.size(), 400u);
   }
   if (auto nuaa = testing::DataPath("nuaa"); !nuaa.empty()) {
-    auto items = ListNuaa(nuaa, nuaa / "client_train_subset.txt", nuaa / "imposter_train_subset.txt");
+    auto items =
+        ListNuaa(nuaa, nuaa / "client_train_subset.txt", nuaa / "imposter_train_subset.txt");
     EXPECT_EQ(items.size(), 400u);
     for (auto& i : items) EXPECT_TRUE(std::filesystem::exists(i.path)) << i.path;
   }

@@ -6,7 +6,8 @@ namespace anju::eval {
 namespace {
 
 TEST(MetricsTest, BestThresholdSeparatesSeparableScores) {
-  std::vector<ScoredPair> p = {{0.9f, true, 0}, {0.8f, true, 0}, {0.3f, false, 0}, {0.1f, false, 0}};
+  std::vector<ScoredPair> p = {
+      {0.9f, true, 0}, {0.8f, true, 0}, {0.3f, false, 0}, {0.1f, false, 0}};
   float t = BestThreshold(p);
   EXPECT_GT(t, 0.3f);
   EXPECT_LE(t, 0.8f);
@@ -14,7 +15,8 @@ TEST(MetricsTest, BestThresholdSeparatesSeparableScores) {
 }
 
 TEST(MetricsTest, AccuracyCountsBothErrorKinds) {
-  std::vector<ScoredPair> p = {{0.9f, true, 0}, {0.2f, true, 0}, {0.7f, false, 0}, {0.1f, false, 0}};
+  std::vector<ScoredPair> p = {
+      {0.9f, true, 0}, {0.2f, true, 0}, {0.7f, false, 0}, {0.1f, false, 0}};
   EXPECT_DOUBLE_EQ(AccuracyAt(p, 0.5f), 0.5);  // one genuine rejected, one impostor accepted
   EXPECT_DOUBLE_EQ(AccuracyAt(p, 0.8f), 0.75);
 }
@@ -24,7 +26,8 @@ TEST(MetricsTest, KFoldChoosesThresholdOnOtherFolds) {
   // fold-0 genuine pair at 0.6 is misjudged: the threshold must not be fitted on fold 0.
   std::vector<ScoredPair> p;
   for (int f = 1; f <= 2; ++f)
-    for (int i = 0; i < 10; ++i) p.push_back({0.8f + 0.01f * i, true, f}), p.push_back({0.7f - 0.01f * i, false, f});
+    for (int i = 0; i < 10; ++i)
+      p.push_back({0.8f + 0.01f * i, true, f}), p.push_back({0.7f - 0.01f * i, false, f});
   p.push_back({0.6f, true, 0});
   p.push_back({0.4f, false, 0});
   auto r = KFoldAccuracy(p);
@@ -38,12 +41,13 @@ TEST(MetricsTest, KFoldChoosesThresholdOnOtherFolds) {
 TEST(MetricsTest, TarAtFarAllowsTheRightNumberOfImpostors) {
   std::vector<ScoredPair> p;
   for (int i = 0; i < 1000; ++i) p.push_back({i / 1000.f, false, 0});  // impostors 0 .. 0.999
-  for (int i = 0; i < 100; ++i) p.push_back({0.95f + i * 1e-4f, true, 0});  // genuine 0.95 .. 0.9599
-  auto r = TarAtFar(p, 1e-2);  // 10 impostors may pass: threshold just above 0.989
+  for (int i = 0; i < 100; ++i)
+    p.push_back({0.95f + i * 1e-4f, true, 0});  // genuine 0.95 .. 0.9599
+  auto r = TarAtFar(p, 1e-2);                   // 10 impostors may pass: threshold just above 0.989
   EXPECT_NEAR(r.far_achieved, 1e-2, 1e-9);
   EXPECT_TRUE(r.resolved);
   EXPECT_GT(r.threshold, 0.989f);
-  EXPECT_DOUBLE_EQ(r.tar, 0.0);  // every genuine score is below it
+  EXPECT_DOUBLE_EQ(r.tar, 0.0);   // every genuine score is below it
   auto loose = TarAtFar(p, 0.1);  // 100 impostors: threshold just above 0.899
   EXPECT_DOUBLE_EQ(loose.tar, 1.0);
   auto tiny = TarAtFar(p, 1e-6);  // below the resolution of 1,000 impostors
@@ -52,7 +56,7 @@ TEST(MetricsTest, TarAtFarAllowsTheRightNumberOfImpostors) {
 }
 
 TEST(MetricsTest, PadRatesFollowIso30107Definitions) {
-  std::vector<float> live = {0.9f, 0.8f, 0.4f, 0.7f};   // one live face rejected at 0.5
+  std::vector<float> live = {0.9f, 0.8f, 0.4f, 0.7f};    // one live face rejected at 0.5
   std::vector<float> attack = {0.1f, 0.6f, 0.2f, 0.3f};  // one attack accepted at 0.5
   auto r = PadRatesAt(live, attack, 0.5f);
   EXPECT_DOUBLE_EQ(r.apcer, 0.25);

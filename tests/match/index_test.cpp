@@ -10,8 +10,8 @@
 
 #include "core/error.h"
 #include "match/index.h"
-#include "testing.h"
 #include "match/kernels.h"
+#include "testing.h"
 
 namespace anju::match {
 namespace {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
 #include <set>
@@ -241,8 +242,12 @@ TEST_F(OutboxTest, KillNineLosesNothingReported) {
     auto box = Outbox::Open(file);
     auto items = box->Peek(SIZE_MAX);
     std::set<std::string> present;
+    const auto snap = Bytes(4096, 1);
     for (const auto& it : items) {
       EXPECT_TRUE(present.insert(it.id).second) << "duplicate " << it.id;
+      // Record and snapshot are committed together: never a torn attachment.
+      EXPECT_TRUE(it.attachment.empty() || it.attachment == snap) << it.id;
+      EXPECT_TRUE(nlohmann::json::accept(it.payload)) << it.payload;
     }
     for (const auto& id : reported) {
       EXPECT_TRUE(present.count(id)) << "lost " << id;

@@ -1,5 +1,6 @@
 #include "video/capture_source.h"
 
+#include <cmath>
 #include <filesystem>
 #include <vector>
 
@@ -22,6 +23,9 @@ bool CaptureSource::Connect(std::string* error) {
     api = cv::CAP_V4L2;
     if (u.width > 0) params.insert(params.end(), {cv::CAP_PROP_FRAME_WIDTH, u.width});
     if (u.height > 0) params.insert(params.end(), {cv::CAP_PROP_FRAME_HEIGHT, u.height});
+    if (u.fps > 0) {
+      params.insert(params.end(), {cv::CAP_PROP_FPS, static_cast<int>(std::ceil(u.fps))});
+    }
   } else {
     const int ms = static_cast<int>(options_.stream_timeout.count());
     params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv::CAP_PROP_READ_TIMEOUT_MSEC, ms};

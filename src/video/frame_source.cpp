@@ -159,9 +159,19 @@ std::optional<Frame> FrameSource::Read(std::chrono::milliseconds timeout) {
       }
     }
 
-    // Pace to the requested rate: frame i is due at start + i / fps.
+    // Pace to the requested rate: frame i is due at start + i / fps. A live camera is
+    // not made to wait (its buffer would fill with stale frames): frames arriving more
+    // than half a period early are dropped instead.
     now = Clock::now();
-    if (uri_.fps > 0) {
+    const bool live = uri_.kind == SourceKind::kDevice || uri_.kind == SourceKind::kStream;
+    if (uri_.fps > 0 && live) {
+      const auto half = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(0.5 / uri_.fps));
+      if (now + half < next_due_) {
+        pending_.reset();
+        continue;
+      }
+    } else if (uri_.fps > 0) {
       if (next_due_ > deadline) {
         WaitUntil(deadline);
         return std::nullopt;

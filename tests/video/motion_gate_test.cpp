@@ -15,22 +15,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
-cv::Mat Background() {
-  // A hallway-like background: a vertical gradient with some texture.
-  cv::Mat bg(480, 640, CV_8UC3);
-  for (int y = 0; y < bg.rows; ++y) {
-    for (int x = 0; x < bg.cols; ++x) {
-      uchar v = static_cast<uchar>(60 + y / 4 + ((x / 32 + y / 32) % 2) * 20);
-      bg.at<cv::Vec3b>(y, x) = {v, static_cast<uchar>(v + 10), static_cast<uchar>(v + 5)};
-    }
-  }
-  return bg;
-}
-
 TEST(MotionGateTest, StillFramesAndNoiseAreNotMotionAFaceIs) {
   ANJU_REQUIRE_DATA(lfw, "lfw");
   const cv::Mat face = vision::LoadImage(testing::LfwImages(lfw, 1).at(0));
-  const cv::Mat bg = Background();
+  const cv::Mat bg = testing::Background();
   MotionGate gate;
   const auto t0 = Clock::now();
 

@@ -236,6 +236,19 @@ TEST(VideoFileSourceTest, ReadsBackAnMjpgFileOfRealFaces) {
   fs::remove_all(dir);
 }
 
+TEST(VideoFileSourceTest, PacesAFileToTheRequestedRate) {
+  if (!HaveFfmpeg()) GTEST_SKIP() << "OpenCV has no FFmpeg backend here";
+  ANJU_REQUIRE_DATA(lfw, "lfw");
+  auto dir = anju::testing::TempDir("video-paced");
+  WriteVideo(dir / "faces.avi", testing::LfwImages(lfw, 6));
+  auto source = FrameSource::Open((dir / "faces.avi").string() + "?fps=40");
+  std::vector<Frame> frames;
+  while (auto f = source->Read(milliseconds(2000))) frames.push_back(std::move(*f));
+  ASSERT_EQ(frames.size(), 6u);
+  EXPECT_NEAR(MsBetween(frames.front().captured, frames.back().captured), 5 * 25.0, 20);
+  fs::remove_all(dir);
+}
+
 TEST(VideoFileSourceTest, ReconnectsWhenTheFileDisappearsAndReappears) {
   if (!HaveFfmpeg()) GTEST_SKIP() << "OpenCV has no FFmpeg backend here";
   ANJU_REQUIRE_DATA(lfw, "lfw");

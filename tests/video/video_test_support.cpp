@@ -27,4 +27,15 @@ std::vector<std::filesystem::path> LfwImages(const std::filesystem::path& lfw, s
   return out;
 }
 
+cv::Mat Background(int width, int height) {
+  cv::Mat bg(height, width, CV_8UC3);
+  for (int y = 0; y < bg.rows; ++y) {
+    for (int x = 0; x < bg.cols; ++x) {
+      auto v = static_cast<uchar>(60 + y / 4 + ((x / 32 + y / 32) % 2) * 20);
+      bg.at<cv::Vec3b>(y, x) = {v, static_cast<uchar>(v + 10), static_cast<uchar>(v + 5)};
+    }
+  }
+  return bg;
+}
+
 }  // namespace anju::video::testing

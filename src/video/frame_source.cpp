@@ -145,6 +145,10 @@ std::optional<Frame> FrameSource::Read(std::chrono::milliseconds timeout) {
           Disconnect();
           open_ = false;
           if (!uri_.loop) {
+            if (frames_since_open_ == 0) {
+              std::lock_guard lock(mu_);
+              status_.last_error = "no frames";  // opened but nothing decodable
+            }
             SetState(SourceState::kEnded);
             spdlog::info("video: {} ended", status().uri);
             return std::nullopt;

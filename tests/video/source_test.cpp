@@ -285,6 +285,17 @@ TEST(VideoFileSourceTest, ReconnectsWhenTheFileDisappearsAndReappears) {
   fs::remove_all(dir);
 }
 
+TEST(VideoFileSourceTest, AFileWithoutFramesEndsWithAReason) {
+  auto dir = anju::testing::TempDir("video-garbage");
+  std::ofstream(dir / "broken.avi") << "RIFF but not really a video";
+  auto source = FrameSource::Open((dir / "broken.avi").string());
+  EXPECT_FALSE(source->Read(milliseconds(2000)));
+  auto status = source->status();
+  EXPECT_NE(status.state, SourceState::kConnected);
+  EXPECT_FALSE(status.last_error.empty());
+  fs::remove_all(dir);
+}
+
 TEST(VideoFileSourceTest, AMissingFileAtStartIsNotAnErrorButReconnecting) {
   SourceOptions options;
   options.reconnect = {milliseconds(10), milliseconds(20), 2.0};

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "match/kernels.h"
+#include "store/sqlite_stmt.h"
 
 namespace anju::store {
 namespace fs = std::filesystem;
@@ -33,48 +34,10 @@ constexpr int32_t kApplicationId = 0x414E4A47;  // "ANJG"
   throw Error(ErrorCode::kIo, "gallery database: " + msg);
 }
 
-class Stmt {
+// Statements of this database report failures through Fail() above.
+class Stmt : public SqliteStmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr);
-    if (rc != SQLITE_OK) Fail(db, rc, "prepare");
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt& Bind(int i, int64_t v) { return Check(sqlite3_bind_int64(s_, i, v)); }
-  Stmt& Bind(int i, const std::string& v) {
-    return Check(sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
-  }
-  Stmt& Bind(int i, std::span<const uint8_t> v) {
-    return Check(sqlite3_bind_blob(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
-  }
-  bool Step() {
-    int rc = sqlite3_step(s_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    Fail(db_, rc, "step");
-  }
-  Stmt& Reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-    return *this;
-  }
-  int64_t Int(int c) const { return sqlite3_column_int64(s_, c); }
-  std::string Text(int c) const {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
-    return p ? std::string(p, size_t(sqlite3_column_bytes(s_, c))) : std::string();
-  }
-  Bytes Blob(int c) const {
-    auto p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, c));
-    return p ? Bytes(p, p + sqlite3_column_bytes(s_, c)) : Bytes();
-  }
-
- private:
-  Stmt& Check(int rc) {
-    if (rc != SQLITE_OK) Fail(db_, rc, "bind");
-    return *this;
-  }
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
+  Stmt(sqlite3* db, const char* sql) : SqliteStmt(db, sql, Fail) {}
 };
 
 struct Digest {

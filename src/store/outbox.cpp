@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "store/sqlite_stmt.h"
 
 namespace anju::store {
 namespace fs = std::filesystem;
@@ -31,51 +32,10 @@ constexpr int kFormatVersion = 1;               // PRAGMA user_version
   throw Error(ErrorCode::kIo, "outbox database: " + msg);
 }
 
-class Stmt {
+// Statements of this database report failures through Fail() above.
+class Stmt : public SqliteStmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr);
-    if (rc != SQLITE_OK) Fail(db, rc, "prepare");
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  Stmt& Bind(int i, int64_t v) { return Check(sqlite3_bind_int64(s_, i, v)); }
-  Stmt& Bind(int i, std::string_view v) {
-    return Check(sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
-  }
-  Stmt& BindBlob(int i, std::span<const uint8_t> v) {
-    if (v.empty()) return Check(sqlite3_bind_null(s_, i));
-    return Check(sqlite3_bind_blob(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
-  }
-  bool Step() {
-    int rc = sqlite3_step(s_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    Fail(db_, rc, "step");
-  }
-  Stmt& Reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-    return *this;
-  }
-  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
-  std::string Text(int col) const {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string(p, size_t(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-  std::vector<uint8_t> Blob(int col) const {
-    auto p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, col));
-    return p ? std::vector<uint8_t>(p, p + sqlite3_column_bytes(s_, col)) : std::vector<uint8_t>();
-  }
-
- private:
-  Stmt& Check(int rc) {
-    if (rc != SQLITE_OK) Fail(db_, rc, "bind");
-    return *this;
-  }
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
+  Stmt(sqlite3* db, const char* sql) : SqliteStmt(db, sql, Fail) {}
 };
 
 bool IsValidKind(std::string_view kind) {
@@ -269,7 +229,7 @@ int64_t Outbox::Insert(const std::string& id, std::string_view kind, std::string
          "INSERT INTO items(id, kind, created_ms, payload, attachment, attachment_dropped, bytes)"
          " VALUES (?, ?, ?, ?, ?, ?, ?)");
   s.Bind(1, std::string_view(id)).Bind(2, kind).Bind(3, created_ms).Bind(4, json);
-  s.BindBlob(5, attachment).Bind(6, int64_t{dropped ? 1 : 0}).Bind(7, bytes);
+  s.BindBlobOrNull(5, attachment).Bind(6, int64_t{dropped ? 1 : 0}).Bind(7, bytes);
   s.Step();
   ++count_;
   bytes_ += bytes;

@@ -152,8 +152,9 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
   std::vector<size_t> todo;
   for (size_t i = 0; i < files.size(); ++i) {
     auto it = cache.find(files[i].string());
-    if (it != cache.end() && it->second.stamp.size == Stamp(files[i]).size &&
-        it->second.stamp.mtime == Stamp(files[i]).mtime)
+    const FileStamp stamp = it == cache.end() ? FileStamp{} : Stamp(files[i]);
+    if (it != cache.end() && it->second.stamp.size == stamp.size &&
+        it->second.stamp.mtime == stamp.mtime)
       out[i] = it->second.record;
     else
       todo.push_back(i);

@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <string>
+
+#include "core/error.h"
 
 namespace anju::testing {
 
@@ -13,6 +17,19 @@ namespace anju::testing {
 std::filesystem::path DataPath(const std::string& sub = "");
 // A fresh empty directory under the system temp dir; the caller removes it.
 std::filesystem::path TempDir(const std::string& name);
+
+// Runs f, which must throw anju::Error; returns its code (and prints the message, so
+// test logs show what a user would read).
+inline ErrorCode CodeOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    std::printf("    refused [%s]: %s\n", ErrorCodeName(e.code()), e.what());
+    return e.code();
+  }
+  ADD_FAILURE() << "expected an anju::Error";
+  return ErrorCode::kInternal;
+}
 
 // "prefix" + i: identity codes and template ids for tests.
 inline std::string Name(const char* prefix, long long i) {

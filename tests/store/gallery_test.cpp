@@ -28,16 +28,7 @@ std::vector<float> RandomUnit(std::mt19937& rng) {
   return v;
 }
 
-ErrorCode CodeOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    std::printf("    refused [%s]: %s\n", ErrorCodeName(e.code()), e.what());
-    return e.code();
-  }
-  ADD_FAILURE() << "expected an anju::Error";
-  return ErrorCode::kInternal;
-}
+using ::anju::testing::CodeOf;
 
 void RawSql(const fs::path& file, const char* sql) {
   sqlite3* db = nullptr;

@@ -27,16 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-ErrorCode CodeOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    std::printf("    refused [%s]: %s\n", ErrorCodeName(e.code()), e.what());
-    return e.code();
-  }
-  ADD_FAILURE() << "expected an anju::Error";
-  return ErrorCode::kInternal;
-}
+using ::anju::testing::CodeOf;
 
 std::vector<uint8_t> Bytes(size_t n, uint8_t seed) {
   std::vector<uint8_t> v(n);

@@ -26,6 +26,11 @@ inline Bytes ToBytes(std::string_view s) {
 std::string ToHex(ByteView data);
 Bytes FromHex(std::string_view hex);
 
+// Standard base64 (RFC 4648, with padding). FromBase64 ignores no characters: anything
+// outside the alphabet, bad padding or a bad length throws Error(kInvalidArgument).
+std::string ToBase64(ByteView data);
+Bytes FromBase64(std::string_view text);
+
 // Cryptographically secure random bytes; throws Error(kCrypto) if the DRBG fails.
 Bytes RandomBytes(std::size_t n);
 void RandomFill(std::span<std::uint8_t> out);

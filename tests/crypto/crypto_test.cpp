@@ -64,6 +64,28 @@ TEST(Bytes, HexRoundTrip) {
   EXPECT_THROW(FromHex("zz"), Error);
 }
 
+TEST(Bytes, Base64Rfc4648Vectors) {
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    EXPECT_EQ(ToBase64(AsBytes(plain)), encoded);
+    EXPECT_EQ(FromBase64(encoded), ToBytes(plain));
+  }
+  const Bytes all = [] {
+    Bytes b(256);
+    for (int i = 0; i < 256; ++i) b[i] = uint8_t(i);
+    return b;
+  }();
+  EXPECT_EQ(FromBase64(ToBase64(all)), all);
+  for (const char* bad : {"Zg=", "Z===", "Zm9v!A==", "Zg=A", "Zm=v"})
+    EXPECT_THROW(FromBase64(bad), anju::Error) << bad;
+}
+
 TEST(Bytes, RandomAndCompare) {
   Bytes a = RandomBytes(32), b = RandomBytes(32);
   EXPECT_EQ(a.size(), 32u);

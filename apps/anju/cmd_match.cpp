@@ -69,7 +69,8 @@ struct FaceSet {
   }
 };
 
-// name → canonical name, from a file of lines "NAME NAME [NAME...]" (# comments).
+// name → canonical name, from a file of lines "NAME NAME [NAME...]" (# comments). An entry
+// that is an image file name ("Flor_Montulo_0002.jpg") relabels that one image only.
 std::map<std::string, std::string> ReadDuplicateList(const fs::path& file) {
   std::ifstream in(file);
   if (!in) throw Error(ErrorCode::kNotFound, "duplicate-identity list not found: " + file.string());
@@ -117,8 +118,12 @@ fs::path AsianPeople(const fs::path& dir) {
 }
 
 void MergeDuplicates(FaceSet& set, const std::map<std::string, std::string>& dup) {
-  for (auto& p : set.person)
-    if (auto it = dup.find(p); it != dup.end()) p = it->second;
+  for (size_t i = 0; i < set.person.size(); ++i) {
+    if (auto it = dup.find(set.file[i].filename().string()); it != dup.end())
+      set.person[i] = it->second;
+    else if (auto jt = dup.find(set.person[i]); jt != dup.end())
+      set.person[i] = jt->second;
+  }
 }
 
 // Genuine and impostor scores over every pair of found faces of a set.

@@ -165,6 +165,8 @@ std::unique_ptr<LocalState> LocalState::Open(const fs::path& data_dir, LocalStat
   s->FinishPending();
   s->gallery_->LoadInto(*s->index_, options.load_threads);
   s->LoadRules();
+  const auto v = s->Get("gallery_version");
+  s->version_ = v ? std::stoll(*v) : 0;
   return s;
 }
 
@@ -293,6 +295,7 @@ void LocalState::ApplyLocked(const std::vector<GalleryChange>& changes, int64_t 
     std::unique_lock rl(rules_mu_);
     rules_[c.person] = (*parsed)[i];
   }
+  if (new_version >= 0) version_ = new_version;  // only once memory matches it
 }
 
 void LocalState::ReplaceAll(const std::vector<GalleryChange>& persons) {
@@ -318,8 +321,7 @@ void LocalState::ReplaceAll(const std::vector<GalleryChange>& persons) {
 }
 
 int64_t LocalState::gallery_version() const {
-  const auto v = Get("gallery_version");
-  return v ? std::stoll(*v) : 0;
+  return version_;
 }
 
 std::optional<PersonRules> LocalState::Rules(const std::string& person) const {

@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -142,7 +143,8 @@ class LocalState {
   std::unique_ptr<store::Gallery> gallery_;
   std::unique_ptr<match::FeatureIndex> index_;
   sqlite3* db_ = nullptr;
-  std::mutex write_mu_;  // one batch at a time (sync thread, import)
+  std::mutex write_mu_;              // one batch at a time (sync thread, import)
+  std::atomic<int64_t> version_{0};  // applied on disk and in memory
   mutable std::shared_mutex rules_mu_;
   std::unordered_map<std::string, PersonRules> rules_;
   mutable std::mutex db_mu_;  // the state.db connection

@@ -19,6 +19,8 @@ FakeDeviceServer::~FakeDeviceServer() {
 
 void FakeDeviceServer::Bind() {
   http_ = std::make_unique<httplib::Server>();
+  // Idle kept-alive connections would hold Stop() for the default 5 s.
+  http_->set_keep_alive_timeout(1);
   http_->Post("/api/v1/device/register", [this](const httplib::Request& req,
                                                 httplib::Response& res) {
     try {

@@ -439,29 +439,36 @@ BackupInfo CreateBackup(const fs::path& data_dir, const fs::path& out_file,
                 "directory " +
                     data_dir.string());
 
-  // What to copy: databases first, then the other regular files, each in path order.
-  std::vector<std::string> databases, files;
-  std::set<std::string> db_names;
-  for (fs::recursive_directory_iterator it(data_abs, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
-    const std::string rel_path = it->path().lexically_relative(data_abs).generic_string();
-    if (EndsWith(rel_path, ".db")) {
-      databases.push_back(rel_path);
-      db_names.insert(rel_path);
-    } else {
-      files.push_back(rel_path);
+  // Databases first, then the other regular files, each in path order. The files are
+  // listed only after the databases were copied: every snapshot a copied row names was
+  // fsynced before that row committed, so it is in the second listing.
+  auto list = [&](std::vector<std::string>& databases, std::vector<std::string>& files) {
+    std::set<std::string> db_names;
+    std::error_code walk_ec;
+    for (fs::recursive_directory_iterator it(data_abs, walk_ec), end; !walk_ec && it != end;
+         it.increment(walk_ec)) {
+      if (!it->is_regular_file(walk_ec) || it->is_symlink(walk_ec)) continue;
+      const std::string rel_path = it->path().lexically_relative(data_abs).generic_string();
+      if (EndsWith(rel_path, ".db")) {
+        databases.push_back(rel_path);
+        db_names.insert(rel_path);
+      } else {
+        files.push_back(rel_path);
+      }
     }
-  }
-  if (ec) IoFail("cannot list " + data_dir.string(), ec.value());
-  std::sort(databases.begin(), databases.end());
-  std::sort(files.begin(), files.end());
-  // SQLite's own side files: their content is in the online copy.
-  std::erase_if(files, [&](const std::string& f) {
-    for (const char* suffix : {"-wal", "-shm", "-journal"})
-      if (EndsWith(f, suffix) && db_names.count(f.substr(0, f.size() - std::strlen(suffix))))
-        return true;
-    return false;
-  });
+    if (walk_ec) IoFail("cannot list " + data_dir.string(), walk_ec.value());
+    std::sort(databases.begin(), databases.end());
+    std::sort(files.begin(), files.end());
+    // SQLite's own side files: their content is in the online copy.
+    std::erase_if(files, [&](const std::string& f) {
+      for (const char* suffix : {"-wal", "-shm", "-journal"})
+        if (EndsWith(f, suffix) && db_names.count(f.substr(0, f.size() - std::strlen(suffix))))
+          return true;
+      return false;
+    });
+  };
+  std::vector<std::string> databases, files, ignored;
+  list(databases, ignored);
 
   const fs::path partial = out_abs.string() + ".partial";
   const fs::path db_copy = out_abs.string() + ".partial-db";
@@ -480,6 +487,8 @@ BackupInfo CreateBackup(const fs::path& data_dir, const fs::path& out_file,
       info.entries.push_back(writer.Entry(db, "sqlite", mode_of(db), source));
       fs::remove(db_copy, ec);
     }
+    ignored.clear();
+    list(ignored, files);
     for (const std::string& f : files) {
       std::unique_ptr<File> source;
       try {

@@ -62,15 +62,17 @@ struct IngestResult {
 };
 nlohmann::json ToJson(const IngestResult& result);
 
-// How snapshot files reach the disk before the batch commits (both are durable; the
-// bench command compares them).
+// How snapshot files reach the disk before the batch commits (all durable; `anju bench
+// event-store` compares them).
 enum class SnapshotSync {
-  kPerFile,  // fsync every file and each new directory
-  kSyncfs,   // write every file of the batch, then one syncfs() of the file system
+  kParallel,  // write every file of the batch, then fsync files and new directories
+              // concurrently (one journal commit for the lot)
+  kPerFile,   // fsync each file as it is written, then the directories, one by one
+  kSyncfs,    // write every file of the batch, then one syncfs() of the whole file system
 };
 
 struct EventStoreOptions {
-  SnapshotSync snapshot_sync = SnapshotSync::kPerFile;
+  SnapshotSync snapshot_sync = SnapshotSync::kParallel;
   // Accepted event times: not before this (2020-01-01) and at most this far in the
   // future of the server clock; anything else is quarantined (a terminal's clock is wrong).
   int64_t min_time_ms = 1577836800000;

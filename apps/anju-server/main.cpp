@@ -1,0 +1,133 @@
+// anju-server [--data-dir DIR] [--listen HOST:PORT] [--config FILE]
+//   serves the archive, enrolment, device protocol and events API (docs/server-api.md)
+// anju-server backup --out FILE [--data-dir DIR]       online backup (server may run)
+// anju-server restore --in FILE --target DIR --backup-key FILE   restore into an empty dir
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "crypto/keyfile.h"
+#include "server/server.h"
+#if ANJU_SERVER_HAVE_EVENTS
+#include "server/backup.h"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using anju::server::ServerOptions;
+
+void ParseListen(const std::string& listen, ServerOptions& o) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    throw anju::Error(anju::ErrorCode::kInvalidArgument, "--listen needs HOST:PORT: " + listen);
+  o.host = listen.substr(0, colon);
+  try {
+    o.port = std::stoi(listen.substr(colon + 1));
+  } catch (const std::exception&) {
+    throw anju::Error(anju::ErrorCode::kInvalidArgument, "--listen: bad port in " + listen);
+  }
+  if (o.port < 0 || o.port > 65535)
+    throw anju::Error(anju::ErrorCode::kInvalidArgument, "--listen: port out of range");
+}
+
+int Serve(ServerOptions options) {
+  // Block the signals before any thread starts, then wait for them here.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  anju::server::Server server(std::move(options));
+  server.Start();
+  std::printf("anju-server 已启动 / started\n");
+  std::printf("  数据目录 / data directory: %s%s\n", server.data_dir().c_str(),
+              server.first_start() ? "  (首次启动，已生成密钥 / first start: keys created)" : "");
+  std::printf("  地址 / URL:                %s  (API %s/api/v1, OpenAPI %s/api/openapi.json)\n",
+              server.url().c_str(), server.url().c_str(), server.url().c_str());
+  std::printf("  登录 / how to log in:      Authorization: Bearer %s\n",
+              server.admin_token().c_str());
+  std::printf("                             (令牌文件 / token file %s)\n",
+              server.admin_token_file().c_str());
+  std::printf("  备份密钥 / backup key:     %s  (请离机保存一份 / keep a copy off this machine)\n",
+              (server.data_dir() / "backup.key").c_str());
+  if (server.model_version().empty())
+    std::printf("  注意 / note: 未安装人脸模型，无法采集 / no face models: enrolment disabled\n");
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::printf("收到信号 %d，正在停止 / signal %d: stopping\n", sig, sig);
+  std::fflush(stdout);
+  server.Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "anju-server 安居服务器 — 档案、采集、设备、事件 / archive, enrolment, devices, events"};
+  std::string data_dir, listen = "127.0.0.1:8640", config;
+  app.add_option("--data-dir", data_dir,
+                 "数据目录 / data directory (default $ANJU_SERVER_DIR, else "
+                 "~/.local/share/anju/server)");
+  app.add_option("--listen", listen, "HOST:PORT (default 127.0.0.1:8640; port 0 = any)");
+  app.add_option("--config", config, "JSON config file (see docs/server-api.md)");
+  auto* backup = app.add_subcommand("backup", "在线备份 / online backup into an encrypted archive");
+  std::string out;
+  backup->add_option("--out", out, "archive file to create (outside the data directory)")
+      ->required();
+  auto* restore =
+      app.add_subcommand("restore", "从备份恢复 / restore an archive into an empty dir");
+  std::string in, target, key_file;
+  restore->add_option("--in", in, "archive file")->required();
+  restore->add_option("--target", target, "empty or missing directory")->required();
+  restore->add_option("--backup-key", key_file, "backup.key kept from the original server")
+      ->required();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    ServerOptions options;
+    if (!config.empty()) {
+      std::ifstream f(config);
+      if (!f) throw anju::Error(anju::ErrorCode::kNotFound, "config file not found: " + config);
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(f);
+      } catch (const nlohmann::json::exception& e) {
+        throw anju::Error(anju::ErrorCode::kInvalidArgument,
+                          "config " + config + ": malformed JSON: " + e.what());
+      }
+      options.ApplyConfig(j);
+    }
+    if (app.get_option("--listen")->count() || config.empty()) ParseListen(listen, options);
+    options.data_dir = data_dir.empty() ? anju::server::DefaultServerDataDir() : fs::path(data_dir);
+#if ANJU_SERVER_HAVE_EVENTS
+    if (*backup) {
+      const auto key = anju::crypto::LoadRawKeyFile(options.data_dir / "backup.key");
+      const auto info = anju::server::CreateBackup(options.data_dir, out, key);
+      std::cout << anju::server::ToJson(info).dump(2) << "\n";
+      return 0;
+    }
+    if (*restore) {
+      const auto key = anju::crypto::LoadRawKeyFile(key_file);
+      const auto info = anju::server::RestoreBackup(in, target, key);
+      std::cout << anju::server::ToJson(info).dump(2) << "\n";
+      return 0;
+    }
+#else
+    if (*backup || *restore)
+      throw anju::Error(anju::ErrorCode::kUnavailable, "backup is not built into this server");
+#endif
+    return Serve(std::move(options));
+  } catch (const anju::Error& e) {
+    std::fprintf(stderr, "错误 / error [%s]: %s\n", anju::ErrorCodeName(e.code()), e.what());
+    return 1;
+  }
+}

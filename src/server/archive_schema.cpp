@@ -1,0 +1,109 @@
+#include "server/archive_schema.h"
+
+namespace anju::server {
+
+// Version 1: the data model of issue 6 ("one person one archive", R3.3.2.2). Identity data
+// (persons) is kept apart from biometric data (photos, features), which only refer to the
+// person's row id. Times are Unix milliseconds.
+static const char* kV1 = R"SQL(
+CREATE TABLE sites(id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL);
+CREATE TABLE buildings(id INTEGER PRIMARY KEY, site_id INTEGER NOT NULL REFERENCES sites(id),
+  name TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE units(id INTEGER PRIMARY KEY, building_id INTEGER NOT NULL REFERENCES buildings(id),
+  name TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE rooms(id INTEGER PRIMARY KEY, unit_id INTEGER NOT NULL REFERENCES units(id),
+  name TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE households(id INTEGER PRIMARY KEY, room_id INTEGER REFERENCES rooms(id),
+  name TEXT NOT NULL, created_ms INTEGER NOT NULL);
+
+CREATE TABLE persons(id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+  id_number_sealed BLOB, phone TEXT NOT NULL DEFAULT '', minor INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'active' CHECK(status IN ('active','moved_out')),
+  moved_in_ms INTEGER, moved_out_ms INTEGER, open_ms INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE household_members(household_id INTEGER NOT NULL REFERENCES households(id),
+  person_id INTEGER NOT NULL REFERENCES persons(id),
+  role TEXT NOT NULL CHECK(role IN ('tenant','family','carer','staff','visitor')),
+  since_ms INTEGER NOT NULL, PRIMARY KEY(household_id, person_id));
+CREATE INDEX household_members_person ON household_members(person_id);
+
+CREATE TABLE consents(id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES persons(id),
+  notice_version TEXT NOT NULL, purpose TEXT NOT NULL, granted_ms INTEGER NOT NULL,
+  operator TEXT NOT NULL, evidence_file TEXT NOT NULL DEFAULT '',
+  guardian_name TEXT NOT NULL DEFAULT '', guardian_relation TEXT NOT NULL DEFAULT '',
+  withdrawn_ms INTEGER, withdrawn_by TEXT);
+CREATE INDEX consents_person ON consents(person_id);
+
+CREATE TABLE photos(id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES persons(id),
+  file TEXT NOT NULL, bytes INTEGER NOT NULL, quality TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  operator TEXT NOT NULL);
+CREATE INDEX photos_person ON photos(person_id);
+CREATE TABLE features(id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES persons(id),
+  photo_id INTEGER REFERENCES photos(id), model_version TEXT NOT NULL, sealed BLOB NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX features_person ON features(person_id);
+
+CREATE TABLE credentials(id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES persons(id),
+  kind TEXT NOT NULL CHECK(kind IN ('card','pin','qr')), card_number TEXT, pin_hash TEXT,
+  qr_token TEXT, valid_from_ms INTEGER, valid_until_ms INTEGER, created_ms INTEGER NOT NULL);
+CREATE INDEX credentials_person ON credentials(person_id);
+CREATE UNIQUE INDEX credentials_card ON credentials(card_number) WHERE card_number IS NOT NULL;
+
+CREATE TABLE devices(id TEXT PRIMARY KEY, name TEXT NOT NULL, doors INTEGER NOT NULL DEFAULT 1,
+  status TEXT NOT NULL CHECK(status IN ('pending','active','revoked')),
+  public_key TEXT, data_key_sealed BLOB, software_version TEXT NOT NULL DEFAULT '',
+  model_version TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL, registered_ms INTEGER,
+  last_seen_ms INTEGER, heartbeat TEXT NOT NULL DEFAULT '{}', gallery_version INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE enrolment_codes(code_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id),
+  expires_ms INTEGER NOT NULL, used_ms INTEGER);
+
+CREATE TABLE access_groups(id INTEGER PRIMARY KEY, name TEXT NOT NULL,
+  windows TEXT NOT NULL DEFAULT '[]', valid_from_ms INTEGER, valid_until_ms INTEGER,
+  open_ms INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
+CREATE TABLE access_group_doors(group_id INTEGER NOT NULL REFERENCES access_groups(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL REFERENCES devices(id), door INTEGER NOT NULL,
+  PRIMARY KEY(group_id, device_id, door));
+CREATE INDEX access_group_doors_device ON access_group_doors(device_id);
+CREATE TABLE access_group_members(group_id INTEGER NOT NULL REFERENCES access_groups(id) ON DELETE CASCADE,
+  person_id INTEGER NOT NULL REFERENCES persons(id), PRIMARY KEY(group_id, person_id));
+CREATE INDEX access_group_members_person ON access_group_members(person_id);
+
+-- Per-device gallery change log (docs/device-protocol.md "Gallery sync").
+CREATE TABLE device_changes(device_id TEXT NOT NULL REFERENCES devices(id), seq INTEGER NOT NULL,
+  person_code TEXT NOT NULL, op TEXT NOT NULL CHECK(op IN ('upsert','remove')),
+  reason TEXT NOT NULL, time_ms INTEGER NOT NULL, PRIMARY KEY(device_id, seq));
+CREATE INDEX device_changes_person ON device_changes(device_id, person_code, seq);
+-- What each device holds (as far as the server has told it).
+CREATE TABLE device_persons(device_id TEXT NOT NULL REFERENCES devices(id),
+  person_code TEXT NOT NULL, PRIMARY KEY(device_id, person_code));
+-- Removals queued to devices and when each device confirmed it.
+CREATE TABLE device_removals(device_id TEXT NOT NULL REFERENCES devices(id),
+  person_code TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL,
+  queued_ms INTEGER NOT NULL, confirmed_ms INTEGER, PRIMARY KEY(device_id, seq));
+CREATE INDEX device_removals_person ON device_removals(person_code);
+
+CREATE TABLE commands(id INTEGER PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id),
+  body TEXT NOT NULL, created_ms INTEGER NOT NULL, created_by TEXT NOT NULL, acked_ms INTEGER);
+CREATE INDEX commands_pending ON commands(device_id, acked_ms);
+
+CREATE TABLE history(id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES persons(id),
+  action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL, time_ms INTEGER NOT NULL);
+CREATE INDEX history_person ON history(person_id);
+
+CREATE TABLE audit(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL,
+  action TEXT NOT NULL, object TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+
+CREATE TABLE imports(id INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL, actor TEXT NOT NULL,
+  state TEXT NOT NULL, total INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+  results TEXT NOT NULL DEFAULT '[]', finished_ms INTEGER);
+)SQL";
+
+const std::vector<std::string>& ArchiveMigrations() {
+  static const std::vector<std::string> m = {kV1};
+  return m;
+}
+
+}  // namespace anju::server

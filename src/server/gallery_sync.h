@@ -1,0 +1,57 @@
+// Per-device gallery change log (docs/device-protocol.md, "Gallery sync"). Every change
+// that can alter what a device must hold (enrolment, new photo, rules or access groups,
+// move-out, consent withdrawal, device doors) calls PersonChanged / GroupChanged inside
+// the same transaction as the change itself; they append one entry per affected device.
+// device_persons records what each device has been told to hold, so a person who leaves
+// a device's scope gets a "remove" (and a device_removals row whose confirmation time is
+// set when the device fetches past it).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "crypto/envelope.h"
+#include "server/sqlite_db.h"
+
+namespace anju::server {
+
+inline constexpr int64_t kGalleryMaxLimit = 500;
+inline constexpr int64_t kGalleryDefaultLimit = 200;
+
+class GallerySync {
+ public:
+  // MODEL_VERSION: the features the server sends (others stay on the server).
+  GallerySync(Database& db, const crypto::DataKey& server_key, std::string model_version)
+      : db_(db), key_(server_key), model_version_(std::move(model_version)) {}
+
+  // All of these: the caller holds db.mutex() and an open transaction.
+  void PersonChanged(int64_t person_id, const std::string& reason);
+  void GroupChanged(int64_t group_id, const std::string& reason);
+  // The highest sequence number of DEVICE's log (0 when empty).
+  int64_t Latest(const std::string& device_id);
+
+  // The protocol's answer to GET /api/v1/device/gallery?since=&limit=; also records
+  // removal confirmations up to SINCE. The caller holds db.mutex() (no transaction).
+  nlohmann::json Fetch(const std::string& device_id, const crypto::DataKey& device_key,
+                       int64_t since, int64_t limit);
+
+  const std::string& model_version() const { return model_version_; }
+  void set_model_version(std::string v) { model_version_ = std::move(v); }
+
+ private:
+  void Append(const std::string& device, const std::string& code, const char* op,
+              const std::string& reason);
+  nlohmann::json Upsert(int64_t person_id, const std::string& code, const std::string& name,
+                        int open_ms, const std::string& device_id, int doors,
+                        const crypto::DataKey& device_key);
+
+  Database& db_;
+  crypto::DataKey key_;
+  std::string model_version_;
+};
+
+// "张*明": first and last character kept, the middle masked (UTF-8 aware); "张*" for two.
+std::string MaskName(const std::string& name);
+
+}  // namespace anju::server

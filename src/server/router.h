@@ -1,0 +1,124 @@
+// The route table of the HTTP API. Every handler is registered here with its method,
+// path, authentication, query parameters and body schema; the same table installs the
+// handlers on the httplib server and writes the OpenAPI document, so the document cannot
+// drift from what is served. Handlers throw protocol::ApiError or anju::Error; the table
+// turns both into {"error": {"code", "message"}} with the right status.
+#pragma once
+
+#include <httplib.h>
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/json_schema.h"
+
+namespace anju::server {
+
+enum class Auth {
+  kNone,    // public (health, OpenAPI, device registration)
+  kAdmin,   // Authorization: Bearer <admin token>
+  kDevice,  // SM2-signed device request; the response is signed too
+};
+
+struct QueryParam {
+  QueryParam(std::string n, JType t, std::string d, bool req = false)
+      : name(std::move(n)), type(t), description(std::move(d)), required(req) {}
+  std::string name;
+  JType type = JType::kString;
+  std::string description;
+  bool required = false;
+};
+
+struct Request {
+  const httplib::Request& http;
+  std::map<std::string, std::string> path;  // {name} segments of the route path
+  nlohmann::json body;                      // validated JSON body (null without a schema)
+  std::string actor;                        // admin actor or the authenticated device id
+
+  const std::string& Path(const std::string& name) const;
+  std::optional<std::string> Query(const std::string& name) const;
+  // An integer query parameter in [lo, hi]; 400 bad_request when malformed or out of range.
+  int64_t QueryInt(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const;
+};
+
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  static Reply Json(const nlohmann::json& j, int status = 200);
+};
+
+using Handler = std::function<Reply(Request&)>;
+
+enum class BodyKind { kNone, kJson, kJsonOrMultipart };
+
+struct Route {
+  std::string method;  // GET, POST, PUT, PATCH, DELETE
+  std::string path;    // "/api/v1/persons/{code}"
+  std::string summary;
+  std::string tag;
+  Auth auth = Auth::kAdmin;
+  std::vector<QueryParam> query;
+  std::optional<Schema> body;  // validated when present (BodyKind::kJson)
+  BodyKind body_kind = BodyKind::kNone;
+  std::string response_description = "OK";
+  std::string response_type = "application/json";
+  Handler handler;
+
+  // Chained from Router::Add.
+  Route& Query(std::vector<QueryParam> q) { return query = std::move(q), *this; }
+  Route& Body(Schema s, BodyKind kind = BodyKind::kJson) {
+    return body = std::move(s), body_kind = kind, *this;
+  }
+  Route& Returns(std::string type, std::string description) {
+    return response_type = std::move(type), response_description = std::move(description), *this;
+  }
+};
+
+// How the table authenticates requests and signs device responses (server.cpp).
+struct AuthHooks {
+  // Returns the actor name or throws ApiError(401).
+  std::function<std::string(const httplib::Request&)> admin;
+  // Verifies a signed device request (time, signature, nonce); returns the device id or
+  // throws ApiError(401).
+  std::function<std::string(const httplib::Request&)> device;
+  // Base64 signature of a device response.
+  std::function<std::string(const std::string& device, const std::string& nonce, int status,
+                            const std::string& body)>
+      sign;
+};
+
+class Router {
+ public:
+  // Registers a route; chain .Query() / .Body() / .Returns() on the result (before the
+  // next Add).
+  Route& Add(std::string method, std::string path, std::string tag, Auth auth, std::string summary,
+             Handler handler);
+  const std::vector<Route>& routes() const { return routes_; }
+
+  // Registers every route plus the JSON error handler for 404/405/413 on SERVER.
+  void Install(httplib::Server& server, AuthHooks hooks) const;
+
+  // OpenAPI 3.0.3 document of every route.
+  nlohmann::json OpenApi(const std::string& title, const std::string& version) const;
+
+ private:
+  std::vector<Route> routes_;
+};
+
+// Standard paging query parameters (limit 1..1000, default 50; offset ≥ 0).
+std::vector<QueryParam> PagingParams(std::vector<QueryParam> more = {});
+struct Paging {
+  int64_t limit = 50;
+  int64_t offset = 0;
+};
+Paging ReadPaging(const Request& r);
+// {"items": ITEMS, "total": TOTAL, "limit": …, "offset": …}
+nlohmann::json PageJson(nlohmann::json items, int64_t total, const Paging& p);
+
+}  // namespace anju::server

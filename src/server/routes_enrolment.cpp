@@ -1,0 +1,510 @@
+// Enrolment (issue 6 "Enrolment"): one photo at a time (JSON with base64 or multipart) and
+// the batch import (CSV of people + photos from a server folder or inline), each photo
+// through the quality gate and the duplicate check, sealed on disk with the data key.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "crypto/keyfile.h"
+#include "match/thresholds.h"
+#include "protocol/api_error.h"
+#include "server/audit.h"
+#include "server/sealing.h"
+#include "server/server_state.h"
+#include "store/gallery.h"
+
+namespace anju::server {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json ErrorJson(const std::string& code, const std::string& message) {
+  return {{"error", {{"code", code}, {"message", message}}}};
+}
+
+// RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks.
+std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, any = false;
+  size_t i = 0;
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;  // BOM from Excel
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"')
+        field += '"', ++i;
+      else if (c == '"')
+        quoted = false;
+      else
+        field += c;
+      continue;
+    }
+    if (c == '"')
+      quoted = true, any = true;
+    else if (c == ',')
+      row.push_back(std::move(field)), field.clear(), any = true;
+    else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      if (any || !field.empty()) {
+        row.push_back(std::move(field));
+        rows.push_back(std::move(row));
+      }
+      row.clear(), field.clear(), any = false;
+    } else {
+      field += c, any = true;
+    }
+  }
+  if (quoted) throw protocol::ApiError(400, "bad_request", "CSV 引号未闭合 / unterminated quote");
+  if (any || !field.empty()) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+const std::vector<std::string> kImportColumns = {"code",
+                                                 "name",
+                                                 "phone",
+                                                 "id_number",
+                                                 "minor",
+                                                 "household_id",
+                                                 "role",
+                                                 "photos",
+                                                 "consent_notice_version",
+                                                 "consent_purpose",
+                                                 "consent_evidence",
+                                                 "guardian_name",
+                                                 "guardian_relation"};
+
+}  // namespace
+
+std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<const uint8_t> image,
+                                         bool accept_duplicate, const std::string& actor) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string& version = gate->model_version();
+  if (version.empty() || !index)
+    return {503, ErrorJson("unavailable", "未安装人脸模型 / no face models installed")};
+  auto check_person = [&]() -> std::optional<std::pair<int, json>> {
+    Stmt s(db->handle(),
+           "SELECT status, EXISTS(SELECT 1 FROM consents c WHERE c.person_id = p.id AND "
+           "c.withdrawn_ms IS NULL) FROM persons p WHERE code = ?");
+    s.Bind(1, code);
+    if (!s.Step()) return std::pair{404, ErrorJson("not_found", "不存在 / no person " + code)};
+    if (s.Text(0) != "active")
+      return std::pair{409, ErrorJson("conflict", "已迁出 / person has moved out")};
+    if (!s.Int(1))
+      return std::pair{409, ErrorJson("consent_required",
+                                      "未登记同意，不能采集人脸 / no consent on record: record "
+                                      "consent before enrolling a face (R1.0.3.1)")};
+    return std::nullopt;
+  };
+  {
+    std::lock_guard lock(db->mutex());
+    if (auto refused = check_person()) return *refused;
+  }
+  GateResult g;
+  try {
+    g = gate->Assess(image);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kBadImage || e.code() == ErrorCode::kInvalidArgument)
+      return {400, ErrorJson("bad_image", std::string("无法解码图像 / not an image: ") + e.what())};
+    throw;
+  }
+  if (!g.reasons.empty()) {
+    json body = ErrorJson("quality_rejected", "照片不合格 / photo refused by the quality gate");
+    body["error"]["reasons"] = g.reasons;
+    body["assessment"] = g.ToJson();
+    return {422, body};
+  }
+  const auto dups =
+      match::FindDuplicates(*index, g.feature.values, version, duplicate_threshold, code);
+  json candidates = json::array();
+  for (const auto& c : dups) candidates.push_back({{"person", c.person}, {"score", c.score}});
+  if (!dups.empty() && !accept_duplicate) {
+    json body = ErrorJson("duplicate_face",
+                          "此人脸已登记在其他档案 / this face is already enrolled as another "
+                          "person (send accept_duplicate=true to enrol anyway)");
+    body["error"]["candidates"] = candidates;
+    return {409, body};
+  }
+  // Photo file first (sealed, fsynced by WriteSecretFile), then the rows in one
+  // transaction; a failed commit removes the file again.
+  const std::string name = code + "/" + crypto::ToHex(crypto::RandomBytes(12)) + ".jpg.sealed";
+  const fs::path file = options.data_dir / "photos" / name;
+  fs::create_directories(file.parent_path());
+  const crypto::Bytes sealed = SealPhoto(keys.data_key, name, image);
+  crypto::WriteSecretFile(
+      file, std::string_view(reinterpret_cast<const char*>(sealed.data()), sealed.size()));
+  int64_t photo_id = 0, feature_id = 0;
+  try {
+    std::lock_guard lock(db->mutex());
+    if (auto refused = check_person()) {
+      fs::remove(file);
+      return *refused;
+    }
+    Transaction tx(*db);
+    const int64_t pid = PersonId(*db, code);
+    Stmt c(db->handle(), "SELECT COUNT(*) FROM features WHERE person_id = ?");
+    c.Bind(1, pid).Step();
+    const bool first = c.Int(0) == 0;
+    Stmt p(db->handle(),
+           "INSERT INTO photos(person_id, file, bytes, quality, created_ms, operator) "
+           "VALUES(?,?,?,?,?,?)");
+    p.Bind(1, pid)
+        .Bind(2, name)
+        .Bind(3, int64_t(image.size()))
+        .Bind(4, g.ToJson().dump())
+        .Bind(5, NowMs())
+        .Bind(6, actor)
+        .Run();
+    photo_id = db->LastInsertId();
+    Stmt f(db->handle(),
+           "INSERT INTO features(person_id, photo_id, model_version, sealed, created_ms) "
+           "VALUES(?,?,?,?,?)");
+    f.Bind(1, pid)
+        .Bind(2, photo_id)
+        .Bind(3, version)
+        .Bind(4, std::span<const uint8_t>(SealFeatureAtRest(keys.data_key, code, g.feature.values)))
+        .Bind(5, NowMs())
+        .Run();
+    feature_id = db->LastInsertId();
+    History(*db, pid, first ? "enrolled" : "photo_added", actor, {{"photo", photo_id}});
+    Audit(*db, actor, "enrol", "persons/" + code,
+          {{"photo", photo_id}, {"duplicates_accepted", candidates}});
+    sync->PersonChanged(pid, first ? "enrolled" : "new_photo");
+    tx.Commit();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(file, ec);
+    throw;
+  }
+  index->Put(code, match::TemplateId(feature_id), g.feature.values, version);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return {201,
+          {{"person", code},
+           {"photo_id", photo_id},
+           {"template", "t-" + std::to_string(feature_id)},
+           {"model_version", version},
+           {"assessment", g.ToJson()},
+           {"duplicates", candidates},
+           {"elapsed_ms", ms}}};
+}
+
+void Server::Impl::RunImport(int64_t import_id, json req, std::string actor) {
+  json results = json::array();
+  auto save = [&](const char* state, bool finished) {
+    std::lock_guard lock(db->mutex());
+    Stmt s(db->handle(),
+           "UPDATE imports SET state = ?, done = ?, results = ?, finished_ms = ? "
+           "WHERE id = ?");
+    s.Bind(1, state).Bind(2, int64_t(results.size())).Bind(3, results.dump());
+    if (finished)
+      s.Bind(4, NowMs());
+    else
+      s.BindNull(4);
+    s.Bind(5, import_id).Run();
+  };
+  try {
+    const auto rows = ParseCsv(req["csv"].get<std::string>());
+    const auto& header = rows.at(0);
+    auto col = [&](const std::vector<std::string>& row, const std::string& name) -> std::string {
+      for (size_t i = 0; i < header.size(); ++i)
+        if (header[i] == name) return i < row.size() ? row[i] : "";
+      return "";
+    };
+    const fs::path photo_dir = req.value("photo_dir", "");
+    const json inline_photos = req.value("photos", json::object());
+    const bool accept_dup = req.value("accept_duplicates", false);
+    for (size_t n = 1; n < rows.size() && !stopping; ++n) {
+      const auto& row = rows[n];
+      json out = {{"row", n + 1}};
+      try {
+        std::string code = col(row, "code");
+        const std::string name = col(row, "name");
+        if (name.empty()) throw protocol::ApiError(400, "bad_request", "name 为空 / name is empty");
+        if (code.empty()) code = "P" + crypto::ToHex(crypto::RandomBytes(5));
+        if (!store::IsValidIdentityCode(code))
+          throw protocol::ApiError(400, "bad_request", "编号无效 / invalid code " + code);
+        out["code"] = code;
+        {
+          std::lock_guard lock(db->mutex());
+          Transaction tx(*db);
+          Stmt e(db->handle(), "SELECT id FROM persons WHERE code = ?");
+          e.Bind(1, code);
+          int64_t pid = 0;
+          if (e.Step()) {
+            pid = e.Int(0);
+            out["person"] = "existing";
+          } else {
+            const int64_t now = NowMs();
+            Stmt s(db->handle(),
+                   "INSERT INTO persons(code, name, id_number_sealed, phone, minor, moved_in_ms, "
+                   "created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?)");
+            const std::string idn = col(row, "id_number");
+            s.Bind(1, code).Bind(2, name);
+            if (idn.empty())
+              s.BindNull(3);
+            else
+              s.Bind(3, std::span<const uint8_t>(SealIdNumber(keys.data_key, code, idn)));
+            const std::string minor = col(row, "minor");
+            s.Bind(4, col(row, "phone"))
+                .Bind(5, int64_t(minor == "1" || minor == "true" || minor == "yes"))
+                .Bind(6, now)
+                .Bind(7, now)
+                .Bind(8, now)
+                .Run();
+            pid = db->LastInsertId();
+            History(*db, pid, "moved_in", actor, {{"import", import_id}});
+            out["person"] = "created";
+          }
+          if (const std::string hh = col(row, "household_id"); !hh.empty()) {
+            Stmt m(db->handle(),
+                   "INSERT OR IGNORE INTO household_members(household_id, person_id, role, "
+                   "since_ms) VALUES(?,?,?,?)");
+            const std::string role = col(row, "role").empty() ? "tenant" : col(row, "role");
+            try {
+              m.Bind(1, int64_t(std::stoll(hh))).Bind(2, pid).Bind(3, role).Bind(4, NowMs()).Run();
+            } catch (const std::exception&) {
+              throw protocol::ApiError(400, "bad_request",
+                                       "住户或角色无效 / bad household_id or role");
+            }
+          }
+          if (const std::string nv = col(row, "consent_notice_version"); !nv.empty()) {
+            Stmt c(db->handle(),
+                   "INSERT INTO consents(person_id, notice_version, purpose, granted_ms, operator, "
+                   "evidence_file, guardian_name, guardian_relation) VALUES(?,?,?,?,?,?,?,?)");
+            c.Bind(1, pid)
+                .Bind(2, nv)
+                .Bind(3, col(row, "consent_purpose"))
+                .Bind(4, NowMs())
+                .Bind(5, actor)
+                .Bind(6, col(row, "consent_evidence"))
+                .Bind(7, col(row, "guardian_name"))
+                .Bind(8, col(row, "guardian_relation"))
+                .Run();
+            History(*db, pid, "consent_granted", actor, {{"import", import_id}});
+          }
+          tx.Commit();
+        }
+        json photos = json::array();
+        std::stringstream list(col(row, "photos"));
+        std::string file;
+        bool all_ok = true;
+        while (std::getline(list, file, ';')) {
+          if (file.empty()) continue;
+          json pr = {{"file", file}};
+          std::vector<uint8_t> bytes;
+          if (inline_photos.contains(file)) {
+            bytes = crypto::FromBase64(inline_photos[file].get<std::string>());
+          } else if (!photo_dir.empty() && file.find("..") == std::string::npos) {
+            std::ifstream in(photo_dir / file, std::ios::binary);
+            if (in) bytes.assign(std::istreambuf_iterator<char>(in), {});
+          }
+          if (bytes.empty()) {
+            pr["status"] = 404;
+            pr["error"] = {{"code", "not_found"}, {"message", "照片不存在 / photo not found"}};
+            all_ok = false;
+          } else {
+            auto [status, body] = Enrol(code, bytes, accept_dup, actor);
+            pr["status"] = status;
+            if (status == 201)
+              pr["template"] = body["template"];
+            else
+              pr["error"] = body["error"], all_ok = false;
+          }
+          photos.push_back(pr);
+        }
+        out["photos"] = photos;
+        out["result"] = all_ok ? "ok" : "partial";
+      } catch (const protocol::ApiError& e) {
+        out["result"] = "error";
+        out["error"] = {{"code", e.code()}, {"message", e.what()}};
+      } catch (const Error& e) {
+        out["result"] = "error";
+        out["error"] = {{"code", ErrorCodeName(e.code())}, {"message", e.what()}};
+      }
+      results.push_back(out);
+      if (results.size() % 10 == 0) save("running", false);
+    }
+    save(stopping ? "interrupted" : "done", true);
+    std::lock_guard lock(db->mutex());
+    Audit(*db, actor, "import", "imports/" + std::to_string(import_id), {{"rows", results.size()}});
+  } catch (const std::exception& e) {
+    spdlog::error("import {} failed: {}", import_id, e.what());
+    results.push_back(
+        {{"result", "error"}, {"error", {{"code", "internal"}, {"message", e.what()}}}});
+    save("failed", true);
+  }
+}
+
+void Server::Impl::AddEnrolmentRoutes() {
+  router
+      .Add("POST", "/api/v1/persons/{code}/photos", "enrolment", Auth::kAdmin,
+           "Enrol a face photo: JSON {\"image\": base64} or multipart field \"image\". 201, or "
+           "422 quality_rejected with reasons (no_face, several_faces, too_small, blurred, "
+           "too_dark, too_bright, not_frontal, eyes_closed, spoof), 409 consent_required / "
+           "duplicate_face",
+           [this](Request& r) {
+             std::vector<uint8_t> bytes;
+             bool accept = false;
+             if (r.http.is_multipart_form_data()) {
+               if (!r.http.has_file("image"))
+                 throw protocol::ApiError(400, "bad_request", "缺少 image 文件 / missing image");
+               const auto f = r.http.get_file_value("image");
+               bytes.assign(f.content.begin(), f.content.end());
+               if (r.http.has_file("accept_duplicate"))
+                 accept = r.http.get_file_value("accept_duplicate").content == "true";
+             } else {
+               try {
+                 bytes = crypto::FromBase64(r.body["image"].get<std::string>());
+               } catch (const Error&) {
+                 throw protocol::ApiError(400, "bad_request",
+                                          "image 不是 base64 / image: bad base64");
+               }
+               accept = r.body.value("accept_duplicate", false);
+             }
+             auto [status, body] = Enrol(r.Path("code"), bytes, accept, r.actor);
+             return Reply::Json(body, status);
+           })
+      .Body(Obj({Req("image", Str("base64 JPEG / PNG")),
+                 Opt("accept_duplicate", Bool("enrol even when the face matches another person"))}),
+            BodyKind::kJsonOrMultipart);
+
+  router
+      .Add("GET", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin,
+           "One enrolment photo (decrypted JPEG; audited)",
+           [this](Request& r) {
+             const std::string& code = r.Path("code");
+             std::string name;
+             {
+               std::lock_guard lock(db->mutex());
+               const int64_t pid = PersonId(*db, code);
+               Stmt s(db->handle(), "SELECT file FROM photos WHERE id = ? AND person_id = ?");
+               s.Bind(1, std::string_view(r.Path("id"))).Bind(2, pid);
+               if (!s.Step()) NotFound("photo " + r.Path("id"));
+               name = s.Text(0);
+               Audit(*db, r.actor, "photo_view", "persons/" + code, {{"photo", r.Path("id")}});
+             }
+             std::ifstream in(options.data_dir / "photos" / name, std::ios::binary);
+             const std::string sealed((std::istreambuf_iterator<char>(in)), {});
+             const auto plain = OpenPhoto(keys.data_key, name, crypto::AsBytes(sealed));
+             Reply rep;
+             rep.body.assign(plain.begin(), plain.end());
+             rep.content_type = "image/jpeg";
+             return rep;
+           })
+      .Returns("image/jpeg", "the photo");
+
+  router.Add("DELETE", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin,
+             "Delete one photo and its feature code (devices get the change)", [this](Request& r) {
+               const std::string& code = r.Path("code");
+               fs::path file;
+               std::vector<int64_t> features;
+               {
+                 std::lock_guard lock(db->mutex());
+                 Transaction tx(*db);
+                 const int64_t pid = PersonId(*db, code);
+                 Stmt s(db->handle(), "SELECT id, file FROM photos WHERE id = ? AND person_id = ?");
+                 s.Bind(1, std::string_view(r.Path("id"))).Bind(2, pid);
+                 if (!s.Step()) NotFound("photo " + r.Path("id"));
+                 const int64_t photo = s.Int(0);
+                 file = options.data_dir / "photos" / s.Text(1);
+                 Stmt f(db->handle(), "SELECT id FROM features WHERE photo_id = ?");
+                 f.Bind(1, photo);
+                 while (f.Step()) features.push_back(f.Int(0));
+                 Stmt df(db->handle(), "DELETE FROM features WHERE photo_id = ?");
+                 df.Bind(1, photo).Run();
+                 Stmt dp(db->handle(), "DELETE FROM photos WHERE id = ?");
+                 dp.Bind(1, photo).Run();
+                 sync->PersonChanged(pid, "photo_deleted");
+                 History(*db, pid, "photo_deleted", r.actor, {{"photo", photo}});
+                 Audit(*db, r.actor, "photo_delete", "persons/" + code, {{"photo", photo}});
+                 tx.Commit();
+               }
+               std::error_code ec;
+               fs::remove(file, ec);
+               if (index)
+                 for (int64_t f : features) index->RemoveTemplate(match::TemplateId(f));
+               return Reply::Json({{"deleted", r.Path("id")}});
+             });
+
+  router
+      .Add("POST", "/api/v1/imports", "enrolment", Auth::kAdmin,
+           "Batch import: CSV of people (header row; columns "
+           "code,name,phone,id_number,minor,household_id,role,photos,consent_notice_version,"
+           "consent_purpose,consent_evidence,guardian_name,guardian_relation; photos = file "
+           "names separated by ';') with photos from photo_dir on the server and/or inline "
+           "(photos: {file name: base64}). Runs in the background: 202 with the import id",
+           [this](Request& r) {
+             const auto rows = ParseCsv(r.body["csv"].get<std::string>());
+             if (rows.empty())
+               throw protocol::ApiError(400, "bad_request", "CSV 为空 / CSV is empty");
+             bool has_name = false;
+             for (const auto& h : rows[0]) {
+               if (std::find(kImportColumns.begin(), kImportColumns.end(), h) ==
+                   kImportColumns.end())
+                 throw protocol::ApiError(400, "unknown_field",
+                                          "未知 CSV 列 / unknown CSV column: " + h);
+               has_name = has_name || h == "name";
+             }
+             if (!has_name)
+               throw protocol::ApiError(400, "bad_request",
+                                        "CSV 需要 name 列 / CSV needs a name column");
+             if (r.body.contains("photo_dir") &&
+                 !fs::is_directory(r.body["photo_dir"].get<std::string>()))
+               throw protocol::ApiError(400, "bad_request",
+                                        "photo_dir 不是目录 / photo_dir is not a directory");
+             int64_t id = 0;
+             {
+               std::lock_guard lock(db->mutex());
+               Stmt s(db->handle(),
+                      "INSERT INTO imports(created_ms, actor, state, total) VALUES(?,?,?,?)");
+               s.Bind(1, NowMs())
+                   .Bind(2, r.actor)
+                   .Bind(3, "running")
+                   .Bind(4, int64_t(rows.size() - 1));
+               s.Run();
+               id = db->LastInsertId();
+             }
+             std::lock_guard lock(bg_mu);
+             workers.emplace_back(
+                 [this, id, body = r.body, actor = r.actor] { RunImport(id, body, actor); });
+             return Reply::Json({{"id", id},
+                                 {"state", "running"},
+                                 {"total", rows.size() - 1},
+                                 {"status_url", "/api/v1/imports/" + std::to_string(id)}},
+                                202);
+           })
+      .Body(Obj({Req("csv", Str("UTF-8 CSV text with a header row")),
+                 Opt("photo_dir", Str("folder on the server holding the photo files")),
+                 Opt("photos", Obj({}, "file name → base64 image").Open()),
+                 Opt("accept_duplicates", Bool())}));
+
+  router.Add("GET", "/api/v1/imports/{id}", "enrolment", Auth::kAdmin,
+             "Progress and per-row results of an import", [this](Request& r) {
+               std::lock_guard lock(db->mutex());
+               Stmt s(db->handle(),
+                      "SELECT id, created_ms, actor, state, total, done, results, finished_ms FROM "
+                      "imports WHERE id = ?");
+               s.Bind(1, std::string_view(r.Path("id")));
+               if (!s.Step()) NotFound("import " + r.Path("id"));
+               return Reply::Json({{"id", s.Int(0)},
+                                   {"created_ms", s.Int(1)},
+                                   {"actor", s.Text(2)},
+                                   {"state", s.Text(3)},
+                                   {"total", s.Int(4)},
+                                   {"done", s.Int(5)},
+                                   {"results", json::parse(s.Text(6))},
+                                   {"finished_ms", J(s.OptInt(7))}});
+             });
+}
+
+}  // namespace anju::server

@@ -1,0 +1,98 @@
+// anju-server: the community platform (issue 6). One object owns the archive database,
+// the keys, the face gate, the gallery change log, the event store and the HTTP server.
+//
+// In-process use (tests, `anju bench ingest`, end-to-end tests with a terminal):
+//
+//   server::ServerOptions o;
+//   o.data_dir = dir;          // created if missing
+//   o.port = 0;                // ephemeral
+//   server::Server s(o);
+//   s.Start();                 // listening when it returns
+//   std::string url = s.url(); // "http://127.0.0.1:<port>"
+//   std::string code = s.CreateDevice("gate", 1).enrolment_code;  // or POST /api/v1/devices
+//   ... protocol::DeviceClient::Register(url, key, {code, ...}) ...
+//   s.Stop();                  // also done by the destructor
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "server/face_gate.h"
+
+namespace anju::server {
+
+struct ServerOptions {
+  std::filesystem::path data_dir;  // required
+  std::string host = "127.0.0.1";
+  int port = 8640;                        // 0 = any free port
+  std::filesystem::path model_dir;        // empty = DefaultModelDir()
+  std::filesystem::path thresholds_file;  // empty = match::DefaultThresholdsPath()
+  GatePolicy gate;
+  size_t max_body_bytes = 16u << 20;
+  int64_t enrolment_code_ttl_ms = 24 * 3600 * 1000;
+  // Retention (R3.3.2.6, server/retention.h): run at start and then every interval;
+  // 0 = never scheduled (POST /api/v1/admin/retention/run only). Periods in months,
+  // 0 = keep forever.
+  int64_t retention_interval_s = 3600;
+  int snapshot_retention_months = 12;
+  int video_retention_months = 3;
+  int event_retention_months = 24;
+  int quarantine_retention_months = 12;
+
+  // The config file: a JSON object with any of the keys "host", "port", "model_dir",
+  // "thresholds_file", "max_body_mib", "enrolment_code_ttl_hours", "retention_interval_s",
+  // "snapshot_retention_months", "video_retention_months", "event_retention_months",
+  // "quarantine_retention_months", "check_liveness", "liveness_threshold". Unknown keys
+  // are refused (Error kInvalidArgument).
+  void ApplyConfig(const nlohmann::json& config);
+};
+
+// $ANJU_SERVER_DIR, else $XDG_DATA_HOME/anju/server, else ~/.local/share/anju/server.
+std::filesystem::path DefaultServerDataDir();
+
+struct NewDevice {
+  std::string device_id;
+  std::string enrolment_code;
+  int64_t expires_ms = 0;
+};
+
+class Server {
+ public:
+  // Opens the data directory (creating keys and archive.db at first start). Throws
+  // anju::Error when the keys or the database cannot be opened.
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and serves on a background thread; throws Error(kUnavailable) when the address
+  // cannot be bound. Also starts the retention schedule.
+  void Start();
+  // Stops serving and waits for the threads (idempotent).
+  void Stop();
+
+  int port() const;
+  std::string url() const;  // http://host:port
+  const std::string& admin_token() const;
+  std::filesystem::path admin_token_file() const;
+  const std::filesystem::path& data_dir() const;
+  bool first_start() const;                  // keys were created by this process
+  const std::string& model_version() const;  // "" without installed models
+
+  // Same as POST /api/v1/devices (audited as ACTOR).
+  NewDevice CreateDevice(const std::string& name, int doors, const std::string& actor = "admin");
+
+  // The OpenAPI document and the registered (method, path) pairs.
+  nlohmann::json OpenApi() const;
+  std::vector<std::pair<std::string, std::string>> Routes() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace anju::server

@@ -1,0 +1,104 @@
+// Internal to src/server: everything the route handlers share (Server::Impl).
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <thread>
+
+#include "match/index.h"
+#include "protocol/device_auth.h"
+#include "server/admin_auth.h"
+#include "server/face_gate.h"
+#include "server/gallery_sync.h"
+#include "server/router.h"
+#include "server/server.h"
+#include "server/server_keys.h"
+#include "server/sqlite_db.h"
+
+#if ANJU_SERVER_HAVE_EVENTS
+#include "server/event_store.h"
+#endif
+
+namespace anju::server {
+
+struct DeviceKeys {
+  crypto::Sm2Key public_key;
+  crypto::DataKey data_key;
+  bool active = false;
+};
+
+struct Server::Impl {
+  ServerOptions options;
+  ServerKeys keys;
+  std::unique_ptr<Database> db;
+  std::unique_ptr<FaceGate> gate;
+  std::unique_ptr<GallerySync> sync;
+  std::unique_ptr<match::FeatureIndex> index;  // enrolled features (duplicate check)
+  float duplicate_threshold = 0.68f;
+  std::unique_ptr<AdminAuth> admin;
+  protocol::NonceCache nonces;
+  std::mutex device_mu;
+  std::map<std::string, DeviceKeys> device_cache;
+#if ANJU_SERVER_HAVE_EVENTS
+  std::unique_ptr<EventStore> events;
+#endif
+  Router router;
+  httplib::Server http;
+  std::thread http_thread;
+  int bound_port = 0;
+  bool started = false;
+  // Background work (imports, retention) stops with the server.
+  std::mutex bg_mu;
+  std::condition_variable bg_cv;
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> workers;
+  std::thread retention_thread;
+
+  // Looks a device up (cached); nullopt when unknown.
+  std::optional<DeviceKeys> Device(const std::string& id);
+  void ForgetDevice(const std::string& id);
+  std::string VerifyDevice(const httplib::Request& req);
+  void LoadIndex();
+  // Deletes a person's photo rows and features (inside the caller's transaction) and
+  // returns the photo files to unlink once it commits. Caller holds the db lock.
+  std::vector<std::filesystem::path> DeleteBiometrics(int64_t person_id);
+  // After the commit: unlink the files, drop the person from the duplicate index.
+  void FinishDelete(const std::string& code, const std::vector<std::filesystem::path>& files);
+  // Enrols one photo for CODE (consent required, quality gate, duplicate check). Returns
+  // the HTTP status and body (201 on success; 4xx bodies carry the API error plus
+  // "reasons" / "candidates").
+  std::pair<int, nlohmann::json> Enrol(const std::string& code, std::span<const uint8_t> image,
+                                       bool accept_duplicate, const std::string& actor);
+  void RunImport(int64_t import_id, nlohmann::json request, std::string actor);
+  NewDevice CreateDevice(const std::string& name, int doors, const std::string& actor);
+  // Retention schedule (events); started by Server::Start.
+  void StartBackground();
+
+  // Route groups (one file each).
+  void AddSystemRoutes();
+  void AddArchiveRoutes();
+  void AddPersonRoutes();
+  void AddEnrolmentRoutes();
+  void AddDeviceRoutes();
+  void AddEventRoutes();
+};
+
+// A nullable integer column as JSON (null or the number).
+inline nlohmann::json J(const std::optional<int64_t>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json();
+}
+
+// 404 not_found naming the thing.
+[[noreturn]] void NotFound(const std::string& what);
+// Looks up a person's row id by identity code (404 when unknown). Caller holds the db lock.
+int64_t PersonId(Database& db, const std::string& code);
+
+}  // namespace anju::server

@@ -401,6 +401,7 @@ TEST_F(EventStoreTest, AlarmsFollowNewAcknowledgedClosed) {
 // after SIGKILL every acknowledged event (and its snapshot) is there.
 TEST_F(EventStoreTest, NothingAcknowledgedIsLostOnKill9) {
   const auto jpeg = Jpeg(11);
+  const crypto::DataKey key = Key();  // made before the fork: parent and child share it
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   const pid_t child = ::fork();
@@ -408,7 +409,7 @@ TEST_F(EventStoreTest, NothingAcknowledgedIsLostOnKill9) {
   if (child == 0) {
     ::close(fds[0]);
     try {
-      EventStore events(dir_, Key());
+      EventStore events(dir_, key);
       for (int n = 0;; ++n) {
         std::vector<json> batch;
         for (int i = 0; i < 20; ++i) {
@@ -427,13 +428,15 @@ TEST_F(EventStoreTest, NothingAcknowledgedIsLostOnKill9) {
   ::close(fds[1]);
   std::string acked;
   char buf[4096];
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::count(acked.begin(), acked.end(), '\n') < 400 &&
          std::chrono::steady_clock::now() < deadline) {
     ssize_t n = ::read(fds[0], buf, sizeof buf);
     if (n <= 0) break;
     acked.append(buf, size_t(n));
   }
+  // Land the kill anywhere inside the next batch (files written, commit pending, ...).
+  std::this_thread::sleep_for(std::chrono::microseconds(::getpid() % 40000));
   ::kill(child, SIGKILL);
   int status = 0;
   ::waitpid(child, &status, 0);
@@ -445,7 +448,7 @@ TEST_F(EventStoreTest, NothingAcknowledgedIsLostOnKill9) {
   std::vector<std::string> ids;
   std::istringstream lines(acked);
   for (std::string id; std::getline(lines, id);) ids.push_back(id);
-  ASSERT_GE(ids.size(), 400u);
+  ASSERT_GE(ids.size(), 100u) << "the child acknowledged too little to test anything";
   EventStore events(dir_, Key());
   size_t snapshots = 0;
   for (auto& id : ids) {

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <thread>
 
 #include "crypto/bytes.h"
@@ -31,6 +33,27 @@ int64_t NowMs() {
       .count();
 }
 
+// A real JPEG: an LFW face when the data is present, else a drawn card; VARIANT writes a
+// number on it so the snapshots differ.
+std::vector<uint8_t> Jpeg(int variant) {
+  static const cv::Mat base = [] {
+    cv::Mat m;
+    if (auto dir = testing::DataPath("lfw/lfw/Aaron_Eckhart"); !dir.empty())
+      m = cv::imread((dir / "Aaron_Eckhart_0001.jpg").string());
+    if (m.empty()) {
+      m = cv::Mat(120, 120, CV_8UC3, cv::Scalar(90, 120, 160));
+      cv::circle(m, {60, 60}, 40, cv::Scalar(180, 190, 220), -1);
+    }
+    return m;
+  }();
+  cv::Mat m = base.clone();
+  cv::putText(m, std::to_string(variant), {5, 20}, cv::FONT_HERSHEY_SIMPLEX, 0.6,
+              cv::Scalar(255, 255, 255));
+  std::vector<uint8_t> out;
+  cv::imencode(".jpg", m, out);
+  return out;
+}
+
 json Batch(int n, int64_t t) {
   json events = json::array();
   for (int i = 0; i < n; ++i) {
@@ -43,11 +66,7 @@ json Batch(int n, int64_t t) {
                  {"decision", "open"},
                  {"person", testing::Name("P", i)},
                  {"description", "开门 / open"}}}};
-    if (i % 4 == 0) {
-      std::vector<uint8_t> jpeg(3000 + i, uint8_t(i));
-      jpeg[0] = 0xFF, jpeg[1] = 0xD8, jpeg[2] = 0xFF;
-      ev["snapshot"] = crypto::ToBase64(jpeg);
-    }
+    if (i % 4 == 0) ev["snapshot"] = crypto::ToBase64(Jpeg(i));
     events.push_back(ev);
   }
   return {{"events", events}};

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <set>
 #include <thread>
 
@@ -29,11 +31,21 @@ int64_t NowMs() {
       .count();
 }
 
-// A small valid-looking JPEG body (magic + filler): retention only cares about files.
-std::vector<uint8_t> FakeJpeg(size_t n, int seed) {
-  std::vector<uint8_t> v(n, uint8_t(seed));
-  v[0] = 0xFF, v[1] = 0xD8, v[2] = 0xFF;
-  return v;
+// A real JPEG snapshot: an LFW face when the data is present, else a drawn card.
+const std::vector<uint8_t>& SnapshotJpeg() {
+  static const std::vector<uint8_t> jpeg = [] {
+    cv::Mat m;
+    if (auto dir = testing::DataPath("lfw/lfw/Aaron_Eckhart"); !dir.empty())
+      m = cv::imread((dir / "Aaron_Eckhart_0001.jpg").string());
+    if (m.empty()) {
+      m = cv::Mat(120, 120, CV_8UC3, cv::Scalar(90, 120, 160));
+      cv::circle(m, {60, 60}, 40, cv::Scalar(180, 190, 220), -1);
+    }
+    std::vector<uint8_t> out;
+    cv::imencode(".jpg", m, out);
+    return out;
+  }();
+  return jpeg;
 }
 
 json Event(const std::string& id, int64_t time_ms, bool snapshot, size_t payload_pad = 0) {
@@ -46,7 +58,7 @@ json Event(const std::string& id, int64_t time_ms, bool snapshot, size_t payload
                {"decision", "open"},
                {"person", "P1"},
                {"note", std::string(payload_pad, 'x')}}}};
-  if (snapshot) ev["snapshot"] = crypto::ToBase64(FakeJpeg(4000, int(time_ms % 251)));
+  if (snapshot) ev["snapshot"] = crypto::ToBase64(SnapshotJpeg());
   return ev;
 }
 
@@ -139,7 +151,7 @@ TEST_F(RetentionTest, DeletesExactlyTheExpiredSnapshotsAndVideoReferences) {
     EXPECT_GT(e.snapshot_expired_ms, 0);
     EXPECT_EQ(testing::CodeOf([&] { store.Snapshot(id); }), ErrorCode::kNotFound);
   }
-  for (auto& id : new_ids) EXPECT_EQ(store.Snapshot(id).size(), 4000u) << "newer kept";
+  for (auto& id : new_ids) EXPECT_EQ(store.Snapshot(id), SnapshotJpeg()) << "newer kept";
   EXPECT_EQ(store.Count().snapshots, 20);
   const auto videos = store.VideoRefs();
   ASSERT_EQ(videos.size(), 1u);
@@ -147,7 +159,8 @@ TEST_F(RetentionTest, DeletesExactlyTheExpiredSnapshotsAndVideoReferences) {
   EXPECT_EQ(FileCount(store.snapshot_dir()), 20);
   const int64_t snap_bytes_after = DirBytes(store.snapshot_dir());
   EXPECT_EQ(snap_bytes_before - snap_bytes_after, report.snapshot_bytes_freed);
-  EXPECT_EQ(report.snapshot_bytes_freed, 20 * int64_t(4000 + crypto::kSealOverhead));
+  EXPECT_EQ(report.snapshot_bytes_freed,
+            20 * int64_t(SnapshotJpeg().size() + crypto::kSealOverhead));
 
   // The audit log names exactly what went.
   std::set<std::string> audited;
@@ -288,7 +301,7 @@ TEST_F(RetentionTest, SafeWhileIngesting) {
   EXPECT_EQ(store.Count().events, int64_t(stored.size()));
   for (auto& id : stored)
     if (store.Get(id).has_snapshot) {
-      EXPECT_EQ(store.Snapshot(id).size(), 4000u);
+      EXPECT_EQ(store.Snapshot(id), SnapshotJpeg());
     }
 }
 

@@ -1343,10 +1343,30 @@ bool EventStore::RemoveSnapshotDirIfEmpty(const fs::path& dir) {
 }
 
 void EventStore::ReclaimSpace() {
+  // In steps of 4096 pages (16 MiB), releasing the write lock in between, so a large
+  // deletion does not hold up uploads while the file is compacted.
+  for (int64_t last = -1;;) {
+    std::lock_guard lock(write_mutex_);
+    int64_t free_pages = 0;
+    {
+      EventStmt s(write_db_, "PRAGMA freelist_count");
+      if (s.Step()) free_pages = s.Int(0);
+    }
+    if (free_pages == 0 || free_pages == last) break;  // done, or auto_vacuum is off
+    last = free_pages;
+    Exec(write_db_, "PRAGMA incremental_vacuum(4096)");
+  }
   std::lock_guard lock(write_mutex_);
-  Exec(write_db_, "PRAGMA incremental_vacuum");
-  // TRUNCATE waits for readers; it only fails to shrink the WAL if one is still busy.
-  Exec(write_db_, "PRAGMA wal_checkpoint(TRUNCATE)");
+  // TRUNCATE waits for readers to move on; a short wait only: if a long export is still
+  // reading, the WAL shrinks at the next run instead of stalling uploads.
+  sqlite3_busy_timeout(write_db_, 1000);
+  try {
+    Exec(write_db_, "PRAGMA wal_checkpoint(TRUNCATE)");
+  } catch (...) {
+    sqlite3_busy_timeout(write_db_, 10000);
+    throw;
+  }
+  sqlite3_busy_timeout(write_db_, 10000);
 }
 
 int64_t EventStore::DatabaseBytes() const {

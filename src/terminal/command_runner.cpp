@@ -10,14 +10,18 @@ namespace anju::terminal {
 
 void NoticeBoard::Post(Notice notice) {
   std::lock_guard lock(mu_);
-  std::erase_if(notices_, [&](const Notice& n) { return n.id == notice.id; });
+  const int64_t now = notice.received_ms;
+  std::erase_if(notices_, [&](const Notice& n) {
+    return n.id == notice.id || (n.until_ms != 0 && n.until_ms <= now);  // replaced or expired
+  });
   notices_.push_back(std::move(notice));
 }
 
-std::vector<Notice> NoticeBoard::Active(int64_t now_ms) {
+std::vector<Notice> NoticeBoard::Active(int64_t now_ms) const {
   std::lock_guard lock(mu_);
-  std::erase_if(notices_, [&](const Notice& n) { return n.until_ms != 0 && n.until_ms <= now_ms; });
-  std::vector<Notice> out(notices_.rbegin(), notices_.rend());
+  std::vector<Notice> out;
+  for (auto it = notices_.rbegin(); it != notices_.rend(); ++it)
+    if (it->until_ms == 0 || it->until_ms > now_ms) out.push_back(*it);
   return out;
 }
 

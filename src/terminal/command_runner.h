@@ -31,10 +31,10 @@ class NoticeBoard {
  public:
   void Post(Notice notice);  // replaces a notice with the same id
   // Notices still valid at NOW_MS, newest first (expired ones are dropped).
-  std::vector<Notice> Active(int64_t now_ms);
+  std::vector<Notice> Active(int64_t now_ms) const;
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<Notice> notices_;
 };
 

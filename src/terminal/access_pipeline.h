@@ -70,10 +70,12 @@ struct PipelineOptions {
   float min_face_px = 60;           // faces smaller than this (box side) are too far away
   float liveness_threshold = 0.5f;  // mean live probability over the fused frames
   std::chrono::milliseconds default_open{3000};
-  // Motion gate (R3.2.3.2): while nothing moves, frames are only differenced, at most
-  // idle_fps of them; the face pipeline wakes on motion.
+  // Motion gate (R3.2.3.2): while nothing moves (and no track or door window is open),
+  // frames are only differenced on a 160-px grey copy and the face pipeline sleeps.
+  // idle_fps > 0 differences only that many frames a second while asleep (less CPU, but
+  // someone arriving may wait up to 1/idle_fps before the pipeline wakes); 0 = every frame.
   bool motion_gate = true;
-  float idle_fps = 2.f;
+  float idle_fps = 0.f;
   MaskPolicy mask_policy = MaskPolicy::kStricter;
   float mask_threshold_delta = 0.05f;
   float mask_score_threshold = 0.5f;  // per-frame mask score at or above = masked

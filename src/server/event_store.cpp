@@ -1009,8 +1009,17 @@ size_t EventStore::ExportCsv(const EventQuery& q, std::ostream& out, int utc_off
       << "),time_ms,类型 / kind,结果 / decision,告警类型 / alarm type,门 / door,人员 / "
          "person,设备 / device,比对分数 / score,活体分数 / liveness,说明 / description,"
          "抓拍 / snapshot\r\n";
-  std::lock_guard lock(read_mutex_);
-  sqlite3* db = read_db_;
+  // A connection of its own: a long export holds up neither uploads nor other queries.
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(database_file().c_str(), &db,
+                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    throw Error(ErrorCode::kIo, "cannot open event database for export: " + msg);
+  }
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> closer(db, sqlite3_close);
+  sqlite3_busy_timeout(db, 10000);
   Exec(db, "BEGIN");
   size_t rows = 0;
   try {

@@ -21,8 +21,8 @@
 // bad query arguments Error(kInvalidArgument); unknown ids Error(kNotFound); a damaged
 // database Error(kCorrupt); the disk Error(kIo) or Error(kUnavailable) when full.
 //
-// Thread-safe: writes are serialised on one connection; queries, CSV export and snapshot
-// reads use a second connection and never wait for an ingest (WAL readers).
+// Thread-safe: writes are serialised on one connection; queries and snapshot reads share a
+// second one, each CSV export opens its own; readers never wait for an ingest (WAL).
 #pragma once
 
 #include <cstdint>

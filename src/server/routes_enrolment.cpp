@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -91,23 +93,9 @@ std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<cons
   const std::string& version = gate->model_version();
   if (version.empty() || !index)
     return {503, ErrorJson("unavailable", "未安装人脸模型 / no face models installed")};
-  auto check_person = [&]() -> std::optional<std::pair<int, json>> {
-    Stmt s(db->handle(),
-           "SELECT status, EXISTS(SELECT 1 FROM consents c WHERE c.person_id = p.id AND "
-           "c.withdrawn_ms IS NULL) FROM persons p WHERE code = ?");
-    s.Bind(1, code);
-    if (!s.Step()) return std::pair{404, ErrorJson("not_found", "不存在 / no person " + code)};
-    if (s.Text(0) != "active")
-      return std::pair{409, ErrorJson("conflict", "已迁出 / person has moved out")};
-    if (!s.Int(1))
-      return std::pair{409, ErrorJson("consent_required",
-                                      "未登记同意，不能采集人脸 / no consent on record: record "
-                                      "consent before enrolling a face (R1.0.3.1)")};
-    return std::nullopt;
-  };
   {
     std::lock_guard lock(db->mutex());
-    if (auto refused = check_person()) return *refused;
+    if (auto refused = CheckEnrollable(code)) return *refused;
   }
   GateResult g;
   try {
@@ -123,8 +111,32 @@ std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<cons
     body["assessment"] = g.ToJson();
     return {422, body};
   }
-  const auto dups =
-      match::FindDuplicates(*index, g.feature.values, version, duplicate_threshold, code);
+  return StoreTemplate(code, g.feature.values, image, g.ToJson(), accept_duplicate, actor, t0);
+}
+
+std::optional<std::pair<int, json>> Server::Impl::CheckEnrollable(const std::string& code) {
+  Stmt s(db->handle(),
+         "SELECT status, EXISTS(SELECT 1 FROM consents c WHERE c.person_id = p.id AND "
+         "c.withdrawn_ms IS NULL) FROM persons p WHERE code = ?");
+  s.Bind(1, code);
+  if (!s.Step()) return std::pair{404, ErrorJson("not_found", "不存在 / no person " + code)};
+  if (s.Text(0) != "active")
+    return std::pair{409, ErrorJson("conflict", "已迁出 / person has moved out")};
+  if (!s.Int(1))
+    return std::pair{409, ErrorJson("consent_required",
+                                    "未登记同意，不能采集人脸 / no consent on record: record "
+                                    "consent before enrolling a face (R1.0.3.1)")};
+  return std::nullopt;
+}
+
+std::pair<int, json> Server::Impl::StoreTemplate(const std::string& code,
+                                                 std::span<const float> feature,
+                                                 std::span<const uint8_t> image,
+                                                 const json& assessment, bool accept_duplicate,
+                                                 const std::string& actor,
+                                                 std::chrono::steady_clock::time_point t0) {
+  const std::string& version = gate->model_version();
+  const auto dups = match::FindDuplicates(*index, feature, version, duplicate_threshold, code);
   json candidates = json::array();
   for (const auto& c : dups) candidates.push_back({{"person", c.person}, {"score", c.score}});
   if (!dups.empty() && !accept_duplicate) {
@@ -136,17 +148,22 @@ std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<cons
   }
   // Photo file first (sealed, fsynced by WriteSecretFile), then the rows in one
   // transaction; a failed commit removes the file again.
-  const std::string name = code + "/" + crypto::ToHex(crypto::RandomBytes(12)) + ".jpg.sealed";
-  const fs::path file = options.data_dir / "photos" / name;
-  fs::create_directories(file.parent_path());
-  const crypto::Bytes sealed = SealPhoto(keys.data_key, name, image);
-  crypto::WriteSecretFile(
-      file, std::string_view(reinterpret_cast<const char*>(sealed.data()), sealed.size()));
-  int64_t photo_id = 0, feature_id = 0;
+  std::string name;
+  fs::path file;
+  if (!image.empty()) {
+    name = code + "/" + crypto::ToHex(crypto::RandomBytes(12)) + ".jpg.sealed";
+    file = options.data_dir / "photos" / name;
+    fs::create_directories(file.parent_path());
+    const crypto::Bytes sealed = SealPhoto(keys.data_key, name, image);
+    crypto::WriteSecretFile(
+        file, std::string_view(reinterpret_cast<const char*>(sealed.data()), sealed.size()));
+  }
+  std::optional<int64_t> photo_id;
+  int64_t feature_id = 0;
   try {
     std::lock_guard lock(db->mutex());
-    if (auto refused = check_person()) {
-      fs::remove(file);
+    if (auto refused = CheckEnrollable(code)) {
+      if (!file.empty()) fs::remove(file);
       return *refused;
     }
     Transaction tx(*db);
@@ -154,46 +171,49 @@ std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<cons
     Stmt c(db->handle(), "SELECT COUNT(*) FROM features WHERE person_id = ?");
     c.Bind(1, pid).Step();
     const bool first = c.Int(0) == 0;
-    Stmt p(db->handle(),
-           "INSERT INTO photos(person_id, file, bytes, quality, created_ms, operator) "
-           "VALUES(?,?,?,?,?,?)");
-    p.Bind(1, pid)
-        .Bind(2, name)
-        .Bind(3, int64_t(image.size()))
-        .Bind(4, g.ToJson().dump())
-        .Bind(5, NowMs())
-        .Bind(6, actor)
-        .Run();
-    photo_id = db->LastInsertId();
+    if (!image.empty()) {
+      Stmt p(db->handle(),
+             "INSERT INTO photos(person_id, file, bytes, quality, created_ms, operator) "
+             "VALUES(?,?,?,?,?,?)");
+      p.Bind(1, pid)
+          .Bind(2, name)
+          .Bind(3, int64_t(image.size()))
+          .Bind(4, assessment.dump())
+          .Bind(5, NowMs())
+          .Bind(6, actor)
+          .Run();
+      photo_id = db->LastInsertId();
+    }
     Stmt f(db->handle(),
            "INSERT INTO features(person_id, photo_id, model_version, sealed, created_ms) "
            "VALUES(?,?,?,?,?)");
     f.Bind(1, pid)
         .Bind(2, photo_id)
         .Bind(3, version)
-        .Bind(4, std::span<const uint8_t>(SealFeatureAtRest(keys.data_key, code, g.feature.values)))
+        .Bind(4, std::span<const uint8_t>(SealFeatureAtRest(keys.data_key, code, feature)))
         .Bind(5, NowMs())
         .Run();
     feature_id = db->LastInsertId();
-    History(*db, pid, first ? "enrolled" : "photo_added", actor, {{"photo", photo_id}});
-    Audit(*db, actor, "enrol", "persons/" + code,
-          {{"photo", photo_id}, {"duplicates_accepted", candidates}});
+    History(*db, pid, first ? "enrolled" : "template_added", actor,
+            {{"photo", J(photo_id)}, {"template", feature_id}});
+    Audit(*db, actor, image.empty() ? "feature_import" : "enrol", "persons/" + code,
+          {{"photo", J(photo_id)}, {"duplicates_accepted", candidates}});
     sync->PersonChanged(pid, first ? "enrolled" : "new_photo");
     tx.Commit();
   } catch (...) {
     std::error_code ec;
-    fs::remove(file, ec);
+    if (!file.empty()) fs::remove(file, ec);
     throw;
   }
-  index->Put(code, match::TemplateId(feature_id), g.feature.values, version);
+  index->Put(code, match::TemplateId(feature_id), feature, version);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return {201,
           {{"person", code},
-           {"photo_id", photo_id},
+           {"photo_id", J(photo_id)},
            {"template", "t-" + std::to_string(feature_id)},
            {"model_version", version},
-           {"assessment", g.ToJson()},
+           {"assessment", assessment},
            {"duplicates", candidates},
            {"elapsed_ms", ms}}};
 }
@@ -435,6 +455,53 @@ void Server::Impl::AddEnrolmentRoutes() {
                  for (int64_t f : features) index->RemoveTemplate(match::TemplateId(f));
                return Reply::Json({{"deleted", r.Path("id")}});
              });
+
+  router
+      .Add("POST", "/api/v1/persons/{code}/features", "enrolment", Auth::kAdmin,
+           "Import a feature code made elsewhere with the same model (migration from another "
+           "system): base64 of DIM little-endian float32, L2-normalised. Consent and the "
+           "duplicate check apply as for a photo",
+           [this](Request& r) {
+             const auto t0 = std::chrono::steady_clock::now();
+             if (gate->model_version().empty() || !index)
+               throw protocol::ApiError(503, "unavailable",
+                                        "未安装人脸模型 / no face models installed");
+             if (r.body["model_version"].get<std::string>() != gate->model_version())
+               throw protocol::ApiError(409, "conflict",
+                                        "模型版本不一致 / model version differs from the "
+                                        "server's " +
+                                            gate->model_version());
+             crypto::Bytes raw;
+             try {
+               raw = crypto::FromBase64(r.body["feature"].get<std::string>());
+             } catch (const Error&) {
+               throw protocol::ApiError(400, "bad_request", "feature 不是 base64 / bad base64");
+             }
+             const size_t dim = index->options().dim;
+             if (raw.size() != dim * sizeof(float))
+               throw protocol::ApiError(400, "bad_request",
+                                        "feature 须为 " + std::to_string(dim) +
+                                            " 个 float32 / feature must hold " +
+                                            std::to_string(dim) + " float32 values");
+             std::vector<float> f(dim);
+             std::memcpy(f.data(), raw.data(), raw.size());
+             double norm = 0;
+             for (float v : f) norm += double(v) * v;
+             if (!(std::abs(norm - 1.0) < 0.01))
+               throw protocol::ApiError(400, "bad_request",
+                                        "feature 未归一化 / feature is not L2-normalised");
+             {
+               std::lock_guard lock(db->mutex());
+               if (auto refused = CheckEnrollable(r.Path("code")))
+                 return Reply::Json(refused->second, refused->first);
+             }
+             auto [status, body] =
+                 StoreTemplate(r.Path("code"), f, {}, json::object(),
+                               r.body.value("accept_duplicate", false), r.actor, t0);
+             return Reply::Json(body, status);
+           })
+      .Body(Obj({Req("feature", Str("base64 of little-endian float32 values")),
+                 Req("model_version", Str()), Opt("accept_duplicate", Bool())}));
 
   router
       .Add("POST", "/api/v1/imports", "enrolment", Auth::kAdmin,

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -77,6 +78,16 @@ struct Server::Impl {
   // "reasons" / "candidates").
   std::pair<int, nlohmann::json> Enrol(const std::string& code, std::span<const uint8_t> image,
                                        bool accept_duplicate, const std::string& actor);
+  // nullopt when CODE may be enrolled (exists, active, consent on record); else the refusal.
+  // Caller holds the db lock.
+  std::optional<std::pair<int, nlohmann::json>> CheckEnrollable(const std::string& code);
+  // Duplicate check, sealed photo file (when IMAGE is not empty), rows, change log, index.
+  std::pair<int, nlohmann::json> StoreTemplate(const std::string& code,
+                                               std::span<const float> feature,
+                                               std::span<const uint8_t> image,
+                                               const nlohmann::json& assessment,
+                                               bool accept_duplicate, const std::string& actor,
+                                               std::chrono::steady_clock::time_point t0);
   void RunImport(int64_t import_id, nlohmann::json request, std::string actor);
   NewDevice CreateDevice(const std::string& name, int doors, const std::string& actor);
   // Retention schedule (events); started by Server::Start.

@@ -1,0 +1,71 @@
+// A real anju-server on 127.0.0.1 (ephemeral port) in a temp data directory, an admin
+// HTTP client and devices registered through the real protocol (protocol::DeviceClient).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "crypto/sm2.h"
+#include "protocol/device_client.h"
+#include "server/server.h"
+
+namespace anju::server::testing {
+
+struct TestDevice {
+  std::string id;
+  crypto::Sm2Key key;
+  std::optional<protocol::Registration> reg;
+  std::unique_ptr<protocol::DeviceClient> client;
+};
+
+struct ApiResult {
+  int status = 0;
+  nlohmann::json body;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // (Re)starts the server on dir_ (a fresh port each time).
+  void StartServer();
+  void StopServer() { server_.reset(); }
+
+  // Admin call with the token; BODY null = no body.
+  ApiResult Api(const std::string& method, const std::string& path,
+                const nlohmann::json& body = nullptr);
+  // Raw request (any body, any headers), no token unless given.
+  httplib::Result Raw(const std::string& method, const std::string& path, const std::string& body,
+                      const httplib::Headers& headers = {},
+                      const std::string& content_type = "application/json");
+  httplib::Headers AdminHeaders() const;
+
+  TestDevice RegisterDevice(const std::string& name, int doors = 1);
+  // A person with consent, in access group GROUP (created on first use) whose doors are
+  // every door of DEVICE_ID.
+  void CreatePerson(const std::string& code, const std::string& name);
+  void GiveConsent(const std::string& code);
+  int64_t CreateGroupOn(const std::string& device_id, const std::string& name = "all");
+  void AddToGroup(int64_t group, const std::vector<std::string>& codes);
+  // A random L2-normalised feature (seeded), imported through POST /persons/{code}/features.
+  std::vector<float> ImportFeature(const std::string& code, uint32_t seed);
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Server> server_;
+};
+
+// Loops GET /api/v1/device/gallery until more = false; returns the last answer's version
+// and appends every change to CHANGES.
+int64_t SyncAll(protocol::DeviceClient& client, int64_t since, int limit,
+                std::vector<nlohmann::json>* changes, int max_batches = 1000);
+
+}  // namespace anju::server::testing

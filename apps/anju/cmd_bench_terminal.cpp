@@ -185,6 +185,7 @@ struct TerminalBench {
                 {"busy_ms_per_frame", s.busy_ms_per_frame},
                 {"idle_ms_per_frame", s.idle_ms_per_frame},
                 {"idle_frames", s.idle},
+                {"stage_ms", s.stage_ms},
                 {"enrol_s", enrol_s},
                 {"replay_s", replay_s}};
     std::printf(
@@ -208,6 +209,9 @@ struct TerminalBench {
     std::printf("  %-32s %10.1f (%.1f ms per frame)\n", "fps with a face present", s.fps,
                 s.busy_ms_per_frame);
     std::printf("  %-32s %10.3f ms per idle frame\n", "idle (motion gate)", s.idle_ms_per_frame);
+    std::printf("  %-32s", "ms per call");
+    for (const auto& [stage, ms] : s.stage_ms) std::printf(" %s %.1f", stage.c_str(), ms);
+    std::printf("\n");
     std::fflush(stdout);
     if (as_json) std::cout << out.dump() << "\n";
   }

@@ -48,8 +48,13 @@ struct Sample {
   Clock::time_point captured;
 };
 
+// Frames a track must be seen in before it is a person: a detection in one frame only
+// (a poster, a reflection, detector flicker) is neither decided nor counted.
+constexpr int kMinHits = 2;
+
 struct TrackState {
   int id = 0;
+  int hits = 0;
   Clock::time_point first_seen;
   std::optional<Clock::time_point> first_good;
   std::vector<Sample> samples;
@@ -118,7 +123,9 @@ struct AccessPipeline::Impl {
         sink(std::move(s)),
         tracker([] {
           video::TrackerOptions to;
-          to.min_hits = 2;  // a one-frame detection is not a person (tailgating count)
+          // Samples are taken from a face's first frame; a track becomes a person (decided,
+          // counted for tailgating) only once seen in kMinHits frames (see TrackState).
+          to.min_hits = 1;
           to.max_gap = std::chrono::milliseconds(1500);
           return to;
         }()) {}
@@ -151,6 +158,16 @@ struct AccessPipeline::Impl {
     d.reason = reason;
     display = std::move(d);
   }
+
+  // Mean time per call of each stage, for the bench and the status page.
+  void Time(const char* stage, Clock::time_point since) const {
+    const double ms = Ms(Clock::now() - since);
+    std::lock_guard lock(mu);
+    auto& [total, calls] = stage_time[stage];
+    total += ms;
+    ++calls;
+  }
+  mutable std::map<std::string, std::pair<double, uint64_t>> stage_time;
 
   void Count(const std::string& result) {
     std::lock_guard lock(mu);
@@ -220,13 +237,18 @@ struct AccessPipeline::Impl {
 
   void Process(const video::Frame& frame, const cv::Mat& bgr) {
     std::vector<vision::DetectedFace> faces;
-    for (auto& f : engine.Detect(bgr))
+    auto t = Clock::now();
+    auto detected = engine.Detect(bgr);
+    Time("detect", t);
+    for (auto& f : detected)
       if (std::max(f.det.box.width, f.det.box.height) >= options.min_face_px)
         faces.push_back(std::move(f));
     std::vector<vision::Quality> quality;
     std::vector<float> qscore;
     for (const auto& f : faces) {
+      t = Clock::now();
       quality.push_back(engine.AssessQuality(bgr, f));
+      Time("quality", t);
       qscore.push_back(quality.back().score);
     }
     video::Frame shared{bgr, frame.captured, frame.seq};
@@ -239,8 +261,6 @@ struct AccessPipeline::Impl {
         st.id = ev.track.id;
         st.first_seen = ev.track.first_seen;
         tracks.emplace(st.id, std::move(st));
-        std::lock_guard lock(mu);
-        ++stats.tracks;
       }
     }
     CloseWindowIfOver(frame.captured, bgr);
@@ -250,9 +270,13 @@ struct AccessPipeline::Impl {
       auto it = tracks.find(id);
       if (it == tracks.end()) continue;
       TrackState& st = it->second;
+      if (++st.hits == kMinHits) {
+        std::lock_guard lock(mu);
+        ++stats.tracks;
+      }
       st.last_frame = bgr;
       st.last_box = faces[i].det.box;
-      if (window.active) {
+      if (window.active && st.hits >= kMinHits) {
         window.seen.insert(id);
         if (!window.admitted.count(id)) window.evidence = bgr;
       }
@@ -260,8 +284,12 @@ struct AccessPipeline::Impl {
       if (quality[i].score < options.min_quality) continue;
       Sample s;
       s.quality = quality[i].score;
+      auto ts = Clock::now();
       s.live = engine.Liveness(bgr, faces[i]);
+      Time("liveness", ts);
+      ts = Clock::now();
       s.mask = options.mask_policy == MaskPolicy::kIgnore ? 0.f : MaskScore(faces[i].aligned);
+      Time("mask", ts);
       if (options.mask_policy == MaskPolicy::kAskRemove && s.mask >= options.mask_score_threshold) {
         if (!st.mask_prompted) {
           st.mask_prompted = true;
@@ -269,7 +297,9 @@ struct AccessPipeline::Impl {
         }
         continue;  // masked frames are not matched under this policy
       }
+      ts = Clock::now();
       s.feature = engine.Embed(faces[i]).values;
+      Time("embed", ts);
       s.frame = bgr;
       s.box = faces[i].det.box;
       s.captured = frame.captured;
@@ -295,7 +325,7 @@ struct AccessPipeline::Impl {
     if (it == tracks.end()) return;
     TrackState& st = it->second;
     if (!st.decided) MaybeDecide(st, now, true);
-    if (!st.decided) {
+    if (!st.decided && st.hits >= kMinHits) {
       if (st.mask_prompted) {
         Decide(st, nullptr, "uncertain", "mask", now);
       } else {
@@ -330,7 +360,9 @@ struct AccessPipeline::Impl {
     match::SearchOptions so;
     so.k = 2;
     so.threads = options.search_threads;
+    const auto t = Clock::now();
     const auto ranked = index.Search(fused, engine.model_version(), so);
+    Time("search", t);
     v.decision = match::Decide(ranked, level);
     return v;
   }
@@ -338,7 +370,7 @@ struct AccessPipeline::Impl {
   // Decides when the fused frames suffice: an early accept of a live face after
   // fuse_frames, anything else once the budget is spent or the track has ended.
   void MaybeDecide(TrackState& st, Clock::time_point now, bool ended) {
-    if (st.decided || st.samples.empty()) return;
+    if (st.decided || st.samples.empty() || st.hits < kMinHits) return;
     const bool budget_spent = now - *st.first_good >= options.decision_budget;
     const bool enough = int(st.samples.size()) >= options.fuse_frames;
     if (!enough && !budget_spent && !ended) return;
@@ -487,7 +519,7 @@ struct AccessPipeline::Impl {
       window.active = true;
       // Everyone already in view counts: they are at the door while it is open.
       for (const auto& t : tracker.tracks())
-        if (t.confirmed && t.missed == 0) window.seen.insert(t.id);
+        if (t.confirmed && t.missed == 0 && t.hits >= kMinHits) window.seen.insert(t.id);
     }
     window.admitted.insert(track);
     window.seen.insert(track);
@@ -589,6 +621,8 @@ AccessPipeline::Stats AccessPipeline::stats() const {
   s.approach_p95_ms = Percentile(app, 0.95);
   s.busy_ms_per_frame = s.processed ? impl_->busy_ms / double(s.processed) : 0;
   s.idle_ms_per_frame = s.idle ? impl_->idle_ms / double(s.idle) : 0;
+  for (const auto& [stage, tc] : impl_->stage_time)
+    s.stage_ms[stage] = tc.second ? tc.first / double(tc.second) : 0;
   s.fps = impl_->busy_ms > 0 ? double(s.processed) * 1000.0 / impl_->busy_ms : 0;
   return s;
 }
@@ -610,7 +644,8 @@ nlohmann::json AccessPipeline::Stats::ToJson() const {
           {"approach_p95_ms", approach_p95_ms},
           {"fps", fps},
           {"busy_ms_per_frame", busy_ms_per_frame},
-          {"idle_ms_per_frame", idle_ms_per_frame}};
+          {"idle_ms_per_frame", idle_ms_per_frame},
+          {"stage_ms", stage_ms}};
 }
 
 }  // namespace anju::terminal

@@ -127,6 +127,9 @@ class AccessPipeline {
     // Processed frames per second of pipeline time while awake, and mean time per
     // processed / idle frame.
     double fps = 0, busy_ms_per_frame = 0, idle_ms_per_frame = 0;
+    // Mean ms per call: detect (per frame), quality, liveness, mask, embed (per face),
+    // search (per decision).
+    std::map<std::string, double> stage_ms;
     nlohmann::json ToJson() const;
   };
 

@@ -1,8 +1,11 @@
 // anju bench ingest — event ingestion rate of anju-server (issue 6 target: ≥ 2,000 access
 // records/s on SQLite, 2 cores, batched, with snapshots): a real server in-process on a
-// temporary directory and an ephemeral port, a device registered through the real
+// temporary directory and an ephemeral port, devices registered through the real
 // protocol (protocol::DeviceClient), batches of access records signed and posted as a
 // terminal's outbox would send them.
+// anju bench enrol — server-side enrolment time of one photo (target ≤ 200 ms) over the
+// admin API with LFW photos: quality gate, liveness, embedding, duplicate check, sealed
+// photo file and rows.
 #include <nlohmann/json.hpp>
 
 #include "command.h"
@@ -17,11 +20,16 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <thread>
 
+#include <httplib.h>
+
 #include "core/error.h"
+#include "core/paths.h"
 #include "crypto/bytes.h"
 #include "protocol/device_auth.h"
 #include "protocol/device_client.h"
@@ -218,8 +226,106 @@ void InstallBenchIngest(CLI::App& root) {
   });
 }
 
+void InstallBenchEnrol(CLI::App& root) {
+  static int people = 30;
+  static bool as_json = false;
+  static std::string lfw_flag;
+  auto* cmd = Group(root, "bench", "benchmarks")
+                  ->add_subcommand("enrol", "anju-server enrolment time per photo (LFW)");
+  cmd->add_option("--people", people, "persons enrolled, one photo each (default 30)");
+  cmd->add_option("--lfw", lfw_flag, "LFW image folder (default <data>/lfw/lfw)");
+  cmd->add_flag("--json", as_json, "print one JSON object as the last line");
+  cmd->callback([] {
+    const fs::path lfw = lfw_flag.empty() ? DefaultDataDir() / "lfw" / "lfw" : fs::path(lfw_flag);
+    if (!fs::is_directory(lfw)) throw Error(ErrorCode::kNotFound, "LFW not found: " + lfw.string());
+    std::vector<fs::path> photos;
+    std::vector<fs::path> dirs;
+    for (const auto& e : fs::directory_iterator(lfw))
+      if (e.is_directory()) dirs.push_back(e.path());
+    std::sort(dirs.begin(), dirs.end());
+    for (const auto& d : dirs) {
+      std::vector<fs::path> files;
+      for (const auto& f : fs::directory_iterator(d)) files.push_back(f.path());
+      std::sort(files.begin(), files.end());
+      if (!files.empty()) photos.push_back(files.front());
+      if (int(photos.size()) > people) break;
+    }
+    const fs::path dir =
+        fs::temp_directory_path() / ("anju-bench-enrol-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    server::ServerOptions o;
+    o.data_dir = dir;
+    o.port = 0;
+    o.retention_interval_s = 0;
+    auto srv = std::make_unique<server::Server>(o);
+    srv->Start();
+    httplib::Client c(srv->url());
+    c.set_read_timeout(60, 0);
+    const httplib::Headers auth = {{"Authorization", "Bearer " + srv->admin_token()}};
+    std::vector<double> server_ms, gate_ms, http_ms;
+    std::map<std::string, int> refused;
+    for (size_t i = 0; i < photos.size(); ++i) {
+      const std::string code = "B" + std::to_string(i);
+      c.Post("/api/v1/persons", auth, json{{"code", code}, {"name", "bench"}}.dump(),
+             "application/json");
+      c.Post("/api/v1/persons/" + code + "/consents", auth,
+             json{{"notice_version", "bench"}, {"purpose", "bench"}}.dump(), "application/json");
+      std::ifstream in(photos[i], std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      const std::string body = json{
+          {"image", crypto::ToBase64(crypto::AsBytes(bytes))},
+          {"accept_duplicate",
+           true}}.dump();
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = c.Post("/api/v1/persons/" + code + "/photos", auth, body, "application/json");
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (!r) throw Error(ErrorCode::kUnavailable, "server did not answer");
+      const json j = json::parse(r->body);
+      if (i == 0) continue;  // the first one opens the face engine
+      if (r->status == 201) {
+        server_ms.push_back(j["elapsed_ms"].get<double>());
+        gate_ms.push_back(j["gate_ms"].get<double>());
+        http_ms.push_back(ms);
+      } else {
+        for (const auto& reason : j["error"].value("reasons", json::array({j["error"]["code"]})))
+          ++refused[reason.get<std::string>()];
+      }
+    }
+    srv->Stop();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    auto pct = [](std::vector<double> v, double q) {
+      if (v.empty()) return 0.0;
+      std::sort(v.begin(), v.end());
+      return v[std::min(v.size() - 1, size_t(q * double(v.size())))];
+    };
+    std::printf("%-32s %10s\n", "", "value");
+    std::printf("%-32s %10zu\n", "photos enrolled", server_ms.size());
+    std::printf("%-32s %10zu\n", "photos refused by the gate",
+                photos.size() - 1 - server_ms.size());
+    std::printf("%-32s %10.1f\n", "server-side ms, median", pct(server_ms, 0.5));
+    std::printf("%-32s %10.1f\n", "server-side ms, p95", pct(server_ms, 0.95));
+    std::printf("%-32s %10.1f\n", "  of which quality gate+embed", pct(gate_ms, 0.5));
+    std::printf("%-32s %10.1f\n", "HTTP round trip ms, median", pct(http_ms, 0.5));
+    for (const auto& [reason, n] : refused)
+      std::printf("  refused: %-22s %10d\n", reason.c_str(), n);
+    std::fflush(stdout);
+    if (as_json)
+      std::cout << json{{"enrolled", server_ms.size()},
+                        {"refused", refused},
+                        {"server_ms_median", pct(server_ms, 0.5)},
+                        {"server_ms_p95", pct(server_ms, 0.95)},
+                        {"gate_ms_median", pct(gate_ms, 0.5)},
+                        {"http_ms_median", pct(http_ms, 0.5)}}
+                       .dump()
+                << "\n";
+  });
+}
+
 }  // namespace
 }  // namespace anju::cli
 
 ANJU_COMMAND(anju::cli::InstallBenchIngest);
+ANJU_COMMAND(anju::cli::InstallBenchEnrol);
 #endif

@@ -111,7 +111,12 @@ std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<cons
     body["assessment"] = g.ToJson();
     return {422, body};
   }
-  return StoreTemplate(code, g.feature.values, image, g.ToJson(), accept_duplicate, actor, t0);
+  const double gate_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  auto result =
+      StoreTemplate(code, g.feature.values, image, g.ToJson(), accept_duplicate, actor, t0);
+  if (result.first == 201) result.second["gate_ms"] = gate_ms;
+  return result;
 }
 
 std::optional<std::pair<int, json>> Server::Impl::CheckEnrollable(const std::string& code) {

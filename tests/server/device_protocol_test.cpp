@@ -327,6 +327,26 @@ TEST_F(ServerTest, EventUploadIsIdempotentAndQueryable) {
   EXPECT_EQ(Api("GET", "/api/v1/events?limit=5000").status, 400);
   const json unknown = {{"events", json::array()}, {"extra", 1}};
   EXPECT_EQ(dev.client->Call("POST", "/api/v1/device/events", unknown.dump()).status, 400);
+
+  // Stranger records raised alarms (R3.2.1.1): new → acknowledged → closed, who and when.
+  const auto alarms = Api("GET", "/api/v1/alarms?state=new");
+  ASSERT_EQ(alarms.status, 200) << alarms.body;
+  ASSERT_EQ(alarms.body["total"], 4);
+  const std::string alarm = std::to_string(alarms.body["items"][0]["id"].get<int64_t>());
+  EXPECT_EQ(Api("POST", "/api/v1/alarms/" + alarm + "/state", {{"state", "closed"}}).status, 409);
+  const auto ack = Api("POST", "/api/v1/alarms/" + alarm + "/state",
+                       {{"state", "acknowledged"}, {"note", "保安已到场"}});
+  ASSERT_EQ(ack.status, 200) << ack.body;
+  EXPECT_EQ(ack.body["acknowledged_by"], "admin");
+  EXPECT_EQ(Api("POST", "/api/v1/alarms/" + alarm + "/state", {{"state", "closed"}}).status, 200);
+  EXPECT_EQ(Api("GET", "/api/v1/alarms?state=new").body["total"], 3);
+  EXPECT_EQ(Api("GET", "/api/v1/alarms?state=open").status, 400);
+  EXPECT_EQ(Api("POST", "/api/v1/alarms/999/state", {{"state", "closed"}}).status, 404);
+  // Retention on demand answers its report (nothing is old enough here).
+  const auto ret = Api("POST", "/api/v1/admin/retention/run");
+  ASSERT_EQ(ret.status, 200) << ret.body;
+  EXPECT_EQ(ret.body["events_deleted"], 0);
+  EXPECT_EQ(Api("GET", "/api/v1/events").body["total"], 20);
 }
 #endif
 

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <set>
 
+#include "crypto/keyfile.h"
+#include "server/backup.h"
 #include "server_test_support.h"
 #include "testing.h"
 
@@ -204,6 +206,41 @@ TEST_F(ServerTest, RestartOnSameDataDirKeepsEverything) {
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0]["person"], "P7");
 }
+
+#if ANJU_SERVER_HAVE_EVENTS
+TEST_F(ServerTest, OnlineBackupRestoresTheArchive) {
+  CreatePerson("BK1", "备份");
+  GiveConsent("BK1");
+  ImportFeature("BK1", 11);
+  const fs::path archive = dir_.parent_path() / (dir_.filename().string() + ".anjubak");
+  fs::remove(archive);
+  EXPECT_EQ(Api("POST", "/api/v1/admin/backup", {{"file", "relative.anjubak"}}).status, 400);
+  const auto made = Api("POST", "/api/v1/admin/backup", {{"file", archive.string()}});
+  ASSERT_EQ(made.status, 201) << made.body;
+  EXPECT_EQ(Api("POST", "/api/v1/admin/backup/verify", {{"file", archive.string()}}).status, 200);
+  // Restore into a fresh directory with the backup key and serve it.
+  const fs::path restored = dir_.parent_path() / (dir_.filename().string() + "-restored");
+  fs::remove_all(restored);
+  const auto key = crypto::LoadRawKeyFile(dir_ / "backup.key");
+  RestoreBackup(archive, restored, key);
+  ServerOptions o;
+  o.data_dir = restored;
+  o.port = 0;
+  o.retention_interval_s = 0;
+  Server copy(o);
+  copy.Start();
+  httplib::Client c(copy.url());
+  auto res = c.Get("/api/v1/persons/BK1", {{"Authorization", "Bearer " + copy.admin_token()}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  const json p = json::parse(res->body);
+  EXPECT_EQ(p["name"], "备份");
+  EXPECT_TRUE(p["consent_active"].get<bool>());
+  copy.Stop();
+  fs::remove_all(restored);
+  fs::remove(archive);
+}
+#endif
 
 }  // namespace
 }  // namespace anju::server::testing

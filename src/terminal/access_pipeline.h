@@ -140,8 +140,10 @@ class AccessPipeline {
   AccessPipeline(const AccessPipeline&) = delete;
   AccessPipeline& operator=(const AccessPipeline&) = delete;
 
-  // The whole per-frame loop; call from one thread. A frame that is not 8-bit BGR/grey/BGRA
-  // or is empty throws anju::Error(kBadImage) and leaves the state untouched.
+  // The whole per-frame loop; call from one thread. The pipeline keeps a reference to
+  // frame.image for snapshots (as video::FrameSource frames allow): do not write into it. A frame
+  // that is not 8-bit BGR/grey/BGRA or is empty throws anju::Error(kBadImage) and leaves the state
+  // untouched.
   void OnFrame(const video::Frame& frame);
   // The source ended: decide pending tracks, close the door window.
   void Flush();

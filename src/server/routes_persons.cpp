@@ -1,9 +1,13 @@
 // Persons (one person one archive, R3.3.2.2): identity data, move-in / move-out, consent
 // (R1.0.3.1), credentials for people without face enrolment, history and the removal
 // confirmations of every device.
+#include <cmath>
+#include <cstring>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "crypto/sm3.h"
+#include "match/thresholds.h"
 #include "protocol/api_error.h"
 #include "server/audit.h"
 #include "server/sealing.h"
@@ -501,6 +505,161 @@ void Server::Impl::AddPersonRoutes() {
                }
                return Reply::Json({{"person", code}, {"removals", items}, {"all_confirmed", all}});
              });
+  // ---- bulk (migration, large sites, end-to-end tests): one transaction per request
+  router
+      .Add(
+          "POST", "/api/v1/persons/batch", "persons", Auth::kAdmin,
+          "Create up to 1000 persons in one transaction, each optionally with consent, "
+          "feature codes (base64 float32, this server's model) and access groups; per-person "
+          "results, failed persons are skipped",
+          [this](Request& r) {
+            const std::string& version = gate->model_version();
+            const bool accept_dup = r.body.value("accept_duplicates", false);
+            json results = json::array();
+            struct Added {
+              std::string code;
+              std::vector<std::pair<int64_t, std::vector<float>>> features;
+            };
+            std::vector<Added> added;
+            // Features go into the duplicate index as they are added (later persons of the
+            // batch are checked against earlier ones); a rollback takes them out again.
+            bool committed = false;
+            struct Undo {
+              std::function<void()> f;
+              ~Undo() { f(); }
+            } undo{[&] {
+              if (!committed && index)
+                for (const auto& a : added) index->RemovePerson(a.code);
+            }};
+            {
+              std::lock_guard lock(db->mutex());
+              Transaction tx(*db);
+              for (const auto& p : r.body["persons"]) {
+                const std::string code = p["code"].get<std::string>();
+                json out = {{"code", code}};
+                try {
+                  if (!store::IsValidIdentityCode(code))
+                    throw protocol::ApiError(400, "bad_request", "编号无效 / invalid code");
+                  Stmt e(db->handle(), "SELECT 1 FROM persons WHERE code = ?");
+                  e.Bind(1, code);
+                  if (e.Step())
+                    throw protocol::ApiError(409, "conflict", "编号已存在 / code exists");
+                  // Check everything before writing anything of this person.
+                  std::vector<std::vector<float>> features;
+                  for (const auto& f64 : p.value("features", json::array())) {
+                    if (version.empty() || !index)
+                      throw protocol::ApiError(503, "unavailable", "no face models installed");
+                    if (!p.contains("consent"))
+                      throw protocol::ApiError(409, "consent_required",
+                                               "未登记同意 / features need a consent");
+                    crypto::Bytes raw;
+                    try {
+                      raw = crypto::FromBase64(f64.get<std::string>());
+                    } catch (const Error&) {
+                      throw protocol::ApiError(400, "bad_request", "feature: bad base64");
+                    }
+                    if (raw.size() != index->options().dim * sizeof(float))
+                      throw protocol::ApiError(400, "bad_request", "feature: wrong size");
+                    std::vector<float> f(index->options().dim);
+                    std::memcpy(f.data(), raw.data(), raw.size());
+                    double norm = 0;
+                    for (float v : f) norm += double(v) * v;
+                    if (!(std::abs(norm - 1.0) < 0.01))
+                      throw protocol::ApiError(400, "bad_request", "feature: not L2-normalised");
+                    if (!accept_dup &&
+                        !match::FindDuplicates(*index, f, version, duplicate_threshold, code)
+                             .empty())
+                      throw protocol::ApiError(409, "duplicate_face",
+                                               "此人脸已登记 / face already enrolled");
+                    features.push_back(std::move(f));
+                  }
+                  std::vector<int64_t> groups;
+                  for (const auto& g : p.value("access_groups", json::array())) {
+                    Stmt q(db->handle(), "SELECT 1 FROM access_groups WHERE id = ?");
+                    q.Bind(1, g.get<int64_t>());
+                    if (!q.Step()) NotFound("access group " + g.dump());
+                    groups.push_back(g.get<int64_t>());
+                  }
+                  const int64_t now = NowMs();
+                  Stmt s(db->handle(),
+                         "INSERT INTO persons(code, name, id_number_sealed, phone, minor, "
+                         "moved_in_ms, open_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+                  s.Bind(1, code).Bind(2, p["name"].get<std::string>());
+                  if (p.contains("id_number"))
+                    s.Bind(3, SealIdNumber(keys.data_key, code, p["id_number"].get<std::string>()));
+                  else
+                    s.BindNull(3);
+                  s.Bind(4, p.value("phone", ""))
+                      .Bind(5, int64_t(p.value("minor", false)))
+                      .Bind(6, now)
+                      .Bind(7, p.value("open_ms", int64_t{0}))
+                      .Bind(8, now)
+                      .Bind(9, now)
+                      .Run();
+                  const int64_t pid = db->LastInsertId();
+                  History(*db, pid, "moved_in", r.actor, {{"batch", true}});
+                  if (p.contains("consent")) {
+                    const json& c = p["consent"];
+                    Stmt ci(db->handle(),
+                            "INSERT INTO consents(person_id, notice_version, purpose, granted_ms, "
+                            "operator, evidence_file) VALUES(?,?,?,?,?,?)");
+                    ci.Bind(1, pid)
+                        .Bind(2, c["notice_version"].get<std::string>())
+                        .Bind(3, c["purpose"].get<std::string>())
+                        .Bind(4, now)
+                        .Bind(5, r.actor)
+                        .Bind(6, c.value("evidence_file", ""))
+                        .Run();
+                  }
+                  Added a{code, {}};
+                  for (auto& f : features) {
+                    Stmt fi(db->handle(),
+                            "INSERT INTO features(person_id, model_version, sealed, created_ms) "
+                            "VALUES(?,?,?,?)");
+                    fi.Bind(1, pid)
+                        .Bind(2, version)
+                        .Bind(3,
+                              std::span<const uint8_t>(SealFeatureAtRest(keys.data_key, code, f)))
+                        .Bind(4, now)
+                        .Run();
+                    a.features.emplace_back(db->LastInsertId(), std::move(f));
+                  }
+                  for (int64_t g : groups) {
+                    Stmt gi(db->handle(),
+                            "INSERT OR IGNORE INTO access_group_members(group_id, person_id) "
+                            "VALUES(?,?)");
+                    gi.Bind(1, g).Bind(2, pid).Run();
+                  }
+                  sync->PersonChanged(pid, a.features.empty() ? "created" : "enrolled");
+                  // Later persons of this batch are checked against this one too.
+                  for (const auto& [id, f] : a.features)
+                    index->Put(code, match::TemplateId(id), f, version);
+                  added.push_back(std::move(a));
+                  out["status"] = 201;
+                } catch (const protocol::ApiError& e) {
+                  out["status"] = e.status();
+                  out["error"] = {{"code", e.code()}, {"message", e.what()}};
+                }
+                results.push_back(out);
+              }
+              Audit(*db, r.actor, "person_batch", "persons", {{"created", added.size()}});
+              tx.Commit();
+              committed = true;
+            }
+            return Reply::Json({{"created", added.size()}, {"results", results}});
+          })
+      .Body(Obj({Req("persons",
+                     Arr(Obj({Req("code", Str().Pattern("^[A-Za-z0-9_.-]{1,64}$")),
+                              Req("name", Str().MaxLength(200)), Opt("phone", Str().MaxLength(40)),
+                              Opt("id_number", Str().MaxLength(64)), Opt("minor", Bool()),
+                              Opt("open_ms", Int().Range(0, 600000)),
+                              Opt("consent", Obj({Req("notice_version", Str().MaxLength(100)),
+                                                  Req("purpose", Str().MaxLength(500)),
+                                                  Opt("evidence_file", Str().MaxLength(500))})),
+                              Opt("features", Arr(Str("base64 float32")).MaxLength(10)),
+                              Opt("access_groups", Arr(Int()).MaxLength(100))}))
+                         .MaxLength(1000)),
+                 Opt("accept_duplicates", Bool())}));
 }
 
 }  // namespace anju::server

@@ -108,17 +108,38 @@ TEST_F(ServerTest, GallerySyncInBatchesIsResumableAndSealed) {
   auto dev = RegisterDevice("gate");
   auto other = RegisterDevice("other building");
   const int64_t group = CreateGroupOn(dev.id);
-  constexpr int kPeople = 120;
+  // 600 people through the bulk endpoint, in two requests, straight into the group.
+  constexpr int kPeople = 600;
   std::vector<std::string> codes;
   std::map<std::string, std::vector<float>> features;
-  for (int i = 0; i < kPeople; ++i) {
-    const std::string code = anju::testing::Name("P", 1000 + i);
-    CreatePerson(code, "住户" + std::to_string(i));
-    GiveConsent(code);
-    features[code] = ImportFeature(code, uint32_t(i + 1));
-    codes.push_back(code);
+  for (int half = 0; half < 2; ++half) {
+    json persons = json::array();
+    for (int i = half * kPeople / 2; i < (half + 1) * kPeople / 2; ++i) {
+      const std::string code = anju::testing::Name("P", 1000 + i);
+      features[code] = RandomFeature(uint32_t(i + 1));
+      persons.push_back({{"code", code},
+                         {"name", "住户" + std::to_string(i)},
+                         {"consent", {{"notice_version", "2026-01"}, {"purpose", "门禁"}}},
+                         {"features", {FeatureBase64(features[code])}},
+                         {"access_groups", {group}}});
+      codes.push_back(code);
+    }
+    if (half == 1) {  // a bad person is skipped, the others stay
+      persons.push_back({{"code", "BAD"}, {"name", "x"}, {"features", {"AAAA"}}});
+      persons.push_back({{"code", "DUP"},
+                         {"name", "x"},
+                         {"consent", {{"notice_version", "1"}, {"purpose", "p"}}},
+                         {"features", {FeatureBase64(features[codes[0]])}}});
+    }
+    const auto r = Api("POST", "/api/v1/persons/batch", {{"persons", persons}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body["created"], kPeople / 2);
+    if (half == 1) {
+      EXPECT_EQ(r.body["results"][kPeople / 2]["error"]["code"], "consent_required");
+      EXPECT_EQ(r.body["results"][kPeople / 2 + 1]["error"]["code"], "duplicate_face");
+    }
   }
-  AddToGroup(group, codes);
+  EXPECT_EQ(Api("GET", "/api/v1/persons/BAD").status, 404);
   // Batches of 25, interrupted after two; a new client resumes from the stored version.
   std::vector<json> changes;
   int64_t version = SyncAll(*dev.client, 0, 25, &changes, 2);

@@ -107,7 +107,7 @@ void ServerTest::AddToGroup(int64_t group, const std::vector<std::string>& codes
   ASSERT_EQ(r.status, 200) << r.body;
 }
 
-std::vector<float> ServerTest::ImportFeature(const std::string& code, uint32_t seed) {
+std::vector<float> ServerTest::RandomFeature(uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> n;
   std::vector<float> f(512);
@@ -117,10 +117,18 @@ std::vector<float> ServerTest::ImportFeature(const std::string& code, uint32_t s
     norm += double(v) * v;
   }
   for (auto& v : f) v = float(v / std::sqrt(norm));
-  const std::string b64 = crypto::ToBase64(
+  return f;
+}
+
+std::string ServerTest::FeatureBase64(const std::vector<float>& f) {
+  return crypto::ToBase64(
       crypto::ByteView(reinterpret_cast<const uint8_t*>(f.data()), f.size() * sizeof(float)));
+}
+
+std::vector<float> ServerTest::ImportFeature(const std::string& code, uint32_t seed) {
+  const auto f = RandomFeature(seed);
   const auto r = Api("POST", "/api/v1/persons/" + code + "/features",
-                     {{"feature", b64}, {"model_version", server_->model_version()}});
+                     {{"feature", FeatureBase64(f)}, {"model_version", server_->model_version()}});
   EXPECT_EQ(r.status, 201) << r.body;
   return f;
 }

@@ -57,6 +57,8 @@ class ServerTest : public ::testing::Test {
   int64_t CreateGroupOn(const std::string& device_id, const std::string& name = "all");
   void AddToGroup(int64_t group, const std::vector<std::string>& codes);
   // A random L2-normalised feature (seeded), imported through POST /persons/{code}/features.
+  static std::vector<float> RandomFeature(uint32_t seed);
+  static std::string FeatureBase64(const std::vector<float>& f);
   std::vector<float> ImportFeature(const std::string& code, uint32_t seed);
 
   std::filesystem::path dir_;

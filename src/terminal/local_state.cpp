@@ -298,7 +298,7 @@ void LocalState::ApplyLocked(const std::vector<GalleryChange>& changes, int64_t 
   if (new_version >= 0) version_ = new_version;  // only once memory matches it
 }
 
-void LocalState::ReplaceAll(const std::vector<GalleryChange>& persons) {
+void LocalState::ReplaceAll(const std::vector<GalleryChange>& persons, int64_t new_version) {
   std::set<std::string> keep;
   for (const auto& p : persons) keep.insert(p.person);
   std::set<std::string> present;
@@ -317,7 +317,7 @@ void LocalState::ReplaceAll(const std::vector<GalleryChange>& persons) {
       changes.push_back(std::move(c));
     }
   changes.insert(changes.end(), persons.begin(), persons.end());
-  ApplyBatch(changes, -1);
+  ApplyBatch(changes, new_version);
 }
 
 int64_t LocalState::gallery_version() const {

@@ -100,8 +100,9 @@ class LocalState {
   // everything first (identity codes, feature sizes, rules): a bad batch throws
   // Error(kInvalidArgument) and changes nothing.
   void ApplyBatch(const std::vector<GalleryChange>& changes, int64_t new_version);
-  // A whole-gallery replacement (package import): persons not in PERSONS are removed.
-  void ReplaceAll(const std::vector<GalleryChange>& persons);
+  // A whole-gallery replacement (package import, a resync from version 0): persons not in
+  // PERSONS are removed; NEW_VERSION as in ApplyBatch.
+  void ReplaceAll(const std::vector<GalleryChange>& persons, int64_t new_version = -1);
   int64_t gallery_version() const;
 
   const match::FeatureIndex& index() const { return *index_; }

@@ -46,13 +46,18 @@ SyncClient::~SyncClient() {
 
 size_t SyncClient::SyncGallery() {
   size_t applied = 0;
+  int64_t since = state_.gallery_version();
+  // A server restored from an older backup answers a `since` beyond its latest as since=0:
+  // the whole gallery comes again and replaces what this terminal holds. Its pages are
+  // collected and applied as one batch, so a half-received resync changes nothing.
+  bool resync = false;
+  std::vector<GalleryChange> full;
   for (;;) {
-    const int64_t since = state_.gallery_version();
     const std::string path = "/api/v1/device/gallery?since=" + std::to_string(since) +
                              "&limit=" + std::to_string(options_.page_limit);
     const nlohmann::json page = client_.CallJson("GET", path);
     std::vector<GalleryChange> changes;
-    int64_t version = 0;
+    int64_t version = 0, answered_since = since;
     bool more = false;
     try {
       const std::string model = page.at("model_version").get<std::string>();
@@ -61,6 +66,7 @@ size_t SyncClient::SyncGallery() {
                     "服务器人脸库模型版本不符 / the server's gallery uses model '" + model +
                         "', this terminal '" + state_.model_version() + "'");
       version = page.at("version").get<int64_t>();
+      answered_since = page.value("since", since);
       more = page.value("more", false);
       latest_ = page.value("latest", version);
       for (const auto& c : page.at("changes")) {
@@ -84,6 +90,28 @@ size_t SyncClient::SyncGallery() {
     } catch (const nlohmann::json::exception& e) {
       Malformed("gallery", e);
     }
+    if (answered_since == 0 && since > 0 && !resync) {
+      spdlog::warn(
+          "服务器人脸库版本回退，完整重新同步 / the server's gallery went back (asked since {}), "
+          "taking the whole gallery again",
+          since);
+      resync = true;
+    }
+    if (resync) {
+      for (auto& c : changes)
+        if (c.op == GalleryChange::Op::kUpsert) full.push_back(std::move(c));
+      if (more) {
+        since = version;
+        continue;
+      }
+      state_.ReplaceAll(full, version);
+      applied += full.size();
+      changes_ += full.size();
+      ++pages_;
+      spdlog::info("人脸库已完整同步 / gallery replaced at version {} ({} persons)", version,
+                   full.size());
+      return applied;
+    }
     if (version < since)
       throw Error(ErrorCode::kCorrupt, "gallery version went back from " + std::to_string(since) +
                                            " to " + std::to_string(version));
@@ -96,6 +124,7 @@ size_t SyncClient::SyncGallery() {
       spdlog::info("人脸库已同步 / gallery synced to version {} ({} changes)", version,
                    changes.size());
     if (!more) return applied;
+    since = version;
   }
 }
 

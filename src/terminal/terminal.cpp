@@ -106,6 +106,7 @@ Terminal::Terminal(TerminalConfig config, TerminalParts parts)
 
 Terminal::~Terminal() {
   Stop();
+  door_->SetEventCallback({});  // the sink goes before the door
 }
 
 void Terminal::Record(std::string_view kind, const json& payload, std::vector<uint8_t> jpeg) {
@@ -129,12 +130,14 @@ void Terminal::Start() {
     started_threads_ = true;
     stop_ = false;
   }
+  // The source exists before anything that reads its status (status page, heartbeat).
+  if (!source_) source_ = video::FrameSource::Open(config_.camera);
   if (!config_.status_listen.empty()) {
-    status_ = std::make_unique<StatusServer>(config_.status_listen, [this] { return Status(); });
+    if (!status_)
+      status_ = std::make_unique<StatusServer>(config_.status_listen, [this] { return Status(); });
     status_->Start();
   }
   door_poller_ = std::make_unique<door::EventPoller>(*door_, std::chrono::milliseconds(200));
-  source_ = video::FrameSource::Open(config_.camera);
   frame_thread_ = std::thread([this] { FrameLoop(); });
   if (!config_.server_url.empty()) connect_thread_ = std::thread([this] { ConnectLoop(); });
 }
@@ -236,6 +239,12 @@ void Terminal::Stop() {
   cv_.notify_all();
   if (source_) source_->Stop();
   if (frame_thread_.joinable()) frame_thread_.join();
+  bool ended = false;
+  {
+    std::lock_guard lock(mu_);
+    ended = camera_ended_;
+  }
+  if (!ended) pipeline_->Flush();  // decide what is pending (records), close the door window
   if (connect_thread_.joinable()) connect_thread_.join();
   std::unique_ptr<SyncClient> sync;
   std::unique_ptr<Uploader> uploader;

@@ -66,6 +66,7 @@ class Terminal {
 
   // Starts the status page, the camera thread and (with a server) registration, sync and
   // upload threads. Throws Error(kUnavailable) when the status address cannot be bound.
+  // Call once: a stopped terminal is not restarted (make a new one on the same data dir).
   void Start();
   // Stops every thread, flushes the pipeline; idempotent.
   void Stop();

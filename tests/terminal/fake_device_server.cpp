@@ -56,11 +56,12 @@ void FakeDeviceServer::Bind() {
 
   Route("GET", "/api/v1/device/gallery",
         [this](const std::string&, const httplib::Request& req, json& answer) {
-          const int64_t since = std::stoll(req.get_param_value("since"));
+          int64_t since = std::stoll(req.get_param_value("since"));
           const size_t limit =
               req.has_param("limit") ? std::stoul(req.get_param_value("limit")) : size_t{200};
           std::lock_guard lock(mu_);
           last_since_ = since;
+          if (since > seq_) since = 0;  // a device ahead of a restored server: everything again
           if (gallery_pages_left_ == 0) {
             answer = json::parse(protocol::ErrorBody("unavailable", "维护中 / maintenance"));
             return 503;
@@ -265,6 +266,12 @@ void FakeDeviceServer::Upsert(const std::string& person, const std::string& disp
 void FakeDeviceServer::Remove(const std::string& person, const std::string& reason) {
   std::lock_guard lock(mu_);
   people_[person] = Entry{++seq_, true, "", reason, {}, json::object()};
+}
+
+void FakeDeviceServer::ResetLog() {
+  std::lock_guard lock(mu_);
+  people_.clear();
+  seq_ = 0;
 }
 
 int64_t FakeDeviceServer::latest() const {

@@ -55,6 +55,8 @@ class FakeDeviceServer {
               const nlohmann::json& rules = nlohmann::json::object());
   void Remove(const std::string& person, const std::string& reason = "moved_out");
   int64_t latest() const;
+  // The server "restored from an older backup": the change log starts again at 0.
+  void ResetLog();
   int64_t last_since() const { return last_since_; }  // the last ?since= a device sent
 
   void QueueCommand(nlohmann::json command);

@@ -112,6 +112,26 @@ TEST(SyncClient, AppliesPagesAndResumesFromTheStoredVersionAfterAnInterruption) 
   EXPECT_EQ(rig.sync->SyncGallery(), 0u);  // up to date
 }
 
+// A server restored from an older backup answers since=0: the terminal replaces its
+// gallery with the whole one received (docs/device-protocol.md, "Gallery sync").
+TEST(SyncClient, ServerBehindTheTerminalResyncsTheWholeGallery) {
+  Rig rig;
+  for (int i = 0; i < 5; ++i) rig.server.Upsert(Person(i), "", {Feature(i)});
+  rig.sync->SyncGallery();
+  ASSERT_EQ(rig.state->gallery_version(), 5);
+  rig.server.ResetLog();
+  rig.server.Upsert(Person(1), "", {Feature(51)});
+  rig.server.Upsert(Person(7), "", {Feature(7)});
+  rig.server.Upsert(Person(8), "", {Feature(8)});
+  EXPECT_EQ(rig.sync->SyncGallery(), 3u);  // two pages of 2 + 1, applied as one batch
+  EXPECT_EQ(rig.state->gallery_version(), 3);
+  EXPECT_EQ(rig.state->persons(), 3u);
+  EXPECT_FALSE(rig.state->index().Contains(Person(0)));
+  EXPECT_TRUE(rig.state->index().Contains(Person(7)));
+  EXPECT_EQ(rig.state->index().Search(Feature(51), kModel, {1})[0].person, Person(1));
+  EXPECT_EQ(rig.sync->SyncGallery(), 0u);
+}
+
 TEST(SyncClient, FeaturesOfAnotherDeviceKeyAreRefusedAndNothingIsApplied) {
   Rig rig;
   rig.server.Upsert(Person(0), "", {Feature(0)});

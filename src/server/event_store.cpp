@@ -308,14 +308,10 @@ void Validate(const json& ev, const EventStoreOptions& opt, int64_t now_ms, Pars
       throw Reject{"bad_request",
                    "识别结果错误 / payload.decision must be open, deny, stranger, spoof or "
                    "uncertain"};
-    if (p.decision == "stranger" || p.decision == "spoof") {
-      p.creates_alarm = true;
-      p.alarm_type = p.decision;
-      p.severity = p.decision == "spoof" ? "major" : "minor";
-      if (p.description.empty())
-        p.description =
-            p.decision == "spoof" ? "疑似假体攻击 / suspected spoof attempt" : "陌生人 / stranger";
-    }
+    // The alarm itself comes as an alarm record (docs/device-protocol.md): anju-terminal
+    // sends one with the whole frame for every stranger and spoof, so an access record
+    // raising one too would double every alarm. The type is kept for queries.
+    if (p.decision == "stranger" || p.decision == "spoof") p.alarm_type = p.decision;
   } else if (p.kind == "alarm") {
     p.alarm_type = Text(pl, "alarm_type");
     if (!IsSnakeName(p.alarm_type))

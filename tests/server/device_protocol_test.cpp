@@ -332,12 +332,21 @@ TEST_F(ServerTest, EventUploadIsIdempotentAndQueryable) {
                         {"reason", "matched"},
                         {"person", i % 5 ? json("P1") : json(nullptr)},
                         {"score", 0.8}}}});
+  for (int i = 0; i < 20; i += 5)  // a stranger's alarm travels as its own record
+    events.push_back({{"id", "00000000-0000-4000-8000-0000000000" + std::to_string(50 + i)},
+                      {"kind", "alarm"},
+                      {"created_ms", now - 1000 + i},
+                      {"payload",
+                       {{"time_ms", now - 1000 + i},
+                        {"door", 0},
+                        {"alarm_type", "stranger"},
+                        {"severity", "minor"}}}});
   const json body = {{"events", events}};
   const json first = dev.client->CallJson("POST", "/api/v1/device/events", &body);
-  EXPECT_EQ(first["stored"].size(), 20u);
+  EXPECT_EQ(first["stored"].size(), 24u);
   const json second = dev.client->CallJson("POST", "/api/v1/device/events", &body);
   EXPECT_EQ(second["stored"].size(), 0u);
-  EXPECT_EQ(second["duplicates"].size(), 20u);
+  EXPECT_EQ(second["duplicates"].size(), 24u);
   const auto page = Api("GET", "/api/v1/events?limit=5&decision=open");
   ASSERT_EQ(page.status, 200) << page.body;
   EXPECT_EQ(page.body["total"], 16);
@@ -349,7 +358,7 @@ TEST_F(ServerTest, EventUploadIsIdempotentAndQueryable) {
   const json unknown = {{"events", json::array()}, {"extra", 1}};
   EXPECT_EQ(dev.client->Call("POST", "/api/v1/device/events", unknown.dump()).status, 400);
 
-  // Stranger records raised alarms (R3.2.1.1): new → acknowledged → closed, who and when.
+  // Stranger alarms (R3.2.1.1): new → acknowledged → closed, who and when.
   const auto alarms = Api("GET", "/api/v1/alarms?state=new");
   ASSERT_EQ(alarms.status, 200) << alarms.body;
   ASSERT_EQ(alarms.body["total"], 4);
@@ -367,7 +376,7 @@ TEST_F(ServerTest, EventUploadIsIdempotentAndQueryable) {
   const auto ret = Api("POST", "/api/v1/admin/retention/run");
   ASSERT_EQ(ret.status, 200) << ret.body;
   EXPECT_EQ(ret.body["events_deleted"], 0);
-  EXPECT_EQ(Api("GET", "/api/v1/events").body["total"], 20);
+  EXPECT_EQ(Api("GET", "/api/v1/events").body["total"], 24);
 }
 #endif
 

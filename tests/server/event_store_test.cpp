@@ -341,8 +341,17 @@ TEST_F(EventStoreTest, AlarmsFollowNewAcknowledgedClosed) {
       {"kind", "alarm"},
       {"created_ms", t},
       {"payload", {{"time_ms", t}, {"door", 0}, {"alarm_type", "tamper"}, {"severity", "major"}}}};
+  auto alarm_of = [&](const char* type, int64_t at) {
+    return json{{"id", store::NewOutboxId()},
+                {"kind", "alarm"},
+                {"created_ms", at},
+                {"payload", {{"time_ms", at}, {"door", 0}, {"alarm_type", type}}}};
+  };
+  // Access records never raise alarms themselves (the device sends the alarm record).
   auto r = events.Ingest("dev-1", Batch({alarm, Access(store::NewOutboxId(), t + 1, "stranger", ""),
+                                         alarm_of("stranger", t + 1),
                                          Access(store::NewOutboxId(), t + 2, "spoof", ""),
+                                         alarm_of("spoof", t + 2),
                                          Access(store::NewOutboxId(), t + 3, "open")}));
   EXPECT_EQ(r.alarms_created, 3u);
   // A resent alarm does not raise a second one.

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <fstream>
 #include <iostream>
 #include <opencv2/core/utils/logger.hpp>
@@ -43,20 +44,23 @@ int Run(const std::string& config_file, bool exit_at_end) {
               << terminal.config().status_listen.substr(0,
                                                         terminal.config().status_listen.rfind(':'))
               << ":" << terminal.status_port() << "/\n";
+  std::atomic<bool> stopping{false};
   std::thread end_watch;
   if (exit_at_end)
     end_watch = std::thread([&] {
-      while (!terminal.WaitCameraEnded(std::chrono::seconds(1))) {
+      while (!stopping) {
+        if (terminal.WaitCameraEnded(std::chrono::milliseconds(200))) {
+          kill(getpid(), SIGTERM);
+          return;
+        }
       }
-      kill(getpid(), SIGTERM);
     });
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("收到信号 {}，正在停止 / signal {}, stopping", sig, sig);
+  stopping = true;
+  if (end_watch.joinable()) end_watch.join();
   terminal.Stop();
-  if (end_watch.joinable()) {
-    end_watch.detach();  // it may still be waiting for an end that never comes
-  }
   const auto s = terminal.Status();
   std::cout << s.dump() << "\n";
   return 0;

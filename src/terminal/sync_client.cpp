@@ -160,13 +160,15 @@ void SyncClient::Heartbeat() {
 
 bool SyncClient::RunOnce() {
   try {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_heartbeat_) {
-      Heartbeat();
-      next_heartbeat_ = now + options_.heartbeat_interval;
-    }
     SyncGallery();
     PollCommands();
+    // Due at start and every heartbeat_interval; a refused heartbeat waits for the next
+    // interval rather than failing every round (the gallery must keep flowing).
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_heartbeat_) {
+      next_heartbeat_ = now + options_.heartbeat_interval;
+      Heartbeat();
+    }
     link_.Success();
     return true;
   } catch (...) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -49,6 +50,8 @@ void ServerOptions::ApplyConfig(const json& c) {
         model_dir = v.get<std::string>();
       else if (key == "thresholds_file")
         thresholds_file = v.get<std::string>();
+      else if (key == "http_threads")
+        http_threads = std::max(2, v.get<int>());
       else if (key == "max_body_mib")
         max_body_bytes = v.get<size_t>() << 20;
       else if (key == "enrolment_code_ttl_hours")
@@ -190,6 +193,8 @@ void Server::Start() {
   Impl& m = *impl_;
   if (m.started) return;
   m.http.set_payload_max_length(m.options.max_body_bytes);
+  const size_t threads = size_t(std::max(2, m.options.http_threads));
+  m.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   m.http.set_read_timeout(30, 0);
   m.http.set_write_timeout(30, 0);
   m.router.Install(m.http,

@@ -32,6 +32,10 @@ struct ServerOptions {
   std::filesystem::path thresholds_file;  // empty = match::DefaultThresholdsPath()
   GatePolicy gate;
   size_t max_body_bytes = 16u << 20;
+  // HTTP worker threads. A kept-alive device connection holds one while it is open, and
+  // devices poll every 2 s (under the 5 s keep-alive timeout), so this bounds how many
+  // devices stay connected at once; the others reconnect per request.
+  int http_threads = 64;
   int64_t enrolment_code_ttl_ms = 24 * 3600 * 1000;
   // Retention (R3.3.2.6, server/retention.h): run at start and then every interval;
   // 0 = never scheduled (POST /api/v1/admin/retention/run only). Periods in months,
@@ -43,10 +47,10 @@ struct ServerOptions {
   int quarantine_retention_months = 12;
 
   // The config file: a JSON object with any of the keys "host", "port", "model_dir",
-  // "thresholds_file", "max_body_mib", "enrolment_code_ttl_hours", "retention_interval_s",
-  // "snapshot_retention_months", "video_retention_months", "event_retention_months",
-  // "quarantine_retention_months", "check_liveness", "liveness_threshold". Unknown keys
-  // are refused (Error kInvalidArgument).
+  // "thresholds_file", "max_body_mib", "http_threads", "enrolment_code_ttl_hours",
+  // "retention_interval_s", "snapshot_retention_months", "video_retention_months",
+  // "event_retention_months", "quarantine_retention_months", "check_liveness",
+  // "liveness_threshold". Unknown keys are refused (Error kInvalidArgument).
   void ApplyConfig(const nlohmann::json& config);
 };
 

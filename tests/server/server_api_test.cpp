@@ -207,6 +207,20 @@ TEST_F(ServerTest, RestartOnSameDataDirKeepsEverything) {
   EXPECT_EQ(changes[0]["person"], "P7");
 }
 
+TEST(ServerConfig, KnownKeysApplyUnknownOrWrongTypesRefused) {
+  ServerOptions o;
+  o.ApplyConfig({{"port", 9000}, {"snapshot_retention_months", 6}, {"check_liveness", false}});
+  EXPECT_EQ(o.port, 9000);
+  EXPECT_EQ(o.snapshot_retention_months, 6);
+  EXPECT_FALSE(o.gate.check_liveness);
+  EXPECT_EQ(anju::testing::CodeOf([&] { o.ApplyConfig({{"prot", 9000}}); }),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(anju::testing::CodeOf([&] { o.ApplyConfig({{"port", "9000"}}); }),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(anju::testing::CodeOf([&] { o.ApplyConfig(json::array()); }),
+            ErrorCode::kInvalidArgument);
+}
+
 #if ANJU_SERVER_HAVE_EVENTS
 TEST_F(ServerTest, OnlineBackupRestoresTheArchive) {
   CreatePerson("BK1", "备份");

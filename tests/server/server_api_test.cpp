@@ -213,9 +213,13 @@ TEST(ServerConfig, KnownKeysApplyUnknownOrWrongTypesRefused) {
   EXPECT_EQ(o.port, 9000);
   EXPECT_EQ(o.snapshot_retention_months, 6);
   EXPECT_FALSE(o.gate.check_liveness);
-  EXPECT_EQ(anju::testing::CodeOf([&] { o.ApplyConfig({{"prot", 9000}}); }),
+  EXPECT_EQ(anju::testing::CodeOf([&] {
+              o.ApplyConfig({{"prot", 9000}});
+            }),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(anju::testing::CodeOf([&] { o.ApplyConfig({{"port", "9000"}}); }),
+  EXPECT_EQ(anju::testing::CodeOf([&] {
+              o.ApplyConfig({{"port", "9000"}});
+            }),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(anju::testing::CodeOf([&] { o.ApplyConfig(json::array()); }),
             ErrorCode::kInvalidArgument);

@@ -240,7 +240,9 @@ TEST(FeatureIndex, SearchesNeverSeeHalfAnUpdate) {
     std::atomic<int> torn{0}, searches{0};
     std::thread writer([&] {
       std::mt19937 r(7);
-      for (int i = 0; i < 400; ++i) {
+      // At least 400 updates, and on until the readers have searched 50 times (a loaded
+      // machine may not schedule them while the first 400 run).
+      for (int i = 0; i < 400 || (searches < 50 && i < 200'000); ++i) {
         if (i % 2)
           index.ReplacePerson("x", {{probe}, {probe}}, kVer);
         else

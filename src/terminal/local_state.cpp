@@ -160,8 +160,8 @@ std::unique_ptr<LocalState> LocalState::Open(const fs::path& data_dir, LocalStat
       " version INTEGER NOT NULL, batch TEXT NOT NULL);"
       "PRAGMA user_version = 1;");
 
-  s->index_ = std::make_unique<match::FeatureIndex>(
-      match::IndexOptions{s->model_version_, s->options_.dim, s->options_.precision});
+  s->index_ = std::make_unique<match::FeatureIndex>(match::IndexOptions{
+      s->model_version_, s->options_.dim, s->options_.precision, s->options_.fusion});
   s->FinishPending();
   s->gallery_->LoadInto(*s->index_, options.load_threads);
   s->LoadRules();

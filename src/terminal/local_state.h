@@ -50,6 +50,9 @@ struct LocalStateOptions {
   std::string model_version;
   size_t dim = 512;
   match::Precision precision = match::Precision::kFloat32;
+  // How a person's templates are fused; the thresholds file says which one its levels
+  // were calibrated for (match::Thresholds::fusion).
+  match::Fusion fusion = match::kDefaultFusion;
   int load_threads = 2;
 };
 

@@ -69,11 +69,6 @@ Terminal::Terminal(TerminalConfig config, TerminalParts parts)
   engine_ = parts_.engine;
   if (!engine_) engine_ = vision::FaceEngine::Open(config_.model_dir);
   const std::string model = engine_->model_version();
-  state_ = LocalState::Open(config_.data_dir, {model});
-  store::OutboxOptions oo;
-  oo.quota_bytes = config_.outbox_quota_mb << 20;
-  outbox_ = store::Outbox::Open(state_->outbox_path(), oo);
-
   match::Thresholds thresholds;
   if (parts_.thresholds) {
     thresholds = *parts_.thresholds;
@@ -86,6 +81,13 @@ Terminal::Terminal(TerminalConfig config, TerminalParts parts)
                   "(made by `anju calibrate`)");
     thresholds = match::Thresholds::Load(file, model);
   }
+  LocalStateOptions lo;
+  lo.model_version = model;
+  lo.fusion = thresholds.fusion;
+  state_ = LocalState::Open(config_.data_dir, lo);
+  store::OutboxOptions oo;
+  oo.quota_bytes = config_.outbox_quota_mb << 20;
+  outbox_ = store::Outbox::Open(state_->outbox_path(), oo);
 
   door_ = parts_.door ? std::move(parts_.door) : MakeDoor(config_.door);
   door_sink_ = std::make_unique<door::OutboxSink>(*outbox_, config_.name);

@@ -30,14 +30,9 @@ constexpr int32_t kApplicationId = 0x414E4A45;  // "ANJE"
 constexpr int kFormatVersion = 1;               // PRAGMA user_version
 
 [[noreturn]] void Fail(sqlite3* db, int rc, const std::string& what) {
-  const std::string msg = what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  const int primary = rc & 0xff;
-  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT)
-    throw Error(ErrorCode::kCorrupt,
-                "事件库已损坏 / event database is damaged or not an event store (" + msg + ")");
-  if (primary == SQLITE_FULL)
-    throw Error(ErrorCode::kUnavailable, "磁盘已满 / disk full writing events (" + msg + ")");
-  throw Error(ErrorCode::kIo, "event database: " + msg);
+  store::ThrowSqliteError(db, rc, what, "event database",
+                          "事件库已损坏 / event database is damaged or not an event store",
+                          "磁盘已满 / disk full writing events");
 }
 
 void ExecSql(sqlite3* db, const char* sql) {

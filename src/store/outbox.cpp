@@ -22,14 +22,9 @@ constexpr int32_t kApplicationId = 0x414E4A4F;  // "ANJO"
 constexpr int kFormatVersion = 1;               // PRAGMA user_version
 
 [[noreturn]] void Fail(sqlite3* db, int rc, const std::string& what) {
-  const std::string msg = what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  const int primary = rc & 0xff;
-  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT)
-    throw Error(ErrorCode::kCorrupt,
-                "待上传记录库已损坏 / outbox database is damaged or not an outbox (" + msg + ")");
-  if (primary == SQLITE_FULL)
-    throw Error(ErrorCode::kUnavailable, "磁盘已满 / disk full writing the outbox (" + msg + ")");
-  throw Error(ErrorCode::kIo, "outbox database: " + msg);
+  ThrowSqliteError(db, rc, what, "outbox database",
+                   "待上传记录库已损坏 / outbox database is damaged or not an outbox",
+                   "磁盘已满 / disk full writing the outbox");
 }
 
 // Statements of this database report failures through Fail() above.

@@ -67,4 +67,15 @@ std::vector<uint8_t> SqliteStmt::Blob(int col) const {
   return p ? std::vector<uint8_t>(p, p + sqlite3_column_bytes(s_, col)) : std::vector<uint8_t>();
 }
 
+void ThrowSqliteError(sqlite3* db, int rc, const std::string& what, std::string_view name,
+                      std::string_view damaged, std::string_view full) {
+  const std::string msg = what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT)
+    throw Error(ErrorCode::kCorrupt, std::string(damaged) + " (" + msg + ")");
+  if (primary == SQLITE_FULL && !full.empty())
+    throw Error(ErrorCode::kUnavailable, std::string(full) + " (" + msg + ")");
+  throw Error(ErrorCode::kIo, std::string(name) + ": " + msg);
+}
+
 }  // namespace anju::store

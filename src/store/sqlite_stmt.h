@@ -16,6 +16,13 @@ namespace anju::store {
 // Must throw; called with the connection (or null), the SQLite result code and the step.
 using SqliteFail = void (*)(sqlite3* db, int rc, const std::string& what);
 
+// The usual mapping of a failure of the database called NAME: a damaged file or one that is
+// not a database → Error(kCorrupt, DAMAGED), a full disk → Error(kUnavailable, FULL) (or
+// kIo when FULL is empty), anything else → Error(kIo); SQLite's message is appended.
+[[noreturn]] void ThrowSqliteError(sqlite3* db, int rc, const std::string& what,
+                                   std::string_view name, std::string_view damaged,
+                                   std::string_view full = {});
+
 class SqliteStmt {
  public:
   SqliteStmt(sqlite3* db, const char* sql, SqliteFail fail);

@@ -21,12 +21,8 @@ namespace {
 constexpr int kStateFormat = 1;  // PRAGMA user_version of state.db
 
 [[noreturn]] void Fail(sqlite3* db, int rc, const std::string& what) {
-  const std::string msg = what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  const int primary = rc & 0xff;
-  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT)
-    throw Error(ErrorCode::kCorrupt,
-                "终端状态库已损坏 / terminal state database is damaged (" + msg + ")");
-  throw Error(ErrorCode::kIo, "terminal state database: " + msg);
+  store::ThrowSqliteError(db, rc, what, "terminal state database",
+                          "终端状态库已损坏 / terminal state database is damaged");
 }
 
 class Stmt : public store::SqliteStmt {

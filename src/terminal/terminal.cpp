@@ -210,8 +210,9 @@ bool Terminal::Connect() {
     if (o.count > 0) j["outbox_oldest_ms"] = ToMs(o.oldest);
     return j;
   });
-  uploader_ = std::make_unique<Uploader>(*outbox_, *upload_client_,
-                                         parts_.upload.value_or(UploaderOptions{}));
+  UploaderOptions uo = parts_.upload.value_or(UploaderOptions{});
+  uo.on_reconnect = [sync = sync_.get()] { sync->RequestSync(); };  // outlives the uploader
+  uploader_ = std::make_unique<Uploader>(*outbox_, *upload_client_, uo);
   sync_->Start();
   uploader_->Start();
   return true;
@@ -255,8 +256,8 @@ void Terminal::Stop() {
     sync = std::move(sync_);
     uploader = std::move(uploader_);
   }
+  uploader.reset();  // joins its thread (first: it may wake the sync client)
   sync.reset();      // joins its thread
-  uploader.reset();  // joins its thread
   door_poller_.reset();
   if (status_) status_->Stop();
   spdlog::info("终端已停止 / terminal stopped");

@@ -165,7 +165,11 @@ void Uploader::Loop() {
       bool more = false;
       if (outbox_.Stats().count > 0) {
         const size_t n = UploadOnce();
+        const LinkState before = link_.state();
         link_.Success();
+        if ((before == LinkState::kOffline || before == LinkState::kRefused) &&
+            options_.on_reconnect)
+          options_.on_reconnect();
         backoff.Reset();
         more = n > 0 && outbox_.Stats().count > 0;
         if (n == 0) delay = backoff.Fail();  // answered but nothing acknowledged

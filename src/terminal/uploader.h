@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -28,6 +29,10 @@ struct UploaderOptions {
   std::chrono::milliseconds idle_poll{1'000};  // outbox empty: look again after this
   std::chrono::milliseconds backoff_initial{500};
   std::chrono::milliseconds backoff_max{30'000};
+  // Called on the upload thread when a request succeeds after the link was offline or
+  // refused: the terminal wakes its sync client, so the gallery catches up at once
+  // instead of after the sync's own back-off.
+  std::function<void()> on_reconnect;
 };
 
 struct UploaderStats {

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cmath>
+#include <random>
+
 #include "core/paths.h"
 
 namespace anju::testing {
@@ -20,6 +23,19 @@ std::filesystem::path TempDir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+std::vector<float> RandomUnitFeature(uint32_t seed, size_t dim) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n;
+  std::vector<float> f(dim);
+  double s = 0;
+  for (auto& v : f) {
+    v = n(rng);
+    s += double(v) * v;
+  }
+  for (auto& v : f) v = float(v / std::sqrt(s));
+  return f;
 }
 
 }  // namespace anju::testing

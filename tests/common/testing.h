@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -35,6 +36,10 @@ inline ErrorCode CodeOf(const std::function<void()>& f) {
 inline std::string Name(const char* prefix, long long i) {
   return prefix + std::to_string(i);
 }
+
+// A random L2-normalised feature (Gaussian components, seeded): stands in for an enrolled
+// face where only the index, the storage or the protocol is under test.
+std::vector<float> RandomUnitFeature(uint32_t seed, size_t dim = 512);
 
 }  // namespace anju::testing
 

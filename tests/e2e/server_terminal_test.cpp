@@ -55,15 +55,7 @@ class Admin {
 };
 
 std::string FeatureBase64(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n;
-  std::vector<float> f(512);
-  double norm = 0;
-  for (auto& v : f) {
-    v = n(rng);
-    norm += double(v) * v;
-  }
-  for (auto& v : f) v = float(v / std::sqrt(norm));
+  const std::vector<float> f = testing::RandomUnitFeature(seed);
   return crypto::ToBase64(
       crypto::ByteView(reinterpret_cast<const uint8_t*>(f.data()), f.size() * sizeof(float)));
 }

@@ -108,16 +108,7 @@ void ServerTest::AddToGroup(int64_t group, const std::vector<std::string>& codes
 }
 
 std::vector<float> ServerTest::RandomFeature(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n;
-  std::vector<float> f(512);
-  double norm = 0;
-  for (auto& v : f) {
-    v = n(rng);
-    norm += double(v) * v;
-  }
-  for (auto& v : f) v = float(v / std::sqrt(norm));
-  return f;
+  return anju::testing::RandomUnitFeature(seed);
 }
 
 std::string ServerTest::FeatureBase64(const std::vector<float>& f) {

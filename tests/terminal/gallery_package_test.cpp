@@ -13,26 +13,17 @@ namespace anju::terminal {
 namespace {
 
 using anju::testing::CodeOf;
+using anju::testing::RandomUnitFeature;
 using anju::testing::TempDir;
 namespace fs = std::filesystem;
 
 constexpr const char* kModel = "test-model/v1";
 
-std::vector<float> Feature(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n;
-  std::vector<float> f(512);
-  double s = 0;
-  for (auto& v : f) v = n(rng), s += double(v) * v;
-  for (auto& v : f) v = float(v / std::sqrt(s));
-  return f;
-}
-
 GalleryChange Person(const std::string& id, uint32_t seed, int open_ms) {
   GalleryChange c;
   c.person = id;
   c.display_name = "王*" + id.substr(id.size() - 1);
-  c.templates = {Feature(seed), Feature(seed + 500)};
+  c.templates = {RandomUnitFeature(seed), RandomUnitFeature(seed + 500)};
   c.rules = {{"open_ms", open_ms}, {"doors", {0}}};
   return c;
 }
@@ -83,7 +74,7 @@ TEST(GalleryPackage, RoundTripReplacesTheTargetGallery) {
   EXPECT_EQ(dst->Rules("P2")->open_ms, 9000);
   EXPECT_EQ(dst->Rules("P2")->display_name, "王*2");
   EXPECT_EQ(dst->gallery_version(), 5);  // the sync version is this terminal's own
-  const auto hit = dst->index().Search(Feature(501), kModel, {1});
+  const auto hit = dst->index().Search(RandomUnitFeature(501), kModel, {1});
   ASSERT_FALSE(hit.empty());
   EXPECT_EQ(hit[0].person, "P1");  // P1's templates replaced by the package's
   EXPECT_GT(hit[0].score, 0.99f);

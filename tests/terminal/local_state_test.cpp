@@ -16,26 +16,17 @@ namespace anju::terminal {
 namespace {
 
 using anju::testing::CodeOf;
+using anju::testing::RandomUnitFeature;
 using anju::testing::TempDir;
 namespace fs = std::filesystem;
 
 constexpr const char* kModel = "test-model/v1";
 
-std::vector<float> RandomFeature(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n;
-  std::vector<float> f(512);
-  double s = 0;
-  for (auto& v : f) v = n(rng), s += double(v) * v;
-  for (auto& v : f) v = float(v / std::sqrt(s));
-  return f;
-}
-
 GalleryChange Upsert(const std::string& person, uint32_t seed, nlohmann::json rules = {}) {
   GalleryChange c;
   c.person = person;
   c.display_name = "张*" + person.substr(person.size() - 1);
-  c.templates = {RandomFeature(seed), RandomFeature(seed + 1000)};
+  c.templates = {RandomUnitFeature(seed), RandomUnitFeature(seed + 1000)};
   c.rules = rules.is_null() ? nlohmann::json::object() : rules;
   return c;
 }
@@ -49,7 +40,7 @@ GalleryChange Remove(const std::string& person) {
 }
 
 float BestScore(const LocalState& s, uint32_t seed, std::string* person = nullptr) {
-  const auto r = s.index().Search(RandomFeature(seed), kModel, {2});
+  const auto r = s.index().Search(RandomUnitFeature(seed), kModel, {2});
   if (r.empty()) return -1;
   if (person) *person = r[0].person;
   return r[0].score;

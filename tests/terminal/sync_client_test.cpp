@@ -15,20 +15,11 @@ namespace anju::terminal {
 namespace {
 
 using anju::testing::FakeDeviceServer;
+using anju::testing::RandomUnitFeature;
 using anju::testing::TempDir;
 namespace fs = std::filesystem;
 
 constexpr const char* kModel = "test-model/v1";
-
-std::vector<float> Feature(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n;
-  std::vector<float> f(512);
-  double s = 0;
-  for (auto& v : f) v = n(rng), s += double(v) * v;
-  for (auto& v : f) v = float(v / std::sqrt(s));
-  return f;
-}
 
 // Waits up to 5 s for COND.
 template <class F>
@@ -71,8 +62,8 @@ struct Rig {
 TEST(SyncClient, AppliesPagesAndResumesFromTheStoredVersionAfterAnInterruption) {
   Rig rig;
   for (int i = 0; i < 5; ++i)
-    rig.server.Upsert(Person(i), "李*" + std::to_string(i), {Feature(i), Feature(100 + i)},
-                      {{"open_ms", 4000 + i}});
+    rig.server.Upsert(Person(i), "李*" + std::to_string(i),
+                      {RandomUnitFeature(i), RandomUnitFeature(100 + i)}, {{"open_ms", 4000 + i}});
   // The server fails after the first page (2 changes): that page stays applied.
   rig.server.FailGalleryAfter(1);
   try {
@@ -96,14 +87,14 @@ TEST(SyncClient, AppliesPagesAndResumesFromTheStoredVersionAfterAnInterruption) 
   EXPECT_EQ(rig.state->Rules(Person(4))->open_ms, 4004);
   EXPECT_EQ(rig.state->Rules(Person(4))->display_name, "李*4");
   EXPECT_EQ(rig.server.last_since(), 4);  // pages: since 2, since 4; nothing more
-  const auto hit = rig.state->index().Search(Feature(103), kModel, {1});
+  const auto hit = rig.state->index().Search(RandomUnitFeature(103), kModel, {1});
   ASSERT_FALSE(hit.empty());
   EXPECT_EQ(hit[0].person, Person(3));
   EXPECT_GT(hit[0].score, 0.99f);
 
   // Removal and a changed person arrive together; the removal applies at once.
   rig.server.Remove(Person(0));
-  rig.server.Upsert(Person(1), "李*1", {Feature(7)}, {{"doors", {0}}});
+  rig.server.Upsert(Person(1), "李*1", {RandomUnitFeature(7)}, {{"doors", {0}}});
   EXPECT_EQ(rig.sync->SyncGallery(), 2u);
   EXPECT_FALSE(rig.state->index().Contains(Person(0)));
   EXPECT_FALSE(rig.state->Rules(Person(0)));
@@ -116,25 +107,25 @@ TEST(SyncClient, AppliesPagesAndResumesFromTheStoredVersionAfterAnInterruption) 
 // gallery with the whole one received (docs/device-protocol.md, "Gallery sync").
 TEST(SyncClient, ServerBehindTheTerminalResyncsTheWholeGallery) {
   Rig rig;
-  for (int i = 0; i < 5; ++i) rig.server.Upsert(Person(i), "", {Feature(i)});
+  for (int i = 0; i < 5; ++i) rig.server.Upsert(Person(i), "", {RandomUnitFeature(i)});
   rig.sync->SyncGallery();
   ASSERT_EQ(rig.state->gallery_version(), 5);
   rig.server.ResetLog();
-  rig.server.Upsert(Person(1), "", {Feature(51)});
-  rig.server.Upsert(Person(7), "", {Feature(7)});
-  rig.server.Upsert(Person(8), "", {Feature(8)});
+  rig.server.Upsert(Person(1), "", {RandomUnitFeature(51)});
+  rig.server.Upsert(Person(7), "", {RandomUnitFeature(7)});
+  rig.server.Upsert(Person(8), "", {RandomUnitFeature(8)});
   EXPECT_EQ(rig.sync->SyncGallery(), 3u);  // two pages of 2 + 1, applied as one batch
   EXPECT_EQ(rig.state->gallery_version(), 3);
   EXPECT_EQ(rig.state->persons(), 3u);
   EXPECT_FALSE(rig.state->index().Contains(Person(0)));
   EXPECT_TRUE(rig.state->index().Contains(Person(7)));
-  EXPECT_EQ(rig.state->index().Search(Feature(51), kModel, {1})[0].person, Person(1));
+  EXPECT_EQ(rig.state->index().Search(RandomUnitFeature(51), kModel, {1})[0].person, Person(1));
   EXPECT_EQ(rig.sync->SyncGallery(), 0u);
 }
 
 TEST(SyncClient, FeaturesOfAnotherDeviceKeyAreRefusedAndNothingIsApplied) {
   Rig rig;
-  rig.server.Upsert(Person(0), "", {Feature(0)});
+  rig.server.Upsert(Person(0), "", {RandomUnitFeature(0)});
   protocol::DeviceClient client(rig.server.url(), rig.device.id, rig.device.key,
                                 rig.server.server_key().PublicOnly());
   SyncClient wrong_key(*rig.state, client, crypto::DataKey::Generate(), rig.runner);
@@ -155,7 +146,7 @@ TEST(SyncClient, RunsAndAcknowledgesCommandsAndSendsHeartbeats) {
                            {"text_en", "No water tomorrow"},
                            {"until_ms", protocol::NowMs() + 60'000}});
   rig.server.QueueCommand({{"id", "c-3"}, {"type", "reboot_into_space"}});
-  rig.server.Upsert(Person(0), "", {Feature(0)});
+  rig.server.Upsert(Person(0), "", {RandomUnitFeature(0)});
   rig.sync->Start();
   for (int i = 0; i < 100 && rig.server.acked_commands().size() < 3; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -195,7 +186,7 @@ TEST(SyncClient, BacksOffWhileOfflineAndCatchesUpOnReconnect) {
   EXPECT_EQ(offline.link, LinkState::kOffline);
   EXPECT_GE(offline.failures, 2u);
   EXPECT_LE(offline.failures, 6u);  // backed off, not hammering
-  for (int i = 0; i < 4; ++i) rig.server.Upsert(Person(i), "", {Feature(i)});
+  for (int i = 0; i < 4; ++i) rig.server.Upsert(Person(i), "", {RandomUnitFeature(i)});
   rig.server.Start();
   for (int i = 0; i < 100 && rig.state->gallery_version() < 4; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

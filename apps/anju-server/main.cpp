@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -94,6 +95,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     ServerOptions options;
+    // The console built by `make build` sits beside bin/: build/console.
+    if (std::error_code ec; true) {
+      const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+      if (!ec) options.console_dir = exe.parent_path().parent_path() / "console";
+    }
+    if (const char* d = std::getenv("ANJU_CONSOLE_DIR"); d && *d) options.console_dir = d;
     if (!config.empty()) {
       std::ifstream f(config);
       if (!f) throw anju::Error(anju::ErrorCode::kNotFound, "config file not found: " + config);

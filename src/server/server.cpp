@@ -66,6 +66,8 @@ void ServerOptions::ApplyConfig(const json& c) {
         event_retention_months = v.get<int>();
       else if (key == "quarantine_retention_months")
         quarantine_retention_months = v.get<int>();
+      else if (key == "console_dir")
+        console_dir = v.get<std::string>();
       else if (key == "check_liveness")
         gate.check_liveness = v.get<bool>();
       else if (key == "liveness_threshold")
@@ -183,6 +185,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.AddEnrolmentRoutes();
   m.AddDeviceRoutes();
   m.AddEventRoutes();
+  m.AddViidRoutes();
 }
 
 Server::~Server() {
@@ -196,6 +199,9 @@ void Server::Start() {
   const size_t threads = size_t(std::max(2, m.options.http_threads));
   m.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   m.http.set_read_timeout(30, 0);
+  if (!m.options.console_dir.empty() && fs::exists(m.options.console_dir / "index.html") &&
+      !m.http.set_mount_point("/", m.options.console_dir.string()))
+    spdlog::warn("cannot serve the console from {}", m.options.console_dir.string());
   m.http.set_write_timeout(30, 0);
   m.router.Install(m.http,
                    AuthHooks{[&m](const httplib::Request& r) { return m.admin->Authenticate(r); },

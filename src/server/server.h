@@ -45,11 +45,15 @@ struct ServerOptions {
   int video_retention_months = 3;
   int event_retention_months = 24;
   int quarantine_retention_months = 12;
+  // The web console's built files (index.html, assets/), served at "/" when the directory
+  // has an index.html; empty = no console. anju-server defaults it to <bin>/../console.
+  std::filesystem::path console_dir;
 
   // The config file: a JSON object with any of the keys "host", "port", "model_dir",
   // "thresholds_file", "max_body_mib", "http_threads", "enrolment_code_ttl_hours",
   // "retention_interval_s", "snapshot_retention_months", "video_retention_months",
   // "event_retention_months", "quarantine_retention_months", "check_liveness",
+  // "console_dir",
   // "liveness_threshold". Unknown keys are refused (Error kInvalidArgument).
   void ApplyConfig(const nlohmann::json& config);
 };

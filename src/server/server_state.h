@@ -100,6 +100,7 @@ struct Server::Impl {
   void AddEnrolmentRoutes();
   void AddDeviceRoutes();
   void AddEventRoutes();
+  void AddViidRoutes();  // GA/T 1400 intake (routes_viid.cpp)
 };
 
 // A nullable integer column as JSON (null or the number).

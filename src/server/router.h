@@ -68,6 +68,9 @@ struct Route {
   BodyKind body_kind = BodyKind::kNone;
   std::string response_description = "OK";
   std::string response_type = "application/json";
+  // The permission a user or API token needs for an Auth::kAdmin route (server/rbac.h):
+  // "archive.read", "events.read", ... Every kAdmin route must name one.
+  std::string permission;
   Handler handler;
 
   // Chained from Router::Add.
@@ -75,6 +78,7 @@ struct Route {
   Route& Body(Schema s, BodyKind kind = BodyKind::kJson) {
     return body = std::move(s), body_kind = kind, *this;
   }
+  Route& Perm(std::string p) { return permission = std::move(p), *this; }
   Route& Returns(std::string type, std::string description) {
     return response_type = std::move(type), response_description = std::move(description), *this;
   }

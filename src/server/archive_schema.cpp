@@ -101,8 +101,37 @@ CREATE TABLE imports(id INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL, actor 
   results TEXT NOT NULL DEFAULT '[]', finished_ms INTEGER);
 )SQL";
 
+// Version 2: accounts, sessions, API tokens and export approvals (issue 7, R4.2.1.1).
+// Passwords are scrypt hashes; session and API tokens are stored as SM3 hashes only.
+static const char* kV2Accounts = R"SQL(
+CREATE TABLE users(id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL DEFAULT '', password_hash TEXT NOT NULL,
+  password_changed_ms INTEGER NOT NULL, must_change INTEGER NOT NULL DEFAULT 1,
+  roles TEXT NOT NULL DEFAULT '[]', sites TEXT NOT NULL DEFAULT '[]',
+  totp_sealed BLOB, totp_enabled INTEGER NOT NULL DEFAULT 0, totp_last_step INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0, locked_until_ms INTEGER NOT NULL DEFAULT 0,
+  blocked_reason TEXT NOT NULL DEFAULT '', disabled INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL, created_by TEXT NOT NULL, last_login_ms INTEGER);
+CREATE TABLE password_history(user_id INTEGER NOT NULL REFERENCES users(id),
+  hash TEXT NOT NULL, changed_ms INTEGER NOT NULL);
+CREATE INDEX password_history_user ON password_history(user_id, changed_ms);
+CREATE TABLE sessions(id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,
+  user_id INTEGER NOT NULL REFERENCES users(id), source TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+  revoked_ms INTEGER);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE api_tokens(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+  token_hash TEXT NOT NULL UNIQUE, roles TEXT NOT NULL, created_by TEXT NOT NULL,
+  created_ms INTEGER NOT NULL, last_used_ms INTEGER, revoked_ms INTEGER);
+CREATE TABLE exports(id INTEGER PRIMARY KEY, requester TEXT NOT NULL, kind TEXT NOT NULL,
+  filter TEXT NOT NULL DEFAULT '{}', reason TEXT NOT NULL,
+  state TEXT NOT NULL CHECK(state IN ('pending','approved','rejected','downloaded')),
+  created_ms INTEGER NOT NULL, approver TEXT, decided_ms INTEGER, note TEXT NOT NULL DEFAULT '',
+  downloaded_ms INTEGER, rows INTEGER);
+)SQL";
+
 const std::vector<std::string>& ArchiveMigrations() {
-  static const std::vector<std::string> m = {kV1};
+  static const std::vector<std::string> m = {kV1, kV2Accounts};
   return m;
 }
 

@@ -130,8 +130,29 @@ CREATE TABLE exports(id INTEGER PRIMARY KEY, requester TEXT NOT NULL, kind TEXT 
   downloaded_ms INTEGER, rows INTEGER);
 )SQL";
 
+// Version 3: the tamper-evident audit log (issue 7, R4.2.2.1; server/audit.h). Every record
+// gets its source address, its result and its SM3 chain hash; HMAC-SM3 checkpoints live in
+// their own append-only table. Records written before v3 are chained by the next write
+// (the update trigger lets only a missing hash be filled in).
+static const char* kV3AuditChain = R"SQL(
+ALTER TABLE audit ADD COLUMN source TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN result TEXT NOT NULL DEFAULT 'ok';
+ALTER TABLE audit ADD COLUMN hash TEXT;
+DROP TRIGGER audit_no_update;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit WHEN OLD.hash IS NOT NULL
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE INDEX audit_time ON audit(time_ms);
+CREATE TABLE audit_checkpoints(id INTEGER PRIMARY KEY, audit_id INTEGER NOT NULL,
+  hash TEXT NOT NULL, time_ms INTEGER NOT NULL, reason TEXT NOT NULL, key_id TEXT NOT NULL,
+  mac TEXT NOT NULL);
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+)SQL";
+
 const std::vector<std::string>& ArchiveMigrations() {
-  static const std::vector<std::string> m = {kV1, kV2Accounts};
+  static const std::vector<std::string> m = {kV1, kV2Accounts, kV3AuditChain};
   return m;
 }
 

@@ -1,0 +1,31 @@
+// Vite build of the anju console. `npm run build` writes ../build/console, which anju-server
+// serves at "/". `npm run dev` serves with hot reload and proxies the API to a running
+// anju-server ($ANJU_SERVER, default https://127.0.0.1:8640; its self-signed certificate is
+// accepted because the proxy only talks to localhost).
+import { defineConfig } from 'vite'
+import vue from '@vitejs/plugin-vue'
+import { fileURLToPath } from 'node:url'
+
+const server = process.env.ANJU_SERVER || 'https://127.0.0.1:8640'
+const proxy = { target: server, changeOrigin: true, secure: false }
+
+export default defineConfig({
+  plugins: [vue()],
+  base: './',
+  build: {
+    outDir: fileURLToPath(new URL(process.env.ANJU_CONSOLE_OUT || '../build/console', import.meta.url)),
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 1200,
+    rollupOptions: {
+      output: {
+        // Libraries change rarely: separate chunks stay cached across console releases.
+        manualChunks(id) {
+          if (id.includes('node_modules/echarts') || id.includes('node_modules/zrender')) return 'echarts'
+          if (id.includes('node_modules/element-plus') || id.includes('node_modules/@element-plus')) return 'element'
+          if (id.includes('node_modules')) return 'vendor'
+        },
+      },
+    },
+  },
+  server: { port: 5173, proxy: { '/api': proxy, '/healthz': proxy } },
+})

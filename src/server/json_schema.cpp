@@ -119,7 +119,7 @@ void Validate(const nlohmann::json& v, const Schema& s, const std::string& where
       const std::string prefix = where.empty() ? "" : where + ".";
       for (const auto& [key, value] : v.items()) {
         auto it = std::find_if(s.properties.begin(), s.properties.end(),
-                               [&](const Prop& p) { return p.name == key; });
+                               [&k = key](const Prop& p) { return p.name == k; });
         if (it == s.properties.end()) {
           if (s.open) continue;
           throw protocol::ApiError(400, "unknown_field",

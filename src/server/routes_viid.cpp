@@ -1,8 +1,438 @@
-// GA/T 1400 (视图库) intake for snapshot cameras: /VIID/System/Register, Keepalive, Faces.
+// GA/T 1400 (视图库) intake for snapshot cameras: /VIID/System/Register, UnRegister,
+// Keepalive, /VIID/Faces (Auth::kNone at the router: HTTP Digest is checked here), and the
+// admin side of issue 9: VIID devices, captures, strangers, alert rules, the webhook, the
+// live event stream and the reports (docs/viid.md). The logic is server/viid_service.h.
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "protocol/api_error.h"
+#include "protocol/viid.h"
+#include "server/audit.h"
 #include "server/server_state.h"
+#include "server/viid_service.h"
 
 namespace anju::server {
 
-void Server::Impl::AddViidRoutes() {}
+using nlohmann::json;
+namespace viid = protocol::viid;
+
+#if ANJU_SERVER_HAVE_EVENTS
+namespace {
+
+Reply Answer(const ViidService::HttpAnswer& a) {
+  Reply r = Reply::Json(a.body, a.status);
+  r.content_type = "application/json;charset=UTF-8";
+  r.headers = a.headers;
+  return r;
+}
+
+std::string Remote(const httplib::Request& h) {
+  return h.remote_addr;
+}
+
+Reply Csv(const json& report, const std::string& name) {
+  Reply r;
+  r.body = ReportCsv(report);
+  r.content_type = "text/csv; charset=utf-8";
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + ".csv\"");
+  return r;
+}
+
+std::vector<QueryParam> ReportParams() {
+  return {{"from_ms", JType::kInteger, "time ≥ (Unix ms)"},
+          {"to_ms", JType::kInteger, "time < (Unix ms)"},
+          {"utc_offset_minutes", JType::kInteger, "buckets in this time zone (default 480)"},
+          {"format", JType::kString, "json (default) | csv"}};
+}
+
+}  // namespace
+#endif
+
+void Server::Impl::AddViidRoutes() {
+#if ANJU_SERVER_HAVE_EVENTS
+  ViidDeps deps;
+  deps.data_dir = options.data_dir;
+  deps.events = events.get();
+  deps.archive = db.get();
+  deps.index = [this] { return index.get(); };
+  deps.model_dir = options.model_dir;
+  deps.model_version = gate->model_version();
+  deps.thresholds_file = options.thresholds_file.empty()
+                             ? match::DefaultThresholdsPath(options.model_dir)
+                             : options.thresholds_file;
+  deps.stopping = &stopping;
+  // Owned by the route handlers: destroyed with the router, before the event store and
+  // the index it uses (Server::Impl member order); its threads stop with the server.
+  auto svc = std::make_shared<ViidService>(std::move(deps), keys.data_key);
+  svc->Start();
+
+  // ---- GA/T 1400 (digest-authenticated by the handler) ----
+  auto gat = [this, svc](const char* path, bool require_digest, auto&& body_handler) {
+    router
+        .Add("POST", path, "GA/T 1400", Auth::kNone,
+             std::string("GA/T 1400 ") + path +
+                 " (HTTP Digest MD5 qop=auth; answers ResponseStatusObject)",
+             [svc, require_digest, body_handler](Request& r) {
+               auto who = svc->Authenticate(
+                   r.http.method, r.http.target, r.http.get_header_value("Authorization"),
+                   r.http.get_header_value("User-Identify"), Remote(r.http), require_digest);
+               if (auto* refused = std::get_if<ViidService::HttpAnswer>(&who))
+                 return Answer(*refused);
+               return Answer(body_handler(*svc, std::get<std::string>(who), r));
+             })
+        .Returns("application/json", "ResponseStatusObject / ResponseStatusListObject");
+  };
+  gat(viid::kPathRegister, true, [](ViidService& s, const std::string& d, Request& r) {
+    return s.Register(d, r.http.body, Remote(r.http));
+  });
+  gat(viid::kPathUnRegister, false, [](ViidService& s, const std::string& d, Request& r) {
+    return s.Unregister(d, r.http.body);
+  });
+  gat(viid::kPathKeepalive, false, [](ViidService& s, const std::string& d, Request& r) {
+    return s.Keepalive(d, r.http.body, Remote(r.http));
+  });
+  gat(viid::kPathFaces, false,
+      [](ViidService& s, const std::string& d, Request& r) { return s.Faces(d, r.http.body); });
+  router.Add("GET", viid::kPathTime, "GA/T 1400", Auth::kNone,
+             "GA/T 1400 server time (SystemTimeObject)", [](Request&) {
+               const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count();
+               return Reply::Json({{"SystemTimeObject",
+                                    {{"VIIDServerID", "anju-server"},
+                                     {"TimeMode", "1"},
+                                     {"LocalTime", viid::FormatTime(now)},
+                                     {"TimeZone", "Asia/Shanghai"}}}});
+             });
+
+  // ---- VIID devices ----
+  router
+      .Add("POST", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
+           "Add a GA/T 1400 camera: its DeviceID is the digest username (password stored as "
+           "sealed HA1)",
+           [this, svc](Request& r) {
+             ViidDevice d;
+             d.id = r.body["id"].get<std::string>();
+             d.name = r.body.value("name", d.id);
+             d.place = r.body.value("place", "");
+             if (r.body.contains("building_id") && !r.body["building_id"].is_null())
+               d.building_id = r.body["building_id"].get<int64_t>();
+             if (r.body.contains("unit_id") && !r.body["unit_id"].is_null())
+               d.unit_id = r.body["unit_id"].get<int64_t>();
+             d.linked_device = r.body.value("linked_device", "");
+             d = svc->AddDevice(d, r.body["password"].get<std::string>());
+             {
+               std::lock_guard lock(db->mutex());
+               Audit(*db, r.actor, "viid_device_add", "viid/devices/" + d.id,
+                     {{"name", d.name}, {"place", d.place}});
+             }
+             return Reply::Json(d.ToJson(), 201);
+           })
+      .Perm("devices.manage")
+      .Body(Obj({Req("id", Str("GA/T 1400 DeviceID (digest username)").MaxLength(64)),
+                 Req("password", Str("digest password (≥ 8 characters)").MaxLength(256)),
+                 Opt("name", Str().MaxLength(200)), Opt("place", Str().MaxLength(200)),
+                 Opt("building_id", Int().Nullable()), Opt("unit_id", Int().Nullable()),
+                 Opt("linked_device", Str("access terminal at the same door").MaxLength(64))}));
+
+  router
+      .Add("GET", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
+           "GA/T 1400 cameras with registration state",
+           [svc](Request&) {
+             json items = json::array();
+             for (const auto& d : svc->Devices()) items.push_back(d.ToJson());
+             return Reply::Json({{"items", items}, {"total", items.size()}});
+           })
+      .Perm("devices.read");
+
+  router
+      .Add("DELETE", "/api/v1/viid/devices/{id}", "snapshot cameras", Auth::kAdmin,
+           "Revoke a GA/T 1400 camera (its captures stay)",
+           [this, svc](Request& r) {
+             if (!svc->RemoveDevice(r.Path("id"))) NotFound("viid device " + r.Path("id"));
+             std::lock_guard lock(db->mutex());
+             Audit(*db, r.actor, "viid_device_revoke", "viid/devices/" + r.Path("id"));
+             return Reply::Json({{"revoked", r.Path("id")}});
+           })
+      .Perm("devices.manage");
+
+  // ---- captures ----
+  router
+      .Add("GET", "/api/v1/captures", "snapshot cameras", Auth::kAdmin,
+           "Captured faces with their recognition result, newest first",
+           [svc](Request& r) {
+             CaptureQuery q;
+             q.from_ms = r.QueryInt("from_ms", 0, 0, int64_t(1) << 53);
+             q.to_ms = r.QueryInt("to_ms", 0, 0, int64_t(1) << 53);
+             q.device = r.Query("device").value_or("");
+             q.person = r.Query("person").value_or("");
+             q.outcome = r.Query("outcome").value_or("");
+             q.state = r.Query("state").value_or("");
+             q.stranger = r.QueryInt("stranger", 0, 0, int64_t(1) << 53);
+             const Paging p = ReadPaging(r);
+             q.limit = p.limit;
+             q.offset = p.offset;
+             return Reply::Json(svc->Captures(q));
+           })
+      .Perm("events.read")
+      .Query(PagingParams(
+          {{"from_ms", JType::kInteger, "capture time ≥"},
+           {"to_ms", JType::kInteger, "capture time <"},
+           {"device", JType::kString, "camera DeviceID"},
+           {"person", JType::kString, "recognised identity code"},
+           {"outcome", JType::kString, "accept | stranger | uncertain"},
+           {"state", JType::kString, "queued | done | rejected | no_face | failed | unrecognised"},
+           {"stranger", JType::kInteger, "stranger cluster id"}}));
+
+  router
+      .Add("GET", "/api/v1/captures/latest", "snapshot cameras", Auth::kAdmin,
+           "The latest capture of every camera (live preview of recent captures)",
+           [svc](Request&) {
+             return Reply::Json({{"items", svc->Latest()}});
+           })
+      .Perm("events.read");
+
+  router
+      .Add("GET", "/api/v1/captures/{id}", "snapshot cameras", Auth::kAdmin,
+           "One capture with its images",
+           [svc](Request& r) { return Reply::Json(svc->Capture(r.Path("id"))); })
+      .Perm("events.read");
+
+  router
+      .Add("GET", "/api/v1/captures/{id}/images/{n}", "snapshot cameras", Auth::kAdmin,
+           "A capture's image (decrypted JPEG; audited)",
+           [this, svc](Request& r) {
+             const std::string& ns = r.Path("n");
+             if (ns.empty() || ns.size() > 2 || ns.find_first_not_of("0123456789") != ns.npos)
+               NotFound("image " + ns);
+             const auto jpeg = svc->CaptureImage(r.Path("id"), std::stoi(ns));
+             {
+               std::lock_guard lock(db->mutex());
+               Audit(*db, r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns);
+             }
+             Reply rep;
+             rep.body.assign(jpeg.begin(), jpeg.end());
+             rep.content_type = "image/jpeg";
+             return rep;
+           })
+      .Perm("photos.read")
+      .Returns("image/jpeg", "the image");
+
+  // ---- strangers ----
+  router
+      .Add("GET", "/api/v1/strangers", "snapshot cameras", Auth::kAdmin,
+           "Visitor identities (clusters of unknown faces) with counts per camera and time",
+           [svc](Request& r) {
+             const Paging p = ReadPaging(r);
+             return Reply::Json(svc->Strangers(
+                 r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+                 r.QueryInt("to_ms", 0, 0, int64_t(1) << 53), r.Query("device").value_or(""),
+                 r.QueryInt("min_count", 1, 1, 1000000), p.limit, p.offset));
+           })
+      .Perm("events.read")
+      .Query(PagingParams({{"from_ms", JType::kInteger, "capture time ≥"},
+                           {"to_ms", JType::kInteger, "capture time <"},
+                           {"device", JType::kString, "only captures of this camera"},
+                           {"min_count", JType::kInteger, "at least this many captures"}}));
+
+  router
+      .Add("GET", "/api/v1/strangers/{id}", "snapshot cameras", Auth::kAdmin,
+           "One visitor identity with its latest 100 captures",
+           [svc](Request& r) {
+             const std::string& ids = r.Path("id");
+             if (ids.empty() || ids.size() > 15 || ids.find_first_not_of("0123456789") != ids.npos)
+               NotFound("stranger " + ids);
+             return Reply::Json(svc->Stranger(std::stoll(ids)));
+           })
+      .Perm("events.read");
+
+  // ---- alert rules ----
+  const Schema rule_params = Obj({}, "type-specific parameters (docs/viid.md)").Open();
+  router
+      .Add("GET", "/api/v1/alert-rules", "alerts", Auth::kAdmin, "Alert rules",
+           [svc](Request&) {
+             json items = json::array();
+             for (const auto& r : svc->Rules()) items.push_back(r.ToJson());
+             return Reply::Json({{"items", items}, {"total", items.size()}});
+           })
+      .Perm("config.manage");
+
+  router
+      .Add("POST", "/api/v1/alert-rules", "alerts", Auth::kAdmin,
+           "Add an alert rule (repeated_stranger, stranger_at_night, tenant_absent, "
+           "shared_authorisation, blacklist)",
+           [this, svc](Request& r) {
+             AlertRule rule;
+             rule.type = r.body["type"].get<std::string>();
+             rule.name = r.body.value("name", "");
+             rule.enabled = r.body.value("enabled", true);
+             rule.params = r.body.value("params", json::object());
+             rule = svc->AddRule(rule);
+             std::lock_guard lock(db->mutex());
+             Audit(*db, r.actor, "alert_rule_add", "alert-rules/" + std::to_string(rule.id),
+                   rule.ToJson());
+             return Reply::Json(rule.ToJson(), 201);
+           })
+      .Perm("config.manage")
+      .Body(Obj({Req("type", Str().Enum({"repeated_stranger", "stranger_at_night", "tenant_absent",
+                                         "shared_authorisation", "blacklist"})),
+                 Opt("name", Str().MaxLength(200)), Opt("enabled", Bool()),
+                 Opt("params", rule_params)}));
+
+  router
+      .Add("PATCH", "/api/v1/alert-rules/{id}", "alerts", Auth::kAdmin,
+           "Change an alert rule's name, enabled flag or parameters",
+           [this, svc](Request& r) {
+             const std::string& ids = r.Path("id");
+             if (ids.empty() || ids.size() > 15 || ids.find_first_not_of("0123456789") != ids.npos)
+               NotFound("rule " + ids);
+             const AlertRule rule = svc->UpdateRule(std::stoll(ids), r.body);
+             std::lock_guard lock(db->mutex());
+             Audit(*db, r.actor, "alert_rule_change", "alert-rules/" + ids, r.body);
+             return Reply::Json(rule.ToJson());
+           })
+      .Perm("config.manage")
+      .Body(Obj(
+          {Opt("name", Str().MaxLength(200)), Opt("enabled", Bool()), Opt("params", rule_params)}));
+
+  router
+      .Add("DELETE", "/api/v1/alert-rules/{id}", "alerts", Auth::kAdmin, "Remove an alert rule",
+           [this, svc](Request& r) {
+             const std::string& ids = r.Path("id");
+             if (ids.empty() || ids.size() > 15 ||
+                 ids.find_first_not_of("0123456789") != ids.npos ||
+                 !svc->RemoveRule(std::stoll(ids)))
+               NotFound("rule " + ids);
+             std::lock_guard lock(db->mutex());
+             Audit(*db, r.actor, "alert_rule_remove", "alert-rules/" + ids);
+             return Reply::Json({{"removed", std::stoll(ids)}});
+           })
+      .Perm("config.manage");
+
+  router
+      .Add("POST", "/api/v1/alert-rules/evaluate", "alerts", Auth::kAdmin,
+           "Run the periodic rules (tenant_absent) now, or as of a given time (what-if)",
+           [svc](Request& r) {
+             const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+             const int64_t as_of = r.QueryInt("as_of_ms", now, 0, int64_t(1) << 53);
+             return Reply::Json({{"alarms_raised", svc->EvaluatePeriodic(as_of)}});
+           })
+      .Perm("config.manage")
+      .Query({{"as_of_ms", JType::kInteger, "evaluate as if it were this time (default now)"}});
+
+  router
+      .Add("GET", "/api/v1/alerts/webhook", "alerts", Auth::kAdmin,
+           "The alarm webhook (URL, pending deliveries)",
+           [svc](Request&) { return Reply::Json(svc->Webhook()); })
+      .Perm("config.manage");
+
+  router
+      .Add("PUT", "/api/v1/alerts/webhook", "alerts", Auth::kAdmin,
+           "Set the alarm webhook: every alarm is POSTed as JSON, retried until 2xx (\"\" = off)",
+           [this, svc](Request& r) {
+             svc->SetWebhook(r.body["url"].get<std::string>());
+             std::lock_guard lock(db->mutex());
+             Audit(*db, r.actor, "webhook_set", "alerts/webhook", r.body);
+             return Reply::Json(svc->Webhook());
+           })
+      .Perm("config.manage")
+      .Body(Obj({Req("url", Str("http(s)://host:port/path, or \"\"").MaxLength(2000))}));
+
+  router
+      .Add("GET", "/api/v1/viid/stats", "snapshot cameras", Auth::kAdmin,
+           "Recognition counters, queue length and upload → recognised latency",
+           [svc](Request&) { return Reply::Json(svc->StatsJson()); })
+      .Perm("devices.read");
+
+  // ---- live stream ----
+  router
+      .Add("GET", "/api/v1/events/stream", "events", Auth::kAdmin,
+           "Live events as text/event-stream (event: access | alarm | capture). Each response "
+           "carries what is new after Last-Event-ID (or ?after=) and ends; with nothing new it "
+           "holds up to 15 s and sends \": ping\". Reconnect with the last id",
+           [svc](Request& r) {
+             uint64_t after = 0;
+             const std::string last = r.http.get_header_value("Last-Event-ID");
+             if (!last.empty() && last.size() < 20 &&
+                 last.find_first_not_of("0123456789") == std::string::npos)
+               after = std::stoull(last);
+             else if (r.Query("after"))
+               after = uint64_t(r.QueryInt("after", 0, 0, int64_t(1) << 53));
+             else
+               after = svc->bus().last_seq();  // a fresh reader starts from now
+             const int64_t wait = r.QueryInt("wait_s", 15, 0, 60);
+             auto msgs = svc->bus().Read(after, std::chrono::seconds(wait));
+             Reply rep;
+             rep.content_type = "text/event-stream";
+             rep.headers.emplace_back("Cache-Control", "no-cache");
+             rep.body = "retry: 1000\n";
+             for (const auto& m : msgs) rep.body += EventBus::Sse(m);
+             if (msgs.empty()) rep.body += "id: " + std::to_string(after) + "\n: ping\n\n";
+             return rep;
+           })
+      .Perm("events.read")
+      .Query({{"after", JType::kInteger, "last id seen (same as Last-Event-ID)"},
+              {"wait_s", JType::kInteger, "hold at most this long when nothing is new (15)"}})
+      .Returns("text/event-stream", "SSE messages");
+
+  // ---- reports (R3.4.2.2) ----
+  router
+      .Add("GET", "/api/v1/reports/traffic", "reports", Auth::kAdmin,
+           "Entries (doors opened), exits (exit button) and captures per building, device and "
+           "hour or day",
+           [svc](Request& r) {
+             const std::string bucket = r.Query("bucket").value_or("hour");
+             if (bucket != "hour" && bucket != "day")
+               throw protocol::ApiError(400, "bad_request", "bucket: hour | day");
+             const json rep =
+                 svc->TrafficReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+                                    r.QueryInt("to_ms", 0, 0, int64_t(1) << 53), bucket,
+                                    int(r.QueryInt("utc_offset_minutes", 480, -840, 840)));
+             return r.Query("format").value_or("json") == "csv" ? Csv(rep, "traffic")
+                                                                : Reply::Json(rep);
+           })
+      .Perm("reports.read")
+      .Query([] {
+        auto q = ReportParams();
+        q.emplace_back("bucket", JType::kString, "hour (default) | day");
+        return q;
+      }());
+
+  router
+      .Add("GET", "/api/v1/reports/strangers", "reports", Auth::kAdmin,
+           "Stranger captures, distinct and new visitor identities per day",
+           [svc](Request& r) {
+             const json rep =
+                 svc->StrangerReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+                                     r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
+                                     int(r.QueryInt("utc_offset_minutes", 480, -840, 840)));
+             return r.Query("format").value_or("json") == "csv" ? Csv(rep, "strangers")
+                                                                : Reply::Json(rep);
+           })
+      .Perm("reports.read")
+      .Query(ReportParams());
+
+  router
+      .Add("GET", "/api/v1/reports/alerts", "reports", Auth::kAdmin,
+           "Top alarms by type and device",
+           [svc](Request& r) {
+             const json rep = svc->AlertReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+                                               r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
+                                               r.QueryInt("top", 20, 1, 1000));
+             return r.Query("format").value_or("json") == "csv" ? Csv(rep, "alerts")
+                                                                : Reply::Json(rep);
+           })
+      .Perm("reports.read")
+      .Query([] {
+        auto q = ReportParams();
+        q.emplace_back("top", JType::kInteger, "rows (20)");
+        return q;
+      }());
+#endif
+}
 
 }  // namespace anju::server

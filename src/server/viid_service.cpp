@@ -1,0 +1,1728 @@
+#include "server/viid_service.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <tuple>
+
+#include "core/error.h"
+#include "crypto/bytes.h"
+#include "crypto/sm3.h"
+#include "protocol/api_error.h"
+#include "server/event_store.h"
+#include "store/gallery.h"
+#include "vision/engine.h"
+#include "vision/image.h"
+
+namespace anju::server {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+namespace viid = protocol::viid;
+
+namespace {
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const std::vector<std::string>& Migrations() {
+  static const std::vector<std::string> m = {
+      R"(CREATE TABLE viid_devices(id TEXT PRIMARY KEY, name TEXT NOT NULL, place TEXT NOT NULL,
+  building_id INTEGER, unit_id INTEGER, linked_device TEXT NOT NULL DEFAULT '',
+  realm TEXT NOT NULL, ha1_sealed BLOB NOT NULL, status TEXT NOT NULL DEFAULT 'active',
+  registered INTEGER NOT NULL DEFAULT 0, last_seen_ms INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE captures(id TEXT PRIMARY KEY, device_id TEXT NOT NULL, face_id TEXT NOT NULL,
+  time_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, box TEXT NOT NULL,
+  images INTEGER NOT NULL, state TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT '',
+  person TEXT NOT NULL DEFAULT '', score REAL, second_score REAL, stranger_id INTEGER,
+  quality TEXT NOT NULL DEFAULT '{}', reasons TEXT NOT NULL DEFAULT '[]',
+  dark INTEGER NOT NULL DEFAULT 0, feature_sealed BLOB, recognised_ms INTEGER NOT NULL DEFAULT 0,
+  UNIQUE(device_id, face_id));
+CREATE INDEX captures_time ON captures(time_ms);
+CREATE INDEX captures_device ON captures(device_id, time_ms);
+CREATE INDEX captures_stranger ON captures(stranger_id, time_ms);
+CREATE INDEX captures_person ON captures(person, time_ms);
+CREATE INDEX captures_state ON captures(state);
+CREATE TABLE capture_images(capture_id TEXT NOT NULL, n INTEGER NOT NULL, type TEXT NOT NULL,
+  file TEXT NOT NULL, bytes INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+  PRIMARY KEY(capture_id, n)) WITHOUT ROWID;
+CREATE TABLE strangers(id INTEGER PRIMARY KEY, centroid_sealed BLOB NOT NULL,
+  members INTEGER NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+  first_capture TEXT NOT NULL, last_capture TEXT NOT NULL, last_device TEXT NOT NULL);
+CREATE TABLE tenant_strangers(person TEXT NOT NULL, stranger_id INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL, capture_id TEXT NOT NULL, PRIMARY KEY(person, capture_id));
+CREATE TABLE alert_rules(id INTEGER PRIMARY KEY, type TEXT NOT NULL, name TEXT NOT NULL,
+  enabled INTEGER NOT NULL, params TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE alert_state(key TEXT PRIMARY KEY, last_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE webhook_outbox(seq INTEGER PRIMARY KEY, body TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '');
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)"};
+  return m;
+}
+
+std::string DeviceAad(const std::string& id) {
+  return "anju-viid-device/v1/" + id;
+}
+std::string ImageAad(const std::string& id, int n) {
+  return "anju-capture/v1/" + id + "/" + std::to_string(n);
+}
+std::string FeatureAad(const std::string& id) {
+  return "anju-capture-feature/v1/" + id;
+}
+
+std::vector<uint8_t> FeatureBytes(std::span<const float> f) {
+  std::vector<uint8_t> b(f.size() * sizeof(float));
+  std::memcpy(b.data(), f.data(), b.size());
+  return b;
+}
+std::vector<float> BytesFeature(const std::vector<uint8_t>& b) {
+  std::vector<float> f(b.size() / sizeof(float));
+  std::memcpy(f.data(), b.data(), f.size() * sizeof(float));
+  return f;
+}
+
+void WriteDurable(const fs::path& file, std::span<const uint8_t> bytes) {
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot write " + file.string());
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n <= 0) {
+      ::close(fd);
+      throw Error(errno == ENOSPC ? ErrorCode::kUnavailable : ErrorCode::kIo,
+                  "cannot write " + file.string());
+    }
+    off += size_t(n);
+  }
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw Error(ErrorCode::kIo, "fsync failed: " + file.string());
+}
+
+std::vector<uint8_t> ReadFile(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kNotFound, "missing file " + file.string());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+}
+
+// Minutes since local midnight at UTC+OFFSET.
+int LocalMinute(int64_t ms, int offset_minutes) {
+  const int64_t m = (ms / 60000 + offset_minutes) % 1440;
+  return int(m < 0 ? m + 1440 : m);
+}
+
+int ParseHhMm(const json& v, const char* what) {
+  if (!v.is_string()) throw protocol::ApiError(400, "bad_request", std::string(what) + ": HH:MM");
+  const std::string s = v.get<std::string>();
+  int h = 0, m = 0;
+  if (s.size() != 5 || s[2] != ':' || std::sscanf(s.c_str(), "%2d:%2d", &h, &m) != 2 || h > 23 ||
+      m > 59 || h < 0 || m < 0)
+    throw protocol::ApiError(400, "bad_request",
+                             std::string("时间格式 HH:MM / ") + what + " must be HH:MM");
+  return h * 60 + m;
+}
+
+// A read-only connection to events.db (reports and the live tail), opened per use.
+struct EventsReader {
+  sqlite3* db = nullptr;
+  explicit EventsReader(const fs::path& file) {
+    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK) {
+      sqlite3_close(db);
+      db = nullptr;
+      throw Error(ErrorCode::kIo, "cannot open " + file.string());
+    }
+    sqlite3_busy_timeout(db, 5000);
+  }
+  ~EventsReader() { sqlite3_close(db); }
+};
+
+std::string Csv(std::string_view v) {
+  if (v.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(v);
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string NewUuid() {
+  auto b = crypto::RandomBytes(16);
+  b[6] = uint8_t((b[6] & 0x0f) | 0x40);
+  b[8] = uint8_t((b[8] & 0x3f) | 0x80);
+  const std::string h = crypto::ToHex(b);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
+}
+
+// ---- queue -----------------------------------------------------------------------------
+
+void InProcessQueue::Push(RecognitionJob job) {
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+std::optional<RecognitionJob> InProcessQueue::Pop(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return closed_ || !jobs_.empty(); });
+  if (jobs_.empty()) return std::nullopt;
+  RecognitionJob j = std::move(jobs_.front());
+  jobs_.pop_front();
+  return j;
+}
+
+size_t InProcessQueue::size() const {
+  std::lock_guard lock(mu_);
+  return jobs_.size();
+}
+
+void InProcessQueue::Close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+// ---- records ---------------------------------------------------------------------------
+
+json ViidDevice::ToJson() const {
+  return {{"id", id},
+          {"name", name},
+          {"place", place},
+          {"building_id", building_id ? json(*building_id) : json()},
+          {"unit_id", unit_id ? json(*unit_id) : json()},
+          {"linked_device", linked_device},
+          {"status", status},
+          {"registered", registered},
+          {"last_seen_ms", last_seen_ms},
+          {"online", registered && Now() - last_seen_ms < 3 * 60 * 1000},
+          {"created_ms", created_ms}};
+}
+
+json AlertRule::ToJson() const {
+  return {{"id", id},           {"type", type},     {"name", name},
+          {"enabled", enabled}, {"params", params}, {"created_ms", created_ms}};
+}
+
+AlertRule ValidateRule(AlertRule r) {
+  auto bad = [](const std::string& m) { throw protocol::ApiError(400, "bad_request", m); };
+  if (!r.params.is_object()) bad("params 必须是对象 / params must be an object");
+  json& p = r.params;
+  auto positive = [&](const char* key, int64_t def, int64_t max) {
+    if (!p.contains(key)) p[key] = def;
+    if (!p[key].is_number_integer() || p[key].get<int64_t>() < 1 || p[key].get<int64_t>() > max)
+      bad(std::string("参数超出范围 / params.") + key + " must be an integer in 1.." +
+          std::to_string(max));
+  };
+  auto allowed = [&](std::initializer_list<const char*> keys) {
+    for (auto& [k, v] : p.items()) {
+      bool ok = false;
+      for (const char* a : keys) ok = ok || k == a;
+      if (!ok) throw protocol::ApiError(400, "unknown_field", "未知参数 / unknown params." + k);
+    }
+  };
+  if (r.type == "repeated_stranger") {
+    allowed({"count", "window_hours", "scope"});
+    positive("count", 5, 100000);
+    positive("window_hours", 168, 24 * 366);
+    if (!p.contains("scope")) p["scope"] = "device";
+    if (p["scope"] != "device" && p["scope"] != "unit")
+      bad("params.scope 必须是 device 或 unit / params.scope must be device or unit");
+  } else if (r.type == "stranger_at_night") {
+    allowed({"start", "end", "utc_offset_minutes"});
+    if (!p.contains("start")) p["start"] = "22:00";
+    if (!p.contains("end")) p["end"] = "06:00";
+    ParseHhMm(p["start"], "params.start");
+    ParseHhMm(p["end"], "params.end");
+    if (!p.contains("utc_offset_minutes")) p["utc_offset_minutes"] = 480;
+    if (!p["utc_offset_minutes"].is_number_integer() ||
+        std::abs(p["utc_offset_minutes"].get<int64_t>()) > 14 * 60)
+      bad("params.utc_offset_minutes 无效 / invalid");
+  } else if (r.type == "tenant_absent") {
+    allowed({"days"});
+    positive("days", 7, 3650);
+  } else if (r.type == "shared_authorisation") {
+    allowed({"distinct", "window_hours", "match_seconds"});
+    positive("distinct", 3, 1000);
+    positive("window_hours", 168, 24 * 366);
+    positive("match_seconds", 10, 600);
+  } else if (r.type == "blacklist") {
+    allowed({"persons", "strangers"});
+    if (!p.contains("persons")) p["persons"] = json::array();
+    if (!p.contains("strangers")) p["strangers"] = json::array();
+    if (!p["persons"].is_array() || !p["strangers"].is_array())
+      bad("params.persons / strangers 必须是数组 / must be arrays");
+    for (const auto& c : p["persons"])
+      if (!c.is_string() || !viid::ValidId(c.get<std::string>()))
+        bad("params.persons: 人员编码 / identity codes");
+    for (const auto& s : p["strangers"])
+      if (!s.is_number_integer()) bad("params.strangers: 陌生人编号 / stranger ids");
+  } else {
+    bad("未知规则类型 / unknown rule type (repeated_stranger, stranger_at_night, "
+        "tenant_absent, shared_authorisation, blacklist)");
+  }
+  if (r.name.empty()) r.name = r.type;
+  return r;
+}
+
+// ---- service ---------------------------------------------------------------------------
+
+ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options)
+    : deps_(std::move(deps)), key_(key), options_(std::move(options)) {
+  db_ = std::make_unique<Database>(deps_.data_dir / "captures.db", Migrations());
+  nonce_key_ = crypto::RandomBytes(32);
+  float low = 0.53f;
+  level_ = {0.60f, 0.04f, 1e-5};
+  if (!deps_.model_version.empty() && !deps_.thresholds_file.empty()) {
+    try {
+      const auto t = match::Thresholds::Load(deps_.thresholds_file, deps_.model_version);
+      level_ = t.at(options_.level);
+      low = t.at(match::SecurityLevel::kLow).threshold;
+    } catch (const Error& e) {
+      spdlog::warn("viid: default recognition thresholds: {}", e.what());
+    }
+  }
+  clusters_ = std::make_unique<StrangerClusters>(
+      options_.cluster_threshold > 0 ? options_.cluster_threshold : low);
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(), "SELECT id, centroid_sealed, members FROM strangers");
+  while (s.Step()) {
+    try {
+      const auto c = crypto::Open(key_, s.Blob(1),
+                                  crypto::AsBytes("anju-stranger/v1/" + std::to_string(s.Int(0))));
+      clusters_->Load(s.Int(0), BytesFeature(c), s.Int(2));
+    } catch (const Error& e) {
+      spdlog::error("viid: stranger {} does not open: {}", s.Int(0), e.what());
+    }
+  }
+  queue_ = std::make_unique<InProcessQueue>();
+}
+
+ViidService::~ViidService() {
+  Stop();
+}
+
+bool ViidService::Stopping() const {
+  return stop_ || (deps_.stopping && deps_.stopping->load());
+}
+
+void ViidService::Start() {
+  if (started_) return;
+  started_ = true;
+  // Captures that were stored but not recognised before a restart.
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(), "SELECT id FROM captures WHERE state = 'queued' ORDER BY received_ms");
+    while (s.Step()) queue_->Push({s.Text(0), Now(), {}});
+  }
+  for (int i = 0; i < std::max(1, options_.workers); ++i)
+    threads_.emplace_back([this] { Worker(); });
+  threads_.emplace_back([this] { Tail(); });
+  threads_.emplace_back([this] { Periodic(); });
+  threads_.emplace_back([this] { WebhookSender(); });
+}
+
+void ViidService::Stop() {
+  stop_ = true;
+  queue_->Close();
+  bus_.Close();
+  bg_cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+// ---- devices ---------------------------------------------------------------------------
+
+ViidDevice ViidService::AddDevice(ViidDevice d, const std::string& password) {
+  if (!viid::ValidId(d.id))
+    throw protocol::ApiError(400, "bad_request",
+                             "设备编号应为 1-64 位 [A-Za-z0-9_.-] / id: 1-64 of [A-Za-z0-9_.-]");
+  if (password.size() < 8)
+    throw protocol::ApiError(400, "bad_request", "密码至少 8 位 / password: at least 8 characters");
+  const std::string ha1 = viid::DigestHa1(d.id, options_.realm, password);
+  const auto sealed = crypto::Seal(key_, crypto::AsBytes(ha1), crypto::AsBytes(DeviceAad(d.id)));
+  d.created_ms = Now();
+  std::lock_guard lock(db_->mutex());
+  {
+    Stmt s(db_->handle(), "SELECT 1 FROM viid_devices WHERE id = ?");
+    s.Bind(1, d.id);
+    if (s.Step()) throw protocol::ApiError(409, "conflict", "设备已存在 / device exists: " + d.id);
+  }
+  Stmt s(db_->handle(),
+         "INSERT INTO viid_devices(id, name, place, building_id, unit_id, linked_device, realm, "
+         "ha1_sealed, created_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+  s.Bind(1, d.id).Bind(2, d.name).Bind(3, d.place).Bind(4, d.building_id).Bind(5, d.unit_id);
+  s.Bind(6, d.linked_device).Bind(7, options_.realm).Bind(8, std::span<const uint8_t>(sealed));
+  s.Bind(9, d.created_ms);
+  s.Run();
+  return d;
+}
+
+namespace {
+const char* kDeviceCols =
+    "id, name, place, building_id, unit_id, linked_device, status, registered, last_seen_ms, "
+    "created_ms";
+ViidDevice ReadDevice(Stmt& s) {
+  ViidDevice d;
+  d.id = s.Text(0);
+  d.name = s.Text(1);
+  d.place = s.Text(2);
+  d.building_id = s.OptInt(3);
+  d.unit_id = s.OptInt(4);
+  d.linked_device = s.Text(5);
+  d.status = s.Text(6);
+  d.registered = s.Int(7) != 0;
+  d.last_seen_ms = s.Int(8);
+  d.created_ms = s.Int(9);
+  return d;
+}
+}  // namespace
+
+std::vector<ViidDevice> ViidService::Devices() {
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(), std::string("SELECT ") + kDeviceCols + " FROM viid_devices ORDER BY id");
+  std::vector<ViidDevice> out;
+  while (s.Step()) out.push_back(ReadDevice(s));
+  return out;
+}
+
+std::optional<ViidDevice> ViidService::Device(const std::string& id) {
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(), std::string("SELECT ") + kDeviceCols + " FROM viid_devices WHERE id = ?");
+  s.Bind(1, id);
+  if (!s.Step()) return std::nullopt;
+  return ReadDevice(s);
+}
+
+bool ViidService::RemoveDevice(const std::string& id) {
+  {
+    std::lock_guard lock(session_mu_);
+    sessions_.erase(id);
+  }
+  std::lock_guard lock(db_->mutex());
+  // Revoked, not deleted: its captures keep naming it.
+  Stmt s(db_->handle(),
+         "UPDATE viid_devices SET status = 'revoked', registered = 0 WHERE id = ? AND status = "
+         "'active'");
+  s.Bind(1, id);
+  s.Run();
+  return db_->Changes() > 0;
+}
+
+// ---- GA/T 1400 -------------------------------------------------------------------------
+
+namespace {
+ViidService::HttpAnswer StatusAnswer(int http, const std::string& url, int code,
+                                     const std::string& text, const std::string& id) {
+  ViidService::HttpAnswer a;
+  a.status = http;
+  a.body = viid::ToJson(viid::ResponseStatus{url, code, text, id, ""});
+  return a;
+}
+}  // namespace
+
+std::string ViidService::NewNonce(int64_t now_ms) const {
+  const std::string t = std::to_string(now_ms);
+  const auto mac = crypto::HmacSm3(nonce_key_, options_.realm + "|" + t);
+  return t + "." + crypto::ToHex(crypto::ByteView(mac.data(), 16));
+}
+
+bool ViidService::NonceFresh(const std::string& nonce, int64_t now_ms, bool* valid) const {
+  *valid = false;
+  const size_t dot = nonce.find('.');
+  if (dot == std::string::npos || dot == 0 || dot > 15) return false;
+  const std::string t = nonce.substr(0, dot);
+  if (t.find_first_not_of("0123456789") != std::string::npos) return false;
+  const auto mac = crypto::HmacSm3(nonce_key_, options_.realm + "|" + t);
+  const std::string want = crypto::ToHex(crypto::ByteView(mac.data(), 16));
+  const std::string got = nonce.substr(dot + 1);
+  if (!crypto::ConstantTimeEqual(crypto::AsBytes(want), crypto::AsBytes(got))) return false;
+  *valid = true;
+  const int64_t issued = std::stoll(t);
+  return now_ms - issued <= options_.nonce_ttl_ms && issued <= now_ms + 60000;
+}
+
+std::variant<std::string, ViidService::HttpAnswer> ViidService::Authenticate(
+    const std::string& method, const std::string& target, const std::string& authorization,
+    const std::string& user_identify, const std::string& remote_addr, bool require_digest) {
+  const int64_t now = Now();
+  auto challenge = [&](bool stale, const std::string& why) {
+    HttpAnswer a =
+        StatusAnswer(401, target, viid::kInvalidOperation, "未认证 / unauthorised: " + why, "");
+    viid::DigestChallenge c;
+    c.realm = options_.realm;
+    c.nonce = NewNonce(now);
+    const auto opaque = crypto::HmacSm3(nonce_key_, std::string_view("opaque"));
+    c.opaque = crypto::ToHex(crypto::ByteView(opaque.data(), 8));
+    c.stale = stale;
+    a.headers.emplace_back("WWW-Authenticate", viid::FormatChallenge(c));
+    return a;
+  };
+  if (!authorization.empty()) {
+    viid::DigestCredentials c;
+    try {
+      c = viid::ParseAuthorization(authorization);
+    } catch (const Error& e) {
+      return challenge(false, e.what());
+    }
+    if (c.realm != options_.realm) return challenge(false, "realm");
+    if (c.uri != target) return challenge(false, "uri");
+    bool nonce_valid = false;
+    const bool fresh = NonceFresh(c.nonce, now, &nonce_valid);
+    if (!nonce_valid) return challenge(false, "nonce");
+    std::string ha1, status;
+    {
+      std::lock_guard lock(db_->mutex());
+      Stmt s(db_->handle(), "SELECT ha1_sealed, status FROM viid_devices WHERE id = ?");
+      s.Bind(1, c.username);
+      if (!s.Step()) return challenge(false, "credentials");
+      try {
+        const auto h = crypto::Open(key_, s.Blob(0), crypto::AsBytes(DeviceAad(c.username)));
+        ha1.assign(h.begin(), h.end());
+      } catch (const Error&) {
+        return challenge(false, "credentials");
+      }
+      status = s.Text(1);
+    }
+    if (!viid::VerifyDigest(c, ha1, method)) return challenge(false, "credentials");
+    if (status != "active")
+      return StatusAnswer(403, target, viid::kInvalidOperation, "设备已吊销 / device revoked",
+                          c.username);
+    if (!fresh) return challenge(true, "stale nonce");
+    const uint32_t nc = uint32_t(std::stoul(c.nc, nullptr, 16));
+    {
+      std::lock_guard lock(session_mu_);
+      if (nonce_counts_.size() > 10000) nonce_counts_.clear();
+      auto [it, inserted] = nonce_counts_.emplace(c.nonce, nc);
+      if (!inserted) {
+        if (nc <= it->second) return challenge(false, "nonce count replayed");
+        it->second = nc;
+      }
+    }
+    return c.username;
+  }
+  if (!require_digest && !user_identify.empty()) {
+    std::lock_guard lock(session_mu_);
+    auto it = sessions_.find(user_identify);
+    if (it != sessions_.end() && it->second.addr == remote_addr && it->second.expires_ms > now)
+      return user_identify;
+  }
+  return challenge(false, "credentials required");
+}
+
+ViidService::HttpAnswer ViidService::Register(const std::string& device, const std::string& body,
+                                              const std::string& remote_addr) {
+  std::string id;
+  try {
+    id = viid::ParseSystemObject(body, viid::SystemObject::kRegister);
+  } catch (const Error& e) {
+    return StatusAnswer(400, viid::kPathRegister, viid::kInvalidJsonContent, e.what(), device);
+  }
+  if (id != device)
+    return StatusAnswer(403, viid::kPathRegister, viid::kInvalidOperation,
+                        "DeviceID 与认证用户不符 / DeviceID differs from the digest username", id);
+  const int64_t now = Now();
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(), "UPDATE viid_devices SET registered = 1, last_seen_ms = ? WHERE id = ?");
+    s.Bind(1, now).Bind(2, id);
+    s.Run();
+  }
+  {
+    std::lock_guard lock(session_mu_);
+    sessions_[id] = {remote_addr, now + options_.session_ttl_ms};
+  }
+  return StatusAnswer(200, viid::kPathRegister, viid::kOk, "正常 / OK", id);
+}
+
+ViidService::HttpAnswer ViidService::Unregister(const std::string& device,
+                                                const std::string& body) {
+  std::string id;
+  try {
+    id = viid::ParseSystemObject(body, viid::SystemObject::kUnRegister);
+  } catch (const Error& e) {
+    return StatusAnswer(400, viid::kPathUnRegister, viid::kInvalidJsonContent, e.what(), device);
+  }
+  if (id != device)
+    return StatusAnswer(403, viid::kPathUnRegister, viid::kInvalidOperation,
+                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
+                        id);
+  {
+    std::lock_guard lock(session_mu_);
+    sessions_.erase(id);
+  }
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(), "UPDATE viid_devices SET registered = 0 WHERE id = ?");
+  s.Bind(1, id);
+  s.Run();
+  return StatusAnswer(200, viid::kPathUnRegister, viid::kOk, "正常 / OK", id);
+}
+
+ViidService::HttpAnswer ViidService::Keepalive(const std::string& device, const std::string& body,
+                                               const std::string& remote_addr) {
+  std::string id;
+  try {
+    id = viid::ParseSystemObject(body, viid::SystemObject::kKeepalive);
+  } catch (const Error& e) {
+    return StatusAnswer(400, viid::kPathKeepalive, viid::kInvalidJsonContent, e.what(), device);
+  }
+  if (id != device)
+    return StatusAnswer(403, viid::kPathKeepalive, viid::kInvalidOperation,
+                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
+                        id);
+  const int64_t now = Now();
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt q(db_->handle(), "SELECT registered FROM viid_devices WHERE id = ?");
+    q.Bind(1, id);
+    if (!q.Step() || q.Int(0) == 0)
+      return StatusAnswer(401, viid::kPathKeepalive, viid::kInvalidOperation,
+                          "设备未注册 / device not registered", id);
+    Stmt s(db_->handle(), "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
+    s.Bind(1, now).Bind(2, id);
+    s.Run();
+  }
+  {
+    std::lock_guard lock(session_mu_);
+    sessions_[id] = {remote_addr, now + options_.session_ttl_ms};
+  }
+  return StatusAnswer(200, viid::kPathKeepalive, viid::kOk, "正常 / OK", id);
+}
+
+fs::path ViidService::ImagePath(const std::string& id, int n, int64_t time_ms) const {
+  const std::string ymd = viid::FormatTime(time_ms, 0).substr(0, 8);
+  return deps_.data_dir / "captures" / ymd.substr(0, 4) / ymd.substr(4, 2) / ymd.substr(6, 2) /
+         (id + "-" + std::to_string(n) + ".jpg.sealed");
+}
+
+ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std::string& body) {
+  viid::ParsedFaceList parsed;
+  try {
+    parsed = viid::ParseFaceList(body);
+  } catch (const Error& e) {
+    return StatusAnswer(400, viid::kPathFaces, viid::kInvalidJsonFormat, e.what(), "");
+  }
+  const int64_t now = Now();
+  std::vector<viid::ResponseStatus> statuses;
+  struct Pending {
+    std::string id;
+    const viid::FaceObject* face;
+    int64_t time_ms;
+    std::vector<fs::path> files;
+  };
+  std::vector<Pending> pending;
+  std::vector<RecognitionJob> jobs;
+  for (const auto& f : parsed.list.faces) {
+    {
+      std::lock_guard lock(db_->mutex());
+      Stmt s(db_->handle(), "SELECT id FROM captures WHERE device_id = ? AND face_id = ?");
+      s.Bind(1, device).Bind(2, f.face_id);
+      if (s.Step()) {  // sent again after a lost answer: first copy wins
+        statuses.push_back({viid::kPathFaces, viid::kOk, "重复 / duplicate", f.face_id, ""});
+        continue;
+      }
+    }
+    int64_t t = now;
+    for (const std::string* ts : {&f.face_appear_time, &f.location_mark_time})
+      if (!ts->empty()) {
+        t = viid::ParseTime(*ts);
+        break;
+      }
+    if (t == now && !f.images.empty() && !f.images[0].shot_time.empty())
+      t = viid::ParseTime(f.images[0].shot_time);
+    // A camera with a wrong clock: keep the arrival time (the event store refuses such
+    // times too).
+    if (t < 1577836800000 || t > now + 24 * 3600 * 1000) t = now;
+    Pending p{NewUuid(), &f, t, {}};
+    try {
+      for (size_t n = 0; n < f.images.size(); ++n) {
+        const auto sealed =
+            crypto::Seal(key_, f.images[n].data, crypto::AsBytes(ImageAad(p.id, int(n))));
+        const fs::path file = ImagePath(p.id, int(n), t);
+        WriteDurable(file, sealed);
+        p.files.push_back(file);
+      }
+    } catch (const Error& e) {
+      for (const auto& file : p.files) fs::remove(file);
+      spdlog::error("viid: cannot store capture: {}", e.what());
+      statuses.push_back(
+          {viid::kPathFaces, viid::kDeviceBusy, "存储失败 / storage failed", f.face_id, ""});
+      continue;
+    }
+    pending.push_back(std::move(p));
+  }
+  if (!pending.empty()) {
+    std::error_code ec;
+    // Directory entries of new files are durable too.
+    std::set<fs::path> dirs;
+    for (const auto& p : pending)
+      for (const auto& f : p.files) dirs.insert(f.parent_path());
+    for (const auto& d : dirs) {
+      const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd >= 0) ::fsync(fd), ::close(fd);
+    }
+    std::lock_guard lock(db_->mutex());
+    Transaction tx(*db_);
+    Stmt ins(db_->handle(),
+             "INSERT OR IGNORE INTO captures(id, device_id, face_id, time_ms, received_ms, box, "
+             "images, state) VALUES(?,?,?,?,?,?,?,'queued')");
+    Stmt img(db_->handle(),
+             "INSERT INTO capture_images(capture_id, n, type, file, bytes, width, height) "
+             "VALUES(?,?,?,?,?,?,?)");
+    for (const auto& p : pending) {
+      const auto& f = *p.face;
+      const json box = {f.left_top_x, f.left_top_y, f.right_btm_x, f.right_btm_y};
+      ins.Reset();
+      ins.Bind(1, p.id).Bind(2, device).Bind(3, f.face_id).Bind(4, p.time_ms).Bind(5, now);
+      ins.Bind(6, box.dump()).Bind(7, int64_t(f.images.size()));
+      ins.Run();
+      if (db_->Changes() == 0) {  // the same face twice in one request
+        for (const auto& file : p.files) fs::remove(file, ec);
+        statuses.push_back({viid::kPathFaces, viid::kOk, "重复 / duplicate", f.face_id, ""});
+        continue;
+      }
+      for (size_t n = 0; n < f.images.size(); ++n) {
+        img.Reset();
+        img.Bind(1, p.id).Bind(2, int64_t(n)).Bind(3, f.images[n].type);
+        img.Bind(4, fs::relative(p.files[n], deps_.data_dir).string());
+        img.Bind(5, int64_t(f.images[n].data.size())).Bind(6, f.images[n].width);
+        img.Bind(7, f.images[n].height);
+        img.Run();
+      }
+      const auto* crop = f.Image(viid::kImageTypeFace);
+      jobs.push_back({p.id, now, crop ? crop->data : f.images[0].data});
+      statuses.push_back({viid::kPathFaces, viid::kOk, "正常 / OK", f.face_id, ""});
+    }
+    Stmt seen(db_->handle(), "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
+    seen.Bind(1, now).Bind(2, device);
+    seen.Run();
+    tx.Commit();
+  }
+  for (const auto& e : parsed.errors)
+    statuses.push_back({viid::kPathFaces, viid::kInvalidJsonContent, e.message, e.face_id, ""});
+  stats_.received += int64_t(jobs.size());
+  for (auto& j : jobs) queue_->Push(std::move(j));
+  HttpAnswer a;
+  a.body = viid::ToJson(statuses);
+  return a;
+}
+
+// ---- recognition -----------------------------------------------------------------------
+
+void ViidService::Worker() {
+  std::unique_ptr<vision::FaceEngine> engine;
+  bool engine_failed = false;
+  while (!Stopping()) {
+    auto job = queue_->Pop(std::chrono::milliseconds(200));
+    if (!job) continue;
+    ++busy_;
+    if (!engine && !engine_failed && !deps_.model_version.empty()) {
+      try {
+        engine = vision::FaceEngine::Open(deps_.model_dir);
+      } catch (const Error& e) {
+        engine_failed = true;
+        spdlog::error("viid: no recognition engine: {}", e.what());
+      }
+    }
+    try {
+      Recognise(*job, engine.get());
+    } catch (const std::exception& e) {
+      ++stats_.failed;
+      spdlog::error("viid: recognition of {} failed: {}", job->capture_id, e.what());
+      std::lock_guard lock(db_->mutex());
+      Stmt s(db_->handle(),
+             "UPDATE captures SET state = 'failed', reasons = ?, recognised_ms = ? WHERE id = ?");
+      s.Bind(1, json::array({e.what()}).dump(-1, ' ', false, json::error_handler_t::replace));
+      s.Bind(2, Now()).Bind(3, job->capture_id);
+      s.Run();
+    }
+    --busy_;
+  }
+}
+
+bool ViidService::WaitIdle(std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (queue_->size() == 0 && busy_ == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
+  auto* engine = static_cast<vision::FaceEngine*>(engine_ptr);
+  std::string device;
+  int64_t time_ms = 0;
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(), "SELECT device_id, time_ms, state FROM captures WHERE id = ?");
+    s.Bind(1, job.capture_id);
+    if (!s.Step() || s.Text(2) != "queued") return;
+    device = s.Text(0);
+    time_ms = s.Int(1);
+  }
+  std::vector<uint8_t> crop = std::move(job.face_jpeg);
+  if (crop.empty()) {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(),
+           "SELECT n, file FROM capture_images WHERE capture_id = ? ORDER BY (type = '11') DESC, "
+           "n LIMIT 1");
+    s.Bind(1, job.capture_id);
+    if (s.Step())
+      crop = crypto::Open(key_, ReadFile(deps_.data_dir / s.Text(1)),
+                          crypto::AsBytes(ImageAad(job.capture_id, int(s.Int(0)))));
+  }
+  auto finish = [&](const std::string& state, const std::string& outcome, const std::string& person,
+                    std::optional<double> score, std::optional<double> second,
+                    std::optional<int64_t> stranger, const json& quality, const json& reasons,
+                    bool dark, const std::vector<uint8_t>& feature_sealed) {
+    const int64_t now = Now();
+    {
+      std::lock_guard lock(db_->mutex());
+      Stmt s(db_->handle(),
+             "UPDATE captures SET state = ?, outcome = ?, person = ?, score = ?, second_score = "
+             "?, stranger_id = ?, quality = ?, reasons = ?, dark = ?, feature_sealed = ?, "
+             "recognised_ms = ? WHERE id = ?");
+      s.Bind(1, state).Bind(2, outcome).Bind(3, person).Bind(4, score).Bind(5, second);
+      s.Bind(6, stranger).Bind(7, quality.dump()).Bind(8, reasons.dump()).Bind(9, int64_t(dark));
+      if (feature_sealed.empty())
+        s.BindNull(10);
+      else
+        s.Bind(10, std::span<const uint8_t>(feature_sealed));
+      s.Bind(11, now).Bind(12, job.capture_id);
+      s.Run();
+    }
+    const int64_t latency = now - job.enqueued_ms;
+    stats_.latency_sum_ms += latency;
+    int64_t prev = stats_.latency_max_ms.load();
+    while (latency > prev && !stats_.latency_max_ms.compare_exchange_weak(prev, latency)) {
+    }
+    ++stats_.recognised;
+    bus_.Publish("capture", Capture(job.capture_id));
+  };
+  if (!engine) {
+    finish("unrecognised", "", "", std::nullopt, std::nullopt, std::nullopt, json::object(),
+           json::array({"models_missing"}), false, {});
+    return;
+  }
+  cv::Mat image;
+  try {
+    image = vision::DecodeImage(crop);
+  } catch (const Error&) {
+    ++stats_.failed;
+    finish("failed", "", "", std::nullopt, std::nullopt, std::nullopt, json::object(),
+           json::array({"bad_image"}), false, {});
+    return;
+  }
+  const auto face = engine->DetectLargest(image);
+  if (!face) {
+    ++stats_.no_face;
+    finish("no_face", "", "", std::nullopt, std::nullopt, std::nullopt, json::object(),
+           json::array({"no_face"}), false, {});
+    return;
+  }
+  const vision::Quality q = engine->AssessQuality(image, *face);
+  const bool dark = q.brightness < engine->options().dark_level;
+  const json quality = {{"score", q.score},         {"inter_pupil", q.inter_pupil},
+                        {"sharpness", q.sharpness}, {"brightness", q.brightness},
+                        {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
+                        {"roll", q.pose.roll},      {"found_by", face->found_by}};
+  json reasons = json::array();
+  if (q.inter_pupil < options_.min_inter_pupil) reasons.push_back("too_small");
+  if (std::abs(q.pose.yaw) > options_.max_yaw || std::abs(q.pose.pitch) > options_.max_pitch)
+    reasons.push_back("not_frontal");
+  if (q.sharpness < options_.min_sharpness) reasons.push_back("blurred");
+  if (!reasons.empty()) {
+    ++stats_.rejected;
+    finish("rejected", "", "", std::nullopt, std::nullopt, std::nullopt, quality, reasons, dark,
+           {});
+    return;
+  }
+  // Embed normalises a dark aligned crop itself (EngineOptions::dark_level, R3.1.4.1 night).
+  const vision::Feature feature = engine->Embed(*face);
+  const auto sealed_feature =
+      crypto::Seal(key_, FeatureBytes(feature.values), crypto::AsBytes(FeatureAad(job.capture_id)));
+  match::Decision d;
+  d.score = -1;
+  match::FeatureIndex* index = deps_.index ? deps_.index() : nullptr;
+  if (index && index->size() > 0) {
+    match::SearchOptions so;
+    so.k = 2;
+    const auto ranked = index->Search(feature.values, feature.model_version, so);
+    d = match::Decide(ranked, level_);
+  }
+  if (d.outcome == match::Outcome::kAccept) {
+    ++stats_.accepted;
+    finish("done", "accept", d.person, d.score, d.second_score, std::nullopt, quality, reasons,
+           dark, sealed_feature);
+    OnPerson(job.capture_id, device, time_ms, d.person, crop);
+    return;
+  }
+  if (d.outcome == match::Outcome::kUncertain) {
+    finish("done", "uncertain", d.person, d.score, d.second_score, std::nullopt, quality, reasons,
+           dark, sealed_feature);
+    return;
+  }
+  // Stranger: join or start a visitor cluster, persisted with the capture.
+  ++stats_.strangers;
+  int64_t next_id = 0;
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(), "SELECT COALESCE(MAX(id), 0) + 1 FROM strangers");
+    s.Step();
+    next_id = s.Int(0);
+  }
+  const StrangerAssignment a = clusters_->Assign(feature.values, [&] { return next_id; });
+  {
+    const auto centroid = clusters_->Centroid(a.cluster);
+    const auto sealed =
+        crypto::Seal(key_, FeatureBytes(centroid),
+                     crypto::AsBytes("anju-stranger/v1/" + std::to_string(a.cluster)));
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(),
+           "INSERT INTO strangers(id, centroid_sealed, members, first_ms, last_ms, first_capture, "
+           "last_capture, last_device) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+           "centroid_sealed = excluded.centroid_sealed, members = excluded.members, "
+           "first_ms = MIN(first_ms, excluded.first_ms), last_ms = MAX(last_ms, excluded.last_ms), "
+           "last_capture = excluded.last_capture, last_device = excluded.last_device");
+    s.Bind(1, a.cluster).Bind(2, std::span<const uint8_t>(sealed)).Bind(3, a.members);
+    s.Bind(4, time_ms).Bind(5, time_ms).Bind(6, job.capture_id).Bind(7, job.capture_id);
+    s.Bind(8, device);
+    s.Run();
+  }
+  finish("done", "stranger", "",
+         index && index->size() > 0 ? std::optional<double>(d.score) : std::nullopt, std::nullopt,
+         a.cluster, quality, reasons, dark, sealed_feature);
+  OnStranger(job.capture_id, device, time_ms, a.cluster, crop);
+}
+
+// ---- alerts ----------------------------------------------------------------------------
+
+bool ViidService::RaiseAlarm(const std::string& key, int64_t dedup_ms, const std::string& device,
+                             const std::string& type, const std::string& severity,
+                             const std::string& description, const std::string& person,
+                             int64_t time_ms, json evidence, const std::vector<uint8_t>& snapshot) {
+  const int64_t now = Now();
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt q(db_->handle(), "SELECT last_ms FROM alert_state WHERE key = ?");
+    q.Bind(1, key);
+    if (q.Step() && now - q.Int(0) < dedup_ms) return false;
+    Stmt s(db_->handle(),
+           "INSERT INTO alert_state(key, last_ms) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
+           "last_ms = excluded.last_ms");
+    s.Bind(1, key).Bind(2, now);
+    s.Run();
+  }
+  if (!deps_.events) return false;
+  json payload = {{"time_ms", time_ms},           {"alarm_type", type},
+                  {"severity", severity},         {"description", description},
+                  {"source", "anju-server/viid"}, {"evidence", std::move(evidence)}};
+  if (!person.empty()) payload["person"] = person;
+  json ev = {{"id", NewUuid()}, {"kind", "alarm"}, {"created_ms", now}, {"payload", payload}};
+  if (!snapshot.empty() && snapshot.size() <= kMaxSnapshotBytes) {
+    ev["snapshot"] = crypto::ToBase64(snapshot);
+  }
+  const auto r = deps_.events->Ingest(device.empty() ? "anju-server" : device,
+                                      json{{"events", json::array({ev})}});
+  if (!r.rejected.empty()) {
+    spdlog::error("viid: alarm refused by the event store: {}", r.rejected[0].message);
+    return false;
+  }
+  ++stats_.alarms;
+  return true;
+}
+
+std::vector<AlertRule> ViidService::Rules() {
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(),
+         "SELECT id, type, name, enabled, params, created_ms FROM alert_rules ORDER BY id");
+  std::vector<AlertRule> out;
+  while (s.Step()) {
+    AlertRule r;
+    r.id = s.Int(0);
+    r.type = s.Text(1);
+    r.name = s.Text(2);
+    r.enabled = s.Int(3) != 0;
+    r.params = json::parse(s.Text(4), nullptr, false);
+    r.created_ms = s.Int(5);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+AlertRule ViidService::AddRule(AlertRule rule) {
+  rule = ValidateRule(std::move(rule));
+  rule.created_ms = Now();
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(),
+         "INSERT INTO alert_rules(type, name, enabled, params, created_ms) VALUES(?,?,?,?,?)");
+  s.Bind(1, rule.type).Bind(2, rule.name).Bind(3, int64_t(rule.enabled));
+  s.Bind(4, rule.params.dump()).Bind(5, rule.created_ms);
+  s.Run();
+  rule.id = db_->LastInsertId();
+  return rule;
+}
+
+AlertRule ViidService::UpdateRule(int64_t id, const json& patch) {
+  AlertRule r;
+  bool found = false;
+  for (auto& x : Rules())
+    if (x.id == id) r = x, found = true;
+  if (!found)
+    throw protocol::ApiError(404, "not_found", "不存在 / not found: rule " + std::to_string(id));
+  if (patch.contains("name")) r.name = patch["name"].get<std::string>();
+  if (patch.contains("enabled")) r.enabled = patch["enabled"].get<bool>();
+  if (patch.contains("params")) r.params = patch["params"];
+  r = ValidateRule(std::move(r));
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(), "UPDATE alert_rules SET name = ?, enabled = ?, params = ? WHERE id = ?");
+  s.Bind(1, r.name).Bind(2, int64_t(r.enabled)).Bind(3, r.params.dump()).Bind(4, id);
+  s.Run();
+  return r;
+}
+
+bool ViidService::RemoveRule(int64_t id) {
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(), "DELETE FROM alert_rules WHERE id = ?");
+  s.Bind(1, id);
+  s.Run();
+  return db_->Changes() > 0;
+}
+
+void ViidService::OnStranger(const std::string& capture_id, const std::string& device,
+                             int64_t time_ms, int64_t cluster, const std::vector<uint8_t>& crop) {
+  const auto cam = Device(device);
+  for (const auto& r : Rules()) {
+    if (!r.enabled) continue;
+    const json& p = r.params;
+    const std::string rid = "rule" + std::to_string(r.id);
+    if (r.type == "repeated_stranger") {
+      const int64_t window = p["window_hours"].get<int64_t>() * 3600 * 1000;
+      const bool by_unit = p["scope"] == "unit" && cam && cam->unit_id;
+      std::vector<std::string> ids;
+      {
+        std::lock_guard lock(db_->mutex());
+        Stmt s(db_->handle(),
+               by_unit ? "SELECT c.id FROM captures c JOIN viid_devices d ON d.id = c.device_id "
+                         "WHERE c.stranger_id = ? AND c.time_ms > ? AND c.time_ms <= ? AND "
+                         "d.unit_id = ? ORDER BY c.time_ms DESC"
+                       : "SELECT id FROM captures WHERE stranger_id = ? AND time_ms > ? AND "
+                         "time_ms <= ? AND device_id = ? ORDER BY time_ms DESC");
+        s.Bind(1, cluster).Bind(2, time_ms - window).Bind(3, time_ms);
+        if (by_unit)
+          s.Bind(4, *cam->unit_id);
+        else
+          s.Bind(4, device);
+        while (s.Step()) ids.push_back(s.Text(0));
+      }
+      if (int64_t(ids.size()) < p["count"].get<int64_t>()) continue;
+      const std::string where = by_unit ? "unit " + std::to_string(*cam->unit_id) : device;
+      if (ids.size() > 20) ids.resize(20);
+      RaiseAlarm(rid + "/s" + std::to_string(cluster) + "/" + where, window, device,
+                 "repeated_stranger", "major",
+                 "陌生人反复出现 / the same stranger seen repeatedly (" +
+                     std::to_string(ids.size()) + "+ times) at " + where,
+                 "", time_ms,
+                 {{"rule_id", r.id},
+                  {"stranger_id", cluster},
+                  {"count", ids.size()},
+                  {"window_hours", p["window_hours"]},
+                  {"scope", by_unit ? "unit" : "device"},
+                  {"where", where},
+                  {"captures", ids}},
+                 crop);
+    } else if (r.type == "stranger_at_night") {
+      const int off = p["utc_offset_minutes"].get<int>();
+      const int start = ParseHhMm(p["start"], "start"), end = ParseHhMm(p["end"], "end");
+      const int m = LocalMinute(time_ms, off);
+      const bool night = start <= end ? (m >= start && m < end) : (m >= start || m < end);
+      if (!night) continue;
+      char hhmm[8];
+      std::snprintf(hhmm, sizeof hhmm, "%02d:%02d", m / 60, m % 60);
+      RaiseAlarm(rid + "/s" + std::to_string(cluster) + "/" + device, 6 * 3600 * 1000, device,
+                 "stranger_at_night", "major",
+                 std::string("夜间陌生人 / stranger at night (") + hhmm + ")", "", time_ms,
+                 {{"rule_id", r.id},
+                  {"stranger_id", cluster},
+                  {"capture", capture_id},
+                  {"local_time", hhmm}},
+                 crop);
+    } else if (r.type == "shared_authorisation") {
+      // Approximate: whose authorisation opened the linked door within ±match_seconds of
+      // the stranger's capture. An access record uploaded later than the capture is
+      // not seen (terminals upload within seconds; see docs/viid.md).
+      if (!cam || cam->linked_device.empty() || !deps_.events) continue;
+      const int64_t ms = p["match_seconds"].get<int64_t>() * 1000;
+      EventQuery q;
+      q.device = cam->linked_device;
+      q.kind = "access";
+      q.decision = "open";
+      q.from_ms = time_ms - ms;
+      q.to_ms = time_ms + ms + 1;
+      q.limit = 10;
+      std::set<std::string> persons;
+      for (const auto& e : deps_.events->Query(q).items)
+        if (!e.person.empty()) persons.insert(e.person);
+      const int64_t window = p["window_hours"].get<int64_t>() * 3600 * 1000;
+      for (const auto& person : persons) {
+        std::vector<int64_t> distinct;
+        {
+          std::lock_guard lock(db_->mutex());
+          Stmt ins(db_->handle(),
+                   "INSERT OR IGNORE INTO tenant_strangers(person, stranger_id, time_ms, "
+                   "capture_id) VALUES(?,?,?,?)");
+          ins.Bind(1, person).Bind(2, cluster).Bind(3, time_ms).Bind(4, capture_id);
+          ins.Run();
+          Stmt s(db_->handle(),
+                 "SELECT DISTINCT stranger_id FROM tenant_strangers WHERE person = ? AND "
+                 "time_ms > ? ORDER BY stranger_id");
+          s.Bind(1, person).Bind(2, time_ms - window);
+          while (s.Step()) distinct.push_back(s.Int(0));
+        }
+        if (int64_t(distinct.size()) < p["distinct"].get<int64_t>()) continue;
+        RaiseAlarm(rid + "/" + person, window, device, "shared_authorisation", "major",
+                   "多名陌生人使用同一住户权限进入 / several strangers entered with one tenant's "
+                   "authorisation (" +
+                       std::to_string(distinct.size()) + ")",
+                   person, time_ms,
+                   {{"rule_id", r.id},
+                    {"person", person},
+                    {"strangers", distinct},
+                    {"capture", capture_id},
+                    {"approximate", true}},
+                   crop);
+      }
+    } else if (r.type == "blacklist") {
+      bool listed = false;
+      for (const auto& s : p["strangers"]) listed = listed || s.get<int64_t>() == cluster;
+      if (!listed) continue;
+      RaiseAlarm(rid + "/s" + std::to_string(cluster) + "/" + device, 10 * 60 * 1000, device,
+                 "blacklist", "critical", "黑名单人员出现 / blacklisted visitor seen", "", time_ms,
+                 {{"rule_id", r.id}, {"stranger_id", cluster}, {"capture", capture_id}}, crop);
+    }
+  }
+}
+
+void ViidService::OnPerson(const std::string& capture_id, const std::string& device,
+                           int64_t time_ms, const std::string& person,
+                           const std::vector<uint8_t>& crop) {
+  for (const auto& r : Rules()) {
+    if (!r.enabled || r.type != "blacklist") continue;
+    bool listed = false;
+    for (const auto& c : r.params["persons"]) listed = listed || c.get<std::string>() == person;
+    if (!listed) continue;
+    RaiseAlarm("rule" + std::to_string(r.id) + "/" + person + "/" + device, 10 * 60 * 1000, device,
+               "blacklist", "critical", "黑名单人员出现 / blacklisted person seen", person, time_ms,
+               {{"rule_id", r.id}, {"person", person}, {"capture", capture_id}}, crop);
+  }
+}
+
+int ViidService::EvaluatePeriodic(int64_t now) {
+  int raised = 0;
+  if (!deps_.archive || !deps_.events) return 0;
+  for (const auto& r : Rules()) {
+    if (!r.enabled || r.type != "tenant_absent") continue;
+    const int64_t days = r.params["days"].get<int64_t>();
+    const int64_t window = days * 24 * 3600 * 1000;
+    struct Tenant {
+      std::string code;
+      int64_t since;
+    };
+    std::vector<Tenant> tenants;
+    {
+      std::lock_guard lock(deps_.archive->mutex());
+      Stmt s(deps_.archive->handle(),
+             "SELECT p.code, MAX(COALESCE(p.moved_in_ms, p.created_ms), MIN(m.since_ms)) FROM "
+             "persons p JOIN household_members m ON m.person_id = p.id WHERE p.status = 'active' "
+             "AND m.role = 'tenant' GROUP BY p.id");
+      while (s.Step()) tenants.push_back({s.Text(0), s.Int(1)});
+    }
+    for (const auto& t : tenants) {
+      int64_t last = t.since;
+      EventQuery q;
+      q.person = t.code;
+      q.kind = "access";  // not the alarms about them
+      q.limit = 1;
+      const auto page = deps_.events->Query(q);
+      if (!page.items.empty()) last = std::max(last, page.items[0].time_ms);
+      {
+        std::lock_guard lock(db_->mutex());
+        Stmt s(db_->handle(), "SELECT MAX(time_ms) FROM captures WHERE person = ?");
+        s.Bind(1, t.code);
+        if (s.Step() && !s.IsNull(0)) last = std::max(last, s.Int(0));
+      }
+      if (now - last < window) continue;
+      if (RaiseAlarm("rule" + std::to_string(r.id) + "/" + t.code + "/" + std::to_string(last),
+                     window, "anju-server", "tenant_absent", "minor",
+                     "住户长时间未出现 / tenant not seen for " +
+                         std::to_string((now - last) / (24 * 3600 * 1000)) + " days",
+                     t.code, std::min(now, Now()),
+                     {{"rule_id", r.id},
+                      {"person", t.code},
+                      {"last_seen_ms", last},
+                      {"days", days},
+                      {"as_of_ms", now}},
+                     {}))
+        ++raised;
+    }
+  }
+  return raised;
+}
+
+void ViidService::Periodic() {
+  std::unique_lock lock(bg_mu_);
+  while (!Stopping()) {
+    lock.unlock();
+    try {
+      EvaluatePeriodic(Now());
+    } catch (const std::exception& e) {
+      spdlog::error("viid: periodic rules failed: {}", e.what());
+    }
+    lock.lock();
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.periodic_interval_ms);
+    while (!Stopping() && std::chrono::steady_clock::now() < until)
+      bg_cv_.wait_for(lock, std::chrono::milliseconds(500));
+  }
+}
+
+// ---- live tail of the event store, webhook ---------------------------------------------
+
+void ViidService::Tail() {
+  if (!deps_.events) return;
+  int64_t event_seq = 0, alarm_id = 0;
+  bool init = false;
+  while (!Stopping()) {
+    try {
+      EventsReader r(deps_.events->database_file());
+      if (!init) {
+        Stmt s(r.db,
+               "SELECT COALESCE(MAX(seq), 0), (SELECT COALESCE(MAX(id), 0) FROM alarms) "
+               "FROM events");
+        s.Step();
+        event_seq = s.Int(0);
+        alarm_id = s.Int(1);
+        init = true;
+        // The webhook cursor survives restarts; the live stream starts from now.
+        std::lock_guard lock(db_->mutex());
+        Stmt w(db_->handle(),
+               "INSERT OR IGNORE INTO settings(key, value) VALUES('webhook_alarm_cursor', ?)");
+        w.Bind(1, std::to_string(alarm_id));
+        w.Run();
+      }
+      while (!Stopping()) {
+        std::vector<std::string> ids;
+        {
+          Stmt s(r.db, "SELECT seq, id, kind FROM events WHERE seq > ? ORDER BY seq LIMIT 500");
+          s.Bind(1, event_seq);
+          while (s.Step()) {
+            event_seq = s.Int(0);
+            if (s.Text(2) == "access") ids.push_back(s.Text(1));
+          }
+        }
+        for (const auto& id : ids) bus_.Publish("access", ToJson(deps_.events->Get(id)));
+        std::vector<int64_t> alarms;
+        {
+          Stmt s(r.db, "SELECT id FROM alarms WHERE id > ? ORDER BY id LIMIT 500");
+          s.Bind(1, alarm_id);
+          while (s.Step()) alarms.push_back(alarm_id = s.Int(0));
+        }
+        for (int64_t a : alarms) bus_.Publish("alarm", ToJson(deps_.events->GetAlarm(a)));
+        // Webhook: every alarm past the durable cursor goes to the outbox, once.
+        int64_t cursor = 0;
+        std::string url;
+        {
+          std::lock_guard lock(db_->mutex());
+          Stmt c(db_->handle(),
+                 "SELECT key, value FROM settings WHERE key IN "
+                 "('webhook_alarm_cursor', 'webhook_url')");
+          while (c.Step()) {
+            if (c.Text(0) == "webhook_url") url = c.Text(1);
+            if (c.Text(0) == "webhook_alarm_cursor") cursor = std::stoll(c.Text(1));
+          }
+        }
+        if (!url.empty() && cursor < alarm_id) {
+          std::vector<std::pair<int64_t, json>> batch;
+          Stmt s(r.db, "SELECT id FROM alarms WHERE id > ? ORDER BY id LIMIT 200");
+          s.Bind(1, cursor);
+          std::vector<int64_t> next;
+          while (s.Step()) next.push_back(s.Int(0));
+          for (int64_t a : next) {
+            json body = {{"type", "alarm"}, {"alarm", ToJson(deps_.events->GetAlarm(a))}};
+            try {
+              const auto ev = deps_.events->Get(body["alarm"]["event_id"].get<std::string>());
+              if (ev.payload.contains("evidence")) body["evidence"] = ev.payload["evidence"];
+            } catch (const Error&) {
+            }
+            batch.emplace_back(a, std::move(body));
+          }
+          std::lock_guard lock(db_->mutex());
+          Transaction tx(*db_);
+          for (auto& [a, body] : batch) {
+            Stmt ins(db_->handle(),
+                     "INSERT INTO webhook_outbox(body, next_ms, created_ms) VALUES(?,?,?)");
+            ins.Bind(1, body.dump()).Bind(2, Now()).Bind(3, Now());
+            ins.Run();
+            cursor = a;
+          }
+          Stmt up(db_->handle(),
+                  "UPDATE settings SET value = ? WHERE key = 'webhook_alarm_cursor'");
+          up.Bind(1, std::to_string(cursor));
+          up.Run();
+          tx.Commit();
+          bg_cv_.notify_all();
+        }
+        std::unique_lock lock(bg_mu_);
+        bg_cv_.wait_for(lock, std::chrono::milliseconds(options_.tail_interval_ms));
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("viid: event tail: {}", e.what());
+      std::unique_lock lock(bg_mu_);
+      bg_cv_.wait_for(lock, std::chrono::seconds(1));
+    }
+  }
+}
+
+void ViidService::SetWebhook(const std::string& url) {
+  if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://"))
+    throw protocol::ApiError(400, "bad_request",
+                             "url 须以 http:// 或 https:// 开头 / url must start with http(s)://");
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(),
+         "INSERT INTO settings(key, value) VALUES('webhook_url', ?) ON CONFLICT(key) DO UPDATE "
+         "SET value = excluded.value");
+  s.Bind(1, url);
+  s.Run();
+}
+
+json ViidService::Webhook() {
+  std::lock_guard lock(db_->mutex());
+  json out = {{"url", ""}};
+  Stmt s(db_->handle(), "SELECT value FROM settings WHERE key = 'webhook_url'");
+  if (s.Step()) out["url"] = s.Text(0);
+  Stmt c(db_->handle(),
+         "SELECT COUNT(*), COALESCE(MAX(attempts), 0), COALESCE(MIN(created_ms), 0) FROM "
+         "webhook_outbox");
+  c.Step();
+  out["pending"] = c.Int(0);
+  out["max_attempts"] = c.Int(1);
+  out["oldest_ms"] = c.Int(2);
+  Stmt e(db_->handle(),
+         "SELECT last_error FROM webhook_outbox WHERE last_error != '' ORDER BY seq LIMIT 1");
+  out["last_error"] = e.Step() ? e.Text(0) : "";
+  return out;
+}
+
+void ViidService::WebhookSender() {
+  while (!Stopping()) {
+    std::string url;
+    std::vector<std::pair<int64_t, std::string>> batch;
+    int64_t next_wait_ms = 1000;
+    try {
+      std::lock_guard lock(db_->mutex());
+      Stmt u(db_->handle(), "SELECT value FROM settings WHERE key = 'webhook_url'");
+      if (u.Step()) url = u.Text(0);
+      if (!url.empty()) {
+        Stmt s(db_->handle(),
+               "SELECT seq, body FROM webhook_outbox WHERE next_ms <= ? ORDER BY seq LIMIT 20");
+        s.Bind(1, Now());
+        while (s.Step()) batch.emplace_back(s.Int(0), s.Text(1));
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("viid: webhook: {}", e.what());
+    }
+    if (!batch.empty()) {
+      // "http://host:port/path" → client + path.
+      const size_t scheme_end = url.find("://") + 3;
+      const size_t slash = url.find('/', scheme_end);
+      const std::string base = slash == std::string::npos ? url : url.substr(0, slash);
+      const std::string path = slash == std::string::npos ? "/" : url.substr(slash);
+      httplib::Client client(base);
+      client.set_connection_timeout(3, 0);
+      client.set_read_timeout(5, 0);
+      client.set_write_timeout(5, 0);
+      for (const auto& [seq, body] : batch) {
+        if (Stopping()) break;
+        auto res = client.Post(path, body, "application/json");
+        std::lock_guard lock(db_->mutex());
+        if (res && res->status >= 200 && res->status < 300) {
+          Stmt d(db_->handle(), "DELETE FROM webhook_outbox WHERE seq = ?");
+          d.Bind(1, seq);
+          d.Run();
+          next_wait_ms = 0;
+        } else {
+          const std::string err =
+              res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
+          Stmt d(db_->handle(),
+                 "UPDATE webhook_outbox SET attempts = attempts + 1, next_ms = ? + MIN(300000, "
+                 "1000 * (1 << MIN(attempts, 9))), last_error = ? WHERE seq = ?");
+          d.Bind(1, Now()).Bind(2, err).Bind(3, seq);
+          d.Run();
+          break;  // the receiver is down: keep the order, retry later
+        }
+      }
+    }
+    std::unique_lock lock(bg_mu_);
+    if (next_wait_ms > 0) bg_cv_.wait_for(lock, std::chrono::milliseconds(next_wait_ms));
+  }
+}
+
+// ---- queries ---------------------------------------------------------------------------
+
+namespace {
+const char* kCaptureCols =
+    "c.id, c.device_id, c.face_id, c.time_ms, c.received_ms, c.box, c.images, c.state, "
+    "c.outcome, c.person, c.score, c.second_score, c.stranger_id, c.quality, c.reasons, c.dark, "
+    "c.recognised_ms, d.place, d.building_id, d.unit_id";
+
+json ReadCapture(Stmt& s) {
+  auto opt_d = [&](int col) { return s.IsNull(col) ? json() : json(s.Double(col)); };
+  return {{"id", s.Text(0)},
+          {"device_id", s.Text(1)},
+          {"face_id", s.Text(2)},
+          {"time_ms", s.Int(3)},
+          {"received_ms", s.Int(4)},
+          {"box", json::parse(s.Text(5), nullptr, false)},
+          {"images", s.Int(6)},
+          {"state", s.Text(7)},
+          {"outcome", s.Text(8)},
+          {"person", s.Text(9).empty() ? json() : json(s.Text(9))},
+          {"score", opt_d(10)},
+          {"second_score", opt_d(11)},
+          {"stranger_id", s.IsNull(12) ? json() : json(s.Int(12))},
+          {"quality", json::parse(s.Text(13), nullptr, false)},
+          {"reasons", json::parse(s.Text(14), nullptr, false)},
+          {"dark", s.Int(15) != 0},
+          {"recognised_ms", s.Int(16)},
+          {"place", s.IsNull(17) ? json() : json(s.Text(17))},
+          {"building_id", s.IsNull(18) ? json() : json(s.Int(18))},
+          {"unit_id", s.IsNull(19) ? json() : json(s.Int(19))}};
+}
+}  // namespace
+
+json ViidService::Captures(const CaptureQuery& q) {
+  std::string where = " WHERE 1";
+  std::vector<std::function<void(Stmt&, int&)>> binds;
+  auto add = [&](const std::string& cond, auto value) {
+    where += " AND " + cond;
+    binds.push_back([value](Stmt& s, int& i) { s.Bind(i++, value); });
+  };
+  if (q.from_ms) add("c.time_ms >= ?", q.from_ms);
+  if (q.to_ms) add("c.time_ms < ?", q.to_ms);
+  if (!q.device.empty()) add("c.device_id = ?", q.device);
+  if (!q.person.empty()) add("c.person = ?", q.person);
+  if (!q.outcome.empty()) add("c.outcome = ?", q.outcome);
+  if (!q.state.empty()) add("c.state = ?", q.state);
+  if (q.stranger) add("c.stranger_id = ?", q.stranger);
+  std::lock_guard lock(db_->mutex());
+  const std::string from = " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id";
+  Stmt cnt(db_->handle(), "SELECT COUNT(*)" + from + where);
+  int i = 1;
+  for (auto& b : binds) b(cnt, i);
+  cnt.Step();
+  json items = json::array();
+  Stmt s(db_->handle(), std::string("SELECT ") + kCaptureCols + from + where +
+                            " ORDER BY c.time_ms DESC, c.received_ms DESC LIMIT ? OFFSET ?");
+  i = 1;
+  for (auto& b : binds) b(s, i);
+  s.Bind(i, q.limit);
+  s.Bind(i + 1, q.offset);
+  while (s.Step()) items.push_back(ReadCapture(s));
+  return {{"items", items}, {"total", cnt.Int(0)}, {"limit", q.limit}, {"offset", q.offset}};
+}
+
+json ViidService::Capture(const std::string& id) {
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(), std::string("SELECT ") + kCaptureCols +
+                            " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id "
+                            "WHERE c.id = ?");
+  s.Bind(1, id);
+  if (!s.Step()) throw protocol::ApiError(404, "not_found", "不存在 / not found: capture " + id);
+  json c = ReadCapture(s);
+  json imgs = json::array();
+  Stmt i(db_->handle(),
+         "SELECT n, type, bytes, width, height FROM capture_images WHERE capture_id = ? ORDER BY "
+         "n");
+  i.Bind(1, id);
+  while (i.Step())
+    imgs.push_back({{"n", i.Int(0)},
+                    {"type", i.Text(1)},
+                    {"bytes", i.Int(2)},
+                    {"width", i.Int(3)},
+                    {"height", i.Int(4)}});
+  c["image_list"] = imgs;
+  return c;
+}
+
+std::vector<uint8_t> ViidService::CaptureImage(const std::string& id, int n) {
+  std::string file;
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(), "SELECT file FROM capture_images WHERE capture_id = ? AND n = ?");
+    s.Bind(1, id).Bind(2, int64_t(n));
+    if (!s.Step())
+      throw protocol::ApiError(404, "not_found",
+                               "不存在 / not found: image " + id + "/" + std::to_string(n));
+    file = s.Text(0);
+  }
+  return crypto::Open(key_, ReadFile(deps_.data_dir / file), crypto::AsBytes(ImageAad(id, n)));
+}
+
+json ViidService::Latest() {
+  std::lock_guard lock(db_->mutex());
+  json out = json::array();
+  Stmt s(db_->handle(),
+         std::string("SELECT ") + kCaptureCols +
+             " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id WHERE c.id IN "
+             "(SELECT (SELECT id FROM captures x WHERE x.device_id = v.device_id ORDER BY "
+             "x.received_ms DESC LIMIT 1) FROM (SELECT DISTINCT device_id FROM captures) v) "
+             "ORDER BY c.device_id");
+  while (s.Step()) out.push_back(ReadCapture(s));
+  return out;
+}
+
+json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& device,
+                            int64_t min_count, int64_t limit, int64_t offset) {
+  std::lock_guard lock(db_->mutex());
+  const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
+  const std::string filter =
+      " FROM captures c WHERE c.stranger_id IS NOT NULL AND c.time_ms >= ?1 AND c.time_ms < ?2 "
+      "AND (?3 = '' OR c.device_id = ?3)";
+  Stmt s(db_->handle(),
+         "SELECT c.stranger_id, COUNT(*) AS n, MIN(c.time_ms), MAX(c.time_ms), "
+         "COUNT(DISTINCT c.device_id)" +
+             filter +
+             " GROUP BY c.stranger_id HAVING n >= ?4 ORDER BY n DESC, "
+             "MAX(c.time_ms) DESC LIMIT ?5 OFFSET ?6");
+  s.Bind(1, from_ms).Bind(2, to).Bind(3, device).Bind(4, min_count).Bind(5, limit).Bind(6, offset);
+  json items = json::array();
+  while (s.Step())
+    items.push_back({{"id", s.Int(0)},
+                     {"count", s.Int(1)},
+                     {"first_ms", s.Int(2)},
+                     {"last_ms", s.Int(3)},
+                     {"devices", s.Int(4)}});
+  for (auto& it : items) {
+    Stmt p(db_->handle(),
+           "SELECT c.device_id, COALESCE(d.place, ''), d.building_id, d.unit_id, COUNT(*), "
+           "MAX(c.time_ms), (SELECT id FROM captures y WHERE y.stranger_id = ?1 ORDER BY "
+           "y.time_ms DESC LIMIT 1) FROM captures c LEFT JOIN viid_devices d ON d.id = "
+           "c.device_id WHERE c.stranger_id = ?1 AND c.time_ms >= ?2 AND c.time_ms < ?3 GROUP BY "
+           "c.device_id ORDER BY COUNT(*) DESC");
+    p.Bind(1, it["id"].get<int64_t>()).Bind(2, from_ms).Bind(3, to);
+    json places = json::array();
+    while (p.Step()) {
+      places.push_back({{"device_id", p.Text(0)},
+                        {"place", p.Text(1)},
+                        {"building_id", p.IsNull(2) ? json() : json(p.Int(2))},
+                        {"unit_id", p.IsNull(3) ? json() : json(p.Int(3))},
+                        {"count", p.Int(4)},
+                        {"last_ms", p.Int(5)}});
+      it["latest_capture"] = p.Text(6);
+    }
+    it["places"] = places;
+  }
+  Stmt c(db_->handle(), "SELECT COUNT(DISTINCT c.stranger_id)" + filter);
+  c.Bind(1, from_ms).Bind(2, to).Bind(3, device);
+  c.Step();
+  return {{"items", items}, {"total", c.Int(0)}, {"limit", limit}, {"offset", offset}};
+}
+
+json ViidService::Stranger(int64_t id) {
+  json out;
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(),
+           "SELECT members, first_ms, last_ms, first_capture, last_capture, last_device FROM "
+           "strangers WHERE id = ?");
+    s.Bind(1, id);
+    if (!s.Step())
+      throw protocol::ApiError(404, "not_found",
+                               "不存在 / not found: stranger " + std::to_string(id));
+    out = {{"id", id},
+           {"count", s.Int(0)},
+           {"first_ms", s.Int(1)},
+           {"last_ms", s.Int(2)},
+           {"first_capture", s.Text(3)},
+           {"last_capture", s.Text(4)},
+           {"last_device", s.Text(5)}};
+  }
+  CaptureQuery q;
+  q.stranger = id;
+  q.limit = 100;
+  out["captures"] = Captures(q)["items"];
+  return out;
+}
+
+// ---- reports ---------------------------------------------------------------------------
+
+json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::string& bucket,
+                                int off) {
+  const int64_t size = bucket == "day" ? 86400000 : 3600000;
+  const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
+  // Terminal devices get the building of a camera linked to them (the archive does not
+  // place terminals), cameras their own.
+  std::map<std::string, std::optional<int64_t>> building;
+  for (const auto& d : Devices()) {
+    building[d.id] = d.building_id;
+    if (!d.linked_device.empty() && d.building_id) building[d.linked_device] = d.building_id;
+  }
+  std::map<std::tuple<int64_t, std::string, std::string>, std::array<int64_t, 3>> rows;
+  if (deps_.events) {
+    EventsReader r(deps_.events->database_file());
+    Stmt s(r.db,
+           "SELECT ((time_ms + ?1) / ?2) * ?2 - ?1 AS b, device_id, door, "
+           "SUM(kind = 'access' AND decision = 'open'), "
+           "SUM(kind = 'door_event' AND json_extract(payload, '$.event') = 'exit_button') "
+           "FROM events WHERE time_ms >= ?3 AND time_ms < ?4 GROUP BY b, device_id, door");
+    s.Bind(1, int64_t(off) * 60000).Bind(2, size).Bind(3, from_ms).Bind(4, to);
+    while (s.Step()) {
+      auto& v = rows[{s.Int(0), s.Text(1), s.Text(2)}];
+      v[0] += s.Int(3);
+      v[1] += s.Int(4);
+    }
+  }
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(),
+           "SELECT ((time_ms + ?1) / ?2) * ?2 - ?1 AS b, device_id, COUNT(*) FROM captures "
+           "WHERE time_ms >= ?3 AND time_ms < ?4 GROUP BY b, device_id");
+    s.Bind(1, int64_t(off) * 60000).Bind(2, size).Bind(3, from_ms).Bind(4, to);
+    while (s.Step()) rows[{s.Int(0), s.Text(1), ""}][2] += s.Int(2);
+  }
+  json items = json::array();
+  for (const auto& [k, v] : rows) {
+    const auto& [b, device, door] = k;
+    auto bit = building.find(device);
+    items.push_back(
+        {{"bucket_ms", b},
+         {"bucket", viid::FormatTime(b, off).substr(0, bucket == "day" ? 8 : 10)},
+         {"building_id", bit != building.end() && bit->second ? json(*bit->second) : json()},
+         {"device_id", device},
+         {"door", door},
+         {"entries", v[0]},
+         {"exits", v[1]},
+         {"captures", v[2]}});
+  }
+  return {
+      {"bucket", bucket == "day" ? "day" : "hour"},
+      {"utc_offset_minutes", off},
+      {"columns", {"bucket", "building_id", "device_id", "door", "entries", "exits", "captures"}},
+      {"items", items}};
+}
+
+json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off) {
+  const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
+  std::lock_guard lock(db_->mutex());
+  Stmt s(db_->handle(),
+         "SELECT ((time_ms + ?1) / 86400000) * 86400000 - ?1 AS b, COUNT(*), "
+         "COUNT(DISTINCT stranger_id), COUNT(DISTINCT device_id) FROM captures WHERE stranger_id "
+         "IS NOT NULL AND time_ms >= ?2 AND time_ms < ?3 GROUP BY b ORDER BY b");
+  s.Bind(1, int64_t(off) * 60000).Bind(2, from_ms).Bind(3, to);
+  json items = json::array();
+  while (s.Step())
+    items.push_back({{"bucket_ms", s.Int(0)},
+                     {"day", viid::FormatTime(s.Int(0), off).substr(0, 8)},
+                     {"captures", s.Int(1)},
+                     {"strangers", s.Int(2)},
+                     {"devices", s.Int(3)}});
+  for (auto& it : items) {
+    Stmt n(db_->handle(), "SELECT COUNT(*) FROM strangers WHERE first_ms >= ? AND first_ms < ?");
+    n.Bind(1, it["bucket_ms"].get<int64_t>()).Bind(2, it["bucket_ms"].get<int64_t>() + 86400000);
+    n.Step();
+    it["new_strangers"] = n.Int(0);
+  }
+  return {{"utc_offset_minutes", off},
+          {"columns", {"day", "captures", "strangers", "new_strangers", "devices"}},
+          {"items", items}};
+}
+
+json ViidService::AlertReport(int64_t from_ms, int64_t to_ms, int64_t top) {
+  const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
+  json items = json::array();
+  if (deps_.events) {
+    EventsReader r(deps_.events->database_file());
+    Stmt s(r.db,
+           "SELECT type, device_id, COUNT(*) AS n, SUM(state = 'new'), MAX(time_ms), "
+           "MIN(severity) FROM alarms WHERE time_ms >= ? AND time_ms < ? GROUP BY type, "
+           "device_id ORDER BY n DESC, MAX(time_ms) DESC LIMIT ?");
+    s.Bind(1, from_ms).Bind(2, to).Bind(3, top);
+    while (s.Step())
+      items.push_back({{"type", s.Text(0)},
+                       {"device_id", s.Text(1)},
+                       {"count", s.Int(2)},
+                       {"open", s.Int(3)},
+                       {"last_ms", s.Int(4)},
+                       {"severity", s.Text(5)}});
+  }
+  return {{"columns", {"type", "device_id", "count", "open", "last_ms", "severity"}},
+          {"items", items}};
+}
+
+json ViidService::StatsJson() const {
+  const int64_t n = stats_.recognised.load();
+  return {{"received", stats_.received.load()},
+          {"recognised", n},
+          {"accepted", stats_.accepted.load()},
+          {"strangers", stats_.strangers.load()},
+          {"rejected", stats_.rejected.load()},
+          {"no_face", stats_.no_face.load()},
+          {"failed", stats_.failed.load()},
+          {"alarms", stats_.alarms.load()},
+          {"queued", queue_->size()},
+          {"busy", busy_.load()},
+          {"latency_mean_ms", n ? double(stats_.latency_sum_ms.load()) / double(n) : 0.0},
+          {"latency_max_ms", stats_.latency_max_ms.load()},
+          {"clusters", clusters_->size()}};
+}
+
+// The CSV of a report (UTF-8 with BOM for Excel): its "columns" in order.
+std::string ReportCsv(const json& report) {
+  std::string out = "\xEF\xBB\xBF";
+  const auto& cols = report["columns"];
+  for (size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + cols[i].get<std::string>();
+  out += "\r\n";
+  for (const auto& row : report["items"]) {
+    for (size_t i = 0; i < cols.size(); ++i) {
+      const json& v = row.value(cols[i].get<std::string>(), json());
+      out += i ? "," : "";
+      if (v.is_string())
+        out += Csv(v.get<std::string>());
+      else if (!v.is_null())
+        out += v.dump();
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
+}  // namespace anju::server

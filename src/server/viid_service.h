@@ -1,0 +1,276 @@
+// The server side of snapshot cameras (issue 9, R3.1.4, R3.2.1.1, R3.4.2.2): GA/T 1400
+// devices and their digest credentials, capture records with sealed crops, recognition
+// workers behind a work-queue interface, stranger clusters, alert rules that raise alarms
+// through the event store, the webhook outbox, the live event bus and the reports.
+// routes_viid.cpp puts HTTP in front of it (docs/viid.md).
+//
+// Storage: <data>/captures.db (SQLite, WAL, synchronous=FULL) and one sealed file per image,
+// <data>/captures/YYYY/MM/DD/<capture id>-<n>.jpg.sealed = Seal(data key, jpeg,
+// aad = "anju-capture/v1/<capture id>/<n>"), written and fsynced before the row commits.
+// The capture row is the durable queue entry: rows still `queued` at start are queued again.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "crypto/envelope.h"
+#include "match/index.h"
+#include "match/thresholds.h"
+#include "protocol/viid.h"
+#include "server/sqlite_db.h"
+#include "server/viid_event_bus.h"
+#include "server/viid_strangers.h"
+
+namespace anju::server {
+
+class EventStore;
+
+// ---- work queue (an interface, so that scale-out can replace the in-process one) --------
+
+struct RecognitionJob {
+  std::string capture_id;
+  int64_t enqueued_ms = 0;
+  std::vector<uint8_t> face_jpeg;  // optional: the crop, saves reading it back
+};
+
+class WorkQueue {
+ public:
+  virtual ~WorkQueue() = default;
+  virtual void Push(RecognitionJob job) = 0;
+  // Next job, or nullopt after TIMEOUT or once closed and empty.
+  virtual std::optional<RecognitionJob> Pop(std::chrono::milliseconds timeout) = 0;
+  virtual size_t size() const = 0;
+  virtual void Close() = 0;
+};
+
+class InProcessQueue : public WorkQueue {
+ public:
+  void Push(RecognitionJob job) override;
+  std::optional<RecognitionJob> Pop(std::chrono::milliseconds timeout) override;
+  size_t size() const override;
+  void Close() override;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<RecognitionJob> jobs_;
+  bool closed_ = false;
+};
+
+// ---- options ---------------------------------------------------------------------------
+
+struct ViidOptions {
+  std::string realm = "anju-viid";
+  int workers = 1;  // recognition threads (each owns a FaceEngine)
+  int64_t nonce_ttl_ms = 5 * 60 * 1000;
+  int64_t session_ttl_ms = 3 * 60 * 1000;  // User-Identify sessions (3 missed keepalives)
+  // Quality / pose gate before 1:N (R3.1.3.1 limits: yaw ≤ 45°, pitch ≤ 20°; a little
+  // slack on pitch because the landmark estimate is coarse).
+  float min_inter_pupil = 16;
+  float max_yaw = 45, max_pitch = 25;
+  float min_sharpness = 10;
+  // Recognition level (thresholds file) and stranger clustering threshold (low level by
+  // default: clusters may merge look-alikes rather than split one visitor).
+  match::SecurityLevel level = match::SecurityLevel::kNormal;
+  float cluster_threshold = 0;     // 0 = the thresholds file's low level
+  int64_t tail_interval_ms = 200;  // how often new access records / alarms are published
+  int64_t periodic_interval_ms = 3600 * 1000;  // tenant-absent rule
+};
+
+struct ViidDeps {
+  std::filesystem::path data_dir;
+  EventStore* events = nullptr;
+  Database* archive = nullptr;
+  std::function<match::FeatureIndex*()> index;  // enrolled persons (may return null)
+  std::filesystem::path model_dir;
+  std::filesystem::path thresholds_file;
+  std::string model_version;
+  const std::atomic<bool>* stopping = nullptr;
+};
+
+// ---- records ---------------------------------------------------------------------------
+
+struct ViidDevice {
+  std::string id;
+  std::string name;
+  std::string place;  // free text ("3号楼2单元门口")
+  std::optional<int64_t> building_id, unit_id;
+  std::string linked_device;  // the access terminal at the same door ("" = none)
+  std::string status = "active";
+  bool registered = false;
+  int64_t last_seen_ms = 0;
+  int64_t created_ms = 0;
+  nlohmann::json ToJson() const;
+};
+
+struct CaptureQuery {
+  int64_t from_ms = 0, to_ms = 0;
+  std::string device, person, outcome, state;
+  int64_t stranger = 0;
+  int64_t limit = 50, offset = 0;
+};
+
+struct AlertRule {
+  int64_t id = 0;
+  std::string type;  // repeated_stranger | stranger_at_night | tenant_absent |
+                     // shared_authorisation | blacklist
+  std::string name;
+  bool enabled = true;
+  nlohmann::json params = nlohmann::json::object();
+  int64_t created_ms = 0;
+  nlohmann::json ToJson() const;
+};
+// Checks TYPE and PARAMS (fills defaults); throws protocol::ApiError(400) when invalid.
+AlertRule ValidateRule(AlertRule rule);
+
+class ViidService {
+ public:
+  // KEY seals images, features, centroids and device secrets.
+  ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options = {});
+  ~ViidService();
+  ViidService(const ViidService&) = delete;
+  ViidService& operator=(const ViidService&) = delete;
+
+  // Starts the workers and background threads (idempotent).
+  void Start();
+  void Stop();
+
+  // --- devices (admin) ---
+  ViidDevice AddDevice(ViidDevice device, const std::string& password);
+  std::vector<ViidDevice> Devices();
+  std::optional<ViidDevice> Device(const std::string& id);
+  bool RemoveDevice(const std::string& id);
+
+  // --- GA/T 1400 ---
+  struct HttpAnswer {
+    int status = 200;
+    nlohmann::json body;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  // Authenticates a request (Digest, or a registered device's User-Identify session from
+  // the same address) and returns the device id, or an answer to send instead (401 with a
+  // challenge, or 403 for a revoked device).
+  std::variant<std::string, HttpAnswer> Authenticate(
+      const std::string& method, const std::string& target, const std::string& authorization,
+      const std::string& user_identify, const std::string& remote_addr, bool require_digest);
+  HttpAnswer Register(const std::string& device, const std::string& body,
+                      const std::string& remote_addr);
+  HttpAnswer Unregister(const std::string& device, const std::string& body);
+  HttpAnswer Keepalive(const std::string& device, const std::string& body,
+                       const std::string& remote_addr);
+  HttpAnswer Faces(const std::string& device, const std::string& body);
+
+  // --- captures ---
+  nlohmann::json Captures(const CaptureQuery& q);
+  nlohmann::json Capture(const std::string& id);
+  std::vector<uint8_t> CaptureImage(const std::string& id, int n);
+  // Latest capture per camera (live preview of recent captures).
+  nlohmann::json Latest();
+  // Waits until no job is queued or running (tests, bench); false on timeout.
+  bool WaitIdle(std::chrono::milliseconds timeout);
+
+  // --- strangers ---
+  nlohmann::json Strangers(int64_t from_ms, int64_t to_ms, const std::string& device,
+                           int64_t min_count, int64_t limit, int64_t offset);
+  nlohmann::json Stranger(int64_t id);
+
+  // --- alert rules ---
+  std::vector<AlertRule> Rules();
+  AlertRule AddRule(AlertRule rule);
+  AlertRule UpdateRule(int64_t id, const nlohmann::json& patch);
+  bool RemoveRule(int64_t id);
+  // Runs the periodic rules (tenant_absent) now; returns the alarms raised.
+  int EvaluatePeriodic(int64_t now_ms);
+
+  // --- webhook ---
+  void SetWebhook(const std::string& url);
+  nlohmann::json Webhook();
+
+  // --- reports ---
+  nlohmann::json TrafficReport(int64_t from_ms, int64_t to_ms, const std::string& bucket,
+                               int utc_offset_minutes);
+  nlohmann::json StrangerReport(int64_t from_ms, int64_t to_ms, int utc_offset_minutes);
+  nlohmann::json AlertReport(int64_t from_ms, int64_t to_ms, int64_t top);
+
+  EventBus& bus() { return bus_; }
+  WorkQueue& queue() { return *queue_; }
+  const ViidOptions& options() const { return options_; }
+
+  struct Stats {
+    std::atomic<int64_t> received{0}, recognised{0}, accepted{0}, strangers{0}, rejected{0},
+        no_face{0}, failed{0}, alarms{0};
+    std::atomic<int64_t> latency_sum_ms{0}, latency_max_ms{0};
+  };
+  const Stats& stats() const { return stats_; }
+  nlohmann::json StatsJson() const;
+
+ private:
+  struct Recognised;
+  void Worker();
+  void Recognise(RecognitionJob& job, void* engine);
+  void Tail();
+  void Periodic();
+  void WebhookSender();
+  void OnStranger(const std::string& capture_id, const std::string& device, int64_t time_ms,
+                  int64_t cluster, const std::vector<uint8_t>& crop);
+  void OnPerson(const std::string& capture_id, const std::string& device, int64_t time_ms,
+                const std::string& person, const std::vector<uint8_t>& crop);
+  // Raises an alarm through the event store (kind "alarm") with EVIDENCE and the crop as
+  // its snapshot; de-duplicated by KEY within DEDUP_MS. Returns true when raised.
+  bool RaiseAlarm(const std::string& key, int64_t dedup_ms, const std::string& device,
+                  const std::string& type, const std::string& severity,
+                  const std::string& description, const std::string& person, int64_t time_ms,
+                  nlohmann::json evidence, const std::vector<uint8_t>& snapshot);
+  std::string NewNonce(int64_t now_ms) const;
+  bool NonceFresh(const std::string& nonce, int64_t now_ms, bool* valid) const;
+  std::filesystem::path ImagePath(const std::string& id, int n, int64_t time_ms) const;
+  bool Stopping() const;
+
+  ViidDeps deps_;
+  crypto::DataKey key_;
+  ViidOptions options_;
+  std::unique_ptr<Database> db_;
+  crypto::Bytes nonce_key_;
+  match::LevelSetting level_;
+  std::unique_ptr<StrangerClusters> clusters_;
+  std::unique_ptr<WorkQueue> queue_;
+  EventBus bus_;
+  Stats stats_;
+
+  std::mutex session_mu_;
+  struct Session {
+    std::string addr;
+    int64_t expires_ms = 0;
+  };
+  std::map<std::string, Session> sessions_;
+  std::map<std::string, uint32_t> nonce_counts_;  // authenticated nonces → last nc
+
+  std::atomic<int> busy_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex bg_mu_;
+  std::condition_variable bg_cv_;
+  std::vector<std::thread> threads_;
+  bool started_ = false;
+};
+
+// The CSV of a report (UTF-8 with BOM, CRLF): its "columns" in order, one line per item.
+std::string ReportCsv(const nlohmann::json& report);
+
+// A random RFC 4122 version-4 UUID (lower case).
+std::string NewUuid();
+
+}  // namespace anju::server

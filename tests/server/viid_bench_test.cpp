@@ -1,0 +1,195 @@
+// Snapshot recognition benchmark (issue 9 targets): throughput in snapshots/s with a 20,000-face
+// gallery, and upload → recognised latency at a steady 10 snapshots/s. Runs only with
+// ANJU_VIID_BENCH=1 (it takes minutes); prints a table, asserts nothing about time.
+//
+//   ANJU_VIID_BENCH=1 build/bin/viid_test --gtest_filter='ViidBench.*'
+//   (ANJU_VIID_BENCH_GALLERY, _PROBES, _SECONDS, _WORKERS override the sizes)
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/error.h"
+#include "crypto/envelope.h"
+#include "match/index.h"
+#include "match/thresholds.h"
+#include "protocol/viid.h"
+#include "server/event_store.h"
+#include "server/viid_service.h"
+#include "testing.h"
+#include "vision/engine.h"
+#include "vision/image.h"
+
+namespace anju::server {
+namespace {
+
+namespace fs = std::filesystem;
+namespace viid = protocol::viid;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+int Env(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+std::vector<uint8_t> ReadBytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), {});
+}
+
+std::string Body(const std::string& device, const std::string& id,
+                 const std::vector<uint8_t>& jpeg) {
+  viid::FaceList list;
+  viid::FaceObject f;
+  f.face_id = id;
+  f.device_id = device;
+  viid::SubImageInfo img;
+  img.data = jpeg;
+  f.images.push_back(img);
+  list.faces.push_back(f);
+  return viid::ToJson(list).dump();
+}
+
+double Percentile(std::vector<int64_t> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return double(v[std::min(v.size() - 1, size_t(p * double(v.size())))]);
+}
+
+TEST(ViidBench, ThroughputAndLatency) {
+  if (std::getenv("ANJU_VIID_BENCH") == nullptr)
+    GTEST_SKIP() << "set ANJU_VIID_BENCH=1 to run the snapshot recognition benchmark";
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  const int gallery = Env("ANJU_VIID_BENCH_GALLERY", 20000);
+  const int probes = Env("ANJU_VIID_BENCH_PROBES", 200);
+  const int seconds = Env("ANJU_VIID_BENCH_SECONDS", 30);
+  const int workers = Env("ANJU_VIID_BENCH_WORKERS", 2);
+  std::unique_ptr<vision::FaceEngine> engine;
+  try {
+    engine = vision::FaceEngine::Open();
+  } catch (const Error& e) {
+    GTEST_SKIP() << "face models not installed: " << e.what();
+  }
+  const std::string version = engine->model_version();
+
+  // Gallery: real LFW people (first photo) as the enrolled part, random unit features as
+  // the rest; probes are their other photos (half) and people not enrolled (half).
+  std::vector<std::pair<std::string, std::vector<fs::path>>> people;
+  for (const auto& d : fs::directory_iterator(lfw)) {
+    std::vector<fs::path> photos;
+    for (const auto& e : fs::directory_iterator(d.path())) photos.push_back(e.path());
+    if (photos.size() >= 2) {
+      std::sort(photos.begin(), photos.end());
+      people.emplace_back(d.path().filename().string(), photos);
+    }
+  }
+  std::sort(people.begin(), people.end());
+  match::IndexOptions io;
+  io.model_version = version;
+  match::FeatureIndex index(io);
+  std::vector<std::vector<uint8_t>> probe_jpegs;
+  const int enrolled = probes / 2;
+  const auto t_enrol = Clock::now();
+  for (int i = 0; i < int(people.size()) && int(probe_jpegs.size()) < probes; ++i) {
+    const auto& [name, photos] = people[size_t(i)];
+    if (int(probe_jpegs.size()) < enrolled) {
+      const cv::Mat img = vision::DecodeImage(ReadBytes(photos[0]));
+      const auto face = engine->DetectCentral(img);
+      if (!face) continue;
+      index.Add(name, engine->Embed(*face).values, version);
+    }
+    probe_jpegs.push_back(ReadBytes(photos[1]));
+  }
+  const double enrol_s = std::chrono::duration<double>(Clock::now() - t_enrol).count();
+  for (int i = int(index.size()); i < gallery; ++i)
+    index.Add("R" + std::to_string(i), anju::testing::RandomUnitFeature(uint32_t(i)), version);
+  std::printf("gallery %zu templates (%d real LFW people, enrolled in %.1f s), %zu probes\n",
+              index.size(), enrolled, enrol_s, probe_jpegs.size());
+  engine.reset();
+
+  const fs::path dir = anju::testing::TempDir("viid-bench");
+  const auto key = crypto::DataKey::Generate();
+  EventStore events(dir, key);
+  std::atomic<bool> stopping{false};
+  auto make = [&](int w) {
+    ViidDeps deps;
+    deps.data_dir = dir / ("w" + std::to_string(w) + "-" +
+                           std::to_string(Clock::now().time_since_epoch().count()));
+    fs::create_directories(deps.data_dir);
+    deps.events = &events;
+    deps.index = [&] { return &index; };
+    deps.model_version = version;
+    deps.thresholds_file = match::DefaultThresholdsPath();
+    deps.stopping = &stopping;
+    ViidOptions o;
+    o.workers = w;
+    o.tail_interval_ms = 1000;
+    auto s = std::make_unique<ViidService>(deps, key, o);
+    s->Start();
+    // Warm-up: one snapshot opens each worker's engine.
+    for (int i = 0; i < w; ++i)
+      s->Faces("CAM", Body("CAM", "warm" + std::to_string(i), probe_jpegs[0]));
+    s->WaitIdle(std::chrono::minutes(2));
+    return s;
+  };
+
+  std::printf(
+      "\n| workers | snapshots | seconds | snapshots/s | accepted | strangers | rejected/no face "
+      "|\n"
+      "|---|---|---|---|---|---|---|\n");
+  for (int w = 1; w <= workers; ++w) {
+    auto s = make(w);
+    const json before = s->StatsJson();
+    const auto t0 = Clock::now();
+    for (size_t i = 0; i < probe_jpegs.size(); ++i)
+      s->Faces("CAM", Body("CAM", "T" + std::to_string(i), probe_jpegs[i]));
+    ASSERT_TRUE(s->WaitIdle(std::chrono::minutes(10)));
+    const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+    const json st = s->StatsJson();
+    std::printf("| %d | %zu | %.1f | **%.1f** | %lld | %lld | %lld |\n", w, probe_jpegs.size(), sec,
+                double(probe_jpegs.size()) / sec,
+                (long long)(st["accepted"].get<int64_t>() - before["accepted"].get<int64_t>()),
+                (long long)(st["strangers"].get<int64_t>() - before["strangers"].get<int64_t>()),
+                (long long)(st["rejected"].get<int64_t>() + st["no_face"].get<int64_t>() -
+                            before["rejected"].get<int64_t>() - before["no_face"].get<int64_t>()));
+  }
+
+  // Steady 10 snapshots/s: latency from the upload call to the recognised row.
+  auto s = make(workers);
+  const int n = seconds * 10;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    std::this_thread::sleep_until(t0 + std::chrono::milliseconds(100 * i));
+    s->Faces("CAM",
+             Body("CAM", "S" + std::to_string(i), probe_jpegs[size_t(i) % probe_jpegs.size()]));
+  }
+  ASSERT_TRUE(s->WaitIdle(std::chrono::minutes(10)));
+  std::vector<int64_t> lat;
+  CaptureQuery q;
+  q.limit = 1000;
+  for (int64_t off = 0;; off += 1000) {
+    q.offset = off;
+    const json page = s->Captures(q);
+    for (const auto& c : page["items"])
+      if (c["face_id"].get<std::string>().starts_with("S"))
+        lat.push_back(c["recognised_ms"].get<int64_t>() - c["received_ms"].get<int64_t>());
+    if (page["items"].size() < 1000) break;
+  }
+  std::printf(
+      "\nsteady 10 snapshots/s for %d s, %d workers, %zu-template gallery:\n"
+      "| snapshots | p50 ms | p95 ms | max ms |\n|---|---|---|---|\n"
+      "| %zu | %.0f | %.0f | %.0f |\n",
+      seconds, workers, index.size(), lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.95),
+      Percentile(lat, 1.0));
+  s.reset();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace
+}  // namespace anju::server

@@ -4,28 +4,22 @@
 // accepted because the proxy only talks to localhost).
 import { defineConfig } from 'vite'
 import vue from '@vitejs/plugin-vue'
+import Components from 'unplugin-vue-components/vite'
+import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
 import { fileURLToPath } from 'node:url'
 
 const server = process.env.ANJU_SERVER || 'https://127.0.0.1:8640'
 const proxy = { target: server, changeOrigin: true, secure: false }
 
 export default defineConfig({
-  plugins: [vue()],
+  // Element Plus components (and their CSS) are imported where a page uses them, so the first
+  // load (the login page) carries only what it shows.
+  plugins: [vue(), Components({ resolvers: [ElementPlusResolver({ importStyle: 'css' })], dts: false })],
   base: './',
   build: {
     outDir: fileURLToPath(new URL(process.env.ANJU_CONSOLE_OUT || '../build/console', import.meta.url)),
     emptyOutDir: true,
     chunkSizeWarningLimit: 1200,
-    rollupOptions: {
-      output: {
-        // Libraries change rarely: separate chunks stay cached across console releases.
-        manualChunks(id) {
-          if (id.includes('node_modules/echarts') || id.includes('node_modules/zrender')) return 'echarts'
-          if (id.includes('node_modules/element-plus') || id.includes('node_modules/@element-plus')) return 'element'
-          if (id.includes('node_modules')) return 'vendor'
-        },
-      },
-    },
   },
   server: { port: 5173, proxy: { '/api': proxy, '/healthz': proxy } },
 })

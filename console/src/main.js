@@ -1,6 +1,8 @@
 import { createApp } from 'vue'
-import ElementPlus from 'element-plus'
-import 'element-plus/dist/index.css'
+// Components come per page (unplugin-vue-components); the services pages call directly need
+// their styles here.
+import 'element-plus/es/components/message/style/css'
+import 'element-plus/es/components/message-box/style/css'
 import App from './App.vue'
 import { router } from './router.js'
 import { i18n } from './i18n.js'
@@ -18,4 +20,4 @@ setHandlers({
   },
 })
 
-createApp(App).use(ElementPlus).use(i18n).use(router).mount('#app')
+createApp(App).use(i18n).use(router).mount('#app')

@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 DATA ?= $(abspath ../shared/data)
 export ANJU_DATA_DIR ?= $(if $(wildcard $(DATA)),$(DATA),)
 
-.PHONY: all setup build test test-unit test-asan bench run format clean
+.PHONY: all setup build console test test-unit test-asan test-console bench run format clean
 
 all: build
 
@@ -18,9 +18,17 @@ $(BUILD)/build.ninja:
 
 build: setup $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
+	@$(MAKE) --no-print-directory console
+
+# The web console (console/, Vite) into $(BUILD)/console, which anju-server serves at "/".
+console:
+	@if command -v npm >/dev/null && [ -d console/node_modules ]; then \
+	  cd console && ANJU_CONSOLE_OUT=$(abspath $(BUILD))/console npx vite build --logLevel warn && \
+	  echo "控制台 / console: $(BUILD)/console"; \
+	else echo "控制台未构建：没有 npm 或 console/node_modules（scripts/setup）/ console not built: no npm or console/node_modules (scripts/setup)"; fi
 
 # Unit and integration tests, then the same unit tests under ASan + UBSan.
-test: build test-unit test-asan
+test: build test-unit test-asan test-console
 
 test-unit:
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
@@ -31,6 +39,13 @@ $(ASAN_BUILD)/build.ninja:
 test-asan: setup $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L unit --timeout 900
+
+# Browser tests of the console (Playwright + Debian's Chromium against a real anju-server).
+test-console:
+	@if [ -f $(BUILD)/console/index.html ]; then \
+	  ANJU_BIN_DIR=$(abspath $(BUILD))/bin ANJU_CONSOLE_DIR=$(abspath $(BUILD))/console \
+	  ANJU_CONSOLE_TEST_OUT=$(abspath $(BUILD))/console-test node tests/console/run.mjs; \
+	else echo "控制台测试跳过：控制台未构建 / console tests skipped: console not built (no Node.js >= 20.19)"; fi
 
 bench: build
 	$(BUILD)/bin/anju_bench --benchmark_min_time=2

@@ -65,7 +65,9 @@ void Server::Impl::AddViidRoutes() {
   deps.stopping = &stopping;
   // Owned by the route handlers: destroyed with the router, before the event store and
   // the index it uses (Server::Impl member order); its threads stop with the server.
-  auto svc = std::make_shared<ViidService>(std::move(deps), keys.data_key);
+  ViidOptions vo;
+  vo.retention_months = options.snapshot_retention_months;
+  auto svc = std::make_shared<ViidService>(std::move(deps), keys.data_key, vo);
   svc->Start();
 
   // ---- GA/T 1400 (digest-authenticated by the handler) ----
@@ -341,6 +343,48 @@ void Server::Impl::AddViidRoutes() {
            })
       .Perm("config.manage")
       .Body(Obj({Req("url", Str("http(s)://host:port/path, or \"\"").MaxLength(2000))}));
+
+  router
+      .Add("GET", "/api/v1/viid/forward", "snapshot cameras", Auth::kAdmin,
+           "Forwarding to an upper platform (target without its password, outbox state)",
+           [svc](Request&) { return Reply::Json(svc->Forward()); })
+      .Perm("config.manage");
+
+  router
+      .Add("PUT", "/api/v1/viid/forward", "snapshot cameras", Auth::kAdmin,
+           "Forward recognised captures (and, for http, alarms) to an upper platform: kind "
+           "http (JSON POST) or gat1400 (FaceListObject to url + /VIID/Faces, HTTP Digest); "
+           "\"\" = off. Durable outbox, retried in order",
+           [this, svc](Request& r) {
+             svc->SetForward(r.body);
+             json detail = r.body;
+             detail.erase("password");
+             std::lock_guard lock(db->mutex());
+             Audit(*db, r.actor, "forward_set", "viid/forward", detail);
+             return Reply::Json(svc->Forward());
+           })
+      .Perm("config.manage")
+      .Body(
+          Obj({Req("kind", Str().Enum({"", "http", "gat1400"})), Opt("url", Str().MaxLength(2000)),
+               Opt("username", Str().MaxLength(64)), Opt("password", Str().MaxLength(256)),
+               Opt("captures", Bool()), Opt("alarms", Bool())}));
+
+  router
+      .Add("POST", "/api/v1/viid/retention/run", "maintenance", Auth::kAdmin,
+           "Delete captures, their images and idle stranger clusters older than the snapshot "
+           "retention (also hourly)",
+           [this, svc](Request& r) {
+             const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+             const int64_t cutoff = now - int64_t(options.snapshot_retention_months) * 2629746000LL;
+             int64_t total = 0;
+             for (int64_t n; (n = svc->RetainCaptures(cutoff)) > 0;) total += n;
+             std::lock_guard lock(db->mutex());
+             Audit(*db, r.actor, "capture_retention", "captures", {{"deleted", total}});
+             return Reply::Json({{"deleted", total}, {"before_ms", cutoff}});
+           })
+      .Perm("maintenance");
 
   router
       .Add("GET", "/api/v1/viid/stats", "snapshot cameras", Auth::kAdmin,

@@ -73,7 +73,10 @@ CREATE TABLE alert_state(key TEXT PRIMARY KEY, last_ms INTEGER NOT NULL) WITHOUT
 CREATE TABLE webhook_outbox(seq INTEGER PRIMARY KEY, body TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
   last_error TEXT NOT NULL DEFAULT '');
-CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)"};
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)",
+      R"(CREATE TABLE forward_outbox(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '');)"};
   return m;
 }
 
@@ -347,6 +350,7 @@ void ViidService::Start() {
   threads_.emplace_back([this] { Tail(); });
   threads_.emplace_back([this] { Periodic(); });
   threads_.emplace_back([this] { WebhookSender(); });
+  threads_.emplace_back([this] { ForwardSender(); });
 }
 
 void ViidService::Stop() {
@@ -827,6 +831,7 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
     }
     ++stats_.recognised;
     bus_.Publish("capture", Capture(job.capture_id));
+    if (state == "done") ForwardCapture(job.capture_id, crop);
   };
   if (!engine) {
     finish("unrecognised", "", "", std::nullopt, std::nullopt, std::nullopt, json::object(),
@@ -896,9 +901,9 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   int64_t next_id = 0;
   {
     std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(), "SELECT COALESCE(MAX(id), 0) + 1 FROM strangers");
+    Stmt s(db_->handle(), "SELECT COALESCE(MAX(id), 0) FROM strangers");
     s.Step();
-    next_id = s.Int(0);
+    next_id = std::max(s.Int(0), clusters_->MaxId()) + 1;
   }
   const StrangerAssignment a = clusters_->Assign(feature.values, [&] { return next_id; });
   {
@@ -1204,8 +1209,11 @@ void ViidService::Periodic() {
     lock.unlock();
     try {
       EvaluatePeriodic(Now());
+      const int64_t cutoff = Now() - int64_t(options_.retention_months) * 2629746000LL;
+      while (!Stopping() && RetainCaptures(cutoff) > 0) {
+      }
     } catch (const std::exception& e) {
-      spdlog::error("viid: periodic rules failed: {}", e.what());
+      spdlog::error("viid: periodic rules / retention failed: {}", e.what());
     }
     lock.lock();
     const auto until =
@@ -1301,6 +1309,45 @@ void ViidService::Tail() {
           tx.Commit();
           bg_cv_.notify_all();
         }
+        // Forwarding (http kind): every alarm past its own durable cursor.
+        json fwd;
+        int64_t fcursor = 0;
+        {
+          std::lock_guard lock(db_->mutex());
+          Stmt c(db_->handle(),
+                 "SELECT key, value FROM settings WHERE key IN "
+                 "('forward', 'forward_alarm_cursor')");
+          while (c.Step()) {
+            if (c.Text(0) == "forward") fwd = json::parse(c.Text(1), nullptr, false);
+            if (c.Text(0) == "forward_alarm_cursor") fcursor = std::stoll(c.Text(1));
+          }
+        }
+        if (fwd.is_object() && fwd.value("kind", "") == "http" && fwd.value("alarms", true) &&
+            fcursor < alarm_id) {
+          Stmt s(r.db, "SELECT id FROM alarms WHERE id > ? ORDER BY id LIMIT 200");
+          s.Bind(1, fcursor);
+          std::vector<int64_t> next;
+          while (s.Step()) next.push_back(s.Int(0));
+          for (int64_t a : next) {
+            EnqueueForward("alarm",
+                           {{"type", "alarm"}, {"alarm", ToJson(deps_.events->GetAlarm(a))}});
+            fcursor = a;
+          }
+          std::lock_guard lock(db_->mutex());
+          Stmt up(db_->handle(),
+                  "INSERT INTO settings(key, value) VALUES('forward_alarm_cursor', ?) ON "
+                  "CONFLICT(key) DO UPDATE SET value = excluded.value");
+          up.Bind(1, std::to_string(fcursor));
+          up.Run();
+        } else if (!(fwd.is_object() && fwd.value("kind", "") == "http")) {
+          // Not forwarding alarms: the cursor follows, so enabling it later starts from then.
+          std::lock_guard lock(db_->mutex());
+          Stmt up(db_->handle(),
+                  "INSERT INTO settings(key, value) VALUES('forward_alarm_cursor', ?) ON "
+                  "CONFLICT(key) DO UPDATE SET value = excluded.value");
+          up.Bind(1, std::to_string(alarm_id));
+          up.Run();
+        }
         std::unique_lock lock(bg_mu_);
         bg_cv_.wait_for(lock, std::chrono::milliseconds(options_.tail_interval_ms));
       }
@@ -1394,6 +1441,239 @@ void ViidService::WebhookSender() {
     std::unique_lock lock(bg_mu_);
     if (next_wait_ms > 0) bg_cv_.wait_for(lock, std::chrono::milliseconds(next_wait_ms));
   }
+}
+
+// ---- forwarding ------------------------------------------------------------------------
+
+void ViidService::SetForward(const json& c) {
+  auto bad = [](const std::string& m) { throw protocol::ApiError(400, "bad_request", m); };
+  if (!c.is_object()) bad("body must be an object");
+  const std::string kind = c.value("kind", "");
+  if (kind != "" && kind != "http" && kind != "gat1400") bad("kind: \"\" | http | gat1400");
+  const std::string url = c.value("url", "");
+  if (!kind.empty() && !url.starts_with("http://") && !url.starts_with("https://"))
+    bad("url 须以 http:// 或 https:// 开头 / url must start with http(s)://");
+  json stored = {{"kind", kind},
+                 {"url", url},
+                 {"username", c.value("username", "")},
+                 {"captures", c.value("captures", true)},
+                 {"alarms", c.value("alarms", true)}};
+  const std::string password = c.value("password", "");
+  std::lock_guard lock(db_->mutex());
+  Transaction tx(*db_);
+  Stmt s(db_->handle(),
+         "INSERT INTO settings(key, value) VALUES('forward', ?) ON CONFLICT(key) DO UPDATE SET "
+         "value = excluded.value");
+  s.Bind(1, stored.dump());
+  s.Run();
+  if (c.contains("password")) {
+    Stmt p(db_->handle(),
+           "INSERT INTO settings(key, value) VALUES('forward_password', ?) ON CONFLICT(key) DO "
+           "UPDATE SET value = excluded.value");
+    p.Bind(1, crypto::ToBase64(crypto::Seal(key_, crypto::AsBytes(password),
+                                            crypto::AsBytes("anju-viid-forward/v1"))));
+    p.Run();
+  }
+  tx.Commit();
+}
+
+json ViidService::Forward() {
+  std::lock_guard lock(db_->mutex());
+  json out = {{"kind", ""}, {"url", ""}};
+  Stmt s(db_->handle(), "SELECT value FROM settings WHERE key = 'forward'");
+  if (s.Step()) out = json::parse(s.Text(0), nullptr, false);
+  Stmt c(db_->handle(),
+         "SELECT COUNT(*), COALESCE(MAX(attempts), 0), COALESCE(MIN(created_ms), 0) FROM "
+         "forward_outbox");
+  c.Step();
+  out["pending"] = c.Int(0);
+  out["max_attempts"] = c.Int(1);
+  out["oldest_ms"] = c.Int(2);
+  Stmt e(db_->handle(),
+         "SELECT last_error FROM forward_outbox WHERE last_error != '' ORDER BY seq LIMIT 1");
+  out["last_error"] = e.Step() ? e.Text(0) : "";
+  return out;
+}
+
+void ViidService::EnqueueForward(const std::string& kind, const json& body) {
+  std::lock_guard lock(db_->mutex());
+  Stmt ins(db_->handle(),
+           "INSERT INTO forward_outbox(kind, body, next_ms, created_ms) VALUES(?,?,?,?)");
+  ins.Bind(1, kind).Bind(2, body.dump(-1, ' ', false, json::error_handler_t::replace));
+  ins.Bind(3, Now()).Bind(4, Now());
+  ins.Run();
+}
+
+void ViidService::ForwardCapture(const std::string& capture_id, const std::vector<uint8_t>& crop) {
+  json fwd;
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(), "SELECT value FROM settings WHERE key = 'forward'");
+    if (s.Step()) fwd = json::parse(s.Text(0), nullptr, false);
+  }
+  if (!fwd.is_object() || fwd.value("kind", "").empty() || !fwd.value("captures", true)) return;
+  const json c = Capture(capture_id);
+  if (fwd["kind"] == "http") {
+    EnqueueForward("http",
+                   {{"type", "capture"}, {"capture", c}, {"face_image", crypto::ToBase64(crop)}});
+    return;
+  }
+  // GA/T 1400: the face as the camera sent it, FaceID and DeviceID kept.
+  viid::FaceObject f;
+  f.face_id = c["face_id"];
+  f.device_id = c["device_id"];
+  const json& box = c["box"];
+  if (box.is_array() && box.size() == 4) {
+    f.left_top_x = box[0], f.left_top_y = box[1], f.right_btm_x = box[2], f.right_btm_y = box[3];
+  }
+  f.face_appear_time = viid::FormatTime(c["time_ms"].get<int64_t>());
+  viid::SubImageInfo img;
+  img.type = viid::kImageTypeFace;
+  img.shot_time = f.face_appear_time;
+  img.data = crop;
+  f.images.push_back(std::move(img));
+  viid::FaceList list;
+  list.faces.push_back(std::move(f));
+  EnqueueForward("gat1400", viid::ToJson(list));
+}
+
+void ViidService::ForwardSender() {
+  viid::DigestChallenge challenge;
+  bool have_challenge = false;
+  uint32_t nc = 0;
+  while (!Stopping()) {
+    json fwd;
+    std::string password;
+    std::vector<std::tuple<int64_t, std::string, std::string>> batch;
+    int64_t wait_ms = 1000;
+    try {
+      std::lock_guard lock(db_->mutex());
+      Stmt u(db_->handle(),
+             "SELECT key, value FROM settings WHERE key IN ('forward', "
+             "'forward_password')");
+      while (u.Step()) {
+        if (u.Text(0) == "forward") fwd = json::parse(u.Text(1), nullptr, false);
+        if (u.Text(0) == "forward_password") {
+          const auto p = crypto::Open(key_, crypto::FromBase64(u.Text(1)),
+                                      crypto::AsBytes("anju-viid-forward/v1"));
+          password.assign(p.begin(), p.end());
+        }
+      }
+      if (fwd.is_object() && !fwd.value("kind", "").empty()) {
+        Stmt s(db_->handle(),
+               "SELECT seq, kind, body FROM forward_outbox WHERE next_ms <= ? ORDER BY seq LIMIT "
+               "20");
+        s.Bind(1, Now());
+        while (s.Step()) batch.emplace_back(s.Int(0), s.Text(1), s.Text(2));
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("viid: forward: {}", e.what());
+    }
+    if (!batch.empty()) {
+      const std::string url = fwd["url"];
+      const size_t scheme_end = url.find("://") + 3;
+      const size_t slash = url.find('/', scheme_end);
+      const std::string base = slash == std::string::npos ? url : url.substr(0, slash);
+      std::string path = slash == std::string::npos ? "" : url.substr(slash);
+      const bool gat = fwd["kind"] == "gat1400";
+      if (gat) {
+        while (path.ends_with("/")) path.pop_back();
+        path += viid::kPathFaces;
+      } else if (path.empty()) {
+        path = "/";
+      }
+      httplib::Client client(base);
+      client.set_connection_timeout(3, 0);
+      client.set_read_timeout(10, 0);
+      client.set_write_timeout(10, 0);
+      const std::string user = fwd.value("username", "");
+      for (const auto& [seq, kind, body] : batch) {
+        if (Stopping()) break;
+        (void)kind;  // queued for the kind configured then; sent to the current target
+        auto post = [&] {
+          httplib::Headers h;
+          if (gat) {
+            h.emplace("User-Identify", user);
+            if (have_challenge)
+              h.emplace("Authorization", viid::FormatAuthorization(viid::AnswerChallenge(
+                                             challenge, user, password, "POST", path, ++nc)));
+          }
+          return client.Post(path, h, body, "application/json");
+        };
+        httplib::Result res = post();
+        if (gat && res && res->status == 401) {
+          // A new or expired nonce: answer the challenge once.
+          try {
+            challenge = viid::ParseChallenge(res->get_header_value("WWW-Authenticate"));
+            have_challenge = true;
+            nc = 0;
+            res = post();
+          } catch (const Error&) {
+          }
+        }
+        std::lock_guard lock(db_->mutex());
+        if (res && res->status >= 200 && res->status < 300) {
+          Stmt d(db_->handle(), "DELETE FROM forward_outbox WHERE seq = ?");
+          d.Bind(1, seq);
+          d.Run();
+          wait_ms = 0;
+        } else {
+          const std::string err =
+              res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
+          Stmt d(db_->handle(),
+                 "UPDATE forward_outbox SET attempts = attempts + 1, next_ms = ? + MIN(300000, "
+                 "1000 * (1 << MIN(attempts, 9))), last_error = ? WHERE seq = ?");
+          d.Bind(1, Now()).Bind(2, err).Bind(3, seq);
+          d.Run();
+          break;
+        }
+      }
+    }
+    std::unique_lock lock(bg_mu_);
+    if (wait_ms > 0) bg_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms));
+  }
+}
+
+int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {
+  std::vector<std::string> ids;
+  std::vector<fs::path> files;
+  {
+    std::lock_guard lock(db_->mutex());
+    Transaction tx(*db_);
+    {
+      Stmt s(db_->handle(), "SELECT id FROM captures WHERE time_ms < ? ORDER BY time_ms LIMIT ?");
+      s.Bind(1, before_ms).Bind(2, max);
+      while (s.Step()) ids.push_back(s.Text(0));
+    }
+    for (const auto& id : ids) {
+      Stmt f(db_->handle(), "SELECT file FROM capture_images WHERE capture_id = ?");
+      f.Bind(1, id);
+      while (f.Step()) files.push_back(deps_.data_dir / f.Text(0));
+      Stmt d1(db_->handle(), "DELETE FROM capture_images WHERE capture_id = ?");
+      d1.Bind(1, id);
+      d1.Run();
+      Stmt d2(db_->handle(), "DELETE FROM captures WHERE id = ?");
+      d2.Bind(1, id);
+      d2.Run();
+      Stmt d3(db_->handle(), "DELETE FROM tenant_strangers WHERE capture_id = ?");
+      d3.Bind(1, id);
+      d3.Run();
+    }
+    // A visitor cluster not seen since the cutoff goes too (its centroid is biometric data).
+    std::vector<int64_t> gone;
+    Stmt q(db_->handle(), "SELECT id FROM strangers WHERE last_ms < ?");
+    q.Bind(1, before_ms);
+    while (q.Step()) gone.push_back(q.Int(0));
+    Stmt d4(db_->handle(), "DELETE FROM strangers WHERE last_ms < ?");
+    d4.Bind(1, before_ms);
+    d4.Run();
+    clusters_->Remove(gone);
+    tx.Commit();
+  }
+  // After the commit: a crash in between leaves files no row names, never the reverse.
+  std::error_code ec;
+  for (const auto& f : files) fs::remove(f, ec);
+  return int64_t(ids.size());
 }
 
 // ---- queries ---------------------------------------------------------------------------

@@ -88,7 +88,8 @@ struct ViidOptions {
   match::SecurityLevel level = match::SecurityLevel::kNormal;
   float cluster_threshold = 0;     // 0 = the thresholds file's low level
   int64_t tail_interval_ms = 200;  // how often new access records / alarms are published
-  int64_t periodic_interval_ms = 3600 * 1000;  // tenant-absent rule
+  int64_t periodic_interval_ms = 3600 * 1000;  // tenant-absent rule, capture retention
+  int retention_months = 12;  // captures, their images and idle stranger clusters (R3.3.2.6)
 };
 
 struct ViidDeps {
@@ -200,6 +201,18 @@ class ViidService {
   void SetWebhook(const std::string& url);
   nlohmann::json Webhook();
 
+  // --- forwarding to an upper platform (own durable outbox) ---
+  // {"kind": "" (off) | "http" | "gat1400", "url", "username"?, "password"?, "captures"?,
+  // "alarms"?}: http POSTs {"type":"capture"|"alarm", ...} JSON to url; gat1400 POSTs each
+  // recognised capture as a FaceListObject to url + /VIID/Faces with HTTP Digest. Throws
+  // protocol::ApiError(400) when invalid. The password is kept sealed.
+  void SetForward(const nlohmann::json& config);
+  nlohmann::json Forward();  // the config without the password, plus the outbox state
+
+  // Deletes captures (rows and sealed images) older than BEFORE_MS and stranger clusters
+  // last seen before it; at most MAX captures per call. Returns the captures deleted.
+  int64_t RetainCaptures(int64_t before_ms, int64_t max = 1000);
+
   // --- reports ---
   nlohmann::json TrafficReport(int64_t from_ms, int64_t to_ms, const std::string& bucket,
                                int utc_offset_minutes);
@@ -225,6 +238,9 @@ class ViidService {
   void Tail();
   void Periodic();
   void WebhookSender();
+  void ForwardSender();
+  void EnqueueForward(const std::string& kind, const nlohmann::json& body);
+  void ForwardCapture(const std::string& capture_id, const std::vector<uint8_t>& crop);
   void OnStranger(const std::string& capture_id, const std::string& device, int64_t time_ms,
                   int64_t cluster, const std::vector<uint8_t>& crop);
   void OnPerson(const std::string& capture_id, const std::string& device, int64_t time_ms,

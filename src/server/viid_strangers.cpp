@@ -1,5 +1,6 @@
 #include "server/viid_strangers.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace anju::server {
@@ -65,6 +66,20 @@ std::vector<float> StrangerClusters::Centroid(int64_t id) const {
     return out;
   }
   return {};
+}
+
+int64_t StrangerClusters::MaxId() const {
+  std::lock_guard lock(mu_);
+  int64_t m = 0;
+  for (const auto& c : clusters_) m = std::max(m, c.id);
+  return m;
+}
+
+void StrangerClusters::Remove(const std::vector<int64_t>& ids) {
+  std::lock_guard lock(mu_);
+  std::erase_if(clusters_, [&](const Cluster& c) {
+    return std::find(ids.begin(), ids.end(), c.id) != ids.end();
+  });
 }
 
 size_t StrangerClusters::size() const {

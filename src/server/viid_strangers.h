@@ -45,6 +45,8 @@ class StrangerClusters {
   // The centroid of a cluster (empty when unknown).
   std::vector<float> Centroid(int64_t id) const;
   size_t size() const;
+  int64_t MaxId() const;  // 0 when empty
+  void Remove(const std::vector<int64_t>& ids);
   float threshold() const { return threshold_; }
 
  private:

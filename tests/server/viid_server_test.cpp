@@ -14,6 +14,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "crypto/bytes.h"
@@ -583,6 +584,87 @@ TEST_F(ViidTest, LiveStreamDeliversAccessAndAlarm) {
     return h;
   }());
   EXPECT_NE(ping->body.find(": ping"), std::string::npos) << ping->body;
+}
+
+TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  RequireModels();
+  // The upper platform: GA/T 1400 with its own digest credentials.
+  httplib::Server upper;
+  std::mutex mu;
+  std::vector<viid::FaceObject> got;
+  int challenged = 0;
+  const std::string ha1 = viid::DigestHa1("ANJU-UP", "upper", "upper-pass");
+  upper.Post(viid::kPathFaces, [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    try {
+      const auto c = viid::ParseAuthorization(req.get_header_value("Authorization"));
+      if (viid::VerifyDigest(c, ha1, "POST") && c.uri == req.target) {
+        for (auto& f : viid::ParseFaceList(req.body).list.faces) got.push_back(f);
+        res.set_content(viid::ToJson(std::vector<viid::ResponseStatus>{
+                                         {viid::kPathFaces, viid::kOk, "OK", "", ""}})
+                            .dump(),
+                        "application/json");
+        return;
+      }
+    } catch (const Error&) {
+    }
+    ++challenged;
+    res.status = 401;
+    res.set_header("WWW-Authenticate",
+                   viid::FormatChallenge(
+                       {"upper", "n" + std::to_string(challenged), "", "MD5", "auth", false}));
+  });
+  const int port = upper.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { upper.listen_after_bind(); });
+  const auto f = Api("PUT", "/api/v1/viid/forward",
+                     {{"kind", "gat1400"},
+                      {"url", "http://127.0.0.1:" + std::to_string(port) + "/"},
+                      {"username", "ANJU-UP"},
+                      {"password", "upper-pass"}});
+  ASSERT_EQ(f.status, 200) << f.body;
+  EXPECT_FALSE(f.body.contains("password"));
+
+  Camera cam{"CAM-F", "camera-pass-f", {}, false, 0};
+  AddCamera(cam);
+  const auto jpeg = ReadBytes(Photo(lfw, "Jennifer_Aniston", 1));
+  // One face now, one captured (by the camera's clock) two years ago.
+  json body = json::parse(FacesBody(cam.id, {{"NOW1", jpeg}, {"OLD1", jpeg}}));
+  body["FaceListObject"]["FaceObject"][1]["FaceAppearTime"] =
+      viid::FormatTime(NowMs() - 2LL * 365 * 24 * 3600 * 1000);
+  ASSERT_EQ(Send(cam, viid::kPathFaces, body.dump())->status, 200);
+  WaitRecognised(2);
+  for (int i = 0; i < 100; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (got.size() >= 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  upper.stop();
+  t.join();
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_GE(challenged, 1);
+    std::set<std::string> ids{got[0].face_id, got[1].face_id};
+    EXPECT_TRUE(ids.count("NOW1") && ids.count("OLD1"));
+    EXPECT_EQ(got[0].device_id, cam.id);
+    EXPECT_EQ(got[0].images.at(0).data, jpeg);
+  }
+  EXPECT_EQ(Api("GET", "/api/v1/viid/forward").body["pending"], 0);
+
+  // Retention (12 months by default): the old capture and its sealed image go.
+  const auto r = Api("POST", "/api/v1/viid/retention/run");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body["deleted"], 1);
+  const auto left = Api("GET", "/api/v1/captures");
+  ASSERT_EQ(left.body["total"], 1);
+  EXPECT_EQ(left.body["items"][0]["face_id"], "NOW1");
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "captures"))
+    files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);
 }
 
 }  // namespace

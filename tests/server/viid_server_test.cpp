@@ -667,5 +667,39 @@ TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
   EXPECT_EQ(files, 1u);
 }
 
+TEST_F(ViidTest, SharedAuthorisationLinksStrangersToTheTenantWhoOpened) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  RequireModels();
+  TestDevice term = RegisterDevice("unit door", 1);
+  Camera cam{"CAM-DOOR", "camera-pass-d", {}, false, 0};
+  AddCamera(cam, {{"linked_device", term.id}});
+  ASSERT_EQ(Api("POST", "/api/v1/alert-rules",
+                {{"type", "shared_authorisation"}, {"params", {{"distinct", 2}}}})
+                .status,
+            201);
+  // Tenant T-9 opens the door; two different strangers are captured at it right then.
+  const int64_t now = NowMs();
+  const json batch = {
+      {"events",
+       {{{"id", "44444444-4444-4444-8444-444444444444"},
+         {"kind", "access"},
+         {"created_ms", now},
+         {"payload", {{"time_ms", now}, {"door", 0}, {"person", "T-9"}, {"decision", "open"}}}}}}};
+  ASSERT_EQ(term.client->CallJson("POST", "/api/v1/device/events", &batch)["stored"].size(), 1u);
+  auto r = Send(cam, viid::kPathFaces,
+                FacesBody(cam.id, {{"S1", ReadBytes(Photo(lfw, "George_W_Bush", 4))}}));
+  WaitRecognised(1);
+  EXPECT_EQ(Api("GET", "/api/v1/alarms?type=shared_authorisation").body["total"], 0);  // one
+  r = Send(cam, viid::kPathFaces,
+           FacesBody(cam.id, {{"S2", ReadBytes(Photo(lfw, "Serena_Williams", 2))}}));
+  WaitRecognised(2);
+  const auto a = Api("GET", "/api/v1/alarms?type=shared_authorisation");
+  ASSERT_EQ(a.body["total"], 1) << a.body;
+  EXPECT_EQ(a.body["items"][0]["person"], "T-9");
+  const auto ev = Api("GET", "/api/v1/events/" + a.body["items"][0]["event_id"].get<std::string>());
+  EXPECT_EQ(ev.body["payload"]["evidence"]["strangers"].size(), 2u);
+  EXPECT_TRUE(ev.body["payload"]["evidence"]["approximate"].get<bool>());
+}
+
 }  // namespace
 }  // namespace anju::server::testing

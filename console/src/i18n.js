@@ -31,8 +31,8 @@ const zh = {
   },
   dash: {
     todayOpen: '今日通行', todayDenied: '今日拒绝', alarmsOpen: '未处理告警', devicesOnline: '设备在线',
-    byHour: '今日每小时通行', byDoor: '今日按门 / 设备通行', devices: '设备在线状态', backlog: '设备待上传记录',
-    alarmsByType: '未处理告警类型', online: '在线', offline: '离线', entries: '通行', denied: '拒绝',
+    byHour: '今日每小时进出', byDoor: '今日按楼栋 / 门进出', devices: '设备在线状态', backlog: '设备待上传记录',
+    alarmsByType: '未处理告警类型', online: '在线', offline: '离线', entries: '进入', exits: '外出', denied: '拒绝',
     partial: '仅统计最近 {n} 条记录', noReports: '统计接口未提供，数据由通行记录计算',
   },
   person: {
@@ -154,9 +154,9 @@ const en = {
   },
   dash: {
     todayOpen: 'Entries today', todayDenied: 'Refused today', alarmsOpen: 'Open alarms', devicesOnline: 'Devices online',
-    byHour: 'Entries per hour today', byDoor: 'Entries per door / device today', devices: 'Devices online',
+    byHour: 'Entries and exits per hour today', byDoor: 'Today per building / door', devices: 'Devices online',
     backlog: 'Records waiting on devices', alarmsByType: 'Open alarms by type', online: 'Online', offline: 'Offline',
-    entries: 'Entries', denied: 'Refused', partial: 'Only the latest {n} records counted',
+    entries: 'Entries', exits: 'Exits', denied: 'Refused', partial: 'Only the latest {n} records counted',
     noReports: 'No report API: figures computed from the access records',
   },
   person: {

@@ -1,15 +1,19 @@
 // The live event stream (GET /api/v1/events/stream, server-sent events). EventSource cannot send
-// the Authorization header, so the stream is read with fetch and a ReadableStream. Reconnects
-// after a drop; stops on close().
+// the Authorization header, so the stream is read with fetch and a ReadableStream. The server
+// ends each response after what is new (or a 15 s ping); the next request continues after the
+// last id seen, so nothing is lost between responses. Stops on close().
 import { request } from './api.js'
 
 export function openStream(onMessage, onState) {
   let stopped = false
   const ctl = new AbortController()
+  let lastId = null
   async function run() {
     while (!stopped) {
+      let ok = false
       try {
-        const res = await request('GET', '/events/stream', { raw: true, signal: ctl.signal })
+        const params = lastId === null ? undefined : { after: lastId }
+        const res = await request('GET', '/events/stream', { raw: true, signal: ctl.signal, params })
         onState('stream')
         const reader = res.body.getReader()
         const dec = new TextDecoder()
@@ -26,6 +30,7 @@ export function openStream(onMessage, onState) {
             const data = []
             for (const line of block.split('\n')) {
               if (line.startsWith('event:')) type = line.slice(6).trim()
+              else if (line.startsWith('id:')) lastId = line.slice(3).trim()
               else if (line.startsWith('data:')) data.push(line.slice(5).trimStart())
             }
             if (data.length) {
@@ -37,14 +42,15 @@ export function openStream(onMessage, onState) {
             }
           }
         }
+        ok = true
       } catch (e) {
         if (stopped || (e && e.status && e.status < 500)) {
           onState('closed', e)
           return
         }
       }
-      onState('reconnecting')
-      await new Promise((r) => setTimeout(r, 3000))
+      if (!ok) onState('reconnecting')
+      await new Promise((r) => setTimeout(r, ok ? 200 : 3000))
     }
   }
   run()

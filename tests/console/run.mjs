@@ -457,7 +457,7 @@ async function main() {
     let n = 0
     const grey = (count) => {
       const w = 250, h = 250
-      const row = Buffer.alloc(3 * w, 60)
+      const row = Buffer.concat([Buffer.alloc(3 * w, 60), Buffer.alloc((4 - ((3 * w) % 4)) % 4)]) // rows pad to 4 bytes
       const pixels = Buffer.concat(Array(h).fill(row))
       const header = Buffer.alloc(54)
       header.write('BM', 0)
@@ -486,7 +486,7 @@ async function main() {
     const cfg = {
       data_dir: path.join(tmp, 'terminal'),
       name: '1号楼1单元门',
-      camera: `dir:${frames}?fps=10`,
+      camera: `dir:${frames}?fps=10&loop=1`,
       door: 'log',
       server: { url: base, enrolment_code: enrolmentCode },
       status_listen: '',
@@ -534,6 +534,7 @@ async function main() {
       sessionStorage.setItem('anju.user', u)
     }, await page.evaluate(() => [sessionStorage.getItem('anju.token'), sessionStorage.getItem('anju.user')]))
     await tp.goto(`${base}/#/dashboard`)
+    await tp.reload() // the console reads the session at start
     await tp.locator('.stat').first().waitFor()
     await tp.waitForTimeout(500)
     await tp.screenshot({ path: path.join(shots, '13-dashboard-tablet.png') })
@@ -552,6 +553,8 @@ async function main() {
     await page.locator('[data-test=exports] [data-state=pending]').first().waitFor()
     need(!(await page.locator('[data-test=approve]').count()), 'the requester can approve their own export')
     await login('secadmin')
+    const list = await api('GET', '/exports', null, await page.evaluate(() => sessionStorage.getItem('anju.token')))
+    need(list.status === 200, `the approver cannot list export requests: GET /exports ${list.status} ${JSON.stringify(list.body)} (server: the list needs export.request, secadmin holds export.approve)`)
     await nav('/admin/exports')
     await page.locator('[data-test=approve]').first().click()
     await prompt('同意 / approved')
@@ -608,7 +611,7 @@ async function main() {
     const token = await page.evaluate(() => sessionStorage.getItem('anju.token'))
     const r = await api('POST', '/auth/logout', {}, token)
     need(r.status === 200, `logout ${r.status}`)
-    await nav('/archives')
+    await page.reload() // the audit page again: its first API call meets the 401
     await page.locator('[data-test=login]').waitFor()
     const text = await page.locator('body').innerText()
     need(text.includes('会话已超时') || text.includes('登录'), 'no login page')

@@ -160,6 +160,37 @@ void Server::Impl::AddViidRoutes() {
            })
       .Perm("devices.manage");
 
+  router
+      .Add("GET", "/api/v1/viid/devices/{id}/preview", "snapshot cameras", Auth::kAdmin,
+           "The camera's latest frame: the scene image of its latest capture, else the face "
+           "(JPEG; audited). Poll it for a live preview",
+           [this, svc](Request& r) {
+             const std::string& dev = r.Path("id");
+             CaptureQuery q;
+             q.device = dev;
+             q.limit = 1;
+             const json page = svc->Captures(q);
+             if (page["items"].empty()) NotFound("capture of camera " + dev);
+             const std::string id = page["items"][0]["id"];
+             const json c = svc->Capture(id);
+             int n = 0;
+             for (const auto& img : c["image_list"])
+               if (img["type"] == viid::kImageTypeScene) n = img["n"].get<int>();
+             const auto jpeg = svc->CaptureImage(id, n);
+             {
+               std::lock_guard lock(db->mutex());
+               Audit(*db, r.actor, "capture_view", "captures/" + id + "/" + std::to_string(n));
+             }
+             Reply rep;
+             rep.body.assign(jpeg.begin(), jpeg.end());
+             rep.content_type = "image/jpeg";
+             rep.headers.emplace_back("Cache-Control", "no-store");
+             rep.headers.emplace_back("X-Capture-Id", id);
+             return rep;
+           })
+      .Perm("photos.read")
+      .Returns("image/jpeg", "the latest frame");
+
   // ---- captures ----
   router
       .Add("GET", "/api/v1/captures", "snapshot cameras", Auth::kAdmin,

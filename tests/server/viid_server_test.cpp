@@ -350,6 +350,12 @@ TEST_F(ViidTest, FacesStoredSealedRecognisedAndStrangersClustered) {
     }
   EXPECT_EQ(sealed_files, 4u);
 
+  // Live preview: the camera's latest frame (here the face: no scene image was sent).
+  auto prev = Raw("GET", "/api/v1/viid/devices/" + cam.id + "/preview", "", AdminHeaders());
+  ASSERT_EQ(prev->status, 200);
+  EXPECT_EQ(prev->get_header_value("Content-Type"), "image/jpeg");
+  EXPECT_EQ(Raw("GET", "/api/v1/viid/devices/NOPE/preview", "", AdminHeaders())->status, 404);
+
   // Strangers: Bush twice in one cluster, Serena once.
   const auto s = Api("GET", "/api/v1/strangers");
   ASSERT_EQ(s.status, 200) << s.body;

@@ -101,6 +101,24 @@ function totp(secret, offset = 0) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0')
 }
 
+// A uniform grey 250x250 24-bit BMP: an empty frame between people, a photo without a face.
+function greyBmp() {
+  const w = 250, h = 250
+  const row = Buffer.concat([Buffer.alloc(3 * w, 60), Buffer.alloc((4 - ((3 * w) % 4)) % 4)]) // rows pad to 4 bytes
+  const pixels = Buffer.concat(Array(h).fill(row))
+  const header = Buffer.alloc(54)
+  header.write('BM', 0)
+  header.writeUInt32LE(54 + pixels.length, 2)
+  header.writeUInt32LE(54, 10)
+  header.writeUInt32LE(40, 14)
+  header.writeInt32LE(w, 18)
+  header.writeInt32LE(h, 22)
+  header.writeUInt16LE(1, 26)
+  header.writeUInt16LE(24, 28)
+  header.writeUInt32LE(pixels.length, 34)
+  return Buffer.concat([header, pixels])
+}
+
 // Promise.race whose losers may reject later without an unhandled rejection.
 function race(promises) {
   for (const p of promises) p.catch(() => {})
@@ -406,6 +424,15 @@ async function main() {
     const people = fs.readdirSync(lfw).filter((d) => fs.readdirSync(path.join(lfw, d)).length >= 3).sort()
     await nav(`/enrol?code=${tenantCode}`)
     await page.locator('[data-test=photo-file]').waitFor()
+    // A picture without a face: the gate's reason appears in words.
+    const blank = path.join(tmp, 'no-face.bmp')
+    fs.writeFileSync(blank, greyBmp())
+    await page.setInputFiles('[data-test=photo-file]', blank)
+    await waitFor(async () => await page.locator('[data-test=submit-photo]').isEnabled(), 10000, 'the photo read')
+    await page.click('[data-test=submit-photo]')
+    await page.locator('[data-test=enrol-result] [data-reason=no_face]').waitFor()
+    need((await page.locator('[data-reason=no_face]').innerText()).includes('未检测到人脸'), 'no_face not explained')
+    await shot(page, '08-enrol-refused')
     let accepted = false
     const refusals = []
     for (const person of people.slice(0, 6)) {
@@ -456,20 +483,7 @@ async function main() {
     fs.mkdirSync(frames)
     let n = 0
     const grey = (count) => {
-      const w = 250, h = 250
-      const row = Buffer.concat([Buffer.alloc(3 * w, 60), Buffer.alloc((4 - ((3 * w) % 4)) % 4)]) // rows pad to 4 bytes
-      const pixels = Buffer.concat(Array(h).fill(row))
-      const header = Buffer.alloc(54)
-      header.write('BM', 0)
-      header.writeUInt32LE(54 + pixels.length, 2)
-      header.writeUInt32LE(54, 10)
-      header.writeUInt32LE(40, 14)
-      header.writeInt32LE(w, 18)
-      header.writeInt32LE(h, 22)
-      header.writeUInt16LE(1, 26)
-      header.writeUInt16LE(24, 28)
-      header.writeUInt32LE(pixels.length, 34)
-      for (let i = 0; i < count; i++) fs.writeFileSync(path.join(frames, `${String(++n).padStart(5, '0')}.bmp`), Buffer.concat([header, pixels]))
+      for (let i = 0; i < count; i++) fs.writeFileSync(path.join(frames, `${String(++n).padStart(5, '0')}.bmp`), greyBmp())
     }
     const show = (file) => {
       for (let i = 0; i < 8; i++) fs.symlinkSync(file, path.join(frames, `${String(++n).padStart(5, '0')}${path.extname(file)}`))

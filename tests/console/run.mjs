@@ -633,6 +633,23 @@ async function main() {
     await shot(page, '17-session-expired')
   })
 
+  // ---- 12. the default HTTPS server (self-signed certificate) serves the console too
+  await step('HTTPS (the default): the login page over the self-signed certificate', async () => {
+    if (!plain) return { skipped: 'the server has no --plain-http: the whole run was over its default transport' }
+    let log2 = ''
+    const p = spawn(path.join(bin, 'anju-server'), ['--data-dir', path.join(tmp, 'server-tls'), '--listen', '127.0.0.1:0'],
+      { env: { ...process.env, ANJU_CONSOLE_DIR: consoleDir }, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.push(p)
+    p.stdout.on('data', (d) => (log2 += d))
+    const url = await waitFor(() => (log2.match(/(https:\/\/127\.0\.0\.1:\d+)/) || [])[1], 60000, 'the HTTPS URL')
+    const c = await browser.newContext(ctxOpts)
+    const tp = await c.newPage()
+    await waitFor(async () => (await tp.goto(`${url}/`)).ok(), 30000, 'the console over HTTPS')
+    await tp.locator('[data-test=login]').waitFor()
+    need((await tp.locator('body').innerText()).includes('登录'), 'no 登录 over HTTPS')
+    await c.close()
+  })
+
   timings.page_errors = consoleErrors
   fs.writeFileSync(path.join(out, 'api-errors.txt'), apiErrors.join('\n') + '\n')
   await browser.close()

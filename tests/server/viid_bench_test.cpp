@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -205,6 +206,91 @@ TEST(ViidBench, ThroughputAndLatency) {
   s.reset();
   std::error_code ec;
   fs::remove_all(dir, ec);
+}
+
+// Night images (R3.1.4.1): does the illumination normalisation the recognition workers rely on
+// (gamma + CLAHE on the luminance of dark frames and dark aligned crops, EngineOptions::
+// dark_level) help? Extended Yale B, gallery = P00A+000E+00 per subject, rank-1 per lighting
+// bucket (max(|azimuth|, |elevation|)), with dark_level 80 (default) and 0 (never normalise).
+TEST(ViidBench, YaleBIlluminationNormalisation) {
+  if (std::getenv("ANJU_VIID_BENCH") == nullptr)
+    GTEST_SKIP() << "set ANJU_VIID_BENCH=1 to run the snapshot recognition benchmark";
+  ANJU_REQUIRE_DATA(yale, "yaleb");
+  struct Probe {
+    std::string subject;
+    fs::path file;
+    std::string bucket;
+  };
+  std::vector<Probe> probes;
+  std::map<std::string, fs::path> gallery;
+  for (const auto& d : fs::directory_iterator(yale)) {
+    if (!d.is_directory()) continue;
+    for (const auto& e : fs::directory_iterator(d.path())) {
+      const std::string name = e.path().filename().string();
+      const std::string subject = d.path().filename().string();
+      if (name.find("P00A+000E+00") != std::string::npos) {
+        gallery[subject] = e.path();
+        continue;
+      }
+      std::string bucket = "ambient";
+      const size_t a = name.find("P00A");
+      if (name.find("Ambient") == std::string::npos && a != std::string::npos) {
+        const int az = std::abs(std::atoi(name.substr(a + 4, 4).c_str()));
+        const int el = std::abs(std::atoi(name.substr(a + 9, 3).c_str()));
+        const int m = std::max(az, el);
+        bucket = m <= 25   ? "0-25"
+                 : m <= 50 ? "26-50"
+                 : m <= 70 ? "51-70"
+                 : m <= 90 ? "71-90"
+                           : ">90";
+      }
+      probes.push_back({subject, e.path(), bucket});
+    }
+  }
+  std::printf(
+      "\n| dark_level | 0-25 | 26-50 | 51-70 | 71-90 | >90 | ambient | overall |\n"
+      "|---|---|---|---|---|---|---|---|\n");
+  for (float level : {80.f, 0.f}) {
+    vision::EngineOptions o;
+    o.dark_level = level;
+    std::unique_ptr<vision::FaceEngine> engine;
+    try {
+      engine = vision::FaceEngine::Open({}, o);
+    } catch (const Error& e) {
+      GTEST_SKIP() << "face models not installed: " << e.what();
+    }
+    auto embed = [&](const fs::path& f) -> std::vector<float> {
+      const cv::Mat img = vision::DecodeImage(ReadBytes(f));
+      const auto face = engine->DetectLargest(img);
+      if (!face) return {};
+      return engine->Embed(*face).values;
+    };
+    std::map<std::string, std::vector<float>> g;
+    for (const auto& [subject, file] : gallery) g[subject] = embed(file);
+    std::map<std::string, std::pair<int, int>> hits;  // bucket → (right, total)
+    for (const auto& p : probes) {
+      const auto f = embed(p.file);
+      std::string best;
+      float best_score = -2;
+      for (const auto& [subject, gf] : g) {
+        if (f.empty() || gf.size() != f.size()) continue;
+        float dot = 0;
+        for (size_t i = 0; i < f.size(); ++i) dot += f[i] * gf[i];
+        if (dot > best_score) best_score = dot, best = subject;
+      }
+      auto& h = hits[p.bucket];
+      h.second++;
+      h.first += best == p.subject;
+      hits["overall"].second++;
+      hits["overall"].first += best == p.subject;
+    }
+    std::printf("| %.0f |", level);
+    for (const char* b : {"0-25", "26-50", "51-70", "71-90", ">90", "ambient", "overall"}) {
+      const auto& h = hits[b];
+      std::printf(" %.2f%% (%d) |", h.second ? 100.0 * h.first / h.second : 0.0, h.second);
+    }
+    std::printf("\n");
+  }
 }
 
 }  // namespace

@@ -1071,7 +1071,7 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
       const int m = LocalMinute(time_ms, off);
       const bool night = start <= end ? (m >= start && m < end) : (m >= start || m < end);
       if (!night) continue;
-      char hhmm[8];
+      char hhmm[32];
       std::snprintf(hhmm, sizeof hhmm, "%02d:%02d", m / 60, m % 60);
       RaiseAlarm(rid + "/s" + std::to_string(cluster) + "/" + device, 6 * 3600 * 1000, device,
                  "stranger_at_night", "major",

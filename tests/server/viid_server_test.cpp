@@ -391,7 +391,7 @@ TEST_F(ViidTest, AlertRulesFireWithEvidenceAndNotOtherwise) {
   const int local_min = int(((NowMs() / 60000) + 480) % 1440);
   auto hhmm = [](int m) {
     m = ((m % 1440) + 1440) % 1440;
-    char b[8];
+    char b[32];
     std::snprintf(b, sizeof b, "%02d:%02d", m / 60, m % 60);
     return std::string(b);
   };

@@ -379,6 +379,12 @@ async function main() {
     deviceId = (await page.locator('.el-alert__title').first().textContent()).match(/\(([^)]+)\)/)[1]
     need(/^[A-Z0-9]{4}-/.test(enrolmentCode), `enrolment code ${enrolmentCode}`)
     await shot(page, '04-devices')
+    // Remote open: a command queued for the terminal (it executes it after registering).
+    await page.locator('button:has-text("远程开门")').first().click()
+    await prompt()
+    await page.locator('.el-message--success').first().waitFor()
+    const cmds = await api('GET', `/devices/${deviceId}/commands`)
+    need(JSON.stringify(cmds.body).includes('open_door'), `no open_door command: ${JSON.stringify(cmds.body).slice(0, 200)}`)
   })
 
   // ---- 4. the operator: places, a tenant with consent, enrolment, access group

@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    std::signal(SIGPIPE, SIG_IGN);  // a peer closing a kept-alive TLS connection
     spdlog::set_level(spdlog::level::from_str(log_level));
     cv::setNumThreads(threads);
     capture::CaptureConfig config = capture::CaptureConfig::Load(config_file);

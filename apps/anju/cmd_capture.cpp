@@ -442,6 +442,7 @@ struct EvalCapture {
 
     std::vector<AnnotatedPerson> people;
     int false_captures = 0, captures = 0, extra_frames = 0;
+    json false_examples = json::array();  // to look at: sequence, frame, box
     uint64_t frames = 0;
     double pipeline_s = 0, wall_s = 0;
     std::map<std::string, int> res_frames;
@@ -500,10 +501,18 @@ struct EvalCapture {
           const float iou = vision::IoU(c.box, it->second);
           if (iou > best) best = iou, who = i;
         }
-        if (best >= 0.3f)
+        if (best >= 0.3f) {
           ++people[who].captures;
-        else
+        } else {
           ++false_captures;
+          if (false_examples.size() < 20)
+            false_examples.push_back({{"sequence", dir.filename().string()},
+                                      {"frame", c.seq},
+                                      {"box",
+                                       {cvRound(c.box.x), cvRound(c.box.y), cvRound(c.box.width),
+                                        cvRound(c.box.height)}},
+                                      {"best_iou", best}});
+        }
       }
       std::fprintf(stderr, "\r%zu/%zu sequences, %llu frames", si + 1, seqs.size(),
                    static_cast<unsigned long long>(frames));
@@ -579,6 +588,7 @@ struct EvalCapture {
                 {"captured_out_of_limits", out_captured},
                 {"captures", captures},
                 {"false_captures", false_captures},
+                {"false_capture_examples", false_examples},
                 {"extra_best_frames", extra_frames},
                 {"conditions", conditions},
                 {"fps", fps},

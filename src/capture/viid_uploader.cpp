@@ -158,7 +158,12 @@ ViidUploader::~ViidUploader() {
 
 json ViidUploader::Post(const char* path, const json& body, int* status) {
   std::lock_guard lock(http_->mu);
-  httplib::Result r = http_->client.Post(path, body.dump(), "application/VIID+JSON;charset=UTF-8");
+  const std::string text = body.dump();
+  httplib::Result r = http_->client.Post(path, text, "application/VIID+JSON;charset=UTF-8");
+  // A kept-alive connection the server has closed fails on first use: one retry on a new
+  // connection (a repeated Faces request is harmless: FaceIDs make it idempotent).
+  if (!r && (r.error() == httplib::Error::Write || r.error() == httplib::Error::Read))
+    r = http_->client.Post(path, text, "application/VIID+JSON;charset=UTF-8");
   if (!r)
     throw Error(ErrorCode::kUnavailable,
                 std::string("视图库服务器无法连接 / VIID server unreachable (") + path +

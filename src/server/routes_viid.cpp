@@ -67,7 +67,7 @@ void Server::Impl::AddViidRoutes() {
   // the index it uses (Server::Impl member order); its threads stop with the server.
   ViidOptions vo;
   vo.retention_months = options.snapshot_retention_months;
-  auto svc = std::make_shared<ViidService>(std::move(deps), keys.data_key, vo);
+  auto svc = std::make_shared<ViidService>(std::move(deps), keys.events_key, vo);
   svc->Start();
 
   // ---- GA/T 1400 (digest-authenticated by the handler) ----

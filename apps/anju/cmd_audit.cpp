@@ -61,6 +61,10 @@ void InstallAuditCommands(CLI::App& root) {
     if (!r.ok)
       throw Error(ErrorCode::kCorrupt, "审计日志被篡改 / audit log tampered: first bad record " +
                                            std::to_string(*r.first_bad) + ": " + r.problem);
+    if (r.keyed && r.checkpoints == 0 && r.checked > 0)
+      std::fprintf(stderr,
+                   "警告 / warning: 还没有检查点 / no checkpoint yet: the server has not run with "
+                   "the audit key, so only the hash chain was checked\n");
     std::printf(
         "审计日志完好 / audit log intact: %lld 条记录 / records checked, %lld 个检查点 / "
         "checkpoints verified%s\n",

@@ -1,5 +1,6 @@
-// anju-server [--data-dir DIR] [--listen HOST:PORT] [--config FILE]
+// anju-server [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--plain-http]
 //   serves the archive, enrolment, device protocol and events API (docs/server-api.md)
+// anju-server reset-password --user NAME [--data-dir DIR]   new one-time password (offline)
 // anju-server backup --out FILE [--data-dir DIR]       online backup (server may run)
 // anju-server restore --in FILE --target DIR --backup-key FILE   restore into an empty dir
 #include <signal.h>
@@ -53,9 +54,20 @@ int Serve(ServerOptions options) {
               server.first_start() ? "  (首次启动，已生成密钥 / first start: keys created)" : "");
   std::printf("  地址 / URL:                %s  (API %s/api/v1, OpenAPI %s/api/openapi.json)\n",
               server.url().c_str(), server.url().c_str(), server.url().c_str());
-  std::printf("  登录 / how to log in:      Authorization: Bearer %s\n",
-              server.admin_token().c_str());
-  std::printf("                             (令牌文件 / token file %s)\n",
+  if (!server.tls_fingerprint().empty())
+    std::printf("  TLS 证书 / certificate:    %s%s\n    SHA-256 指纹 / fingerprint: %s\n",
+                server.tls_cert_file().c_str(),
+                server.tls_cert_created() ? "  (自签名，首次生成 / self-signed, just created)" : "",
+                server.tls_fingerprint().c_str());
+  else
+    std::printf("  注意 / note: 未启用 HTTPS（--plain-http）/ plain HTTP: development only\n");
+  for (const auto& [user, password] : server.initial_passwords())
+    std::printf("  初始管理员 / initial administrator: %-10s 一次性口令 / one-time password: %s\n",
+                user.c_str(), password.c_str());
+  if (!server.initial_passwords().empty())
+    std::printf(
+        "    首次登录须修改口令并绑定动态口令 / change it at first login, then enrol TOTP\n");
+  std::printf("  接口令牌 / integration API token: %s (Authorization: Bearer …)\n",
               server.admin_token_file().c_str());
   std::printf("  备份密钥 / backup key:     %s  (请离机保存一份 / keep a copy off this machine)\n",
               (server.data_dir() / "backup.key").c_str());
@@ -81,6 +93,13 @@ int main(int argc, char** argv) {
                  "~/.local/share/anju/server)");
   app.add_option("--listen", listen, "HOST:PORT (default 127.0.0.1:8640; port 0 = any)");
   app.add_option("--config", config, "JSON config file (see docs/server-api.md)");
+  bool plain_http = false;
+  app.add_flag("--plain-http", plain_http,
+               "不加密的 HTTP，仅供开发 / plain HTTP instead of HTTPS (development only)");
+  auto* reset = app.add_subcommand(
+      "reset-password", "重置账号口令（离线）/ set a new one-time password for an account");
+  std::string reset_user;
+  reset->add_option("--user", reset_user, "username")->required();
   auto* backup = app.add_subcommand("backup", "在线备份 / online backup into an encrypted archive");
   std::string out;
   backup->add_option("--out", out, "archive file to create (outside the data directory)")
@@ -115,6 +134,15 @@ int main(int argc, char** argv) {
     }
     if (app.get_option("--listen")->count() || config.empty()) ParseListen(listen, options);
     options.data_dir = data_dir.empty() ? anju::server::DefaultServerDataDir() : fs::path(data_dir);
+    if (plain_http) options.tls = false;
+    if (*reset) {
+      // Opens the archive without listening (the running server may stay up: SQLite).
+      anju::server::Server server(options);
+      const std::string pw = server.ResetPassword(reset_user);
+      std::printf("%s 的一次性口令 / one-time password for %s: %s\n", reset_user.c_str(),
+                  reset_user.c_str(), pw.c_str());
+      return 0;
+    }
 #if ANJU_SERVER_HAVE_EVENTS
     if (*backup) {
       const auto key = anju::crypto::LoadRawKeyFile(options.data_dir / "backup.key");

@@ -86,10 +86,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
-  std::string server, code, data_dir, name = "anju-terminal", model_dir;
+  std::string server, code, data_dir, name = "anju-terminal", model_dir, ca_file;
   int doors = 1;
   auto* reg = app.add_subcommand("register", "register this terminal with anju-server");
-  reg->add_option("--server", server, "server base URL, e.g. http://10.0.0.1:8640")->required();
+  reg->add_option("--server", server, "server base URL, e.g. https://10.0.0.1:8640")->required();
+  reg->add_option("--ca-file", ca_file,
+                  "服务器证书 / the server's certificate to trust (its tls/server.crt)");
   reg->add_option("--code", code, "one-time enrolment code from the administrator")->required();
   reg->add_option("--data-dir", data_dir, "the terminal's data directory")->required();
   reg->add_option("--name", name, "name shown on the server (e.g. 3号楼1单元)");
@@ -116,7 +118,9 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(log_level));
     if (*reg) {
       auto state = LocalState::Open(data_dir, {ModelVersionFor(data_dir, model_dir)});
-      const auto id = RegisterDevice(*state, server, code, name, doors);
+      protocol::ClientOptions co;
+      co.ca_file = ca_file;
+      const auto id = RegisterDevice(*state, server, code, name, doors, co);
       std::cout << "已注册 / registered: device " << id.device_id << " at " << server << "\n";
       return 0;
     }

@@ -103,9 +103,12 @@ void InstallBenchIngest(CLI::App& root) {
       req.name = "bench-" + std::to_string(d);
       req.software_version = "bench";
       req.model_version = srv->model_version();
-      const auto reg = protocol::DeviceClient::Register(srv->url(), key, req);
-      devs.push_back({reg.device_id, std::make_unique<protocol::DeviceClient>(
-                                         srv->url(), reg.device_id, key, reg.server_public_key)});
+      protocol::ClientOptions co;  // HTTPS, trusting the server's self-signed certificate
+      co.ca_file = srv->tls_cert_file().string();
+      const auto reg = protocol::DeviceClient::Register(srv->url(), key, req, co);
+      devs.push_back(
+          {reg.device_id, std::make_unique<protocol::DeviceClient>(srv->url(), reg.device_id, key,
+                                                                   reg.server_public_key, co)});
     }
 
     // Bodies are prepared before the clock starts: the figure is the server's.
@@ -260,6 +263,8 @@ void InstallBenchEnrol(CLI::App& root) {
     auto srv = std::make_unique<server::Server>(o);
     srv->Start();
     httplib::Client c(srv->url());
+    c.set_ca_cert_path(srv->tls_cert_file().c_str());
+    c.enable_server_certificate_verification(true);
     c.set_read_timeout(60, 0);
     const httplib::Headers auth = {{"Authorization", "Bearer " + srv->admin_token()}};
     std::vector<double> server_ms, gate_ms, http_ms;

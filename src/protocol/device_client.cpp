@@ -23,6 +23,10 @@ std::unique_ptr<httplib::Client> MakeClient(const std::string& base_url,
   client->set_read_timeout(options.read_timeout);
   client->set_write_timeout(options.read_timeout);
   client->set_keep_alive(true);
+  if (base_url.rfind("https://", 0) == 0) {
+    client->enable_server_certificate_verification(true);
+    if (!options.ca_file.empty()) client->set_ca_cert_path(options.ca_file.c_str());
+  }
   return client;
 }
 

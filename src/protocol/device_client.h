@@ -18,6 +18,9 @@ namespace anju::protocol {
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{3'000};
   std::chrono::milliseconds read_timeout{15'000};
+  // https:// servers: the PEM certificate (or CA) to trust, e.g. the server's self-signed
+  // tls/server.crt; empty = the system's CA store. Certificates are always verified.
+  std::string ca_file;
 };
 
 // What registration gives a device; it stores all of it (the keys in 0600 files).

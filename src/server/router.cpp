@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "protocol/api_error.h"
 #include "protocol/device_auth.h"
+#include "server/rbac.h"
 
 namespace anju::server {
 
@@ -111,16 +112,36 @@ Route& Router::Add(std::string method, std::string path, std::string tag, Auth a
 }
 
 void Router::Install(httplib::Server& server, AuthHooks hooks) const {
+  for (const Route& route : routes_)
+    if (route.auth == Auth::kAdmin && !IsPermission(route.permission))
+      throw Error(ErrorCode::kInternal, "route " + route.method + " " + route.path +
+                                            " names no valid permission (\"" + route.permission +
+                                            "\")");
   for (const Route& route : routes_) {
     const auto names = PathParamNames(route.path);
     auto handle = [route, names, hooks](const httplib::Request& http, httplib::Response& res) {
-      Request req{http, {}, nullptr, {}};
+      Request req{http, {}, nullptr, {}, {}};
       const bool device = route.auth == Auth::kDevice;
+      bool authenticated = false;
       Reply reply;
       try {
         for (size_t i = 0; i < names.size() && i + 1 < http.matches.size(); ++i)
           req.path[names[i]] = http.matches[i + 1];
-        if (route.auth == Auth::kAdmin) req.actor = hooks.admin(http);
+        if (route.auth == Auth::kAdmin) {
+          req.principal = hooks.admin(http);
+          req.actor = req.principal.name;
+          authenticated = true;
+          if (!req.principal.restriction.empty() && route.permission != kPermSelf)
+            throw protocol::ApiError(
+                403, req.principal.restriction,
+                req.principal.restriction == "password_change_required"
+                    ? "请先修改初始口令 / change your password first (POST /api/v1/auth/password)"
+                    : "管理员须先绑定动态口令 / administrators must enrol TOTP first (POST "
+                      "/api/v1/auth/totp/setup)");
+          if (!req.principal.Can(route.permission))
+            throw protocol::ApiError(403, "forbidden",
+                                     "无权访问 / forbidden: needs permission " + route.permission);
+        }
         if (device) req.actor = hooks.device(http);
         const bool multipart = http.is_multipart_form_data();
         if (route.body && !(multipart && route.body_kind == BodyKind::kJsonOrMultipart)) {
@@ -135,6 +156,11 @@ void Router::Install(httplib::Server& server, AuthHooks hooks) const {
           Validate(req.body, *route.body);
         }
         reply = route.handler(req);
+      } catch (const DetailedApiError& e) {
+        reply = ErrorReply(e.status(), e.code(), e.what());
+        json body = json::parse(reply.body);
+        for (const auto& [k, v] : e.extra().items()) body["error"][k] = v;
+        reply.body = body.dump();
       } catch (const protocol::ApiError& e) {
         reply = ErrorReply(e.status(), e.code(), e.what());
       } catch (const Error& e) {
@@ -145,6 +171,14 @@ void Router::Install(httplib::Server& server, AuthHooks hooks) const {
             ErrorReply(400, "bad_request", std::string("JSON 无效 / invalid JSON: ") + e.what());
       } catch (const std::exception& e) {
         reply = ErrorReply(500, "internal", std::string("内部错误 / internal error: ") + e.what());
+      }
+      if (authenticated && hooks.after) {
+        try {
+          hooks.after(route, req, reply.status);
+        } catch (const std::exception& e) {
+          // An audit write that fails must not pass silently: the reply becomes a 500.
+          reply = ErrorReply(500, "internal", std::string("审计失败 / audit failed: ") + e.what());
+        }
       }
       if (device) {
         const std::string id = http.get_header_value(protocol::kHeaderDevice);
@@ -206,7 +240,10 @@ json Router::OpenApi(const std::string& title, const std::string& version) const
             {"schema", {{"type", "object"}, {"description", "fields as in the JSON form; files"}}}};
       op["requestBody"] = {{"required", true}, {"content", content}};
     }
-    if (r.auth == Auth::kAdmin) op["security"] = json::array({{{"adminToken", json::array()}}});
+    if (r.auth == Auth::kAdmin) {
+      op["security"] = json::array({{{"bearer", json::array()}}});
+      op["x-permission"] = r.permission;
+    }
     if (r.auth == Auth::kDevice)
       op["security"] = json::array({{{"deviceSignature", json::array()}}});
     op["responses"] = {
@@ -225,7 +262,7 @@ json Router::OpenApi(const std::string& title, const std::string& version) const
       {"paths", paths},
       {"components",
        {{"securitySchemes",
-         {{"adminToken", {{"type", "http"}, {"scheme", "bearer"}}},
+         {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}},
           {"deviceSignature",
            {{"type", "apiKey"},
             {"in", "header"},

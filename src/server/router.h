@@ -11,17 +11,47 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "protocol/api_error.h"
 #include "server/json_schema.h"
 
 namespace anju::server {
 
 enum class Auth {
-  kNone,    // public (health, OpenAPI, device registration)
-  kAdmin,   // Authorization: Bearer <admin token>
+  kNone,    // public (health, OpenAPI, login, device registration, GA/T 1400 digest)
+  kAdmin,   // a user's session or an API token (Authorization: Bearer …) holding the
+            // route's permission (Route::Perm, server/rbac.h)
   kDevice,  // SM2-signed device request; the response is signed too
+};
+
+// Who is calling an Auth::kAdmin route (server/accounts.h makes it).
+struct Principal {
+  std::string name;  // the username, or "token:<name>" for an API token
+  std::string kind;  // "user" or "token"
+  int64_t user_id = 0;
+  int64_t session_id = 0;
+  std::vector<std::string> roles;
+  std::set<std::string> permissions;
+  std::vector<int64_t> sites;  // empty = every site
+  // Non-empty while the session may only reach its own account ("self" routes):
+  // "password_change_required" or "totp_enrolment_required".
+  std::string restriction;
+  std::string source;  // client address
+  bool Can(const std::string& permission) const { return permissions.count(permission) > 0; }
+};
+
+// An API error whose {"error": {...}} object carries more fields (e.g. "until_ms").
+class DetailedApiError : public protocol::ApiError {
+ public:
+  DetailedApiError(int status, std::string code, const std::string& message, nlohmann::json extra)
+      : ApiError(status, std::move(code), message), extra_(std::move(extra)) {}
+  const nlohmann::json& extra() const { return extra_; }
+
+ private:
+  nlohmann::json extra_;
 };
 
 struct QueryParam {
@@ -37,7 +67,8 @@ struct Request {
   const httplib::Request& http;
   std::map<std::string, std::string> path;  // {name} segments of the route path
   nlohmann::json body;                      // validated JSON body (null without a schema)
-  std::string actor;                        // admin actor or the authenticated device id
+  std::string actor;                        // principal name or the authenticated device id
+  Principal principal;                      // Auth::kAdmin routes
 
   const std::string& Path(const std::string& name) const;
   std::optional<std::string> Query(const std::string& name) const;
@@ -86,8 +117,8 @@ struct Route {
 
 // How the table authenticates requests and signs device responses (server.cpp).
 struct AuthHooks {
-  // Returns the actor name or throws ApiError(401).
-  std::function<std::string(const httplib::Request&)> admin;
+  // Authenticates a user session or API token, or throws ApiError(401 / 423).
+  std::function<Principal(const httplib::Request&)> admin;
   // Verifies a signed device request (time, signature, nonce); returns the device id or
   // throws ApiError(401).
   std::function<std::string(const httplib::Request&)> device;
@@ -95,6 +126,9 @@ struct AuthHooks {
   std::function<std::string(const std::string& device, const std::string& nonce, int status,
                             const std::string& body)>
       sign;
+  // After every Auth::kAdmin request that authenticated (audit of views and refusals,
+  // risk counting); may be empty.
+  std::function<void(const Route&, const Request&, int status)> after;
 };
 
 class Router {
@@ -103,9 +137,17 @@ class Router {
   // next Add).
   Route& Add(std::string method, std::string path, std::string tag, Auth auth, std::string summary,
              Handler handler);
+  // An Auth::kAdmin route and the permission it needs (server/rbac.h).
+  Route& Add(std::string method, std::string path, std::string tag, Auth auth,
+             std::string permission, std::string summary, Handler handler) {
+    return Add(std::move(method), std::move(path), std::move(tag), auth, std::move(summary),
+               std::move(handler))
+        .Perm(std::move(permission));
+  }
   const std::vector<Route>& routes() const { return routes_; }
 
-  // Registers every route plus the JSON error handler for 404/405/413 on SERVER.
+  // Registers every route plus the JSON error handler for 404/405/413 on SERVER. Throws
+  // Error(kInternal) when an Auth::kAdmin route names no permission or an unknown one.
   void Install(httplib::Server& server, AuthHooks hooks) const;
 
   // OpenAPI 3.0.3 document of every route.

@@ -159,7 +159,7 @@ void Server::Impl::AddArchiveRoutes() {
     if (!res.parent.empty()) filters.emplace_back(res.parent, JType::kInteger, "only children of");
 
     router
-        .Add("GET", base, res.tag, Auth::kAdmin, "List " + res.path,
+        .Add("GET", base, res.tag, Auth::kAdmin, "archive.read", "List " + res.path,
              [this, res](Request& r) {
                const Paging p = ReadPaging(r);
                const int64_t parent =
@@ -181,7 +181,7 @@ void Server::Impl::AddArchiveRoutes() {
         .Query(PagingParams(filters));
 
     router
-        .Add("POST", base, res.tag, Auth::kAdmin, "Create one of " + res.path,
+        .Add("POST", base, res.tag, Auth::kAdmin, "archive.write", "Create one of " + res.path,
              [this, res, is_group](Request& r) {
                if (is_group) CheckWindows(r.body);
                std::string cols, marks;
@@ -217,14 +217,14 @@ void Server::Impl::AddArchiveRoutes() {
              })
         .Body(Obj(create_props));
 
-    router.Add("GET", base + "/{id}", res.tag, Auth::kAdmin, "One of " + res.path,
+    router.Add("GET", base + "/{id}", res.tag, Auth::kAdmin, "archive.read", "One of " + res.path,
                [this, res](Request& r) {
                  std::lock_guard lock(db->mutex());
                  return Reply::Json(GetRow(*db, res, RowId(r)));
                });
 
     router
-        .Add("PATCH", base + "/{id}", res.tag, Auth::kAdmin,
+        .Add("PATCH", base + "/{id}", res.tag, Auth::kAdmin, "archive.write",
              "Change fields of one of " + res.path +
                  (is_group ? " (members' devices get the new rules)" : ""),
              [this, res, is_group](Request& r) {
@@ -252,7 +252,7 @@ void Server::Impl::AddArchiveRoutes() {
         .Body(Obj(patch_props));
 
     router.Add(
-        "DELETE", base + "/{id}", res.tag, Auth::kAdmin,
+        "DELETE", base + "/{id}", res.tag, Auth::kAdmin, "archive.write",
         "Delete one of " + res.path + " (409 while still referenced)",
         [this, res, is_group](Request& r) {
           const int64_t id = RowId(r);
@@ -281,7 +281,7 @@ void Server::Impl::AddArchiveRoutes() {
 
   // ---- household members
   router
-      .Add("POST", "/api/v1/households/{id}/members", "households", Auth::kAdmin,
+      .Add("POST", "/api/v1/households/{id}/members", "households", Auth::kAdmin, "archive.write",
            "Add a person to a household with a role",
            [this](Request& r) {
              const int64_t hh = RowId(r);
@@ -309,7 +309,7 @@ void Server::Impl::AddArchiveRoutes() {
       .Body(Obj({Req("person", Str("identity code")),
                  Req("role", Str().Enum({"tenant", "family", "carer", "staff", "visitor"}))}));
 
-  router.Add("GET", "/api/v1/households/{id}/members", "households", Auth::kAdmin,
+  router.Add("GET", "/api/v1/households/{id}/members", "households", Auth::kAdmin, "archive.read",
              "Members of a household", [this](Request& r) {
                const int64_t hh = RowId(r);
                std::lock_guard lock(db->mutex());
@@ -329,7 +329,7 @@ void Server::Impl::AddArchiveRoutes() {
              });
 
   router.Add("DELETE", "/api/v1/households/{id}/members/{code}", "households", Auth::kAdmin,
-             "Remove a person from a household", [this](Request& r) {
+             "archive.write", "Remove a person from a household", [this](Request& r) {
                const int64_t hh = RowId(r);
                std::lock_guard lock(db->mutex());
                Transaction tx(*db);
@@ -347,7 +347,7 @@ void Server::Impl::AddArchiveRoutes() {
 
   // ---- access group members and doors
   router
-      .Add("POST", "/api/v1/access-groups/{id}/members", "access", Auth::kAdmin,
+      .Add("POST", "/api/v1/access-groups/{id}/members", "access", Auth::kAdmin, "archive.write",
            "Add and remove members (identity codes); their devices get the change",
            [this](Request& r) {
              const int64_t gid = RowId(r);
@@ -391,7 +391,7 @@ void Server::Impl::AddArchiveRoutes() {
                  Opt("remove", Arr(Str("identity code")).MaxLength(10000))}));
 
   router
-      .Add("GET", "/api/v1/access-groups/{id}/members", "access", Auth::kAdmin,
+      .Add("GET", "/api/v1/access-groups/{id}/members", "access", Auth::kAdmin, "archive.read",
            "Members of an access group",
            [this](Request& r) {
              const int64_t gid = RowId(r);
@@ -410,7 +410,7 @@ void Server::Impl::AddArchiveRoutes() {
       .Query(PagingParams());
 
   router
-      .Add("PUT", "/api/v1/access-groups/{id}/doors", "access", Auth::kAdmin,
+      .Add("PUT", "/api/v1/access-groups/{id}/doors", "access", Auth::kAdmin, "archive.write",
            "Replace the doors (device, door index) of an access group",
            [this](Request& r) {
              const int64_t gid = RowId(r);
@@ -447,7 +447,7 @@ void Server::Impl::AddArchiveRoutes() {
                                        Opt("door", Int("door index, default 0").Range(0, 63))}))
                                   .MaxLength(1000))}));
 
-  router.Add("GET", "/api/v1/access-groups/{id}/doors", "access", Auth::kAdmin,
+  router.Add("GET", "/api/v1/access-groups/{id}/doors", "access", Auth::kAdmin, "archive.read",
              "Doors of an access group", [this](Request& r) {
                const int64_t gid = RowId(r);
                std::lock_guard lock(db->mutex());

@@ -86,7 +86,7 @@ NewDevice Server::CreateDevice(const std::string& name, int doors, const std::st
 void Server::Impl::AddDeviceRoutes() {
   // ---- admin
   router
-      .Add("POST", "/api/v1/devices", "devices", Auth::kAdmin,
+      .Add("POST", "/api/v1/devices", "devices", Auth::kAdmin, "devices.manage",
            "Create a device; returns its one-time enrolment code (valid 24 h)",
            [this](Request& r) {
              const NewDevice d =
@@ -100,7 +100,7 @@ void Server::Impl::AddDeviceRoutes() {
                  Opt("doors", Int("doors the device controls").Range(1, 64))}));
 
   router
-      .Add("GET", "/api/v1/devices", "devices", Auth::kAdmin,
+      .Add("GET", "/api/v1/devices", "devices", Auth::kAdmin, "devices.read",
            "Devices with their health (last seen, version, outbox backlog, gallery version)",
            [this](Request& r) {
              const Paging p = ReadPaging(r);
@@ -122,8 +122,8 @@ void Server::Impl::AddDeviceRoutes() {
            })
       .Query(PagingParams());
 
-  router.Add("GET", "/api/v1/devices/{id}", "devices", Auth::kAdmin, "One device and its health",
-             [this](Request& r) {
+  router.Add("GET", "/api/v1/devices/{id}", "devices", Auth::kAdmin, "devices.read",
+             "One device and its health", [this](Request& r) {
                const std::string& id = r.Path("id");
                std::lock_guard lock(db->mutex());
                Stmt s(db->handle(),
@@ -136,30 +136,30 @@ void Server::Impl::AddDeviceRoutes() {
                return Reply::Json(DeviceJson(s, sync->Latest(id), q.Int(0)));
              });
 
-  router.Add("POST", "/api/v1/devices/{id}/enrolment-code", "devices", Auth::kAdmin,
-             "Issue a new one-time enrolment code (re-registration replaces the device key)",
-             [this](Request& r) {
-               const std::string& id = r.Path("id");
-               const std::string code = NewEnrolmentCode();
-               const int64_t expires = NowMs() + options.enrolment_code_ttl_ms;
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
-               Stmt e(db->handle(), "SELECT status FROM devices WHERE id = ?");
-               e.Bind(1, id);
-               if (!e.Step()) NotFound("device " + id);
-               if (e.Text(0) == "revoked")
-                 throw protocol::ApiError(409, "conflict", "设备已吊销 / device is revoked");
-               Stmt c(
-                   db->handle(),
-                   "INSERT INTO enrolment_codes(code_hash, device_id, expires_ms) VALUES(?,?,?)");
-               c.Bind(1, CodeHash(code)).Bind(2, id).Bind(3, expires).Run();
-               Audit(*db, r.actor, "device_code", "devices/" + id);
-               tx.Commit();
-               return Reply::Json(
-                   {{"device_id", id}, {"enrolment_code", code}, {"expires_ms", expires}}, 201);
-             });
+  router.Add(
+      "POST", "/api/v1/devices/{id}/enrolment-code", "devices", Auth::kAdmin, "devices.manage",
+      "Issue a new one-time enrolment code (re-registration replaces the device key)",
+      [this](Request& r) {
+        const std::string& id = r.Path("id");
+        const std::string code = NewEnrolmentCode();
+        const int64_t expires = NowMs() + options.enrolment_code_ttl_ms;
+        std::lock_guard lock(db->mutex());
+        Transaction tx(*db);
+        Stmt e(db->handle(), "SELECT status FROM devices WHERE id = ?");
+        e.Bind(1, id);
+        if (!e.Step()) NotFound("device " + id);
+        if (e.Text(0) == "revoked")
+          throw protocol::ApiError(409, "conflict", "设备已吊销 / device is revoked");
+        Stmt c(db->handle(),
+               "INSERT INTO enrolment_codes(code_hash, device_id, expires_ms) VALUES(?,?,?)");
+        c.Bind(1, CodeHash(code)).Bind(2, id).Bind(3, expires).Run();
+        Audit(*db, r.actor, "device_code", "devices/" + id);
+        tx.Commit();
+        return Reply::Json({{"device_id", id}, {"enrolment_code", code}, {"expires_ms", expires}},
+                           201);
+      });
 
-  router.Add("POST", "/api/v1/devices/{id}/revoke", "devices", Auth::kAdmin,
+  router.Add("POST", "/api/v1/devices/{id}/revoke", "devices", Auth::kAdmin, "devices.manage",
              "Revoke a device: its key is refused from now on", [this](Request& r) {
                const std::string& id = r.Path("id");
                {
@@ -180,7 +180,7 @@ void Server::Impl::AddDeviceRoutes() {
              });
 
   router
-      .Add("POST", "/api/v1/devices/{id}/commands", "devices", Auth::kAdmin,
+      .Add("POST", "/api/v1/devices/{id}/commands", "devices", Auth::kAdmin, "devices.manage",
            "Queue a command: open_door {door, duration_ms}, notice {text_zh, text_en, until_ms}, "
            "sync",
            [this](Request& r) {
@@ -212,7 +212,7 @@ void Server::Impl::AddDeviceRoutes() {
                  Opt("until_ms", Int().Nullable())}));
 
   router
-      .Add("GET", "/api/v1/devices/{id}/commands", "devices", Auth::kAdmin,
+      .Add("GET", "/api/v1/devices/{id}/commands", "devices", Auth::kAdmin, "devices.read",
            "Commands of a device (pending and acknowledged)",
            [this](Request& r) {
              const Paging p = ReadPaging(r);

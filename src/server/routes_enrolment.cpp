@@ -372,7 +372,7 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor) {
 
 void Server::Impl::AddEnrolmentRoutes() {
   router
-      .Add("POST", "/api/v1/persons/{code}/photos", "enrolment", Auth::kAdmin,
+      .Add("POST", "/api/v1/persons/{code}/photos", "enrolment", Auth::kAdmin, "enrol",
            "Enrol a face photo: JSON {\"image\": base64} or multipart field \"image\". 201, or "
            "422 quality_rejected with reasons (no_face, several_faces, too_small, blurred, "
            "too_dark, too_bright, not_frontal, eyes_closed, spoof), 409 consent_required / "
@@ -404,7 +404,7 @@ void Server::Impl::AddEnrolmentRoutes() {
             BodyKind::kJsonOrMultipart);
 
   router
-      .Add("GET", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin,
+      .Add("GET", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin, "photos.read",
            "One enrolment photo (decrypted JPEG; audited)",
            [this](Request& r) {
              const std::string& code = r.Path("code");
@@ -428,7 +428,7 @@ void Server::Impl::AddEnrolmentRoutes() {
            })
       .Returns("image/jpeg", "the photo");
 
-  router.Add("DELETE", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin,
+  router.Add("DELETE", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin, "enrol",
              "Delete one photo and its feature code (devices get the change)", [this](Request& r) {
                const std::string& code = r.Path("code");
                fs::path file;
@@ -462,7 +462,7 @@ void Server::Impl::AddEnrolmentRoutes() {
              });
 
   router
-      .Add("POST", "/api/v1/persons/{code}/features", "enrolment", Auth::kAdmin,
+      .Add("POST", "/api/v1/persons/{code}/features", "enrolment", Auth::kAdmin, "enrol",
            "Import a feature code made elsewhere with the same model (migration from another "
            "system): base64 of DIM little-endian float32, L2-normalised. Consent and the "
            "duplicate check apply as for a photo",
@@ -509,7 +509,7 @@ void Server::Impl::AddEnrolmentRoutes() {
                  Req("model_version", Str()), Opt("accept_duplicate", Bool())}));
 
   router
-      .Add("POST", "/api/v1/imports", "enrolment", Auth::kAdmin,
+      .Add("POST", "/api/v1/imports", "enrolment", Auth::kAdmin, "enrol",
            "Batch import: CSV of people (header row; columns "
            "code,name,phone,id_number,minor,household_id,role,photos,consent_notice_version,"
            "consent_purpose,consent_evidence,guardian_name,guardian_relation; photos = file "
@@ -560,7 +560,7 @@ void Server::Impl::AddEnrolmentRoutes() {
                  Opt("photos", Obj({}, "file name → base64 image").Open()),
                  Opt("accept_duplicates", Bool())}));
 
-  router.Add("GET", "/api/v1/imports/{id}", "enrolment", Auth::kAdmin,
+  router.Add("GET", "/api/v1/imports/{id}", "enrolment", Auth::kAdmin, "archive.read",
              "Progress and per-row results of an import", [this](Request& r) {
                std::lock_guard lock(db->mutex());
                Stmt s(db->handle(),

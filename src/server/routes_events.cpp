@@ -92,7 +92,7 @@ void Server::Impl::AddEventRoutes() {
           Obj({Req("events", Arr(Obj({}, "{id, kind, created_ms, payload, snapshot?}").Open()))}));
 
   router
-      .Add("GET", "/api/v1/events", "events", Auth::kAdmin,
+      .Add("GET", "/api/v1/events", "events", Auth::kAdmin, "events.read",
            "Query events, newest first (filters, limit/offset or cursor, total)",
            [this](Request& r) { return Reply::Json(ToJson(events->Query(ReadEventQuery(r)))); })
       .Query(PagingParams([] {
@@ -102,27 +102,7 @@ void Server::Impl::AddEventRoutes() {
       }()));
 
   router
-      .Add("GET", "/api/v1/events.csv", "events", Auth::kAdmin,
-           "Every event matching the filters as CSV (UTF-8 with BOM, Beijing time)",
-           [this](Request& r) {
-             EventQuery q = ReadEventQuery(r);
-             std::ostringstream out;
-             const size_t rows = events->ExportCsv(q, out);
-             {
-               std::lock_guard lock(db->mutex());
-               Audit(*db, r.actor, "events_export", "events", {{"rows", rows}});
-             }
-             Reply rep;
-             rep.body = out.str();
-             rep.content_type = "text/csv; charset=utf-8";
-             rep.headers.emplace_back("Content-Disposition", "attachment; filename=\"events.csv\"");
-             return rep;
-           })
-      .Query(EventFilters())
-      .Returns("text/csv", "CSV file");
-
-  router
-      .Add("GET", "/api/v1/events/quarantine", "events", Auth::kAdmin,
+      .Add("GET", "/api/v1/events/quarantine", "events", Auth::kAdmin, "devices.read",
            "Uploaded events the server refused, kept verbatim",
            [this](Request& r) {
              const Paging p = ReadPaging(r);
@@ -133,11 +113,11 @@ void Server::Impl::AddEventRoutes() {
            })
       .Query(PagingParams());
 
-  router.Add("GET", "/api/v1/events/{id}", "events", Auth::kAdmin, "One event",
+  router.Add("GET", "/api/v1/events/{id}", "events", Auth::kAdmin, "events.read", "One event",
              [this](Request& r) { return Reply::Json(ToJson(events->Get(r.Path("id")))); });
 
   router
-      .Add("GET", "/api/v1/events/{id}/snapshot", "events", Auth::kAdmin,
+      .Add("GET", "/api/v1/events/{id}/snapshot", "events", Auth::kAdmin, "photos.read",
            "The event's snapshot (decrypted JPEG; audited)",
            [this](Request& r) {
              const auto jpeg = events->Snapshot(r.Path("id"));
@@ -153,7 +133,8 @@ void Server::Impl::AddEventRoutes() {
       .Returns("image/jpeg", "the snapshot");
 
   router
-      .Add("GET", "/api/v1/alarms", "events", Auth::kAdmin, "Alarms with their handling state",
+      .Add("GET", "/api/v1/alarms", "events", Auth::kAdmin, "events.read",
+           "Alarms with their handling state",
            [this](Request& r) {
              AlarmQuery q;
              q.from_ms = r.QueryInt("from_ms", 0, 0, int64_t(1) << 53);
@@ -180,7 +161,7 @@ void Server::Impl::AddEventRoutes() {
                            {"device", JType::kString, "device id"}}));
 
   router
-      .Add("POST", "/api/v1/alarms/{id}/state", "events", Auth::kAdmin,
+      .Add("POST", "/api/v1/alarms/{id}/state", "events", Auth::kAdmin, "alarms.handle",
            "Acknowledge or close an alarm (new → acknowledged → closed; 409 otherwise)",
            [this](Request& r) {
              const std::string& ids = r.Path("id");
@@ -199,7 +180,7 @@ void Server::Impl::AddEventRoutes() {
       .Body(Obj({Req("state", Str().Enum({"acknowledged", "closed"})),
                  Opt("note", Str().MaxLength(2000))}));
 
-  router.Add("POST", "/api/v1/admin/retention/run", "maintenance", Auth::kAdmin,
+  router.Add("POST", "/api/v1/admin/retention/run", "maintenance", Auth::kAdmin, "maintenance",
              "Run the retention job now (snapshots 12 months, video references 3 months, ...)",
              [this](Request& r) {
                RetentionPolicy policy;
@@ -217,7 +198,7 @@ void Server::Impl::AddEventRoutes() {
              });
 
   router
-      .Add("POST", "/api/v1/admin/backup", "maintenance", Auth::kAdmin,
+      .Add("POST", "/api/v1/admin/backup", "maintenance", Auth::kAdmin, "maintenance",
            "Online backup of the data directory into an SM4-encrypted archive on the server "
            "(key: backup.key in the data directory)",
            [this](Request& r) {
@@ -234,7 +215,7 @@ void Server::Impl::AddEventRoutes() {
       .Body(Obj({Req("file", Str("absolute path of the new archive, outside the data dir"))}));
 
   router
-      .Add("POST", "/api/v1/admin/backup/verify", "maintenance", Auth::kAdmin,
+      .Add("POST", "/api/v1/admin/backup/verify", "maintenance", Auth::kAdmin, "maintenance",
            "Read and authenticate a backup archive without restoring it",
            [this](Request& r) {
              return Reply::Json(
@@ -249,7 +230,8 @@ void Server::Impl::AddEventRoutes() {
   };
   router.Add("POST", "/api/v1/device/events", "device protocol", Auth::kDevice,
              "Upload records (503: event store not built)", unavailable);
-  router.Add("GET", "/api/v1/events", "events", Auth::kAdmin, "Query events (503)", unavailable);
+  router.Add("GET", "/api/v1/events", "events", Auth::kAdmin, "events.read", "Query events (503)",
+             unavailable);
 #endif
 }
 

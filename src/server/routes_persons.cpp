@@ -83,7 +83,7 @@ void Server::Impl::AddPersonRoutes() {
        Opt("role", Str().Enum({"tenant", "family", "carer", "staff", "visitor"}))});
 
   router
-      .Add("GET", "/api/v1/persons", "persons", Auth::kAdmin,
+      .Add("GET", "/api/v1/persons", "persons", Auth::kAdmin, "archive.read",
            "List persons (identity data without ID numbers)",
            [this](Request& r) {
              const Paging p = ReadPaging(r);
@@ -106,7 +106,7 @@ void Server::Impl::AddPersonRoutes() {
                            {"status", JType::kString, "active | moved_out"}}));
 
   router
-      .Add("POST", "/api/v1/persons", "persons", Auth::kAdmin,
+      .Add("POST", "/api/v1/persons", "persons", Auth::kAdmin, "archive.write",
            "Create a person's archive (move-in)",
            [this](Request& r) {
              const json& b = r.body;
@@ -161,7 +161,7 @@ void Server::Impl::AddPersonRoutes() {
       .Body(person_fields);
 
   router
-      .Add("GET", "/api/v1/persons/{code}", "persons", Auth::kAdmin,
+      .Add("GET", "/api/v1/persons/{code}", "persons", Auth::kAdmin, "archive.read",
            "A person's whole archive: identity, households, consents, photos, features, "
            "credentials, access groups (reveal=true shows the ID number, audited)",
            [this](Request& r) {
@@ -246,7 +246,7 @@ void Server::Impl::AddPersonRoutes() {
       .Query({{"reveal", JType::kBoolean, "show the full ID number (audited)"}});
 
   router
-      .Add("PATCH", "/api/v1/persons/{code}", "persons", Auth::kAdmin,
+      .Add("PATCH", "/api/v1/persons/{code}", "persons", Auth::kAdmin, "archive.write",
            "Change identity data or the door open time",
            [this](Request& r) {
              const std::string& code = r.Path("code");
@@ -281,7 +281,7 @@ void Server::Impl::AddPersonRoutes() {
                  Opt("open_ms", Int().Range(0, 600000))}));
 
   router
-      .Add("POST", "/api/v1/persons/{code}/move-out", "persons", Auth::kAdmin,
+      .Add("POST", "/api/v1/persons/{code}/move-out", "persons", Auth::kAdmin, "archive.write",
            "Move out: photos and feature codes deleted, removal queued to every device",
            [this](Request& r) {
              const std::string& code = r.Path("code");
@@ -315,7 +315,7 @@ void Server::Impl::AddPersonRoutes() {
 
   // ---- consent
   router
-      .Add("POST", "/api/v1/persons/{code}/consents", "consent", Auth::kAdmin,
+      .Add("POST", "/api/v1/persons/{code}/consents", "consent", Auth::kAdmin, "archive.write",
            "Record consent to face collection (a minor's from a guardian, R1.0.3.1)",
            [this](Request& r) {
              const std::string& code = r.Path("code");
@@ -361,6 +361,7 @@ void Server::Impl::AddPersonRoutes() {
 
   router
       .Add("POST", "/api/v1/persons/{code}/consents/withdraw", "consent", Auth::kAdmin,
+           "archive.write",
            "Withdraw consent: photos and feature codes deleted, removal queued to every device",
            [this](Request& r) {
              const std::string& code = r.Path("code");
@@ -390,7 +391,7 @@ void Server::Impl::AddPersonRoutes() {
 
   // ---- credentials (the non-face alternative, R1.0.3.1)
   router
-      .Add("POST", "/api/v1/persons/{code}/credentials", "persons", Auth::kAdmin,
+      .Add("POST", "/api/v1/persons/{code}/credentials", "persons", Auth::kAdmin, "archive.write",
            "Add a card, PIN or QR credential (a QR token is returned once)",
            [this](Request& r) {
              const std::string& code = r.Path("code");
@@ -444,7 +445,7 @@ void Server::Impl::AddPersonRoutes() {
                  Opt("valid_from_ms", Int().Nullable()), Opt("valid_until_ms", Int().Nullable())}));
 
   router.Add("DELETE", "/api/v1/persons/{code}/credentials/{id}", "persons", Auth::kAdmin,
-             "Delete a credential", [this](Request& r) {
+             "archive.write", "Delete a credential", [this](Request& r) {
                const std::string& code = r.Path("code");
                std::lock_guard lock(db->mutex());
                Transaction tx(*db);
@@ -459,7 +460,7 @@ void Server::Impl::AddPersonRoutes() {
              });
 
   router
-      .Add("GET", "/api/v1/persons/{code}/history", "persons", Auth::kAdmin,
+      .Add("GET", "/api/v1/persons/{code}/history", "persons", Auth::kAdmin, "archive.read",
            "History: move-in, move-out, changes (who, when)",
            [this](Request& r) {
              const Paging p = ReadPaging(r);
@@ -481,7 +482,7 @@ void Server::Impl::AddPersonRoutes() {
            })
       .Query(PagingParams());
 
-  router.Add("GET", "/api/v1/persons/{code}/removals", "consent", Auth::kAdmin,
+  router.Add("GET", "/api/v1/persons/{code}/removals", "consent", Auth::kAdmin, "archive.read",
              "Removals queued to devices for this person and when each device confirmed",
              [this](Request& r) {
                const std::string& code = r.Path("code");
@@ -508,7 +509,7 @@ void Server::Impl::AddPersonRoutes() {
   // ---- bulk (migration, large sites, end-to-end tests): one transaction per request
   router
       .Add(
-          "POST", "/api/v1/persons/batch", "persons", Auth::kAdmin,
+          "POST", "/api/v1/persons/batch", "persons", Auth::kAdmin, "archive.write",
           "Create up to 1000 persons in one transaction, each optionally with consent, "
           "feature codes (base64 float32, this server's model) and access groups; per-person "
           "results, failed persons are skipped",

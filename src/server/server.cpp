@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "crypto/bytes.h"
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
@@ -38,6 +39,36 @@ fs::path DefaultServerDataDir() {
   return fs::path(home && *home ? home : ".") / ".local" / "share" / "anju" / "server";
 }
 
+namespace {
+
+void ApplySecurity(const json& c, SecurityPolicy& p) {
+  if (!c.is_object()) throw Error(ErrorCode::kInvalidArgument, "\"security\" must be an object");
+  for (const auto& [key, v] : c.items()) {
+    if (key == "max_failures")
+      p.max_failures = std::max(1, v.get<int>());
+    else if (key == "lockout_s")
+      p.lockout_ms = v.get<int64_t>() * 1000;
+    else if (key == "source_max_failures")
+      p.source_max_failures = std::max(1, v.get<int>());
+    else if (key == "idle_timeout_s")
+      p.idle_timeout_ms = std::max<int64_t>(1, v.get<int64_t>()) * 1000;
+    else if (key == "session_max_s")
+      p.session_max_ms = std::max<int64_t>(60, v.get<int64_t>()) * 1000;
+    else if (key == "password_max_age_days")
+      p.password_max_age_days = v.get<int>();
+    else if (key == "password_history")
+      p.password_history = v.get<int>();
+    else if (key == "totp_for_admins")
+      p.totp_for_admins = v.get<bool>();
+    else if (key == "views_per_hour_alarm")
+      p.views_per_hour_alarm = v.get<int>();
+    else
+      throw Error(ErrorCode::kInvalidArgument, "unknown config key \"security." + key + "\"");
+  }
+}
+
+}  // namespace
+
 void ServerOptions::ApplyConfig(const json& c) {
   if (!c.is_object()) throw Error(ErrorCode::kInvalidArgument, "config must be a JSON object");
   for (const auto& [key, v] : c.items()) {
@@ -68,6 +99,14 @@ void ServerOptions::ApplyConfig(const json& c) {
         quarantine_retention_months = v.get<int>();
       else if (key == "console_dir")
         console_dir = v.get<std::string>();
+      else if (key == "tls")
+        tls = v.get<bool>();
+      else if (key == "tls_cert_file")
+        tls_cert_file = v.get<std::string>();
+      else if (key == "tls_key_file")
+        tls_key_file = v.get<std::string>();
+      else if (key == "security")
+        ApplySecurity(v, security);
       else if (key == "check_liveness")
         gate.check_liveness = v.get<bool>();
       else if (key == "liveness_threshold")
@@ -128,6 +167,70 @@ std::string Server::Impl::VerifyDevice(const httplib::Request& req) {
   return h.device;
 }
 
+Principal Server::Impl::Authenticate(const httplib::Request& req) {
+  const std::string header = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  std::string token;
+  if (header.size() > kBearer.size() && header.compare(0, kBearer.size(), kBearer) == 0)
+    token = header.substr(kBearer.size());
+  return accounts->Authenticate(token, req.remote_addr);
+}
+
+void Server::Impl::AfterRequest(const Route& route, const Request& req, int status) {
+  const Principal& p = req.principal;
+  if (status == 403) {
+    std::lock_guard lock(db->mutex());
+    Audit(*db, AuditEntry{p.name,
+                          p.source,
+                          "access.denied",
+                          route.method + " " + req.http.path,
+                          "denied",
+                          {{"permission", route.permission}}});
+    return;
+  }
+  // A view of one person's archive or of a face image is audited and counted (R4.2.2.1);
+  // changes are audited by their handlers with their details.
+  const bool one_person =
+      route.permission == "archive.read" && route.path.find("{code}") != std::string::npos;
+  const bool image = route.permission == "photos.read";
+  if (route.method != "GET" || status != 200 || !(one_person || image)) return;
+  {
+    std::lock_guard lock(db->mutex());
+    Audit(*db, AuditEntry{p.name, p.source, image ? "view.photo" : "view.person", req.http.path,
+                          "ok", json::object()});
+  }
+  if (accounts->CountViews(p, 1)) RaiseRiskAlarm(p);
+}
+
+void Server::Impl::RaiseRiskAlarm(const Principal& p) {
+  spdlog::warn("risk warning: {} blocked after unusual volume of archive / photo reads", p.name);
+#if ANJU_SERVER_HAVE_EVENTS
+  const int64_t now = NowMs();
+  // Event ids are UUIDs (version 4, random).
+  auto b = crypto::RandomBytes(16);
+  b[6] = uint8_t((b[6] & 0x0f) | 0x40);
+  b[8] = uint8_t((b[8] & 0x3f) | 0x80);
+  const std::string hex = crypto::ToHex(b);
+  const std::string uuid = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) +
+                           "-" + hex.substr(16, 4) + "-" + hex.substr(20);
+  const auto result = events->Ingest(
+      "server",
+      {{"events",
+        json::array({{{"id", uuid},
+                      {"kind", "alarm"},
+                      {"created_ms", now},
+                      {"payload",
+                       {{"alarm_type", "data_leak_risk"},
+                        {"severity", "critical"},
+                        {"description", "账号 " + p.name +
+                                            " 查看或导出数据异常，已冻结待复核 / "
+                                            "unusual reads or exports by " +
+                                            p.name + ": account blocked for review"}}}}})}});
+  if (!result.rejected.empty())
+    spdlog::error("risk alarm refused by the event store: {}", result.rejected[0].message);
+#endif
+}
+
 void Server::Impl::LoadIndex() {
   if (gate->model_version().empty()) return;
   match::IndexOptions io;
@@ -157,8 +260,18 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   fs::permissions(m.options.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   fs::create_directories(m.options.data_dir / "photos", ec);
   m.keys = ServerKeys::LoadOrCreate(m.options.data_dir);
-  m.admin = std::make_unique<AdminAuth>(m.keys.admin_token);
   m.db = std::make_unique<Database>(m.options.data_dir / "archive.db", ArchiveMigrations());
+  AttachAuditKey(*m.db, m.keys.audit_key);
+  m.accounts = std::make_unique<Accounts>(*m.db, m.keys.data_key, m.options.security);
+  m.initial_passwords = m.accounts->Bootstrap();
+  m.accounts->EnsureToken("bootstrap", m.keys.admin_token, {"operator", "sysadmin"});
+  if (m.options.tls) {
+    const fs::path dir = m.options.data_dir / "tls";
+    m.tls = crypto::EnsureSelfSignedCert(
+        m.options.tls_cert_file.empty() ? dir / "server.crt" : m.options.tls_cert_file,
+        m.options.tls_key_file.empty() ? dir / "server.key" : m.options.tls_key_file, "anju-server",
+        {m.options.host});
+  }
   m.gate = std::make_unique<FaceGate>(m.options.model_dir, m.options.gate);
   m.sync = std::make_unique<GallerySync>(*m.db, m.keys.data_key, m.gate->model_version());
   if (!m.gate->model_version().empty()) {
@@ -177,51 +290,72 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   }
   m.LoadIndex();
 #if ANJU_SERVER_HAVE_EVENTS
-  m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.data_key);
+  m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
 #endif
   m.AddSystemRoutes();
   m.AddArchiveRoutes();
   m.AddPersonRoutes();
   m.AddEnrolmentRoutes();
   m.AddDeviceRoutes();
-  m.AddEventRoutes();
+  // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
   m.AddViidRoutes();
+  m.AddEventRoutes();
+  m.AddAuthRoutes();
 }
 
 Server::~Server() {
   Stop();
+  if (impl_->db) DetachAuditKey(*impl_->db);
 }
 
 void Server::Start() {
   Impl& m = *impl_;
   if (m.started) return;
-  m.http.set_payload_max_length(m.options.max_body_bytes);
+  if (m.options.tls) {
+    auto ssl = std::make_unique<httplib::SSLServer>(m.tls.cert.c_str(), m.tls.key.c_str());
+    if (!ssl->is_valid())
+      throw Error(ErrorCode::kInvalidArgument, "TLS certificate or key unusable: " +
+                                                   m.tls.cert.string() + ", " + m.tls.key.string());
+    // TLS 1.3 only (R4.2.4.1 asks for strong transport; every client we ship speaks it).
+    SSL_CTX_set_min_proto_version(ssl->ssl_context(), TLS1_3_VERSION);
+    m.http = std::move(ssl);
+  } else {
+    m.http = std::make_unique<httplib::Server>();
+  }
+  m.http->set_payload_max_length(m.options.max_body_bytes);
   const size_t threads = size_t(std::max(2, m.options.http_threads));
-  m.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  m.http.set_read_timeout(30, 0);
+  m.http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  m.http->set_read_timeout(30, 0);
   if (!m.options.console_dir.empty() && fs::exists(m.options.console_dir / "index.html") &&
-      !m.http.set_mount_point("/", m.options.console_dir.string()))
+      !m.http->set_mount_point("/", m.options.console_dir.string()))
     spdlog::warn("cannot serve the console from {}", m.options.console_dir.string());
-  m.http.set_write_timeout(30, 0);
-  m.router.Install(m.http,
-                   AuthHooks{[&m](const httplib::Request& r) { return m.admin->Authenticate(r); },
-                             [&m](const httplib::Request& r) { return m.VerifyDevice(r); },
-                             [&m](const std::string& d, const std::string& n, int status,
-                                  const std::string& body) {
-                               return protocol::SignResponse(m.keys.server_key, d, n, status, body);
-                             }});
+  m.http->set_write_timeout(30, 0);
+  m.router.Install(*m.http, AuthHooks{[&m](const httplib::Request& r) { return m.Authenticate(r); },
+                                      [&m](const httplib::Request& r) { return m.VerifyDevice(r); },
+                                      [&m](const std::string& d, const std::string& n, int status,
+                                           const std::string& body) {
+                                        return protocol::SignResponse(m.keys.server_key, d, n,
+                                                                      status, body);
+                                      },
+                                      [&m](const Route& route, const Request& req, int status) {
+                                        m.AfterRequest(route, req, status);
+                                      }});
   if (m.options.port == 0) {
-    m.bound_port = m.http.bind_to_any_port(m.options.host);
+    m.bound_port = m.http->bind_to_any_port(m.options.host);
     if (m.bound_port <= 0)
       throw Error(ErrorCode::kUnavailable, "cannot bind " + m.options.host + " on any port");
   } else {
-    if (!m.http.bind_to_port(m.options.host, m.options.port))
+    if (!m.http->bind_to_port(m.options.host, m.options.port))
       throw Error(ErrorCode::kUnavailable, "cannot listen on " + m.options.host + ":" +
                                                std::to_string(m.options.port) +
                                                " (in use or not permitted)");
     m.bound_port = m.options.port;
   }
-  m.http_thread = std::thread([&m] { m.http.listen_after_bind(); });
+  m.http_thread = std::thread([&m] { m.http->listen_after_bind(); });
+  // Stop() right after Start() must not race the listener (httplib's stop() is lost when
+  // it comes before listen).
+  for (int i = 0; i < 5000 && !m.http->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   m.started = true;
   m.StartBackground();
 }
@@ -234,7 +368,7 @@ void Server::Stop() {
   }
   m.bg_cv.notify_all();
   if (m.started) {
-    m.http.stop();
+    m.http->stop();
     if (m.http_thread.joinable()) m.http_thread.join();
     m.started = false;
   }
@@ -248,7 +382,8 @@ int Server::port() const {
   return impl_->bound_port;
 }
 std::string Server::url() const {
-  return "http://" + impl_->options.host + ":" + std::to_string(impl_->bound_port);
+  return std::string(impl_->options.tls ? "https://" : "http://") + impl_->options.host + ":" +
+         std::to_string(impl_->bound_port);
 }
 const std::string& Server::admin_token() const {
   return impl_->keys.admin_token;
@@ -261,6 +396,21 @@ const fs::path& Server::data_dir() const {
 }
 bool Server::first_start() const {
   return impl_->keys.created;
+}
+const std::vector<std::pair<std::string, std::string>>& Server::initial_passwords() const {
+  return impl_->initial_passwords;
+}
+fs::path Server::tls_cert_file() const {
+  return impl_->tls.cert;
+}
+const std::string& Server::tls_fingerprint() const {
+  return impl_->tls.fingerprint;
+}
+bool Server::tls_cert_created() const {
+  return impl_->tls.created;
+}
+std::string Server::ResetPassword(const std::string& username) {
+  return impl_->accounts->ResetPassword(username, "local-admin");
 }
 const std::string& Server::model_version() const {
   return impl_->gate->model_version();

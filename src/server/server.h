@@ -8,7 +8,7 @@
 //   o.port = 0;                // ephemeral
 //   server::Server s(o);
 //   s.Start();                 // listening when it returns
-//   std::string url = s.url(); // "http://127.0.0.1:<port>"
+//   std::string url = s.url(); // "https://127.0.0.1:<port>" (trust s.tls_cert_file())
 //   std::string code = s.CreateDevice("gate", 1).enrolment_code;  // or POST /api/v1/devices
 //   ... protocol::DeviceClient::Register(url, key, {code, ...}) ...
 //   s.Stop();                  // also done by the destructor
@@ -20,6 +20,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
+#include "server/accounts.h"
 #include "server/face_gate.h"
 
 namespace anju::server {
@@ -48,12 +49,22 @@ struct ServerOptions {
   // The web console's built files (index.html, assets/), served at "/" when the directory
   // has an index.html; empty = no console. anju-server defaults it to <bin>/../console.
   std::filesystem::path console_dir;
+  // HTTPS (TLS 1.3 only) unless false. Empty paths = <data_dir>/tls/server.crt and
+  // server.key, a self-signed pair made at first start (replace both files to install a
+  // real certificate).
+  bool tls = true;
+  std::filesystem::path tls_cert_file;
+  std::filesystem::path tls_key_file;
+  // Lockout, sessions, passwords, TOTP, risk warnings (server/accounts.h).
+  SecurityPolicy security;
 
   // The config file: a JSON object with any of the keys "host", "port", "model_dir",
   // "thresholds_file", "max_body_mib", "http_threads", "enrolment_code_ttl_hours",
   // "retention_interval_s", "snapshot_retention_months", "video_retention_months",
   // "event_retention_months", "quarantine_retention_months", "check_liveness",
-  // "console_dir",
+  // "console_dir", "tls", "tls_cert_file", "tls_key_file", and "security": {"max_failures",
+  // "lockout_s", "source_max_failures", "idle_timeout_s", "session_max_s",
+  // "password_max_age_days", "password_history", "totp_for_admins", "views_per_hour_alarm"}.
   // "liveness_threshold". Unknown keys are refused (Error kInvalidArgument).
   void ApplyConfig(const nlohmann::json& config);
 };
@@ -83,12 +94,21 @@ class Server {
   void Stop();
 
   int port() const;
-  std::string url() const;  // http://host:port
+  std::string url() const;  // https://host:port (http:// with tls = false)
+  // The bootstrap integration API token (roles operator + sysadmin) and its file.
   const std::string& admin_token() const;
   std::filesystem::path admin_token_file() const;
+  // The initial administrators' one-time passwords, on the first start only.
+  const std::vector<std::pair<std::string, std::string>>& initial_passwords() const;
+  // TLS certificate file (clients trust it) and its SHA-256 fingerprint; empty without TLS.
+  std::filesystem::path tls_cert_file() const;
+  const std::string& tls_fingerprint() const;
+  bool tls_cert_created() const;
   const std::filesystem::path& data_dir() const;
   bool first_start() const;                  // keys were created by this process
   const std::string& model_version() const;  // "" without installed models
+  // Offline recovery of an account: a new one-time password (anju-server reset-password).
+  std::string ResetPassword(const std::string& username);
 
   // Same as POST /api/v1/devices (audited as ACTOR).
   NewDevice CreateDevice(const std::string& name, int doors, const std::string& actor = "admin");

@@ -14,9 +14,10 @@
 #include <span>
 #include <thread>
 
+#include "crypto/tls_cert.h"
 #include "match/index.h"
 #include "protocol/device_auth.h"
-#include "server/admin_auth.h"
+#include "server/accounts.h"
 #include "server/face_gate.h"
 #include "server/gallery_sync.h"
 #include "server/router.h"
@@ -44,7 +45,9 @@ struct Server::Impl {
   std::unique_ptr<GallerySync> sync;
   std::unique_ptr<match::FeatureIndex> index;  // enrolled features (duplicate check)
   float duplicate_threshold = 0.68f;
-  std::unique_ptr<AdminAuth> admin;
+  std::unique_ptr<Accounts> accounts;
+  std::vector<std::pair<std::string, std::string>> initial_passwords;
+  crypto::TlsFiles tls;
   protocol::NonceCache nonces;
   std::mutex device_mu;
   std::map<std::string, DeviceKeys> device_cache;
@@ -52,7 +55,7 @@ struct Server::Impl {
   std::unique_ptr<EventStore> events;
 #endif
   Router router;
-  httplib::Server http;
+  std::unique_ptr<httplib::Server> http;  // httplib::SSLServer unless options.tls is false
   std::thread http_thread;
   int bound_port = 0;
   bool started = false;
@@ -67,6 +70,8 @@ struct Server::Impl {
   std::optional<DeviceKeys> Device(const std::string& id);
   void ForgetDevice(const std::string& id);
   std::string VerifyDevice(const httplib::Request& req);
+  // Authorization: Bearer <session or API token> (server/accounts.h).
+  Principal Authenticate(const httplib::Request& req);
   void LoadIndex();
   // Deletes a person's photo rows and features (inside the caller's transaction) and
   // returns the photo files to unlink once it commits. Caller holds the db lock.
@@ -101,6 +106,15 @@ struct Server::Impl {
   void AddDeviceRoutes();
   void AddEventRoutes();
   void AddViidRoutes();  // GA/T 1400 intake (routes_viid.cpp)
+  void AddAuthRoutes();  // sessions, users, roles, tokens, exports (routes_auth.cpp)
+
+  // After every authenticated admin request: audits refusals and views of a person's
+  // archive or photos, counts them for the risk warning (R4.2.2.1).
+  void AfterRequest(const Route& route, const Request& req, int status);
+  // Raises the data-leak risk alarm for P (the account is already blocked).
+  void RaiseRiskAlarm(const Principal& p);
+  // The CSV of an approved export; *ROWS = data rows.
+  std::string RenderExport(const std::string& kind, const nlohmann::json& filter, int64_t* rows);
 };
 
 // A nullable integer column as JSON (null or the number).

@@ -46,8 +46,8 @@ crypto::Sm2Key LoadOrMakeDeviceKey(const LocalState& state) {
 }  // namespace
 
 DeviceIdentity RegisterDevice(LocalState& state, const std::string& server_url,
-                              const std::string& enrolment_code, const std::string& name,
-                              int doors) {
+                              const std::string& enrolment_code, const std::string& name, int doors,
+                              const protocol::ClientOptions& client) {
   const crypto::Sm2Key key = LoadOrMakeDeviceKey(state);
   protocol::RegisterRequest req;
   req.enrolment_code = enrolment_code;
@@ -55,7 +55,7 @@ DeviceIdentity RegisterDevice(LocalState& state, const std::string& server_url,
   req.software_version = kSoftwareVersion;
   req.model_version = state.model_version();
   req.doors = doors;
-  const protocol::Registration reg = protocol::DeviceClient::Register(server_url, key, req);
+  const protocol::Registration reg = protocol::DeviceClient::Register(server_url, key, req, client);
   DeviceIdentity id{reg.device_id, server_url, key, reg.data_key, reg.server_public_key};
   state.SaveIdentity(id);
   spdlog::info("终端已注册 / registered with {} as {}", server_url, reg.device_id);
@@ -181,17 +181,21 @@ bool Terminal::Connect() {
           "running offline (register with `anju-terminal register`)");
       return true;  // nothing more to try
     }
+    protocol::ClientOptions co;
+    co.ca_file = config_.server_ca_file.string();
     RegisterDevice(*state_, config_.server_url, config_.enrolment_code, config_.name,
-                   door_->door_count());
+                   door_->door_count(), co);
   }
   const DeviceIdentity id = state_->LoadIdentity();
   const std::string url = config_.server_url.empty() ? id.server_url : config_.server_url;
   std::lock_guard lock(mu_);
   if (stop_) return true;
+  protocol::ClientOptions co;
+  co.ca_file = config_.server_ca_file.string();
   sync_client_ = std::make_unique<protocol::DeviceClient>(url, id.device_id, id.device_key,
-                                                          id.server_public_key);
+                                                          id.server_public_key, co);
   upload_client_ = std::make_unique<protocol::DeviceClient>(url, id.device_id, id.device_key,
-                                                            id.server_public_key);
+                                                            id.server_public_key, co);
   SyncOptions so = parts_.sync.value_or(SyncOptions{});
   if (!parts_.sync) {
     so.poll_interval = config_.poll;

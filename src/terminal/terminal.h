@@ -52,8 +52,8 @@ struct TerminalParts {
 // the device key if there is none, calls DeviceClient::Register and stores everything
 // in STATE. Throws what DeviceClient::Register throws.
 DeviceIdentity RegisterDevice(LocalState& state, const std::string& server_url,
-                              const std::string& enrolment_code, const std::string& name,
-                              int doors);
+                              const std::string& enrolment_code, const std::string& name, int doors,
+                              const protocol::ClientOptions& client = {});
 
 class Terminal {
  public:

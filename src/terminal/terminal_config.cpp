@@ -142,11 +142,12 @@ TerminalConfig TerminalConfig::Parse(const std::string& text, const std::string&
 
   if (j.contains("server")) {
     const json& s = j.at("server");
-    c.Keys(s, "server.", {"url", "enrolment_code", "poll_ms", "heartbeat_ms"});
+    c.Keys(s, "server.", {"url", "enrolment_code", "poll_ms", "heartbeat_ms", "ca_file"});
     if (!s.contains("url")) c.Bad("server.url", "missing (e.g. http://10.0.0.1:8640)");
     cfg.server_url = c.String(s, "url", "server.url");
     if (cfg.server_url.rfind("http://", 0) != 0 && cfg.server_url.rfind("https://", 0) != 0)
       c.Bad("server.url", "'" + cfg.server_url + "' must start with http:// or https://");
+    if (s.contains("ca_file")) cfg.server_ca_file = path(c.String(s, "ca_file", "server.ca_file"));
     if (s.contains("enrolment_code"))
       cfg.enrolment_code = c.String(s, "enrolment_code", "server.enrolment_code");
     if (s.contains("poll_ms"))

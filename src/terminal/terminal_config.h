@@ -47,6 +47,7 @@ struct TerminalConfig {
   DoorConfig door;
   std::string server_url;  // empty = offline only (packages)
   std::string enrolment_code;
+  std::filesystem::path server_ca_file;  // https:// with a self-signed server certificate
   std::chrono::milliseconds poll{2'000};
   std::chrono::milliseconds heartbeat{30'000};
   std::string status_listen = "127.0.0.1:8650";

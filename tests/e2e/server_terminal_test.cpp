@@ -28,10 +28,13 @@ using Clock = std::chrono::steady_clock;
 
 class Admin {
  public:
-  Admin(std::string url, std::string token) : url_(std::move(url)), token_(std::move(token)) {}
+  Admin(std::string url, std::string token, std::string ca)
+      : url_(std::move(url)), token_(std::move(token)), ca_(std::move(ca)) {}
   json Call(const std::string& method, const std::string& path, const json& body = nullptr,
             int expect = 0) {
     httplib::Client c(url_);
+    c.set_ca_cert_path(ca_.c_str());  // the server's self-signed certificate
+    c.enable_server_certificate_verification(true);
     c.set_read_timeout(120, 0);
     const httplib::Headers h = {{"Authorization", "Bearer " + token_}};
     const std::string b = body.is_null() ? std::string() : body.dump();
@@ -52,6 +55,7 @@ class Admin {
 
  private:
   std::string url_, token_;
+  std::string ca_;
 };
 
 std::string FeatureBase64(uint32_t seed) {
@@ -94,13 +98,15 @@ bool WaitFor(F done, std::chrono::milliseconds timeout) {
 }
 
 terminal::TerminalConfig TerminalConfigFor(const fs::path& dir, const fs::path& frames,
-                                           const std::string& url, const std::string& code) {
+                                           const std::string& url, const std::string& code,
+                                           const fs::path& ca) {
   terminal::TerminalConfig c;
   c.data_dir = dir;
   c.camera = "dir:" + frames.string() + "?fps=10";
   c.name = "e2e-gate";
   c.server_url = url;
   c.enrolment_code = code;
+  c.server_ca_file = ca;
   c.poll = std::chrono::milliseconds(300);
   c.heartbeat = std::chrono::milliseconds(1000);
   c.status_listen = "127.0.0.1:0";
@@ -123,7 +129,8 @@ TEST(EndToEnd, RegisterSyncAdmitOfflineUploadOnceMoveOut) {
   srv->Start();
   const int port = srv->port();
   const std::string url = srv->url();
-  Admin admin(url, srv->admin_token());
+  const fs::path ca = srv->tls_cert_file();
+  Admin admin(url, srv->admin_token(), ca);
   const json device =
       admin.Call("POST", "/api/v1/devices", {{"name", "e2e-gate"}, {"doors", 1}}, 201);
   const std::string device_id = device["device_id"];
@@ -160,7 +167,8 @@ TEST(EndToEnd, RegisterSyncAdmitOfflineUploadOnceMoveOut) {
   const fs::path term_dir = root / "terminal";
   WriteFrames(root / "idle", {}, 0, 3);
   {
-    terminal::Terminal t(TerminalConfigFor(term_dir, root / "idle", url, device["enrolment_code"]));
+    terminal::Terminal t(
+        TerminalConfigFor(term_dir, root / "idle", url, device["enrolment_code"], ca));
     t.Start();
     ASSERT_TRUE(WaitFor([&] { return t.state().persons() == 2000; }, std::chrono::seconds(120)))
         << "synced " << t.state().persons() << " of 2000";
@@ -172,7 +180,7 @@ TEST(EndToEnd, RegisterSyncAdmitOfflineUploadOnceMoveOut) {
   srv.reset();
   WriteFrames(root / "approach",
               {tenant_dir / "Abel_Pacheco_0002.jpg", stranger_dir / "Dean_Barker_0001.jpg"}, 8, 40);
-  terminal::Terminal t(TerminalConfigFor(term_dir, root / "approach", url, ""));
+  terminal::Terminal t(TerminalConfigFor(term_dir, root / "approach", url, "", ca));
   t.Start();
   ASSERT_TRUE(t.WaitCameraEnded(std::chrono::seconds(180)));
   const auto stats = t.pipeline().stats();
@@ -185,7 +193,7 @@ TEST(EndToEnd, RegisterSyncAdmitOfflineUploadOnceMoveOut) {
   so.port = port;
   srv = std::make_unique<server::Server>(so);
   srv->Start();
-  Admin admin2(url, srv->admin_token());
+  Admin admin2(url, srv->admin_token(), ca);
   ASSERT_TRUE(WaitFor([&] { return t.outbox().Stats().count == 0; }, std::chrono::seconds(60)))
       << t.outbox().Stats().count << " items still queued";
   const json access = admin2.Call("GET", "/api/v1/events?kind=access&limit=100");

@@ -109,7 +109,8 @@ TEST_F(KeysServerTest, RotationWhileRunningKeepsEverySealedValueReadable) {
   }
   // The device's data key (sealed in the archive) still opens: its gallery sync works.
   std::vector<json> changes;
-  protocol::DeviceClient client(server_->url(), dev.id, dev.key, dev.reg->server_public_key);
+  protocol::DeviceClient client(server_->url(), dev.id, dev.key, dev.reg->server_public_key,
+                                ClientOpts());
   testing::SyncAll(client, 0, 100, &changes);
   EXPECT_FALSE(changes.empty());
   // The audit chain is intact and verifies with the audit class key.

@@ -2,7 +2,12 @@
 
 #include <random>
 
+#include <chrono>
+#include <ctime>
+#include <thread>
+
 #include "crypto/bytes.h"
+#include "crypto/totp.h"
 #include "testing.h"
 
 namespace anju::server::testing {
@@ -30,6 +35,111 @@ void ServerTest::StartServer() {
   o.retention_interval_s = 0;  // tests run retention explicitly
   server_ = std::make_unique<Server>(o);
   server_->Start();
+  for (const auto& [user, password] : server_->initial_passwords()) passwords_[user] = password;
+  ready_.clear();
+}
+
+ApiResult ServerTest::As(const std::string& token, const std::string& method,
+                         const std::string& path, const json& body) {
+  auto res = Raw(method, path, body.is_null() ? std::string() : body.dump(),
+                 {{"Authorization", "Bearer " + token}});
+  if (!res) {
+    ADD_FAILURE() << method << " " << path << ": " << httplib::to_string(res.error());
+    return {};
+  }
+  ApiResult r{res->status, nullptr};
+  if (!res->body.empty() && res->get_header_value("Content-Type").find("json") != std::string::npos)
+    r.body = json::parse(res->body);
+  return r;
+}
+
+std::string ServerTest::NextTotp(const std::string& username) {
+  const auto& secret = totp_secret_.at(username);
+  int64_t now = int64_t(std::time(nullptr)) / 30;
+  int64_t step = std::max(now, totp_step_[username] + 1);
+  // The server accepts one step ahead; beyond that, wait for the clock.
+  while (step > now + 1) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    now = int64_t(std::time(nullptr)) / 30;
+  }
+  totp_step_[username] = step;
+  return crypto::Hotp(secret, uint64_t(step));
+}
+
+ApiResult ServerTest::Login(const std::string& username, const std::string& password) {
+  json body = {{"username", username}, {"password", password}};
+  if (totp_secret_.count(username)) body["totp"] = NextTotp(username);
+  auto res = Raw("POST", "/api/v1/auth/login", body.dump());
+  if (!res) return {};
+  return {res->status, json::parse(res->body)};
+}
+
+Session ServerTest::Ready(const std::string& username) {
+  if (auto it = ready_.find(username); it != ready_.end()) return it->second;
+  auto login = Login(username, passwords_.at(username));
+  EXPECT_EQ(login.status, 200) << username << ": " << login.body;
+  Session s{login.body.value("token", ""), login.body["user"]};
+  if (s.user.value("must_change_password", false)) {
+    static int n = 0;
+    const std::string fresh = "Nw-Pa55word-" + std::to_string(++n);
+    const auto changed = As(s.token, "POST", "/api/v1/auth/password",
+                            {{"old_password", passwords_[username]}, {"new_password", fresh}});
+    EXPECT_EQ(changed.status, 200) << changed.body;
+    passwords_[username] = fresh;
+  }
+  if (s.user.value("totp_required", false) && !s.user.value("totp_enabled", false)) {
+    const auto setup = As(s.token, "POST", "/api/v1/auth/totp/setup");
+    EXPECT_EQ(setup.status, 200) << setup.body;
+    totp_secret_[username] = crypto::FromBase32(setup.body["secret"].get<std::string>());
+    totp_step_[username] = 0;
+    const auto ok =
+        As(s.token, "POST", "/api/v1/auth/totp/confirm", {{"code", NextTotp(username)}});
+    EXPECT_EQ(ok.status, 200) << ok.body;
+  }
+  const auto me = As(s.token, "GET", "/api/v1/auth/me");
+  EXPECT_EQ(me.status, 200);
+  s.user = me.body;
+  ready_[username] = s;
+  return s;
+}
+
+std::string ServerTest::RoleToken(const std::vector<std::string>& roles) {
+  static int n = 0;
+  const auto sec = Ready("secadmin");
+  const auto made = As(sec.token, "POST", "/api/v1/tokens",
+                       {{"name", "test-" + std::to_string(++n)}, {"roles", roles}});
+  EXPECT_EQ(made.status, 201) << made.body;
+  return made.body.value("token", "");
+}
+
+Session ServerTest::UserWithRoles(const std::string& username,
+                                  const std::vector<std::string>& roles) {
+  const auto sys = Ready("admin");
+  static int n = 0;
+  const std::string pw = "Fi-1stPass-" + std::to_string(++n);
+  const auto made = As(sys.token, "POST", "/api/v1/users",
+                       {{"username", username}, {"display_name", username}, {"password", pw}});
+  EXPECT_EQ(made.status, 201) << made.body;
+  passwords_[username] = pw;
+  const auto sec = Ready("secadmin");
+  const auto granted =
+      As(sec.token, "PUT", "/api/v1/users/" + username + "/roles", {{"roles", roles}});
+  EXPECT_EQ(granted.status, 200) << granted.body;
+  return Ready(username);
+}
+
+std::unique_ptr<httplib::Client> ServerTest::Client() const {
+  auto c = std::make_unique<httplib::Client>(server_->url());
+  c->set_ca_cert_path(server_->tls_cert_file().c_str());
+  c->enable_server_certificate_verification(true);
+  c->set_read_timeout(60, 0);
+  return c;
+}
+
+protocol::ClientOptions ServerTest::ClientOpts() const {
+  protocol::ClientOptions o;
+  o.ca_file = server_->tls_cert_file().string();
+  return o;
 }
 
 httplib::Headers ServerTest::AdminHeaders() const {
@@ -39,13 +149,12 @@ httplib::Headers ServerTest::AdminHeaders() const {
 httplib::Result ServerTest::Raw(const std::string& method, const std::string& path,
                                 const std::string& body, const httplib::Headers& headers,
                                 const std::string& content_type) {
-  httplib::Client c(server_->url());
-  c.set_read_timeout(60, 0);
-  if (method == "GET") return c.Get(path, headers);
-  if (method == "POST") return c.Post(path, headers, body, content_type);
-  if (method == "PUT") return c.Put(path, headers, body, content_type);
-  if (method == "PATCH") return c.Patch(path, headers, body, content_type);
-  return c.Delete(path, headers, body, content_type);
+  auto c = Client();
+  if (method == "GET") return c->Get(path, headers);
+  if (method == "POST") return c->Post(path, headers, body, content_type);
+  if (method == "PUT") return c->Put(path, headers, body, content_type);
+  if (method == "PATCH") return c->Patch(path, headers, body, content_type);
+  return c->Delete(path, headers, body, content_type);
 }
 
 ApiResult ServerTest::Api(const std::string& method, const std::string& path, const json& body) {
@@ -70,11 +179,11 @@ TestDevice ServerTest::RegisterDevice(const std::string& name, int doors) {
   req.software_version = "test";
   req.model_version = server_->model_version();
   req.doors = doors;
-  d.reg.emplace(protocol::DeviceClient::Register(server_->url(), d.key, req));
+  d.reg.emplace(protocol::DeviceClient::Register(server_->url(), d.key, req, ClientOpts()));
   d.id = d.reg->device_id;
   EXPECT_EQ(d.id, created.body["device_id"]);
   d.client = std::make_unique<protocol::DeviceClient>(server_->url(), d.id, d.key,
-                                                      d.reg->server_public_key);
+                                                      d.reg->server_public_key, ClientOpts());
   return d;
 }
 

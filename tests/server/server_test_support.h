@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -31,6 +32,12 @@ struct ApiResult {
   nlohmann::json body;
 };
 
+// A logged-in user's session token and user object.
+struct Session {
+  std::string token;
+  nlohmann::json user;
+};
+
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override;
@@ -48,6 +55,30 @@ class ServerTest : public ::testing::Test {
                       const httplib::Headers& headers = {},
                       const std::string& content_type = "application/json");
   httplib::Headers AdminHeaders() const;
+  // An HTTPS client of the server that trusts its self-signed certificate.
+  std::unique_ptr<httplib::Client> Client() const;
+  // Device-protocol client options that trust the server's certificate.
+  protocol::ClientOptions ClientOpts() const;
+
+  // Call with a session or API token.
+  ApiResult As(const std::string& token, const std::string& method, const std::string& path,
+               const nlohmann::json& body = nullptr);
+  // POST /api/v1/auth/login with the TOTP code when the user has one (tracked here).
+  ApiResult Login(const std::string& username, const std::string& password);
+  // Logs USERNAME in and completes the first-login steps (a new password; TOTP enrolment
+  // for administrators); the returned session can use every permission of the user's roles.
+  Session Ready(const std::string& username);
+  // A fresh API token with ROLES (made by the security administrator).
+  std::string RoleToken(const std::vector<std::string>& roles);
+  // A new user with ROLES (sysadmin creates, secadmin grants), logged in and ready.
+  Session UserWithRoles(const std::string& username, const std::vector<std::string>& roles);
+  // The next TOTP code for USERNAME that the server has not seen yet.
+  std::string NextTotp(const std::string& username);
+
+  std::map<std::string, std::string> passwords_;  // current password per username
+  std::map<std::string, std::vector<uint8_t>> totp_secret_;
+  std::map<std::string, int64_t> totp_step_;  // last step used per username
+  std::map<std::string, Session> ready_;      // cached Ready() sessions
 
   TestDevice RegisterDevice(const std::string& name, int doors = 1);
   // A person with consent, in access group GROUP (created on first use) whose doors are

@@ -40,7 +40,7 @@ struct Rig {
   std::unique_ptr<LocalState> state = LocalState::Open(dir, {kModel});
   protocol::DeviceClient client{
       server.url(), device.id, device.key, server.server_key().PublicOnly(),
-      protocol::ClientOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(2000)}};
+      protocol::ClientOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(2000), ""}};
   door::LoggingDoorController door{1};
   NoticeBoard notices;
   CommandRunner runner{door, notices};

@@ -60,7 +60,7 @@ struct Rig {
   protocol::DeviceClient client;
   explicit Rig(std::chrono::milliseconds read_timeout = std::chrono::milliseconds(3000))
       : client(server.url(), device.id, device.key, server.server_key().PublicOnly(),
-               protocol::ClientOptions{std::chrono::milliseconds(500), read_timeout}) {}
+               protocol::ClientOptions{std::chrono::milliseconds(500), read_timeout, ""}) {}
   ~Rig() {
     outbox.reset();
     fs::remove_all(dir);

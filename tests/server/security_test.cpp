@@ -154,14 +154,9 @@ TEST_F(SecurityTest, LockoutAfterFiveFailuresSaysUntilWhen) {
 }
 
 TEST_F(SecurityTest, IdleSessionsExpireAndLogoutEndsThem) {
-  ServerOptions o;
-  o.data_dir = dir_;
-  o.port = 0;
-  o.retention_interval_s = 0;
-  o.security.idle_timeout_ms = 1500;
-  server_.reset();
-  server_ = std::make_unique<Server>(o);
-  server_->Start();
+  SecurityPolicy policy;
+  policy.idle_timeout_ms = 1500;
+  StartServer(policy);
   const auto s = UserWithRoles("li", {"viewer"});
   EXPECT_EQ(As(s.token, "GET", "/api/v1/persons").status, 200);
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
@@ -433,14 +428,9 @@ TEST_F(SecurityTest, ExportNeedsAnotherUsersApprovalAndIsEncryptedAndWatermarked
 }
 
 TEST_F(SecurityTest, UnusualViewVolumeRaisesAnAlarmAndBlocksTheAccount) {
-  ServerOptions o;
-  o.data_dir = dir_;
-  o.port = 0;
-  o.retention_interval_s = 0;
-  o.security.views_per_hour_alarm = 5;
-  server_.reset();
-  server_ = std::make_unique<Server>(o);
-  server_->Start();
+  SecurityPolicy policy;
+  policy.views_per_hour_alarm = 5;
+  StartServer(policy);
   CreatePerson("V1", "查看");
   const auto op = UserWithRoles("sun", {"operator"});
   for (int i = 0; i < 4; ++i) EXPECT_EQ(As(op.token, "GET", "/api/v1/persons/V1").status, 200);

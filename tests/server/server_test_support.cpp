@@ -27,9 +27,10 @@ void ServerTest::TearDown() {
   fs::remove_all(dir_, ec);
 }
 
-void ServerTest::StartServer() {
+void ServerTest::StartServer(const SecurityPolicy& security) {
   server_.reset();
   ServerOptions o;
+  o.security = security;
   o.data_dir = dir_;
   o.port = 0;
   o.retention_interval_s = 0;  // tests run retention explicitly
@@ -158,15 +159,7 @@ httplib::Result ServerTest::Raw(const std::string& method, const std::string& pa
 }
 
 ApiResult ServerTest::Api(const std::string& method, const std::string& path, const json& body) {
-  auto res = Raw(method, path, body.is_null() ? std::string() : body.dump(), AdminHeaders());
-  if (!res) {
-    ADD_FAILURE() << method << " " << path << ": " << httplib::to_string(res.error());
-    return {};
-  }
-  ApiResult r{res->status, nullptr};
-  if (!res->body.empty() && res->get_header_value("Content-Type").find("json") != std::string::npos)
-    r.body = json::parse(res->body);
-  return r;
+  return As(server_->admin_token(), method, path, body);
 }
 
 TestDevice ServerTest::RegisterDevice(const std::string& name, int doors) {

@@ -44,7 +44,7 @@ class ServerTest : public ::testing::Test {
   void TearDown() override;
 
   // (Re)starts the server on dir_ (a fresh port each time).
-  void StartServer();
+  void StartServer(const SecurityPolicy& security = {});
   void StopServer() { server_.reset(); }
 
   // Admin call with the token; BODY null = no body.

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "protocol/api_error.h"
 #include "protocol/device_auth.h"
+#include "server/http_compression.h"
 #include "server/rbac.h"
 
 namespace anju::server {
@@ -41,10 +42,10 @@ Reply ErrorReply(int status, const std::string& code, const std::string& message
   return r;
 }
 
-void Write(httplib::Response& res, const Reply& r) {
+void Write(const httplib::Request& http, httplib::Response& res, Reply r) {
   res.status = r.status;
   for (const auto& [k, v] : r.headers) res.set_header(k, v);
-  res.set_content(r.body, r.content_type);
+  SetBodyCompressed(http, res, std::move(r.body), r.content_type);
 }
 
 const char* JTypeName(JType t) {
@@ -186,7 +187,7 @@ void Router::Install(httplib::Server& server, AuthHooks hooks) const {
         reply.headers.emplace_back(protocol::kHeaderSignature,
                                    hooks.sign(id, nonce, reply.status, reply.body));
       }
-      Write(res, reply);
+      Write(http, res, std::move(reply));
     };
     const std::string pattern = PathRegex(route.path);
     if (route.method == "GET")

@@ -13,6 +13,7 @@
 #include "protocol/api_error.h"
 #include "server/archive_schema.h"
 #include "server/audit.h"
+#include "server/console_files.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
 
@@ -327,7 +328,7 @@ void Server::Start() {
   m.http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   m.http->set_read_timeout(30, 0);
   if (!m.options.console_dir.empty() && fs::exists(m.options.console_dir / "index.html") &&
-      !m.http->set_mount_point("/", m.options.console_dir.string()))
+      !ServeConsole(*m.http, m.options.console_dir))
     spdlog::warn("cannot serve the console from {}", m.options.console_dir.string());
   m.http->set_write_timeout(30, 0);
   m.router.Install(*m.http, AuthHooks{[&m](const httplib::Request& r) { return m.Authenticate(r); },

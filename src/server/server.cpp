@@ -280,10 +280,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                       ? match::DefaultThresholdsPath(m.options.model_dir)
                       : m.options.thresholds_file;
     try {
-      if (!tf.empty())
-        m.duplicate_threshold = match::Thresholds::Load(tf, m.gate->model_version())
-                                    .at(match::SecurityLevel::kHigh)
-                                    .threshold;
+      if (!tf.empty()) {
+        const auto th = match::Thresholds::Load(tf, m.gate->model_version());
+        m.duplicate_threshold = th.at(match::SecurityLevel::kHigh).threshold;
+        m.match_threshold = th.at(match::SecurityLevel::kNormal).threshold;
+      }
     } catch (const Error& e) {
       spdlog::warn("duplicate check uses the default threshold {}: {}", m.duplicate_threshold,
                    e.what());

@@ -250,6 +250,8 @@ const std::map<std::string, std::string>& ExpectedRules() {
       {"DELETE /api/v1/persons/{code}/credentials/{id}", "archive.write"},
       {"GET /api/v1/persons/{code}/history", "archive.read"},
       {"GET /api/v1/persons/{code}/removals", "archive.read"},
+      {"POST /api/v1/persons/search-by-face", "photos.read"},
+      {"POST /api/v1/faces/check", "enrol"},
       {"POST /api/v1/persons/{code}/photos", "enrol"},
       {"GET /api/v1/persons/{code}/photos/{id}", "photos.read"},
       {"DELETE /api/v1/persons/{code}/photos/{id}", "enrol"},

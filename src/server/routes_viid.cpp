@@ -4,6 +4,7 @@
 // live event stream and the reports (docs/viid.md). The logic is server/viid_service.h.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -429,7 +430,7 @@ void Server::Impl::AddViidRoutes() {
            "Live events as text/event-stream (event: access | alarm | capture). Each response "
            "carries what is new after Last-Event-ID (or ?after=) and ends; with nothing new it "
            "holds up to 15 s and sends \": ping\". Reconnect with the last id",
-           [svc](Request& r) {
+           [this, svc](Request& r) {
              uint64_t after = 0;
              const std::string last = r.http.get_header_value("Last-Event-ID");
              if (!last.empty() && last.size() < 20 &&
@@ -445,7 +446,17 @@ void Server::Impl::AddViidRoutes() {
              rep.content_type = "text/event-stream";
              rep.headers.emplace_back("Cache-Control", "no-cache");
              rep.body = "retry: 1000\n";
-             for (const auto& m : msgs) rep.body += EventBus::Sse(m);
+             // An account limited to sites gets its devices' access records and alarms;
+             // captures have no device site (snapshot cameras) and are left out.
+             const auto devices = ScopedDevices(r.principal);
+             for (const auto& m : msgs) {
+               if (devices &&
+                   (m.event == "capture" ||
+                    std::find(devices->begin(), devices->end(),
+                              m.data.value("device_id", std::string())) == devices->end()))
+                 continue;
+               rep.body += EventBus::Sse(m);
+             }
              if (msgs.empty()) rep.body += "id: " + std::to_string(after) + "\n: ping\n\n";
              return rep;
            })

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "protocol/api_error.h"
 #include "protocol/viid.h"
@@ -110,6 +111,26 @@ void Server::Impl::AddViidRoutes() {
                                      {"TimeZone", "Asia/Shanghai"}}}});
              });
 
+  // Site scope (server/site_scope.h): a camera belongs to the site of its building; one
+  // outside the caller's sites answers 404 like a missing one.
+  auto camera_in_scope = [](const std::optional<std::vector<int64_t>>& buildings,
+                            const ViidDevice& d) {
+    return !buildings || (d.building_id && std::find(buildings->begin(), buildings->end(),
+                                                     *d.building_id) != buildings->end());
+  };
+  auto require_camera = [this, svc, camera_in_scope](const Principal& p,
+                                                     const std::string& camera) {
+    const auto buildings = ScopedBuildings(p);
+    if (!buildings) return;
+    for (const auto& d : svc->Devices())
+      if (d.id == camera && camera_in_scope(buildings, d)) return;
+    NotFound("viid device " + camera);
+  };
+  auto require_capture = [svc, require_camera](const Principal& p, const std::string& id) {
+    if (p.sites.empty()) return;
+    require_camera(p, svc->Capture(id).value("device_id", std::string()));
+  };
+
   // ---- VIID devices ----
   router
       .Add("POST", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
@@ -143,9 +164,11 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
            "GA/T 1400 cameras with registration state",
-           [svc](Request&) {
+           [this, svc, camera_in_scope](Request& r) {
+             const auto buildings = ScopedBuildings(r.principal);
              json items = json::array();
-             for (const auto& d : svc->Devices()) items.push_back(d.ToJson());
+             for (const auto& d : svc->Devices())
+               if (camera_in_scope(buildings, d)) items.push_back(d.ToJson());
              return Reply::Json({{"items", items}, {"total", items.size()}});
            })
       .Perm("devices.read");
@@ -153,7 +176,8 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("DELETE", "/api/v1/viid/devices/{id}", "snapshot cameras", Auth::kAdmin,
            "Revoke a GA/T 1400 camera (its captures stay)",
-           [this, svc](Request& r) {
+           [this, svc, require_camera](Request& r) {
+             require_camera(r.principal, r.Path("id"));
              if (!svc->RemoveDevice(r.Path("id"))) NotFound("viid device " + r.Path("id"));
              std::lock_guard lock(db->mutex());
              Audit(*db, r.actor, "viid_device_revoke", "viid/devices/" + r.Path("id"));
@@ -165,8 +189,9 @@ void Server::Impl::AddViidRoutes() {
       .Add("GET", "/api/v1/viid/devices/{id}/preview", "snapshot cameras", Auth::kAdmin,
            "The camera's latest frame: the scene image of its latest capture, else the face "
            "(JPEG; audited). Poll it for a live preview",
-           [this, svc](Request& r) {
+           [this, svc, require_camera](Request& r) {
              const std::string& dev = r.Path("id");
+             require_camera(r.principal, dev);
              CaptureQuery q;
              q.device = dev;
              q.limit = 1;
@@ -196,8 +221,9 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/captures", "snapshot cameras", Auth::kAdmin,
            "Captured faces with their recognition result, newest first",
-           [svc](Request& r) {
+           [this, svc](Request& r) {
              CaptureQuery q;
+             q.buildings = ScopedBuildings(r.principal);
              q.from_ms = r.QueryInt("from_ms", 0, 0, int64_t(1) << 53);
              q.to_ms = r.QueryInt("to_ms", 0, 0, int64_t(1) << 53);
              q.device = r.Query("device").value_or("");
@@ -223,21 +249,35 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/captures/latest", "snapshot cameras", Auth::kAdmin,
            "The latest capture of every camera (live preview of recent captures)",
-           [svc](Request&) {
-             return Reply::Json({{"items", svc->Latest()}});
+           [this, svc, camera_in_scope](Request& r) {
+             json items = svc->Latest();
+             if (const auto buildings = ScopedBuildings(r.principal)) {
+               std::set<std::string> cameras;
+               for (const auto& d : svc->Devices())
+                 if (camera_in_scope(buildings, d)) cameras.insert(d.id);
+               json kept = json::array();
+               for (auto& c : items)
+                 if (cameras.count(c.value("device_id", std::string()))) kept.push_back(c);
+               items = std::move(kept);
+             }
+             return Reply::Json({{"items", items}});
            })
       .Perm("events.read");
 
   router
       .Add("GET", "/api/v1/captures/{id}", "snapshot cameras", Auth::kAdmin,
            "One capture with its images",
-           [svc](Request& r) { return Reply::Json(svc->Capture(r.Path("id"))); })
+           [svc, require_capture](Request& r) {
+             require_capture(r.principal, r.Path("id"));
+             return Reply::Json(svc->Capture(r.Path("id")));
+           })
       .Perm("events.read");
 
   router
       .Add("GET", "/api/v1/captures/{id}/images/{n}", "snapshot cameras", Auth::kAdmin,
            "A capture's image (decrypted JPEG; audited)",
-           [this, svc](Request& r) {
+           [this, svc, require_capture](Request& r) {
+             require_capture(r.principal, r.Path("id"));
              const std::string& ns = r.Path("n");
              if (ns.empty() || ns.size() > 2 || ns.find_first_not_of("0123456789") != ns.npos)
                NotFound("image " + ns);

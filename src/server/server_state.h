@@ -77,6 +77,8 @@ struct Server::Impl {
   void CheckScope(const Route& route, const Request& req);
   // The device ids in P's sites (events, alarms); nullopt = every device.
   std::optional<std::vector<std::string>> ScopedDevices(const Principal& p);
+  // The building ids in P's sites (snapshot cameras); nullopt = every building.
+  std::optional<std::vector<int64_t>> ScopedBuildings(const Principal& p);
   // PersonId, and 404 when the person is outside P's sites; the caller holds db->mutex().
   int64_t ScopedPersonId(const Principal& p, const std::string& code);
   void LoadIndex();

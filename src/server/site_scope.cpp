@@ -98,6 +98,14 @@ std::optional<std::vector<std::string>> SiteScope::Devices(Database& db) const {
   return out;
 }
 
+std::optional<std::vector<int64_t>> SiteScope::Buildings(Database& db) const {
+  if (unscoped()) return std::nullopt;
+  std::vector<int64_t> out;
+  Stmt s(db.handle(), "SELECT id FROM buildings WHERE " + SiteCondition("site_id"));
+  while (s.Step()) out.push_back(s.Int(0));
+  return out;
+}
+
 void SiteScope::RequirePerson(Database& db, const std::string& code) const {
   if (!PersonCodeVisible(db, code)) NotFound("person " + code);
 }
@@ -125,6 +133,13 @@ std::optional<std::vector<std::string>> Server::Impl::ScopedDevices(const Princi
   if (scope.unscoped()) return std::nullopt;
   std::lock_guard lock(db->mutex());
   return scope.Devices(*db);
+}
+
+std::optional<std::vector<int64_t>> Server::Impl::ScopedBuildings(const Principal& p) {
+  const SiteScope scope(p);
+  if (scope.unscoped()) return std::nullopt;
+  std::lock_guard lock(db->mutex());
+  return scope.Buildings(*db);
 }
 
 int64_t Server::Impl::ScopedPersonId(const Principal& p, const std::string& code) {

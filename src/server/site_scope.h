@@ -5,7 +5,9 @@
 //     (household → room → unit → building → site); a person in no household belongs to
 //     no site and is visible only to unscoped accounts;
 //   - a device belongs to devices.site_id (none: only unscoped accounts see it);
-//   - events, alarms and snapshots belong to the site of their device.
+//   - events, alarms and snapshots belong to the site of their device;
+//   - snapshot cameras (GA/T 1400) and their captures belong to the site of the camera's
+//     building (none: only unscoped accounts see them).
 // Objects outside the scope are answered 404 (their existence is not revealed) and left
 // out of lists. An unscoped principal (empty sites: every site) is never filtered.
 #pragma once
@@ -46,6 +48,8 @@ class SiteScope {
   bool HouseholdVisible(Database& db, int64_t household_id) const;
   // The devices in scope (for the event store, a separate database); nullopt = all.
   std::optional<std::vector<std::string>> Devices(Database& db) const;
+  // The buildings in scope (snapshot cameras name their building); nullopt = all.
+  std::optional<std::vector<int64_t>> Buildings(Database& db) const;
 
   // 404 not_found unless visible (the message is the one a missing object gets).
   void RequirePerson(Database& db, const std::string& code) const;

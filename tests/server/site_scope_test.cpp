@@ -18,6 +18,7 @@ class SiteScopeTest : public ServerTest {
   struct Site {
     int64_t id = 0;
     int64_t household = 0;
+    int64_t building = 0;
     std::string person;
     std::string device;
     std::string event;
@@ -34,8 +35,8 @@ class SiteScopeTest : public ServerTest {
   Site MakeSite(const std::string& tag, int n) {
     Site s;
     s.id = Create("/api/v1/sites", {{"name", "小区" + tag}});
-    const int64_t b = Create("/api/v1/buildings", {{"site_id", s.id}, {"name", "1号楼"}});
-    const int64_t u = Create("/api/v1/units", {{"building_id", b}, {"name", "1单元"}});
+    s.building = Create("/api/v1/buildings", {{"site_id", s.id}, {"name", "1号楼"}});
+    const int64_t u = Create("/api/v1/units", {{"building_id", s.building}, {"name", "1单元"}});
     const int64_t r = Create("/api/v1/rooms", {{"unit_id", u}, {"name", "101"}});
     s.household = Create("/api/v1/households", {{"room_id", r}, {"name", "住户" + tag}});
     s.person = "P" + tag;
@@ -147,6 +148,28 @@ TEST_F(SiteScopeTest, AnOperatorOfSiteASeesOnlySiteA) {
   const auto alarms = as_a("GET", "/api/v1/alarms");
   ASSERT_EQ(alarms.body["total"], 1);
   EXPECT_EQ(alarms.body["items"][0]["device_id"], a.device);
+
+  // Snapshot cameras by the site of their building.
+  for (const Site* site : {&a, &b})
+    ASSERT_EQ(Api("POST", "/api/v1/viid/devices",
+                  {{"id", "3101000000119000000" + std::to_string(site->id)},
+                   {"password", "cam-pass-123"},
+                   {"building_id", site->building}})
+                  .status,
+              201);
+  const auto cams = as_a("GET", "/api/v1/viid/devices");
+  ASSERT_EQ(cams.body["total"], 1) << cams.body;
+  EXPECT_EQ(cams.body["items"][0]["id"], "3101000000119000000" + std::to_string(a.id));
+  EXPECT_EQ(Api("GET", "/api/v1/viid/devices").body["total"], 2);
+  auto preview = [&](const Site& site) {
+    return as_a("GET",
+                "/api/v1/viid/devices/3101000000119000000" + std::to_string(site.id) + "/preview")
+        .body["error"]["message"]
+        .get<std::string>();
+  };
+  EXPECT_NE(preview(a).find("capture of camera"), std::string::npos);  // in scope, no capture
+  EXPECT_NE(preview(b).find("viid device"), std::string::npos);        // as if missing
+  EXPECT_EQ(as_a("GET", "/api/v1/captures").status, 200);
 
   // Writes to site B are refused as if B's objects did not exist.
   EXPECT_EQ(as_a("PATCH", "/api/v1/persons/PB", {{"name", "改名"}}).status, 404);

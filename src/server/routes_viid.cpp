@@ -131,6 +131,24 @@ void Server::Impl::AddViidRoutes() {
     require_camera(p, svc->Capture(id).value("device_id", std::string()));
   };
 
+  // Report rows of devices and cameras outside the caller's sites are left out (the first
+  // TOP rows that remain are kept).
+  auto scope_report = [this, svc, camera_in_scope](const Principal& p, json rep,
+                                                   size_t top = size_t(-1)) {
+    const auto devices = ScopedDevices(p);
+    if (!devices) return rep;
+    std::set<std::string> keep(devices->begin(), devices->end());
+    const auto buildings = ScopedBuildings(p);
+    for (const auto& d : svc->Devices())
+      if (camera_in_scope(buildings, d)) keep.insert(d.id);
+    json items = json::array();
+    for (auto& row : rep["items"])
+      if (items.size() < top && keep.count(row.value("device_id", std::string())))
+        items.push_back(std::move(row));
+    rep["items"] = std::move(items);
+    return rep;
+  };
+
   // ---- VIID devices ----
   router
       .Add("POST", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
@@ -510,14 +528,15 @@ void Server::Impl::AddViidRoutes() {
       .Add("GET", "/api/v1/reports/traffic", "reports", Auth::kAdmin,
            "Entries (doors opened), exits (exit button) and captures per building, device and "
            "hour or day",
-           [svc](Request& r) {
+           [svc, scope_report](Request& r) {
              const std::string bucket = r.Query("bucket").value_or("hour");
              if (bucket != "hour" && bucket != "day")
                throw protocol::ApiError(400, "bad_request", "bucket: hour | day");
-             const json rep =
+             const json rep = scope_report(
+                 r.principal,
                  svc->TrafficReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
                                     r.QueryInt("to_ms", 0, 0, int64_t(1) << 53), bucket,
-                                    int(r.QueryInt("utc_offset_minutes", 480, -840, 840)));
+                                    int(r.QueryInt("utc_offset_minutes", 480, -840, 840))));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "traffic")
                                                                 : Reply::Json(rep);
            })
@@ -545,10 +564,15 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/reports/alerts", "reports", Auth::kAdmin,
            "Top alarms by type and device",
-           [svc](Request& r) {
-             const json rep = svc->AlertReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+           [svc, scope_report](Request& r) {
+             // A scoped account's top rows come from every row, not from the global top.
+             const int64_t top = r.QueryInt("top", 20, 1, 1000);
+             const json rep =
+                 scope_report(r.principal,
+                              svc->AlertReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
                                                r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
-                                               r.QueryInt("top", 20, 1, 1000));
+                                               r.principal.sites.empty() ? top : int64_t(1) << 40),
+                              size_t(top));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "alerts")
                                                                 : Reply::Json(rep);
            })

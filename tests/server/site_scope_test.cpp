@@ -170,6 +170,14 @@ TEST_F(SiteScopeTest, AnOperatorOfSiteASeesOnlySiteA) {
   EXPECT_NE(preview(a).find("capture of camera"), std::string::npos);  // in scope, no capture
   EXPECT_NE(preview(b).find("viid device"), std::string::npos);        // as if missing
   EXPECT_EQ(as_a("GET", "/api/v1/captures").status, 200);
+  // Reports by device.
+  const auto report = as_a("GET", "/api/v1/reports/alerts");
+  ASSERT_EQ(report.body["items"].size(), 1u) << report.body;
+  EXPECT_EQ(report.body["items"][0]["device_id"], a.device);
+  EXPECT_EQ(Api("GET", "/api/v1/reports/alerts").body["items"].size(), 2u);
+  const auto traffic = as_a("GET", "/api/v1/reports/traffic");
+  EXPECT_EQ(traffic.status, 200);
+  for (const auto& row : traffic.body["items"]) EXPECT_EQ(row["device_id"], a.device);
 
   // Writes to site B are refused as if B's objects did not exist.
   EXPECT_EQ(as_a("PATCH", "/api/v1/persons/PB", {{"name", "改名"}}).status, 404);

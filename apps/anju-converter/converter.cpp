@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <modbus.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "crypto/tls_cert.h"
 #include "door/register_map.h"
 
 namespace anju::converter {
@@ -69,7 +71,7 @@ bool ModeValueOk(int addr, uint16_t value) {
 }  // namespace
 
 struct Converter::Http {
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;  // an httplib::SSLServer unless plain HTTP
   std::thread thread;
 };
 
@@ -129,7 +131,7 @@ Converter::Converter(Config config) : config_(std::move(config)) {
 
 Converter::~Converter() {
   if (http_) {
-    http_->server.stop();
+    http_->server->stop();
     if (http_->thread.joinable()) http_->thread.join();
   }
   for (auto& c : conns_) close(c.fd);
@@ -525,7 +527,34 @@ json Converter::StatusLocked() const {
 void Converter::StartHttp() {
   if (config_.status_host.empty()) return;
   http_ = std::make_unique<Http>();
-  auto& svr = http_->server;
+  if (config_.status_tls) {
+    if (config_.tls_dir.empty())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "状态端口需要证书目录 / the status endpoint needs "
+                  "a TLS directory (--tls-dir) or --plain-http");
+    // 0.0.0.0 / :: are no names a client could check; loopback names are always in.
+    std::vector<std::string> hosts;
+    if (config_.status_host != "0.0.0.0" && config_.status_host != "::")
+      hosts.push_back(config_.status_host);
+    const auto tls = crypto::EnsureSelfSignedCert(
+        config_.tls_dir / "status.crt", config_.tls_dir / "status.key", "anju-converter", hosts);
+    auto ssl = std::make_unique<httplib::SSLServer>(tls.cert.c_str(), tls.key.c_str());
+    if (!ssl->is_valid())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "状态端口证书不可用 / status certificate or key unusable: " + tls.cert.string());
+    // TLS 1.3 only, as anju-server (docs/security.md).
+    SSL_CTX_set_min_proto_version(ssl->ssl_context(), TLS1_3_VERSION);
+    http_->server = std::move(ssl);
+    status_cert_ = tls.cert;
+    status_fingerprint_ = tls.fingerprint;
+    spdlog::info("状态端口证书 / status certificate: {}{} SHA-256 {}", tls.cert.string(),
+                 tls.created ? " (自签名，首次生成 / self-signed, just created)" : "",
+                 tls.fingerprint);
+  } else {
+    http_->server = std::make_unique<httplib::Server>();
+    spdlog::warn("状态端口未加密 / status endpoint on plain HTTP (development only)");
+  }
+  auto& svr = *http_->server;
   svr.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock(mutex_);
     res.set_content(StatusLocked().dump(2) + "\n", "application/json");
@@ -582,7 +611,11 @@ void Converter::WriteReadyFile() {
   const std::string tmp = config_.ready_file + ".tmp";
   {
     std::ofstream out(tmp);
-    out << json{{"modbus_port", modbus_port_}, {"status_port", status_port_}, {"pid", getpid()}}
+    out << json{{"modbus_port", modbus_port_},
+                {"status_port", status_port_},
+                {"status_cert", status_cert_.string()},
+                {"status_fingerprint", status_fingerprint_},
+                {"pid", getpid()}}
                .dump()
         << "\n";
   }
@@ -596,9 +629,10 @@ void Converter::Run() {
   spdlog::info("门禁信号转换器启动 / door signal converter: Modbus TCP {}:{} unit {}, I/O {}{}{}",
                config_.listen_host, modbus_port_, config_.unit_id,
                simulate_ ? "simulated" : "gpio " + config_.gpio_chip,
-               status_port_ ? ", status http://" + config_.status_host + ":" +
-                                  std::to_string(status_port_) + "/status"
-                            : "",
+               status_port_
+                   ? std::string(", status ") + (config_.status_tls ? "https://" : "http://") +
+                         config_.status_host + ":" + std::to_string(status_port_) + "/status"
+                   : "",
                rtu_ ? ", RTU " + config_.rtu_device : "");
   WriteReadyFile();
 

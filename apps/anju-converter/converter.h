@@ -1,12 +1,14 @@
 // The door signal converter: one Modbus server (TCP, optionally also RTU) over the
 // register map in door/register_map.h, in front of two outputs and five inputs that
 // are either simulated or GPIO lines. Single-threaded select() loop for Modbus; the
-// optional HTTP status endpoint runs on its own thread and shares state under a mutex.
+// optional HTTP status endpoint (HTTPS unless plain HTTP is asked for) runs on its own
+// thread and shares state under a mutex.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +29,10 @@ struct Config {
   std::string listen_port = "1502";  // "0" = any free port (see ready_file)
   std::string status_host;           // empty = no HTTP status endpoint
   int status_port = 0;
+  // The status endpoint speaks HTTPS with a self-signed certificate kept in TLS_DIR
+  // (status.crt / status.key, made at first start); status_tls false = plain HTTP.
+  bool status_tls = true;
+  std::filesystem::path tls_dir;
   std::string gpio_chip;  // empty = simulated I/O
   std::vector<door::GpioLineSpec> gpio_outputs;
   std::vector<std::optional<door::GpioLineSpec>> gpio_inputs;
@@ -54,6 +60,9 @@ class Converter {
 
   int modbus_port() const { return modbus_port_; }
   int status_port() const { return status_port_; }
+  // The status endpoint's certificate (clients' CA file) and fingerprint; empty without TLS.
+  const std::filesystem::path& status_cert() const { return status_cert_; }
+  const std::string& status_fingerprint() const { return status_fingerprint_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -103,6 +112,8 @@ class Converter {
   int listen_fd_ = -1;
   int modbus_port_ = 0;
   int status_port_ = 0;
+  std::filesystem::path status_cert_;
+  std::string status_fingerprint_;
   int wake_[2] = {-1, -1};
   std::atomic<bool> stop_{false};
   std::vector<Conn> conns_;

@@ -5,6 +5,8 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 #include "converter.h"
@@ -49,6 +51,16 @@ std::vector<std::optional<anju::door::GpioLineSpec>> ParseLines(const std::strin
   return out;
 }
 
+std::filesystem::path DefaultTlsDir() {
+  if (const char* d = std::getenv("ANJU_CONVERTER_DIR"); d && *d)
+    return std::filesystem::path(d) / "tls";
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
+    return std::filesystem::path(x) / "anju" / "converter" / "tls";
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : ".") / ".local" / "share" / "anju" /
+         "converter" / "tls";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,6 +70,8 @@ int main(int argc, char** argv) {
       "docs/door-io.md"};
   std::string listen = "127.0.0.1:1502", status, gpio_chip, gpio_outputs, gpio_inputs, rtu,
               ready_file, log_level = "info";
+  std::string tls_dir;
+  bool plain_http = false;
   bool simulate = false, outputs_active_low = false, inputs_active_low = false;
   anju::converter::Config config;
   int pulse_ms = config.default_pulse_ms, idle_s = 120;
@@ -67,7 +81,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--simulate", simulate, "simulate the I/O (the default without --gpio-chip)");
   app.add_option("--status", status,
-                 "HTTP status endpoint HOST:PORT: GET /status, POST /inputs (simulated inputs)");
+                 "HTTPS status endpoint HOST:PORT: GET /status, POST /inputs (simulated inputs)");
+  app.add_option("--tls-dir", tls_dir,
+                 "状态端口证书目录 / where the status endpoint's self-signed certificate is kept "
+                 "(status.crt, status.key; made at first start). Default $ANJU_CONVERTER_DIR/tls, "
+                 "else ~/.local/share/anju/converter/tls");
+  app.add_flag("--plain-http", plain_http,
+               "状态端口不加密，仅供开发 / status endpoint over plain HTTP (development only)");
   app.add_option("--gpio-chip", gpio_chip, "drive real lines of this GPIO chip (e.g. gpiochip0)");
   app.add_option("--gpio-outputs", gpio_outputs, "line offsets of outputs 0,1 (e.g. 17,27)");
   app.add_option(
@@ -91,7 +111,8 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", idle_s, "drop TCP clients silent this many seconds")
       ->capture_default_str();
   app.add_option("--ready-file", ready_file,
-                 "write {\"modbus_port\",\"status_port\",\"pid\"} JSON here once listening");
+                 "write {\"modbus_port\",\"status_port\",\"status_cert\",\"pid\"} JSON here once "
+                 "listening");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -106,6 +127,8 @@ int main(int argc, char** argv) {
       auto [host, port] = SplitHostPort(status, "--status");
       config.status_host = host;
       config.status_port = std::stoi(port);
+      config.status_tls = !plain_http;
+      config.tls_dir = tls_dir.empty() ? DefaultTlsDir() : std::filesystem::path(tls_dir);
     }
     config.gpio_chip = gpio_chip;
     if (!gpio_chip.empty()) {

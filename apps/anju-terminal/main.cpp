@@ -1,7 +1,7 @@
 // anju-terminal — the gate / unit-door face terminal (issue 4). Only the command line
 // lives here; the terminal is anju::terminal::Terminal (src/terminal/terminal.h).
 //
-//   anju-terminal --config FILE                      run (SIGINT / SIGTERM stop it cleanly)
+//   anju-terminal --config FILE [--plain-http]       run (SIGINT / SIGTERM stop it cleanly)
 //   anju-terminal register --server URL --code CODE --data-dir D
 //   anju-terminal export --data-dir D --out PKG --key KEYFILE --sign-key SM2PEM
 //   anju-terminal import PKG --data-dir D --key KEYFILE --trust PUBPEM
@@ -28,7 +28,7 @@ using namespace anju;
 using namespace anju::terminal;
 namespace fs = std::filesystem;
 
-int Run(const std::string& config_file, bool exit_at_end) {
+int Run(const std::string& config_file, bool exit_at_end, bool plain_http) {
   // Signals are taken by sigwait below, never by a handler on a random thread.
   sigset_t signals;
   sigemptyset(&signals);
@@ -37,13 +37,17 @@ int Run(const std::string& config_file, bool exit_at_end) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   TerminalConfig config = TerminalConfig::Load(config_file);
+  if (plain_http) config.status_tls = false;
   Terminal terminal(std::move(config));
   terminal.Start();
-  if (terminal.status_port())
-    std::cerr << "状态页 / status page: http://"
-              << terminal.config().status_listen.substr(0,
-                                                        terminal.config().status_listen.rfind(':'))
-              << ":" << terminal.status_port() << "/\n";
+  if (terminal.status_port()) {
+    std::cerr << "状态页 / status page: " << terminal.status_url() << "/\n";
+    if (!terminal.status_fingerprint().empty())
+      std::cerr << "  TLS 证书 / certificate: " << terminal.status_cert_file().string()
+                << "\n  SHA-256 指纹 / fingerprint: " << terminal.status_fingerprint() << "\n";
+    else
+      std::cerr << "  注意 / note: 未启用 HTTPS / plain HTTP: development only\n";
+  }
   std::atomic<bool> stopping{false};
   std::thread end_watch;
   if (exit_at_end)
@@ -78,11 +82,14 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("anju-terminal"));
   CLI::App app{"anju-terminal 安居门禁终端 — face recognition gate / unit-door terminal"};
   std::string config_file, log_level = "info";
-  bool exit_at_end = false;
+  bool exit_at_end = false, plain_http = false;
   app.add_option("--config", config_file, "terminal config file (JSON, see docs/terminal.md)")
       ->check(CLI::ExistingFile);
   app.add_flag("--exit-at-end", exit_at_end,
                "stop when a finite camera source (file, image directory) has played out");
+  app.add_flag("--plain-http", plain_http,
+               "状态页不加密，仅供开发 / status page over plain HTTP (development only; same as "
+               "\"status_tls\": false)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -150,7 +157,7 @@ int main(int argc, char** argv) {
       std::cerr << "错误 / error: --config FILE is required to run the terminal\n";
       return 2;
     }
-    return Run(config_file, exit_at_end);
+    return Run(config_file, exit_at_end, plain_http);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const anju::Error& e) {

@@ -151,8 +151,15 @@ CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
   BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 )SQL";
 
+// Version 4: the site of a device (issue 7, least privilege per site; server/site_scope.h).
+// NULL = not placed yet: only accounts without a site limit see such a device.
+static const char* kV4DeviceSite = R"SQL(
+ALTER TABLE devices ADD COLUMN site_id INTEGER REFERENCES sites(id);
+CREATE INDEX devices_site ON devices(site_id);
+)SQL";
+
 const std::vector<std::string>& ArchiveMigrations() {
-  static const std::vector<std::string> m = {kV1, kV2Accounts, kV3AuditChain};
+  static const std::vector<std::string> m = {kV1, kV2Accounts, kV3AuditChain, kV4DeviceSite};
   return m;
 }
 

@@ -375,6 +375,20 @@ struct Where {
     sql += cond;
     args.emplace_back(v);
   }
+  // COLUMN IN (VALUES…); an empty list matches nothing.
+  void AddIn(const char* column, const std::vector<std::string>& values) {
+    sql += sql.empty() ? " WHERE " : " AND ";
+    if (values.empty()) {
+      sql += "0";
+      return;
+    }
+    sql += std::string(column) + " IN (";
+    for (size_t i = 0; i < values.size(); ++i) {
+      sql += i ? ",?" : "?";
+      args.emplace_back(values[i]);
+    }
+    sql += ")";
+  }
   int Bind(EventStmt& s, int first = 1) const {
     int i = first;
     for (auto& a : args) {
@@ -396,6 +410,7 @@ Where EventWhere(const EventQuery& q) {
   if (!q.person.empty()) w.Add("e.person = ?", q.person);
   if (!q.kind.empty()) w.Add("e.kind = ?", q.kind);
   if (!q.decision.empty()) w.Add("e.decision = ?", q.decision);
+  if (q.devices) w.AddIn("e.device_id", *q.devices);
   return w;
 }
 
@@ -1055,6 +1070,7 @@ AlarmPage EventStore::Alarms(const AlarmQuery& q) const {
   if (!q.type.empty()) w.Add("type = ?", q.type);
   if (!q.door.empty()) w.Add("door = ?", q.door);
   if (!q.device.empty()) w.Add("device_id = ?", q.device);
+  if (q.devices) w.AddIn("device_id", *q.devices);
   std::lock_guard lock(read_mutex_);
   sqlite3* db = read_db_;
   Exec(db, "BEGIN");

@@ -93,6 +93,8 @@ struct EventQuery {
   size_t limit = 50;     // 1..1000
   size_t offset = 0;     // ignored when cursor is set
   std::string cursor;    // next_cursor of the previous page (stable while new events arrive)
+  // Only events of these devices (an account's sites, server/site_scope.h); none = all.
+  std::optional<std::vector<std::string>> devices;
 };
 
 struct EventRecord {
@@ -157,6 +159,7 @@ struct AlarmQuery {
   std::string device;
   size_t limit = 50;  // 1..1000
   size_t offset = 0;
+  std::optional<std::vector<std::string>> devices;  // as EventQuery::devices
 };
 
 struct AlarmPage {

@@ -142,6 +142,7 @@ void Router::Install(httplib::Server& server, AuthHooks hooks) const {
           if (!req.principal.Can(route.permission))
             throw protocol::ApiError(403, "forbidden",
                                      "无权访问 / forbidden: needs permission " + route.permission);
+          if (hooks.scope) hooks.scope(route, req);
         }
         if (device) req.actor = hooks.device(http);
         const bool multipart = http.is_multipart_form_data();

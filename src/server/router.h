@@ -129,6 +129,10 @@ struct AuthHooks {
   // After every Auth::kAdmin request that authenticated (audit of views and refusals,
   // risk counting); may be empty.
   std::function<void(const Route&, const Request&, int status)> after;
+  // Before the handler of an Auth::kAdmin route whose permission the principal holds:
+  // throws ApiError(404) when the path names an object outside the principal's sites
+  // (server/site_scope.h); may be empty.
+  std::function<void(const Route&, const Request&)> scope;
 };
 
 class Router {

@@ -8,6 +8,7 @@
 #include "protocol/api_error.h"
 #include "server/audit.h"
 #include "server/server_state.h"
+#include "server/site_scope.h"
 
 namespace anju::server {
 
@@ -159,31 +160,38 @@ void Server::Impl::AddArchiveRoutes() {
     if (!res.parent.empty()) filters.emplace_back(res.parent, JType::kInteger, "only children of");
 
     router
-        .Add("GET", base, res.tag, Auth::kAdmin, "archive.read", "List " + res.path,
-             [this, res](Request& r) {
-               const Paging p = ReadPaging(r);
-               const int64_t parent =
-                   res.parent.empty() ? 0 : r.QueryInt(res.parent, 0, 0, int64_t(1) << 53);
-               const std::string where =
-                   res.parent.empty() ? "" : " WHERE (?1 = 0 OR " + res.parent + " = ?1)";
-               std::lock_guard lock(db->mutex());
-               Stmt c(db->handle(), "SELECT COUNT(*) FROM " + res.table + where);
-               if (!res.parent.empty()) c.Bind(1, parent);
-               c.Step();
-               Stmt s(db->handle(), "SELECT " + SelectList(res) + " FROM " + res.table + where +
-                                        " ORDER BY id LIMIT ?2 OFFSET ?3");
-               if (!res.parent.empty()) s.Bind(1, parent);
-               s.Bind(2, p.limit).Bind(3, p.offset);
-               json items = json::array();
-               while (s.Step()) items.push_back(ReadRow(s, res));
-               return Reply::Json(PageJson(items, c.Int(0), p));
-             })
+        .Add(
+            "GET", base, res.tag, Auth::kAdmin, "archive.read", "List " + res.path,
+            [this, res](Request& r) {
+              const Paging p = ReadPaging(r);
+              const int64_t parent =
+                  res.parent.empty() ? 0 : r.QueryInt(res.parent, 0, 0, int64_t(1) << 53);
+              const std::string site = SiteScope::ArchiveSite(res.table);
+              const std::string where =
+                  (res.parent.empty() ? " WHERE 1" : " WHERE (?1 = 0 OR " + res.parent + " = ?1)") +
+                  (site.empty() ? "" : " AND " + SiteScope(r.principal).SiteCondition(site));
+              std::lock_guard lock(db->mutex());
+              Stmt c(db->handle(), "SELECT COUNT(*) FROM " + res.table + where);
+              if (!res.parent.empty()) c.Bind(1, parent);
+              c.Step();
+              Stmt s(db->handle(), "SELECT " + SelectList(res) + " FROM " + res.table + where +
+                                       " ORDER BY id LIMIT ?2 OFFSET ?3");
+              if (!res.parent.empty()) s.Bind(1, parent);
+              s.Bind(2, p.limit).Bind(3, p.offset);
+              json items = json::array();
+              while (s.Step()) items.push_back(ReadRow(s, res));
+              return Reply::Json(PageJson(items, c.Int(0), p));
+            })
         .Query(PagingParams(filters));
 
     router
         .Add("POST", base, res.tag, Auth::kAdmin, "archive.write", "Create one of " + res.path,
              [this, res, is_group](Request& r) {
                if (is_group) CheckWindows(r.body);
+               const SiteScope scope(r.principal);
+               if (res.table == "sites" && !scope.unscoped())
+                 throw protocol::ApiError(403, "forbidden",
+                                          "限定站点的账号不能新建站点 / account limited to sites");
                std::string cols, marks;
                for (const auto& c : res.columns) {
                  cols += c.name + ", ";
@@ -210,6 +218,9 @@ void Server::Impl::AddArchiveRoutes() {
                      "引用的上级不存在 / parent does not exist: " + std::string(e.what()));
                }
                const int64_t id = db->LastInsertId();
+               // The parent must be in the caller's sites (as if it did not exist otherwise).
+               if (!scope.RowVisible(*db, res.table, id))
+                 NotFound(res.parent + " " + r.body.value(res.parent, json()).dump());
                json row = GetRow(*db, res, id);
                Audit(*db, r.actor, "create", res.path + "/" + std::to_string(id), row);
                tx.Commit();
@@ -219,8 +230,11 @@ void Server::Impl::AddArchiveRoutes() {
 
     router.Add("GET", base + "/{id}", res.tag, Auth::kAdmin, "archive.read", "One of " + res.path,
                [this, res](Request& r) {
+                 const int64_t id = RowId(r);
                  std::lock_guard lock(db->mutex());
-                 return Reply::Json(GetRow(*db, res, RowId(r)));
+                 if (!SiteScope(r.principal).RowVisible(*db, res.table, id))
+                   NotFound(res.path + " " + std::to_string(id));
+                 return Reply::Json(GetRow(*db, res, id));
                });
 
     router
@@ -230,9 +244,12 @@ void Server::Impl::AddArchiveRoutes() {
              [this, res, is_group](Request& r) {
                if (is_group) CheckWindows(r.body);
                const int64_t id = RowId(r);
+               const SiteScope scope(r.principal);
                std::lock_guard lock(db->mutex());
                Transaction tx(*db);
                GetRow(*db, res, id);
+               if (!scope.RowVisible(*db, res.table, id))
+                 NotFound(res.path + " " + std::to_string(id));
                for (const auto& c : res.columns) {
                  if (!r.body.contains(c.name)) continue;
                  json v = r.body[c.name];
@@ -243,6 +260,9 @@ void Server::Impl::AddArchiveRoutes() {
                  BindValue(s, 1, c, v);
                  s.Bind(2, id).Run();
                }
+               // Moving a row out of the caller's sites is refused (rolled back).
+               if (!scope.RowVisible(*db, res.table, id))
+                 NotFound(res.parent + " " + r.body.value(res.parent, json()).dump());
                json row = GetRow(*db, res, id);
                if (is_group) sync->GroupChanged(id, "rules_changed");
                Audit(*db, r.actor, "update", res.path + "/" + std::to_string(id), r.body);
@@ -259,6 +279,8 @@ void Server::Impl::AddArchiveRoutes() {
           std::lock_guard lock(db->mutex());
           Transaction tx(*db);
           GetRow(*db, res, id);
+          if (!SiteScope(r.principal).RowVisible(*db, res.table, id))
+            NotFound(res.path + " " + std::to_string(id));
           std::vector<int64_t> members;
           if (is_group) {
             Stmt m(db->handle(), "SELECT person_id FROM access_group_members WHERE group_id = ?");
@@ -287,7 +309,7 @@ void Server::Impl::AddArchiveRoutes() {
              const int64_t hh = RowId(r);
              std::lock_guard lock(db->mutex());
              Transaction tx(*db);
-             const int64_t pid = PersonId(*db, r.body["person"].get<std::string>());
+             const int64_t pid = ScopedPersonId(r.principal, r.body["person"].get<std::string>());
              Stmt e(db->handle(), "SELECT 1 FROM households WHERE id = ?");
              e.Bind(1, hh);
              if (!e.Step()) NotFound("household " + std::to_string(hh));
@@ -358,7 +380,7 @@ void Server::Impl::AddArchiveRoutes() {
              if (!e.Step()) NotFound("access group " + std::to_string(gid));
              std::vector<int64_t> touched;
              for (const auto& code : r.body.value("add", json::array())) {
-               const int64_t pid = PersonId(*db, code.get<std::string>());
+               const int64_t pid = ScopedPersonId(r.principal, code.get<std::string>());
                Stmt s(
                    db->handle(),
                    "INSERT OR IGNORE INTO access_group_members(group_id, person_id) VALUES(?,?)");
@@ -369,7 +391,7 @@ void Server::Impl::AddArchiveRoutes() {
                }
              }
              for (const auto& code : r.body.value("remove", json::array())) {
-               const int64_t pid = PersonId(*db, code.get<std::string>());
+               const int64_t pid = ScopedPersonId(r.principal, code.get<std::string>());
                Stmt s(db->handle(),
                       "DELETE FROM access_group_members WHERE group_id = ? AND person_id = ?");
                s.Bind(1, gid).Bind(2, pid).Run();
@@ -397,11 +419,15 @@ void Server::Impl::AddArchiveRoutes() {
              const int64_t gid = RowId(r);
              const Paging p = ReadPaging(r);
              std::lock_guard lock(db->mutex());
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM access_group_members WHERE group_id = ?");
+             const std::string in_scope = SiteScope(r.principal).PersonCondition("m.person_id");
+             Stmt c(db->handle(),
+                    "SELECT COUNT(*) FROM access_group_members m WHERE m.group_id = ? AND " +
+                        in_scope);
              c.Bind(1, gid).Step();
              Stmt s(db->handle(),
                     "SELECT p.code FROM access_group_members m JOIN persons p ON p.id = "
-                    "m.person_id WHERE m.group_id = ? ORDER BY p.code LIMIT ? OFFSET ?");
+                    "m.person_id WHERE m.group_id = ? AND " +
+                        in_scope + " ORDER BY p.code LIMIT ? OFFSET ?");
              s.Bind(1, gid).Bind(2, p.limit).Bind(3, p.offset);
              json items = json::array();
              while (s.Step()) items.push_back(s.Text(0));
@@ -421,8 +447,10 @@ void Server::Impl::AddArchiveRoutes() {
              if (!e.Step()) NotFound("access group " + std::to_string(gid));
              Stmt d(db->handle(), "DELETE FROM access_group_doors WHERE group_id = ?");
              d.Bind(1, gid).Run();
+             const SiteScope scope(r.principal);
              for (const auto& door : r.body["doors"]) {
                const std::string dev = door["device_id"].get<std::string>();
+               scope.RequireDevice(*db, dev);
                Stmt v(db->handle(), "SELECT doors FROM devices WHERE id = ?");
                v.Bind(1, dev);
                if (!v.Step()) NotFound("device " + dev);

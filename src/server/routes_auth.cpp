@@ -10,6 +10,7 @@
 #include "server/audit.h"
 #include "server/rbac.h"
 #include "server/server_state.h"
+#include "server/site_scope.h"
 
 namespace anju::server {
 
@@ -51,7 +52,9 @@ std::string Csv(const std::string& v) {
 
 }  // namespace
 
-std::string Server::Impl::RenderExport(const std::string& kind, const json& filter, int64_t* rows) {
+std::string Server::Impl::RenderExport(const std::string& kind, const json& filter,
+                                       const Principal& who, int64_t* rows) {
+  const SiteScope scope(who);  // the requester's sites bound what the file holds
   std::ostringstream out;
   out << "\xEF\xBB\xBF";  // UTF-8 BOM for spreadsheet programs
   *rows = 0;
@@ -62,7 +65,8 @@ std::string Server::Impl::RenderExport(const std::string& kind, const json& filt
     const std::string status = filter.value("status", "");
     Stmt s(db->handle(),
            "SELECT code, name, phone, status, moved_in_ms, moved_out_ms FROM persons WHERE (?1 = "
-           "'' OR status = ?1) ORDER BY code");
+           "'' OR status = ?1) AND " +
+               scope.PersonCondition("id") + " ORDER BY code");
     s.Bind(1, status);
     while (s.Step()) {
       out << Csv(s.Text(0)) << ',' << Csv(s.Text(1)) << ',' << Csv(s.Text(2)) << ','
@@ -82,6 +86,7 @@ std::string Server::Impl::RenderExport(const std::string& kind, const json& filt
     q.person = filter.value("person", "");
     q.kind = filter.value("kind", "");
     q.decision = filter.value("decision", "");
+    q.devices = ScopedDevices(who);
     std::ostringstream csv;
     *rows = int64_t(events->ExportCsv(q, csv));
     return csv.str();
@@ -359,7 +364,7 @@ void Server::Impl::AddAuthRoutes() {
              if (passphrase.size() < 8)
                throw ApiError(400, "weak_password", "口令至少 8 位 / passphrase: ≥ 8 characters");
              int64_t rows = 0;
-             const std::string csv = RenderExport(kind, filter, &rows);
+             const std::string csv = RenderExport(kind, filter, r.principal, &rows);
              const int64_t now = NowMs();
              const json header = {
                  {"export", id},

@@ -7,6 +7,7 @@
 #include "server/audit.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
+#include "server/site_scope.h"
 
 namespace anju::server {
 
@@ -47,16 +48,27 @@ json DeviceJson(Stmt& s, int64_t latest, int64_t pending) {
           {"gallery_version", s.Int(9)},
           {"latest_gallery_version", latest},
           {"commands_pending", pending},
-          {"created_ms", s.Int(10)}};
+          {"created_ms", s.Int(10)},
+          {"site_id", J(s.OptInt(11))}};
 }
 
 constexpr const char* kDeviceCols =
     "id, name, doors, status, software_version, model_version, registered_ms, last_seen_ms, "
-    "heartbeat, gallery_version, created_ms";
+    "heartbeat, gallery_version, created_ms, site_id";
+
+// 404 when SITE is outside the caller's sites (not revealed); 400 when there is no such site.
+void CheckSite(Database& db, const SiteScope& scope, int64_t site) {
+  if (!scope.HasSite(site)) NotFound("site " + std::to_string(site));
+  Stmt s(db.handle(), "SELECT 1 FROM sites WHERE id = ?");
+  s.Bind(1, site);
+  if (!s.Step())
+    throw protocol::ApiError(400, "bad_request", "站点不存在 / no site " + std::to_string(site));
+}
 
 }  // namespace
 
-NewDevice Server::Impl::CreateDevice(const std::string& name, int doors, const std::string& actor) {
+NewDevice Server::Impl::CreateDevice(const std::string& name, int doors, const std::string& actor,
+                                     std::optional<int64_t> site_id) {
   NewDevice d;
   d.enrolment_code = NewEnrolmentCode();
   d.expires_ms = NowMs() + options.enrolment_code_ttl_ms;
@@ -69,12 +81,15 @@ NewDevice Server::Impl::CreateDevice(const std::string& name, int doors, const s
     if (!e.Step()) break;
   }
   Stmt s(db->handle(),
-         "INSERT INTO devices(id, name, doors, status, created_ms) VALUES(?,?,?,'pending',?)");
-  s.Bind(1, d.device_id).Bind(2, name).Bind(3, int64_t(doors)).Bind(4, NowMs()).Run();
+         "INSERT INTO devices(id, name, doors, status, created_ms, site_id) "
+         "VALUES(?,?,?,'pending',?,?)");
+  s.Bind(1, d.device_id).Bind(2, name).Bind(3, int64_t(doors)).Bind(4, NowMs());
+  s.Bind(5, site_id).Run();
   Stmt c(db->handle(),
          "INSERT INTO enrolment_codes(code_hash, device_id, expires_ms) VALUES(?,?,?)");
   c.Bind(1, CodeHash(d.enrolment_code)).Bind(2, d.device_id).Bind(3, d.expires_ms).Run();
-  Audit(*db, actor, "device_create", "devices/" + d.device_id, {{"name", name}, {"doors", doors}});
+  Audit(*db, actor, "device_create", "devices/" + d.device_id,
+        {{"name", name}, {"doors", doors}, {"site_id", J(site_id)}});
   tx.Commit();
   return d;
 }
@@ -89,15 +104,75 @@ void Server::Impl::AddDeviceRoutes() {
       .Add("POST", "/api/v1/devices", "devices", Auth::kAdmin, "devices.manage",
            "Create a device; returns its one-time enrolment code (valid 24 h)",
            [this](Request& r) {
-             const NewDevice d =
-                 CreateDevice(r.body["name"].get<std::string>(), r.body.value("doors", 1), r.actor);
+             std::optional<int64_t> site;
+             if (r.body.contains("site_id") && !r.body["site_id"].is_null())
+               site = r.body["site_id"].get<int64_t>();
+             const SiteScope scope(r.principal);
+             {
+               std::lock_guard lock(db->mutex());
+               if (site) CheckSite(*db, scope, *site);
+             }
+             // A device without a site would be invisible to an account limited to sites.
+             if (!site && !scope.unscoped())
+               throw protocol::ApiError(400, "bad_request",
+                                        "须指定站点 / site_id required (account limited to sites)");
+             const NewDevice d = CreateDevice(r.body["name"].get<std::string>(),
+                                              r.body.value("doors", 1), r.actor, site);
              return Reply::Json({{"device_id", d.device_id},
                                  {"enrolment_code", d.enrolment_code},
                                  {"expires_ms", d.expires_ms}},
                                 201);
            })
       .Body(Obj({Req("name", Str("e.g. 3号楼1单元").MaxLength(200)),
-                 Opt("doors", Int("doors the device controls").Range(1, 64))}));
+                 Opt("doors", Int("doors the device controls").Range(1, 64)),
+                 Opt("site_id", Int("the site the device is at (sites/{id})").Nullable())}));
+
+  router
+      .Add("PATCH", "/api/v1/devices/{id}", "devices", Auth::kAdmin, "devices.manage",
+           "Rename a device or place it at a site (site_id; null = none)",
+           [this](Request& r) {
+             const std::string& id = r.Path("id");
+             const SiteScope scope(r.principal);
+             std::lock_guard lock(db->mutex());
+             Transaction tx(*db);
+             scope.RequireDevice(*db, id);
+             {
+               Stmt e(db->handle(), "SELECT 1 FROM devices WHERE id = ?");
+               e.Bind(1, id);
+               if (!e.Step()) NotFound("device " + id);
+             }
+             if (r.body.contains("site_id")) {
+               const json& v = r.body["site_id"];
+               if (v.is_null() && !scope.unscoped())
+                 throw protocol::ApiError(
+                     400, "bad_request",
+                     "须指定站点 / site_id required (account limited to sites)");
+               if (!v.is_null()) CheckSite(*db, scope, v.get<int64_t>());
+               Stmt s(db->handle(), "UPDATE devices SET site_id = ? WHERE id = ?");
+               if (v.is_null())
+                 s.BindNull(1);
+               else
+                 s.Bind(1, v.get<int64_t>());
+               s.Bind(2, id).Run();
+             }
+             if (r.body.contains("name")) {
+               Stmt s(db->handle(), "UPDATE devices SET name = ? WHERE id = ?");
+               s.Bind(1, r.body["name"].get<std::string>()).Bind(2, id).Run();
+             }
+             Audit(*db, r.actor, "device_update", "devices/" + id, r.body);
+             Stmt s(db->handle(),
+                    std::string("SELECT ") + kDeviceCols + " FROM devices WHERE id = ?");
+             s.Bind(1, id);
+             s.Step();
+             Stmt q(db->handle(),
+                    "SELECT COUNT(*) FROM commands WHERE device_id = ? AND acked_ms IS NULL");
+             q.Bind(1, id).Step();
+             json out = DeviceJson(s, sync->Latest(id), q.Int(0));
+             tx.Commit();
+             return Reply::Json(out);
+           })
+      .Body(Obj({Opt("name", Str().MaxLength(200)),
+                 Opt("site_id", Int("sites/{id}; null = no site").Nullable())}));
 
   router
       .Add("GET", "/api/v1/devices", "devices", Auth::kAdmin, "devices.read",
@@ -105,10 +180,11 @@ void Server::Impl::AddDeviceRoutes() {
            [this](Request& r) {
              const Paging p = ReadPaging(r);
              std::lock_guard lock(db->mutex());
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM devices");
+             const std::string where = " WHERE " + SiteScope(r.principal).SiteCondition("site_id");
+             Stmt c(db->handle(), "SELECT COUNT(*) FROM devices" + where);
              c.Step();
-             Stmt s(db->handle(), std::string("SELECT ") + kDeviceCols +
-                                      " FROM devices ORDER BY created_ms LIMIT ? OFFSET ?");
+             Stmt s(db->handle(), std::string("SELECT ") + kDeviceCols + " FROM devices" + where +
+                                      " ORDER BY created_ms LIMIT ? OFFSET ?");
              s.Bind(1, p.limit).Bind(2, p.offset);
              json items = json::array();
              while (s.Step()) {

@@ -9,6 +9,7 @@
 #include "protocol/api_error.h"
 #include "server/audit.h"
 #include "server/server_state.h"
+#include "server/site_scope.h"
 
 #if ANJU_SERVER_HAVE_EVENTS
 #include "server/backup.h"
@@ -94,7 +95,11 @@ void Server::Impl::AddEventRoutes() {
   router
       .Add("GET", "/api/v1/events", "events", Auth::kAdmin, "events.read",
            "Query events, newest first (filters, limit/offset or cursor, total)",
-           [this](Request& r) { return Reply::Json(ToJson(events->Query(ReadEventQuery(r)))); })
+           [this](Request& r) {
+             EventQuery q = ReadEventQuery(r);
+             q.devices = ScopedDevices(r.principal);
+             return Reply::Json(ToJson(events->Query(q)));
+           })
       .Query(PagingParams([] {
         auto q = EventFilters();
         q.emplace_back("cursor", JType::kString, "next_cursor of the previous page");
@@ -151,6 +156,7 @@ void Server::Impl::AddEventRoutes() {
              q.device = r.Query("device").value_or("");
              q.limit = size_t(r.QueryInt("limit", 50, 1, 1000));
              q.offset = size_t(r.QueryInt("offset", 0, 0, int64_t(1) << 40));
+             q.devices = ScopedDevices(r.principal);
              return Reply::Json(ToJson(events->Alarms(q)));
            })
       .Query(PagingParams({{"from_ms", JType::kInteger, "alarm time ≥"},

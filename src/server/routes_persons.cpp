@@ -12,6 +12,7 @@
 #include "server/audit.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
+#include "server/site_scope.h"
 #include "store/gallery.h"
 
 namespace anju::server {
@@ -110,7 +111,8 @@ void Server::Impl::AddPersonRoutes() {
                  " WHERE (?1 = '' OR code LIKE '%' || ?1 || '%' OR name LIKE '%' || ?1 || '%') "
                  "AND (?2 = '' OR status = ?2) AND (?5 = '' OR REPLACE(REPLACE(REPLACE(REPLACE("
                  "REPLACE(REPLACE(phone, ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), '.', "
-                 "'') LIKE '%' || ?5)";
+                 "'') LIKE '%' || ?5) AND " +
+                 SiteScope(r.principal).PersonCondition("id");
              Stmt c(db->handle(), "SELECT COUNT(*) FROM persons" + where);
              c.Bind(1, q).Bind(2, status).Bind(5, phone).Step();
              Stmt s(db->handle(), std::string("SELECT ") + kPersonCols + " FROM persons" + where +
@@ -139,6 +141,16 @@ void Server::Impl::AddPersonRoutes() {
              const int64_t now = NowMs();
              std::lock_guard lock(db->mutex());
              Transaction tx(*db);
+             // An account limited to sites creates persons only into its households (a
+             // person in no household would be invisible to it at once).
+             if (const SiteScope scope(r.principal); !scope.unscoped()) {
+               if (!b.contains("household_id"))
+                 throw protocol::ApiError(
+                     400, "bad_request",
+                     "须指定本小区的住户 / household_id required (account limited to sites)");
+               if (!scope.HouseholdVisible(*db, b["household_id"].get<int64_t>()))
+                 NotFound("household " + b["household_id"].dump());
+             }
              {
                Stmt e(db->handle(), "SELECT 1 FROM persons WHERE code = ?");
                e.Bind(1, code);

@@ -4,8 +4,10 @@
 // live event stream and the reports (docs/viid.md). The logic is server/viid_service.h.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "protocol/api_error.h"
 #include "protocol/viid.h"
@@ -109,6 +111,44 @@ void Server::Impl::AddViidRoutes() {
                                      {"TimeZone", "Asia/Shanghai"}}}});
              });
 
+  // Site scope (server/site_scope.h): a camera belongs to the site of its building; one
+  // outside the caller's sites answers 404 like a missing one.
+  auto camera_in_scope = [](const std::optional<std::vector<int64_t>>& buildings,
+                            const ViidDevice& d) {
+    return !buildings || (d.building_id && std::find(buildings->begin(), buildings->end(),
+                                                     *d.building_id) != buildings->end());
+  };
+  auto require_camera = [this, svc, camera_in_scope](const Principal& p,
+                                                     const std::string& camera) {
+    const auto buildings = ScopedBuildings(p);
+    if (!buildings) return;
+    for (const auto& d : svc->Devices())
+      if (d.id == camera && camera_in_scope(buildings, d)) return;
+    NotFound("viid device " + camera);
+  };
+  auto require_capture = [svc, require_camera](const Principal& p, const std::string& id) {
+    if (p.sites.empty()) return;
+    require_camera(p, svc->Capture(id).value("device_id", std::string()));
+  };
+
+  // Report rows of devices and cameras outside the caller's sites are left out (the first
+  // TOP rows that remain are kept).
+  auto scope_report = [this, svc, camera_in_scope](const Principal& p, json rep,
+                                                   size_t top = size_t(-1)) {
+    const auto devices = ScopedDevices(p);
+    if (!devices) return rep;
+    std::set<std::string> keep(devices->begin(), devices->end());
+    const auto buildings = ScopedBuildings(p);
+    for (const auto& d : svc->Devices())
+      if (camera_in_scope(buildings, d)) keep.insert(d.id);
+    json items = json::array();
+    for (auto& row : rep["items"])
+      if (items.size() < top && keep.count(row.value("device_id", std::string())))
+        items.push_back(std::move(row));
+    rep["items"] = std::move(items);
+    return rep;
+  };
+
   // ---- VIID devices ----
   router
       .Add("POST", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
@@ -142,9 +182,11 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
            "GA/T 1400 cameras with registration state",
-           [svc](Request&) {
+           [this, svc, camera_in_scope](Request& r) {
+             const auto buildings = ScopedBuildings(r.principal);
              json items = json::array();
-             for (const auto& d : svc->Devices()) items.push_back(d.ToJson());
+             for (const auto& d : svc->Devices())
+               if (camera_in_scope(buildings, d)) items.push_back(d.ToJson());
              return Reply::Json({{"items", items}, {"total", items.size()}});
            })
       .Perm("devices.read");
@@ -152,7 +194,8 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("DELETE", "/api/v1/viid/devices/{id}", "snapshot cameras", Auth::kAdmin,
            "Revoke a GA/T 1400 camera (its captures stay)",
-           [this, svc](Request& r) {
+           [this, svc, require_camera](Request& r) {
+             require_camera(r.principal, r.Path("id"));
              if (!svc->RemoveDevice(r.Path("id"))) NotFound("viid device " + r.Path("id"));
              std::lock_guard lock(db->mutex());
              Audit(*db, r.actor, "viid_device_revoke", "viid/devices/" + r.Path("id"));
@@ -164,8 +207,9 @@ void Server::Impl::AddViidRoutes() {
       .Add("GET", "/api/v1/viid/devices/{id}/preview", "snapshot cameras", Auth::kAdmin,
            "The camera's latest frame: the scene image of its latest capture, else the face "
            "(JPEG; audited). Poll it for a live preview",
-           [this, svc](Request& r) {
+           [this, svc, require_camera](Request& r) {
              const std::string& dev = r.Path("id");
+             require_camera(r.principal, dev);
              CaptureQuery q;
              q.device = dev;
              q.limit = 1;
@@ -195,8 +239,9 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/captures", "snapshot cameras", Auth::kAdmin,
            "Captured faces with their recognition result, newest first",
-           [svc](Request& r) {
+           [this, svc](Request& r) {
              CaptureQuery q;
+             q.buildings = ScopedBuildings(r.principal);
              q.from_ms = r.QueryInt("from_ms", 0, 0, int64_t(1) << 53);
              q.to_ms = r.QueryInt("to_ms", 0, 0, int64_t(1) << 53);
              q.device = r.Query("device").value_or("");
@@ -222,21 +267,35 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/captures/latest", "snapshot cameras", Auth::kAdmin,
            "The latest capture of every camera (live preview of recent captures)",
-           [svc](Request&) {
-             return Reply::Json({{"items", svc->Latest()}});
+           [this, svc, camera_in_scope](Request& r) {
+             json items = svc->Latest();
+             if (const auto buildings = ScopedBuildings(r.principal)) {
+               std::set<std::string> cameras;
+               for (const auto& d : svc->Devices())
+                 if (camera_in_scope(buildings, d)) cameras.insert(d.id);
+               json kept = json::array();
+               for (auto& c : items)
+                 if (cameras.count(c.value("device_id", std::string()))) kept.push_back(c);
+               items = std::move(kept);
+             }
+             return Reply::Json({{"items", items}});
            })
       .Perm("events.read");
 
   router
       .Add("GET", "/api/v1/captures/{id}", "snapshot cameras", Auth::kAdmin,
            "One capture with its images",
-           [svc](Request& r) { return Reply::Json(svc->Capture(r.Path("id"))); })
+           [svc, require_capture](Request& r) {
+             require_capture(r.principal, r.Path("id"));
+             return Reply::Json(svc->Capture(r.Path("id")));
+           })
       .Perm("events.read");
 
   router
       .Add("GET", "/api/v1/captures/{id}/images/{n}", "snapshot cameras", Auth::kAdmin,
            "A capture's image (decrypted JPEG; audited)",
-           [this, svc](Request& r) {
+           [this, svc, require_capture](Request& r) {
+             require_capture(r.principal, r.Path("id"));
              const std::string& ns = r.Path("n");
              if (ns.empty() || ns.size() > 2 || ns.find_first_not_of("0123456789") != ns.npos)
                NotFound("image " + ns);
@@ -429,7 +488,7 @@ void Server::Impl::AddViidRoutes() {
            "Live events as text/event-stream (event: access | alarm | capture). Each response "
            "carries what is new after Last-Event-ID (or ?after=) and ends; with nothing new it "
            "holds up to 15 s and sends \": ping\". Reconnect with the last id",
-           [svc](Request& r) {
+           [this, svc](Request& r) {
              uint64_t after = 0;
              const std::string last = r.http.get_header_value("Last-Event-ID");
              if (!last.empty() && last.size() < 20 &&
@@ -445,7 +504,17 @@ void Server::Impl::AddViidRoutes() {
              rep.content_type = "text/event-stream";
              rep.headers.emplace_back("Cache-Control", "no-cache");
              rep.body = "retry: 1000\n";
-             for (const auto& m : msgs) rep.body += EventBus::Sse(m);
+             // An account limited to sites gets its devices' access records and alarms;
+             // captures have no device site (snapshot cameras) and are left out.
+             const auto devices = ScopedDevices(r.principal);
+             for (const auto& m : msgs) {
+               if (devices &&
+                   (m.event == "capture" ||
+                    std::find(devices->begin(), devices->end(),
+                              m.data.value("device_id", std::string())) == devices->end()))
+                 continue;
+               rep.body += EventBus::Sse(m);
+             }
              if (msgs.empty()) rep.body += "id: " + std::to_string(after) + "\n: ping\n\n";
              return rep;
            })
@@ -459,14 +528,15 @@ void Server::Impl::AddViidRoutes() {
       .Add("GET", "/api/v1/reports/traffic", "reports", Auth::kAdmin,
            "Entries (doors opened), exits (exit button) and captures per building, device and "
            "hour or day",
-           [svc](Request& r) {
+           [svc, scope_report](Request& r) {
              const std::string bucket = r.Query("bucket").value_or("hour");
              if (bucket != "hour" && bucket != "day")
                throw protocol::ApiError(400, "bad_request", "bucket: hour | day");
-             const json rep =
+             const json rep = scope_report(
+                 r.principal,
                  svc->TrafficReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
                                     r.QueryInt("to_ms", 0, 0, int64_t(1) << 53), bucket,
-                                    int(r.QueryInt("utc_offset_minutes", 480, -840, 840)));
+                                    int(r.QueryInt("utc_offset_minutes", 480, -840, 840))));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "traffic")
                                                                 : Reply::Json(rep);
            })
@@ -494,10 +564,15 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/reports/alerts", "reports", Auth::kAdmin,
            "Top alarms by type and device",
-           [svc](Request& r) {
-             const json rep = svc->AlertReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+           [svc, scope_report](Request& r) {
+             // A scoped account's top rows come from every row, not from the global top.
+             const int64_t top = r.QueryInt("top", 20, 1, 1000);
+             const json rep =
+                 scope_report(r.principal,
+                              svc->AlertReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
                                                r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
-                                               r.QueryInt("top", 20, 1, 1000));
+                                               r.principal.sites.empty() ? top : int64_t(1) << 40),
+                              size_t(top));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "alerts")
                                                                 : Reply::Json(rep);
            })

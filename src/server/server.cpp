@@ -332,16 +332,18 @@ void Server::Start() {
       !ServeConsole(*m.http, m.options.console_dir))
     spdlog::warn("cannot serve the console from {}", m.options.console_dir.string());
   m.http->set_write_timeout(30, 0);
-  m.router.Install(*m.http, AuthHooks{[&m](const httplib::Request& r) { return m.Authenticate(r); },
-                                      [&m](const httplib::Request& r) { return m.VerifyDevice(r); },
-                                      [&m](const std::string& d, const std::string& n, int status,
-                                           const std::string& body) {
-                                        return protocol::SignResponse(m.keys.server_key, d, n,
-                                                                      status, body);
-                                      },
-                                      [&m](const Route& route, const Request& req, int status) {
-                                        m.AfterRequest(route, req, status);
-                                      }});
+  m.router.Install(
+      *m.http,
+      AuthHooks{
+          [&m](const httplib::Request& r) { return m.Authenticate(r); },
+          [&m](const httplib::Request& r) { return m.VerifyDevice(r); },
+          [&m](const std::string& d, const std::string& n, int status, const std::string& body) {
+            return protocol::SignResponse(m.keys.server_key, d, n, status, body);
+          },
+          [&m](const Route& route, const Request& req, int status) {
+            m.AfterRequest(route, req, status);
+          },
+          [&m](const Route& route, const Request& req) { m.CheckScope(route, req); }});
   if (m.options.port == 0) {
     m.bound_port = m.http->bind_to_any_port(m.options.host);
     if (m.bound_port <= 0)

@@ -74,6 +74,15 @@ struct Server::Impl {
   std::string VerifyDevice(const httplib::Request& req);
   // Authorization: Bearer <session or API token> (server/accounts.h).
   Principal Authenticate(const httplib::Request& req);
+  // 404 when the route's path names a person, device, household, event or alarm outside
+  // the principal's sites (site_scope.cpp).
+  void CheckScope(const Route& route, const Request& req);
+  // The device ids in P's sites (events, alarms); nullopt = every device.
+  std::optional<std::vector<std::string>> ScopedDevices(const Principal& p);
+  // The building ids in P's sites (snapshot cameras); nullopt = every building.
+  std::optional<std::vector<int64_t>> ScopedBuildings(const Principal& p);
+  // PersonId, and 404 when the person is outside P's sites; the caller holds db->mutex().
+  int64_t ScopedPersonId(const Principal& p, const std::string& code);
   void LoadIndex();
   // Deletes a person's photo rows and features (inside the caller's transaction) and
   // returns the photo files to unlink once it commits. Caller holds the db lock.
@@ -96,7 +105,8 @@ struct Server::Impl {
                                                bool accept_duplicate, const std::string& actor,
                                                std::chrono::steady_clock::time_point t0);
   void RunImport(int64_t import_id, nlohmann::json request, std::string actor);
-  NewDevice CreateDevice(const std::string& name, int doors, const std::string& actor);
+  NewDevice CreateDevice(const std::string& name, int doors, const std::string& actor,
+                         std::optional<int64_t> site_id = std::nullopt);
   // Retention schedule (events); started by Server::Start.
   void StartBackground();
 
@@ -116,7 +126,8 @@ struct Server::Impl {
   // Raises the data-leak risk alarm for P (the account is already blocked).
   void RaiseRiskAlarm(const Principal& p);
   // The CSV of an approved export; *ROWS = data rows.
-  std::string RenderExport(const std::string& kind, const nlohmann::json& filter, int64_t* rows);
+  std::string RenderExport(const std::string& kind, const nlohmann::json& filter,
+                           const Principal& who, int64_t* rows);
 };
 
 // A nullable integer column as JSON (null or the number).

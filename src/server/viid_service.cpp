@@ -1723,6 +1723,11 @@ json ViidService::Captures(const CaptureQuery& q) {
   if (!q.outcome.empty()) add("c.outcome = ?", q.outcome);
   if (!q.state.empty()) add("c.state = ?", q.state);
   if (q.stranger) add("c.stranger_id = ?", q.stranger);
+  if (q.buildings) {  // numbers from the account's scope, written inline
+    std::string in;
+    for (const int64_t b : *q.buildings) in += (in.empty() ? "" : ",") + std::to_string(b);
+    where += in.empty() ? " AND 0" : " AND d.building_id IN (" + in + ")";
+  }
   std::lock_guard lock(db_->mutex());
   const std::string from = " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id";
   Stmt cnt(db_->handle(), "SELECT COUNT(*)" + from + where);

@@ -123,6 +123,8 @@ struct CaptureQuery {
   std::string device, person, outcome, state;
   int64_t stranger = 0;
   int64_t limit = 50, offset = 0;
+  // Only cameras in these buildings (an account's sites, server/site_scope.h); none = all.
+  std::optional<std::vector<int64_t>> buildings;
 };
 
 struct AlertRule {

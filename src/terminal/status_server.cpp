@@ -1,9 +1,11 @@
 #include "terminal/status_server.h"
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "crypto/tls_cert.h"
 #include "protocol/api_error.h"
 #include "terminal/terminal_config.h"
 
@@ -103,8 +105,9 @@ std::vector<std::string> HealthProblems(const nlohmann::json& s) {
   return problems;
 }
 
-StatusServer::StatusServer(const std::string& listen, Provider provider)
-    : provider_(std::move(provider)) {
+StatusServer::StatusServer(const std::string& listen, Provider provider,
+                           std::filesystem::path tls_dir)
+    : provider_(std::move(provider)), tls_dir_(std::move(tls_dir)) {
   std::tie(host_, port_) = ParseHostPort(listen, "status_listen");
 }
 
@@ -113,11 +116,30 @@ StatusServer::~StatusServer() {
 }
 
 std::string StatusServer::url() const {
-  return "http://" + host_ + ":" + std::to_string(port_);
+  return (tls_dir_.empty() ? "http://" : "https://") + host_ + ":" + std::to_string(port_);
 }
 
 void StatusServer::Start() {
-  http_ = std::make_unique<httplib::Server>();
+  if (tls_dir_.empty()) {
+    http_ = std::make_unique<httplib::Server>();
+  } else {
+    // 0.0.0.0 / :: are no names a client could check; loopback names are always in.
+    std::vector<std::string> hosts;
+    if (host_ != "0.0.0.0" && host_ != "::") hosts.push_back(host_);
+    const auto tls = crypto::EnsureSelfSignedCert(tls_dir_ / "status.crt", tls_dir_ / "status.key",
+                                                  "anju-terminal", hosts);
+    cert_file_ = tls.cert;
+    fingerprint_ = tls.fingerprint;
+    cert_created_ = tls.created;
+    auto ssl = std::make_unique<httplib::SSLServer>(tls.cert.c_str(), tls.key.c_str());
+    if (!ssl->is_valid())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "状态页证书不可用 / status page certificate or key unusable: " +
+                      tls.cert.string() + ", " + tls.key.string());
+    // TLS 1.3 only, as the server (docs/security.md).
+    SSL_CTX_set_min_proto_version(ssl->ssl_context(), TLS1_3_VERSION);
+    http_ = std::move(ssl);
+  }
   http_->set_keep_alive_timeout(2);
   http_->Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(StatusPageHtml(), "text/html; charset=utf-8");
@@ -164,6 +186,10 @@ void StatusServer::Start() {
   thread_ = std::thread([this] { http_->listen_after_bind(); });
   while (!http_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   spdlog::info("状态页 / status page: {}/", url());
+  if (!fingerprint_.empty())
+    spdlog::info("状态页证书 / status page certificate: {}{} SHA-256 {}", cert_file_.string(),
+                 cert_created_ ? " (自签名，首次生成 / self-signed, just created)" : "",
+                 fingerprint_);
 }
 
 void StatusServer::Stop() {

@@ -136,7 +136,9 @@ void Terminal::Start() {
   if (!source_) source_ = video::FrameSource::Open(config_.camera);
   if (!config_.status_listen.empty()) {
     if (!status_)
-      status_ = std::make_unique<StatusServer>(config_.status_listen, [this] { return Status(); });
+      status_ = std::make_unique<StatusServer>(
+          config_.status_listen, [this] { return Status(); },
+          config_.status_tls ? config_.data_dir / "tls" : fs::path());
     status_->Start();
   }
   door_poller_ = std::make_unique<door::EventPoller>(*door_, std::chrono::milliseconds(200));

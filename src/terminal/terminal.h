@@ -84,6 +84,13 @@ class Terminal {
   SyncClient* sync() { return sync_.get(); }        // null until registered
   Uploader* uploader() { return uploader_.get(); }  // null until registered
   int status_port() const { return status_ ? status_->port() : 0; }
+  // The status page's base URL and TLS certificate (CA file for clients) / fingerprint;
+  // empty without a status page (certificate: also with status_tls false).
+  std::string status_url() const { return status_ ? status_->url() : std::string(); }
+  std::filesystem::path status_cert_file() const {
+    return status_ ? status_->cert_file() : std::filesystem::path();
+  }
+  std::string status_fingerprint() const { return status_ ? status_->fingerprint() : ""; }
   const TerminalConfig& config() const { return config_; }
   uint64_t records() const { return records_; }
   uint64_t record_failures() const { return record_failures_; }

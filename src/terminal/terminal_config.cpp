@@ -79,8 +79,8 @@ TerminalConfig TerminalConfig::Parse(const std::string& text, const std::string&
                 "配置错误 / " + origin + " is not valid JSON: " + e.what());
   }
   c.Keys(j, "",
-         {"data_dir", "camera", "name", "door", "server", "status_listen", "thresholds",
-          "model_dir", "outbox_quota_mb", "pipeline"});
+         {"data_dir", "camera", "name", "door", "server", "status_listen", "status_tls",
+          "thresholds", "model_dir", "outbox_quota_mb", "pipeline"});
   TerminalConfig cfg;
   auto host_port = [&](const std::string& text, const std::string& key) {
     try {
@@ -160,6 +160,7 @@ TerminalConfig TerminalConfig::Parse(const std::string& text, const std::string&
     cfg.status_listen = c.String(j, "status_listen", "status_listen", true);
     if (!cfg.status_listen.empty()) host_port(cfg.status_listen, "status_listen");
   }
+  if (j.contains("status_tls")) cfg.status_tls = c.Bool(j, "status_tls", "status_tls");
   if (j.contains("thresholds")) cfg.thresholds = path(c.String(j, "thresholds", "thresholds"));
   if (j.contains("model_dir")) cfg.model_dir = path(c.String(j, "model_dir", "model_dir"));
   if (j.contains("outbox_quota_mb"))

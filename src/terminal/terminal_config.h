@@ -12,6 +12,7 @@
 //     "server": {"url": "http://10.0.0.1:8640", "enrolment_code": "K7Q4-9XDM-2PLA",
 //                "poll_ms": 2000, "heartbeat_ms": 30000},     optional: offline terminal
 //     "status_listen": "127.0.0.1:8650",                "" = no status page
+//     "status_tls": true,                               false = plain HTTP (development)
 //     "thresholds": "/etc/anju/thresholds.json",       default: the shipped file
 //     "model_dir": "/opt/anju/models",                  default: core DefaultModelDir()
 //     "outbox_quota_mb": 2048,
@@ -51,6 +52,8 @@ struct TerminalConfig {
   std::chrono::milliseconds poll{2'000};
   std::chrono::milliseconds heartbeat{30'000};
   std::string status_listen = "127.0.0.1:8650";
+  // HTTPS with a self-signed certificate in <data_dir>/tls (status.crt, status.key).
+  bool status_tls = true;
   std::filesystem::path thresholds;
   std::filesystem::path model_dir;
   int64_t outbox_quota_mb = 2048;

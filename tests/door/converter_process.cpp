@@ -35,9 +35,10 @@ void ConverterProcess::Start() {
   const auto ready = dir_ / "ready.json";
   std::filesystem::remove(ready);
   std::vector<std::string> args = {
-      ANJU_CONVERTER_BIN, "--listen",    "127.0.0.1:" + std::to_string(port_),
-      "--simulate",       "--status",    "127.0.0.1:" + std::to_string(status_port_),
-      "--ready-file",     ready.string()};
+      ANJU_CONVERTER_BIN,     "--listen",     "127.0.0.1:" + std::to_string(port_),
+      "--simulate",           "--status",     "127.0.0.1:" + std::to_string(status_port_),
+      "--ready-file",         ready.string(), "--tls-dir",
+      (dir_ / "tls").string()};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   const std::string log = (dir_ / "converter.log").string();
   ++starts_;
@@ -65,6 +66,8 @@ void ConverterProcess::Start() {
   auto j = nlohmann::json::parse(in);
   port_ = j["modbus_port"];
   status_port_ = j["status_port"];
+  status_cert_ = j.value("status_cert", std::string());
+  status_fingerprint_ = j.value("status_fingerprint", std::string());
 }
 
 int ConverterProcess::Stop(int signal) {
@@ -83,8 +86,19 @@ std::string ConverterProcess::log() const {
   return ss.str();
 }
 
+namespace {
+// The status endpoint is HTTPS; the client trusts the converter's own certificate.
+std::unique_ptr<httplib::SSLClient> StatusClient(int port, const std::filesystem::path& cert) {
+  auto cli = std::make_unique<httplib::SSLClient>("127.0.0.1", port);
+  cli->set_ca_cert_path(cert.c_str());
+  cli->enable_server_certificate_verification(true);
+  return cli;
+}
+}  // namespace
+
 nlohmann::json ConverterProcess::Status() const {
-  httplib::Client cli("127.0.0.1", status_port_);
+  auto cli_ptr = StatusClient(status_port_, status_cert_);
+  auto& cli = *cli_ptr;
   cli.set_connection_timeout(2);
   auto res = cli.Get("/status");
   if (!res || res->status != 200) throw Error(ErrorCode::kUnavailable, "GET /status failed");
@@ -92,7 +106,8 @@ nlohmann::json ConverterProcess::Status() const {
 }
 
 nlohmann::json ConverterProcess::SetInputs(const nlohmann::json& inputs) const {
-  httplib::Client cli("127.0.0.1", status_port_);
+  auto cli_ptr = StatusClient(status_port_, status_cert_);
+  auto& cli = *cli_ptr;
   cli.set_connection_timeout(2);
   auto res = cli.Post("/inputs", inputs.dump(), "application/json");
   if (!res) throw Error(ErrorCode::kUnavailable, "POST /inputs failed");

@@ -25,6 +25,10 @@ class ConverterProcess {
 
   int port() const { return port_; }
   int status_port() const { return status_port_; }
+  // The HTTPS status endpoint's self-signed certificate (kept in the process's directory
+  // across restarts) and its fingerprint.
+  const std::filesystem::path& status_cert() const { return status_cert_; }
+  const std::string& status_fingerprint() const { return status_fingerprint_; }
   std::string log() const;
 
   nlohmann::json Status() const;
@@ -36,6 +40,8 @@ class ConverterProcess {
   pid_t pid_ = -1;
   int port_ = 0;
   int status_port_ = 0;
+  std::filesystem::path status_cert_;
+  std::string status_fingerprint_;
   int starts_ = 0;
 };
 

@@ -2,6 +2,7 @@
 // mbpoll tool, and raw sockets sending malformed frames and connection floods.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <modbus.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -378,8 +379,35 @@ TEST_F(ConverterTest, ConnectionAndRequestFlood) {
 TEST(ConverterProgram, HelpListsOptions) {
   auto out = Shell(std::string(ANJU_CONVERTER_BIN) + " --help");
   for (const char* opt : {"--listen", "--simulate", "--status", "--rtu", "--baud", "--gpio-chip",
-                          "--pulse-ms", "--ready-file"})
+                          "--pulse-ms", "--ready-file", "--tls-dir", "--plain-http"})
     EXPECT_NE(out.find(opt), std::string::npos) << opt;
+}
+
+// The HTTP status endpoint speaks only HTTPS (issue 7) with a self-signed certificate
+// that clients trust as their CA file and that survives a restart.
+TEST(ConverterProgram, StatusEndpointIsHttpsWithAKeptCertificate) {
+  ConverterProcess conv;
+  conv.Start();
+  ASSERT_TRUE(std::filesystem::exists(conv.status_cert())) << conv.log();
+  EXPECT_EQ(conv.Status()["io"], "simulate");  // SSLClient with the certificate as CA
+  EXPECT_EQ(conv.SetInputs({{"tamper", true}})["inputs"]["tamper"], true);
+  EXPECT_NE(conv.log().find(conv.status_fingerprint()), std::string::npos);
+  // Plain HTTP on the same port gets no valid HTTP answer.
+  httplib::Client plain("127.0.0.1", conv.status_port());
+  plain.set_read_timeout(3, 0);
+  auto bad = plain.Get("/status");
+  EXPECT_TRUE(!bad || bad->status != 200);
+  // A client that does not trust the certificate refuses the connection.
+  httplib::SSLClient untrusting("127.0.0.1", conv.status_port());
+  untrusting.enable_server_certificate_verification(true);
+  EXPECT_FALSE(untrusting.Get("/status"));
+  // Restart: the same certificate.
+  const std::string fp = conv.status_fingerprint();
+  ASSERT_FALSE(fp.empty());
+  conv.Stop();
+  conv.Start();
+  EXPECT_EQ(conv.status_fingerprint(), fp);
+  EXPECT_EQ(conv.Status()["inputs"]["tamper"], false);
 }
 
 TEST(ConverterProgram, SigintShutsDownCleanly) {

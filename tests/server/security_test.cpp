@@ -268,6 +268,7 @@ const std::map<std::string, std::string>& ExpectedRules() {
       {"POST /api/v1/devices", "devices.manage"},
       {"GET /api/v1/devices", "devices.read"},
       {"GET /api/v1/devices/{id}", "devices.read"},
+      {"PATCH /api/v1/devices/{id}", "devices.manage"},
       {"POST /api/v1/devices/{id}/enrolment-code", "devices.manage"},
       {"POST /api/v1/devices/{id}/revoke", "devices.manage"},
       {"POST /api/v1/devices/{id}/commands", "devices.manage"},

@@ -30,9 +30,16 @@ bool Eventually(F cond, std::chrono::milliseconds limit = std::chrono::seconds(2
   return cond();
 }
 
-json GetJson(int port, const std::string& path, int* status = nullptr) {
-  httplib::Client c("127.0.0.1", port);
-  auto r = c.Get(path.c_str());
+// A client of the terminal's status page that trusts its self-signed certificate.
+std::unique_ptr<httplib::Client> StatusClient(const Terminal& t) {
+  auto c = std::make_unique<httplib::Client>(t.status_url());
+  c->set_ca_cert_path(t.status_cert_file().string());
+  c->enable_server_certificate_verification(true);
+  return c;
+}
+
+json GetJson(const Terminal& t, const std::string& path, int* status = nullptr) {
+  auto r = StatusClient(t)->Get(path.c_str());
   if (!r) return json();
   if (status) *status = r->status;
   return json::parse(r->body);
@@ -154,7 +161,7 @@ TEST_F(TerminalTest, RegistersSyncsRecognisesOfflineAndUploadsOnReconnect) {
     EXPECT_TRUE(dynamic_cast<door::LoggingDoorController&>(t.door()).released(0) ||
                 st.latency_p50_ms > 0);
     // The status document while offline.
-    const json s = GetJson(t.status_port(), "/status.json");
+    const json s = GetJson(t, "/status.json");
     ASSERT_TRUE(s.is_object());
     EXPECT_EQ(s["gallery"]["persons"], 1);
     EXPECT_EQ(s["gallery"]["version"], server.latest());
@@ -166,7 +173,7 @@ TEST_F(TerminalTest, RegistersSyncsRecognisesOfflineAndUploadsOnReconnect) {
     EXPECT_GE(s["display"]["seq"].get<int>(), 2);
     std::printf("    status.json: %s\n", s.dump().substr(0, 600).c_str());
     int code_healthz = 0;
-    const json h = GetJson(t.status_port(), "/healthz", &code_healthz);
+    const json h = GetJson(t, "/healthz", &code_healthz);
     EXPECT_EQ(code_healthz, 503);  // the camera has ended
     EXPECT_EQ(h["status"], "degraded");
 
@@ -183,8 +190,8 @@ TEST_F(TerminalTest, RegistersSyncsRecognisesOfflineAndUploadsOnReconnect) {
         EXPECT_EQ(e["payload"]["person"], "P-wen");
       }
     EXPECT_EQ(opened, 1);
-    ASSERT_TRUE(Eventually(
-        [&] { return GetJson(t.status_port(), "/status.json")["server"]["state"] == "online"; }));
+    ASSERT_TRUE(
+        Eventually([&] { return GetJson(t, "/status.json")["server"]["state"] == "online"; }));
     t.Stop();
   }
 }
@@ -199,19 +206,20 @@ TEST_F(TerminalTest, StatusPageShowsTheResultAndPlatformNotices) {
   Terminal t(Config(Frames("idle", {}), server.url(), server.NewEnrolmentCode()), Parts());
   t.Start();
   ASSERT_TRUE(Eventually([&] { return server.acked_commands().size() == 1; }));
-  const json s = GetJson(t.status_port(), "/status.json");
+  const json s = GetJson(t, "/status.json");
   ASSERT_EQ(s["notices"].size(), 1u);
   EXPECT_EQ(s["notices"][0]["text_zh"], "今晚停电检修");
-  EXPECT_TRUE(Eventually(
-      [&] { return GetJson(t.status_port(), "/status.json")["server"]["sync"]["commands"] == 1; }));
-  httplib::Client c("127.0.0.1", t.status_port());
-  auto page = c.Get("/");
+  EXPECT_TRUE(
+      Eventually([&] { return GetJson(t, "/status.json")["server"]["sync"]["commands"] == 1; }));
+  ASSERT_EQ(t.status_url().rfind("https://", 0), 0u);
+  auto c = StatusClient(t);
+  auto page = c->Get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   for (const char* text :
        {"请通行", "Please pass", "未识别", "请摘下口罩", "Please remove your mask", "/status.json"})
     EXPECT_NE(page->body.find(text), std::string::npos) << text;
-  auto missing = c.Get("/nope");
+  auto missing = c->Get("/nope");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   t.Stop();

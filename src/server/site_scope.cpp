@@ -1,0 +1,192 @@
+#include "server/site_scope.h"
+
+#include <algorithm>
+
+#include "server/server_state.h"
+
+namespace anju::server {
+
+bool SiteScope::HasSite(int64_t site_id) const {
+  return unscoped() || std::find(sites_.begin(), sites_.end(), site_id) != sites_.end();
+}
+
+std::string SiteScope::SiteList() const {
+  std::string out;
+  for (const int64_t s : sites_) out += (out.empty() ? "" : ",") + std::to_string(s);
+  return out;
+}
+
+std::string SiteScope::SiteCondition(const std::string& site_id) const {
+  if (unscoped()) return "1";
+  return site_id + " IN (" + SiteList() + ")";
+}
+
+std::string SiteScope::PersonCondition(const std::string& person_id) const {
+  if (unscoped()) return "1";
+  return person_id +
+         " IN (SELECT hm.person_id FROM household_members hm "
+         "JOIN households h ON h.id = hm.household_id JOIN rooms r ON r.id = h.room_id "
+         "JOIN units u ON u.id = r.unit_id JOIN buildings b ON b.id = u.building_id "
+         "WHERE b.site_id IN (" +
+         SiteList() + "))";
+}
+
+std::string SiteScope::DeviceCondition(const std::string& device_id) const {
+  if (unscoped()) return "1";
+  return device_id + " IN (SELECT id FROM devices WHERE " + SiteCondition("site_id") + ")";
+}
+
+std::string SiteScope::ArchiveSite(const std::string& table) {
+  if (table == "sites") return "sites.id";
+  if (table == "buildings") return "buildings.site_id";
+  if (table == "units") return "(SELECT b.site_id FROM buildings b WHERE b.id = units.building_id)";
+  if (table == "rooms")
+    return "(SELECT b.site_id FROM units u JOIN buildings b ON b.id = u.building_id "
+           "WHERE u.id = rooms.unit_id)";
+  if (table == "households")
+    return "(SELECT b.site_id FROM rooms r JOIN units u ON u.id = r.unit_id "
+           "JOIN buildings b ON b.id = u.building_id WHERE r.id = households.room_id)";
+  return "";
+}
+
+bool SiteScope::RowVisible(Database& db, const std::string& table, int64_t id) const {
+  const std::string site = ArchiveSite(table);
+  if (unscoped() || site.empty()) return true;
+  Stmt s(db.handle(),
+         "SELECT 1 FROM " + table + " WHERE " + table + ".id = ? AND " + SiteCondition(site));
+  s.Bind(1, id);
+  return s.Step();
+}
+
+bool SiteScope::PersonVisible(Database& db, int64_t person_id) const {
+  if (unscoped()) return true;
+  Stmt s(db.handle(), "SELECT 1 WHERE " + PersonCondition("?1"));
+  s.Bind(1, person_id);
+  return s.Step();
+}
+
+bool SiteScope::PersonCodeVisible(Database& db, const std::string& code) const {
+  if (unscoped()) return true;
+  Stmt s(db.handle(), "SELECT 1 FROM persons WHERE code = ? AND " + PersonCondition("id"));
+  s.Bind(1, code);
+  return s.Step();
+}
+
+bool SiteScope::DeviceVisible(Database& db, const std::string& device_id) const {
+  if (unscoped()) return true;
+  Stmt s(db.handle(), "SELECT 1 FROM devices WHERE id = ? AND " + SiteCondition("site_id"));
+  s.Bind(1, device_id);
+  return s.Step();
+}
+
+bool SiteScope::HouseholdVisible(Database& db, int64_t household_id) const {
+  if (unscoped()) return true;
+  Stmt s(db.handle(),
+         "SELECT 1 FROM households h JOIN rooms r ON r.id = h.room_id "
+         "JOIN units u ON u.id = r.unit_id JOIN buildings b ON b.id = u.building_id "
+         "WHERE h.id = ? AND " +
+             SiteCondition("b.site_id"));
+  s.Bind(1, household_id);
+  return s.Step();
+}
+
+std::optional<std::vector<std::string>> SiteScope::Devices(Database& db) const {
+  if (unscoped()) return std::nullopt;
+  std::vector<std::string> out;
+  Stmt s(db.handle(), "SELECT id FROM devices WHERE " + SiteCondition("site_id"));
+  while (s.Step()) out.push_back(s.Text(0));
+  return out;
+}
+
+std::optional<std::vector<int64_t>> SiteScope::Buildings(Database& db) const {
+  if (unscoped()) return std::nullopt;
+  std::vector<int64_t> out;
+  Stmt s(db.handle(), "SELECT id FROM buildings WHERE " + SiteCondition("site_id"));
+  while (s.Step()) out.push_back(s.Int(0));
+  return out;
+}
+
+void SiteScope::RequirePerson(Database& db, const std::string& code) const {
+  if (!PersonCodeVisible(db, code)) NotFound("person " + code);
+}
+
+void SiteScope::RequireDevice(Database& db, const std::string& device_id) const {
+  if (!DeviceVisible(db, device_id)) NotFound("device " + device_id);
+}
+
+}  // namespace anju::server
+
+namespace anju::server {
+
+namespace {
+
+std::optional<int64_t> NumericId(const std::string& v) {
+  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(v);
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> Server::Impl::ScopedDevices(const Principal& p) {
+  const SiteScope scope(p);
+  if (scope.unscoped()) return std::nullopt;
+  std::lock_guard lock(db->mutex());
+  return scope.Devices(*db);
+}
+
+std::optional<std::vector<int64_t>> Server::Impl::ScopedBuildings(const Principal& p) {
+  const SiteScope scope(p);
+  if (scope.unscoped()) return std::nullopt;
+  std::lock_guard lock(db->mutex());
+  return scope.Buildings(*db);
+}
+
+int64_t Server::Impl::ScopedPersonId(const Principal& p, const std::string& code) {
+  const int64_t id = PersonId(*db, code);
+  if (!SiteScope(p).PersonVisible(*db, id)) NotFound("person " + code);
+  return id;
+}
+
+void Server::Impl::CheckScope(const Route& route, const Request& req) {
+  const SiteScope scope(req.principal);
+  if (scope.unscoped()) return;
+  const std::string& p = route.path;
+  auto under = [&](const char* prefix) { return p.rfind(prefix, 0) == 0; };
+  if (under("/api/v1/persons/{code}")) {
+    std::lock_guard lock(db->mutex());
+    scope.RequirePerson(*db, req.Path("code"));
+  } else if (under("/api/v1/devices/{id}")) {
+    std::lock_guard lock(db->mutex());
+    scope.RequireDevice(*db, req.Path("id"));
+  } else if (under("/api/v1/households/{id}")) {
+    const auto id = NumericId(req.Path("id"));
+    std::lock_guard lock(db->mutex());
+    if (!id || !scope.HouseholdVisible(*db, *id)) NotFound("households " + req.Path("id"));
+  }
+#if ANJU_SERVER_HAVE_EVENTS
+  else if (under("/api/v1/events/{id}")) {
+    std::string device;
+    try {
+      device = events->Get(req.Path("id")).device_id;
+    } catch (const Error&) {
+      return;  // the handler answers the missing event
+    }
+    std::lock_guard lock(db->mutex());
+    if (!scope.DeviceVisible(*db, device)) NotFound("event " + req.Path("id"));
+  } else if (under("/api/v1/alarms/{id}")) {
+    const auto id = NumericId(req.Path("id"));
+    if (!id) return;
+    std::string device;
+    try {
+      device = events->GetAlarm(*id).device_id;
+    } catch (const Error&) {
+      return;
+    }
+    std::lock_guard lock(db->mutex());
+    if (!scope.DeviceVisible(*db, device)) NotFound("alarm " + req.Path("id"));
+  }
+#endif
+}
+
+}  // namespace anju::server

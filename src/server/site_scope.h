@@ -1,0 +1,63 @@
+// Least privilege per site (issue 7, R4.2.1.1): an account limited to sites
+// (Principal::sites, set by PUT /api/v1/users/{username}/roles) sees and changes only what
+// belongs to those sites. Everything that filters by site goes through this one helper:
+//   - a person belongs to the sites of the rooms of their households
+//     (household → room → unit → building → site); a person in no household belongs to
+//     no site and is visible only to unscoped accounts;
+//   - a device belongs to devices.site_id (none: only unscoped accounts see it);
+//   - events, alarms and snapshots belong to the site of their device;
+//   - snapshot cameras (GA/T 1400) and their captures belong to the site of the camera's
+//     building (none: only unscoped accounts see them).
+// Objects outside the scope are answered 404 (their existence is not revealed) and left
+// out of lists. An unscoped principal (empty sites: every site) is never filtered.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/router.h"
+#include "server/sqlite_db.h"
+
+namespace anju::server {
+
+class SiteScope {
+ public:
+  explicit SiteScope(const Principal& p) : sites_(p.sites) {}
+  explicit SiteScope(std::vector<int64_t> sites) : sites_(std::move(sites)) {}
+
+  bool unscoped() const { return sites_.empty(); }
+  const std::vector<int64_t>& sites() const { return sites_; }
+  bool HasSite(int64_t site_id) const;
+
+  // SQL conditions (site ids are numbers from the account, written inline): "1" when
+  // unscoped. PERSON_ID / SITE_ID name a column of the caller's query.
+  std::string PersonCondition(const std::string& person_id) const;
+  std::string SiteCondition(const std::string& site_id) const;
+  std::string DeviceCondition(const std::string& device_id) const;
+  // The site of a row of an archive table (sites, buildings, units, rooms, households) as an
+  // SQL expression over that table's columns; "" for tables with no site (access_groups).
+  static std::string ArchiveSite(const std::string& table);
+  // Whether row ID of TABLE is in scope (always for tables with no site).
+  bool RowVisible(Database& db, const std::string& table, int64_t id) const;
+
+  // Checks on one object; the caller holds db.mutex().
+  bool PersonVisible(Database& db, int64_t person_id) const;
+  bool PersonCodeVisible(Database& db, const std::string& code) const;
+  bool DeviceVisible(Database& db, const std::string& device_id) const;
+  bool HouseholdVisible(Database& db, int64_t household_id) const;
+  // The devices in scope (for the event store, a separate database); nullopt = all.
+  std::optional<std::vector<std::string>> Devices(Database& db) const;
+  // The buildings in scope (snapshot cameras name their building); nullopt = all.
+  std::optional<std::vector<int64_t>> Buildings(Database& db) const;
+
+  // 404 not_found unless visible (the message is the one a missing object gets).
+  void RequirePerson(Database& db, const std::string& code) const;
+  void RequireDevice(Database& db, const std::string& device_id) const;
+
+ private:
+  std::string SiteList() const;  // "1,2"
+  std::vector<int64_t> sites_;
+};
+
+}  // namespace anju::server

@@ -44,7 +44,10 @@ Reply ErrorReply(int status, const std::string& code, const std::string& message
 void Write(httplib::Response& res, const Reply& r) {
   res.status = r.status;
   for (const auto& [k, v] : r.headers) res.set_header(k, v);
-  res.set_content(r.body, r.content_type);
+  if (r.stream)
+    res.set_chunked_content_provider(r.content_type, r.stream, r.stream_end);
+  else
+    res.set_content(r.body, r.content_type);
 }
 
 const char* JTypeName(JType t) {

@@ -49,6 +49,9 @@ const zh = {
     qrOnce: '二维码令牌仅显示一次：', action: '操作', actor: '操作人', tenant: '承租人', family: '家属',
     carer: '护理人员', staff: '工作人员', visitor: '访客', reveal: '显示完整证件号', quality: '质量',
     roomSearchHint: '按房号搜索：在楼宇房屋中找到房间', template: '模板',
+    phoneSearch: '电话（后 4 位或完整号码）', faceSearch: '以图搜人', score: '相似度', faceMatch: '达到阈值',
+    faceNoMatch: '低于阈值', faceNone: '人脸库为空', faceThreshold: '比对阈值 {t} · 服务器耗时 {ms} 毫秒',
+    faceTooLarge: '图片超过 8 MiB',
   },
   places: {
     sites: '小区', buildings: '楼栋', units: '单元', rooms: '房间', households: '住户', address: '地址',
@@ -67,6 +70,8 @@ const zh = {
       eyes_closed: '请睁开眼睛', spoof: '疑似翻拍或打印照片', bad_image: '不是有效的图片文件',
       consent_required: '尚无有效授权', unavailable: '服务器未安装人脸模型',
     },
+    checkOk: '质量检查通过，可以登记', checkBad: '质量检查未通过',
+    q: { size: '人脸', sharpness: '清晰度', brightness: '亮度', yaw: '左右', pitch: '俯仰', eyes: '睁眼', liveness: '活体' },
   },
   cameras: {
     place: '位置', live: '实时画面', noLive: '暂无实时画面（摄像机未发送预览）', recent: '最近抓拍', outcome: '结果',
@@ -178,7 +183,9 @@ const en = {
     validFrom: 'Valid from', validUntil: 'Valid until', qrOnce: 'The QR token is shown only once:', action: 'Action',
     actor: 'By', tenant: 'Tenant', family: 'Family', carer: 'Carer', staff: 'Staff', visitor: 'Visitor',
     reveal: 'Show the full ID number', quality: 'Quality', roomSearchHint: 'By room: find the room under Buildings',
-    template: 'Template',
+    template: 'Template', phoneSearch: 'Phone (last 4 digits or whole number)', faceSearch: 'Search by photo',
+    score: 'Score', faceMatch: 'Above threshold', faceNoMatch: 'Below threshold', faceNone: 'No enrolled faces',
+    faceThreshold: 'Match threshold {t} · server time {ms} ms', faceTooLarge: 'Image larger than 8 MiB',
   },
   places: {
     sites: 'Sites', buildings: 'Buildings', units: 'Units', rooms: 'Rooms', households: 'Households', address: 'Address',
@@ -198,6 +205,8 @@ const en = {
       eyes_closed: 'Eyes closed', spoof: 'Looks like a printed or re-photographed picture', bad_image: 'Not an image file',
       consent_required: 'No standing consent', unavailable: 'No face models on the server',
     },
+    checkOk: 'Quality check passed: ready to enrol', checkBad: 'Quality check failed',
+    q: { size: 'Face', sharpness: 'Sharpness', brightness: 'Brightness', yaw: 'Yaw', pitch: 'Pitch', eyes: 'Eyes open', liveness: 'Liveness' },
   },
   cameras: {
     place: 'Place', live: 'Live view', noLive: 'No live view (the camera sends no preview)', recent: 'Recent captures',

@@ -32,9 +32,20 @@ struct GateResult {
   vision::Quality quality;
   float liveness = -1;
   int faces = 0;
-  vision::Feature feature;  // set when accepted
+  cv::Rect2f box;           // the largest face (empty when none)
+  vision::Feature feature;  // set when accepted (or always, with AssessOptions::embed_always)
   nlohmann::json ToJson() const;
 };
+
+// How much of the gate to run. Enrolment runs all of it; the archive search by photo needs
+// only the largest face's feature (whatever its quality), not the liveness model.
+struct AssessOptions {
+  bool embed_always = false;
+  bool liveness = true;
+};
+
+// The reasons as [{code, message_zh, message_en}] for people (console, API clients).
+nlohmann::json ReasonsJson(const std::vector<std::string>& codes);
 
 class FaceGate {
  public:
@@ -43,7 +54,7 @@ class FaceGate {
   FaceGate(std::filesystem::path model_dir, GatePolicy policy);
   // Throws Error(kBadImage) for bytes that are not an image, Error(kModel) when the
   // models are missing.
-  GateResult Assess(std::span<const uint8_t> image_bytes);
+  GateResult Assess(std::span<const uint8_t> image_bytes, const AssessOptions& options = {});
   // Feature version of the installed models, "" when none are installed.
   const std::string& model_version() const { return model_version_; }
 

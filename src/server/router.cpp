@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "protocol/api_error.h"
 #include "protocol/device_auth.h"
+#include "server/http_compression.h"
 #include "server/rbac.h"
 
 namespace anju::server {
@@ -41,13 +42,14 @@ Reply ErrorReply(int status, const std::string& code, const std::string& message
   return r;
 }
 
-void Write(httplib::Response& res, const Reply& r) {
+void Write(const httplib::Request& http, httplib::Response& res, Reply r) {
   res.status = r.status;
   for (const auto& [k, v] : r.headers) res.set_header(k, v);
+  // A stream (MJPEG) goes out chunked as it is produced, uncompressed (JPEG is).
   if (r.stream)
     res.set_chunked_content_provider(r.content_type, r.stream, r.stream_end);
   else
-    res.set_content(r.body, r.content_type);
+    SetBodyCompressed(http, res, std::move(r.body), r.content_type);
 }
 
 const char* JTypeName(JType t) {
@@ -189,7 +191,7 @@ void Router::Install(httplib::Server& server, AuthHooks hooks) const {
         reply.headers.emplace_back(protocol::kHeaderSignature,
                                    hooks.sign(id, nonce, reply.status, reply.body));
       }
-      Write(res, reply);
+      Write(http, res, std::move(reply));
     };
     const std::string pattern = PathRegex(route.path);
     if (route.method == "GET")

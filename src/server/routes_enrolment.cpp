@@ -85,6 +85,51 @@ const std::vector<std::string> kImportColumns = {"code",
                                                  "guardian_name",
                                                  "guardian_relation"};
 
+// A face image larger than this is refused with 413 before decoding (a phone photo is a few
+// MiB; the HTTP body limit is 16 MiB for the batch import).
+constexpr size_t kMaxImageBytes = 8u << 20;
+
+// The uploaded image of the search and check routes, by the enrolment convention: JSON
+// {"image": base64} or multipart file "image".
+std::vector<uint8_t> UploadedImage(const Request& r) {
+  std::vector<uint8_t> bytes;
+  if (r.http.is_multipart_form_data()) {
+    if (!r.http.has_file("image"))
+      throw protocol::ApiError(400, "bad_request", "缺少 image 文件 / missing image");
+    const auto f = r.http.get_file_value("image");
+    bytes.assign(f.content.begin(), f.content.end());
+  } else {
+    try {
+      bytes = crypto::FromBase64(r.body["image"].get<std::string>());
+    } catch (const Error&) {
+      throw protocol::ApiError(400, "bad_request", "image 不是 base64 / image: bad base64");
+    }
+  }
+  if (bytes.size() > kMaxImageBytes)
+    throw protocol::ApiError(413, "too_large", "图片超过 8 MiB / image larger than 8 MiB");
+  return bytes;
+}
+
+// The gate on BYTES; a file that is not an image is 422 bad_image (the caller sent the
+// wrong thing, the request itself was well formed).
+GateResult AssessUpload(FaceGate& gate, std::span<const uint8_t> bytes,
+                        const AssessOptions& options) {
+  if (gate.model_version().empty())
+    throw protocol::ApiError(503, "unavailable", "未安装人脸模型 / no face models installed");
+  try {
+    return gate.Assess(bytes, options);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kBadImage || e.code() == ErrorCode::kInvalidArgument)
+      throw protocol::ApiError(422, "bad_image",
+                               std::string("无法解码图像 / not an image: ") + e.what());
+    throw;
+  }
+}
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
 std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<const uint8_t> image,
@@ -371,6 +416,87 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor) {
 }
 
 void Server::Impl::AddEnrolmentRoutes() {
+  router
+      .Add("POST", "/api/v1/persons/search-by-face", "enrolment", Auth::kAdmin, "photos.read",
+           "Search the archive by a face photo (JSON {\"image\": base64} or multipart field "
+           "\"image\"; query k = 1..20, default 5): the largest face against every enrolled "
+           "feature, best persons first with their scores and whether each reaches the match "
+           "threshold (the recognition workers' normal level). 422 bad_image / no_face, 413 "
+           "image over 8 MiB. Audited as a view (view.face_search)",
+           [this](Request& r) {
+             const auto t0 = std::chrono::steady_clock::now();
+             const size_t k = size_t(r.QueryInt("k", 5, 1, 20));
+             const auto bytes = UploadedImage(r);
+             AssessOptions o;
+             o.embed_always = true;
+             o.liveness = false;  // a photo of a photo is a fine probe for a search
+             const GateResult g = AssessUpload(*gate, bytes, o);
+             if (g.feature.values.empty())
+               throw DetailedApiError(422, "no_face", "未检测到人脸 / no face in the photo",
+                                      {{"reasons", ReasonsJson({"no_face"})}});
+             std::vector<match::Candidate> ranked;
+             if (index) {
+               match::SearchOptions so;
+               so.k = k;
+               ranked = index->Search(g.feature.values, gate->model_version(), so);
+             }
+             json results = json::array(), codes = json::array();
+             {
+               std::lock_guard lock(db->mutex());
+               for (const auto& c : ranked) {
+                 Stmt s(db->handle(), "SELECT name, status FROM persons WHERE code = ?");
+                 s.Bind(1, c.person);
+                 const bool known = s.Step();
+                 results.push_back({{"code", c.person},
+                                    {"name", known ? json(s.Text(0)) : json()},
+                                    {"status", known ? json(s.Text(1)) : json()},
+                                    {"score", c.score},
+                                    {"match", c.score >= match_threshold}});
+                 codes.push_back(c.person);
+               }
+               // The answer names persons and scores their likeness to a face: a view of
+               // their archives by face (R4.2.2.1), counted for the risk warning.
+               Audit(*db, AuditEntry{r.principal.name,
+                                     r.principal.source,
+                                     "view.face_search",
+                                     "persons",
+                                     "ok",
+                                     {{"results", codes}}});
+             }
+             if (accounts->CountViews(r.principal, 1)) RaiseRiskAlarm(r.principal);
+             json q = g.ToJson();
+             return Reply::Json({{"faces", g.faces},
+                                 {"bbox", q["bbox"]},
+                                 {"quality", q["quality"]},
+                                 {"threshold", match_threshold},
+                                 {"model_version", gate->model_version()},
+                                 {"results", results},
+                                 {"elapsed_ms", MsSince(t0)}});
+           })
+      .Query({{"k", JType::kInteger, "persons returned, 1..20 (default 5)"}})
+      .Body(Obj({Req("image", Str("base64 JPEG / PNG"))}), BodyKind::kJsonOrMultipart);
+
+  router
+      .Add("POST", "/api/v1/faces/check", "enrolment", Auth::kAdmin, "enrol",
+           "Quality check of a face photo without enrolling (the enrolment gate's verdict and "
+           "reasons, each {code, message_zh, message_en}); nothing is stored. 422 bad_image, "
+           "413 image over 8 MiB",
+           [this](Request& r) {
+             const auto t0 = std::chrono::steady_clock::now();
+             const auto bytes = UploadedImage(r);
+             const GateResult g = AssessUpload(*gate, bytes, {});
+             json q = g.ToJson();
+             return Reply::Json({{"ok", g.reasons.empty()},
+                                 {"face_found", g.box.area() > 0},
+                                 {"faces", g.faces},
+                                 {"bbox", q["bbox"]},
+                                 {"quality", q["quality"]},
+                                 {"liveness", g.liveness},
+                                 {"reasons", ReasonsJson(g.reasons)},
+                                 {"elapsed_ms", MsSince(t0)}});
+           })
+      .Body(Obj({Req("image", Str("base64 JPEG / PNG"))}), BodyKind::kJsonOrMultipart);
+
   router
       .Add("POST", "/api/v1/persons/{code}/photos", "enrolment", Auth::kAdmin, "enrol",
            "Enrol a face photo: JSON {\"image\": base64} or multipart field \"image\". 201, or "

@@ -31,6 +31,19 @@ std::string PinHash(const std::string& pin) {
   return "sm3$" + salt + "$" + crypto::Sm3Hex(salt + pin);
 }
 
+// The digits of a phone query; 400 when fewer than 4 (a shorter suffix matches too many
+// people to be a search). Empty when no phone filter was given.
+std::string PhoneDigits(const std::string& query) {
+  std::string d;
+  for (char c : query)
+    if (c >= '0' && c <= '9') d += c;
+  if (query.empty()) return d;
+  if (d.size() < 4)
+    throw protocol::ApiError(400, "bad_request",
+                             "电话至少输入 4 位数字 / phone: give at least 4 digits");
+  return d;
+}
+
 json PersonSummary(Stmt& s) {
   return {{"code", s.Text(0)},
           {"name", s.Text(1)},
@@ -89,21 +102,29 @@ void Server::Impl::AddPersonRoutes() {
              const Paging p = ReadPaging(r);
              const std::string q = r.Query("q").value_or("");
              const std::string status = r.Query("status").value_or("");
+             const std::string phone = PhoneDigits(r.Query("phone").value_or(""));
              std::lock_guard lock(db->mutex());
+             // Stored numbers keep the separators people typed ("138-0013 8000", "+86 …"):
+             // compare digits only. The query's digits are a suffix of the number's.
              const std::string where =
                  " WHERE (?1 = '' OR code LIKE '%' || ?1 || '%' OR name LIKE '%' || ?1 || '%') "
-                 "AND (?2 = '' OR status = ?2)";
+                 "AND (?2 = '' OR status = ?2) AND (?5 = '' OR REPLACE(REPLACE(REPLACE(REPLACE("
+                 "REPLACE(REPLACE(phone, ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), '.', "
+                 "'') LIKE '%' || ?5)";
              Stmt c(db->handle(), "SELECT COUNT(*) FROM persons" + where);
-             c.Bind(1, q).Bind(2, status).Step();
+             c.Bind(1, q).Bind(2, status).Bind(5, phone).Step();
              Stmt s(db->handle(), std::string("SELECT ") + kPersonCols + " FROM persons" + where +
                                       " ORDER BY code LIMIT ?3 OFFSET ?4");
-             s.Bind(1, q).Bind(2, status).Bind(3, p.limit).Bind(4, p.offset);
+             s.Bind(1, q).Bind(2, status).Bind(3, p.limit).Bind(4, p.offset).Bind(5, phone);
              json items = json::array();
              while (s.Step()) items.push_back(PersonSummary(s));
              return Reply::Json(PageJson(items, c.Int(0), p));
            })
       .Query(PagingParams({{"q", JType::kString, "code or name contains"},
-                           {"status", JType::kString, "active | moved_out"}}));
+                           {"status", JType::kString, "active | moved_out"},
+                           {"phone", JType::kString,
+                            "phone number or its last digits (at least 4; other characters "
+                            "ignored): the number's digits end with these"}}));
 
   router
       .Add("POST", "/api/v1/persons", "persons", Auth::kAdmin, "archive.write",

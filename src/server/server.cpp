@@ -13,6 +13,7 @@
 #include "protocol/api_error.h"
 #include "server/archive_schema.h"
 #include "server/audit.h"
+#include "server/console_files.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
 
@@ -282,10 +283,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                       ? match::DefaultThresholdsPath(m.options.model_dir)
                       : m.options.thresholds_file;
     try {
-      if (!tf.empty())
-        m.duplicate_threshold = match::Thresholds::Load(tf, m.gate->model_version())
-                                    .at(match::SecurityLevel::kHigh)
-                                    .threshold;
+      if (!tf.empty()) {
+        const auto th = match::Thresholds::Load(tf, m.gate->model_version());
+        m.duplicate_threshold = th.at(match::SecurityLevel::kHigh).threshold;
+        m.match_threshold = th.at(match::SecurityLevel::kNormal).threshold;
+      }
     } catch (const Error& e) {
       spdlog::warn("duplicate check uses the default threshold {}: {}", m.duplicate_threshold,
                    e.what());
@@ -330,7 +332,7 @@ void Server::Start() {
   m.http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   m.http->set_read_timeout(30, 0);
   if (!m.options.console_dir.empty() && fs::exists(m.options.console_dir / "index.html") &&
-      !m.http->set_mount_point("/", m.options.console_dir.string()))
+      !ServeConsole(*m.http, m.options.console_dir))
     spdlog::warn("cannot serve the console from {}", m.options.console_dir.string());
   m.http->set_write_timeout(30, 0);
   m.router.Install(*m.http, AuthHooks{[&m](const httplib::Request& r) { return m.Authenticate(r); },

@@ -45,6 +45,8 @@ struct Server::Impl {
   std::unique_ptr<GallerySync> sync;
   std::unique_ptr<match::FeatureIndex> index;  // enrolled features (duplicate check)
   float duplicate_threshold = 0.68f;
+  // The recognition workers' default level (normal): "match" in the search by photo.
+  float match_threshold = 0.60f;
   std::unique_ptr<Accounts> accounts;
   std::vector<std::pair<std::string, std::string>> initial_passwords;
   crypto::TlsFiles tls;

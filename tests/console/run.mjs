@@ -305,9 +305,8 @@ async function main() {
     await p.locator('text=Log in').first().waitFor()
     await p.screenshot({ path: path.join(shots, '01-login-en.png') })
     await fresh.close()
-    // The same without brotli: anju-server's HTTP library compresses every static file with
-    // brotli at its slowest quality on each request (a 1 MB file: 4.7 s, gzip 0.15 s). The
-    // console's own weight is judged on the gzip load; the brotli figure is reported.
+    // The same with gzip only (clients without brotli): the build writes .br and .gz beside
+    // each file and anju-server sends them as they are (src/server/console_files.cpp).
     const gz = await browser.newContext({ ...ctxOpts, extraHTTPHeaders: { 'Accept-Encoding': 'gzip, deflate' } })
     const gp = await gz.newPage()
     const t1 = Date.now()
@@ -315,9 +314,8 @@ async function main() {
     await gp.locator('[data-test=login]').waitFor()
     timings.first_load_login_visible_gzip_ms = Date.now() - t1
     await gz.close()
-    if (timings.first_load_login_visible_ms > 2000)
-      log(`WARNING: first load as served ${timings.first_load_login_visible_ms} ms > 2 s (server-side brotli; gzip: ${timings.first_load_login_visible_gzip_ms} ms)`)
-    need(timings.first_load_login_visible_gzip_ms < 2000, `first load ${timings.first_load_login_visible_gzip_ms} ms > 2 s`)
+    need(timings.first_load_login_visible_ms < 2000, `first load ${timings.first_load_login_visible_ms} ms > 2 s`)
+    need(timings.first_load_login_visible_gzip_ms < 2000, `first load (gzip) ${timings.first_load_login_visible_gzip_ms} ms > 2 s`)
   })
 
   // ---- 2. the administrators' first login; accounts for an operator and a viewer
@@ -461,6 +459,87 @@ async function main() {
     timings.enrol_refusals = refusals
     need(accepted, `no photo accepted: ${refusals.join('; ')}`)
     await shot(page, '08-enrol')
+  })
+
+  // ---- 4b. archive search by phone and by face photo; the quality check before enrolling
+  await step('operator: search the archives by phone (last 4 digits) finds the tenant', async () => {
+    if (authApi && !haveAccounts) return { skipped: 'no operator account' }
+    await nav('/archives')
+    await page.fill('input[name=phone_search]', '0001')
+    await page.click('[data-test=search]')
+    await page.locator(`td:has-text("${tenantCode}")`).waitFor()
+    await waitFor(async () => (await page.locator('.el-table__body tr').count()) === 1, 10000, 'one row')
+    need((await page.locator('.el-table__body tr').first().innerText()).includes('13800000001'), 'phone not shown')
+    await shot(page, '08b-search-phone')
+    await page.fill('input[name=phone_search]', '9999')
+    await page.click('[data-test=search]')
+    await page.locator('.el-table__empty-text').waitFor()
+  })
+
+  await step('operator: search by photo (以图搜人) shows the enrolled tenant first', async () => {
+    if (!tenantPhotos.length) return { skipped: 'no enrolled tenant' }
+    // A second enrolled person (through the API), so that rank 1 means something.
+    const people = fs.readdirSync(lfw).filter((d) => fs.readdirSync(path.join(lfw, d)).length >= 3).sort()
+    const other = people.find((d) => d !== timings.enrolled_person && !tenantPhotos[0].includes(`/${d}/`))
+    need((await api('POST', '/persons', { code: 'T0002', name: '李四海', phone: '13900000002' })).status === 201, 'second person')
+    need((await api('POST', '/persons/T0002/consents', { notice_version: '2026-01', purpose: '门禁通行' })).status === 201, 'consent')
+    let enrolled = false
+    for (const f of fs.readdirSync(path.join(lfw, other)).sort()) {
+      const r = await api('POST', '/persons/T0002/photos', { image: fs.readFileSync(path.join(lfw, other, f)).toString('base64') })
+      if (r.status === 201) { enrolled = true; break }
+    }
+    need(enrolled, `no photo of ${other} enrolled`)
+    await nav('/archives')
+    await page.locator('[data-test=face-search]').waitFor()
+    await page.setInputFiles('[data-test=face-search-file]', tenantPhotos[0])
+    const first = page.locator('[data-test=face-results] [data-code]').first()
+    await first.waitFor()
+    need((await first.getAttribute('data-code')) === tenantCode, `first result ${await first.getAttribute('data-code')}`)
+    const rows = await page.locator('[data-test=face-results] .el-table__body tr').allInnerTexts()
+    timings.face_search_rows = rows.map((r) => r.replace(/\s+/g, ' '))
+    need(rows.length === 2 && rows[0].includes('达到阈值') && rows[1].includes('低于阈值'), `rows: ${timings.face_search_rows.join(' | ')}`)
+    await shot(page, '08c-search-photo')
+    await first.click()
+    await page.waitForURL(`**/archives/${tenantCode}`)
+  })
+
+  await step('operator: the enrolment page shows the quality verdict of an uploaded photo', async () => {
+    if (!tenantPhotos.length) return { skipped: 'no enrolled tenant' }
+    await nav(`/enrol?code=${tenantCode}`)
+    await page.locator('[data-test=photo-file]').waitFor()
+    await page.setInputFiles('[data-test=photo-file]', tenantPhotos[0])
+    const verdict = page.locator('[data-test=quality-check]')
+    await verdict.waitFor()
+    const good = await verdict.getAttribute('data-ok')
+    const goodText = (await verdict.innerText()).replace(/\s+/g, ' ')
+    timings.quality_check_good = goodText
+    need(good === 'true' && goodText.includes('质量检查通过'), `good photo: ${goodText}`)
+    await shot(page, '08d-quality-ok')
+    // The same face a quarter of the size on a grey canvas (drawn in the page): too small.
+    const tiny = await page.evaluate(async (b64) => {
+      const img = new Image()
+      img.src = `data:image/jpeg;base64,${b64}`
+      await img.decode()
+      const c = document.createElement('canvas')
+      c.width = 400
+      c.height = 400
+      const g = c.getContext('2d')
+      g.fillStyle = '#787878'
+      g.fillRect(0, 0, 400, 400)
+      g.drawImage(img, 150, 150, img.width / 4, img.height / 4)
+      return c.toDataURL('image/jpeg', 0.92).split(',')[1]
+    }, fs.readFileSync(tenantPhotos[0]).toString('base64'))
+    await page.setInputFiles('[data-test=photo-file]', { name: 'tiny.jpg', mimeType: 'image/jpeg', buffer: Buffer.from(tiny, 'base64') })
+    await page.locator('[data-test=quality-check][data-ok=false]').waitFor()
+    const badText = (await verdict.innerText()).replace(/\s+/g, ' ')
+    timings.quality_check_tiny = badText
+    need(badText.includes('人脸太小') || badText.includes('未检测到人脸'), `tiny face: ${badText}`)
+    await shot(page, '08e-quality-refused')
+    // Enrolling it is not even tried: the check's reasons are the answer.
+    await page.click('[data-test=submit-photo]')
+    await page.locator('[data-test=enrol-result] [data-reason]').first().waitFor()
+    const p = await api('GET', `/persons/${tenantCode}`)
+    need(p.body.photos.length === 1, `photos ${p.body.photos.length}`)
   })
 
   await step('operator: access group with the door and the tenant', async () => {

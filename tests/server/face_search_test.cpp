@@ -1,0 +1,243 @@
+// Archive search by phone and by face photo, and the quality check without enrolling
+// (issue 8), with real LFW photos.
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <fstream>
+
+#include "crypto/bytes.h"
+#include "server_test_support.h"
+#include "testing.h"
+
+namespace anju::server::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+std::vector<fs::path> PhotosOf(const fs::path& lfw, const std::string& person) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(lfw / person)) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+json ImageBody(const std::string& bytes) {
+  return {{"image", crypto::ToBase64(crypto::AsBytes(bytes))}};
+}
+
+std::string Jpeg(const cv::Mat& m) {
+  std::vector<uint8_t> out;
+  cv::imencode(".jpg", m, out);
+  return std::string(out.begin(), out.end());
+}
+
+std::vector<std::string> Codes(const json& reasons) {
+  std::vector<std::string> out;
+  for (const auto& r : reasons) out.push_back(r["code"]);
+  return out;
+}
+
+bool Has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+class FaceSearchTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    if (server_->model_version().empty()) GTEST_SKIP() << "face models not installed";
+  }
+  // Enrols the first of PERSON's photos the gate accepts; returns its file (empty if none).
+  fs::path EnrolOne(const fs::path& lfw, const std::string& person, const std::string& code) {
+    CreatePerson(code, person);
+    GiveConsent(code);
+    for (const auto& p : PhotosOf(lfw, person))
+      if (Api("POST", "/api/v1/persons/" + code + "/photos", ImageBody(ReadFile(p))).status == 201)
+        return p;
+    ADD_FAILURE() << "no photo of " << person << " accepted";
+    return {};
+  }
+};
+
+TEST_F(FaceSearchTest, PhoneFilterMatchesTheLastDigitsOrTheWholeNumber) {
+  ASSERT_EQ(
+      Api("POST", "/api/v1/persons", {{"code", "T1"}, {"name", "王芳"}, {"phone", "138-0013 8000"}})
+          .status,
+      201);
+  ASSERT_EQ(
+      Api("POST", "/api/v1/persons", {{"code", "T2"}, {"name", "李雷"}, {"phone", "13900008000"}})
+          .status,
+      201);
+  ASSERT_EQ(
+      Api("POST", "/api/v1/persons", {{"code", "T3"}, {"name", "张伟"}, {"phone", "13700001234"}})
+          .status,
+      201);
+  CreatePerson("T4", "无电话");
+  auto r = Api("GET", "/api/v1/persons?phone=8000");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body["total"], 2);
+  EXPECT_EQ(r.body["items"][0]["code"], "T1");
+  EXPECT_EQ(r.body["items"][1]["code"], "T2");
+  // The whole number, typed with other separators.
+  r = Api("GET", "/api/v1/persons?phone=%2B138%200013%208000");
+  ASSERT_EQ(r.body["total"], 1) << r.body;
+  EXPECT_EQ(r.body["items"][0]["code"], "T1");
+  // A middle part is not a suffix.
+  EXPECT_EQ(Api("GET", "/api/v1/persons?phone=0013").body["total"], 0);
+  // With the other filters and paging.
+  EXPECT_EQ(Api("GET", "/api/v1/persons?phone=8000&q=%E6%9D%8E").body["total"], 1);
+  r = Api("GET", "/api/v1/persons?phone=8000&limit=1&offset=1");
+  EXPECT_EQ(r.body["total"], 2);
+  ASSERT_EQ(r.body["items"].size(), 1u);
+  EXPECT_EQ(r.body["items"][0]["code"], "T2");
+  // Too short to be a search.
+  EXPECT_EQ(Api("GET", "/api/v1/persons?phone=80").status, 400);
+  // A viewer may search by phone (archive.read).
+  EXPECT_EQ(As(RoleToken({"viewer"}), "GET", "/api/v1/persons?phone=1234").body["total"], 1);
+}
+
+TEST_F(FaceSearchTest, SearchByPhotoFindsTheEnrolledPersonFirst) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  const fs::path blair = EnrolOne(lfw, "Tony_Blair", "TB");
+  const fs::path bush = EnrolOne(lfw, "George_W_Bush", "GB");
+  EnrolOne(lfw, "Colin_Powell", "CP");
+  ASSERT_FALSE(blair.empty());
+  ASSERT_FALSE(bush.empty());
+  // Other photos of the same person (not the enrolled one) find him at rank 1; most reach
+  // the match threshold (the normal level is set for 1e-5 false matches, so a hard pose may
+  // miss it: at least one must).
+  fs::path probe;
+  int probes = 0, matched = 0;
+  for (const auto& p : PhotosOf(lfw, "Tony_Blair")) {
+    if (p == blair) continue;
+    if (probes == 5) break;
+    ++probes;
+    const auto r = Api("POST", "/api/v1/persons/search-by-face", ImageBody(ReadFile(p)));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(r.body["results"].size(), 3u);  // k = 5, three persons enrolled
+    EXPECT_EQ(r.body["results"][0]["code"], "TB") << p;
+    EXPECT_EQ(r.body["results"][0]["name"], "Tony_Blair");
+    EXPECT_GT(r.body["results"][0]["score"].get<float>(),
+              r.body["results"][1]["score"].get<float>());
+    EXPECT_FALSE(r.body["results"][1]["match"]);
+    std::printf("    search by photo: %s score %.3f (threshold %.3f), %.0f ms server side\n",
+                p.filename().c_str(), r.body["results"][0]["score"].get<float>(),
+                r.body["threshold"].get<float>(), r.body["elapsed_ms"].get<double>());
+    if (r.body["results"][0]["match"]) matched++, probe = p;
+  }
+  ASSERT_GE(matched, 1);
+  // k limits the answer (multipart upload this time).
+  auto c = Client();
+  httplib::MultipartFormDataItems items = {{"image", ReadFile(probe), "p.jpg", "image/jpeg"}};
+  auto res = c->Post("/api/v1/persons/search-by-face?k=1", AdminHeaders(), items);
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["results"].size(), 1u);
+  EXPECT_EQ(Api("POST", "/api/v1/persons/search-by-face?k=21", ImageBody(ReadFile(probe))).status,
+            400);
+  // A person who is not enrolled: nobody above the threshold.
+  auto r = Api("POST", "/api/v1/persons/search-by-face",
+               ImageBody(ReadFile(PhotosOf(lfw, "Gerhard_Schroeder")[0])));
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const auto& x : r.body["results"]) EXPECT_FALSE(x["match"]) << r.body;
+  // The searches are views in the audit log.
+  const auto audit = As(RoleToken({"auditadmin"}), "GET", "/api/v1/audit?action=view.face_search");
+  EXPECT_GE(audit.body["total"].get<int>(), 3) << audit.body;
+}
+
+TEST_F(FaceSearchTest, SearchRefusesBadImagesWithReasons) {
+  auto r = Api("POST", "/api/v1/persons/search-by-face", ImageBody("this is not a picture"));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body["error"]["code"], "bad_image");
+  cv::Mat blank(320, 320, CV_8UC3, cv::Scalar(90, 140, 200));
+  r = Api("POST", "/api/v1/persons/search-by-face", ImageBody(Jpeg(blank)));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body["error"]["code"], "no_face");
+  EXPECT_EQ(r.body["error"]["reasons"][0]["message_en"], "No face found");
+  // Over 8 MiB (but under the HTTP body limit): 413.
+  r = Api("POST", "/api/v1/persons/search-by-face", ImageBody(std::string(9u << 20, 'x')));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.body["error"]["code"], "too_large");
+  EXPECT_EQ(Api("POST", "/api/v1/faces/check", ImageBody(std::string(9u << 20, 'x'))).status, 413);
+}
+
+TEST_F(FaceSearchTest, QualityCheckGivesTheEnrolmentVerdictAndStoresNothing) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  CreatePerson("Q1", "质量");
+  GiveConsent("Q1");
+  // A good photo: the check says ok, and the enrolment agrees.
+  std::string good;
+  json report;
+  for (const auto& p : PhotosOf(lfw, "Tony_Blair")) {
+    good = ReadFile(p);
+    report = Api("POST", "/api/v1/faces/check", ImageBody(good)).body;
+    if (report["ok"]) break;
+  }
+  ASSERT_TRUE(report["ok"]) << report;
+  EXPECT_TRUE(report["face_found"]);
+  EXPECT_TRUE(report["reasons"].empty());
+  EXPECT_GT(report["bbox"]["width"].get<float>(), 40);
+  EXPECT_GT(report["quality"]["sharpness"].get<float>(), 0);
+  EXPECT_GE(report["liveness"].get<float>(), 0);
+  EXPECT_TRUE(Api("GET", "/api/v1/persons/Q1").body["photos"].empty());  // nothing stored
+  EXPECT_EQ(Api("POST", "/api/v1/persons/Q1/photos", ImageBody(good)).status, 201);
+  // A tiny face and a dark one: refused, with the same reasons the enrolment gives.
+  const cv::Mat face =
+      cv::imdecode(std::vector<uint8_t>(good.begin(), good.end()), cv::IMREAD_COLOR);
+  cv::Mat small;
+  cv::resize(face, small, {}, 0.25, 0.25, cv::INTER_AREA);
+  cv::Mat canvas(400, 400, CV_8UC3, cv::Scalar(120, 120, 120));
+  small.copyTo(canvas(cv::Rect(150, 150, small.cols, small.rows)));
+  cv::Mat dark;
+  face.convertTo(dark, -1, 0.12, 0);
+  for (const cv::Mat& bad : {canvas, dark}) {
+    const std::string bytes = Jpeg(bad);
+    const auto check = Api("POST", "/api/v1/faces/check", ImageBody(bytes));
+    ASSERT_EQ(check.status, 200) << check.body;
+    EXPECT_FALSE(check.body["ok"]);
+    const auto codes = Codes(check.body["reasons"]);
+    EXPECT_FALSE(codes.empty());
+    for (const auto& r : check.body["reasons"]) {
+      EXPECT_FALSE(r["message_zh"].get<std::string>().empty());
+      EXPECT_NE(r["message_en"], r["code"]) << r;  // every gate reason has words
+    }
+    const auto enrol = Api("POST", "/api/v1/persons/Q1/photos", ImageBody(bytes));
+    EXPECT_EQ(enrol.status, 422);
+    EXPECT_EQ(enrol.body["error"]["reasons"], json(codes)) << check.body;
+    std::printf("    check: %s\n", check.body["reasons"].dump().c_str());
+  }
+  EXPECT_TRUE(
+      Has(Codes(Api("POST", "/api/v1/faces/check", ImageBody(Jpeg(canvas))).body["reasons"]),
+          "too_small") ||
+      Has(Codes(Api("POST", "/api/v1/faces/check", ImageBody(Jpeg(canvas))).body["reasons"]),
+          "no_face"));
+  EXPECT_TRUE(Has(Codes(Api("POST", "/api/v1/faces/check", ImageBody(Jpeg(dark))).body["reasons"]),
+                  "too_dark"));
+  EXPECT_EQ(Api("POST", "/api/v1/faces/check", ImageBody("not an image")).status, 422);
+  // The check is not a view of anyone: no audit record of that kind.
+  const auto audit = As(RoleToken({"auditadmin"}), "GET", "/api/v1/audit?action=view.face_search");
+  EXPECT_EQ(audit.body["total"], 0);
+}
+
+TEST_F(FaceSearchTest, ViewerMayNeitherSearchByPhotoNorCheck) {
+  const std::string viewer = RoleToken({"viewer"});
+  cv::Mat blank(64, 64, CV_8UC3, cv::Scalar(90, 140, 200));
+  auto r = As(viewer, "POST", "/api/v1/persons/search-by-face", ImageBody(Jpeg(blank)));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body["error"]["code"], "forbidden");
+  EXPECT_EQ(As(viewer, "POST", "/api/v1/faces/check", ImageBody(Jpeg(blank))).status, 403);
+  // An operator may do both (photos.read, enrol).
+  const std::string op = RoleToken({"operator"});
+  EXPECT_EQ(As(op, "POST", "/api/v1/persons/search-by-face", ImageBody(Jpeg(blank))).status, 422);
+  EXPECT_EQ(As(op, "POST", "/api/v1/faces/check", ImageBody(Jpeg(blank))).status, 200);
+}
+
+}  // namespace
+}  // namespace anju::server::testing

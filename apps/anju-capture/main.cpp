@@ -16,6 +16,7 @@
 
 #include "capture/capturer.h"
 #include "capture/config.h"
+#include "capture/live_preview.h"
 #include "capture/viid_uploader.h"
 #include "core/error.h"
 #include "core/paths.h"
@@ -38,8 +39,9 @@ struct CameraStats {
 };
 
 void RunCamera(const capture::CameraConfig& cam, std::shared_ptr<const vision::ModelSet> models,
-               store::Outbox& outbox, capture::ViidUploader* uploader, const fs::path& save_dir,
-               video::FrameSource& source, CameraStats& stats) {
+               store::Outbox& outbox, capture::ViidUploader* uploader,
+               capture::LivePreview* preview, const fs::path& save_dir, video::FrameSource& source,
+               CameraStats& stats) {
   vision::EngineOptions eo;
   eo.fallbacks = false;  // constant per-frame cost on live video
   vision::FaceEngine engine(std::move(models), eo);
@@ -63,10 +65,18 @@ void RunCamera(const capture::CameraConfig& cam, std::shared_ptr<const vision::M
     }
     if (!caps.empty() && uploader) uploader->Wake();
   };
+  auto next_preview = std::chrono::steady_clock::now();
   for (;;) {
     auto frame = source.Read(std::chrono::seconds(1));
     if (frame) {
       ++stats.frames;
+      if (preview && cam.preview.interval_ms > 0 &&
+          std::chrono::steady_clock::now() >= next_preview) {
+        next_preview =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(cam.preview.interval_ms);
+        preview->Submit(cam.id, capture::DownscaledJpeg(frame->image, cam.preview.width,
+                                                        cam.preview.jpeg_quality));
+      }
       try {
         keep(capturer.Process(*frame));
       } catch (const Error& e) {
@@ -135,6 +145,7 @@ int main(int argc, char** argv) {
                                                                   : fs::path(config.models));
 
     std::unique_ptr<capture::ViidUploader> uploader;
+    std::unique_ptr<capture::LivePreview> preview;
     if (!config.server_url.empty()) {
       capture::ViidOptions vo;
       vo.server_url = config.server_url;
@@ -147,6 +158,11 @@ int main(int argc, char** argv) {
       for (const auto& c : config.cameras) vo.other_device_ids.push_back(c.device_id);
       uploader = std::make_unique<capture::ViidUploader>(*outbox, vo);
       uploader->Start();
+      for (const auto& c : config.cameras)
+        if (c.preview.interval_ms > 0 && !preview) {
+          preview = std::make_unique<capture::LivePreview>(vo);
+          preview->Start();
+        }
     } else {
       spdlog::warn(
           "未配置 server_url，抓拍只保存在本地缓冲区 / no server_url: captures stay in "
@@ -167,8 +183,8 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < config.cameras.size(); ++i)
       workers.emplace_back([&, i] {
         try {
-          RunCamera(config.cameras[i], model_set, *outbox, uploader.get(), config.save_dir,
-                    *sources[i], *stats[i]);
+          RunCamera(config.cameras[i], model_set, *outbox, uploader.get(), preview.get(),
+                    config.save_dir, *sources[i], *stats[i]);
         } catch (const std::exception& e) {
           spdlog::error("{}: {}", config.cameras[i].id, e.what());
         }
@@ -196,6 +212,7 @@ int main(int argc, char** argv) {
       while (outbox->Stats().count > 0 && std::chrono::steady_clock::now() < until && !g_stop)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    if (preview) preview->Stop();
     if (uploader) uploader->Stop();
     nlohmann::json summary = {{"buffered", outbox->Stats().count},
                               {"cameras", nlohmann::json::array()}};
@@ -204,6 +221,10 @@ int main(int argc, char** argv) {
                                     {"frames", stats[i]->frames.load()},
                                     {"captures", stats[i]->captures.load()}});
     if (uploader) summary["upload"] = uploader->stats().ToJson();
+    if (preview) {
+      const auto p = preview->stats();
+      summary["preview"] = {{"sent", p.sent}, {"failed", p.failed}, {"replaced", p.replaced}};
+    }
     std::cout << summary.dump() << std::endl;
     return 0;
   } catch (const Error& e) {

@@ -20,6 +20,7 @@
 
 #include "capture/capturer.h"
 #include "capture/config.h"
+#include "capture/live_preview.h"
 #include "command.h"
 #include "core/error.h"
 #include "video/frame_source.h"
@@ -402,6 +403,7 @@ struct Bucket {
 struct EvalCapture {
   std::string data_dir, config_file, models;
   bool as_json = false, no_refine = false;
+  int preview_width = 0;  // also time a live-preview JPEG of every frame (0 = no)
   int threads = 1;
 
   void Run() {
@@ -442,6 +444,8 @@ struct EvalCapture {
 
     std::vector<AnnotatedPerson> people;
     int false_captures = 0, captures = 0, extra_frames = 0;
+    uint64_t clip_frames = 0, clip_bytes = 0, capture_bytes = 0;
+    double preview_s = 0;
     json false_examples = json::array();  // to look at: sequence, frame, box
     uint64_t frames = 0;
     double pipeline_s = 0, wall_s = 0;
@@ -480,6 +484,12 @@ struct EvalCapture {
       const auto t0 = std::chrono::steady_clock::now();
       while (auto frame = source->Read(std::chrono::seconds(30))) {
         for (auto& c : capturer.Process(*frame)) caps.push_back(std::move(c));
+        if (preview_width > 0) {
+          // What anju-capture does once per preview interval, timed on every frame.
+          const auto p0 = std::chrono::steady_clock::now();
+          (void)capture::DownscaledJpeg(frame->image, preview_width, 70);
+          preview_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+        }
         ++frames;
       }
       for (auto& c : capturer.Flush()) caps.push_back(std::move(c));
@@ -488,6 +498,8 @@ struct EvalCapture {
       res_frames[std::to_string(ann.value("width", 0)) + "x" +
                  std::to_string(ann.value("height", 0))] += int(capturer.stats().frames);
       for (const auto& c : caps) {
+        capture_bytes += c.face_jpeg.size() + c.frame_jpeg.size();
+        for (const auto& f : c.clip) ++clip_frames, clip_bytes += f.jpeg.size();
         if (c.rank > 0) {
           ++extra_frames;
           continue;
@@ -576,8 +588,20 @@ struct EvalCapture {
     table("outside", by_reason, conditions["out_of_limits"]);
     std::printf("  pipeline %.1f frames/s per stream (%.1f with decoding), %d OpenCV thread(s)\n",
                 fps, wall_s > 0 ? frames / wall_s : 0, threads);
+    if (clip_frames > 0)
+      std::printf("  clips: %.1f frames, %.0f bytes per capture (crop/frame JPEGs %.0f bytes)\n",
+                  captures ? double(clip_frames) / captures : 0.0,
+                  captures ? double(clip_bytes) / captures : 0.0,
+                  captures ? double(capture_bytes) / captures : 0.0);
+    if (preview_width > 0)
+      std::printf("  live preview JPEG (width %d): %.2f ms per frame\n", preview_width,
+                  frames ? 1000 * preview_s / double(frames) : 0.0);
     if (as_json) {
       json j = {{"sequences", seqs.size()},
+                {"clip_frames_per_capture", captures ? double(clip_frames) / captures : 0.0},
+                {"clip_bytes_per_capture", captures ? double(clip_bytes) / captures : 0.0},
+                {"capture_bytes_per_capture", captures ? double(capture_bytes) / captures : 0.0},
+                {"preview_ms_per_frame", frames ? 1000 * preview_s / double(frames) : 0.0},
                 {"frames", frames},
                 {"people", in},
                 {"captured", in_captured},
@@ -636,6 +660,8 @@ void Install(CLI::App& root) {
       ->capture_default_str();
   ec->add_flag("--no-refine", e->no_refine, "one landmark pass per face");
   ec->add_flag("--json", e->as_json, "print one JSON object as the last line");
+  ec->add_option("--preview-width", e->preview_width,
+                 "also time a live-preview JPEG of this width for every frame (0 = no)");
   ec->add_option("--models", e->models, "model directory")->envname("ANJU_MODEL_DIR");
   ec->callback([e] { e->Run(); });
 }

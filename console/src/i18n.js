@@ -4,7 +4,7 @@ import { createI18n } from 'vue-i18n'
 const zh = {
   app: { title: '安居门禁管理平台', short: '安居', logout: '退出登录', lang: 'English', password: '修改密码' },
   nav: {
-    dashboard: '首页概览', archives: '一人一档', places: '楼宇房屋', enrol: '人脸登记', devices: '设备与门',
+    dashboard: '首页概览', archives: '一人一档', places: '楼宇房屋', enrol: '人脸登记', devices: '设备与门', cameras: '抓拍摄像机',
     events: '通行记录', alarms: '告警处理', stats: '统计报表', admin: '系统管理', users: '用户与角色',
     audit: '审计日志', exports: '导出审批', maintenance: '数据保留与备份',
   },
@@ -73,6 +73,11 @@ const zh = {
     checkOk: '质量检查通过，可以登记', checkBad: '质量检查未通过',
     q: { size: '人脸', sharpness: '清晰度', brightness: '亮度', yaw: '左右', pitch: '俯仰', eyes: '睁眼', liveness: '活体' },
   },
+  cameras: {
+    place: '位置', live: '实时画面', noLive: '暂无实时画面（摄像机未发送预览）', recent: '最近抓拍', outcome: '结果',
+    person: '人员', capture: '抓拍详情', clip: '抓拍片段', frames: '帧', play: '播放', pause: '暂停',
+    noClip: '此抓拍没有片段', mode: { mjpeg: '实时流', polling: '轮询' },
+  },
   devices: {
     create: '添加设备', doors: '门数', code: '注册码', codeHint: '在终端上输入此一次性注册码（{h} 前有效）',
     newCode: '重新生成注册码', revoke: '停用', revokeConfirm: '停用后该设备将无法连接。确定？', online: '在线',
@@ -131,7 +136,7 @@ const zh = {
 const en = {
   app: { title: 'anju access control console', short: 'anju', logout: 'Log out', lang: '中文', password: 'Change password' },
   nav: {
-    dashboard: 'Dashboard', archives: 'Archives', places: 'Buildings', enrol: 'Face enrolment', devices: 'Devices',
+    dashboard: 'Dashboard', archives: 'Archives', places: 'Buildings', enrol: 'Face enrolment', devices: 'Devices', cameras: 'Snapshot cameras',
     events: 'Access records', alarms: 'Alarms', stats: 'Statistics', admin: 'Administration', users: 'Users & roles',
     audit: 'Audit log', exports: 'Export approvals', maintenance: 'Retention & backup',
   },
@@ -202,6 +207,11 @@ const en = {
     },
     checkOk: 'Quality check passed: ready to enrol', checkBad: 'Quality check failed',
     q: { size: 'Face', sharpness: 'Sharpness', brightness: 'Brightness', yaw: 'Yaw', pitch: 'Pitch', eyes: 'Eyes open', liveness: 'Liveness' },
+  },
+  cameras: {
+    place: 'Place', live: 'Live view', noLive: 'No live view (the camera sends no preview)', recent: 'Recent captures',
+    outcome: 'Outcome', person: 'Person', capture: 'Capture', clip: 'Clip', frames: 'frames', play: 'Play', pause: 'Pause',
+    noClip: 'This capture has no clip', mode: { mjpeg: 'stream', polling: 'polling' },
   },
   devices: {
     create: 'Add device', doors: 'Doors', code: 'Enrolment code', codeHint: 'Enter this one-time code on the terminal (valid until {h})',

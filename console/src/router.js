@@ -14,6 +14,7 @@ const routes = [
   { path: '/places', component: () => import('./views/Places.vue'), meta: { nav: 'places', perm: 'archive.read' } },
   { path: '/enrol', component: () => import('./views/Enrol.vue'), meta: { nav: 'enrol', perm: 'enrol' } },
   { path: '/devices', component: () => import('./views/Devices.vue'), meta: { nav: 'devices', perm: 'devices.read' } },
+  { path: '/cameras', component: () => import('./views/Cameras.vue'), meta: { nav: 'cameras', perm: 'devices.read' } },
   { path: '/events', component: () => import('./views/Events.vue'), meta: { nav: 'events', perm: 'events.read' } },
   { path: '/alarms', component: () => import('./views/Alarms.vue'), meta: { nav: 'alarms', perm: ['alarms.handle', 'events.read'] } },
   { path: '/stats', component: () => import('./views/Stats.vue'), meta: { nav: 'stats', perm: 'reports.read' } },

@@ -1,6 +1,7 @@
 #include "capture/capturer.h"
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 
@@ -56,6 +57,11 @@ void Validate(const CaptureOptions& o) {
   Check(o.min_quality >= 0 && o.min_quality < 1, "min_quality must be in [0, 1)");
   Check(o.min_hits >= 1 && o.min_hits <= 100, "min_hits must be 1..100");
   Check(o.tracker.max_missed >= 0, "max_missed must be >= 0");
+  Check(o.clip_fps >= 0 && o.clip_fps <= 30, "clip_fps must be 0 (off) .. 30");
+  Check(o.clip_before_ms >= 0 && o.clip_before_ms <= 10000, "clip_before_ms must be 0..10000");
+  Check(o.clip_after_ms >= 0 && o.clip_after_ms <= 10000, "clip_after_ms must be 0..10000");
+  Check(o.clip_width >= 64 && o.clip_width <= 4096, "clip_width must be 64..4096");
+  Check(o.clip_jpeg_quality >= 1 && o.clip_jpeg_quality <= 100, "clip_jpeg_quality must be 1..100");
 }
 
 Capturer::Capturer(vision::FaceEngine& engine, CaptureOptions options, std::string camera_id)
@@ -107,10 +113,22 @@ void Capturer::Emit(int id, TrackState& t, std::vector<Capture>& out) {
                cv::Rect(0, 0, c.image.cols, c.image.rows);
     if (cap.crop.area() > 0) cap.face_jpeg = Jpeg(c.image(cap.crop), options_.jpeg_quality);
     if (options_.full_frame) cap.frame_jpeg = Jpeg(c.image, options_.jpeg_quality);
+    // The rank-0 capture's clip is encoded when its after-frames are in (Release).
     cap.shot_time = ToSystem(c.captured);
     cap.appear_time = ToSystem(t.first_seen);
     cap.disappear_time = ToSystem(t.last_seen);
     out.push_back(std::move(cap));
+  }
+  if (options_.clip_fps > 0 && !out.empty()) {
+    // This emission's captures wait in pending_ for the frames after the best one.
+    Pending p;
+    p.best = t.window[0].captured;
+    p.clip = std::move(t.window[0].clip);
+    const size_t first = out.size() - t.window.size();
+    p.captures.assign(std::make_move_iterator(out.begin() + long(first)),
+                      std::make_move_iterator(out.end()));
+    out.resize(first);
+    pending_.push_back(std::move(p));
   }
   ++stats_.captures;
   ++t.captures;
@@ -125,6 +143,50 @@ void Capturer::End(int id, std::vector<Capture>& out) {
   tracks_.erase(it);
 }
 
+void Capturer::TakeSample(const video::Frame& frame, const cv::Mat& bgr) {
+  const auto step = std::chrono::microseconds(1'000'000 / options_.clip_fps);
+  if (!ring_.empty() && frame.captured - last_sample_ < step) return;
+  last_sample_ = frame.captured;
+  Sample s{frame.captured, bgr};
+  if (bgr.cols > options_.clip_width) {
+    const int h = std::max(1, cvRound(double(bgr.rows) * options_.clip_width / bgr.cols));
+    cv::resize(bgr, s.image, cv::Size(options_.clip_width, h), 0, 0, cv::INTER_AREA);
+  } else {
+    s.image = bgr;  // frames are never overwritten by their source
+  }
+  const auto after = std::chrono::milliseconds(options_.clip_after_ms);
+  for (auto& [id, t] : tracks_)
+    if (!t.window.empty() && s.t > t.window[0].captured && s.t - t.window[0].captured <= after)
+      t.window[0].clip.push_back(s);
+  for (auto& p : pending_)
+    if (s.t > p.best && s.t - p.best <= after) p.clip.push_back(s);
+  ring_.push_back(std::move(s));
+  while (!ring_.empty() &&
+         frame.captured - ring_.front().t > std::chrono::milliseconds(options_.clip_before_ms))
+    ring_.pop_front();
+}
+
+void Capturer::Release(video::Clock::time_point now, bool all, std::vector<Capture>& out) {
+  const auto after = std::chrono::milliseconds(options_.clip_after_ms);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (!all && now - it->best < after) {
+      ++it;
+      continue;
+    }
+    Capture& best = it->captures.front();
+    for (const Sample& s : it->clip) {
+      ClipFrame f;
+      f.offset_ms =
+          int(std::chrono::duration_cast<std::chrono::milliseconds>(s.t - it->best).count());
+      f.size = s.image.size();
+      f.jpeg = Jpeg(s.image, options_.clip_jpeg_quality);
+      best.clip.push_back(std::move(f));
+    }
+    for (auto& c : it->captures) out.push_back(std::move(c));
+    it = pending_.erase(it);
+  }
+}
+
 std::vector<Capture> Capturer::Process(const video::Frame& frame) {
   const auto t0 = video::Clock::now();
   ++stats_.frames;
@@ -134,6 +196,7 @@ std::vector<Capture> Capturer::Process(const video::Frame& frame) {
   stats_.faces += faces.size();
 
   const cv::Mat bgr = vision::ToBgr(frame.image);
+  if (options_.clip_fps > 0) TakeSample(frame, bgr);
   std::vector<video::TrackInput> inputs;
   std::vector<FaceQuality> quality;
   for (const auto& f : faces) {
@@ -156,7 +219,14 @@ std::vector<Capture> Capturer::Process(const video::Frame& frame) {
     if (fresh) t.first_seen = t.window_start = frame.captured;
     t.last_seen = frame.captured;
     ++t.hits;
-    Offer(t, {quality[i].score, frame.seq, bgr, inputs[i].box, quality[i], frame.captured});
+    Candidate c{{}, quality[i].score, frame.seq, bgr, inputs[i].box, quality[i], frame.captured};
+    if (options_.clip_fps > 0 && (t.window.empty() || c.score > t.window[0].score)) {
+      // A new best frame (Offer keeps it first): the clip starts clip_before_ms earlier.
+      for (const Sample& s : ring_)
+        if (frame.captured - s.t <= std::chrono::milliseconds(options_.clip_before_ms))
+          c.clip.push_back(s);
+    }
+    Offer(t, std::move(c));
     if (options_.interval_ms > 0 &&
         frame.captured - t.window_start >= std::chrono::milliseconds(options_.interval_ms) &&
         t.hits >= options_.min_hits) {
@@ -164,6 +234,7 @@ std::vector<Capture> Capturer::Process(const video::Frame& frame) {
       t.window_start = frame.captured;
     }
   }
+  if (!pending_.empty()) Release(frame.captured, false, out);
   stats_.total_seconds += Seconds(t0, video::Clock::now());
   return out;
 }
@@ -174,6 +245,8 @@ std::vector<Capture> Capturer::Flush() {
   for (const auto& e : tracker_.Flush()) End(e.track.id, out);
   // Tracks the tracker never confirmed (cannot happen with min_hits = 1, kept for safety).
   while (!tracks_.empty()) End(tracks_.begin()->first, out);
+  Release({}, true, out);  // end of the source: the clips end here
+  ring_.clear();
   stats_.total_seconds += Seconds(t0, video::Clock::now());
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,6 +41,22 @@ struct CaptureOptions {
   float min_quality = 0.f;  // tracks whose best score is below are not captured
   int min_hits = 2;         // frames a track needs before it counts (detector flicker)
   video::TrackerOptions tracker = {.min_iou = 0.3f, .max_centre_shift = 0.75f, .max_missed = 4};
+  // Clip of the best face (evidence for playback, issue 9): frames sampled at clip_fps and
+  // downscaled to clip_width, from clip_before_ms before the best frame to clip_after_ms
+  // after it, sent with the rank-0 capture. Off (0) by default: it multiplies the upload
+  // and storage per capture. With a clip, a capture leaves clip_after_ms after its best
+  // frame at the earliest.
+  int clip_fps = 0;
+  int clip_before_ms = 2000;
+  int clip_after_ms = 1000;
+  int clip_width = 640;
+  int clip_jpeg_quality = 70;
+};
+
+struct ClipFrame {
+  int offset_ms = 0;  // relative to the best frame (negative = before)
+  cv::Size size;
+  std::vector<uint8_t> jpeg;
 };
 
 struct Capture {
@@ -55,6 +72,7 @@ struct Capture {
   std::chrono::system_clock::time_point shot_time, appear_time, disappear_time;
   std::vector<uint8_t> face_jpeg;   // the crop
   std::vector<uint8_t> frame_jpeg;  // the whole frame, when full_frame is set
+  std::vector<ClipFrame> clip;      // rank 0 with clip_fps > 0: frames around the best one
 };
 
 struct CapturerStats {
@@ -82,7 +100,12 @@ class Capturer {
   const CaptureOptions& options() const { return options_; }
 
  private:
+  struct Sample {
+    video::Clock::time_point t;
+    cv::Mat image;  // downscaled to clip_width (shared, never written)
+  };
   struct Candidate {
+    std::vector<Sample> clip;  // sampled frames around this one (clip_fps > 0)
     float score = 0;
     uint64_t seq = 0;
     cv::Mat image;  // the frame (shared)
@@ -96,7 +119,15 @@ class Capturer {
     std::vector<Candidate> window;  // best first, at most 1 + extra_best
     video::Clock::time_point first_seen, last_seen, window_start;
   };
+  // Captures waiting for the frames after their best one (clip_after_ms).
+  struct Pending {
+    std::vector<Capture> captures;
+    video::Clock::time_point best;
+    std::vector<Sample> clip;
+  };
   void Offer(TrackState& t, Candidate c);
+  void TakeSample(const video::Frame& frame, const cv::Mat& bgr);
+  void Release(video::Clock::time_point now, bool all, std::vector<Capture>& out);
   void Emit(int id, TrackState& t, std::vector<Capture>& out);
   void End(int id, std::vector<Capture>& out);
 
@@ -105,6 +136,9 @@ class Capturer {
   std::string camera_id_;
   video::FaceTracker tracker_;
   std::map<int, TrackState> tracks_;
+  std::deque<Sample> ring_;  // the last clip_before_ms of sampled frames
+  video::Clock::time_point last_sample_{};
+  std::vector<Pending> pending_;
   CapturerStats stats_;
 };
 

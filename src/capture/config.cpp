@@ -61,6 +61,11 @@ CaptureOptions OptionsFromJson(const json& j, const std::string& path) {
   Get(j, "min_quality", path, &o.min_quality);
   Get(j, "min_hits", path, &o.min_hits);
   Get(j, "max_missed", path, &o.tracker.max_missed);
+  Get(j, "clip_fps", path, &o.clip_fps);
+  Get(j, "clip_before_ms", path, &o.clip_before_ms);
+  Get(j, "clip_after_ms", path, &o.clip_after_ms);
+  Get(j, "clip_width", path, &o.clip_width);
+  Get(j, "clip_jpeg_quality", path, &o.clip_jpeg_quality);
   if (j.contains("roi")) {
     try {
       o.roi = Roi::FromJson(j.at("roi"));
@@ -117,9 +122,30 @@ CaptureConfig CaptureConfig::FromJson(const json& j) {
     const json& cj = j.at("cameras")[i];
     const std::string path = "cameras[" + std::to_string(i) + "]";
     OnlyKeys(cj, path,
-             {"id", "source", "device_id", "roi", "min_face", "det_threshold", "tiles",
-              "jpeg_quality", "max_per_track", "interval_ms", "extra_best", "send_full_frame",
-              "crop_scale", "min_quality", "min_hits", "max_missed"});
+             {"id",
+              "source",
+              "device_id",
+              "roi",
+              "min_face",
+              "det_threshold",
+              "tiles",
+              "jpeg_quality",
+              "max_per_track",
+              "interval_ms",
+              "extra_best",
+              "send_full_frame",
+              "crop_scale",
+              "min_quality",
+              "min_hits",
+              "max_missed",
+              "preview_interval_ms",
+              "preview_width",
+              "preview_jpeg_quality",
+              "clip_before_ms",
+              "clip_after_ms",
+              "clip_fps",
+              "clip_width",
+              "clip_jpeg_quality"});
     CameraConfig cam;
     Get(cj, "id", path, &cam.id);
     Get(cj, "source", path, &cam.source);
@@ -138,6 +164,16 @@ CaptureConfig CaptureConfig::FromJson(const json& j) {
         cam.device_id.find_first_not_of("0123456789") != std::string::npos)
       Bad(path + ".device_id", "must be 20 digits (got '" + cam.device_id + "')");
     cam.options = OptionsFromJson(cj, path);
+    Get(cj, "preview_interval_ms", path, &cam.preview.interval_ms);
+    Get(cj, "preview_width", path, &cam.preview.width);
+    Get(cj, "preview_jpeg_quality", path, &cam.preview.jpeg_quality);
+    if (cam.preview.interval_ms < 0 ||
+        (cam.preview.interval_ms > 0 && cam.preview.interval_ms < 100))
+      Bad(path + ".preview_interval_ms", "must be 0 (off) or >= 100");
+    if (cam.preview.width < 64 || cam.preview.width > 4096)
+      Bad(path + ".preview_width", "must be 64..4096");
+    if (cam.preview.jpeg_quality < 1 || cam.preview.jpeg_quality > 100)
+      Bad(path + ".preview_jpeg_quality", "must be 1..100");
     c.cameras.push_back(std::move(cam));
   }
   return c;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "capture/capturer.h"
+#include "capture/live_preview.h"
 
 namespace anju::capture {
 
@@ -18,6 +19,7 @@ struct CameraConfig {
   std::string source;     // video::FrameSource URI (RTSP/HTTP URL, file, image directory)
   std::string device_id;  // GA/T 1400 DeviceID of this camera (default: the process's)
   CaptureOptions options;
+  PreviewOptions preview;  // live preview frames to the server (off by default)
 };
 
 struct CaptureConfig {

@@ -101,6 +101,16 @@ json FaceObjectJson(const Capture& c, const std::string& device_id, const std::s
           {"SubImageList", {{"SubImageInfoObject", images}}}};
 }
 
+json ClipJson(const Capture& c, bool with_data) {
+  json frames = json::array();
+  for (const auto& f : c.clip) {
+    json o = {{"OffsetMs", f.offset_ms}, {"Width", f.size.width}, {"Height", f.size.height}};
+    if (with_data) o["Data"] = crypto::ToBase64(f.jpeg);
+    frames.push_back(std::move(o));
+  }
+  return {{"Frames", frames}};
+}
+
 std::string EnqueueCapture(store::Outbox& outbox, const Capture& c, const std::string& device_id) {
   const std::string face_id = MakeFaceId(device_id, c.shot_time);
   json payload = {{"face", FaceObjectJson(c, device_id, face_id, false)},
@@ -112,6 +122,17 @@ std::string EnqueueCapture(store::Outbox& outbox, const Capture& c, const std::s
                   {"quality", c.quality.score}};
   std::vector<uint8_t> attachment = c.face_jpeg;
   attachment.insert(attachment.end(), c.frame_jpeg.begin(), c.frame_jpeg.end());
+  if (!c.clip.empty()) {
+    // The clip travels in the same outbox item (evidence, as durable as the capture); its
+    // JPEGs follow the face and frame in the attachment.
+    payload["face"][kClipKey] = ClipJson(c, false);
+    json sizes = json::array();
+    for (const auto& f : c.clip) {
+      sizes.push_back(f.jpeg.size());
+      attachment.insert(attachment.end(), f.jpeg.begin(), f.jpeg.end());
+    }
+    payload["clip_bytes"] = sizes;
+  }
   outbox.Append(kOutboxKind, payload.dump(), attachment);
   return face_id;
 }
@@ -248,15 +269,28 @@ size_t ViidUploader::UploadOnce() {
       p = json::parse(item.payload);
       json face = p.at("face");
       const size_t fb = p.at("face_bytes").get<size_t>(), sb = p.at("frame_bytes").get<size_t>();
+      std::vector<size_t> cb;
+      if (p.contains("clip_bytes")) cb = p.at("clip_bytes").get<std::vector<size_t>>();
+      size_t total = fb + sb;
+      for (size_t b : cb) total += b;
       json& subs = face["SubImageList"]["SubImageInfoObject"];
-      if (item.attachment_dropped || item.attachment.size() != fb + sb) {
+      if (item.attachment_dropped || item.attachment.size() != total) {
         subs = json::array();  // the buffer was full: the record goes without pictures
+        face.erase(kClipKey);
       } else {
         size_t off = 0;
         for (auto& s : subs) {
           const size_t len = s.at("Type") == "11" ? fb : sb;
           s["Data"] = crypto::ToBase64(crypto::ByteView(item.attachment).subspan(off, len));
           off += len;
+        }
+        if (face.contains(kClipKey)) {
+          json& frames = face[kClipKey]["Frames"];
+          for (size_t k = 0; k < frames.size() && k < cb.size(); ++k) {
+            frames[k]["Data"] =
+                crypto::ToBase64(crypto::ByteView(item.attachment).subspan(off, cb[k]));
+            off += cb[k];
+          }
         }
       }
       by_face[face.at("FaceID").get<std::string>()] = item.id;

@@ -28,6 +28,10 @@
 namespace anju::capture {
 
 inline constexpr const char* kOutboxKind = "viid_face";
+// The clip of a capture rides in its FaceObject under this vendor key (GA/T 1400 servers
+// ignore unknown keys; a standard SubImageList stays as other servers expect it):
+// {"Frames": [{"OffsetMs", "Width", "Height", "Data": base64 JPEG}, …]}.
+inline constexpr const char* kClipKey = "AnjuClip";
 
 // "YYYYMMDDhhmmss" in Beijing time (UTC+8), as GA/T 1400 servers expect.
 std::string ViidTime(std::chrono::system_clock::time_point t);

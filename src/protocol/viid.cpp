@@ -229,6 +229,23 @@ FaceObject ParseFace(const json& j) {
     Bad("SubImageInfoObject 必须是数组 / SubImageInfoObject: not an array");
   }
   if (f.images.empty()) Bad("FaceObject 没有图像 / FaceObject without images");
+  if (const json* clip = Field(j, "AnjuClip"); clip && clip->is_object()) {
+    const json* frames = Field(*clip, "Frames");
+    if (!frames || !frames->is_array())
+      Bad("AnjuClip.Frames 必须是数组 / AnjuClip.Frames: not an array");
+    if (frames->size() > kMaxClipFrames) Bad("片段帧过多 / too many clip frames (max 64)");
+    for (const auto& fr : *frames) {
+      if (!fr.is_object()) Bad("AnjuClip 帧必须是对象 / AnjuClip frame: not an object");
+      FaceObject::ClipFrame c;
+      c.offset_ms = Int(fr, "OffsetMs", 0, -60000, 60000);
+      c.width = Int(fr, "Width", 0, 0, 100000);
+      c.height = Int(fr, "Height", 0, 0, 100000);
+      const json* data = Field(fr, "Data");
+      if (!data || !data->is_string()) Bad("AnjuClip 帧缺少 Data / AnjuClip frame without Data");
+      c.data = DecodeImage(data->get_ref<const std::string&>());
+      f.clip.push_back(std::move(c));
+    }
+  }
   for (auto& s : f.images)
     if (s.device_id.empty()) s.device_id = f.device_id;
   return f;

@@ -27,9 +27,13 @@ inline constexpr const char* kPathUnRegister = "/VIID/System/UnRegister";
 inline constexpr const char* kPathKeepalive = "/VIID/System/Keepalive";
 inline constexpr const char* kPathTime = "/VIID/System/Time";
 inline constexpr const char* kPathFaces = "/VIID/Faces";
+// anju extension (not in GA/T 1400): a live preview frame, the raw JPEG as the body
+// (image/jpeg), same digest / User-Identify authentication as the standard paths.
+inline constexpr const char* kPathLiveFrame = "/VIID/Anju/LiveFrame";
 
 inline constexpr size_t kMaxFacesPerList = 100;
 inline constexpr size_t kMaxSubImagesPerFace = 8;
+inline constexpr size_t kMaxClipFrames = 64;
 inline constexpr size_t kMaxImageBytes = 4 * 1024 * 1024;  // decoded JPEG
 inline constexpr size_t kMaxJsonDepth = 32;
 
@@ -76,6 +80,14 @@ struct FaceObject {
   std::string face_appear_time;      // FaceAppearTime (optional)
   std::string face_disappear_time;   // FaceDisAppearTime (optional)
   std::vector<SubImageInfo> images;  // SubImageList.SubImageInfoObject
+  // anju extension "AnjuClip": {"Frames": [{"OffsetMs", "Width", "Height", "Data"}]}, the
+  // frames around the best one (docs/viid.md); empty when absent.
+  struct ClipFrame {
+    int offset_ms = 0;
+    int width = 0, height = 0;
+    std::vector<uint8_t> data;  // JPEG
+  };
+  std::vector<ClipFrame> clip;
 
   // The first image of the given type, or nullptr.
   const SubImageInfo* Image(std::string_view type) const;

@@ -45,7 +45,11 @@ Reply ErrorReply(int status, const std::string& code, const std::string& message
 void Write(const httplib::Request& http, httplib::Response& res, Reply r) {
   res.status = r.status;
   for (const auto& [k, v] : r.headers) res.set_header(k, v);
-  SetBodyCompressed(http, res, std::move(r.body), r.content_type);
+  // A stream (MJPEG) goes out chunked as it is produced, uncompressed (JPEG is).
+  if (r.stream)
+    res.set_chunked_content_provider(r.content_type, r.stream, r.stream_end);
+  else
+    SetBodyCompressed(http, res, std::move(r.body), r.content_type);
 }
 
 const char* JTypeName(JType t) {

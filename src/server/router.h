@@ -81,6 +81,11 @@ struct Reply {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  // A streamed answer (MJPEG live view): when set, the body is ignored and the response is
+  // sent chunked, STREAM being called until it returns false or calls sink.done();
+  // STREAM_END runs once the stream is over (success = the client got all of it).
+  std::function<bool(size_t offset, httplib::DataSink& sink)> stream;
+  std::function<void(bool success)> stream_end;
   static Reply Json(const nlohmann::json& j, int status = 200);
 };
 

@@ -99,6 +99,10 @@ void Server::Impl::AddViidRoutes() {
   });
   gat(viid::kPathFaces, false,
       [](ViidService& s, const std::string& d, Request& r) { return s.Faces(d, r.http.body); });
+  // anju extension: live preview frames (raw JPEG body), kept in memory only.
+  gat(viid::kPathLiveFrame, false, [](ViidService& s, const std::string& d, Request& r) {
+    return s.PutLiveFrame(d, r.http.body);
+  });
   router.Add("GET", viid::kPathTime, "GA/T 1400", Auth::kNone,
              "GA/T 1400 server time (SystemTimeObject)", [](Request&) {
                const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -235,6 +239,83 @@ void Server::Impl::AddViidRoutes() {
       .Perm("photos.read")
       .Returns("image/jpeg", "the latest frame");
 
+  // ---- live view (frames the camera sends for preview; memory only) ----
+  // Both are audited by the after-request hook (view.photo, once per request: an MJPEG
+  // stream is one record however many frames it carries).
+  router
+      .Add("GET", "/api/v1/viid/devices/{id}/live.jpg", "snapshot cameras", Auth::kAdmin,
+           "The camera's latest live frame (JPEG, downscaled by the camera; kept in memory only, "
+           "404 when none arrived in the last 30 s; audited)",
+           [svc](Request& r) {
+             const auto f = svc->Live(r.Path("id"));
+             if (!f) NotFound("live frame of camera " + r.Path("id"));
+             Reply rep;
+             rep.body = *f->jpeg;
+             rep.content_type = "image/jpeg";
+             rep.headers.emplace_back("Cache-Control", "no-store");
+             rep.headers.emplace_back("X-Frame-Time", std::to_string(f->time_ms));
+             return rep;
+           })
+      .Perm("photos.read")
+      .Returns("image/jpeg", "the latest live frame");
+
+  router
+      .Add("GET", "/api/v1/viid/devices/{id}/live.mjpeg", "snapshot cameras", Auth::kAdmin,
+           "The camera's live frames as MJPEG (multipart/x-mixed-replace; boundary anjuframe), "
+           "each frame as it arrives, for at most max_s seconds (default and limit 600); 404 "
+           "without a recent frame, 503 when too many streams are open. Audited once per "
+           "request",
+           [svc](Request& r) {
+             const std::string dev = r.Path("id");
+             const int64_t max_s = r.QueryInt("max_s", 600, 1, 600);
+             const auto first = svc->Live(dev);
+             if (!first) NotFound("live frame of camera " + dev);
+             if (!svc->EnterLiveStream())
+               throw protocol::ApiError(503, "unavailable",
+                                        "实时画面连接过多 / too many live streams, poll live.jpg");
+             svc->LeaveLiveStream();  // counted again while the stream actually runs
+             struct State {
+               uint64_t seq = 0;
+               bool entered = false;
+               std::chrono::steady_clock::time_point until;
+             };
+             auto st = std::make_shared<State>();
+             st->until = std::chrono::steady_clock::now() + std::chrono::seconds(max_s);
+             Reply rep;
+             rep.content_type = "multipart/x-mixed-replace; boundary=anjuframe";
+             rep.headers.emplace_back("Cache-Control", "no-store");
+             rep.stream = [svc, dev, st](size_t, httplib::DataSink& sink) {
+               if (!st->entered) {
+                 if (!svc->EnterLiveStream()) return false;
+                 st->entered = true;
+               }
+               if (std::chrono::steady_clock::now() >= st->until) {
+                 sink.done();
+                 return true;
+               }
+               const auto f = svc->Live(dev, st->seq, std::chrono::milliseconds(1000));
+               if (!f) {
+                 // Nothing new within a second: end when the camera stopped sending (or the
+                 // server stops), keep waiting otherwise.
+                 if (!svc->Live(dev)) sink.done();
+                 return true;
+               }
+               st->seq = f->seq;
+               const std::string head =
+                   "--anjuframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                   std::to_string(f->jpeg->size()) + "\r\n\r\n";
+               return sink.write(head.data(), head.size()) &&
+                      sink.write(f->jpeg->data(), f->jpeg->size()) && sink.write("\r\n", 2);
+             };
+             rep.stream_end = [svc, st](bool) {
+               if (st->entered) svc->LeaveLiveStream();
+             };
+             return rep;
+           })
+      .Perm("photos.read")
+      .Query({{"max_s", JType::kInteger, "end the stream after this many seconds (600)"}})
+      .Returns("multipart/x-mixed-replace", "MJPEG stream");
+
   // ---- captures ----
   router
       .Add("GET", "/api/v1/captures", "snapshot cameras", Auth::kAdmin,
@@ -311,6 +392,29 @@ void Server::Impl::AddViidRoutes() {
            })
       .Perm("photos.read")
       .Returns("image/jpeg", "the image");
+
+  router
+      .Add("GET", "/api/v1/captures/{id}/clip", "snapshot cameras", Auth::kAdmin,
+           "A capture's clip: the frames around the best face (n, offset_ms from the best "
+           "frame, size); 404 when the capture has none (audited)",
+           [svc](Request& r) { return Reply::Json(svc->Clip(r.Path("id"))); })
+      .Perm("photos.read");
+
+  router
+      .Add("GET", "/api/v1/captures/{id}/clip/{n}.jpg", "snapshot cameras", Auth::kAdmin,
+           "One clip frame (decrypted JPEG; audited)",
+           [svc](Request& r) {
+             const std::string& ns = r.Path("n");
+             if (ns.empty() || ns.size() > 3 || ns.find_first_not_of("0123456789") != ns.npos)
+               NotFound("clip frame " + ns);
+             const auto jpeg = svc->ClipFrame(r.Path("id"), std::stoi(ns));
+             Reply rep;
+             rep.body.assign(jpeg.begin(), jpeg.end());
+             rep.content_type = "image/jpeg";
+             return rep;
+           })
+      .Perm("photos.read")
+      .Returns("image/jpeg", "the clip frame");
 
   // ---- strangers ----
   router

@@ -200,6 +200,9 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
     Audit(*db, AuditEntry{p.name, p.source, image ? "view.photo" : "view.person", req.http.path,
                           "ok", json::object()});
   }
+  // Polling a camera's live frame (the console's fallback when MJPEG is not available) is
+  // one live view, not hundreds of photo reads: audited, not counted towards the risk alarm.
+  if (route.path.ends_with("/live.jpg")) return;
   if (accounts->CountViews(p, 1)) RaiseRiskAlarm(p);
 }
 

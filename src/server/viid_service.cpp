@@ -76,7 +76,11 @@ CREATE TABLE webhook_outbox(seq INTEGER PRIMARY KEY, body TEXT NOT NULL,
 CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)",
       R"(CREATE TABLE forward_outbox(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
-  last_error TEXT NOT NULL DEFAULT '');)"};
+  last_error TEXT NOT NULL DEFAULT '');)",
+      // Clips (frames around the best face), sealed like the images.
+      R"(CREATE TABLE capture_clips(capture_id TEXT NOT NULL, n INTEGER NOT NULL,
+  offset_ms INTEGER NOT NULL, file TEXT NOT NULL, bytes INTEGER NOT NULL,
+  width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY(capture_id, n)) WITHOUT ROWID;)"};
   return m;
 }
 
@@ -85,6 +89,9 @@ std::string DeviceAad(const std::string& id) {
 }
 std::string ImageAad(const std::string& id, int n) {
   return "anju-capture/v1/" + id + "/" + std::to_string(n);
+}
+std::string ClipAad(const std::string& id, int n) {
+  return "anju-capture-clip/v1/" + id + "/" + std::to_string(n);
 }
 std::string FeatureAad(const std::string& id) {
   return "anju-capture-feature/v1/" + id;
@@ -355,6 +362,7 @@ void ViidService::Start() {
 
 void ViidService::Stop() {
   stop_ = true;
+  live_cv_.notify_all();
   queue_->Close();
   bus_.Close();
   bg_cv_.notify_all();
@@ -674,6 +682,14 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
         WriteDurable(file, sealed);
         p.files.push_back(file);
       }
+      for (size_t n = 0; n < f.clip.size(); ++n) {
+        const auto sealed =
+            crypto::Seal(key_, f.clip[n].data, crypto::AsBytes(ClipAad(p.id, int(n))));
+        fs::path file = ImagePath(p.id, int(n), t);
+        file.replace_filename(p.id + "-clip" + std::to_string(n) + ".jpg.sealed");
+        WriteDurable(file, sealed);
+        p.files.push_back(file);
+      }
     } catch (const Error& e) {
       for (const auto& file : p.files) fs::remove(file);
       spdlog::error("viid: cannot store capture: {}", e.what());
@@ -720,6 +736,19 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
         img.Bind(5, int64_t(f.images[n].data.size())).Bind(6, f.images[n].width);
         img.Bind(7, f.images[n].height);
         img.Run();
+      }
+      if (!f.clip.empty()) {
+        Stmt clip(db_->handle(),
+                  "INSERT INTO capture_clips(capture_id, n, offset_ms, file, bytes, width, height) "
+                  "VALUES(?,?,?,?,?,?,?)");
+        for (size_t n = 0; n < f.clip.size(); ++n) {
+          clip.Reset();
+          clip.Bind(1, p.id).Bind(2, int64_t(n)).Bind(3, int64_t(f.clip[n].offset_ms));
+          clip.Bind(4, fs::relative(p.files[f.images.size() + n], deps_.data_dir).string());
+          clip.Bind(5, int64_t(f.clip[n].data.size())).Bind(6, f.clip[n].width);
+          clip.Bind(7, f.clip[n].height);
+          clip.Run();
+        }
       }
       const auto* crop = f.Image(viid::kImageTypeFace);
       jobs.push_back({p.id, now, crop ? crop->data : f.images[0].data});
@@ -1652,6 +1681,12 @@ int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {
       Stmt d1(db_->handle(), "DELETE FROM capture_images WHERE capture_id = ?");
       d1.Bind(1, id);
       d1.Run();
+      Stmt cf(db_->handle(), "SELECT file FROM capture_clips WHERE capture_id = ?");
+      cf.Bind(1, id);
+      while (cf.Step()) files.push_back(deps_.data_dir / cf.Text(0));
+      Stmt dc(db_->handle(), "DELETE FROM capture_clips WHERE capture_id = ?");
+      dc.Bind(1, id);
+      dc.Run();
       Stmt d2(db_->handle(), "DELETE FROM captures WHERE id = ?");
       d2.Bind(1, id);
       d2.Run();
@@ -1765,6 +1800,9 @@ json ViidService::Capture(const std::string& id) {
                     {"width", i.Int(3)},
                     {"height", i.Int(4)}});
   c["image_list"] = imgs;
+  Stmt k(db_->handle(), "SELECT COUNT(*) FROM capture_clips WHERE capture_id = ?");
+  k.Bind(1, id);
+  c["clip_frames"] = k.Step() ? k.Int(0) : 0;
   return c;
 }
 
@@ -1780,6 +1818,94 @@ std::vector<uint8_t> ViidService::CaptureImage(const std::string& id, int n) {
     file = s.Text(0);
   }
   return crypto::Open(key_, ReadFile(deps_.data_dir / file), crypto::AsBytes(ImageAad(id, n)));
+}
+
+json ViidService::Clip(const std::string& id) {
+  std::lock_guard lock(db_->mutex());
+  {
+    Stmt c(db_->handle(), "SELECT 1 FROM captures WHERE id = ?");
+    c.Bind(1, id);
+    if (!c.Step()) throw protocol::ApiError(404, "not_found", "不存在 / not found: capture " + id);
+  }
+  json frames = json::array();
+  Stmt s(db_->handle(),
+         "SELECT n, offset_ms, bytes, width, height FROM capture_clips WHERE capture_id = ? "
+         "ORDER BY n");
+  s.Bind(1, id);
+  while (s.Step())
+    frames.push_back({{"n", s.Int(0)},
+                      {"offset_ms", s.Int(1)},
+                      {"bytes", s.Int(2)},
+                      {"width", s.Int(3)},
+                      {"height", s.Int(4)}});
+  if (frames.empty())
+    throw protocol::ApiError(404, "not_found", "该抓拍没有片段 / capture " + id + " has no clip");
+  return {{"capture_id", id}, {"frames", frames}};
+}
+
+std::vector<uint8_t> ViidService::ClipFrame(const std::string& id, int n) {
+  std::string file;
+  {
+    std::lock_guard lock(db_->mutex());
+    Stmt s(db_->handle(), "SELECT file FROM capture_clips WHERE capture_id = ? AND n = ?");
+    s.Bind(1, id).Bind(2, int64_t(n));
+    if (!s.Step())
+      throw protocol::ApiError(404, "not_found",
+                               "不存在 / not found: clip frame " + id + "/" + std::to_string(n));
+    file = s.Text(0);
+  }
+  return crypto::Open(key_, ReadFile(deps_.data_dir / file), crypto::AsBytes(ClipAad(id, n)));
+}
+
+// ---- live preview ----------------------------------------------------------------------
+
+ViidService::HttpAnswer ViidService::PutLiveFrame(const std::string& device,
+                                                  const std::string& body) {
+  if (body.size() < 4 || static_cast<uint8_t>(body[0]) != 0xFF ||
+      static_cast<uint8_t>(body[1]) != 0xD8 || static_cast<uint8_t>(body[2]) != 0xFF)
+    return StatusAnswer(400, viid::kPathLiveFrame, viid::kInvalidJsonContent,
+                        "不是 JPEG / body is not a JPEG", device);
+  if (body.size() > viid::kMaxImageBytes)
+    return StatusAnswer(413, viid::kPathLiveFrame, viid::kInvalidJsonContent,
+                        "图像过大 / image too large", device);
+  {
+    std::lock_guard lock(live_mu_);
+    LiveFrame& f = live_[device];
+    f.jpeg = std::make_shared<const std::string>(body);
+    f.time_ms = Now();
+    f.seq = ++live_seq_;
+  }
+  live_cv_.notify_all();
+  return StatusAnswer(200, viid::kPathLiveFrame, viid::kOk, "正常 / OK", device);
+}
+
+std::optional<LiveFrame> ViidService::Live(const std::string& device, uint64_t after_seq,
+                                           std::chrono::milliseconds wait) {
+  std::unique_lock lock(live_mu_);
+  auto fresh = [&]() -> const LiveFrame* {
+    auto it = live_.find(device);
+    if (it == live_.end() || it->second.seq <= after_seq ||
+        it->second.time_ms < Now() - options_.live_max_age_ms)
+      return nullptr;
+    return &it->second;
+  };
+  if (wait.count() > 0)
+    live_cv_.wait_for(lock, wait, [&] { return Stopping() || fresh() != nullptr; });
+  const LiveFrame* f = Stopping() ? nullptr : fresh();
+  if (!f) return std::nullopt;
+  return *f;
+}
+
+bool ViidService::EnterLiveStream() {
+  if (++live_streams_ > options_.max_live_streams) {
+    --live_streams_;
+    return false;
+  }
+  return true;
+}
+
+void ViidService::LeaveLiveStream() {
+  --live_streams_;
 }
 
 json ViidService::Latest() {

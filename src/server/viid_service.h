@@ -90,6 +90,18 @@ struct ViidOptions {
   int64_t tail_interval_ms = 200;  // how often new access records / alarms are published
   int64_t periodic_interval_ms = 3600 * 1000;  // tenant-absent rule, capture retention
   int retention_months = 12;  // captures, their images and idle stranger clusters (R3.3.2.6)
+  // Live preview frames (memory only): older ones are not served as "live"; at most this
+  // many MJPEG streams at once (each holds an HTTP thread) and this long each.
+  int64_t live_max_age_ms = 30'000;
+  int max_live_streams = 8;
+  int64_t live_stream_max_ms = 10 * 60'000;
+};
+
+// The latest live-preview frame of a camera (never written to disk: privacy).
+struct LiveFrame {
+  std::shared_ptr<const std::string> jpeg;
+  int64_t time_ms = 0;  // arrival
+  uint64_t seq = 0;     // per server, increasing
 };
 
 struct ViidDeps {
@@ -183,6 +195,22 @@ class ViidService {
   std::vector<uint8_t> CaptureImage(const std::string& id, int n);
   // Latest capture per camera (live preview of recent captures).
   nlohmann::json Latest();
+  // A capture's clip (frames around the best face, sealed like its images): {"capture_id",
+  // "frames": [{"n", "offset_ms", "bytes", "width", "height"}]}; 404 for an unknown capture
+  // or one without a clip.
+  nlohmann::json Clip(const std::string& id);
+  std::vector<uint8_t> ClipFrame(const std::string& id, int n);
+
+  // --- live preview (issue 9) ---
+  // Keeps BODY (a JPEG) as DEVICE's latest live frame; answers a ResponseStatusObject.
+  HttpAnswer PutLiveFrame(const std::string& device, const std::string& body);
+  // The latest frame newer than AFTER_SEQ and not older than live_max_age_ms, waiting up to
+  // WAIT for one; nullopt otherwise (or when stopping).
+  std::optional<LiveFrame> Live(const std::string& device, uint64_t after_seq = 0,
+                                std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+  // Counts an MJPEG stream in; false when max_live_streams are open. LeaveLiveStream ends it.
+  bool EnterLiveStream();
+  void LeaveLiveStream();
   // Waits until no job is queued or running (tests, bench); false on timeout.
   bool WaitIdle(std::chrono::milliseconds timeout);
 
@@ -276,6 +304,12 @@ class ViidService {
   };
   std::map<std::string, Session> sessions_;
   std::map<std::string, uint32_t> nonce_counts_;  // authenticated nonces → last nc
+
+  std::mutex live_mu_;
+  std::condition_variable live_cv_;
+  std::map<std::string, LiveFrame> live_;
+  uint64_t live_seq_ = 0;
+  std::atomic<int> live_streams_{0};
 
   std::atomic<int> busy_{0};
   std::atomic<bool> stop_{false};

@@ -263,6 +263,26 @@ TEST(CaptureConfigTest, ErrorsNameTheKey) {
         j["server_ca_file"] = "ca.pem";
       },
       "server_ca_file");
+  // Live preview and clip keys (both off by default).
+  EXPECT_EQ(c.cameras[0].preview.interval_ms, 0);
+  EXPECT_EQ(c.cameras[0].options.clip_fps, 0);
+  {
+    json j = good;
+    j["cameras"][0]["preview_interval_ms"] = 1000;
+    j["cameras"][0]["preview_width"] = 480;
+    j["cameras"][0]["clip_fps"] = 5;
+    j["cameras"][0]["clip_before_ms"] = 1500;
+    const CaptureConfig k = CaptureConfig::FromJson(j);
+    EXPECT_EQ(k.cameras[0].preview.interval_ms, 1000);
+    EXPECT_EQ(k.cameras[0].preview.width, 480);
+    EXPECT_EQ(k.cameras[0].options.clip_fps, 5);
+    EXPECT_EQ(k.cameras[0].options.clip_before_ms, 1500);
+  }
+  refused([](json& j) { j["cameras"][0]["preview_interval_ms"] = 10; },
+          "cameras[0].preview_interval_ms");
+  refused([](json& j) { j["cameras"][0]["preview_width"] = 10; }, "cameras[0].preview_width");
+  refused([](json& j) { j["cameras"][0]["clip_fps"] = 60; }, "clip_fps");
+  refused([](json& j) { j["cameras"][0]["clip_after_ms"] = -1; }, "clip_after_ms");
 
   auto dir = testing::TempDir("capture-config");
   EXPECT_EQ(testing::CodeOf([&] { CaptureConfig::Load(dir / "missing.json"); }),

@@ -12,7 +12,7 @@
 // Exit 0 when every step passed, 1 otherwise; a step the server cannot do yet (a route of
 // another issue missing) is reported as SKIPPED with the reason.
 import { spawn } from 'node:child_process'
-import { createHmac } from 'node:crypto'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
@@ -600,6 +600,67 @@ async function main() {
     sawLive = true
     timings.live_mode = await page.locator('[data-test=live-mode]').textContent()
     await shot(page, '09-events-live')
+  })
+
+  // ---- 5b. a snapshot camera's live view (GA/T 1400 digest, frames posted from here)
+  await step('cameras: live view of a snapshot camera', async () => {
+    if (!has('get', '/viid/devices/{id}/live.mjpeg')) return { skipped: 'no live view route' }
+    if (!fs.existsSync(lfw)) return { skipped: `no evaluation data: LFW not in ${lfw}` }
+    const cam = '34020000001190000099'
+    const pass = 'camera-pass-99'
+    need((await api('POST', '/viid/devices', { id: cam, password: pass, name: '南门抓拍' })).status === 201, 'camera not added')
+    const person = fs.readdirSync(lfw).sort()[0]
+    const jpeg = fs.readFileSync(path.join(lfw, person, fs.readdirSync(path.join(lfw, person)).sort()[0]))
+    const md5 = (x) => createHash('md5').update(x).digest('hex')
+    let nc = 0
+    let challenge = null
+    // POST with HTTP Digest (MD5, qop=auth), answering the server's challenge once.
+    const post = async (uri, body, type) => {
+      for (let attempt = 0; attempt < 2; ++attempt) {
+        const headers = { 'Content-Type': type, 'User-Identify': cam }
+        if (challenge) {
+          const c = Object.fromEntries([...challenge.matchAll(/(\w+)="?([^",]*)"?/g)].map((m) => [m[1], m[2]]))
+          const n = (++nc).toString(16).padStart(8, '0')
+          const cnonce = randomBytes(8).toString('hex')
+          const response = md5(`${md5(`${cam}:${c.realm}:${pass}`)}:${c.nonce}:${n}:${cnonce}:auth:${md5(`POST:${uri}`)}`)
+          headers.Authorization = `Digest username="${cam}", realm="${c.realm}", nonce="${c.nonce}", uri="${uri}", qop=auth, nc=${n}, cnonce="${cnonce}", response="${response}", algorithm=MD5${c.opaque ? `, opaque="${c.opaque}"` : ''}`
+        }
+        const r = await fetch(`${base}${uri}`, { method: 'POST', headers, body })
+        if (r.status !== 401) return r.status
+        challenge = r.headers.get('www-authenticate')
+        nc = 0
+      }
+      return 401
+    }
+    const frame = () => post('/VIID/Anju/LiveFrame', jpeg, 'image/jpeg')
+    need((await frame()) === 200, 'live frame refused')
+    // A capture with a three-frame clip (the anju extension AnjuClip).
+    const data = jpeg.toString('base64')
+    const face = {
+      FaceID: `${cam}02${Date.now()}`, DeviceID: cam, InfoKind: 1,
+      SubImageList: { SubImageInfoObject: [{ Type: '11', FileFormat: 'Jpeg', Width: 250, Height: 250, Data: data }] },
+      AnjuClip: { Frames: [-400, 0, 400].map((o) => ({ OffsetMs: o, Width: 250, Height: 250, Data: data })) },
+    }
+    need((await post('/VIID/Faces', JSON.stringify({ FaceListObject: { FaceObject: [face] } }), 'application/VIID+JSON')) === 200, 'capture refused')
+    const feeder = setInterval(() => frame().catch(() => {}), 500)
+    try {
+      await nav('/cameras')
+      await page.locator('[data-test=cameras] tr:has-text("' + cam + '")').first().click()
+      await waitFor(async () => page.locator('[data-test=live-frame]').evaluate((img) => img.complete && img.naturalWidth > 0).catch(() => false), 15000, 'a live frame in the page')
+      const w = await page.locator('[data-test=live-frame]').evaluate((img) => img.naturalWidth)
+      need(w === 250, `live frame width ${w}`)
+      need((await page.locator('[data-test=live-mode]').textContent()).includes('实时流'), 'not the MJPEG stream')
+      await shot(page, '10b-camera-live')
+      // The capture's clip: play it through.
+      await page.locator('[data-test=captures] button').first().click()
+      await page.locator('[data-test=clip] img').waitFor()
+      await page.locator('[data-test=clip-play]').click()
+      await waitFor(async () => (await page.locator('[data-test=clip-offset]').textContent()).includes('+0.4'), 10000, 'the clip played to its last frame')
+      await shot(page, '10c-capture-clip')
+    } finally {
+      clearInterval(feeder)
+      await nav('/dashboard')
+    }
   })
 
   // ---- 6. the stranger alarm, acknowledged with a note

@@ -16,6 +16,7 @@
 #include "server/audit.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
+#include "server/site_scope.h"
 #include "store/gallery.h"
 
 namespace anju::server {
@@ -434,16 +435,21 @@ void Server::Impl::AddEnrolmentRoutes() {
              if (g.feature.values.empty())
                throw DetailedApiError(422, "no_face", "未检测到人脸 / no face in the photo",
                                       {{"reasons", ReasonsJson({"no_face"})}});
+             // An account limited to sites sees only its sites' persons: rank more
+             // candidates and keep the visible ones.
+             const SiteScope scope(r.principal);
              std::vector<match::Candidate> ranked;
              if (index) {
                match::SearchOptions so;
-               so.k = k;
+               so.k = scope.unscoped() ? k : std::max<size_t>(k * 50, 500);
                ranked = index->Search(g.feature.values, gate->model_version(), so);
              }
              json results = json::array(), codes = json::array();
              {
                std::lock_guard lock(db->mutex());
                for (const auto& c : ranked) {
+                 if (results.size() >= k) break;
+                 if (!scope.PersonCodeVisible(*db, c.person)) continue;
                  Stmt s(db->handle(), "SELECT name, status FROM persons WHERE code = ?");
                  s.Bind(1, c.person);
                  const bool known = s.Step();

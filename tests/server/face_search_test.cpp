@@ -152,6 +152,64 @@ TEST_F(FaceSearchTest, SearchByPhotoFindsTheEnrolledPersonFirst) {
   EXPECT_GE(audit.body["total"].get<int>(), 3) << audit.body;
 }
 
+// Least privilege per site (issue 7): an account limited to one site finds by face only the
+// persons of that site; the same probe finds the other site's person for an unscoped account.
+TEST_F(FaceSearchTest, SearchByPhotoKeepsToTheAccountsSites) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  auto create = [&](const std::string& path, const json& body) {
+    const auto r = Api("POST", path, body);
+    EXPECT_EQ(r.status, 201) << path << ": " << r.body;
+    return r.body.value("id", int64_t{0});
+  };
+  std::vector<int64_t> sites;
+  fs::path enrolled;
+  for (const auto& [tag, person] : {std::pair{"A", "Tony_Blair"}, {"B", "George_W_Bush"}}) {
+    const int64_t site = create("/api/v1/sites", {{"name", std::string("小区") + tag}});
+    const int64_t b = create("/api/v1/buildings", {{"site_id", site}, {"name", "1号楼"}});
+    const int64_t u = create("/api/v1/units", {{"building_id", b}, {"name", "1单元"}});
+    const int64_t r = create("/api/v1/rooms", {{"unit_id", u}, {"name", "101"}});
+    const int64_t h = create("/api/v1/households", {{"room_id", r}, {"name", tag}});
+    const std::string code = std::string("S") + tag;
+    ASSERT_EQ(
+        Api("POST", "/api/v1/persons", {{"code", code}, {"name", person}, {"household_id", h}})
+            .status,
+        201);
+    GiveConsent(code);
+    bool ok = false;
+    for (const auto& p : PhotosOf(lfw, person))
+      if (Api("POST", "/api/v1/persons/" + code + "/photos", ImageBody(ReadFile(p))).status ==
+          201) {
+        if (tag == std::string("A")) enrolled = p;
+        ok = true;
+        break;
+      }
+    ASSERT_TRUE(ok) << person;
+    sites.push_back(site);
+  }
+  fs::path probe;
+  for (const auto& p : PhotosOf(lfw, "Tony_Blair"))
+    if (p != enrolled) {
+      probe = p;
+      break;
+    }
+  const std::string path = "/api/v1/persons/search-by-face?k=5";
+  const auto all = Api("POST", path, ImageBody(ReadFile(probe)));
+  ASSERT_EQ(all.status, 200) << all.body;
+  ASSERT_FALSE(all.body["results"].empty());
+  EXPECT_EQ(all.body["results"][0]["code"], "SA");
+
+  UserWithRoles("siteb", {"operator"});
+  const auto sec = Ready("secadmin");
+  ASSERT_EQ(As(sec.token, "PUT", "/api/v1/users/siteb/roles",
+               {{"roles", {"operator"}}, {"sites", {sites[1]}}})
+                .status,
+            200);
+  const auto scoped = As(Ready("siteb").token, "POST", path, ImageBody(ReadFile(probe)));
+  ASSERT_EQ(scoped.status, 200) << scoped.body;
+  for (const auto& r : scoped.body["results"]) EXPECT_NE(r["code"], "SA") << scoped.body;
+  EXPECT_EQ(scoped.body["results"].size(), 1u) << scoped.body;  // site B's one person
+}
+
 TEST_F(FaceSearchTest, SearchRefusesBadImagesWithReasons) {
   auto r = Api("POST", "/api/v1/persons/search-by-face", ImageBody("this is not a picture"));
   EXPECT_EQ(r.status, 422);

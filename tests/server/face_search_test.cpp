@@ -16,22 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-std::vector<fs::path> PhotosOf(const fs::path& lfw, const std::string& person) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(lfw / person)) out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-json ImageBody(const std::string& bytes) {
-  return {{"image", crypto::ToBase64(crypto::AsBytes(bytes))}};
-}
-
 std::string Jpeg(const cv::Mat& m) {
   std::vector<uint8_t> out;
   cv::imencode(".jpg", m, out);

@@ -16,13 +16,9 @@ namespace anju::server {
 namespace {
 
 namespace fs = std::filesystem;
+using anju::server::testing::ReadFile;
 using anju::testing::CodeOf;
 using nlohmann::json;
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 std::vector<std::string> Leftovers(const fs::path& dir) {
   std::vector<std::string> out;

@@ -2,8 +2,10 @@
 
 #include <random>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <fstream>
 #include <thread>
 
 #include "crypto/bytes.h"
@@ -224,6 +226,23 @@ std::vector<float> ServerTest::ImportFeature(const std::string& code, uint32_t s
                      {{"feature", FeatureBase64(f)}, {"model_version", server_->model_version()}});
   EXPECT_EQ(r.status, 201) << r.body;
   return f;
+}
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+std::vector<std::filesystem::path> PhotosOf(const std::filesystem::path& lfw,
+                                            const std::string& person) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(lfw / person)) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+nlohmann::json ImageBody(const std::string& bytes) {
+  return {{"image", crypto::ToBase64(crypto::AsBytes(bytes))}};
 }
 
 int64_t SyncAll(protocol::DeviceClient& client, int64_t since, int limit,

@@ -96,6 +96,14 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<Server> server_;
 };
 
+// The bytes of a file (test photos).
+std::string ReadFile(const std::filesystem::path& p);
+// The photos of PERSON in an LFW-style tree (LFW/<person>/<images>), sorted.
+std::vector<std::filesystem::path> PhotosOf(const std::filesystem::path& lfw,
+                                            const std::string& person);
+// {"image": base64 of BYTES}: the JSON upload body of the photo routes.
+nlohmann::json ImageBody(const std::string& bytes);
+
 // Loops GET /api/v1/device/gallery until more = false; returns the last answer's version
 // and appends every change to CHANGES.
 int64_t SyncAll(protocol::DeviceClient& client, int64_t since, int limit,

@@ -83,7 +83,7 @@ const zh = {
     newCode: '重新生成注册码', revoke: '停用', revokeConfirm: '停用后该设备将无法连接。确定？', online: '在线',
     lastSeen: '最后在线', version: '软件版本', gallery: '人脸库版本', backlog: '待上传', pending: '待执行命令',
     open: '远程开门', notice: '发送通知', sync: '立即同步', noticeText: '通知内容', door: '门号', sent: '命令已下发',
-    commands: '命令记录', status: '状态',
+    commands: '命令记录', status: '状态', site: '所属小区', setSite: '设置小区', noSite: '未指定',
   },
   events: {
     live: '实时', paused: '已暂停', stream: '实时推送', polling: '轮询刷新', device: '设备', door: '门',
@@ -218,7 +218,8 @@ const en = {
     newCode: 'New enrolment code', revoke: 'Revoke', revokeConfirm: 'A revoked device can no longer connect. Revoke?',
     online: 'Online', lastSeen: 'Last seen', version: 'Software', gallery: 'Gallery version', backlog: 'Backlog',
     pending: 'Pending commands', open: 'Open door', notice: 'Send notice', sync: 'Sync now', noticeText: 'Notice text',
-    door: 'Door', sent: 'Command queued', commands: 'Commands', status: 'Status',
+    door: 'Door', sent: 'Command queued', commands: 'Commands', status: 'Status', site: 'Site',
+    setSite: 'Set site', noSite: 'None',
   },
   events: {
     live: 'Live', paused: 'Paused', stream: 'streaming', polling: 'polling', device: 'Device', door: 'Door',

@@ -1059,6 +1059,16 @@ size_t EventStore::ExportCsv(const EventQuery& q, std::ostream& out, int utc_off
   return rows;
 }
 
+int64_t EventStore::QuarantineCount(const std::optional<std::vector<std::string>>& devices) const {
+  Where w;
+  if (devices) w.AddIn("device_id", *devices);
+  std::lock_guard lock(read_mutex_);
+  EventStmt s(read_db_, "SELECT COUNT(*) FROM quarantine" + w.sql);
+  w.Bind(s);
+  s.Step();
+  return s.Int(0);
+}
+
 // ---- alarms -----------------------------------------------------------------------------
 
 AlarmPage EventStore::Alarms(const AlarmQuery& q) const {
@@ -1197,12 +1207,16 @@ std::vector<VideoRef> EventStore::VideoRefs(int64_t from_ms, int64_t to_ms) cons
   return out;
 }
 
-std::vector<json> EventStore::Quarantine(size_t limit, size_t offset) const {
+std::vector<json> EventStore::Quarantine(
+    size_t limit, size_t offset, const std::optional<std::vector<std::string>>& devices) const {
+  Where w;
+  if (devices) w.AddIn("device_id", *devices);
   std::lock_guard lock(read_mutex_);
   EventStmt s(read_db_,
-              "SELECT seq, device_id, received_ms, event_id, code, message, raw FROM quarantine "
-              "ORDER BY seq LIMIT ? OFFSET ?");
-  s.Bind(1, int64_t(limit)).Bind(2, int64_t(offset));
+              "SELECT seq, device_id, received_ms, event_id, code, message, raw FROM quarantine" +
+                  w.sql + " ORDER BY seq LIMIT ? OFFSET ?");
+  const int n = w.Bind(s);
+  s.Bind(n, int64_t(limit)).Bind(n + 1, int64_t(offset));
   std::vector<json> out;
   while (s.Step())
     out.push_back({{"seq", s.Int(0)},

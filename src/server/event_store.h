@@ -229,7 +229,11 @@ class EventStore {
 
   // Quarantined events, oldest first: {"seq", "device_id", "received_ms", "event_id",
   // "code", "message", "raw"} (raw = the event exactly as parsed, JSON text).
-  std::vector<nlohmann::json> Quarantine(size_t limit = 100, size_t offset = 0) const;
+  // DEVICES: only events of these devices (an account's site scope); nullopt = all.
+  std::vector<nlohmann::json> Quarantine(
+      size_t limit = 100, size_t offset = 0,
+      const std::optional<std::vector<std::string>>& devices = std::nullopt) const;
+  int64_t QuarantineCount(const std::optional<std::vector<std::string>>& devices) const;
 
   struct Counts {
     int64_t events = 0, snapshots = 0, alarms = 0, quarantined = 0, video_refs = 0;

@@ -166,10 +166,13 @@ void Server::Impl::AddArchiveRoutes() {
               const Paging p = ReadPaging(r);
               const int64_t parent =
                   res.parent.empty() ? 0 : r.QueryInt(res.parent, 0, 0, int64_t(1) << 53);
+              const SiteScope scope(r.principal);
               const std::string site = SiteScope::ArchiveSite(res.table);
               const std::string where =
                   (res.parent.empty() ? " WHERE 1" : " WHERE (?1 = 0 OR " + res.parent + " = ?1)") +
-                  (site.empty() ? "" : " AND " + SiteScope(r.principal).SiteCondition(site));
+                  (site.empty() ? "" : " AND " + scope.SiteCondition(site)) +
+                  (res.table == "access_groups" ? " AND " + scope.GroupCondition("access_groups.id")
+                                                : "");
               std::lock_guard lock(db->mutex());
               Stmt c(db->handle(), "SELECT COUNT(*) FROM " + res.table + where);
               if (!res.parent.empty()) c.Bind(1, parent);
@@ -192,6 +195,12 @@ void Server::Impl::AddArchiveRoutes() {
                if (res.table == "sites" && !scope.unscoped())
                  throw protocol::ApiError(403, "forbidden",
                                           "限定站点的账号不能新建站点 / account limited to sites");
+               // A new group has no doors yet, hence no site (SiteScope::GroupCondition).
+               if (is_group && !scope.unscoped())
+                 throw protocol::ApiError(
+                     403, "forbidden",
+                     "限定站点的账号不能新建门禁组 / account limited to sites cannot create an "
+                     "access group");
                std::string cols, marks;
                for (const auto& c : res.columns) {
                  cols += c.name + ", ";
@@ -465,6 +474,11 @@ void Server::Impl::AddArchiveRoutes() {
                       "VALUES(?,?,?)");
                s.Bind(1, gid).Bind(2, dev).Bind(3, n).Run();
              }
+             // Without doors the group would leave the caller's scope (rolled back).
+             if (!scope.GroupVisible(*db, gid))
+               throw protocol::ApiError(400, "bad_request",
+                                        "限定站点的账号须保留至少一个门 / an account limited to "
+                                        "sites must keep at least one door");
              sync->GroupChanged(gid, "doors_changed");
              Audit(*db, r.actor, "access_group_doors", "access-groups/" + std::to_string(gid),
                    r.body);

@@ -269,7 +269,9 @@ std::pair<int, json> Server::Impl::StoreTemplate(const std::string& code,
            {"elapsed_ms", ms}}};
 }
 
-void Server::Impl::RunImport(int64_t import_id, json req, std::string actor) {
+void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
+                             std::vector<int64_t> sites) {
+  const SiteScope scope(std::move(sites));
   json results = json::array();
   auto save = [&](const char* state, bool finished) {
     std::lock_guard lock(db->mutex());
@@ -310,8 +312,22 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor) {
           Transaction tx(*db);
           Stmt e(db->handle(), "SELECT id FROM persons WHERE code = ?");
           e.Bind(1, code);
+          const bool exists = e.Step();
+          // A scoped account imports only into households of its sites (and touches only
+          // persons it sees): other rows fail, as a missing household or person would.
+          if (!scope.unscoped()) {
+            const std::string hh = col(row, "household_id");
+            if (hh.empty())
+              throw protocol::ApiError(
+                  400, "bad_request",
+                  "须指定本小区的住户 / household_id required (account limited to sites)");
+            if (hh.size() > 18 || hh.find_first_not_of("0123456789") != std::string::npos ||
+                !scope.HouseholdVisible(*db, std::stoll(hh)))
+              NotFound("household " + hh);
+            if (exists && !scope.PersonVisible(*db, e.Int(0))) NotFound("person " + code);
+          }
           int64_t pid = 0;
-          if (e.Step()) {
+          if (exists) {
             pid = e.Int(0);
             out["person"] = "existing";
           } else {
@@ -680,7 +696,9 @@ void Server::Impl::AddEnrolmentRoutes() {
              }
              std::lock_guard lock(bg_mu);
              workers.emplace_back(
-                 [this, id, body = r.body, actor = r.actor] { RunImport(id, body, actor); });
+                 [this, id, body = r.body, actor = r.actor, sites = r.principal.sites] {
+                   RunImport(id, body, actor, sites);
+                 });
              return Reply::Json({{"id", id},
                                  {"state", "running"},
                                  {"total", rows.size() - 1},

@@ -111,10 +111,13 @@ void Server::Impl::AddEventRoutes() {
            "Uploaded events the server refused, kept verbatim",
            [this](Request& r) {
              const Paging p = ReadPaging(r);
+             const auto devices = ScopedDevices(r.principal);
              json items = json::array();
-             for (auto& q : events->Quarantine(size_t(p.limit), size_t(p.offset)))
+             for (auto& q : events->Quarantine(size_t(p.limit), size_t(p.offset), devices))
                items.push_back(std::move(q));
-             return Reply::Json(PageJson(items, events->Count().quarantined, p));
+             return Reply::Json(PageJson(
+                 items, devices ? events->QuarantineCount(devices) : events->Count().quarantined,
+                 p));
            })
       .Query(PagingParams());
 

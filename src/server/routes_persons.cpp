@@ -263,7 +263,8 @@ void Server::Impl::AddPersonRoutes() {
                                 {"created_ms", cr.Int(5)}});
              Stmt g(db->handle(),
                     "SELECT g.id, g.name FROM access_group_members m JOIN access_groups g ON g.id "
-                    "= m.group_id WHERE m.person_id = ? ORDER BY g.id");
+                    "= m.group_id WHERE m.person_id = ? AND " +
+                        SiteScope(r.principal).GroupCondition("g.id") + " ORDER BY g.id");
              g.Bind(1, pid);
              while (g.Step()) groups.push_back({{"id", g.Int(0)}, {"name", g.Text(1)}});
              p["households"] = households;
@@ -611,7 +612,8 @@ void Server::Impl::AddPersonRoutes() {
                   for (const auto& g : p.value("access_groups", json::array())) {
                     Stmt q(db->handle(), "SELECT 1 FROM access_groups WHERE id = ?");
                     q.Bind(1, g.get<int64_t>());
-                    if (!q.Step()) NotFound("access group " + g.dump());
+                    if (!q.Step() || !SiteScope(r.principal).GroupVisible(*db, g.get<int64_t>()))
+                      NotFound("access group " + g.dump());
                     groups.push_back(g.get<int64_t>());
                   }
                   const int64_t now = NowMs();

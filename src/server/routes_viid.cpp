@@ -420,12 +420,13 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/strangers", "snapshot cameras", Auth::kAdmin,
            "Visitor identities (clusters of unknown faces) with counts per camera and time",
-           [svc](Request& r) {
+           [this, svc](Request& r) {
              const Paging p = ReadPaging(r);
-             return Reply::Json(svc->Strangers(
-                 r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
-                 r.QueryInt("to_ms", 0, 0, int64_t(1) << 53), r.Query("device").value_or(""),
-                 r.QueryInt("min_count", 1, 1, 1000000), p.limit, p.offset));
+             return Reply::Json(svc->Strangers(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+                                               r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
+                                               r.Query("device").value_or(""),
+                                               r.QueryInt("min_count", 1, 1, 1000000), p.limit,
+                                               p.offset, ScopedBuildings(r.principal)));
            })
       .Perm("events.read")
       .Query(PagingParams({{"from_ms", JType::kInteger, "capture time ≥"},
@@ -436,11 +437,11 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/strangers/{id}", "snapshot cameras", Auth::kAdmin,
            "One visitor identity with its latest 100 captures",
-           [svc](Request& r) {
+           [this, svc](Request& r) {
              const std::string& ids = r.Path("id");
              if (ids.empty() || ids.size() > 15 || ids.find_first_not_of("0123456789") != ids.npos)
                NotFound("stranger " + ids);
-             return Reply::Json(svc->Stranger(std::stoll(ids)));
+             return Reply::Json(svc->Stranger(std::stoll(ids), ScopedBuildings(r.principal)));
            })
       .Perm("events.read");
 
@@ -654,11 +655,12 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/reports/strangers", "reports", Auth::kAdmin,
            "Stranger captures, distinct and new visitor identities per day",
-           [svc](Request& r) {
+           [this, svc](Request& r) {
              const json rep =
                  svc->StrangerReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
                                      r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
-                                     int(r.QueryInt("utc_offset_minutes", 480, -840, 840)));
+                                     int(r.QueryInt("utc_offset_minutes", 480, -840, 840)),
+                                     ScopedBuildings(r.principal));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "strangers")
                                                                 : Reply::Json(rep);
            })

@@ -104,7 +104,9 @@ struct Server::Impl {
                                                const nlohmann::json& assessment,
                                                bool accept_duplicate, const std::string& actor,
                                                std::chrono::steady_clock::time_point t0);
-  void RunImport(int64_t import_id, nlohmann::json request, std::string actor);
+  // SITES: the importing account's scope (empty = every site; server/site_scope.h).
+  void RunImport(int64_t import_id, nlohmann::json request, std::string actor,
+                 std::vector<int64_t> sites);
   NewDevice CreateDevice(const std::string& name, int doors, const std::string& actor,
                          std::optional<int64_t> site_id = std::nullopt);
   // Retention schedule (events); started by Server::Start.

@@ -36,6 +36,23 @@ std::string SiteScope::DeviceCondition(const std::string& device_id) const {
   return device_id + " IN (SELECT id FROM devices WHERE " + SiteCondition("site_id") + ")";
 }
 
+std::string SiteScope::GroupCondition(const std::string& group_id) const {
+  if (unscoped()) return "1";
+  return "(EXISTS(SELECT 1 FROM access_group_doors gd WHERE gd.group_id = " + group_id +
+         ") AND NOT EXISTS(SELECT 1 FROM access_group_doors gd LEFT JOIN devices gv ON gv.id = "
+         "gd.device_id WHERE gd.group_id = " +
+         group_id + " AND (gv.site_id IS NULL OR gv.site_id NOT IN (" + SiteList() + "))))";
+}
+
+std::string SiteScope::CameraCondition(const std::optional<std::vector<int64_t>>& buildings,
+                                       const std::string& device_id) {
+  if (!buildings) return "1";
+  std::string in;
+  for (const int64_t b : *buildings) in += (in.empty() ? "" : ",") + std::to_string(b);
+  if (in.empty()) return "0";
+  return device_id + " IN (SELECT id FROM viid_devices WHERE building_id IN (" + in + "))";
+}
+
 std::string SiteScope::ArchiveSite(const std::string& table) {
   if (table == "sites") return "sites.id";
   if (table == "buildings") return "buildings.site_id";
@@ -50,6 +67,7 @@ std::string SiteScope::ArchiveSite(const std::string& table) {
 }
 
 bool SiteScope::RowVisible(Database& db, const std::string& table, int64_t id) const {
+  if (table == "access_groups") return GroupVisible(db, id);
   const std::string site = ArchiveSite(table);
   if (unscoped() || site.empty()) return true;
   Stmt s(db.handle(),
@@ -87,6 +105,13 @@ bool SiteScope::HouseholdVisible(Database& db, int64_t household_id) const {
          "WHERE h.id = ? AND " +
              SiteCondition("b.site_id"));
   s.Bind(1, household_id);
+  return s.Step();
+}
+
+bool SiteScope::GroupVisible(Database& db, int64_t group_id) const {
+  if (unscoped()) return true;
+  Stmt s(db.handle(), "SELECT 1 WHERE " + GroupCondition("?1"));
+  s.Bind(1, group_id);
   return s.Step();
 }
 
@@ -163,6 +188,16 @@ void Server::Impl::CheckScope(const Route& route, const Request& req) {
     const auto id = NumericId(req.Path("id"));
     std::lock_guard lock(db->mutex());
     if (!id || !scope.HouseholdVisible(*db, *id)) NotFound("households " + req.Path("id"));
+  } else if (under("/api/v1/access-groups/{id}")) {
+    const auto id = NumericId(req.Path("id"));
+    std::lock_guard lock(db->mutex());
+    if (!id || !scope.GroupVisible(*db, *id)) NotFound("access group " + req.Path("id"));
+  } else if (under("/api/v1/imports/{id}")) {
+    // A scoped account sees the imports it started (their rows are of its sites).
+    std::lock_guard lock(db->mutex());
+    Stmt s(db->handle(), "SELECT 1 FROM imports WHERE id = ? AND actor = ?");
+    s.Bind(1, std::string_view(req.Path("id"))).Bind(2, req.actor);
+    if (!s.Step()) NotFound("import " + req.Path("id"));
   }
 #if ANJU_SERVER_HAVE_EVENTS
   else if (under("/api/v1/events/{id}")) {

@@ -7,7 +7,14 @@
 //   - a device belongs to devices.site_id (none: only unscoped accounts see it);
 //   - events, alarms and snapshots belong to the site of their device;
 //   - snapshot cameras (GA/T 1400) and their captures belong to the site of the camera's
-//     building (none: only unscoped accounts see them).
+//     building (none: only unscoped accounts see them); a stranger (cluster of unknown
+//     faces) is visible when one of those cameras saw it, with only those sightings;
+//   - an access group is visible when it has doors and all of them are devices of the
+//     account's sites (a group with no doors has no site: unscoped accounts only; a scoped
+//     account therefore cannot create one nor empty the doors of one);
+//   - the device quarantine follows the site of the uploading device; an import is
+//     visible to a scoped account when it started it, and its rows must name households of
+//     its sites (persons already in the archive must be visible).
 // Objects outside the scope are answered 404 (their existence is not revealed) and left
 // out of lists. An unscoped principal (empty sites: every site) is never filtered.
 #pragma once
@@ -35,10 +42,19 @@ class SiteScope {
   std::string PersonCondition(const std::string& person_id) const;
   std::string SiteCondition(const std::string& site_id) const;
   std::string DeviceCondition(const std::string& device_id) const;
+  // GROUP_ID names an access group id: all its doors are devices of the sites (and it has
+  // at least one).
+  std::string GroupCondition(const std::string& group_id) const;
+  // Over the snapshot-camera database (viid_devices): DEVICE_ID names a camera id whose
+  // building is one of BUILDINGS (from Buildings(); nullopt = all).
+  static std::string CameraCondition(const std::optional<std::vector<int64_t>>& buildings,
+                                     const std::string& device_id);
   // The site of a row of an archive table (sites, buildings, units, rooms, households) as an
-  // SQL expression over that table's columns; "" for tables with no site (access_groups).
+  // SQL expression over that table's columns; "" for tables with no site (access_groups
+  // have a condition of their own, GroupCondition).
   static std::string ArchiveSite(const std::string& table);
-  // Whether row ID of TABLE is in scope (always for tables with no site).
+  // Whether row ID of TABLE is in scope (always for tables with no site; access groups by
+  // GroupVisible).
   bool RowVisible(Database& db, const std::string& table, int64_t id) const;
 
   // Checks on one object; the caller holds db.mutex().
@@ -46,6 +62,7 @@ class SiteScope {
   bool PersonCodeVisible(Database& db, const std::string& code) const;
   bool DeviceVisible(Database& db, const std::string& device_id) const;
   bool HouseholdVisible(Database& db, int64_t household_id) const;
+  bool GroupVisible(Database& db, int64_t group_id) const;
   // The devices in scope (for the event store, a separate database); nullopt = all.
   std::optional<std::vector<std::string>> Devices(Database& db) const;
   // The buildings in scope (snapshot cameras name their building); nullopt = all.

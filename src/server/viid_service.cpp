@@ -22,6 +22,7 @@
 #include "crypto/sm3.h"
 #include "protocol/api_error.h"
 #include "server/event_store.h"
+#include "server/site_scope.h"
 #include "store/gallery.h"
 #include "vision/engine.h"
 #include "vision/image.h"
@@ -1922,12 +1923,14 @@ json ViidService::Latest() {
 }
 
 json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& device,
-                            int64_t min_count, int64_t limit, int64_t offset) {
+                            int64_t min_count, int64_t limit, int64_t offset,
+                            const std::optional<std::vector<int64_t>>& buildings) {
   std::lock_guard lock(db_->mutex());
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
   const std::string filter =
       " FROM captures c WHERE c.stranger_id IS NOT NULL AND c.time_ms >= ?1 AND c.time_ms < ?2 "
-      "AND (?3 = '' OR c.device_id = ?3)";
+      "AND (?3 = '' OR c.device_id = ?3) AND " +
+      SiteScope::CameraCondition(buildings, "c.device_id");
   Stmt s(db_->handle(),
          "SELECT c.stranger_id, COUNT(*) AS n, MIN(c.time_ms), MAX(c.time_ms), "
          "COUNT(DISTINCT c.device_id)" +
@@ -1945,10 +1948,13 @@ json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& d
   for (auto& it : items) {
     Stmt p(db_->handle(),
            "SELECT c.device_id, COALESCE(d.place, ''), d.building_id, d.unit_id, COUNT(*), "
-           "MAX(c.time_ms), (SELECT id FROM captures y WHERE y.stranger_id = ?1 ORDER BY "
-           "y.time_ms DESC LIMIT 1) FROM captures c LEFT JOIN viid_devices d ON d.id = "
-           "c.device_id WHERE c.stranger_id = ?1 AND c.time_ms >= ?2 AND c.time_ms < ?3 GROUP BY "
-           "c.device_id ORDER BY COUNT(*) DESC");
+           "MAX(c.time_ms), (SELECT id FROM captures y WHERE y.stranger_id = ?1 AND " +
+               SiteScope::CameraCondition(buildings, "y.device_id") +
+               " ORDER BY y.time_ms DESC LIMIT 1) FROM captures c LEFT JOIN viid_devices d ON "
+               "d.id = c.device_id WHERE c.stranger_id = ?1 AND c.time_ms >= ?2 AND c.time_ms < "
+               "?3 AND " +
+               SiteScope::CameraCondition(buildings, "c.device_id") +
+               " GROUP BY c.device_id ORDER BY COUNT(*) DESC");
     p.Bind(1, it["id"].get<int64_t>()).Bind(2, from_ms).Bind(3, to);
     json places = json::array();
     while (p.Step()) {
@@ -1968,13 +1974,28 @@ json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& d
   return {{"items", items}, {"total", c.Int(0)}, {"limit", limit}, {"offset", offset}};
 }
 
-json ViidService::Stranger(int64_t id) {
+json ViidService::Stranger(int64_t id, const std::optional<std::vector<int64_t>>& buildings) {
   json out;
   {
     std::lock_guard lock(db_->mutex());
+    // A scoped account gets the figures of its own cameras' sightings only.
     Stmt s(db_->handle(),
-           "SELECT members, first_ms, last_ms, first_capture, last_capture, last_device FROM "
-           "strangers WHERE id = ?");
+           buildings
+               ? "SELECT * FROM (SELECT COUNT(*) AS n, MIN(c.time_ms), MAX(c.time_ms), (SELECT "
+                 "y.id FROM captures "
+                 "y WHERE y.stranger_id = ?1 AND " +
+                     SiteScope::CameraCondition(buildings, "y.device_id") +
+                     " ORDER BY y.time_ms LIMIT 1), (SELECT y.id FROM captures y WHERE "
+                     "y.stranger_id = ?1 AND " +
+                     SiteScope::CameraCondition(buildings, "y.device_id") +
+                     " ORDER BY y.time_ms DESC LIMIT 1), (SELECT y.device_id FROM captures y "
+                     "WHERE y.stranger_id = ?1 AND " +
+                     SiteScope::CameraCondition(buildings, "y.device_id") +
+                     " ORDER BY y.time_ms DESC LIMIT 1) FROM captures c WHERE c.stranger_id = "
+                     "?1 AND " +
+                     SiteScope::CameraCondition(buildings, "c.device_id") + ") WHERE n > 0"
+               : std::string("SELECT members, first_ms, last_ms, first_capture, last_capture, "
+                             "last_device FROM strangers WHERE id = ?1"));
     s.Bind(1, id);
     if (!s.Step())
       throw protocol::ApiError(404, "not_found",
@@ -1990,6 +2011,7 @@ json ViidService::Stranger(int64_t id) {
   CaptureQuery q;
   q.stranger = id;
   q.limit = 100;
+  q.buildings = buildings;
   out["captures"] = Captures(q)["items"];
   return out;
 }
@@ -2051,13 +2073,16 @@ json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::strin
       {"items", items}};
 }
 
-json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off) {
+json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off,
+                                 const std::optional<std::vector<int64_t>>& buildings) {
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
+  const std::string cameras = SiteScope::CameraCondition(buildings, "device_id");
   std::lock_guard lock(db_->mutex());
   Stmt s(db_->handle(),
          "SELECT ((time_ms + ?1) / 86400000) * 86400000 - ?1 AS b, COUNT(*), "
          "COUNT(DISTINCT stranger_id), COUNT(DISTINCT device_id) FROM captures WHERE stranger_id "
-         "IS NOT NULL AND time_ms >= ?2 AND time_ms < ?3 GROUP BY b ORDER BY b");
+         "IS NOT NULL AND time_ms >= ?2 AND time_ms < ?3 AND " +
+             cameras + " GROUP BY b ORDER BY b");
   s.Bind(1, int64_t(off) * 60000).Bind(2, from_ms).Bind(3, to);
   json items = json::array();
   while (s.Step())
@@ -2067,7 +2092,11 @@ json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off) {
                      {"strangers", s.Int(2)},
                      {"devices", s.Int(3)}});
   for (auto& it : items) {
-    Stmt n(db_->handle(), "SELECT COUNT(*) FROM strangers WHERE first_ms >= ? AND first_ms < ?");
+    // New for a scoped account: first seen (anywhere) that day by one of its cameras.
+    Stmt n(db_->handle(),
+           "SELECT COUNT(*) FROM strangers WHERE first_ms >= ? AND first_ms < ?" +
+               (buildings ? " AND first_capture IN (SELECT id FROM captures WHERE " + cameras + ")"
+                          : std::string()));
     n.Bind(1, it["bucket_ms"].get<int64_t>()).Bind(2, it["bucket_ms"].get<int64_t>() + 86400000);
     n.Step();
     it["new_strangers"] = n.Int(0);

@@ -215,9 +215,13 @@ class ViidService {
   bool WaitIdle(std::chrono::milliseconds timeout);
 
   // --- strangers ---
+  // BUILDINGS: only sightings by cameras in these buildings (an account's sites,
+  // server/site_scope.h); a stranger no such camera saw is left out / not found. none = all.
   nlohmann::json Strangers(int64_t from_ms, int64_t to_ms, const std::string& device,
-                           int64_t min_count, int64_t limit, int64_t offset);
-  nlohmann::json Stranger(int64_t id);
+                           int64_t min_count, int64_t limit, int64_t offset,
+                           const std::optional<std::vector<int64_t>>& buildings = std::nullopt);
+  nlohmann::json Stranger(int64_t id,
+                          const std::optional<std::vector<int64_t>>& buildings = std::nullopt);
 
   // --- alert rules ---
   std::vector<AlertRule> Rules();
@@ -246,7 +250,9 @@ class ViidService {
   // --- reports ---
   nlohmann::json TrafficReport(int64_t from_ms, int64_t to_ms, const std::string& bucket,
                                int utc_offset_minutes);
-  nlohmann::json StrangerReport(int64_t from_ms, int64_t to_ms, int utc_offset_minutes);
+  nlohmann::json StrangerReport(
+      int64_t from_ms, int64_t to_ms, int utc_offset_minutes,
+      const std::optional<std::vector<int64_t>>& buildings = std::nullopt);
   nlohmann::json AlertReport(int64_t from_ms, int64_t to_ms, int64_t top);
 
   EventBus& bus() { return bus_; }

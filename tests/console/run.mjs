@@ -372,7 +372,8 @@ async function main() {
     else return { skipped: 'no administrator login' }
     await nav('/devices')
     await page.click('[data-test=new-device]')
-    await prompt('1号楼1单元门')
+    await page.locator('[data-test=device-name] input').fill('1号楼1单元门')
+    await page.click('[data-test=device-save]')
     enrolmentCode = (await page.locator('[data-test=enrolment-code]').textContent()).trim()
     deviceId = (await page.locator('.el-alert__title').first().textContent()).match(/\(([^)]+)\)/)[1]
     need(/^[A-Z0-9]{4}-/.test(enrolmentCode), `enrolment code ${enrolmentCode}`)

@@ -548,6 +548,13 @@ void Server::Impl::AddPersonRoutes() {
           "feature codes (base64 float32, this server's model) and access groups; per-person "
           "results, failed persons are skipped",
           [this](Request& r) {
+            // The batch has no household per person: an account limited to sites would
+            // create persons it cannot see. It imports with household ids instead.
+            if (!SiteScope(r.principal).unscoped())
+              throw protocol::ApiError(403, "forbidden",
+                                       "限定小区的账号不能批量建档，请用导入并指定住户 / an "
+                                       "account limited to sites cannot use the batch; import "
+                                       "with household_id instead");
             const std::string& version = gate->model_version();
             const bool accept_dup = r.body.value("accept_duplicates", false);
             json results = json::array();

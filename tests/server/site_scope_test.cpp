@@ -264,6 +264,10 @@ TEST_F(SiteScopeTest, GroupsStrangersQuarantineAndImportsKeepToTheSite) {
   EXPECT_EQ(groups.body["items"][0]["id"], ga);
   EXPECT_EQ(As(all.token, "GET", "/api/v1/access-groups").body["total"], 4);
   EXPECT_EQ(as_a("GET", group_path(ga)).status, 200);
+  // The batch has no household per person: refused to a scoped account, open to others.
+  const json batch = {{"persons", json::array({{{"code", "BATCH1"}, {"name", "批量"}}})}};
+  EXPECT_EQ(as_a("POST", "/api/v1/persons/batch", batch).status, 403);
+  EXPECT_EQ(As(all.token, "POST", "/api/v1/persons/batch", batch).status, 200);
   for (const int64_t g : {gb, gab, g0}) {
     EXPECT_EQ(as_a("GET", group_path(g)).status, 404) << g;
     EXPECT_EQ(as_a("GET", group_path(g, "/doors")).status, 404) << g;

@@ -620,8 +620,15 @@ async function main() {
       timings.camera_live_verdict = text
       need(text.includes('质量检查通过'), `live verdict: ${text}`)
       await shot(p, '08f-camera-live-ok')
-      // A few more seconds of framing: one check after another, never two at once.
-      await waitFor(() => flight.count >= 4, 20000, 'four live checks')
+      // More framing with the server answering slower (2 s) than the 1 s tick: still one check
+      // after another, never two at once.
+      await p.route('**/api/v1/faces/check', async (r) => {
+        await new Promise((res) => setTimeout(res, 2000))
+        await r.continue()
+      })
+      const before = flight.count
+      await waitFor(() => flight.count >= before + 3, 30000, 'three slow live checks')
+      await p.unroute('**/api/v1/faces/check')
       timings.camera_live_checks = flight.count
       need(flight.max === 1, `${flight.max} quality checks in flight at once`)
       await p.click('[data-test=capture-photo]')

@@ -543,6 +543,141 @@ async function main() {
     need(p.body.photos.length === 1, `photos ${p.body.photos.length}`)
   })
 
+  // ---- 4c. enrolment from the browser's camera. Headless Chromium has no camera; its fake one
+  // plays a file instead (MJPEG = JPEG frames one after another, written here at run time from an
+  // LFW photo) or, without a file, a synthetic green pattern. A separate browser per camera, so
+  // the other steps run without one.
+  async function cameraPage(file) {
+    const args = ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream']
+    if (file) args.push(`--use-file-for-fake-video-capture=${file}`)
+    const b = await chromium.launch({ executablePath: browserPath, headless: true, args })
+    // The operator's session of the main browser (the console keeps it in sessionStorage).
+    const session = await page.evaluate(() => ({ token: sessionStorage.getItem('anju.token'), user: sessionStorage.getItem('anju.user') }))
+    const c = await b.newContext(ctxOpts)
+    await c.addInitScript((s) => {
+      if (s.token && !sessionStorage.getItem('anju.token')) {
+        sessionStorage.setItem('anju.token', s.token)
+        sessionStorage.setItem('anju.user', s.user)
+      }
+      // Keeps the streams the page opens, to see their tracks ended once the page is left.
+      const md = navigator.mediaDevices
+      if (!md) return
+      const gum = md.getUserMedia.bind(md)
+      window.__streams = []
+      md.getUserMedia = async (...a) => {
+        const st = await gum(...a)
+        window.__streams.push(st)
+        return st
+      }
+    }, session)
+    const p = await c.newPage()
+    p.setDefaultTimeout(15000)
+    p.on('pageerror', (e) => consoleErrors.push(String(e)))
+    // Quality checks in flight at once (the live check must not pile them up).
+    const flight = { now: 0, max: 0, count: 0 }
+    const isCheck = (r) => r.url().endsWith('/api/v1/faces/check')
+    p.on('request', (r) => {
+      if (!isCheck(r)) return
+      flight.count++
+      flight.max = Math.max(flight.max, ++flight.now)
+    })
+    const done = (r) => isCheck(r) && flight.now--
+    p.on('requestfinished', done)
+    p.on('requestfailed', done)
+    currentPage = p
+    return { b, p, flight }
+  }
+  const tracksOf = (p) => p.evaluate(() => (window.__streams || []).flatMap((s) => s.getTracks().map((tr) => tr.readyState)))
+
+  await step('operator: enrol from the browser camera (fake camera plays a face; the live check passes)', async () => {
+    if (!tenantPhotos.length) return { skipped: 'no enrolled tenant' }
+    // A third person whose photo passes the gate and is nobody enrolled yet (no duplicate).
+    const people = fs.readdirSync(lfw).filter((d) => fs.readdirSync(path.join(lfw, d)).length >= 3).sort()
+    let face = ''
+    for (const d of people.slice(10, 40)) {
+      const f = path.join(lfw, d, fs.readdirSync(path.join(lfw, d)).sort()[0])
+      const r = await api('POST', '/faces/check', { image: fs.readFileSync(f).toString('base64') })
+      if (r.status === 200 && r.body.ok) {
+        face = f
+        break
+      }
+    }
+    need(face, 'no LFW photo passes the quality check')
+    timings.camera_face = path.relative(lfw, face)
+    const mjpeg = path.join(out, 'camera-face.mjpeg') // test output, never committed
+    fs.writeFileSync(mjpeg, Buffer.concat(Array(30).fill(fs.readFileSync(face))))
+    need((await api('POST', '/persons', { code: 'T0003', name: '王五岳', phone: '13700000003' })).status === 201, 'third person')
+    const { b, p, flight } = await cameraPage(mjpeg)
+    try {
+      await p.goto(`${base}/#/enrol?code=T0003`)
+      await p.click('[data-test=record-consent]') // no consent yet: the page asks for it first
+      await p.locator('.el-radio-button:has-text("摄像头拍照")').click()
+      const t0 = Date.now()
+      await p.click('[data-test=start-camera]')
+      const verdict = p.locator('[data-test=quality-check]')
+      await p.locator('[data-test=quality-check][data-ok=true]').waitFor({ timeout: 30000 })
+      timings.camera_live_verdict_ms = Date.now() - t0
+      const text = (await verdict.innerText()).replace(/\s+/g, ' ')
+      timings.camera_live_verdict = text
+      need(text.includes('质量检查通过'), `live verdict: ${text}`)
+      await shot(p, '08f-camera-live-ok')
+      // More framing with the server answering slower (2 s) than the 1 s tick: still one check
+      // after another, never two at once.
+      await p.route('**/api/v1/faces/check', async (r) => {
+        await new Promise((res) => setTimeout(res, 2000))
+        await r.continue()
+      })
+      const before = flight.count
+      await waitFor(() => flight.count >= before + 3, 30000, 'three slow live checks')
+      await p.unroute('**/api/v1/faces/check')
+      timings.camera_live_checks = flight.count
+      need(flight.max === 1, `${flight.max} quality checks in flight at once`)
+      await p.click('[data-test=capture-photo]')
+      await waitFor(async () => await p.locator('[data-test=submit-photo]').isEnabled(), 10000, 'the photo taken')
+      await p.click('[data-test=submit-photo]')
+      const r = p.locator('[data-test=enrol-result] .el-alert').first()
+      await r.waitFor()
+      const rtext = (await r.innerText()).replace(/\s+/g, ' ')
+      need(rtext.includes('登记成功'), `camera photo: ${rtext}`)
+      await shot(p, '08g-camera-enrolled')
+      const person = await api('GET', '/persons/T0003')
+      need(person.body.photos.length === 1, `photos ${person.body.photos.length}`)
+      // Leaving the page stops the camera.
+      need((await tracksOf(p)).includes('live'), 'the camera was not open')
+      await p.goto(`${base}/#/archives/T0003`)
+      await p.locator('.el-tabs__item:has-text("人脸照片 (1)")').click()
+      const states = await tracksOf(p)
+      need(states.length && states.every((s) => s === 'ended'), `camera tracks after leaving the page: ${states.join(',')}`)
+      const show = p.locator('.photo button:has-text("显示照片")').first()
+      if (await show.isVisible()) await show.click()
+      await p.locator('.photo img').waitFor()
+      await shot(p, '08h-camera-person')
+    } finally {
+      currentPage = page
+      await b.close()
+    }
+  })
+
+  await step('operator: the camera without a face (synthetic pattern) shows "no face" live', async () => {
+    const { b, p } = await cameraPage('')
+    try {
+      await p.goto(`${base}/#/enrol?code=${tenantCode}`)
+      await p.locator('.el-radio-button:has-text("摄像头拍照")').click()
+      await p.click('[data-test=start-camera]')
+      await p.locator('[data-test=quality-check][data-ok=false] [data-check-reason=no_face]').waitFor({ timeout: 30000 })
+      const text = (await p.locator('[data-test=quality-check]').innerText()).replace(/\s+/g, ' ')
+      timings.camera_no_face_verdict = text
+      need(text.includes('未检测到人脸'), `no-face verdict: ${text}`)
+      await shot(p, '08i-camera-no-face')
+      // Switching back to upload stops the camera too.
+      await p.locator('.el-radio-button:has-text("上传照片")').click()
+      await waitFor(async () => (await tracksOf(p)).every((s) => s === 'ended'), 5000, 'the camera stopped')
+    } finally {
+      currentPage = page
+      await b.close()
+    }
+  })
+
   await step('operator: access group with the door and the tenant', async () => {
     if (!deviceId) return { skipped: 'no device' }
     if (authApi && !haveAccounts) return { skipped: 'no operator account' }

@@ -372,7 +372,7 @@ async function main() {
     else return { skipped: 'no administrator login' }
     await nav('/devices')
     await page.click('[data-test=new-device]')
-    await page.locator('[data-test=device-name] input').fill('1号楼1单元门')
+    await page.fill('input[name=device_name]', '1号楼1单元门')
     await page.click('[data-test=device-save]')
     enrolmentCode = (await page.locator('[data-test=enrolment-code]').textContent()).trim()
     deviceId = (await page.locator('.el-alert__title').first().textContent()).match(/\(([^)]+)\)/)[1]

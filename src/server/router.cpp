@@ -96,6 +96,13 @@ int64_t Request::QueryInt(const std::string& name, int64_t fallback, int64_t lo,
   return n;
 }
 
+Reply Reply::Jpeg(std::string bytes) {
+  Reply r;
+  r.body = std::move(bytes);
+  r.content_type = "image/jpeg";
+  return r;
+}
+
 Reply Reply::Json(const nlohmann::json& j, int status) {
   Reply r;
   r.status = status;

@@ -87,6 +87,8 @@ struct Reply {
   std::function<bool(size_t offset, httplib::DataSink& sink)> stream;
   std::function<void(bool success)> stream_end;
   static Reply Json(const nlohmann::json& j, int status = 200);
+  // A JPEG image (photos, snapshots, frames).
+  static Reply Jpeg(std::string bytes);
 };
 
 using Handler = std::function<Reply(Request&)>;

@@ -569,10 +569,7 @@ void Server::Impl::AddEnrolmentRoutes() {
              std::ifstream in(options.data_dir / "photos" / name, std::ios::binary);
              const std::string sealed((std::istreambuf_iterator<char>(in)), {});
              const auto plain = OpenPhoto(keys.data_key, name, crypto::AsBytes(sealed));
-             Reply rep;
-             rep.body.assign(plain.begin(), plain.end());
-             rep.content_type = "image/jpeg";
-             return rep;
+             return Reply::Jpeg({plain.begin(), plain.end()});
            })
       .Returns("image/jpeg", "the photo");
 

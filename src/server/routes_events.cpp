@@ -133,10 +133,7 @@ void Server::Impl::AddEventRoutes() {
                std::lock_guard lock(db->mutex());
                Audit(*db, r.actor, "snapshot_view", "events/" + r.Path("id"));
              }
-             Reply rep;
-             rep.body.assign(jpeg.begin(), jpeg.end());
-             rep.content_type = "image/jpeg";
-             return rep;
+             return Reply::Jpeg({jpeg.begin(), jpeg.end()});
            })
       .Returns("image/jpeg", "the snapshot");
 

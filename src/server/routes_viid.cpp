@@ -229,9 +229,7 @@ void Server::Impl::AddViidRoutes() {
                std::lock_guard lock(db->mutex());
                Audit(*db, r.actor, "capture_view", "captures/" + id + "/" + std::to_string(n));
              }
-             Reply rep;
-             rep.body.assign(jpeg.begin(), jpeg.end());
-             rep.content_type = "image/jpeg";
+             Reply rep = Reply::Jpeg({jpeg.begin(), jpeg.end()});
              rep.headers.emplace_back("Cache-Control", "no-store");
              rep.headers.emplace_back("X-Capture-Id", id);
              return rep;
@@ -249,9 +247,7 @@ void Server::Impl::AddViidRoutes() {
            [svc](Request& r) {
              const auto f = svc->Live(r.Path("id"));
              if (!f) NotFound("live frame of camera " + r.Path("id"));
-             Reply rep;
-             rep.body = *f->jpeg;
-             rep.content_type = "image/jpeg";
+             Reply rep = Reply::Jpeg(*f->jpeg);
              rep.headers.emplace_back("Cache-Control", "no-store");
              rep.headers.emplace_back("X-Frame-Time", std::to_string(f->time_ms));
              return rep;
@@ -385,10 +381,7 @@ void Server::Impl::AddViidRoutes() {
                std::lock_guard lock(db->mutex());
                Audit(*db, r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns);
              }
-             Reply rep;
-             rep.body.assign(jpeg.begin(), jpeg.end());
-             rep.content_type = "image/jpeg";
-             return rep;
+             return Reply::Jpeg({jpeg.begin(), jpeg.end()});
            })
       .Perm("photos.read")
       .Returns("image/jpeg", "the image");
@@ -408,10 +401,7 @@ void Server::Impl::AddViidRoutes() {
              if (ns.empty() || ns.size() > 3 || ns.find_first_not_of("0123456789") != ns.npos)
                NotFound("clip frame " + ns);
              const auto jpeg = svc->ClipFrame(r.Path("id"), std::stoi(ns));
-             Reply rep;
-             rep.body.assign(jpeg.begin(), jpeg.end());
-             rep.content_type = "image/jpeg";
-             return rep;
+             return Reply::Jpeg({jpeg.begin(), jpeg.end()});
            })
       .Perm("photos.read")
       .Returns("image/jpeg", "the clip frame");

@@ -10,10 +10,19 @@ bool SiteScope::HasSite(int64_t site_id) const {
   return unscoped() || std::find(sites_.begin(), sites_.end(), site_id) != sites_.end();
 }
 
-std::string SiteScope::SiteList() const {
+namespace {
+
+// "1,2,3": ids for an SQL IN list (integers only, so nothing to escape).
+std::string IdList(const std::vector<int64_t>& ids) {
   std::string out;
-  for (const int64_t s : sites_) out += (out.empty() ? "" : ",") + std::to_string(s);
+  for (const int64_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
   return out;
+}
+
+}  // namespace
+
+std::string SiteScope::SiteList() const {
+  return IdList(sites_);
 }
 
 std::string SiteScope::SiteCondition(const std::string& site_id) const {
@@ -47,8 +56,7 @@ std::string SiteScope::GroupCondition(const std::string& group_id) const {
 std::string SiteScope::CameraCondition(const std::optional<std::vector<int64_t>>& buildings,
                                        const std::string& device_id) {
   if (!buildings) return "1";
-  std::string in;
-  for (const int64_t b : *buildings) in += (in.empty() ? "" : ",") + std::to_string(b);
+  const std::string in = IdList(*buildings);
   if (in.empty()) return "0";
   return device_id + " IN (SELECT id FROM viid_devices WHERE building_id IN (" + in + "))";
 }
@@ -98,14 +106,7 @@ bool SiteScope::DeviceVisible(Database& db, const std::string& device_id) const 
 }
 
 bool SiteScope::HouseholdVisible(Database& db, int64_t household_id) const {
-  if (unscoped()) return true;
-  Stmt s(db.handle(),
-         "SELECT 1 FROM households h JOIN rooms r ON r.id = h.room_id "
-         "JOIN units u ON u.id = r.unit_id JOIN buildings b ON b.id = u.building_id "
-         "WHERE h.id = ? AND " +
-             SiteCondition("b.site_id"));
-  s.Bind(1, household_id);
-  return s.Step();
+  return RowVisible(db, "households", household_id);
 }
 
 bool SiteScope::GroupVisible(Database& db, int64_t group_id) const {

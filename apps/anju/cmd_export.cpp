@@ -1,5 +1,6 @@
-// anju export open --in FILE --passphrase P [--out CSV] — opens an approved export
-// (docs/security.md): checks it is intact, prints who requested and approved it.
+// anju export open --in FILE --passphrase P [--out FILE] — opens an approved export
+// (docs/security.md): checks it is intact, prints who requested and approved it. Events and
+// persons open as CSV, photos as a tar (watermarked JPEGs, manifest.csv, WATERMARK.txt).
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -20,7 +21,7 @@ void InstallExportCommands(CLI::App& root) {
   auto* open = exp->add_subcommand("open", "decrypt an export file / 解密导出文件");
   open->add_option("--in", in, "the .anjx file downloaded from the server")->required();
   open->add_option("--passphrase", passphrase, "the passphrase given at download")->required();
-  open->add_option("--out", out, "write the CSV here (default: standard output)");
+  open->add_option("--out", out, "write the CSV (photos: the tar) here (default: standard output)");
   open->callback([] {
     std::ifstream f(in, std::ios::binary);
     if (!f) throw Error(ErrorCode::kNotFound, "cannot read " + in);

@@ -158,8 +158,25 @@ ALTER TABLE devices ADD COLUMN site_id INTEGER REFERENCES sites(id);
 CREATE INDEX devices_site ON devices(site_id);
 )SQL";
 
+// Version 5 (issues 7 and 8): settings changed at run time (retention periods from the
+// console; they override the config file) and bulk deletions that one user requests and
+// another approves (R4.2.1.1). A deletion request stores the exact person codes it names,
+// so the approver approves that list, not a filter that may match others by then;
+// 'approved' = being carried out (a restart finishes it), 'done' = carried out.
+static const char* kV5SettingsDeletions = R"SQL(
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL,
+  updated_by TEXT NOT NULL);
+CREATE TABLE deletions(id INTEGER PRIMARY KEY, requester TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK(kind IN ('biometrics','archives')), persons TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  state TEXT NOT NULL CHECK(state IN ('pending','rejected','approved','done')),
+  created_ms INTEGER NOT NULL, approver TEXT, decided_ms INTEGER, note TEXT NOT NULL DEFAULT '',
+  deleted INTEGER, photos_deleted INTEGER);
+)SQL";
+
 const std::vector<std::string>& ArchiveMigrations() {
-  static const std::vector<std::string> m = {kV1, kV2Accounts, kV3AuditChain, kV4DeviceSite};
+  static const std::vector<std::string> m = {kV1, kV2Accounts, kV3AuditChain, kV4DeviceSite,
+                                             kV5SettingsDeletions};
   return m;
 }
 

@@ -18,7 +18,7 @@ const std::vector<std::pair<std::string, std::string>>& AllPermissions() {
       {"alarms.handle", "处置告警 / acknowledge and close alarms"},
       {"reports.read", "查看统计报表 / read reports"},
       {"export.request", "申请批量导出 / request bulk exports"},
-      {"export.approve", "审批导出 / approve bulk exports"},
+      {"export.approve", "审批批量导出与删除 / approve bulk exports and deletions"},
       {"users.manage", "管理账号 / manage user accounts"},
       {"roles.manage", "分配角色与接口令牌 / grant roles and API tokens"},
       {"keys.manage", "密钥管理 / manage keys"},

@@ -1,6 +1,9 @@
 // Accounts and approvals (issue 7): login / logout / password / TOTP, users and their
 // roles, API tokens, sessions, and bulk exports that one user requests and another
 // approves (R4.2.1.1). The logic lives in server/accounts.h; this file is the HTTP shape.
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -8,7 +11,9 @@
 #include "protocol/api_error.h"
 #include "server/accounts.h"
 #include "server/audit.h"
+#include "server/export_archive.h"
 #include "server/rbac.h"
+#include "server/sealing.h"
 #include "server/server_state.h"
 #include "server/site_scope.h"
 
@@ -53,7 +58,8 @@ std::string Csv(const std::string& v) {
 }  // namespace
 
 std::string Server::Impl::RenderExport(const std::string& kind, const json& filter,
-                                       const Principal& who, int64_t* rows) {
+                                       const Principal& who, const std::string& watermark,
+                                       int64_t* rows) {
   const SiteScope scope(who);  // the requester's sites bound what the file holds
   std::ostringstream out;
   out << "\xEF\xBB\xBF";  // UTF-8 BOM for spreadsheet programs
@@ -76,6 +82,7 @@ std::string Server::Impl::RenderExport(const std::string& kind, const json& filt
     }
     return out.str();
   }
+  if (kind == "photos") return RenderPhotoExport(filter, who, watermark, rows);
 #if ANJU_SERVER_HAVE_EVENTS
   if (kind == "events") {
     EventQuery q;
@@ -93,6 +100,53 @@ std::string Server::Impl::RenderExport(const std::string& kind, const json& filt
   }
 #endif
   throw ApiError(400, "bad_request", "不支持的导出类型 / unsupported export kind: " + kind);
+}
+
+// A tar of the enrolment photos of the persons FILTER selects (status, persons), each
+// watermarked with the export, and a manifest. Bounded, because the file is built in memory.
+std::string Server::Impl::RenderPhotoExport(const json& filter, const Principal& who,
+                                            const std::string& watermark, int64_t* rows) {
+  constexpr int64_t kMaxPhotos = 2000;
+  const SiteScope scope(who);
+  struct Photo {
+    std::string code, name, file;
+    int64_t id, created_ms;
+  };
+  std::vector<Photo> photos;
+  {
+    std::lock_guard lock(db->mutex());
+    Stmt s(db->handle(),
+           "SELECT p.code, p.name, ph.file, ph.id, ph.created_ms FROM photos ph JOIN persons p ON "
+           "p.id = ph.person_id WHERE (?1 = '' OR p.status = ?1) AND (?3 IS NULL OR p.code IN "
+           "(SELECT value FROM json_each(?3))) AND " +
+               scope.PersonCondition("p.id") + " ORDER BY p.code, ph.id LIMIT ?2");
+    if (filter.contains("persons")) s.Bind(3, filter["persons"].dump());
+    s.Bind(1, filter.value("status", "")).Bind(2, kMaxPhotos + 1);
+    while (s.Step()) photos.push_back({s.Text(0), s.Text(1), s.Text(2), s.Int(3), s.Int(4)});
+  }
+  if (int64_t(photos.size()) > kMaxPhotos)
+    throw ApiError(413, "too_large",
+                   "照片超过 2000 张，请缩小范围 / more than 2000 photos: narrow the filter");
+  // The images get the English part: the drawing font has no Chinese.
+  const size_t english = watermark.find("anju export");
+  const std::string image_mark =
+      english == std::string::npos ? watermark : watermark.substr(english);
+  std::vector<std::pair<std::string, std::string>> files;
+  std::ostringstream manifest;
+  manifest << "\xEF\xBB\xBF编码 / code,姓名 / name,照片 / photo,文件 / file,采集 / created_ms\n";
+  for (const auto& p : photos) {
+    std::ifstream in(options.data_dir / "photos" / p.file, std::ios::binary);
+    const std::string sealed((std::istreambuf_iterator<char>(in)), {});
+    const auto plain = OpenPhoto(keys.data_key, p.file, crypto::AsBytes(sealed));
+    const std::string path = "photos/" + p.code + "/" + std::to_string(p.id) + ".jpg";
+    files.emplace_back(path, WatermarkJpeg(std::string(plain.begin(), plain.end()), image_mark));
+    manifest << Csv(p.code) << ',' << Csv(p.name) << ',' << p.id << ',' << path << ','
+             << p.created_ms << '\n';
+  }
+  *rows = int64_t(photos.size());
+  files.emplace_back("manifest.csv", manifest.str());
+  files.emplace_back("WATERMARK.txt", watermark + "\n");
+  return TarArchive(files, NowMs() / 1000);
 }
 
 void Server::Impl::AddAuthRoutes() {
@@ -263,10 +317,17 @@ void Server::Impl::AddAuthRoutes() {
   // ---- exports with approval (R4.2.1.1) ---------------------------------------------------
   router
       .Add("POST", "/api/v1/exports", "exports", Auth::kAdmin, "export.request",
-           "Request a bulk export (events or persons as CSV); another user approves it",
+           "Request a bulk export (events or persons as CSV, enrolment photos as a tar); another "
+           "user approves it",
            [this](Request& r) {
              const std::string kind = r.body.at("kind").get<std::string>();
              const json filter = r.body.value("filter", json::object());
+             if (filter.contains("persons") &&
+                 (!filter["persons"].is_array() ||
+                  !std::all_of(filter["persons"].begin(), filter["persons"].end(),
+                               [](const json& c) { return c.is_string(); })))
+               throw ApiError(400, "bad_request",
+                              "filter.persons 须为编码数组 / filter.persons: identity codes");
              std::lock_guard lock(db->mutex());
              Stmt s(db->handle(),
                     "INSERT INTO exports(requester, kind, filter, reason, state, created_ms) "
@@ -280,7 +341,10 @@ void Server::Impl::AddAuthRoutes() {
              q.Bind(1, id).Step();
              return Reply::Json(ExportJson(q), 201);
            })
-      .Body(Obj({Req("kind", Str().Enum({"events", "persons"})), Opt("filter", Obj({}).Open()),
+      .Body(Obj({Req("kind", Str("events or persons: CSV; photos: a tar of watermarked JPEGs "
+                                 "(filter: status, persons)")
+                                 .Enum({"events", "persons", "photos"})),
+                 Opt("filter", Obj({}).Open()),
                  Req("reason", Str("why the data leaves the system").MaxLength(1000))}));
 
   router
@@ -364,22 +428,18 @@ void Server::Impl::AddAuthRoutes() {
              if (passphrase.size() < 8)
                throw ApiError(400, "weak_password", "口令至少 8 位 / passphrase: ≥ 8 characters");
              int64_t rows = 0;
-             const std::string csv = RenderExport(kind, filter, r.principal, &rows);
              const int64_t now = NowMs();
-             const json header = {
-                 {"export", id},
-                 {"kind", kind},
-                 {"requester", r.actor},
-                 {"approver", approver},
-                 {"time_ms", now},
-                 {"rows", rows},
-                 {"watermark", "安居导出 #" + std::to_string(id) + " 申请人 " + r.actor +
-                                   " 审批人 " + approver + " / anju export #" + std::to_string(id) +
-                                   " for " + r.actor}};
+             const std::string watermark =
+                 "安居导出 #" + std::to_string(id) + " 申请人 " + r.actor + " 审批人 " + approver +
+                 " / anju export #" + std::to_string(id) + " for " + r.actor + " approved by " +
+                 approver + " time_ms=" + std::to_string(now);
+             const std::string data = RenderExport(kind, filter, r.principal, watermark, &rows);
+             const json header = {{"export", id},          {"kind", kind},   {"requester", r.actor},
+                                  {"approver", approver},  {"time_ms", now}, {"rows", rows},
+                                  {"watermark", watermark}};
              // The watermark travels inside the plaintext too, so a copy of the opened CSV
-             // still names who took it out.
-             const std::string marked = csv + "# " + header["watermark"].get<std::string>() +
-                                        " time_ms=" + std::to_string(now) + "\n";
+             // still names who took it out (a photo export has it in every image).
+             const std::string marked = kind == "photos" ? data : data + "# " + watermark + "\n";
              const auto file =
                  crypto::SealWithPassphrase(passphrase, crypto::AsBytes(marked), header.dump());
              {

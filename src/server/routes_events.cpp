@@ -49,6 +49,15 @@ std::vector<QueryParam> EventFilters() {
           {"decision", JType::kString, "open | deny | stranger | spoof | uncertain"}};
 }
 
+RetentionPolicy CurrentPolicy(const RetentionMonths& m) {
+  RetentionPolicy policy;
+  policy.snapshot_months = m.snapshots;
+  policy.video_months = m.video;
+  policy.event_months = m.events;
+  policy.quarantine_months = m.quarantine;
+  return policy;
+}
+
 }  // namespace
 #endif
 
@@ -60,11 +69,7 @@ void Server::Impl::StartBackground() {
     while (!stopping) {
       lock.unlock();
       try {
-        RetentionPolicy policy;
-        policy.snapshot_months = options.snapshot_retention_months;
-        policy.video_months = options.video_retention_months;
-        policy.event_months = options.event_retention_months;
-        policy.quarantine_months = options.quarantine_retention_months;
+        const RetentionPolicy policy = CurrentPolicy(Retention());
         const auto report = RunRetention(*events, policy, std::chrono::system_clock::now(),
                                          [this](std::string a, json d) {
                                            std::lock_guard dl(db->mutex());
@@ -189,11 +194,7 @@ void Server::Impl::AddEventRoutes() {
   router.Add("POST", "/api/v1/admin/retention/run", "maintenance", Auth::kAdmin, "maintenance",
              "Run the retention job now (snapshots 12 months, video references 3 months, ...)",
              [this](Request& r) {
-               RetentionPolicy policy;
-               policy.snapshot_months = options.snapshot_retention_months;
-               policy.video_months = options.video_retention_months;
-               policy.event_months = options.event_retention_months;
-               policy.quarantine_months = options.quarantine_retention_months;
+               const RetentionPolicy policy = CurrentPolicy(Retention());
                const std::string actor = r.actor;
                const auto report = RunRetention(*events, policy, std::chrono::system_clock::now(),
                                                 [this, actor](std::string a, json d) {

@@ -272,6 +272,9 @@ void Server::Impl::AddPersonRoutes() {
              p["photos"] = photos;
              p["credentials"] = creds;
              p["access_groups"] = groups;
+             Stmt fc(db->handle(), "SELECT COUNT(*) FROM features WHERE person_id = ?");
+             fc.Bind(1, pid).Step();
+             p["features"] = fc.Int(0);  // feature codes on file (photos or imported)
              p["consent_active"] = std::any_of(consents.begin(), consents.end(), [](const json& x) {
                return x["withdrawn_ms"].is_null();
              });

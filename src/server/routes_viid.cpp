@@ -68,7 +68,8 @@ void Server::Impl::AddViidRoutes() {
   // Owned by the route handlers: destroyed with the router, before the event store and
   // the index it uses (Server::Impl member order); its threads stop with the server.
   ViidOptions vo;
-  vo.retention_months = options.snapshot_retention_months;
+  vo.retention_months = Retention().snapshots;
+  deps.retention_months = [this] { return Retention().snapshots; };
   auto svc = std::make_shared<ViidService>(std::move(deps), keys.events_key, vo);
   svc->Start();
 
@@ -562,9 +563,10 @@ void Server::Impl::AddViidRoutes() {
              const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count();
-             const int64_t cutoff = now - int64_t(options.snapshot_retention_months) * 2629746000LL;
+             const int64_t cutoff = now - int64_t(Retention().snapshots) * 2629746000LL;
              int64_t total = 0;
-             for (int64_t n; (n = svc->RetainCaptures(cutoff)) > 0;) total += n;
+             if (Retention().snapshots > 0)  // 0 = keep forever
+               for (int64_t n; (n = svc->RetainCaptures(cutoff)) > 0;) total += n;
              std::lock_guard lock(db->mutex());
              Audit(*db, r.actor, "capture_retention", "captures", {{"deleted", total}});
              return Reply::Json({{"deleted", total}, {"before_ms", cutoff}});

@@ -294,6 +294,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     }
   }
   m.LoadIndex();
+  m.LoadSettings();
+  m.ResumeDeletions();
 #if ANJU_SERVER_HAVE_EVENTS
   m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
 #endif
@@ -306,6 +308,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.AddViidRoutes();
   m.AddEventRoutes();
   m.AddAuthRoutes();
+  m.AddAdminRoutes();
+  m.AddDeletionRoutes();
 }
 
 Server::~Server() {

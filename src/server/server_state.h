@@ -37,6 +37,11 @@ struct DeviceKeys {
   bool active = false;
 };
 
+// Retention periods in force (R3.3.2.6), in calendar months (server/retention.h).
+struct RetentionMonths {
+  int snapshots = 12, video = 3, events = 24, quarantine = 12;
+};
+
 struct Server::Impl {
   ServerOptions options;
   ServerKeys keys;
@@ -67,6 +72,17 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::vector<std::thread> workers;
   std::thread retention_thread;
+  // The config file's periods, overridden by those saved from the console (settings table,
+  // routes_admin.cpp); every retention run reads them afresh.
+  std::mutex retention_mu;
+  RetentionMonths retention_months;
+  RetentionMonths Retention();
+  // Applies the settings saved in the archive (at start, before the routes).
+  void LoadSettings();
+  // Carries out an approved bulk deletion (routes_deletions.cpp), batch by batch; at start,
+  // ResumeDeletions finishes any a stop interrupted.
+  void RunDeletion(int64_t id, const std::string& actor, const std::string& source);
+  void ResumeDeletions();
 
   // Looks a device up (cached); nullopt when unknown.
   std::optional<DeviceKeys> Device(const std::string& id);
@@ -119,17 +135,23 @@ struct Server::Impl {
   void AddEnrolmentRoutes();
   void AddDeviceRoutes();
   void AddEventRoutes();
-  void AddViidRoutes();  // GA/T 1400 intake (routes_viid.cpp)
-  void AddAuthRoutes();  // sessions, users, roles, tokens, exports (routes_auth.cpp)
+  void AddViidRoutes();      // GA/T 1400 intake (routes_viid.cpp)
+  void AddAuthRoutes();      // sessions, users, roles, tokens, exports (routes_auth.cpp)
+  void AddAdminRoutes();     // retention settings, keys (routes_admin.cpp)
+  void AddDeletionRoutes();  // bulk deletions with approval (routes_deletions.cpp)
 
   // After every authenticated admin request: audits refusals and views of a person's
   // archive or photos, counts them for the risk warning (R4.2.2.1).
   void AfterRequest(const Route& route, const Request& req, int status);
   // Raises the data-leak risk alarm for P (the account is already blocked).
   void RaiseRiskAlarm(const Principal& p);
-  // The CSV of an approved export; *ROWS = data rows.
+  // The file of an approved export; *ROWS = data rows (photos). WATERMARK names the
+  // export and its requester; photos carry it in every image.
   std::string RenderExport(const std::string& kind, const nlohmann::json& filter,
-                           const Principal& who, int64_t* rows);
+                           const Principal& who, const std::string& watermark, int64_t* rows);
+  // kind "photos": a tar of watermarked JPEGs, a manifest and WATERMARK.txt.
+  std::string RenderPhotoExport(const nlohmann::json& filter, const Principal& who,
+                                const std::string& watermark, int64_t* rows);
 };
 
 // A nullable integer column as JSON (null or the number).

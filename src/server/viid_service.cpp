@@ -1239,8 +1239,11 @@ void ViidService::Periodic() {
     lock.unlock();
     try {
       EvaluatePeriodic(Now());
-      const int64_t cutoff = Now() - int64_t(options_.retention_months) * 2629746000LL;
-      while (!Stopping() && RetainCaptures(cutoff) > 0) {
+      const int months =
+          deps_.retention_months ? deps_.retention_months() : options_.retention_months;
+      // 0 months = keep forever (server/retention.h).
+      const int64_t cutoff = Now() - int64_t(months) * 2629746000LL;
+      while (months > 0 && !Stopping() && RetainCaptures(cutoff) > 0) {
       }
     } catch (const std::exception& e) {
       spdlog::error("viid: periodic rules / retention failed: {}", e.what());

@@ -106,6 +106,8 @@ struct LiveFrame {
 
 struct ViidDeps {
   std::filesystem::path data_dir;
+  // The snapshot retention in force (it may change at run time); unset = options.
+  std::function<int()> retention_months;
   EventStore* events = nullptr;
   Database* archive = nullptr;
   std::function<match::FeatureIndex*()> index;  // enrolled persons (may return null)

@@ -220,7 +220,9 @@ async function main() {
 
   // Log in through the login page; first logins change the one-time password and enrol TOTP
   // when the server asks for it.
+  let currentUser = ''
   async function login(user) {
+    currentUser = user
     await logout()
     if (!authApi) {
       await page.fill('input[name=token]', adminToken)
@@ -887,6 +889,74 @@ async function main() {
     await file.saveAs(saved)
     need(fs.statSync(saved).size > 0, 'empty export file')
     await page.locator('[data-test=exports] [data-state=downloaded]').first().waitFor()
+  })
+
+  // ---- 8b. bulk deletion with approval (R4.2.1.1), retention settings and keys
+  await step('bulk deletion: operator selects a person and requests it; secadmin approves; face data gone', async () => {
+    if (!has('post', '/deletions') || !haveAccounts) return { skipped: 'server has no bulk deletion API' }
+    await login('op1')
+    const opToken = await page.evaluate(() => sessionStorage.getItem('anju.token'))
+    const made = await api('POST', '/persons', { code: 'DEL-1', name: '待删除' }, opToken)
+    need(made.status === 201, `create person: ${made.status} ${JSON.stringify(made.body)}`)
+    await nav('/archives')
+    await page.fill('input[name=q]', 'DEL-1')
+    await page.keyboard.press('Enter')
+    const row = page.locator('[data-test=persons] tr:has-text("DEL-1")')
+    await row.waitFor()
+    await row.locator('.el-checkbox').click()
+    await page.click('[data-test=bulk-delete]')
+    await page.fill('textarea[name=bulk_reason]', '测试批量删除 / bulk deletion test')
+    await page.click('[data-test=bulk-submit]')
+    await page.locator('.el-message--success').first().waitFor()
+    need(page.url().includes('/archives'), 'selecting a row opened the person instead')
+    await login('secadmin')
+    await nav('/admin/exports?tab=deletions')
+    await page.locator('[data-test=deletions] [data-state=pending]').first().waitFor()
+    await page.locator('[data-test=approve-deletion]').first().click()
+    await prompt('同意销毁 / approved')
+    await page.locator('[data-test=deletions] [data-state=done]').first().waitFor()
+    await shot(page, '14b-deletions')
+    const list = await api('GET', '/deletions', null, await page.evaluate(() => sessionStorage.getItem('anju.token')))
+    const d = (list.body.items || [])[0]
+    need(d && d.state === 'done' && d.deleted === 1 && d.persons[0] === 'DEL-1', `deletion: ${JSON.stringify(d)}`)
+  })
+
+  await step('keys: secadmin sees the key ids and rotates the master key in the console', async () => {
+    if (!has('get', '/keys') || !haveAccounts) return { skipped: 'server has no keys API' }
+    // Still secadmin after the approval above: a new login would wait for the next TOTP window.
+    if (currentUser !== 'secadmin') await login('secadmin')
+    await nav('/admin/maintenance')
+    const id = page.locator('[data-test=master-id]')
+    await id.waitFor()
+    const before = (await id.innerText()).trim()
+    need(/^[0-9a-f]{16}$/.test(before), `master id shown: ${before}`)
+    await page.click('[data-test=rotate]')
+    await prompt('年度轮换 / yearly')
+    await page.waitForFunction((b) => {
+      const e = document.querySelector('[data-test=master-id]')
+      return e && e.textContent.trim() !== b
+    }, before)
+    await shot(page, '14d-keys')
+    const r = await api('GET', '/keys', null, await page.evaluate(() => sessionStorage.getItem('anju.token')))
+    need(r.body.master.id !== before && r.body.class_keys.every((k) => k.master_id === r.body.master.id), `after rotation: ${JSON.stringify(r.body)}`)
+  })
+
+  await step('maintenance: retention periods read from the server, changed and kept', async () => {
+    if (!has('get', '/admin/retention') || !haveAccounts) return { skipped: 'server has no retention settings API' }
+    await login('admin')
+    await nav('/admin/maintenance')
+    const input = page.locator('input[name=snapshot_months]')
+    await input.waitFor()
+    need((await input.inputValue()) === '12', `snapshot months shown: ${await input.inputValue()}`)
+    await input.fill('6')
+    await input.press('Tab')
+    await page.click('[data-test=save-retention]')
+    await page.locator('.el-message--success').first().waitFor()
+    await page.reload()
+    await page.locator('input[name=snapshot_months]').waitFor()
+    need((await page.locator('input[name=snapshot_months]').inputValue()) === '6', 'the saved period was not read back')
+    need((await page.locator('[data-test=retention-source]').innerText()).includes('admin'), 'who changed it is not shown')
+    await shot(page, '14c-retention')
   })
 
   // ---- 9. a viewer finds the admin pages refused

@@ -149,6 +149,20 @@ std::string Server::Impl::RenderPhotoExport(const json& filter, const Principal&
   return TarArchive(files, NowMs() / 1000);
 }
 
+json ApprovalRequestPage(Database& db, const Request& r, const std::string& table,
+                         const std::string& select, const std::function<json(Stmt&)>& to_json) {
+  const Paging p = ReadPaging(r);
+  const bool all = r.principal.Can("export.approve");
+  std::lock_guard lock(db.mutex());
+  Stmt c(db.handle(), "SELECT COUNT(*) FROM " + table + " WHERE ?1 OR requester = ?2");
+  c.Bind(1, int64_t(all)).Bind(2, r.actor).Step();
+  Stmt s(db.handle(), select + " WHERE ?1 OR requester = ?2 ORDER BY id DESC LIMIT ?3 OFFSET ?4");
+  s.Bind(1, int64_t(all)).Bind(2, r.actor).Bind(3, p.limit).Bind(4, p.offset);
+  json items = json::array();
+  while (s.Step()) items.push_back(to_json(s));
+  return PageJson(items, c.Int(0), p);
+}
+
 void Server::Impl::AddAuthRoutes() {
   // ---- sessions ------------------------------------------------------------------------
   router
@@ -351,18 +365,7 @@ void Server::Impl::AddAuthRoutes() {
       .Add("GET", "/api/v1/exports", "exports", Auth::kAdmin, kPermSelf,
            "Export requests (one's own; every request with export.approve)",
            [this](Request& r) {
-             const Paging p = ReadPaging(r);
-             const bool all = r.principal.Can("export.approve");
-             std::lock_guard lock(db->mutex());
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM exports WHERE ?1 OR requester = ?2");
-             c.Bind(1, int64_t(all)).Bind(2, r.actor).Step();
-             Stmt s(db->handle(), std::string(kExportColumns) +
-                                      " WHERE ?1 OR requester = ?2 ORDER BY id DESC LIMIT ?3 "
-                                      "OFFSET ?4");
-             s.Bind(1, int64_t(all)).Bind(2, r.actor).Bind(3, p.limit).Bind(4, p.offset);
-             json items = json::array();
-             while (s.Step()) items.push_back(ExportJson(s));
-             return Reply::Json(PageJson(items, c.Int(0), p));
+             return Reply::Json(ApprovalRequestPage(*db, r, "exports", kExportColumns, ExportJson));
            })
       .Query(PagingParams());
 

@@ -211,18 +211,8 @@ void Server::Impl::AddDeletionRoutes() {
       .Add("GET", "/api/v1/deletions", "deletions", Auth::kAdmin, kPermSelf,
            "Bulk deletion requests (one's own; every request with export.approve)",
            [this](Request& r) {
-             const Paging p = ReadPaging(r);
-             const bool all = r.principal.Can("export.approve");
-             std::lock_guard lock(db->mutex());
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM deletions WHERE ?1 OR requester = ?2");
-             c.Bind(1, int64_t(all)).Bind(2, r.actor).Step();
-             Stmt s(db->handle(), std::string(kColumns) +
-                                      " WHERE ?1 OR requester = ?2 ORDER BY id DESC LIMIT ?3 "
-                                      "OFFSET ?4");
-             s.Bind(1, int64_t(all)).Bind(2, r.actor).Bind(3, p.limit).Bind(4, p.offset);
-             json items = json::array();
-             while (s.Step()) items.push_back(DeletionJson(s, false));
-             return Reply::Json(PageJson(items, c.Int(0), p));
+             return Reply::Json(ApprovalRequestPage(
+                 *db, r, "deletions", kColumns, [](Stmt& s) { return DeletionJson(s, false); }));
            })
       .Query(PagingParams());
 

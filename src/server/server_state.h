@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -153,6 +154,13 @@ struct Server::Impl {
   std::string RenderPhotoExport(const nlohmann::json& filter, const Principal& who,
                                 const std::string& watermark, int64_t* rows);
 };
+
+// GET of approval requests (exports, deletions): one page of TABLE, newest first, through
+// SELECT (its column list ... FROM TABLE) and TO_JSON; every request for an account with
+// export.approve, else the caller's own.
+nlohmann::json ApprovalRequestPage(Database& db, const Request& r, const std::string& table,
+                                   const std::string& select,
+                                   const std::function<nlohmann::json(Stmt&)>& to_json);
 
 // A nullable integer column as JSON (null or the number).
 inline nlohmann::json J(const std::optional<int64_t>& v) {

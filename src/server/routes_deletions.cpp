@@ -7,7 +7,8 @@
 //   biometrics  photos (files unlinked) and feature codes; removal queued to every device.
 //               The person stays in the archive and may be enrolled again.
 //   archives    as move-out, and the personal fields are erased: name, phone, ID number,
-//               history. The identity code stays as a pseudonym, so event counts still add up.
+//               history, a guardian's name on consents. The identity code stays as a
+//               pseudonym, so event counts still add up.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -101,6 +102,9 @@ void Server::Impl::RunDeletion(int64_t id, const std::string& actor, const std::
             Stmt del(db->handle(), std::string("DELETE FROM ") + table + " WHERE person_id = ?");
             del.Bind(1, pid).Run();
           }
+          // Consent records stay as the proof they were; a guardian's name is personal data.
+          Stmt c(db->handle(), "UPDATE consents SET guardian_name = '' WHERE person_id = ?");
+          c.Bind(1, pid).Run();
           sync->PersonChanged(pid, "moved_out");
         } else {
           sync->PersonChanged(pid, "biometrics_deleted");

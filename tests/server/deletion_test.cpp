@@ -126,6 +126,13 @@ TEST_F(DeletionTest, ArchivesByFilterAreErasedButTheCodeStays) {
     GiveConsent(code);
     ImportFeature(code, ++seed);
   }
+  ASSERT_EQ(Api("POST", "/api/v1/persons/M1/consents",
+                {{"notice_version", "2026-01"},
+                 {"purpose", "门禁"},
+                 {"guardian_name", "王监护"},
+                 {"guardian_relation", "父亲"}})
+                .status,
+            201);
   for (const char* code : {"M1", "M2"})
     ASSERT_EQ(
         Api("POST", "/api/v1/persons/" + std::string(code) + "/move-out", json::object()).status,
@@ -159,6 +166,8 @@ TEST_F(DeletionTest, ArchivesByFilterAreErasedButTheCodeStays) {
   EXPECT_EQ(m1["phone"], "");
   EXPECT_FALSE(m1.contains("id_number")) << m1;
   EXPECT_EQ(m1["features"], 0);
+  ASSERT_EQ(m1["consents"].size(), 2u) << "consent records stay as proof";
+  for (const auto& c : m1["consents"]) EXPECT_EQ(c["guardian_name"], "") << c;
   const auto history = Api("GET", "/api/v1/persons/M1/history");
   ASSERT_EQ(history.body["total"], 1) << history.body;
   EXPECT_EQ(history.body["items"][0]["action"], "archive_erased");
@@ -172,6 +181,36 @@ TEST_F(DeletionTest, ArchivesByFilterAreErasedButTheCodeStays) {
                {{"kind", "archives"}, {"filter", {{"status", "moved_out"}}}, {"reason", "x"}})
                 .status,
             400);
+}
+
+TEST_F(DeletionTest, DevicesAreToldToRemoveTheDeletedFaces) {
+  auto dev = RegisterDevice("单元门");
+  const int64_t group = CreateGroupOn(dev.id);
+  for (const char* code : {"G1", "G2", "G3"}) {
+    CreatePerson(code, code);
+    GiveConsent(code);
+    ImportFeature(code, uint32_t(code[1]));
+  }
+  AddToGroup(group, {"G1", "G2", "G3"});
+  std::vector<json> changes;
+  const int64_t v = SyncAll(*dev.client, 0, 100, &changes);
+  ASSERT_EQ(changes.size(), 3u);
+  const auto op = UserWithRoles("liu", {"operator"});
+  const std::string id =
+      Request(op.token, {{"kind", "biometrics"}, {"persons", {"G1", "G3"}}, {"reason", "x"}});
+  ASSERT_EQ(
+      As(Ready("secadmin").token, "POST", "/api/v1/deletions/" + id + "/approve", json::object())
+          .status,
+      200);
+  changes.clear();
+  SyncAll(*dev.client, v, 100, &changes);
+  ASSERT_EQ(changes.size(), 2u);
+  for (const auto& c : changes) {
+    EXPECT_EQ(c["op"], "remove") << c;
+    EXPECT_EQ(c["reason"], "biometrics_deleted") << c;
+    EXPECT_NE(c["person"], "G2") << c;
+  }
+  EXPECT_EQ(Api("GET", "/api/v1/persons/G1/removals").body["removals"].size(), 1u);
 }
 
 TEST_F(DeletionTest, AnApproverCannotApproveTheirOwnRequest) {

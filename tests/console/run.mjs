@@ -909,6 +909,15 @@ async function main() {
     await page.click('[data-test=bulk-submit]')
     await page.locator('.el-message--success').first().waitFor()
     need(page.url().includes('/archives'), 'selecting a row opened the person instead')
+    // A photo export of everyone goes the same way (approval, then an encrypted tar).
+    await page.click('[data-test=export-photos]')
+    await page.locator('.el-dialog label:has-text("全部人员")').click()
+    await page.fill('textarea[name=bulk_reason]', '移交核查 / handover check')
+    await page.click('[data-test=bulk-submit]')
+    await page.locator('[data-test=bulk-submit]').waitFor({ state: 'hidden' })  // closes on success
+    const mine = await api('GET', '/exports', null, opToken)
+    const photoReq = (mine.body.items || []).find((e) => e.kind === 'photos')
+    need(photoReq && photoReq.state === 'pending' && JSON.stringify(photoReq.filter) === '{}', `photo export request: ${JSON.stringify(mine.body)}`)
     await login('secadmin')
     await nav('/admin/exports?tab=deletions')
     await page.locator('[data-test=deletions] [data-state=pending]').first().waitFor()

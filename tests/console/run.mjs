@@ -892,7 +892,7 @@ async function main() {
   })
 
   // ---- 8b. bulk deletion with approval (R4.2.1.1), retention settings and keys
-  await step('bulk deletion: operator selects a person and requests it; secadmin approves; face data gone', async () => {
+  await step('bulk deletion and photo export: operator requests both from the archives page; secadmin approves the deletion; face data gone', async () => {
     if (!has('post', '/deletions') || !haveAccounts) return { skipped: 'server has no bulk deletion API' }
     await login('op1')
     const opToken = await page.evaluate(() => sessionStorage.getItem('anju.token'))

@@ -37,10 +37,10 @@ json ExportJson(Stmt& s) {
           {"state", s.Text(5)},
           {"created_ms", s.Int(6)},
           {"approver", s.IsNull(7) ? json() : json(s.Text(7))},
-          {"decided_ms", s.IsNull(8) ? json() : json(s.Int(8))},
+          {"decided_ms", J(s.OptInt(8))},
           {"note", s.Text(9)},
-          {"downloaded_ms", s.IsNull(10) ? json() : json(s.Int(10))},
-          {"rows", s.IsNull(11) ? json() : json(s.Int(11))}};
+          {"downloaded_ms", J(s.OptInt(10))},
+          {"rows", J(s.OptInt(11))}};
 }
 
 constexpr const char* kExportColumns =

@@ -53,10 +53,10 @@ json DeletionJson(Stmt& s, bool full) {
           {"state", s.Text(5)},
           {"created_ms", s.Int(6)},
           {"approver", s.IsNull(7) ? json() : json(s.Text(7))},
-          {"decided_ms", s.IsNull(8) ? json() : json(s.Int(8))},
+          {"decided_ms", J(s.OptInt(8))},
           {"note", s.Text(9)},
-          {"deleted", s.IsNull(10) ? json() : json(s.Int(10))},
-          {"photos_deleted", s.IsNull(11) ? json() : json(s.Int(11))}};
+          {"deleted", J(s.OptInt(10))},
+          {"photos_deleted", J(s.OptInt(11))}};
 }
 
 json Load(Database& db, int64_t id, bool full) {

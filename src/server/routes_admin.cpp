@@ -22,14 +22,14 @@ namespace {
 // references at most 3 (R3.3.2.6); events at least 6 months, the log keeping R4.2.3.1 asks.
 struct PeriodLimit {
   const char* key;  // settings key and JSON field
-  int RetentionMonths::*field;
+  int RetentionPolicy::*field;
   int min, max;
 };
 constexpr PeriodLimit kPeriods[] = {
-    {"snapshot_months", &RetentionMonths::snapshots, 1, 12},
-    {"video_months", &RetentionMonths::video, 1, 3},
-    {"event_months", &RetentionMonths::events, 6, 120},
-    {"quarantine_months", &RetentionMonths::quarantine, 1, 24},
+    {"snapshot_months", &RetentionPolicy::snapshot_months, 1, 12},
+    {"video_months", &RetentionPolicy::video_months, 1, 3},
+    {"event_months", &RetentionPolicy::event_months, 6, 120},
+    {"quarantine_months", &RetentionPolicy::quarantine_months, 1, 24},
 };
 
 // The newest audit record with ACTION, or null. Caller holds the db lock.
@@ -58,17 +58,17 @@ const char* KeyPurpose(const std::string& file) {
 
 }  // namespace
 
-RetentionMonths Server::Impl::Retention() {
+RetentionPolicy Server::Impl::Retention() {
   std::lock_guard lock(retention_mu);
-  return retention_months;
+  return retention;
 }
 
 void Server::Impl::LoadSettings() {
-  RetentionMonths m;
-  m.snapshots = options.snapshot_retention_months;
-  m.video = options.video_retention_months;
-  m.events = options.event_retention_months;
-  m.quarantine = options.quarantine_retention_months;
+  RetentionPolicy m;
+  m.snapshot_months = options.snapshot_retention_months;
+  m.video_months = options.video_retention_months;
+  m.event_months = options.event_retention_months;
+  m.quarantine_months = options.quarantine_retention_months;
   {
     std::lock_guard lock(db->mutex());
     Stmt s(db->handle(), "SELECT key, value FROM settings");
@@ -77,12 +77,12 @@ void Server::Impl::LoadSettings() {
         if (s.Text(0) == p.key) m.*p.field = std::stoi(s.Text(1));
   }
   std::lock_guard lock(retention_mu);
-  retention_months = m;
+  retention = m;
 }
 
 void Server::Impl::AddAdminRoutes() {
   auto retention_json = [this] {
-    const RetentionMonths m = Retention();
+    const RetentionPolicy m = Retention();
     json out = {{"interval_s", options.retention_interval_s}};
     json limits = json::object();
     for (const auto& p : kPeriods) {
@@ -118,17 +118,16 @@ void Server::Impl::AddAdminRoutes() {
            [this, retention_json](Request& r) {
              if (r.body.empty())
                throw ApiError(400, "bad_request", "未指定保留期 / no period given");
-             RetentionMonths m = Retention();
              json before = json::object(), after = json::object();
              {
                std::lock_guard lock(db->mutex());
                Transaction tx(*db);
+               const RetentionPolicy now = Retention();
                for (const auto& p : kPeriods) {
                  if (!r.body.contains(p.key)) continue;
                  const int v = r.body[p.key].get<int>();
-                 before[p.key] = m.*p.field;
+                 before[p.key] = now.*p.field;
                  after[p.key] = v;
-                 m.*p.field = v;
                  Stmt s(db->handle(),
                         "INSERT INTO settings(key, value, updated_ms, updated_by) VALUES(?,?,?,?) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ms = "
@@ -144,10 +143,7 @@ void Server::Impl::AddAdminRoutes() {
                                      {{"before", before}, {"after", after}}});
                tx.Commit();
              }
-             {
-               std::lock_guard lock(retention_mu);
-               retention_months = m;
-             }
+             LoadSettings();
              return Reply::Json(retention_json());
            })
       .Body(Obj(std::move(fields)));

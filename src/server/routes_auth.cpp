@@ -2,8 +2,6 @@
 // roles, API tokens, sessions, and bulk exports that one user requests and another
 // approves (R4.2.1.1). The logic lives in server/accounts.h; this file is the HTTP shape.
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -13,7 +11,6 @@
 #include "server/audit.h"
 #include "server/export_archive.h"
 #include "server/rbac.h"
-#include "server/sealing.h"
 #include "server/server_state.h"
 #include "server/site_scope.h"
 
@@ -135,9 +132,7 @@ std::string Server::Impl::RenderPhotoExport(const json& filter, const Principal&
   std::ostringstream manifest;
   manifest << "\xEF\xBB\xBF编码 / code,姓名 / name,照片 / photo,文件 / file,采集 / created_ms\n";
   for (const auto& p : photos) {
-    std::ifstream in(options.data_dir / "photos" / p.file, std::ios::binary);
-    const std::string sealed((std::istreambuf_iterator<char>(in)), {});
-    const auto plain = OpenPhoto(keys.data_key, p.file, crypto::AsBytes(sealed));
+    const auto plain = ReadPhoto(p.file);
     const std::string path = "photos/" + p.code + "/" + std::to_string(p.id) + ".jpg";
     files.emplace_back(path, WatermarkJpeg(std::string(plain.begin(), plain.end()), image_mark));
     manifest << Csv(p.code) << ',' << Csv(p.name) << ',' << p.id << ',' << path << ','

@@ -281,7 +281,7 @@ void Server::Impl::AddDeletionRoutes() {
               codes = d["persons"].get<std::vector<std::string>>();
               const SiteScope scope(r.principal);
               for (const auto& code : codes)
-                if (!scope.unscoped() && !scope.PersonCodeVisible(*db, code))
+                if (!scope.PersonCodeVisible(*db, code))
                   throw ApiError(403, "forbidden",
                                  "申请含有您管辖范围外的人员 / the list names a person outside "
                                  "your sites: " +

@@ -180,6 +180,12 @@ std::optional<std::pair<int, json>> Server::Impl::CheckEnrollable(const std::str
   return std::nullopt;
 }
 
+crypto::Bytes Server::Impl::ReadPhoto(const std::string& name) {
+  std::ifstream in(options.data_dir / "photos" / name, std::ios::binary);
+  const std::string sealed((std::istreambuf_iterator<char>(in)), {});
+  return OpenPhoto(keys.data_key, name, crypto::AsBytes(sealed));
+}
+
 std::pair<int, json> Server::Impl::StoreTemplate(const std::string& code,
                                                  std::span<const float> feature,
                                                  std::span<const uint8_t> image,
@@ -566,9 +572,7 @@ void Server::Impl::AddEnrolmentRoutes() {
                name = s.Text(0);
                Audit(*db, r.actor, "photo_view", "persons/" + code, {{"photo", r.Path("id")}});
              }
-             std::ifstream in(options.data_dir / "photos" / name, std::ios::binary);
-             const std::string sealed((std::istreambuf_iterator<char>(in)), {});
-             const auto plain = OpenPhoto(keys.data_key, name, crypto::AsBytes(sealed));
+             const auto plain = ReadPhoto(name);
              return Reply::Jpeg({plain.begin(), plain.end()});
            })
       .Returns("image/jpeg", "the photo");

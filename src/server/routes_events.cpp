@@ -49,15 +49,6 @@ std::vector<QueryParam> EventFilters() {
           {"decision", JType::kString, "open | deny | stranger | spoof | uncertain"}};
 }
 
-RetentionPolicy CurrentPolicy(const RetentionMonths& m) {
-  RetentionPolicy policy;
-  policy.snapshot_months = m.snapshots;
-  policy.video_months = m.video;
-  policy.event_months = m.events;
-  policy.quarantine_months = m.quarantine;
-  return policy;
-}
-
 }  // namespace
 #endif
 
@@ -69,7 +60,7 @@ void Server::Impl::StartBackground() {
     while (!stopping) {
       lock.unlock();
       try {
-        const RetentionPolicy policy = CurrentPolicy(Retention());
+        const RetentionPolicy policy = Retention();
         const auto report = RunRetention(*events, policy, std::chrono::system_clock::now(),
                                          [this](std::string a, json d) {
                                            std::lock_guard dl(db->mutex());
@@ -194,7 +185,7 @@ void Server::Impl::AddEventRoutes() {
   router.Add("POST", "/api/v1/admin/retention/run", "maintenance", Auth::kAdmin, "maintenance",
              "Run the retention job now (snapshots 12 months, video references 3 months, ...)",
              [this](Request& r) {
-               const RetentionPolicy policy = CurrentPolicy(Retention());
+               const RetentionPolicy policy = Retention();
                const std::string actor = r.actor;
                const auto report = RunRetention(*events, policy, std::chrono::system_clock::now(),
                                                 [this, actor](std::string a, json d) {

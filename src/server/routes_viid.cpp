@@ -68,8 +68,7 @@ void Server::Impl::AddViidRoutes() {
   // Owned by the route handlers: destroyed with the router, before the event store and
   // the index it uses (Server::Impl member order); its threads stop with the server.
   ViidOptions vo;
-  vo.retention_months = Retention().snapshots;
-  deps.retention_months = [this] { return Retention().snapshots; };
+  deps.retention_months = [this] { return Retention().snapshot_months; };
   auto svc = std::make_shared<ViidService>(std::move(deps), keys.events_key, vo);
   svc->Start();
 
@@ -560,13 +559,8 @@ void Server::Impl::AddViidRoutes() {
            "Delete captures, their images and idle stranger clusters older than the snapshot "
            "retention (also hourly)",
            [this, svc](Request& r) {
-             const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count();
-             const int64_t cutoff = now - int64_t(Retention().snapshots) * 2629746000LL;
-             int64_t total = 0;
-             if (Retention().snapshots > 0)  // 0 = keep forever
-               for (int64_t n; (n = svc->RetainCaptures(cutoff)) > 0;) total += n;
+             int64_t cutoff = 0;
+             const int64_t total = svc->RetainExpired(&cutoff);
              std::lock_guard lock(db->mutex());
              Audit(*db, r.actor, "capture_retention", "captures", {{"deleted", total}});
              return Reply::Json({{"deleted", total}, {"before_ms", cutoff}});

@@ -21,6 +21,7 @@
 #include "server/accounts.h"
 #include "server/face_gate.h"
 #include "server/gallery_sync.h"
+#include "server/retention.h"
 #include "server/router.h"
 #include "server/server.h"
 #include "server/server_keys.h"
@@ -36,11 +37,6 @@ struct DeviceKeys {
   crypto::Sm2Key public_key;
   crypto::DataKey data_key;
   bool active = false;
-};
-
-// Retention periods in force (R3.3.2.6), in calendar months (server/retention.h).
-struct RetentionMonths {
-  int snapshots = 12, video = 3, events = 24, quarantine = 12;
 };
 
 struct Server::Impl {
@@ -76,9 +72,10 @@ struct Server::Impl {
   // The config file's periods, overridden by those saved from the console (settings table,
   // routes_admin.cpp); every retention run reads them afresh.
   std::mutex retention_mu;
-  RetentionMonths retention_months;
-  RetentionMonths Retention();
-  // Applies the settings saved in the archive (at start, before the routes).
+  RetentionPolicy retention;
+  RetentionPolicy Retention();
+  // The config file's periods with the settings saved in the archive applied over them (at
+  // start, and after the console changes them).
   void LoadSettings();
   // Carries out an approved bulk deletion (routes_deletions.cpp), batch by batch; at start,
   // ResumeDeletions finishes any a stop interrupted.
@@ -114,6 +111,8 @@ struct Server::Impl {
   // nullopt when CODE may be enrolled (exists, active, consent on record); else the refusal.
   // Caller holds the db lock.
   std::optional<std::pair<int, nlohmann::json>> CheckEnrollable(const std::string& code);
+  // The JPEG of the enrolment photo file NAME (photos/NAME, SM4-sealed), decrypted.
+  crypto::Bytes ReadPhoto(const std::string& name);
   // Duplicate check, sealed photo file (when IMAGE is not empty), rows, change log, index.
   std::pair<int, nlohmann::json> StoreTemplate(const std::string& code,
                                                std::span<const float> feature,

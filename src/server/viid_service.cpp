@@ -1239,12 +1239,7 @@ void ViidService::Periodic() {
     lock.unlock();
     try {
       EvaluatePeriodic(Now());
-      const int months =
-          deps_.retention_months ? deps_.retention_months() : options_.retention_months;
-      // 0 months = keep forever (server/retention.h).
-      const int64_t cutoff = Now() - int64_t(months) * 2629746000LL;
-      while (months > 0 && !Stopping() && RetainCaptures(cutoff) > 0) {
-      }
+      RetainExpired();
     } catch (const std::exception& e) {
       spdlog::error("viid: periodic rules / retention failed: {}", e.what());
     }
@@ -1665,6 +1660,16 @@ void ViidService::ForwardSender() {
     std::unique_lock lock(bg_mu_);
     if (wait_ms > 0) bg_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms));
   }
+}
+
+int64_t ViidService::RetainExpired(int64_t* before_ms) {
+  const int months = deps_.retention_months ? deps_.retention_months() : options_.retention_months;
+  const int64_t cutoff = Now() - int64_t(months) * 2629746000LL;
+  if (before_ms) *before_ms = cutoff;
+  int64_t total = 0;
+  if (months <= 0) return 0;  // keep forever (server/retention.h)
+  for (int64_t n; !Stopping() && (n = RetainCaptures(cutoff)) > 0;) total += n;
+  return total;
 }
 
 int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {

@@ -248,6 +248,10 @@ class ViidService {
   // Deletes captures (rows and sealed images) older than BEFORE_MS and stranger clusters
   // last seen before it; at most MAX captures per call. Returns the captures deleted.
   int64_t RetainCaptures(int64_t before_ms, int64_t max = 1000);
+  // A whole pass at the snapshot retention in force (0 months = keep forever: nothing is
+  // deleted): RetainCaptures until nothing older is left. Returns the captures deleted;
+  // *BEFORE_MS = the cutoff used. Run hourly by the service and on demand.
+  int64_t RetainExpired(int64_t* before_ms = nullptr);
 
   // --- reports ---
   nlohmann::json TrafficReport(int64_t from_ms, int64_t to_ms, const std::string& bucket,

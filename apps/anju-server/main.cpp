@@ -16,9 +16,7 @@
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "server/server.h"
-#if ANJU_SERVER_HAVE_EVENTS
 #include "server/backup.h"
-#endif
 
 namespace {
 
@@ -143,7 +141,6 @@ int main(int argc, char** argv) {
                   reset_user.c_str(), pw.c_str());
       return 0;
     }
-#if ANJU_SERVER_HAVE_EVENTS
     if (*backup) {
       const auto key = anju::crypto::LoadRawKeyFile(options.data_dir / "backup.key");
       const auto info = anju::server::CreateBackup(options.data_dir, out, key);
@@ -156,10 +153,6 @@ int main(int argc, char** argv) {
       std::cout << anju::server::ToJson(info).dump(2) << "\n";
       return 0;
     }
-#else
-    if (*backup || *restore)
-      throw anju::Error(anju::ErrorCode::kUnavailable, "backup is not built into this server");
-#endif
     return Serve(std::move(options));
   } catch (const anju::Error& e) {
     std::fprintf(stderr, "错误 / error [%s]: %s\n", anju::ErrorCodeName(e.code()), e.what());

@@ -1,5 +1,6 @@
 #include "server/router.h"
 
+#include <algorithm>
 #include <regex>
 
 #include "core/error.h"
@@ -110,6 +111,12 @@ Reply Reply::Json(const nlohmann::json& j, int status) {
   return r;
 }
 
+bool Route::Allows(const Principal& p) const {
+  if (p.Can(permission)) return true;
+  return std::any_of(other_permissions.begin(), other_permissions.end(),
+                     [&](const std::string& o) { return p.Can(o); });
+}
+
 Route& Router::Add(std::string method, std::string path, std::string tag, Auth auth,
                    std::string summary, Handler handler) {
   Route r;
@@ -124,11 +131,14 @@ Route& Router::Add(std::string method, std::string path, std::string tag, Auth a
 }
 
 void Router::Install(httplib::Server& server, AuthHooks hooks) const {
-  for (const Route& route : routes_)
-    if (route.auth == Auth::kAdmin && !IsPermission(route.permission))
+  for (const Route& route : routes_) {
+    bool valid = route.auth != Auth::kAdmin || IsPermission(route.permission);
+    for (const auto& p : route.other_permissions) valid = valid && IsPermission(p);
+    if (!valid)
       throw Error(ErrorCode::kInternal, "route " + route.method + " " + route.path +
                                             " names no valid permission (\"" + route.permission +
                                             "\")");
+  }
   for (const Route& route : routes_) {
     const auto names = PathParamNames(route.path);
     auto handle = [route, names, hooks](const httplib::Request& http, httplib::Response& res) {
@@ -150,7 +160,7 @@ void Router::Install(httplib::Server& server, AuthHooks hooks) const {
                     ? "请先修改初始口令 / change your password first (POST /api/v1/auth/password)"
                     : "管理员须先绑定动态口令 / administrators must enrol TOTP first (POST "
                       "/api/v1/auth/totp/setup)");
-          if (!req.principal.Can(route.permission))
+          if (!route.Allows(req.principal))
             throw protocol::ApiError(403, "forbidden",
                                      "无权访问 / forbidden: needs permission " + route.permission);
           if (hooks.scope) hooks.scope(route, req);
@@ -256,6 +266,7 @@ json Router::OpenApi(const std::string& title, const std::string& version) const
     if (r.auth == Auth::kAdmin) {
       op["security"] = json::array({{{"bearer", json::array()}}});
       op["x-permission"] = r.permission;
+      if (!r.other_permissions.empty()) op["x-permission-alternatives"] = r.other_permissions;
     }
     if (r.auth == Auth::kDevice)
       op["security"] = json::array({{{"deviceSignature", json::array()}}});

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "protocol/api_error.h"
+#include "server/access/principal.h"
 #include "server/json_schema.h"
 
 namespace anju::server {
@@ -25,22 +26,6 @@ enum class Auth {
   kAdmin,   // a user's session or an API token (Authorization: Bearer …) holding the
             // route's permission (Route::Perm, server/rbac.h)
   kDevice,  // SM2-signed device request; the response is signed too
-};
-
-// Who is calling an Auth::kAdmin route (server/accounts.h makes it).
-struct Principal {
-  std::string name;  // the username, or "token:<name>" for an API token
-  std::string kind;  // "user" or "token"
-  int64_t user_id = 0;
-  int64_t session_id = 0;
-  std::vector<std::string> roles;
-  std::set<std::string> permissions;
-  std::vector<int64_t> sites;  // empty = every site
-  // Non-empty while the session may only reach its own account ("self" routes):
-  // "password_change_required" or "totp_enrolment_required".
-  std::string restriction;
-  std::string source;  // client address
-  bool Can(const std::string& permission) const { return permissions.count(permission) > 0; }
 };
 
 // An API error whose {"error": {...}} object carries more fields (e.g. "until_ms").
@@ -69,6 +54,9 @@ struct Request {
   nlohmann::json body;                      // validated JSON body (null without a schema)
   std::string actor;                        // principal name or the authenticated device id
   Principal principal;                      // Auth::kAdmin routes
+  // Persons (identity codes) a list handler returned with names and phones: each person
+  // not yet seen this hour counts for the risk warning like a single view (R4.2.2.1).
+  std::vector<std::string> persons_listed;
 
   const std::string& Path(const std::string& name) const;
   std::optional<std::string> Query(const std::string& name) const;
@@ -109,7 +97,13 @@ struct Route {
   // The permission a user or API token needs for an Auth::kAdmin route (server/rbac.h):
   // "archive.read", "events.read", ... Every kAdmin route must name one.
   std::string permission;
+  // Further permissions that also open the route; the handler decides what each may do
+  // (PATCH /users/{username}: users.manage for ordinary accounts, roles.manage for
+  // administrators').
+  std::vector<std::string> other_permissions;
   Handler handler;
+  // Whether P holds the route's permission or one of the others.
+  bool Allows(const Principal& p) const;
 
   // Chained from Router::Add.
   Route& Query(std::vector<QueryParam> q) { return query = std::move(q), *this; }
@@ -117,6 +111,7 @@ struct Route {
     return body = std::move(s), body_kind = kind, *this;
   }
   Route& Perm(std::string p) { return permission = std::move(p), *this; }
+  Route& OrPerm(std::string p) { return other_permissions.push_back(std::move(p)), *this; }
   Route& Returns(std::string type, std::string description) {
     return response_type = std::move(type), response_description = std::move(description), *this;
   }

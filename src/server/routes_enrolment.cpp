@@ -679,10 +679,14 @@ void Server::Impl::AddEnrolmentRoutes() {
              if (!has_name)
                throw protocol::ApiError(400, "bad_request",
                                         "CSV 需要 name 列 / CSV needs a name column");
-             if (r.body.contains("photo_dir") &&
-                 !fs::is_directory(r.body["photo_dir"].get<std::string>()))
-               throw protocol::ApiError(400, "bad_request",
-                                        "photo_dir 不是目录 / photo_dir is not a directory");
+             if (r.body.contains("photo_dir")) {
+               const fs::path dir = InsideFolder(
+                   options.import_dir, r.body["photo_dir"].get<std::string>(), "photo_dir");
+               if (!fs::is_directory(dir))
+                 throw protocol::ApiError(400, "bad_request",
+                                          "photo_dir 不是目录 / photo_dir is not a directory");
+               r.body["photo_dir"] = dir.string();
+             }
              int64_t id = 0;
              {
                std::lock_guard lock(db->mutex());
@@ -707,7 +711,8 @@ void Server::Impl::AddEnrolmentRoutes() {
                                 202);
            })
       .Body(Obj({Req("csv", Str("UTF-8 CSV text with a header row")),
-                 Opt("photo_dir", Str("folder on the server holding the photo files")),
+                 Opt("photo_dir", Str("folder on the server holding the photo files, inside the "
+                                       "import folder (import_dir)")),
                  Opt("photos", Obj({}, "file name → base64 image").Open()),
                  Opt("accept_duplicates", Bool())}));
 

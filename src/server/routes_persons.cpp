@@ -119,7 +119,10 @@ void Server::Impl::AddPersonRoutes() {
                                       " ORDER BY code LIMIT ?3 OFFSET ?4");
              s.Bind(1, q).Bind(2, status).Bind(3, p.limit).Bind(4, p.offset).Bind(5, phone);
              json items = json::array();
-             while (s.Step()) items.push_back(PersonSummary(s));
+             while (s.Step()) {
+               items.push_back(PersonSummary(s));
+               r.persons_listed.push_back(items.back().value("code", ""));
+             }
              return Reply::Json(PageJson(items, c.Int(0), p));
            })
       .Query(PagingParams({{"q", JType::kString, "code or name contains"},
@@ -200,6 +203,9 @@ void Server::Impl::AddPersonRoutes() {
            [this](Request& r) {
              const std::string& code = r.Path("code");
              const bool reveal = r.Query("reveal").value_or("") == "true";
+             if (reveal && !r.principal.Can("archive.reveal"))
+               throw protocol::ApiError(403, "forbidden",
+                                        "无权查看完整证件号 / forbidden: needs permission archive.reveal");
              std::lock_guard lock(db->mutex());
              Stmt s(db->handle(),
                     std::string("SELECT ") + kPersonCols + " FROM persons WHERE code = ?");
@@ -280,7 +286,7 @@ void Server::Impl::AddPersonRoutes() {
              });
              return Reply::Json(p);
            })
-      .Query({{"reveal", JType::kBoolean, "show the full ID number (audited)"}});
+      .Query({{"reveal", JType::kBoolean, "show the full ID number (archive.reveal; audited)"}});
 
   router
       .Add("PATCH", "/api/v1/persons/{code}", "persons", Auth::kAdmin, "archive.write",

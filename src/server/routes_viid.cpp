@@ -20,7 +20,6 @@ namespace anju::server {
 using nlohmann::json;
 namespace viid = protocol::viid;
 
-#if ANJU_SERVER_HAVE_EVENTS
 namespace {
 
 Reply Answer(const ViidService::HttpAnswer& a) {
@@ -50,10 +49,8 @@ std::vector<QueryParam> ReportParams() {
 }
 
 }  // namespace
-#endif
 
 void Server::Impl::AddViidRoutes() {
-#if ANJU_SERVER_HAVE_EVENTS
   ViidDeps deps;
   deps.data_dir = options.data_dir;
   deps.events = events.get();
@@ -674,7 +671,6 @@ void Server::Impl::AddViidRoutes() {
         q.emplace_back("top", JType::kInteger, "rows (20)");
         return q;
       }());
-#endif
 }
 
 }  // namespace anju::server

@@ -100,6 +100,10 @@ void ServerOptions::ApplyConfig(const json& c) {
         quarantine_retention_months = v.get<int>();
       else if (key == "console_dir")
         console_dir = v.get<std::string>();
+      else if (key == "backup_dir")
+        backup_dir = v.get<std::string>();
+      else if (key == "import_dir")
+        import_dir = v.get<std::string>();
       else if (key == "tls")
         tls = v.get<bool>();
       else if (key == "tls_cert_file")
@@ -194,6 +198,15 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
   const bool one_person =
       route.permission == "archive.read" && route.path.find("{code}") != std::string::npos;
   const bool image = route.permission == "photos.read";
+  if (status == 200 && !req.persons_listed.empty()) {
+    {
+      std::lock_guard lock(db->mutex());
+      Audit(*db, AuditEntry{p.name, p.source, "view.person_list", req.http.path, "ok",
+                            {{"records", req.persons_listed.size()}}});
+    }
+    if (accounts->CountListed(p, req.persons_listed)) RaiseRiskAlarm(p);
+    return;
+  }
   if (route.method != "GET" || status != 200 || !(one_person || image)) return;
   {
     std::lock_guard lock(db->mutex());
@@ -208,7 +221,6 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
 
 void Server::Impl::RaiseRiskAlarm(const Principal& p) {
   spdlog::warn("risk warning: {} blocked after unusual volume of archive / photo reads", p.name);
-#if ANJU_SERVER_HAVE_EVENTS
   const int64_t now = NowMs();
   // Event ids are UUIDs (version 4, random).
   auto b = crypto::RandomBytes(16);
@@ -232,7 +244,6 @@ void Server::Impl::RaiseRiskAlarm(const Principal& p) {
                                             p.name + ": account blocked for review"}}}}})}});
   if (!result.rejected.empty())
     spdlog::error("risk alarm refused by the event store: {}", result.rejected[0].message);
-#endif
 }
 
 void Server::Impl::LoadIndex() {
@@ -252,10 +263,31 @@ void Server::Impl::LoadIndex() {
   }
 }
 
+fs::path InsideFolder(const fs::path& root, const std::string& path, const std::string& what) {
+  const fs::path p(path);
+  if (!p.is_absolute())
+    throw protocol::ApiError(400, "bad_request", what + " 需为绝对路径 / " + what + ": absolute path");
+  std::error_code ec;
+  const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
+  const fs::path c = fs::weakly_canonical(p, ec);
+  const auto rel = c.lexically_relative(r);
+  if (ec || rel.empty() || *rel.begin() == ".." || rel == ".")
+    throw protocol::ApiError(403, "forbidden",
+                             what + " 须位于 " + root.string() + " 之内 / " + what +
+                                 " must lie inside " + root.string());
+  return c;
+}
+
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   if (options.data_dir.empty()) options.data_dir = DefaultServerDataDir();
   m.options = std::move(options);
+  // Backups written and imports read over the API stay inside these two folders (beside
+  // the data directory by default), so an API call cannot reach any other file.
+  const std::string base = fs::absolute(m.options.data_dir).lexically_normal().string();
+  const std::string stem = base.ends_with("/") ? base.substr(0, base.size() - 1) : base;
+  if (m.options.backup_dir.empty()) m.options.backup_dir = stem + "-backups";
+  if (m.options.import_dir.empty()) m.options.import_dir = stem + "-imports";
   std::error_code ec;
   fs::create_directories(m.options.data_dir, ec);
   if (ec)
@@ -268,7 +300,10 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   AttachAuditKey(*m.db, m.keys.audit_key);
   m.accounts = std::make_unique<Accounts>(*m.db, m.keys.data_key, m.options.security);
   m.initial_passwords = m.accounts->Bootstrap();
-  m.accounts->EnsureToken("bootstrap", m.keys.admin_token, {"operator", "sysadmin"});
+  // The bootstrap integration token (admin.token, readable only on this machine) carries
+  // integration roles only and is good for 30 days from each start (R4.2.1.1).
+  m.accounts->EnsureToken("bootstrap", m.keys.admin_token, {"operator", "installer"},
+                          NowMs() + int64_t(30) * 24 * 3600 * 1000);
   if (m.options.tls) {
     const fs::path dir = m.options.data_dir / "tls";
     m.tls = crypto::EnsureSelfSignedCert(
@@ -296,9 +331,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.LoadIndex();
   m.LoadSettings();
   m.ResumeDeletions();
-#if ANJU_SERVER_HAVE_EVENTS
   m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
-#endif
   m.AddSystemRoutes();
   m.AddArchiveRoutes();
   m.AddPersonRoutes();

@@ -49,6 +49,11 @@ struct ServerOptions {
   // The web console's built files (index.html, assets/), served at "/" when the directory
   // has an index.html; empty = no console. anju-server defaults it to <bin>/../console.
   std::filesystem::path console_dir;
+  // Where POST /api/v1/admin/backup writes and /backup/verify reads (empty: the data
+  // directory's path + "-backups"), and where an import's photo_dir must lie (empty: + 
+  // "-imports"). Paths outside them are refused.
+  std::filesystem::path backup_dir;
+  std::filesystem::path import_dir;
   // HTTPS (TLS 1.3 only) unless false. Empty paths = <data_dir>/tls/server.crt and
   // server.key, a self-signed pair made at first start (replace both files to install a
   // real certificate).
@@ -62,7 +67,7 @@ struct ServerOptions {
   // "thresholds_file", "max_body_mib", "http_threads", "enrolment_code_ttl_hours",
   // "retention_interval_s", "snapshot_retention_months", "video_retention_months",
   // "event_retention_months", "quarantine_retention_months", "check_liveness",
-  // "console_dir", "tls", "tls_cert_file", "tls_key_file", and "security": {"max_failures",
+  // "console_dir", "backup_dir", "import_dir", "tls", "tls_cert_file", "tls_key_file", and "security": {"max_failures",
   // "lockout_s", "source_max_failures", "idle_timeout_s", "session_max_s",
   // "password_max_age_days", "password_history", "totp_for_admins", "views_per_hour_alarm"}.
   // "liveness_threshold". Unknown keys are refused (Error kInvalidArgument).

@@ -27,9 +27,7 @@
 #include "server/server_keys.h"
 #include "server/sqlite_db.h"
 
-#if ANJU_SERVER_HAVE_EVENTS
 #include "server/event_store.h"
-#endif
 
 namespace anju::server {
 
@@ -55,9 +53,7 @@ struct Server::Impl {
   protocol::NonceCache nonces;
   std::mutex device_mu;
   std::map<std::string, DeviceKeys> device_cache;
-#if ANJU_SERVER_HAVE_EVENTS
   std::unique_ptr<EventStore> events;
-#endif
   Router router;
   std::unique_ptr<httplib::Server> http;  // httplib::SSLServer unless options.tls is false
   std::thread http_thread;
@@ -165,6 +161,11 @@ nlohmann::json ApprovalRequestPage(Database& db, const Request& r, const std::st
 inline nlohmann::json J(const std::optional<int64_t>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json();
 }
+
+// PATH (absolute) made canonical, or 403 forbidden when it lies outside ROOT (checked before
+// anything touches the file, so a refusal says nothing about what exists there).
+std::filesystem::path InsideFolder(const std::filesystem::path& root, const std::string& path,
+                                   const std::string& what);
 
 // 404 not_found naming the thing.
 [[noreturn]] void NotFound(const std::string& what);

@@ -62,7 +62,7 @@ const zh = {
     faceTooLarge: '图片超过 8 MiB',
     face: '人脸', faceOk: '已登记人脸', faceMissing: '未登记人脸', home: '住址', noHome: '未入住登记',
     site: '小区', building: '楼栋', unit: '单元', photoN: '照片 {n}', noPhotos: '尚无人脸照片', noHousehold: '尚未加入住户',
-    features: '特征码 {n} 个',
+    features: '特征码 {n} 个', photoHidden: '照片仅对有照片查看权限的账号显示',
     hist: {
       moved_in: '入住登记', moved_out: '迁出', changed: '修改信息', consent_granted: '登记授权', consent_withdrawn: '撤回授权',
       credential_added: '添加凭证', credential_deleted: '删除凭证', enrolled: '登记人脸', template_added: '增加人脸照片',
@@ -249,7 +249,7 @@ const en = {
     faceThreshold: 'Match threshold {t} · server time {ms} ms', faceTooLarge: 'Image larger than 8 MiB',
     face: 'Face', faceOk: 'Face enrolled', faceMissing: 'No face enrolled', home: 'Home', noHome: 'No household',
     site: 'Site', building: 'Building', unit: 'Unit', photoN: 'Photo {n}', noPhotos: 'No face photo yet', noHousehold: 'Not in a household yet',
-    features: '{n} feature codes',
+    features: '{n} feature codes', photoHidden: 'Photos are shown to accounts allowed to see them',
     hist: {
       moved_in: 'Moved in', moved_out: 'Moved out', changed: 'Details changed', consent_granted: 'Consent recorded',
       consent_withdrawn: 'Consent withdrawn', credential_added: 'Credential added', credential_deleted: 'Credential deleted',

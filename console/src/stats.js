@@ -49,6 +49,7 @@ export function pieOption(title, data) {
     title: { text: title, left: 8, top: 4, textStyle: { fontSize: 14 } },
     tooltip: { trigger: 'item' },
     legend: { bottom: 0 },
-    series: [{ type: 'pie', radius: ['40%', '65%'], data }],
+    // Counts on the ring, names in the legend (outside labels get cut off in a small card).
+    series: [{ type: 'pie', radius: ['40%', '65%'], data, label: { position: 'inside', formatter: '{c}', color: '#fff' } }],
   }
 }

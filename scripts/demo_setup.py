@@ -81,7 +81,7 @@ def accounts(a, token):
     creates accounts, only the security administrator grants roles. The demo plays the
     security administrator's first login: new password, TOTP enrolled, then the grant."""
     initial = initial_passwords(a.server_log)
-    operator_pw = strong_password("Wuye")
+    operator_pw = strong_password("Anju")
     api(a.server, token, "POST", "/api/v1/users",
         {"username": "wuye", "display_name": "物业管理员 / property manager", "password": operator_pw})
     out = {"wuye": {"password": operator_pw}}
@@ -92,7 +92,7 @@ def accounts(a, token):
         print("  未找到安全管理员的初始口令 / no initial password for secadmin: grant the operator role in the console")
         return out
     sec = login(a.server, "secadmin", initial["secadmin"])
-    sec_pw = strong_password("Sec")
+    sec_pw = strong_password("Anju")
     api(a.server, sec, "POST", "/api/v1/auth/password",
         {"old_password": initial["secadmin"], "new_password": sec_pw})
     setup = api(a.server, sec, "POST", "/api/v1/auth/totp/setup", {})

@@ -424,6 +424,9 @@ async function main() {
     need((await page.locator('[data-test=consent-state]').textContent()).includes('有效授权'), 'consent not active')
     await page.locator('.el-tabs__item:has-text("住户")').click()
     await page.locator('td:has-text("101")').first().waitFor()
+    // The household tab names the place from the community down to the room.
+    await page.locator('[data-test=households] td:has-text("安居示范社区")').waitFor()
+    need((await page.locator('[data-test=households]').innerText()).includes('1号楼'), 'household tab without the building')
     await shot(page, '06-person')
     await nav('/archives')
     await page.fill('input[name=q]', '张三')

@@ -379,12 +379,12 @@ void Server::Start() {
   auto handler = [&m](http::Request& req) -> http::Response {
     static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
     if (!kMethods.count(req.method))
-      return http::ErrorResponse(405, "method_not_allowed", "方法不允许 / method not allowed");
+      return ErrorResponse(405, "method_not_allowed", "方法不允许 / method not allowed");
     if (auto res = m.router.Dispatch(req)) return std::move(*res);
     // The camera listener serves GA/T 1400 only (Route::OnCameraListener).
     if (req.listener == http::Listener::kMain)
       if (auto file = m.console.Serve(req)) return std::move(*file);
-    return http::ErrorResponse(404, "not_found", "没有这个资源 / no such resource");
+    return ErrorResponse(404, "not_found", "没有这个资源 / no such resource");
   };
   auto server = std::make_unique<http::HttpServer>(limits, handler);
   http::ListenerConfig main;

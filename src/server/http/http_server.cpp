@@ -90,21 +90,27 @@ struct HttpServer::Impl {
 
   // The connection counters one open connection holds; released when the session ends.
   struct Slot {
-    Impl* impl;
-    std::string address;
+    Slot(Impl* i, std::string a) : impl(i), address(std::move(a)) {}
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
     ~Slot() {
       std::lock_guard lock(impl->mu);
       --impl->open;
       auto it = impl->per_address.find(address);
       if (it != impl->per_address.end() && --it->second == 0) impl->per_address.erase(it);
     }
+    Impl* impl;
+    std::string address;
   };
 
   // Body memory a request holds from its header until its handler is done.
   struct Reservation {
+    Reservation(Impl* i, size_t b) : impl(i), bytes(b) {}
+    Reservation(const Reservation&) = delete;
+    Reservation& operator=(const Reservation&) = delete;
+    ~Reservation() { impl->body_reserved.fetch_sub(bytes); }
     Impl* impl;
     size_t bytes;
-    ~Reservation() { impl->body_reserved.fetch_sub(bytes); }
   };
 
   template <bool kTls>
@@ -156,7 +162,7 @@ struct HttpServer::Impl {
     do {
       if (cur + bytes > limits.body_budget_bytes) return nullptr;
     } while (!body_reserved.compare_exchange_weak(cur, cur + bytes));
-    return std::make_unique<Reservation>(Reservation{this, bytes});
+    return std::make_unique<Reservation>(this, bytes);
   }
 
   void Register(uint64_t* id, std::weak_ptr<SessionBase> s) {
@@ -597,7 +603,7 @@ void HttpServer::Impl::OnAccept(ListenerState& l, tcp::socket socket) {
   }
   ++accepted;
   socket.set_option(tcp::no_delay(true), ec);
-  auto slot = std::make_unique<Slot>(Slot{this, address});
+  auto slot = std::make_unique<Slot>(this, address);
   auto start = [&](auto session) {
     uint64_t id = 0;
     Register(&id, session);

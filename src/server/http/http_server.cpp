@@ -217,16 +217,24 @@ class HttpServer::Impl::Session : public SessionBase,
  private:
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(*stream_); }
 
+  // Arms the deadline of the next operations; a failure at or after it counts as a timeout
+  // (through TLS the error is not always beast::error::timeout).
+  void Expire(std::chrono::steady_clock::duration d) {
+    deadline_ = std::chrono::steady_clock::now() + d;
+    Lowest().expires_at(deadline_);
+  }
+  bool PastDeadline() const { return std::chrono::steady_clock::now() >= deadline_; }
+
   void Begin() {
     if constexpr (kTls) {
-      Lowest().expires_after(impl_.limits.header_timeout);
+      Expire(impl_.limits.header_timeout);
       stream_->async_handshake(ssl::stream_base::server,
                                [self = this->shared_from_this()](beast::error_code ec) {
                                  if (ec) return self->Fail(ec);
                                  self->WaitRequest(true);
                                });
     } else {
-      Lowest().expires_after(impl_.limits.header_timeout);
+      Expire(impl_.limits.header_timeout);
       WaitRequest(true);
     }
   }
@@ -236,7 +244,7 @@ class HttpServer::Impl::Session : public SessionBase,
   // header within the header deadline.
   void WaitRequest(bool first) {
     if (impl_.stopping) return CloseNow();
-    if (!first) Lowest().expires_after(impl_.limits.idle_timeout);
+    if (!first) Expire(impl_.limits.idle_timeout);
     if (buffer_.size() > 0) return ReadHeader(first);
     buffer_.shrink_to_fit();  // an idle connection keeps no read buffer
     stream_->async_read_some(buffer_.prepare(4096), [self = this->shared_from_this(), first](
@@ -248,7 +256,7 @@ class HttpServer::Impl::Session : public SessionBase,
   }
 
   void ReadHeader(bool first) {
-    if (!first) Lowest().expires_after(impl_.limits.header_timeout);
+    if (!first) Expire(impl_.limits.header_timeout);
     parser_.emplace();
     parser_->header_limit(uint32_t(impl_.limits.max_header_bytes));
     parser_->body_limit(impl_.limits.max_body_bytes);
@@ -258,6 +266,7 @@ class HttpServer::Impl::Session : public SessionBase,
   }
 
   void OnHeader(beast::error_code ec) {
+    if (ec && PastDeadline()) return Fail(ec);  // however the layers below report it
     if (ec == bhttp::error::body_limit) return TooLarge();
     if (ec == bhttp::error::header_limit)
       return Refuse(ErrorReply(431, "too_large", "请求头过大 / request header too large"));
@@ -288,7 +297,7 @@ class HttpServer::Impl::Session : public SessionBase,
     const auto expect = h[bhttp::field::expect];
     if (h.version() >= 11 && beast::iequals(expect, "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      Lowest().expires_after(impl_.limits.write_timeout);
+      Expire(impl_.limits.write_timeout);
       net::async_write(*stream_, net::buffer(kContinue),
                        [self = this->shared_from_this()](beast::error_code ec, size_t) {
                          if (ec) return self->Fail(ec);
@@ -301,8 +310,7 @@ class HttpServer::Impl::Session : public SessionBase,
 
   void ReadBody() {
     const auto len = parser_->content_length();
-    Lowest().expires_after(
-        Allowance(impl_.limits.body_timeout, len ? *len : 0, impl_.limits.min_rate_bytes_per_s));
+    Expire(Allowance(impl_.limits.body_timeout, len ? *len : 0, impl_.limits.min_rate_bytes_per_s));
     bhttp::async_read(*stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
                         if (ec == bhttp::error::body_limit) return self->TooLarge();
@@ -321,6 +329,7 @@ class HttpServer::Impl::Session : public SessionBase,
   // Hands the request to a worker; the reply comes back to this connection's strand.
   void Dispatch() {
     Lowest().expires_never();  // nothing is read while the handler runs
+    deadline_ = std::chrono::steady_clock::time_point::max();
     auto msg = parser_->release();
     parser_.reset();
     auto req = std::make_unique<Request>();
@@ -387,8 +396,8 @@ class HttpServer::Impl::Session : public SessionBase,
     if (!(s == 204 || s == 304 || (s >= 100 && s < 200))) out_->body() = std::move(res.body);
     out_->prepare_payload();
     if (head_) out_->body().clear();  // Content-Length stays that of the GET
-    Lowest().expires_after(Allowance(impl_.limits.write_timeout, out_->body().size(),
-                                     impl_.limits.min_rate_bytes_per_s));
+    Expire(Allowance(impl_.limits.write_timeout, out_->body().size(),
+                     impl_.limits.min_rate_bytes_per_s));
     bhttp::async_write(*stream_, *out_,
                        [self = this->shared_from_this()](beast::error_code ec, size_t) {
                          self->out_.reset();
@@ -410,7 +419,7 @@ class HttpServer::Impl::Session : public SessionBase,
     FillHead(*stream_head_, res);
     stream_head_->chunked(true);
     stream_ser_.emplace(*stream_head_);
-    Lowest().expires_after(impl_.limits.write_timeout);
+    Expire(impl_.limits.write_timeout);
     bhttp::async_write_header(*stream_, *stream_ser_,
                               [self = this->shared_from_this()](beast::error_code ec, size_t) {
                                 if (ec) return self->EndStream(false);
@@ -438,7 +447,7 @@ class HttpServer::Impl::Session : public SessionBase,
     }
     if (step.kind == StreamStep::kData) {
       chunk_ = std::move(step.data);
-      Lowest().expires_after(
+      Expire(
           Allowance(impl_.limits.write_timeout, chunk_.size(), impl_.limits.min_rate_bytes_per_s));
       net::async_write(*stream_, bhttp::make_chunk(net::buffer(chunk_)),
                        [self](beast::error_code ec, size_t) {
@@ -447,7 +456,7 @@ class HttpServer::Impl::Session : public SessionBase,
                        });
       return;
     }
-    Lowest().expires_after(impl_.limits.write_timeout);
+    Expire(impl_.limits.write_timeout);
     net::async_write(*stream_, bhttp::make_chunk_last(),
                      [self](beast::error_code ec, size_t) { self->EndStream(!ec); });
   }
@@ -483,7 +492,7 @@ class HttpServer::Impl::Session : public SessionBase,
     FillHead(*out_, res);
     out_->body() = std::move(res.body);
     out_->prepare_payload();
-    Lowest().expires_after(impl_.limits.write_timeout);
+    Expire(impl_.limits.write_timeout);
     bhttp::async_write(*stream_, *out_,
                        [self = this->shared_from_this()](beast::error_code ec, size_t) {
                          self->out_.reset();
@@ -496,7 +505,7 @@ class HttpServer::Impl::Session : public SessionBase,
     beast::error_code ignored;
     Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (!scratch_) scratch_ = std::make_unique<std::array<char, 65536>>();
-    Lowest().expires_after(impl_.limits.drain_timeout);
+    Expire(impl_.limits.drain_timeout);
     DrainSome();
   }
 
@@ -511,14 +520,15 @@ class HttpServer::Impl::Session : public SessionBase,
   }
 
   void Fail(beast::error_code ec) {
-    if (ec == beast::error::timeout) ++impl_.timed_out;
+    if (ec == beast::error::timeout || PastDeadline()) ++impl_.timed_out;
+    spdlog::debug("HTTP connection from {} closed: {}", address_, ec.message());
     CloseNow();
   }
 
   // The reply is out and the connection is not kept: TLS close_notify (briefly), then close.
   void Shutdown() {
     if constexpr (kTls) {
-      Lowest().expires_after(1s);
+      Expire(1s);
       stream_->async_shutdown(
           [self = this->shared_from_this()](beast::error_code) { self->CloseNow(); });
     } else {
@@ -541,6 +551,7 @@ class HttpServer::Impl::Session : public SessionBase,
   const std::string address_;
   const int port_;
   uint64_t id_ = 0;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   std::optional<Stream> stream_;
   beast::flat_buffer buffer_;
   net::steady_timer timer_;

@@ -1,6 +1,7 @@
 #include "server/http/raw_client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 
@@ -53,6 +55,9 @@ std::string RawReply::Header(std::string_view name) const {
 }
 
 std::unique_ptr<RawClient> RawClient::Connect(const RawClientOptions& o, std::string* error) {
+  // OpenSSL writes with write(2): a peer that closed first would kill the probe with SIGPIPE.
+  static const bool kNoSigpipe = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)kNoSigpipe;
   auto fail = [&](const std::string& why) -> std::unique_ptr<RawClient> {
     if (error) *error = why;
     return nullptr;
@@ -187,22 +192,45 @@ std::optional<RawReply> RawClient::Read() {
 }
 
 bool RawClient::WaitClosed(std::chrono::milliseconds timeout) {
+  // Non-blocking meanwhile: TLS records that carry no data (session tickets) must not make a
+  // blocking read wait for data that never comes.
+  const int flags = fcntl(fd_, F_GETFL);
+  fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
   const auto until = std::chrono::steady_clock::now() + timeout;
+  bool closed = false;
   char buf[4096];
-  while (true) {
+  while (!closed) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
+    if (left.count() <= 0) break;
     if (!(tls_ && SSL_pending(tls_->ssl) > 0)) {
       pollfd p{fd_, POLLIN, 0};
       const int rc = ::poll(&p, 1, int(left.count()));
-      if (rc == 0) return false;
-      if (rc < 0) return true;
+      if (rc == 0) break;
+      if (rc < 0) {
+        closed = true;
+        break;
+      }
     }
-    const int n = ReadSome(buf, sizeof buf);
-    if (n <= 0) return true;
-    in_.append(buf, size_t(n));
+    if (tls_) {
+      ERR_clear_error();
+      const int n = SSL_read(tls_->ssl, buf, sizeof buf);
+      if (n > 0) {
+        in_.append(buf, size_t(n));
+        continue;
+      }
+      const int err = SSL_get_error(tls_->ssl, n);
+      closed = err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE;
+    } else {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0)
+        in_.append(buf, size_t(n));
+      else
+        closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    }
   }
+  fcntl(fd_, F_SETFL, flags);
+  return closed;
 }
 
 std::string RawClient::Get(const std::string& path, const std::string& extra_headers) {

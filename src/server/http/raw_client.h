@@ -1,7 +1,8 @@
 // A blocking HTTP/1.1 client connection over TCP or TLS that can bind a source address, stop
 // half-way through a request and hold a connection idle: what probes of the HTTP front need
 // (`anju bench http-hostile`, tests/server/http_front_test.cpp) and ordinary clients cannot
-// do. The server itself never uses it. IPv4 only.
+// do. The server itself never uses it. IPv4 only. The first Connect ignores SIGPIPE for the
+// process (OpenSSL writes with write(2)).
 #pragma once
 
 #include <chrono>

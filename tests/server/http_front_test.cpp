@@ -25,6 +25,7 @@
 #include "server/http/address_list.h"
 #include "server/http/message.h"
 #include "server/http/raw_client.h"
+#include "server/http/router.h"
 #include "server/server.h"
 #include "testing.h"
 
@@ -125,6 +126,47 @@ TEST(HttpAddressList, AddressesAndNetworks) {
         << bad;
   EXPECT_EQ(ParseTlsMode("tls12"), TlsMode::kTls12);
   EXPECT_EQ(anju::testing::CodeOf([] { ParseTlsMode("ssl3"); }), ErrorCode::kInvalidArgument);
+}
+
+TEST(HttpRouter, MatchesInOrderWithParametersInsideSegments) {
+  Router router;
+  auto echo = [](const std::string& tag) {
+    return [tag](server::Request& r) {
+      json j = {{"route", tag}, {"listener", ListenerName(r.http.listener)}};
+      for (const auto& [k, v] : r.path) j[k] = v;
+      return Reply::Json(j);
+    };
+  };
+  router.Add("GET", "/api/v1/events/stream", "t", Auth::kNone, "s", echo("stream"));
+  router.Add("GET", "/api/v1/events/{id}", "t", Auth::kNone, "s", echo("event"));
+  router.Add("GET", "/api/v1/captures/{id}/clip/{n}.jpg", "t", Auth::kNone, "s", echo("clip"));
+  router.Add("POST", "/VIID/System/Register", "t", Auth::kNone, "s", echo("register"));
+  router.Install({});
+  auto call = [&](const std::string& method, const std::string& target,
+                  Listener l = Listener::kMain) -> std::optional<json> {
+    Request req;
+    req.method = method;
+    req.target = target;
+    req.listener = l;
+    ParseTarget(req);
+    auto res = router.Dispatch(req);
+    if (!res) return std::nullopt;
+    return json::parse(res->body);
+  };
+  EXPECT_EQ((*call("GET", "/api/v1/events/stream"))["route"], "stream");  // first added wins
+  EXPECT_EQ((*call("GET", "/api/v1/events/42"))["id"], "42");
+  const auto clip = call("GET", "/api/v1/captures/c%2D7/clip/3.jpg");
+  ASSERT_TRUE(clip);
+  EXPECT_EQ((*clip)["id"], "c-7");
+  EXPECT_EQ((*clip)["n"], "3");
+  EXPECT_FALSE(call("GET", "/api/v1/captures/c7/clip/.jpg"));
+  EXPECT_FALSE(call("GET", "/api/v1/captures/c7/clip/3.png"));
+  EXPECT_FALSE(call("GET", "/api/v1/events/"));
+  EXPECT_FALSE(call("POST", "/api/v1/events/42"));
+  EXPECT_EQ((*call("HEAD", "/api/v1/events/42"))["route"], "event");
+  // The camera listener reaches GA/T 1400 routes only.
+  EXPECT_FALSE(call("GET", "/api/v1/events/42", Listener::kCamera));
+  EXPECT_EQ((*call("POST", "/VIID/System/Register", Listener::kCamera))["listener"], "camera");
 }
 
 // ---------------------------------------------------------------- a real server

@@ -1,5 +1,6 @@
 #include "server/http/router.h"
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -36,23 +37,36 @@ std::vector<std::string> Segments(const std::string& path) {
   }
 }
 
-bool IsParam(const std::string& seg) {
-  return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
+// A route segment: a literal, or a {name} parameter with optional literal text around it
+// ("{n}.jpg"). NAME is empty for a literal.
+struct SegmentPattern {
+  std::string prefix, name, suffix;
+};
+
+SegmentPattern ParseSegment(const std::string& seg) {
+  const size_t open = seg.find('{');
+  const size_t close = seg.find('}', open);
+  if (open == std::string::npos || close == std::string::npos) return {seg, "", ""};
+  return {seg.substr(0, open), seg.substr(open + 1, close - open - 1), seg.substr(close + 1)};
 }
 
-// A {name} segment matches one non-empty path segment; literals match exactly.
+// A parameter matches one path segment's non-empty middle (what "([^/]+)" matched before);
+// literals match exactly.
 bool Match(const std::vector<std::string>& route, const std::vector<std::string>& path,
            std::map<std::string, std::string>* params) {
   if (route.size() != path.size()) return false;
   for (size_t i = 0; i < route.size(); ++i) {
-    if (IsParam(route[i])) {
-      if (path[i].empty()) return false;
-    } else if (route[i] != path[i]) {
-      return false;
+    const std::string& seg = path[i];
+    if (route[i].find('{') == std::string::npos) {
+      if (seg != route[i]) return false;
+      continue;
     }
+    const auto p = ParseSegment(route[i]);
+    if (seg.size() <= p.prefix.size() + p.suffix.size() || seg.rfind(p.prefix, 0) != 0 ||
+        seg.compare(seg.size() - p.suffix.size(), p.suffix.size(), p.suffix) != 0)
+      return false;
+    (*params)[p.name] = seg.substr(p.prefix.size(), seg.size() - p.prefix.size() - p.suffix.size());
   }
-  for (size_t i = 0; i < route.size(); ++i)
-    if (IsParam(route[i])) (*params)[route[i].substr(1, route[i].size() - 2)] = path[i];
   return true;
 }
 
@@ -165,6 +179,10 @@ void Router::Install(AuthHooks hooks) {
     static const std::set<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
     if (!kMethods.count(route.method))
       throw Error(ErrorCode::kInternal, "unsupported method " + route.method);
+    for (const auto& seg : Segments(route.path))
+      if (std::count(seg.begin(), seg.end(), '{') > 1)
+        throw Error(ErrorCode::kInternal,
+                    "route " + route.path + ": one {parameter} per path segment at most");
   }
   hooks_ = std::move(hooks);
   segments_.clear();

@@ -292,6 +292,22 @@ std::vector<TemplateId> FeatureIndex::TemplatesOf(const std::string& person) con
   std::sort(ids.begin(), ids.end());
   return ids;
 }
+std::vector<FeatureIndex::StoredTemplate> FeatureIndex::Export() const {
+  auto lock = ReadLock();
+  const size_t dim = options_.dim;
+  std::vector<StoredTemplate> out(row_id_.size());
+  for (size_t r = 0; r < out.size(); ++r) {
+    out[r].person = slot_name_[row_slot_[r]];
+    out[r].id = row_id_[r];
+    out[r].feature.resize(dim);
+    if (options_.precision == Precision::kFloat32)
+      std::copy_n(f32_.begin() + r * dim, dim, out[r].feature.begin());
+    else
+      for (size_t d = 0; d < dim; ++d) out[r].feature[d] = float(i8_[r * dim + d]) * scale_[r];
+  }
+  return out;
+}
+
 size_t FeatureIndex::FeatureBytes() const {
   auto lock = ReadLock();
   return f32_.size() * sizeof(float) + i8_.size() + scale_.size() * sizeof(float) +

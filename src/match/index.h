@@ -100,6 +100,15 @@ class FeatureIndex {
                                                   std::string_view model_version,
                                                   const SearchOptions& options = {}) const;
 
+  // Every template (fp32; int8 rows dequantised), in storage order: calibration from the
+  // gallery itself (match::CalibrateGallery) reads them once.
+  struct StoredTemplate {
+    std::string person;
+    TemplateId id = 0;
+    std::vector<float> feature;
+  };
+  std::vector<StoredTemplate> Export() const;
+
   size_t size() const;     // templates
   size_t persons() const;  // persons with at least one template
   bool Contains(const std::string& person) const;

@@ -211,19 +211,27 @@ void PrintCalibration(const Thresholds& th, const json& report) {
   for (auto l : match::kAllLevels) {
     auto& c = report["chosen"][match::LevelName(l)];
     std::printf(
-        "chosen %-6s threshold %.4f margin %.2f (%s): LFW FMR %.2e FNMR %.4f | East-Asian FMR "
-        "%.2e FNMR %.4f\n",
+        "chosen %-6s threshold %.4f margin %.2f (%s; estimate %.4f): LFW FMR %.2e FNMR %.4f | "
+        "East-Asian FMR %.2e FNMR %.4f\n",
         match::LevelName(l), c["threshold"].get<float>(), th.at(l).margin,
-        c["basis"].get<std::string>().c_str(), c["lfw_fmr"].get<double>(),
-        c["lfw_fnmr"].get<double>(), c["asian_fmr"].get<double>(), c["asian_fnmr"].get<double>());
+        c["basis"].get<std::string>().c_str(), c["estimate"].get<float>(),
+        c["lfw_fmr"].get<double>(), c["lfw_fnmr"].get<double>(), c["asian_fmr"].get<double>(),
+        c["asian_fnmr"].get<double>());
   }
   if (report.contains("fusion_experiment")) {
     auto& f = report["fusion_experiment"];
-    std::printf(
-        "fusion: max rank-1 %.4f FNIR@FPIR1%% %.4f | mean rank-1 %.4f FNIR@FPIR1%% %.4f → %s\n",
-        f["max"]["rank1"].get<double>(), f["max"]["at_fpir_1pct"]["fnir"].get<double>(),
-        f["mean"]["rank1"].get<double>(), f["mean"]["at_fpir_1pct"]["fnir"].get<double>(),
-        f["chosen"].get<std::string>().c_str());
+    for (const char* name : {"max", "mean", "centroid"}) {
+      if (!f.contains(name)) continue;
+      const std::string ea = std::string("east_asian_") + name;
+      std::printf("fusion %-8s LFW rank-1 %.4f FNIR@FPIR1%% %.4f", name,
+                  f[name]["rank1"].get<double>(), f[name]["at_fpir_1pct"]["fnir"].get<double>());
+      if (f.contains(ea))
+        std::printf(" | East-Asian rank-1 %.4f FNIR@FPIR1%% %.4f (%zu probes)",
+                    f[ea]["rank1"].get<double>(), f[ea]["at_fpir_1pct"]["fnir"].get<double>(),
+                    f[ea]["mated_probes"].get<size_t>());
+      std::printf("\n");
+    }
+    std::printf("fusion chosen: %s\n", f["chosen"].get<std::string>().c_str());
   }
 }
 
@@ -245,7 +253,7 @@ void InstallMatchCommands(CLI::App& root) {
   {
     static DataFlags flags;
     static KeyFlags keys;
-    static std::string data, out, dups, asian_dups, gallery, base, split = "all", site_fpir;
+    static std::string data, out, dups, asian_dups, gallery, base, split = "all", site_fpir, floor;
     static std::vector<std::string> asian;
     static unsigned split_seed = 1;
     static size_t gallery_persons = 0;
@@ -277,6 +285,8 @@ void InstallMatchCommands(CLI::App& root) {
     cmd->add_option("--asian-duplicates", asian_dups,
                     "East-Asian duplicate-identity list merged before the split and scoring "
                     "(default: models/east-asian-duplicate-identities.txt)");
+    cmd->add_option("--floor", floor,
+                    "levels never below this thresholds file's (e.g. the levels being replaced)");
     cmd->add_flag("--json", as_json, "print the report as one JSON line at the end");
     keys.Add(cmd);
     flags.Add(cmd);
@@ -340,7 +350,10 @@ void InstallMatchCommands(CLI::App& root) {
       in.threads = flags.threads;
       in.command = "anju calibrate --data " + data + Joined(asian, "--asian") +
                    (split == "all" ? "" : " --split " + split) + " --out " + out;
-      auto cal = eval::CalibrateFromSets(in, {});
+      match::ReferenceOptions ro;
+      if (!floor.empty()) ro.floor = Thresholds::Load(floor, lfw.model_version);
+      in.command += floor.empty() ? "" : " --floor " + floor;
+      auto cal = eval::CalibrateFromSets(in, ro);
       cal.report["lfw_duplicates_merged"] = dup_file.string();
       cal.report["east_asian_duplicates_merged"] = ea_dup_file.string();
       cal.report["east_asian_split"] = {{"split", split}, {"seed", split_seed}};
@@ -386,7 +399,8 @@ void InstallMatchCommands(CLI::App& root) {
   {
     static DataFlags flags;
     static std::vector<std::string> data, strangers;
-    static std::string distractors, cohort, dups, thresholds,
+    static std::vector<std::string> dups;
+    static std::string distractors, cohort, thresholds,
         precision = "fp32", split = "all", templates = "each", fusion, face = "auto", margins,
         site_fpir;
     static std::vector<size_t> gallery_sizes;
@@ -444,14 +458,14 @@ void InstallMatchCommands(CLI::App& root) {
                     "unit doors of N persons: unit-only galleries vs the whole gallery with the "
                     "door's allowed list");
     cmd->add_option("--margins", margins, "override the margins: high,normal,low");
-    cmd->add_option("--fusion", fusion, "max | mean (default: the thresholds file's)")
-        ->check(CLI::IsMember({"max", "mean"}));
+    cmd->add_option("--fusion", fusion, "max | mean | centroid (default: the thresholds file's)")
+        ->check(CLI::IsMember({"max", "mean", "centroid"}));
     cmd->add_option("--face", face, "auto | largest | central (auto: central for LFW)")
         ->check(CLI::IsMember({"auto", "largest", "central"}));
     cmd->add_flag("--no-absent", no_absent, "skip the absent-resident probes");
     cmd->add_option("--exclude-duplicates", dups,
-                    "also report with these duplicate identities merged (a file like "
-                    "models/lfw-duplicate-identities.txt; merged before the split)");
+                    "also report with these duplicate identities merged (files like "
+                    "models/lfw-duplicate-identities.txt, repeatable; merged before the split)");
     cmd->add_option("--thresholds", thresholds,
                     "thresholds file (default: models/thresholds.json)");
     cmd->add_option("--precision", precision, "fp32 | int8");
@@ -464,8 +478,8 @@ void InstallMatchCommands(CLI::App& root) {
       const auto lo = flags.Load(live, eval::ParseFaceChoice(face));
       // Duplicate identities are merged before the split, so one person never sits in both
       // halves.
-      const auto dup_list =
-          dups.empty() ? std::map<std::string, std::string>{} : eval::ReadDuplicateList(dups);
+      std::map<std::string, std::string> dup_list;
+      for (const auto& f : dups) dup_list.merge(eval::ReadDuplicateList(f));
       auto load = [&](const std::vector<std::string>& dirs, eval::Split s, bool merge) {
         auto all = eval::LoadLabelledSets(Paths(dirs), lo);
         if (merge) eval::MergeDuplicates(all, dup_list);
@@ -544,7 +558,7 @@ void InstallMatchCommands(CLI::App& root) {
           json m = eval::RunOpenSet(inputs(*merged), o, th ? &*th : nullptr);
           if (!out.contains("duplicates_merged")) out["duplicates_merged"] = m;
           by_size[std::to_string(n)]["duplicates_merged"] = m;
-          if (!as_json) PrintOpenSet("  duplicates merged (" + dups + ")", m);
+          if (!as_json) PrintOpenSet("  duplicates merged", m);
         }
       }
       if (gallery_sizes.size() > 1) out["gallery_sizes"] = by_size;

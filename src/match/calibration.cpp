@@ -115,9 +115,12 @@ Calibration CalibrateReference(ReferenceScores lfw, ReferenceScores ea, const Re
     float t = std::max(lp[i].threshold, xp[i].threshold);
     std::string basis = t == lp[i].threshold ? "lfw" : "east-asian (lfw tail + offset)";
     if (ep[i].resolved && ep[i].threshold > t) t = ep[i].threshold, basis = "east-asian";
+    const float estimate = t;
+    if (o.floor && o.floor->at(l).threshold > t) t = o.floor->at(l).threshold, basis = "floor";
     c.thresholds.at(l) = {t, o.margins[i], fmr};
     chosen[LevelName(l)] = {{"threshold", t},
                             {"basis", basis},
+                            {"estimate", estimate},
                             {"lfw_fmr", RateAtOrAbove(li, t)},
                             {"lfw_fnmr", RateBelow(lfw.scores.genuine, t)},
                             {"asian_fmr", RateAtOrAbove(ei, t)},
@@ -143,6 +146,11 @@ Calibration CalibrateReference(ReferenceScores lfw, ReferenceScores ea, const Re
                 {"offsets", offsets},
                 {"levels", asian_x["levels"]}}},
               {"chosen", chosen}};
+  if (o.floor) {
+    json floor = json::object();
+    for (auto l : kAllLevels) floor[LevelName(l)] = o.floor->at(l).threshold;
+    c.report["floor"] = floor;
+  }
   return c;
 }
 
@@ -174,12 +182,20 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
   // Leave-one-out: each template against the other persons, as a stranger would meet them.
   const auto ranked = gallery.SearchBatch(F, gallery.options().model_version,
                                           {.k = 2, .threads = std::max(1, o.threads)});
+  // Pairs at or above the base's high threshold are what the duplicate check at enrolment
+  // flags (one face under two identities, or twins the staff let in on purpose): known to the
+  // site, they would otherwise set every level by themselves. They are left out and counted.
+  const float flagged = base.at(SecurityLevel::kHigh).threshold;
+  size_t flagged_loo = 0, flagged_pairs = 0;
   std::vector<float> loo;
   loo.reserve(R);
   for (size_t r = 0; r < R; ++r)
     for (const auto& cand : ranked[r])
       if (cand.person != stored[r].person) {
-        loo.push_back(cand.score);
+        if (cand.score >= flagged)
+          ++flagged_loo;
+        else
+          loo.push_back(cand.score);
         break;
       }
 
@@ -207,7 +223,13 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
       kern.dots_f32(F.data() + i * dim, P, F.data() + i * dim, rows, dim, buf.data());
       for (int p = 0; p < P; ++p)
         for (size_t r = p + 1; r < rows; ++r)
-          if (stored[i + p].person != stored[i + r].person) top.Offer(buf[p * rows + r]);
+          if (stored[i + p].person != stored[i + r].person) {
+            const float x = buf[p * rows + r];
+            if (x >= flagged)
+              ++flagged_pairs;
+            else
+              top.Offer(x);
+          }
     }
   }
   const std::vector<float> tail = top.Sorted();
@@ -220,6 +242,7 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
     // N to that (FPIR grows about linearly with the gallery at these rates).
     const double loo_target = o.target_fpir[i] * double(persons - 1) / double(N);
     std::vector<float> work = loo;
+    if (work.empty()) work.push_back(-1.f);
     const FmrPoint lp = ThresholdAtFmr(work, loo_target, 0.f);
     // Pairs: lowest t with at most `allowed` impostor pairs at or above it.
     const double allowed = std::floor(need[i] * impostor_pairs);
@@ -257,6 +280,8 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
   T.at(SecurityLevel::kHigh).threshold =
       std::max(T.at(SecurityLevel::kHigh).threshold, T.at(SecurityLevel::kNormal).threshold);
   report["levels"] = levels;
+  report["left_out_at_or_above_high"] = {
+      {"threshold", flagged}, {"templates", flagged_loo}, {"pairs", flagged_pairs}};
   T.datasets.push_back("site gallery (" + std::to_string(persons) + " persons, " +
                        std::to_string(R) + " templates)");
   c.report = report;

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ struct ReferenceOptions {
   float unresolved_margin = 0.02f;
   std::array<float, 3> margins = {0.06f, 0.04f, 0.03f};  // high, normal, low
   Fusion fusion = kDefaultFusion;
+  // Levels never below these (e.g. the levels being replaced, so that a recalibration cannot
+  // make any level looser than it was). Empty = no floor.
+  std::optional<Thresholds> floor;
 };
 
 struct Calibration {
@@ -60,7 +64,8 @@ struct Calibration {
 //  2. East-Asian extrapolated: LFW's threshold + the largest East-Asian − LFW offset measured at
 //     the resolved upper quantiles (the East-Asian tail taken as LFW's, shifted);
 //  3. East-Asian empirical, when the East-Asian pairs resolve the target;
-// the level takes the strictest of the three (never looser than the East-Asian data).
+// the level takes the strictest of the three (never looser than the East-Asian data), and
+// never goes below `options.floor` when one is given.
 Calibration CalibrateReference(ReferenceScores lfw, ReferenceScores east_asian,
                                const ReferenceOptions& options = {});
 
@@ -88,7 +93,9 @@ struct SiteOptions {
 //    point where the target share of them would be accepted;
 //  * pairs: every pair of persons, FPIR(N) = 1 − (1 − FMR)^N solved for the per-comparison
 //    FMR the target needs at the gallery's size.
-// A target the gallery cannot resolve (too few persons) leaves that level at BASE.
+// A target the gallery cannot resolve (too few persons) leaves that level at BASE. Scores at or
+// above BASE's high threshold — the faces the duplicate check at enrolment flags — are left out
+// (counted in the report): a known pair of look-alikes must not set every level.
 // The server calls this after enrolments (docs/matching.md, "Per-site calibration").
 Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base,
                              const SiteOptions& options = {});

@@ -167,7 +167,8 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
       {"gallery_persons_target", N},
       {"target_fpir",
        {{"high", o.target_fpir[0]}, {"normal", o.target_fpir[1]}, {"low", o.target_fpir[2]}}},
-      {"never_below_base", o.never_below_base}};
+      {"never_below_base", o.never_below_base},
+      {"probes", std::min(stored.size(), std::max<size_t>(o.max_probes, 1))}};
   if (persons < std::max<size_t>(o.min_persons, 2)) {
     report["kept_base"] = "too few persons enrolled (" + std::to_string(persons) + " < " +
                           std::to_string(o.min_persons) + ")";
@@ -179,8 +180,17 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
   std::vector<float> F(R * dim);
   for (size_t r = 0; r < R; ++r) std::copy_n(stored[r].feature.begin(), dim, F.begin() + r * dim);
 
-  // Leave-one-out: each template against the other persons, as a stranger would meet them.
-  const auto ranked = gallery.SearchBatch(F, gallery.options().model_version,
+  // Probes: every template, or an even sample of at most max_probes of them (a large gallery:
+  // the cost is probes × templates, the resolution 1 / probes).
+  std::vector<size_t> probe_rows;
+  const size_t P = std::min(R, std::max<size_t>(o.max_probes, 1));
+  for (size_t k = 0; k < P; ++k) probe_rows.push_back(k * R / P);
+  std::vector<float> Q(P * dim);
+  for (size_t k = 0; k < P; ++k)
+    std::copy_n(F.begin() + probe_rows[k] * dim, dim, Q.begin() + k * dim);
+
+  // Leave-one-out: each probe template against the other persons, as a stranger meets them.
+  const auto ranked = gallery.SearchBatch(Q, gallery.options().model_version,
                                           {.k = 2, .threads = std::max(1, o.threads)});
   // Pairs at or above the base's high threshold are what the duplicate check at enrolment
   // flags (one face under two identities, or twins the staff let in on purpose): known to the
@@ -188,10 +198,10 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
   const float flagged = base.at(SecurityLevel::kHigh).threshold;
   size_t flagged_loo = 0, flagged_pairs = 0;
   std::vector<float> loo;
-  loo.reserve(R);
-  for (size_t r = 0; r < R; ++r)
-    for (const auto& cand : ranked[r])
-      if (cand.person != stored[r].person) {
+  loo.reserve(P);
+  for (size_t k = 0; k < P; ++k)
+    for (const auto& cand : ranked[k])
+      if (cand.person != stored[probe_rows[k]].person) {
         if (cand.score >= flagged)
           ++flagged_loo;
         else
@@ -199,12 +209,12 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
         break;
       }
 
-  // Template pairs of different persons; only the highest few are kept (the tail).
+  // Probe × template pairs of different persons (a pair of two probes counts twice, which
+  // leaves every rate as it is); only the highest few scores are kept (the tail).
   std::map<std::string, size_t> per_person;
   for (const auto& s : stored) ++per_person[s.person];
-  double same_pairs = 0;
-  for (const auto& [p, n] : per_person) same_pairs += double(n) * double(n - 1) / 2;
-  const double impostor_pairs = double(R) * double(R - 1) / 2 - same_pairs;
+  double impostor_pairs = 0;
+  for (size_t r : probe_rows) impostor_pairs += double(R - per_person[stored[r].person]);
   // Per-comparison rate each level needs at size N: FPIR(N) = 1 − (1 − p)^N.
   std::array<double, 3> need{};
   size_t keep = 1;
@@ -216,20 +226,25 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
   TopScores top(keep);
   {
     const auto& kern = BestKernels();
-    std::vector<float> buf(kMaxProbes * R);
-    for (size_t i = 0; i < R; i += kMaxProbes) {
-      const int P = int(std::min<size_t>(kMaxProbes, R - i));
-      const size_t rows = R - i;
-      kern.dots_f32(F.data() + i * dim, P, F.data() + i * dim, rows, dim, buf.data());
-      for (int p = 0; p < P; ++p)
-        for (size_t r = p + 1; r < rows; ++r)
-          if (stored[i + p].person != stored[i + r].person) {
-            const float x = buf[p * rows + r];
+    const size_t block = 4096;
+    std::vector<float> buf(kMaxProbes * block);
+    for (size_t i = 0; i < P; i += kMaxProbes) {
+      const int np = int(std::min<size_t>(kMaxProbes, P - i));
+      for (size_t b0 = 0; b0 < R; b0 += block) {
+        const size_t n = std::min(block, R - b0);
+        kern.dots_f32(Q.data() + i * dim, np, F.data() + b0 * dim, n, dim, buf.data());
+        for (int p = 0; p < np; ++p) {
+          const std::string& who = stored[probe_rows[i + p]].person;
+          for (size_t r = 0; r < n; ++r) {
+            if (stored[b0 + r].person == who) continue;
+            const float x = buf[p * n + r];
             if (x >= flagged)
               ++flagged_pairs;
             else
               top.Offer(x);
           }
+        }
+      }
     }
   }
   const std::vector<float> tail = top.Sorted();
@@ -265,7 +280,7 @@ Calibration CalibrateGallery(const FeatureIndex& gallery, const Thresholds& base
                             {"leave_one_out",
                              {{"threshold", lp.threshold},
                               {"resolved", lp.resolved},
-                              {"templates", loo.size()},
+                              {"probes", loo.size()},
                               {"target", loo_target},
                               {"fpir_at_chosen", RateAtOrAbove(loo, t)}}},
                             {"pairs",

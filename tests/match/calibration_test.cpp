@@ -8,6 +8,8 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/paths.h"
+#include "eval/open_set.h"
 #include "testing.h"
 
 namespace anju::match {
@@ -127,7 +129,8 @@ Thresholds Base(float high, float normal, float low) {
 TEST(SiteCalibration, LookAlikeGalleryGetsStricterLevels) {
   FeatureIndex index({.model_version = "v", .dim = 64, .fusion = Fusion::kMean});
   FillGallery(index, 400, 40, 0.12f, 5);  // 40 families of 10 look-alikes
-  const Thresholds base = Base(0.5f, 0.45f, 0.4f);
+  // High at 0.9: the duplicate check flags nothing here, every look-alike pair counts.
+  const Thresholds base = Base(0.9f, 0.45f, 0.4f);
   auto c = CalibrateGallery(index, base);
   const auto& T = c.thresholds;
   for (auto l : kAllLevels) {
@@ -148,7 +151,8 @@ TEST(SiteCalibration, LookAlikeGalleryGetsStricterLevels) {
 TEST(SiteCalibration, LargerGalleryNeedsAHigherThreshold) {
   FeatureIndex index({.model_version = "v", .dim = 64});
   FillGallery(index, 600, 60, 0.15f, 6);
-  const Thresholds base = Base(0.2f, 0.15f, 0.1f);  // below anything the gallery supports
+  const Thresholds base =
+      Base(0.9f, 0.15f, 0.1f);  // normal, low: below anything the gallery supports
   SiteOptions now, later;
   later.gallery_persons = 1200;  // the site expects twice as many residents
   const float t_now =
@@ -156,6 +160,23 @@ TEST(SiteCalibration, LargerGalleryNeedsAHigherThreshold) {
   const float t_later =
       CalibrateGallery(index, base, later).thresholds.at(SecurityLevel::kNormal).threshold;
   EXPECT_GT(t_later, t_now);
+}
+
+TEST(SiteCalibration, LargeGalleriesAreSampled) {
+  FeatureIndex index({.model_version = "v", .dim = 64});
+  FillGallery(index, 2000, 200, 0.15f, 9);
+  const Thresholds base = Base(0.9f, 0.15f, 0.1f);
+  SiteOptions all, sampled;
+  sampled.max_probes = 500;
+  auto a = CalibrateGallery(index, base, all);
+  auto b = CalibrateGallery(index, base, sampled);
+  EXPECT_EQ(a.report["probes"], 2000);
+  EXPECT_EQ(b.report["probes"], 500);
+  EXPECT_EQ(b.report["levels"]["low"]["leave_one_out"]["probes"], 500);
+  // A quarter of the probes estimates the same tail: the low level (2% FPIR, resolved by both)
+  // moves by little.
+  EXPECT_NEAR(b.thresholds.at(SecurityLevel::kLow).threshold,
+              a.thresholds.at(SecurityLevel::kLow).threshold, 0.03f);
 }
 
 TEST(SiteCalibration, NeverBelowTheBaseUnlessAsked) {
@@ -177,6 +198,49 @@ TEST(SiteCalibration, TooSmallAGalleryKeepsTheBase) {
   auto c = CalibrateGallery(index, base);
   EXPECT_TRUE(c.report.contains("kept_base"));
   for (auto l : kAllLevels) EXPECT_FLOAT_EQ(c.thresholds.at(l).threshold, base.at(l).threshold);
+}
+
+// ---- on real East-Asian faces (CASIA-FaceV5 and asian/people), when present
+TEST(CalibrationRealData, ShippedLevelsHoldOnEastAsianFaces) {
+  ANJU_REQUIRE_DATA(casia, "east-asian/casia5");
+  ANJU_REQUIRE_DATA(asian, "asian");
+  if (!std::filesystem::exists(DefaultModelDir() / "manifest.json"))
+    GTEST_SKIP() << "models not installed";
+  eval::LoadOptions lo;
+  lo.progress = false;
+  const auto set = eval::LoadLabelledSets({casia, asian}, lo);
+  const auto th = Thresholds::Load(RepoModelsDir() / "thresholds.json", set.model_version);
+  std::vector<float> F;
+  std::vector<std::string> labels;
+  for (const auto& f : set.faces)
+    if (f.rec.found)
+      F.insert(F.end(), f.rec.feature.begin(), f.rec.feature.end()), labels.push_back(f.person);
+  auto s = AllPairScores(F, 512, labels);
+  ASSERT_GT(s.impostor.size(), 20000u);
+  ASSERT_GT(s.genuine.size(), 300u);
+  const float normal = th.at(SecurityLevel::kNormal).threshold;
+  // No two of these 49 people are taken for each other at the normal level, and most genuine
+  // pairs (different photos, poses, expressions) still match.
+  EXPECT_EQ(RateAtOrAbove(s.impostor, normal), 0.0);
+  EXPECT_LT(RateBelow(s.genuine, normal), 0.35);
+  std::printf(
+      "East-Asian pairs at the shipped normal level %.4f: %zu impostor, FMR 0; %zu "
+      "genuine, FNMR %.3f\n",
+      normal, s.impostor.size(), s.genuine.size(), RateBelow(s.genuine, normal));
+
+  // The site's own gallery: its levels never fall below the shipped ones, and a gallery
+  // calibrated for 20,000 persons needs at least the threshold of one calibrated for its size.
+  FeatureIndex index({.model_version = set.model_version, .fusion = th.fusion});
+  for (size_t i = 0; i < labels.size(); ++i)
+    index.Add(labels[i], {F.data() + i * 512, 512}, set.model_version);
+  SiteOptions now, big;
+  now.min_persons = big.min_persons = 40;
+  big.gallery_persons = 20000;
+  auto a = CalibrateGallery(index, th, now), b = CalibrateGallery(index, th, big);
+  for (auto l : kAllLevels) {
+    EXPECT_GE(a.thresholds.at(l).threshold, th.at(l).threshold);
+    EXPECT_GE(b.thresholds.at(l).threshold, a.thresholds.at(l).threshold);
+  }
 }
 
 }  // namespace

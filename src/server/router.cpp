@@ -142,7 +142,7 @@ void Router::Install(httplib::Server& server, AuthHooks hooks) const {
   for (const Route& route : routes_) {
     const auto names = PathParamNames(route.path);
     auto handle = [route, names, hooks](const httplib::Request& http, httplib::Response& res) {
-      Request req{http, {}, nullptr, {}, {}};
+      Request req{http, {}, nullptr, {}, {}, {}};
       const bool device = route.auth == Auth::kDevice;
       bool authenticated = false;
       Reply reply;

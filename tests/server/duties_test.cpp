@@ -379,7 +379,9 @@ TEST_F(DutiesTest, EveryEscalationPathIsClosed) {
   for (const auto& u : users.body["items"])
     EXPECT_EQ(CheckRoleSet(u["roles"].get<std::vector<std::string>>()), "") << u;
   for (const auto& u : users.body["items"]) {
-    if (u["username"] == "secadmin") EXPECT_EQ(u["roles"], json::array({"secadmin"}));
+    if (u["username"] == "secadmin") {
+      EXPECT_EQ(u["roles"], json::array({"secadmin"}));
+    }
     if (u["username"] == "sec2") {
       EXPECT_EQ(u["roles"], json::array({"secadmin"}));
       EXPECT_FALSE(u["disabled"].get<bool>());
@@ -387,7 +389,9 @@ TEST_F(DutiesTest, EveryEscalationPathIsClosed) {
   }
   for (const auto& t : As(sec.token, "GET", "/api/v1/tokens").body["items"])
     for (const auto& role : t["roles"])
-      if (t["revoked_ms"].is_null()) EXPECT_TRUE(IsIntegrationRole(role)) << t;
+      if (t["revoked_ms"].is_null()) {
+        EXPECT_TRUE(IsIntegrationRole(role)) << t;
+      }
   // Nothing approved the attacker's requests.
   const auto exports = As(sec.token, "GET", "/api/v1/exports");
   for (const auto& e : exports.body["items"]) EXPECT_EQ(e["state"], "pending") << e;

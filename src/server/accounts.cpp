@@ -966,11 +966,12 @@ void Accounts::RevokeSession(int64_t session_id, const Principal& actor) {
 bool Accounts::CountViews(const Principal& p, int64_t n) {
   if (policy_.views_per_hour_alarm <= 0 || n <= 0) return false;
   const int64_t hour = NowMs() / 3600000;
-  // A token's reads count for the token and for the person who made it, so minting more
-  // tokens does not multiply the allowance.
+  // A token's reads count for the token and for all the tokens its creator made together,
+  // so minting more tokens does not multiply the allowance; crossing the family's
+  // threshold blocks every token of that creator (not the creator's own account).
   std::vector<std::string> counted = {p.name};
   if (p.kind == "token" && !p.creator.empty() && p.creator != "system")
-    counted.push_back(p.creator);
+    counted.push_back("tokens-of:" + p.creator);
   std::vector<std::string> crossed;
   {
     std::lock_guard lock(mu_);
@@ -1009,6 +1010,10 @@ bool Accounts::Block(const std::string& name, const std::string& why, const Prin
   if (name.rfind("token:", 0) == 0) {
     Stmt s(conn, "UPDATE api_tokens SET blocked_reason = ? WHERE name = ?");
     s.Bind(1, why).Bind(2, name.substr(6)).Run();
+  } else if (name.rfind("tokens-of:", 0) == 0) {
+    Stmt s(db_.handle(),
+           "UPDATE api_tokens SET blocked_reason = ? WHERE created_by = ? AND revoked_ms IS NULL");
+    s.Bind(1, why).Bind(2, name.substr(10)).Run();
   } else {
     Stmt u(conn, "SELECT id FROM users WHERE username = ?");
     u.Bind(1, name);

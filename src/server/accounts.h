@@ -117,9 +117,10 @@ class Accounts {
   void RevokeSession(int64_t session_id, const Principal& actor);
 
   // Counts N sensitive reads (archive / photo views, listed persons, exported rows) by P in
-  // the current hour; a token's reads count for the token and for the account that created
-  // it. Returns true when this crosses the policy's threshold: the account (or token) is
-  // now blocked and the caller raises the alarm.
+  // the current hour; a token's reads count for the token and for all the tokens of its
+  // creator together. Returns true when this crosses the policy's threshold: the account
+  // (or the token, or all the creator's tokens) is now blocked and the caller raises the
+  // alarm.
   bool CountViews(const Principal& p, int64_t n);
   // Counts the persons of a list page that P has not seen listed this hour (paging back
   // and forth through the same page does not add up), through CountViews.

@@ -17,6 +17,7 @@
 #include "server/sealing.h"
 #include "server/server_state.h"
 #include "server/site_scope.h"
+#include "server/thumbnail.h"
 #include "store/gallery.h"
 
 namespace anju::server {
@@ -561,6 +562,7 @@ void Server::Impl::AddEnrolmentRoutes() {
       .Add("GET", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin, "photos.read",
            "One enrolment photo (decrypted JPEG; audited)",
            [this](Request& r) {
+             ThumbnailSize(r);  // a bad size: 400 before anything is read or audited
              const std::string& code = r.Path("code");
              std::string name;
              {
@@ -573,8 +575,9 @@ void Server::Impl::AddEnrolmentRoutes() {
                Audit(conn, r.actor, "photo_view", "persons/" + code, {{"photo", r.Path("id")}});
              }
              const auto plain = ReadPhoto(name);
-             return Reply::Jpeg({plain.begin(), plain.end()});
+             return Reply::Jpeg(SizedImage(r, {plain.begin(), plain.end()}));
            })
+      .Query({{"size", JType::kInteger, "a thumbnail: the longer side at most this (16-1024 px)"}})
       .Returns("image/jpeg", "the photo");
 
   router.Add("DELETE", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin, "enrol",

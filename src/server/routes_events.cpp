@@ -10,6 +10,7 @@
 #include "server/audit.h"
 #include "server/server_state.h"
 #include "server/site_scope.h"
+#include "server/thumbnail.h"
 
 #include "server/backup.h"
 #include "server/retention.h"
@@ -117,13 +118,15 @@ void Server::Impl::AddEventRoutes() {
       .Add("GET", "/api/v1/events/{id}/snapshot", "events", Auth::kAdmin, "photos.read",
            "The event's snapshot (decrypted JPEG; audited)",
            [this](Request& r) {
+             ThumbnailSize(r);  // a bad size: 400 before anything is read or audited
              const auto jpeg = events->Snapshot(r.Path("id"));
              {
                auto conn = db->Acquire();
                Audit(conn, r.actor, "snapshot_view", "events/" + r.Path("id"));
              }
-             return Reply::Jpeg({jpeg.begin(), jpeg.end()});
+             return Reply::Jpeg(SizedImage(r, {jpeg.begin(), jpeg.end()}));
            })
+      .Query({{"size", JType::kInteger, "a thumbnail: the longer side at most this (16-1024 px)"}})
       .Returns("image/jpeg", "the snapshot");
 
   router

@@ -10,6 +10,7 @@
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
 #include "server/audit.h"
+#include "server/person_extras.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
 #include "server/site_scope.h"
@@ -119,10 +120,13 @@ void Server::Impl::AddPersonRoutes() {
                                       " ORDER BY code LIMIT ?3 OFFSET ?4");
              s.Bind(1, q).Bind(2, status).Bind(3, p.limit).Bind(4, p.offset).Bind(5, phone);
              json items = json::array();
+             std::vector<int64_t> ids;
              while (s.Step()) {
                items.push_back(PersonSummary(s));
+               ids.push_back(s.Int(10));
                r.persons_listed.push_back(items.back().value("code", ""));
              }
+             AddFaceAndHome(conn, items, ids);  // face on file, thumbnail, household
              return Reply::Json(PageJson(items, c.Int(0), p));
            })
       .Query(PagingParams({{"q", JType::kString, "code or name contains"},

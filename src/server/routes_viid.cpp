@@ -13,6 +13,7 @@
 #include "protocol/viid.h"
 #include "server/audit.h"
 #include "server/server_state.h"
+#include "server/thumbnail.h"
 #include "server/viid_service.h"
 
 namespace anju::server {
@@ -369,6 +370,7 @@ void Server::Impl::AddViidRoutes() {
       .Add("GET", "/api/v1/captures/{id}/images/{n}", "snapshot cameras", Auth::kAdmin,
            "A capture's image (decrypted JPEG; audited)",
            [this, svc, require_capture](Request& r) {
+             ThumbnailSize(r);  // a bad size: 400 before anything is read or audited
              require_capture(r.principal, r.Path("id"));
              const std::string& ns = r.Path("n");
              if (ns.empty() || ns.size() > 2 || ns.find_first_not_of("0123456789") != ns.npos)
@@ -378,9 +380,10 @@ void Server::Impl::AddViidRoutes() {
                auto conn = db->Acquire();
                Audit(conn, r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns);
              }
-             return Reply::Jpeg({jpeg.begin(), jpeg.end()});
+             return Reply::Jpeg(SizedImage(r, {jpeg.begin(), jpeg.end()}));
            })
       .Perm("photos.read")
+      .Query({{"size", JType::kInteger, "a thumbnail: the longer side at most this (16-1024 px)"}})
       .Returns("image/jpeg", "the image");
 
   router

@@ -144,7 +144,7 @@ Session ServerTest::UserWithRoles(const std::string& username,
     // Granting secadmin waits for a second administrator.
     const auto id = granted.body["request"]["id"].get<int64_t>();
     const auto cosigned = As(Ready("auditadmin").token, "POST",
-                             "/api/v1/admin-changes/" + std::to_string(id) + "/approve");
+                             "/api/v1/admin-changes/" + std::to_string(id) + "/approve", json::object());
     EXPECT_EQ(cosigned.status, 200) << cosigned.body;
   } else {
     EXPECT_EQ(granted.status, 200) << granted.body;

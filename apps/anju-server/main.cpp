@@ -1,5 +1,7 @@
-// anju-server [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--plain-http]
-//   serves the archive, enrolment, device protocol and events API (docs/server-api.md)
+// anju-server [--data-dir DIR] [--listen HOST:PORT] [--camera-listen HOST:PORT] [--config FILE]
+//             [--plain-http]
+//   serves the archive, enrolment, device protocol and events API (docs/server-api.md); the
+//   camera listener serves only GA/T 1400 (/VIID/..., docs/viid.md)
 // anju-server reset-password --user NAME [--data-dir DIR]   new one-time password (offline)
 // anju-server backup --out FILE [--data-dir DIR]       online backup (server may run)
 // anju-server restore --in FILE --target DIR --backup-key FILE   restore into an empty dir
@@ -59,6 +61,9 @@ int Serve(ServerOptions options) {
                 server.tls_fingerprint().c_str());
   else
     std::printf("  注意 / note: 未启用 HTTPS（--plain-http）/ plain HTTP: development only\n");
+  if (server.camera_port())
+    std::printf("  摄像机接入 / camera listener: %s  (仅 GA/T 1400 /VIID/... only)\n",
+                server.camera_url().c_str());
   for (const auto& [user, password] : server.initial_passwords())
     std::printf("  初始管理员 / initial administrator: %-10s 一次性口令 / one-time password: %s\n",
                 user.c_str(), password.c_str());
@@ -91,6 +96,10 @@ int main(int argc, char** argv) {
                  "~/.local/share/anju/server)");
   app.add_option("--listen", listen, "HOST:PORT (default 127.0.0.1:8640; port 0 = any)");
   app.add_option("--config", config, "JSON config file (see docs/server-api.md)");
+  std::string camera_listen;
+  app.add_option("--camera-listen", camera_listen,
+                 "摄像机接入地址 / camera listener HOST:PORT (GA/T 1400 only; plain HTTP unless "
+                 "\"camera_tls\" in the config says otherwise)");
   bool plain_http = false;
   app.add_flag("--plain-http", plain_http,
                "不加密的 HTTP，仅供开发 / plain HTTP instead of HTTPS (development only)");
@@ -133,6 +142,7 @@ int main(int argc, char** argv) {
     if (app.get_option("--listen")->count() || config.empty()) ParseListen(listen, options);
     options.data_dir = data_dir.empty() ? anju::server::DefaultServerDataDir() : fs::path(data_dir);
     if (plain_http) options.tls = false;
+    if (!camera_listen.empty()) options.camera_listen = camera_listen;
     if (*reset) {
       // Opens the archive without listening (the running server may stay up: SQLite).
       anju::server::Server server(options);

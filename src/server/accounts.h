@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "crypto/envelope.h"
-#include "server/router.h"
+#include "server/http/router.h"
 #include "server/sqlite_db.h"
 
 namespace anju::server {

@@ -95,11 +95,10 @@ constexpr size_t kMaxImageBytes = 8u << 20;
 // {"image": base64} or multipart file "image".
 std::vector<uint8_t> UploadedImage(const Request& r) {
   std::vector<uint8_t> bytes;
-  if (r.http.is_multipart_form_data()) {
-    if (!r.http.has_file("image"))
-      throw protocol::ApiError(400, "bad_request", "缺少 image 文件 / missing image");
-    const auto f = r.http.get_file_value("image");
-    bytes.assign(f.content.begin(), f.content.end());
+  if (r.http.IsMultipartFormData()) {
+    const http::FormPart* f = r.http.Part("image");
+    if (!f) throw protocol::ApiError(400, "bad_request", "缺少 image 文件 / missing image");
+    bytes.assign(f->content.begin(), f->content.end());
   } else {
     try {
       bytes = crypto::FromBase64(r.body["image"].get<std::string>());
@@ -535,13 +534,13 @@ void Server::Impl::AddEnrolmentRoutes() {
            [this](Request& r) {
              std::vector<uint8_t> bytes;
              bool accept = false;
-             if (r.http.is_multipart_form_data()) {
-               if (!r.http.has_file("image"))
+             if (r.http.IsMultipartFormData()) {
+               const http::FormPart* f = r.http.Part("image");
+               if (!f)
                  throw protocol::ApiError(400, "bad_request", "缺少 image 文件 / missing image");
-               const auto f = r.http.get_file_value("image");
-               bytes.assign(f.content.begin(), f.content.end());
-               if (r.http.has_file("accept_duplicate"))
-                 accept = r.http.get_file_value("accept_duplicate").content == "true";
+               bytes.assign(f->content.begin(), f->content.end());
+               if (const http::FormPart* a = r.http.Part("accept_duplicate"))
+                 accept = a->content == "true";
              } else {
                try {
                  bytes = crypto::FromBase64(r.body["image"].get<std::string>());

@@ -1,8 +1,6 @@
 // Internal to src/server: everything the route handlers share (Server::Impl).
 #pragma once
 
-#include <httplib.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -21,8 +19,10 @@
 #include "server/accounts.h"
 #include "server/face_gate.h"
 #include "server/gallery_sync.h"
+#include "server/http/console_files.h"
+#include "server/http/http_server.h"
+#include "server/http/router.h"
 #include "server/retention.h"
-#include "server/router.h"
 #include "server/server.h"
 #include "server/server_keys.h"
 #include "server/sqlite_db.h"
@@ -55,9 +55,13 @@ struct Server::Impl {
   std::map<std::string, DeviceKeys> device_cache;
   std::unique_ptr<EventStore> events;
   Router router;
-  std::unique_ptr<httplib::Server> http;  // httplib::SSLServer unless options.tls is false
-  std::thread http_thread;
+  http::ConsoleFiles console;  // options.console_dir, served at "/" on the main listener
+  std::unique_ptr<http::HttpServer> http;  // the main listener and the camera listener
   int bound_port = 0;
+  int camera_port = 0;  // 0 = no camera listener
+  // Per-camera source-address check for GA/T 1400 requests (after digest authentication,
+  // routes_viid.cpp): false = refused (403). Empty = every address the listener admitted.
+  std::function<bool(const std::string& camera_id, const http::Request& req)> camera_source_allowed;
   bool started = false;
   // Background work (imports, retention) stops with the server.
   std::mutex bg_mu;
@@ -81,9 +85,9 @@ struct Server::Impl {
   // Looks a device up (cached); nullopt when unknown.
   std::optional<DeviceKeys> Device(const std::string& id);
   void ForgetDevice(const std::string& id);
-  std::string VerifyDevice(const httplib::Request& req);
+  std::string VerifyDevice(const http::Request& req);
   // Authorization: Bearer <session or API token> (server/accounts.h).
-  Principal Authenticate(const httplib::Request& req);
+  Principal Authenticate(const http::Request& req);
   // 404 when the route's path names a person, device, household, event or alarm outside
   // the principal's sites (site_scope.cpp).
   void CheckScope(const Route& route, const Request& req);

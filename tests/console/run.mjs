@@ -364,7 +364,7 @@ async function main() {
         await page.click('[data-test=save-roles]')
         await page.locator('.el-message--success').first().waitFor()
       }
-      const me = await api('GET', '/users', null, adminToken)
+      const me = await api('GET', '/users', null, await page.evaluate(() => sessionStorage.getItem('anju.token')))
       const roles = Object.fromEntries((me.body.items || []).map((u) => [u.username, u.roles]))
       need(JSON.stringify(roles.op1) === '["operator"]', `op1 roles ${JSON.stringify(roles.op1)}`)
       need(JSON.stringify(roles.viewer1) === '["viewer"]', `viewer1 roles ${JSON.stringify(roles.viewer1)}`)
@@ -1147,7 +1147,7 @@ async function main() {
     await shot(page, '17-session-expired')
   })
 
-  // ---- 12. an integration token (operator + sysadmin) logs in from the login page's link
+  // ---- 12. an integration token (operator + installer) logs in from the login page's link
   await step('integration token login: the pages of its roles', async () => {
     if (!authApi) return { skipped: 'the whole run used the token' }
     const c = await browser.newContext(ctxOpts)

@@ -1011,7 +1011,7 @@ bool Accounts::Block(const std::string& name, const std::string& why, const Prin
     Stmt s(conn, "UPDATE api_tokens SET blocked_reason = ? WHERE name = ?");
     s.Bind(1, why).Bind(2, name.substr(6)).Run();
   } else if (name.rfind("tokens-of:", 0) == 0) {
-    Stmt s(db_.handle(),
+    Stmt s(conn,
            "UPDATE api_tokens SET blocked_reason = ? WHERE created_by = ? AND revoked_ms IS NULL");
     s.Bind(1, why).Bind(2, name.substr(10)).Run();
   } else {

@@ -173,9 +173,11 @@ void EnsureTemplate(
   if (fs::exists(tpl / "PG_VERSION")) return;
   const fs::path work = MakeTempDir("anju-pg-init-");
   if (IsRoot()) ChownTree(work);
-  const auto r = detail::RunProcess(as_postgres(
-      {(bin / "initdb").string(), "-D", (work / "data").string(), "-U", "postgres", "--auth=trust",
-       "-E", "UTF8", "--locale=C", "--no-sync", "--wal-segsize=1", "--no-instructions"}));
+  const auto r =
+      detail::RunProcess(as_postgres({(bin / "initdb").string(), "-D", (work / "data").string(),
+                                      "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C",
+                                      "--no-sync", "--wal-segsize=1", "--no-instructions"}),
+                         {}, work.string());
   if (r.exit_code != 0) {
     fs::remove_all(work);
     Fail("initdb: " + r.output);
@@ -195,6 +197,54 @@ std::string ReadTail(const fs::path& file, size_t bytes) {
 }
 
 std::atomic<int> g_databases{0};
+
+// "<pid> <start time>" of a process: who owns a server directory (a pid alone can be reused).
+std::string ProcessIdentity(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(f, stat)) return {};
+  const size_t p = stat.rfind(')');
+  if (p == std::string::npos) return {};
+  std::istringstream rest(stat.substr(p + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+  }
+  return std::to_string(pid) + " " + field;  // field 22: start time since boot
+}
+
+void KillServer(pid_t postmaster, bool wait) {
+  kill(postmaster, SIGSTOP);  // frozen, so that it forks nothing while listed
+  std::vector<pid_t> all = ChildrenOf(postmaster);
+  kill(postmaster, SIGKILL);
+  for (pid_t c : all) kill(c, SIGKILL);
+  all.push_back(postmaster);
+  // The next server cannot start while old processes keep the shared memory.
+  if (wait && !WaitGone(all, std::chrono::seconds(30))) Fail("processes survived SIGKILL");
+}
+
+// Servers left behind by a process that died without stopping them (a test killed on a
+// timeout, a crashed bench): stopped, their directories removed.
+void SweepOrphans() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("anju-pg-", 0) != 0) continue;
+    std::ifstream owner_file(e.path() / "owner");
+    std::string owner;
+    if (!std::getline(owner_file, owner)) continue;
+    const pid_t owner_pid = pid_t(std::atol(owner.c_str()));
+    if (owner_pid > 0 && Alive(owner_pid) && ProcessIdentity(owner_pid) == owner)
+      continue;  // still in use
+    std::ifstream pid_file(e.path() / "data" / "postmaster.pid");
+    long server = 0;
+    if (pid_file >> server && server > 0 && Alive(pid_t(server))) {
+      std::ifstream comm("/proc/" + std::to_string(server) + "/comm");
+      std::string what;
+      if (std::getline(comm, what) && what == "postgres") KillServer(pid_t(server), true);
+    }
+    fs::remove_all(e.path(), ec);
+  }
+}
 
 }  // namespace
 
@@ -224,8 +274,10 @@ LocalPostgres::LocalPostgres(LocalPostgresOptions options) : o_(std::move(option
   EnsureTemplate(TemplateDir(o_, bin_), bin_,
                  [this](std::vector<std::string> a) { return AsPostgres(std::move(a)); });
   if (o_.dir.empty()) {
+    SweepOrphans();
     dir_ = MakeTempDir("anju-pg-");
     own_dir_ = true;
+    std::ofstream(dir_ / "owner") << ProcessIdentity(getpid()) << "\n";
   } else {
     dir_ = o_.dir;
     fs::create_directories(dir_);
@@ -292,7 +344,8 @@ void LocalPostgres::StartOnce() {
       " -c timezone=UTC -c log_min_messages=warning";
   const auto r = detail::RunProcess(
       AsPostgres({(bin_ / "pg_ctl").string(), "-D", data.string(), "-l",
-                  (dir_ / "server.log").string(), "-W", "-s", "-o", opts, "start"}));
+                  (dir_ / "server.log").string(), "-W", "-s", "-o", opts, "start"}),
+      {}, dir_.string());
   if (r.exit_code != 0) Fail("pg_ctl start: " + r.output + LogTail());
   const std::string ping = "host=127.0.0.1 port=" + std::to_string(port_) +
                            " dbname=postgres user=postgres connect_timeout=2";
@@ -332,14 +385,7 @@ void LocalPostgres::Stop() {
 
 void LocalPostgres::Kill() {
   if (!running()) return;
-  // Frozen first, so that it forks nothing while its children are listed.
-  kill(pid_, SIGSTOP);
-  std::vector<pid_t> all = ChildrenOf(pid_);
-  kill(pid_, SIGKILL);
-  for (pid_t c : all) kill(c, SIGKILL);
-  all.push_back(pid_);
-  // The next server cannot start while old processes keep the shared memory.
-  if (!WaitGone(all, std::chrono::seconds(30))) Fail("processes survived SIGKILL");
+  KillServer(pid_, true);
   pid_ = 0;
 }
 

@@ -15,7 +15,7 @@ extern char** environ;
 namespace anju::db::detail {
 
 ProcessResult RunProcess(const std::vector<std::string>& argv,
-                         const std::vector<std::string>& extra_env) {
+                         const std::vector<std::string>& extra_env, const std::string& cwd) {
   if (argv.empty()) throw Error(ErrorCode::kInternal, "RunProcess: no program");
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
@@ -41,6 +41,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
   pid_t pid = 0;
   const int rc = posix_spawnp(&pid, argv[0].c_str(), &fa, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);

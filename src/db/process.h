@@ -13,9 +13,10 @@ struct ProcessResult {
 };
 
 // Runs ARGV (argv[0] is looked up in PATH when it has no '/'), stdin from /dev/null, with
-// EXTRA_ENV ("NAME=value", overriding the inherited ones), and waits for it.
-// Error(kUnavailable) when it cannot be started.
+// EXTRA_ENV ("NAME=value", overriding the inherited ones), in directory CWD (empty = ours),
+// and waits for it. Error(kUnavailable) when it cannot be started.
 ProcessResult RunProcess(const std::vector<std::string>& argv,
-                         const std::vector<std::string>& extra_env = {});
+                         const std::vector<std::string>& extra_env = {},
+                         const std::string& cwd = {});
 
 }  // namespace anju::db::detail

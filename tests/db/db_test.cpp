@@ -405,6 +405,67 @@ TEST_P(DbTest, PortableSqlBehavesAlike) {
   }
 }
 
+// More of docs/storage.md: savepoints rescue a statement that may fail inside a
+// transaction; NULLs sort where NULLS FIRST / LAST says; INSERT … SELECT with an upsert;
+// LIKE with an explicit escape; window functions and CTEs.
+TEST_P(DbTest, SavepointsNullOrderAndQueriesAgree) {
+  auto db = Open(kValues);
+  auto c = db->Acquire();
+  {
+    Transaction tx(c);
+    Stmt(c, "INSERT INTO parent(id) VALUES(1)").Run();
+    c.Exec("SAVEPOINT maybe");
+    try {
+      Stmt(c, "INSERT INTO parent(id) VALUES(1)").Run();
+      ADD_FAILURE() << "duplicate key accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.reason(), "constraint");
+      c.Exec("ROLLBACK TO SAVEPOINT maybe");
+    }
+    c.Exec("RELEASE SAVEPOINT maybe");
+    Stmt(c, "INSERT INTO parent(id) VALUES(2)").Run();  // the transaction goes on
+    tx.Commit();
+  }
+  {
+    Stmt n(c, "SELECT COUNT(*) FROM parent");  // on C: SQLite's writer is leased here
+    n.Step();
+    EXPECT_EQ(n.Int(0), 2);
+  }
+  // INSERT … SELECT with an upsert needs WHERE true on SQLite; PostgreSQL takes it too.
+  Stmt(c,
+       "INSERT INTO parent(id) SELECT id + 1 FROM parent WHERE true ON CONFLICT(id) DO "
+       "NOTHING")
+      .Run();
+  EXPECT_EQ(c.Changes(), 1);  // 2 → 3 went in, 1 → 2 was there
+  Stmt ins(c, "INSERT INTO vals(i, s) VALUES(?, ?)");
+  ins.Bind(1, 2).Bind(2, "50%").Run();
+  ins.Reset().BindNull(1).Bind(2, "50 percent").Run();
+  ins.Reset().Bind(1, 1).Bind(2, "5_0").Run();
+  {
+    Stmt s(c, "SELECT i FROM vals ORDER BY i NULLS LAST");
+    std::string order;
+    while (s.Step()) order += s.IsNull(0) ? "N" : std::to_string(s.Int(0));
+    EXPECT_EQ(order, "12N");
+    Stmt d(c, "SELECT i FROM vals ORDER BY i DESC NULLS FIRST");
+    order.clear();
+    while (d.Step()) order += d.IsNull(0) ? "N" : std::to_string(d.Int(0));
+    EXPECT_EQ(order, "N21");
+  }
+  {
+    Stmt s(c, "SELECT COUNT(*) FROM vals WHERE s LIKE ? ESCAPE '\\'");
+    s.Bind(1, "50\\%");  // a literal percent sign
+    ASSERT_TRUE(s.Step());
+    EXPECT_EQ(s.Int(0), 1);
+  }
+  {
+    Stmt s(c,
+           "WITH ranked AS (SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS r FROM vals) "
+           "SELECT s FROM ranked WHERE r = 2");
+    ASSERT_TRUE(s.Step());
+    EXPECT_EQ(s.Text(0), "50%");  // by code point: "50 percent" < "50%" < "5_0"
+  }
+}
+
 // ---- SQLite's own -------------------------------------------------------------------------
 
 class SqliteTest : public ::testing::Test {

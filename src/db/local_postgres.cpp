@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -134,8 +135,10 @@ fs::path MakeTempDir(const std::string& prefix) {
 }
 
 std::string MajorVersion(const fs::path& bin) {
+  static std::mutex mu;
   static std::string cached;
   static fs::path cached_for;
+  std::lock_guard lock(mu);
   if (cached_for == bin && !cached.empty()) return cached;
   const auto r = detail::RunProcess({(bin / "postgres").string(), "--version"});
   // "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"

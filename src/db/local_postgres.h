@@ -39,6 +39,7 @@ struct LocalPostgresOptions {
   std::string shared_buffers = "32MB";
 };
 
+// One thread at a time per object; several objects (servers) may run side by side.
 class LocalPostgres {
  public:
   // Why a local server cannot run here ("PostgreSQL 15 is not installed …"); empty when

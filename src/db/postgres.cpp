@@ -58,7 +58,8 @@ bool StartsWith(std::string_view s, std::string_view p) {
   if (cls == "23") throw Error(ErrorCode::kInvalidArgument, msg, "constraint");
   if (state == "53100" || (state == "58030" && detail.find("No space left") != std::string::npos))
     throw Error(ErrorCode::kStorageFull, "磁盘已满 / disk full: " + msg);
-  if (state == "40001" || state == "40P01")
+  if (state == "40001" || state == "40P01" ||
+      (state == "0A000" && detail.find("cached plan") != std::string::npos))
     throw Error(ErrorCode::kUnavailable, "请重试 / try again: " + msg, "retry");
   if (state.empty() || cls == "08" || cls == "53" || state == "57P01" || state == "57P02" ||
       state == "57P03" || state == "57014" || state == "55P03")
@@ -371,7 +372,7 @@ class PgConn final : public ConnBackend {
   // Runs a statement (prepared once per connection and parameter types when the options
   // say so); returns its result, owned by the caller.
   PGresult* Run(const std::string& sql, int n, const Oid* types, const char* const* values,
-                const int* lengths, const int* binary) {
+                const int* lengths, const int* binary, bool retried = false) {
     if (!o_.prepare) {
       PGresult* r = PQexecParams(pg_, sql.c_str(), n, types, values, lengths, binary, 0);
       Consume(r, sql.substr(0, 60));
@@ -394,7 +395,15 @@ class PgConn final : public ConnBackend {
     }
     PGresult* r = PQexecPrepared(pg_, it->second.c_str(), n, values, lengths, binary, 0);
     const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (state && std::strcmp(state, "0A000") == 0) prepared_.erase(it);  // plan outdated by DDL
+    if (state && std::strcmp(state, "0A000") == 0) {
+      // "cached plan must not change result type": another server changed the table (a
+      // migration). Prepare again; outside a transaction nothing was lost, so retry now.
+      prepared_.erase(it);
+      if (PQtransactionStatus(pg_) == PQTRANS_IDLE && !retried) {
+        PQclear(r);
+        return Run(sql, n, types, values, lengths, binary, true);
+      }
+    }
     Consume(r, sql.substr(0, 60));
     return r;
   }

@@ -851,6 +851,37 @@ TEST_F(PostgresTest, LockInTransactionSerialisesReadThenWrite) {
   EXPECT_EQ(s.Int(2), 40);
 }
 
+TEST_F(PostgresTest, PreparedStatementsSurviveAnotherServersMigration) {
+  auto db = Open(1);
+  auto other = Open(1);  // another server, about to change the table
+  auto c = db->Acquire();
+  Stmt(c, "INSERT INTO t(v) VALUES('a')").Run();
+  auto read_all = [&] {
+    Stmt s(c, "SELECT * FROM t");
+    int columns_seen = 0;
+    while (s.Step()) columns_seen = s.IsNull(3) ? 3 : 4;
+    return columns_seen;
+  };
+  EXPECT_EQ(read_all(), 3);  // prepared on this connection: id, v, n
+  {
+    auto o = other->Acquire();
+    o.Exec("ALTER TABLE t ADD COLUMN extra INTEGER DEFAULT 7");
+  }
+  EXPECT_EQ(read_all(), 4);  // prepared again, transparently, outside a transaction
+  {
+    auto o = other->Acquire();
+    o.Exec("ALTER TABLE t DROP COLUMN extra");
+  }
+  Transaction tx(c);  // inside one, the caller is told to run it again
+  try {
+    read_all();
+    ADD_FAILURE() << "a stale plan was used";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable);
+    EXPECT_EQ(e.reason(), "retry");
+  }
+}
+
 TEST_F(PostgresTest, CopyIsADumpThatRestores) {
   auto db = Open(2, kValues);
   std::vector<uint8_t> blob{0, 1, 0, 255, 0};

@@ -23,9 +23,7 @@ Conn::~Conn() {
   if (release_) release_();
 }
 
-void Conn::Exec(std::string_view sql) {
-  b_->Exec(sql);
-}
+void Conn::Exec(std::string_view sql) { b_->Exec(sql); }
 
 void Conn::BeforeCommit(std::function<void()> fn) {
   if (depth_ > 0)

@@ -118,14 +118,16 @@ class Stmt {
   Stmt& Bind(int i, const std::string& v) { return Bind(i, std::string_view(v)); }
   Stmt& Bind(int i, const char* v) { return Bind(i, std::string_view(v)); }
   Stmt& Bind(int i, std::span<const uint8_t> v) { return b_->BindBlob(i, v), *this; }
-  Stmt& Bind(int i, const std::vector<uint8_t>& v) { return Bind(i, std::span<const uint8_t>(v)); }
+  Stmt& Bind(int i, const std::vector<uint8_t>& v) {
+    return Bind(i, std::span<const uint8_t>(v));
+  }
   Stmt& BindNull(int i) { return b_->BindNull(i), *this; }
   template <typename T>
   Stmt& Bind(int i, const std::optional<T>& v) {
     return v ? Bind(i, *v) : BindNull(i);
   }
   bool Step() { return b_->Step(); }  // true while rows come
-  void Run();                         // to the end, for statements without rows
+  void Run();                          // to the end, for statements without rows
   Stmt& Reset() { return b_->Reset(), *this; }
 
   bool IsNull(int col) const { return b_->IsNull(col); }

@@ -55,7 +55,8 @@ class SqliteStmt final : public StmtBackend {
   void BindBlob(int i, std::span<const uint8_t> v) override {
     // A zero-length blob, never NULL: sqlite3_bind_blob with a null pointer binds NULL.
     static const uint8_t kEmpty = 0;
-    Check(sqlite3_bind_blob(s_, i, v.empty() ? &kEmpty : v.data(), int(v.size()), SQLITE_TRANSIENT),
+    Check(sqlite3_bind_blob(s_, i, v.empty() ? &kEmpty : v.data(), int(v.size()),
+                            SQLITE_TRANSIENT),
           "bind");
   }
   void BindNull(int i) override { Check(sqlite3_bind_null(s_, i), "bind"); }
@@ -78,7 +79,8 @@ class SqliteStmt final : public StmtBackend {
   }
   std::vector<uint8_t> Blob(int col) const override {
     auto p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, col));
-    return p ? std::vector<uint8_t>(p, p + sqlite3_column_bytes(s_, col)) : std::vector<uint8_t>();
+    return p ? std::vector<uint8_t>(p, p + sqlite3_column_bytes(s_, col))
+             : std::vector<uint8_t>();
   }
 
  private:
@@ -94,9 +96,9 @@ class SqliteConn final : public ConnBackend {
  public:
   SqliteConn(const std::string& name, const fs::path& file, bool read_only, int busy_timeout_ms)
       : name_(name) {
-    const int flags =
-        (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-        SQLITE_OPEN_NOMUTEX;
+    const int flags = (read_only ? SQLITE_OPEN_READONLY
+                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                      SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(file.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
       sqlite3_close(db_);
@@ -144,8 +146,7 @@ class SqliteDb final : public Db {
     if (o.read_only) {
       std::error_code ec;
       if (!fs::exists(file, ec))
-        throw Error(ErrorCode::kNotFound,
-                    "没有数据库 / no " + name() + " database " + file.string());
+        throw Error(ErrorCode::kNotFound, "没有数据库 / no " + name() + " database " + file.string());
       writer_ = std::make_unique<SqliteConn>(name(), file, true, o.busy_timeout_ms);
       Conn c(writer_.get(), nullptr);
       try {
@@ -178,8 +179,7 @@ class SqliteDb final : public Db {
 
   Conn Acquire() override {
     writer_mu_.lock();
-    return Conn(
-        writer_.get(), [this] { writer_mu_.unlock(); }, this);
+    return Conn(writer_.get(), [this] { writer_mu_.unlock(); }, this);
   }
 
   Conn AcquireReader() override {
@@ -205,8 +205,8 @@ class SqliteDb final : public Db {
 
   void CopyTo(const fs::path& out) override {
     sqlite3* dst = nullptr;
-    int rc =
-        sqlite3_open_v2(out.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    int rc = sqlite3_open_v2(out.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                             nullptr);
     if (rc != SQLITE_OK) {
       sqlite3_close(dst);
       Throw(name(), nullptr, rc, "open copy " + out.string());

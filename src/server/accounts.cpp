@@ -80,10 +80,10 @@ crypto::Bytes TotpAad(const std::string& username) {
   return crypto::ToBytes("anju-totp/v1/" + username);
 }
 
-void AuditAuth(Database& db, const std::string& actor, const std::string& action,
+void AuditAuth(Conn& conn, const std::string& actor, const std::string& action,
                const std::string& object, const std::string& source, const std::string& result,
                json detail = json::object()) {
-  Audit(db, AuditEntry{actor, source, action, object, result, std::move(detail)});
+  Audit(conn, AuditEntry{actor, source, action, object, result, std::move(detail)});
 }
 
 }  // namespace
@@ -102,8 +102,8 @@ Accounts::Accounts(Database& db, const crypto::DataKey& key, SecurityPolicy poli
     : db_(db), key_(key), policy_(policy) {}
 
 std::vector<std::pair<std::string, std::string>> Accounts::Bootstrap() {
-  std::lock_guard lock(db_.mutex());
-  Stmt c(db_.handle(), "SELECT COUNT(*) FROM users");
+  auto conn = db_.Acquire();
+  Stmt c(conn, "SELECT COUNT(*) FROM users");
   c.Step();
   if (c.Int(0) > 0) return {};
   std::vector<std::pair<std::string, std::string>> out;
@@ -111,10 +111,10 @@ std::vector<std::pair<std::string, std::string>> Accounts::Bootstrap() {
       {"admin", "系统管理员 / system administrator", "sysadmin"},
       {"secadmin", "安全管理员 / security administrator", "secadmin"},
       {"auditadmin", "审计管理员 / audit administrator", "auditadmin"}};
-  Transaction tx(db_);
+  Transaction tx(conn);
   for (const auto& [name, display, role] : admins) {
     const std::string pw = OneTimePassword();
-    Stmt s(db_.handle(),
+    Stmt s(conn,
            "INSERT INTO users(username, display_name, password_hash, password_changed_ms, "
            "must_change, roles, created_ms, created_by) VALUES(?,?,?,?,1,?,?, 'system')");
     s.Bind(1, name)
@@ -124,7 +124,7 @@ std::vector<std::pair<std::string, std::string>> Accounts::Bootstrap() {
         .Bind(5, json::array({role}).dump())
         .Bind(6, NowMs())
         .Run();
-    Audit(db_, "system", "user.create", name, {{"roles", {role}}, {"initial", true}});
+    Audit(conn, "system", "user.create", name, {{"roles", {role}}, {"initial", true}});
     out.emplace_back(name, pw);
   }
   tx.Commit();
@@ -134,8 +134,8 @@ std::vector<std::pair<std::string, std::string>> Accounts::Bootstrap() {
 void Accounts::EnsureToken(const std::string& name, const std::string& token,
                            const std::vector<std::string>& roles, int64_t expires_ms) {
   if (auto why = CheckTokenRoles(roles); !why.empty()) throw Error(ErrorCode::kInternal, why);
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(),
+  auto conn = db_.Acquire();
+  Stmt s(conn,
          "INSERT INTO api_tokens(name, token_hash, roles, created_by, created_ms, expires_ms) "
          "VALUES(?,?,?, 'system', ?, ?) ON CONFLICT(name) DO UPDATE SET "
          "token_hash = excluded.token_hash, roles = excluded.roles, "
@@ -166,22 +166,22 @@ void Accounts::Fail(int64_t user_id, const std::string& username, const std::str
       locked = CountFailure(unknown_names_[username], policy_.max_failures, now);
     }
   }
-  std::lock_guard lock(db_.mutex());
+  auto conn = db_.Acquire();
   if (user_id > 0) {
-    Stmt s(db_.handle(), "UPDATE users SET failures = failures + 1 WHERE id = ?");
+    Stmt s(conn, "UPDATE users SET failures = failures + 1 WHERE id = ?");
     s.Bind(1, user_id).Run();
-    Stmt q(db_.handle(), "SELECT failures FROM users WHERE id = ?");
+    Stmt q(conn, "SELECT failures FROM users WHERE id = ?");
     q.Bind(1, user_id).Step();
     if (q.Int(0) >= policy_.max_failures) {
-      Stmt l(db_.handle(), "UPDATE users SET failures = 0, locked_until_ms = ? WHERE id = ?");
+      Stmt l(conn, "UPDATE users SET failures = 0, locked_until_ms = ? WHERE id = ?");
       l.Bind(1, now + policy_.lockout_ms).Bind(2, user_id).Run();
       locked = true;
     }
   }
-  AuditAuth(db_, username.empty() ? "-" : username, "auth.login", username, source, "failure",
+  AuditAuth(conn, username.empty() ? "-" : username, "auth.login", username, source, "failure",
             {{"reason", why}});
   if (locked)
-    AuditAuth(db_, "system", "auth.lockout", username, source, "locked",
+    AuditAuth(conn, "system", "auth.lockout", username, source, "locked",
               {{"until_ms", now + policy_.lockout_ms}});
 }
 
@@ -199,8 +199,8 @@ LoginResult Accounts::Login(const std::string& username, const std::string& pass
   crypto::Bytes totp_sealed;
   std::vector<std::string> roles;
   {
-    std::lock_guard lock(db_.mutex());
-    Stmt s(db_.handle(),
+    auto conn = db_.Acquire();
+    Stmt s(conn,
            "SELECT id, password_hash, locked_until_ms, disabled, blocked_reason, totp_enabled, "
            "totp_sealed, totp_last_step, roles FROM users WHERE username = ?");
     s.Bind(1, username);
@@ -222,8 +222,8 @@ LoginResult Accounts::Login(const std::string& username, const std::string& pass
       locked_until = it->second.locked_until_ms;
   }
   if (locked_until > now) {
-    std::lock_guard lock(db_.mutex());
-    AuditAuth(db_, username, "auth.login", username, source, "locked");
+    auto conn = db_.Acquire();
+    AuditAuth(conn, username, "auth.login", username, source, "locked");
     Locked(locked_until, "账号");
   }
   // Verify outside the database lock (scrypt takes tens of milliseconds); an unknown user
@@ -235,13 +235,13 @@ LoginResult Accounts::Login(const std::string& username, const std::string& pass
     throw ApiError(401, "unauthenticated", "用户名或口令错误 / wrong username or password");
   }
   if (disabled) {
-    std::lock_guard lock(db_.mutex());
-    AuditAuth(db_, username, "auth.login", username, source, "disabled");
+    auto conn = db_.Acquire();
+    AuditAuth(conn, username, "auth.login", username, source, "disabled");
     throw ApiError(403, "account_disabled", "账号已停用 / account disabled");
   }
   if (!blocked.empty()) {
-    std::lock_guard lock(db_.mutex());
-    AuditAuth(db_, username, "auth.login", username, source, "blocked");
+    auto conn = db_.Acquire();
+    AuditAuth(conn, username, "auth.login", username, source, "blocked");
     throw DetailedApiError(423, "blocked_for_review",
                            "账号因风险告警被冻结，待安全管理员复核 / account blocked by a risk "
                            "alarm until a security administrator reviews it: " +
@@ -261,8 +261,8 @@ LoginResult Accounts::Login(const std::string& username, const std::string& pass
       Fail(id, username, source, step ? "replayed TOTP" : "wrong TOTP");
       throw ApiError(401, "totp_required", "动态口令错误 / wrong or reused TOTP code");
     }
-    std::lock_guard lock(db_.mutex());
-    Stmt s(db_.handle(), "UPDATE users SET totp_last_step = ? WHERE id = ?");
+    auto conn = db_.Acquire();
+    Stmt s(conn, "UPDATE users SET totp_last_step = ? WHERE id = ?");
     s.Bind(1, *step).Bind(2, id).Run();
   }
   // A success does not clear the address's failures: one valid account must not reopen
@@ -271,11 +271,11 @@ LoginResult Accounts::Login(const std::string& username, const std::string& pass
   r.token = NewToken("s.");
   r.expires_ms = now + policy_.session_max_ms;
   {
-    std::lock_guard lock(db_.mutex());
-    Transaction tx(db_);
-    Stmt u(db_.handle(), "UPDATE users SET failures = 0, last_login_ms = ? WHERE id = ?");
+    auto conn = db_.Acquire();
+    Transaction tx(conn);
+    Stmt u(conn, "UPDATE users SET failures = 0, last_login_ms = ? WHERE id = ?");
     u.Bind(1, now).Bind(2, id).Run();
-    Stmt s(db_.handle(),
+    Stmt s(conn,
            "INSERT INTO sessions(token_hash, user_id, source, created_ms, last_ms, expires_ms) "
            "VALUES(?,?,?,?,?,?)");
     s.Bind(1, TokenHash(r.token))
@@ -285,7 +285,7 @@ LoginResult Accounts::Login(const std::string& username, const std::string& pass
         .Bind(5, now)
         .Bind(6, r.expires_ms)
         .Run();
-    AuditAuth(db_, username, "auth.login", username, source, "success");
+    AuditAuth(conn, username, "auth.login", username, source, "success");
     tx.Commit();
   }
   r.user = UserJson(id);
@@ -300,9 +300,9 @@ Principal Accounts::Authenticate(const std::string& bearer, const std::string& s
   const int64_t now = NowMs();
   Principal p;
   p.source = source;
-  std::lock_guard lock(db_.mutex());
+  auto conn = db_.Acquire();
   {
-    Stmt t(db_.handle(),
+    Stmt t(conn,
            "SELECT id, name, roles, revoked_ms, last_used_ms, expires_ms, sites, blocked_reason, "
            "created_by FROM api_tokens WHERE token_hash = ?");
     t.Bind(1, h);
@@ -326,13 +326,13 @@ Principal Accounts::Authenticate(const std::string& bearer, const std::string& s
       p.creator = t.Text(8);
       const int64_t id = t.Int(0);
       if (t.IsNull(4) || now - t.Int(4) > 60000) {
-        Stmt u(db_.handle(), "UPDATE api_tokens SET last_used_ms = ? WHERE id = ?");
+        Stmt u(conn, "UPDATE api_tokens SET last_used_ms = ? WHERE id = ?");
         u.Bind(1, now).Bind(2, id).Run();
       }
       return p;
     }
   }
-  Stmt s(db_.handle(),
+  Stmt s(conn,
          "SELECT s.id, s.last_ms, s.expires_ms, s.revoked_ms, u.id, u.username, u.roles, u.sites, "
          "u.must_change, u.password_changed_ms, u.totp_enabled, u.disabled, u.blocked_reason "
          "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?");
@@ -343,7 +343,7 @@ Principal Accounts::Authenticate(const std::string& bearer, const std::string& s
   if (!s.IsNull(3))
     throw ApiError(401, "session_expired", "会话已结束，请重新登录 / session ended: log in again");
   if (now - s.Int(1) > policy_.idle_timeout_ms || now > s.Int(2)) {
-    Stmt r(db_.handle(), "UPDATE sessions SET revoked_ms = ? WHERE id = ?");
+    Stmt r(conn, "UPDATE sessions SET revoked_ms = ? WHERE id = ?");
     r.Bind(1, now).Bind(2, sid).Run();
     throw ApiError(401, "session_expired",
                    "会话超时，请重新登录 / session timed out: log in again");
@@ -367,7 +367,7 @@ Principal Accounts::Authenticate(const std::string& bearer, const std::string& s
   else if (policy_.totp_for_admins && HasAdminRole(p.roles) && s.Int(10) == 0)
     p.restriction = "totp_enrolment_required";
   if (now - s.Int(1) > 1000) {
-    Stmt u(db_.handle(), "UPDATE sessions SET last_ms = ? WHERE id = ?");
+    Stmt u(conn, "UPDATE sessions SET last_ms = ? WHERE id = ?");
     u.Bind(1, now).Bind(2, sid).Run();
   }
   return p;
@@ -375,10 +375,10 @@ Principal Accounts::Authenticate(const std::string& bearer, const std::string& s
 
 void Accounts::Logout(const Principal& p) {
   if (p.session_id == 0) return;
-  std::lock_guard lock(db_.mutex());
-  Stmt r(db_.handle(), "UPDATE sessions SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
+  auto conn = db_.Acquire();
+  Stmt r(conn, "UPDATE sessions SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
   r.Bind(1, NowMs()).Bind(2, p.session_id).Run();
-  AuditAuth(db_, p.name, "auth.logout", p.name, p.source, "success");
+  AuditAuth(conn, p.name, "auth.logout", p.name, p.source, "success");
 }
 
 std::string Accounts::CheckPolicy(const std::string& username, const std::string& password,
@@ -406,8 +406,8 @@ std::string Accounts::CheckPolicy(const std::string& username, const std::string
   if (user_id > 0 && policy_.password_history > 0) {
     std::vector<std::string> old;
     {
-      std::lock_guard lock(db_.mutex());
-      Stmt s(db_.handle(),
+      auto conn = db_.Acquire();
+      Stmt s(conn,
              "SELECT hash FROM password_history WHERE user_id = ? ORDER BY changed_ms DESC, "
              "rowid DESC LIMIT ?");
       s.Bind(1, user_id).Bind(2, int64_t(policy_.password_history));
@@ -424,13 +424,13 @@ std::string Accounts::CheckPolicy(const std::string& username, const std::string
 
 void Accounts::SetPassword(int64_t user_id, const std::string& password, bool must_change) {
   const std::string hash = crypto::HashPassword(password);
-  std::lock_guard lock(db_.mutex());
-  Transaction tx(db_);
-  Stmt s(db_.handle(),
+  auto conn = db_.Acquire();
+  Transaction tx(conn);
+  Stmt s(conn,
          "UPDATE users SET password_hash = ?, password_changed_ms = ?, must_change = ?, "
          "failures = 0 WHERE id = ?");
   s.Bind(1, hash).Bind(2, NowMs()).Bind(3, int64_t(must_change)).Bind(4, user_id).Run();
-  Stmt h(db_.handle(), "INSERT INTO password_history(user_id, hash, changed_ms) VALUES(?,?,?)");
+  Stmt h(conn, "INSERT INTO password_history(user_id, hash, changed_ms) VALUES(?,?,?)");
   h.Bind(1, user_id).Bind(2, hash).Bind(3, NowMs()).Run();
   tx.Commit();
 }
@@ -441,8 +441,8 @@ void Accounts::ChangePassword(const Principal& p, const std::string& old_passwor
     throw ApiError(400, "bad_request", "接口令牌没有口令 / API tokens have no password");
   std::string hash;
   {
-    std::lock_guard lock(db_.mutex());
-    Stmt s(db_.handle(), "SELECT password_hash FROM users WHERE id = ?");
+    auto conn = db_.Acquire();
+    Stmt s(conn, "SELECT password_hash FROM users WHERE id = ?");
     s.Bind(1, p.user_id);
     if (!s.Step()) throw ApiError(401, "unauthenticated", "账号不存在 / no such account");
     hash = s.Text(0);
@@ -456,34 +456,34 @@ void Accounts::ChangePassword(const Principal& p, const std::string& old_passwor
   if (auto why = CheckPolicy(p.name, new_password, p.user_id); !why.empty())
     throw ApiError(400, "weak_password", why);
   SetPassword(p.user_id, new_password, false);
-  std::lock_guard lock(db_.mutex());
+  auto conn = db_.Acquire();
   // Other sessions of the account end with the old password.
-  Stmt r(db_.handle(),
+  Stmt r(conn,
          "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND id != ? AND revoked_ms IS "
          "NULL");
   r.Bind(1, NowMs()).Bind(2, p.user_id).Bind(3, p.session_id).Run();
-  AuditAuth(db_, p.name, "auth.password_change", p.name, p.source, "success");
+  AuditAuth(conn, p.name, "auth.password_change", p.name, p.source, "success");
 }
 
 json Accounts::StartTotp(const Principal& p) {
   if (p.kind != "user") throw ApiError(400, "bad_request", "仅限用户账号 / users only");
   const auto secret = crypto::RandomBytes(20);
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(), "SELECT totp_enabled FROM users WHERE id = ?");
+  auto conn = db_.Acquire();
+  Stmt s(conn, "SELECT totp_enabled FROM users WHERE id = ?");
   s.Bind(1, p.user_id).Step();
   if (s.Int(0) != 0)
     throw ApiError(409, "conflict",
                    "动态口令已绑定；请安全管理员重置 / TOTP already enrolled (ask for a reset)");
-  Stmt u(db_.handle(), "UPDATE users SET totp_sealed = ?, totp_last_step = 0 WHERE id = ?");
+  Stmt u(conn, "UPDATE users SET totp_sealed = ?, totp_last_step = 0 WHERE id = ?");
   u.Bind(1, crypto::Seal(key_, secret, TotpAad(p.name))).Bind(2, p.user_id).Run();
-  AuditAuth(db_, p.name, "auth.totp_setup", p.name, p.source, "started");
+  AuditAuth(conn, p.name, "auth.totp_setup", p.name, p.source, "started");
   return {{"secret", crypto::ToBase32(secret)},
           {"otpauth_uri", crypto::TotpUri("anju", p.name, secret)}};
 }
 
 void Accounts::ConfirmTotp(const Principal& p, const std::string& code) {
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(), "SELECT totp_sealed, totp_enabled FROM users WHERE id = ?");
+  auto conn = db_.Acquire();
+  Stmt s(conn, "SELECT totp_sealed, totp_enabled FROM users WHERE id = ?");
   s.Bind(1, p.user_id);
   if (!s.Step() || s.IsNull(0))
     throw ApiError(409, "conflict", "请先获取密钥 / call /api/v1/auth/totp/setup first");
@@ -491,17 +491,17 @@ void Accounts::ConfirmTotp(const Principal& p, const std::string& code) {
   const auto secret = crypto::Open(key_, s.Blob(0), TotpAad(p.name));
   const auto step = crypto::VerifyTotp(secret, code, NowMs() / 1000);
   if (!step) {
-    AuditAuth(db_, p.name, "auth.totp_confirm", p.name, p.source, "failure");
+    AuditAuth(conn, p.name, "auth.totp_confirm", p.name, p.source, "failure");
     throw ApiError(400, "bad_request", "动态口令错误 / wrong TOTP code");
   }
-  Stmt u(db_.handle(), "UPDATE users SET totp_enabled = 1, totp_last_step = ? WHERE id = ?");
+  Stmt u(conn, "UPDATE users SET totp_enabled = 1, totp_last_step = ? WHERE id = ?");
   u.Bind(1, *step).Bind(2, p.user_id).Run();
-  AuditAuth(db_, p.name, "auth.totp_confirm", p.name, p.source, "success");
+  AuditAuth(conn, p.name, "auth.totp_confirm", p.name, p.source, "success");
 }
 
 json Accounts::UserJson(int64_t user_id) {
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(),
+  auto conn = db_.Acquire();
+  Stmt s(conn,
          "SELECT username, display_name, roles, sites, must_change, password_changed_ms, "
          "totp_enabled, disabled, locked_until_ms, blocked_reason, created_ms, last_login_ms "
          "FROM users WHERE id = ?");
@@ -531,8 +531,8 @@ json Accounts::UserJson(int64_t user_id) {
 json Accounts::ListUsers() {
   std::vector<int64_t> ids;
   {
-    std::lock_guard lock(db_.mutex());
-    Stmt s(db_.handle(), "SELECT id FROM users ORDER BY username");
+    auto conn = db_.Acquire();
+    Stmt s(conn, "SELECT id FROM users ORDER BY username");
     while (s.Step()) ids.push_back(s.Int(0));
   }
   json items = json::array();
@@ -541,8 +541,8 @@ json Accounts::ListUsers() {
 }
 
 namespace {
-int64_t UserId(Database& db, const std::string& username) {
-  Stmt s(db.handle(), "SELECT id FROM users WHERE username = ?");
+int64_t UserId(Conn& conn, const std::string& username) {
+  Stmt s(conn, "SELECT id FROM users WHERE username = ?");
   s.Bind(1, username);
   if (!s.Step()) NotFound("user " + username);
   return s.Int(0);
@@ -562,12 +562,12 @@ json Accounts::CreateUser(const std::string& username, const std::string& displa
   const std::string hash = crypto::HashPassword(password);
   int64_t id = 0;
   {
-    std::lock_guard lock(db_.mutex());
-    Stmt e(db_.handle(), "SELECT 1 FROM users WHERE username = ?");
+    auto conn = db_.Acquire();
+    Stmt e(conn, "SELECT 1 FROM users WHERE username = ?");
     e.Bind(1, username);
     if (e.Step()) throw ApiError(409, "conflict", "用户名已存在 / username taken: " + username);
-    Transaction tx(db_);
-    Stmt s(db_.handle(),
+    Transaction tx(conn);
+    Stmt s(conn,
            "INSERT INTO users(username, display_name, password_hash, password_changed_ms, "
            "must_change, created_ms, created_by) VALUES(?,?,?,?,1,?,?)");
     s.Bind(1, username)
@@ -577,10 +577,10 @@ json Accounts::CreateUser(const std::string& username, const std::string& displa
         .Bind(5, NowMs())
         .Bind(6, actor.name)
         .Run();
-    id = db_.LastInsertId();
-    Stmt h(db_.handle(), "INSERT INTO password_history(user_id, hash, changed_ms) VALUES(?,?,?)");
+    id = conn.LastInsertId();
+    Stmt h(conn, "INSERT INTO password_history(user_id, hash, changed_ms) VALUES(?,?,?)");
     h.Bind(1, id).Bind(2, hash).Bind(3, NowMs()).Run();
-    AuditAuth(db_, actor.name, "user.create", username, actor.source, "success");
+    AuditAuth(conn, actor.name, "user.create", username, actor.source, "success");
     tx.Commit();
   }
   return UserJson(id);
@@ -593,8 +593,8 @@ struct Account {
   std::vector<std::string> roles;
 };
 
-Account LoadAccount(Database& db, const std::string& username) {
-  Stmt s(db.handle(), "SELECT id, roles FROM users WHERE username = ?");
+Account LoadAccount(Conn& conn, const std::string& username) {
+  Stmt s(conn, "SELECT id, roles FROM users WHERE username = ?");
   s.Bind(1, username);
   if (!s.Step()) NotFound("user " + username);
   return {s.Int(0), RolesOf(s.Text(1))};
@@ -634,65 +634,65 @@ constexpr const char* kChangeCols =
 
 }  // namespace
 
-void Accounts::ApplyChange(int64_t id, const std::string& username, const std::string& kind,
+void Accounts::ApplyChange(Conn& conn, int64_t id, const std::string& username, const std::string& kind,
                            const json& change, const std::string& actor,
                            const std::string& source) {
   // Caller holds the database lock and a transaction.
   const int64_t now = NowMs();
   if (kind == "roles") {
-    Stmt s(db_.handle(), "UPDATE users SET roles = ?, sites = ? WHERE id = ?");
+    Stmt s(conn, "UPDATE users SET roles = ?, sites = ? WHERE id = ?");
     s.Bind(1, change.at("roles").dump()).Bind(2, change.at("sites").dump()).Bind(3, id).Run();
-    AuditAuth(db_, actor, "user.roles", username, source, "success", change);
+    AuditAuth(conn, actor, "user.roles", username, source, "success", change);
     return;
   }
   if (change.contains("password_hash")) {
     const std::string hash = change["password_hash"].get<std::string>();
     // A password someone else set is one-time.
-    Stmt s(db_.handle(),
+    Stmt s(conn,
            "UPDATE users SET password_hash = ?, password_changed_ms = ?, must_change = 1, "
            "failures = 0 WHERE id = ?");
     s.Bind(1, hash).Bind(2, now).Bind(3, id).Run();
-    Stmt h(db_.handle(), "INSERT INTO password_history(user_id, hash, changed_ms) VALUES(?,?,?)");
+    Stmt h(conn, "INSERT INTO password_history(user_id, hash, changed_ms) VALUES(?,?,?)");
     h.Bind(1, id).Bind(2, hash).Bind(3, now).Run();
   }
   if (change.contains("disabled")) {
-    Stmt s(db_.handle(), "UPDATE users SET disabled = ? WHERE id = ?");
+    Stmt s(conn, "UPDATE users SET disabled = ? WHERE id = ?");
     s.Bind(1, int64_t(change["disabled"].get<bool>())).Bind(2, id).Run();
   }
   if (change.value("unlock", false)) {
-    Stmt s(db_.handle(), "UPDATE users SET failures = 0, locked_until_ms = 0 WHERE id = ?");
+    Stmt s(conn, "UPDATE users SET failures = 0, locked_until_ms = 0 WHERE id = ?");
     s.Bind(1, id).Run();
   }
   if (change.value("reset_totp", false)) {
-    Stmt s(db_.handle(),
+    Stmt s(conn,
            "UPDATE users SET totp_enabled = 0, totp_sealed = NULL, totp_last_step = 0 WHERE id = ?");
     s.Bind(1, id).Run();
   }
   // New credentials or a disabled account end the account's sessions.
   if (change.contains("password_hash") || change.value("reset_totp", false) ||
       change.value("disabled", false)) {
-    Stmt r(db_.handle(),
+    Stmt r(conn,
            "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL");
     r.Bind(1, now).Bind(2, id).Run();
   }
   json logged = change;
   if (logged.contains("password_hash")) logged.erase("password_hash"), logged["password"] = "***";
-  AuditAuth(db_, actor, "user.update", username, source, "success", logged);
+  AuditAuth(conn, actor, "user.update", username, source, "success", logged);
 }
 
-json Accounts::ProposeChange(const std::string& username, const std::string& kind,
+json Accounts::ProposeChange(Conn& conn, const std::string& username, const std::string& kind,
                              const json& change, const Principal& actor) {
   // Caller holds the database lock.
-  Stmt s(db_.handle(),
+  Stmt s(conn,
          "INSERT INTO admin_changes(requester, username, kind, change, state, created_ms) "
          "VALUES(?,?,?,?, 'pending', ?)");
   s.Bind(1, actor.name).Bind(2, username).Bind(3, kind).Bind(4, change.dump()).Bind(5, NowMs());
   s.Run();
-  const int64_t id = db_.LastInsertId();
-  Stmt q(db_.handle(), std::string(kChangeCols) + " WHERE id = ?");
+  const int64_t id = conn.LastInsertId();
+  Stmt q(conn, std::string(kChangeCols) + " WHERE id = ?");
   q.Bind(1, id).Step();
   json out = ChangeJson(q);
-  AuditAuth(db_, actor.name, "admin_change.request", username, actor.source, "pending",
+  AuditAuth(conn, actor.name, "admin_change.request", username, actor.source, "pending",
             {{"id", id}, {"kind", kind}, {"change", out["change"]}});
   return {{"request", out},
           {"message",
@@ -704,8 +704,8 @@ json Accounts::UpdateUser(const std::string& username, const json& change, const
   RequireUser(actor);
   Account target;
   {
-    std::lock_guard lock(db_.mutex());
-    target = LoadAccount(db_, username);
+    auto conn = db_.Acquire();
+    target = LoadAccount(conn, username);
   }
   if (target.id == actor.user_id)
     throw ApiError(403, "forbidden",
@@ -728,11 +728,11 @@ json Accounts::UpdateUser(const std::string& username, const json& change, const
     stored["password_hash"] = crypto::HashPassword(pw);
   }
   {
-    std::lock_guard lock(db_.mutex());
+    auto conn = db_.Acquire();
     if (Holds(target.roles, "secadmin"))
-      return ProposeChange(username, "credentials", stored, actor);
-    Transaction tx(db_);
-    ApplyChange(target.id, username, "credentials", stored, actor.name, actor.source);
+      return ProposeChange(conn, username, "credentials", stored, actor);
+    Transaction tx(conn);
+    ApplyChange(conn, target.id, username, "credentials", stored, actor.name, actor.source);
     tx.Commit();
   }
   return UserJson(target.id);
@@ -744,8 +744,8 @@ json Accounts::SetRoles(const std::string& username, const std::vector<std::stri
   if (auto why = CheckRoleSet(roles); !why.empty()) throw ApiError(400, "bad_request", why);
   Account target;
   {
-    std::lock_guard lock(db_.mutex());
-    target = LoadAccount(db_, username);
+    auto conn = db_.Acquire();
+    target = LoadAccount(conn, username);
   }
   // By account id, not by name: a token or a renamed account cannot slip past.
   if (target.id == actor.user_id)
@@ -753,19 +753,19 @@ json Accounts::SetRoles(const std::string& username, const std::vector<std::stri
                    "不能修改自己的角色 / security administrators cannot change their own roles");
   const json change = {{"roles", roles}, {"sites", sites}};
   {
-    std::lock_guard lock(db_.mutex());
+    auto conn = db_.Acquire();
     if (Holds(target.roles, "secadmin") || Holds(roles, "secadmin"))
-      return ProposeChange(username, "roles", change, actor);
-    Transaction tx(db_);
-    ApplyChange(target.id, username, "roles", change, actor.name, actor.source);
+      return ProposeChange(conn, username, "roles", change, actor);
+    Transaction tx(conn);
+    ApplyChange(conn, target.id, username, "roles", change, actor.name, actor.source);
     tx.Commit();
   }
   return UserJson(target.id);
 }
 
 json Accounts::ListAdminChanges() {
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(), std::string(kChangeCols) + " ORDER BY id DESC LIMIT 200");
+  auto conn = db_.Acquire();
+  Stmt s(conn, std::string(kChangeCols) + " ORDER BY id DESC LIMIT 200");
   json items = json::array();
   while (s.Step()) items.push_back(ChangeJson(s));
   return items;
@@ -774,8 +774,8 @@ json Accounts::ListAdminChanges() {
 json Accounts::DecideAdminChange(int64_t id, bool approve, const std::string& note,
                                  const Principal& actor) {
   RequireUser(actor);
-  std::lock_guard lock(db_.mutex());
-  Stmt q(db_.handle(), "SELECT requester, username, kind, change, state FROM admin_changes "
+  auto conn = db_.Acquire();
+  Stmt q(conn, "SELECT requester, username, kind, change, state FROM admin_changes "
                        "WHERE id = ?");
   q.Bind(1, id);
   if (!q.Step()) NotFound("admin change " + std::to_string(id));
@@ -786,35 +786,36 @@ json Accounts::DecideAdminChange(int64_t id, bool approve, const std::string& no
     throw ApiError(403, "forbidden",
                    "会签须由申请人和被变更账号以外的管理员进行 / a second administrator, neither "
                    "the requester nor the account changed, must decide");
-  Transaction tx(db_);
+  Transaction tx(conn);
   if (approve) {
-    const Account target = LoadAccount(db_, username);
+    const Account target = LoadAccount(conn, username);
     if (kind == "roles")
       if (auto why = CheckRoleSet(change.at("roles").get<std::vector<std::string>>());
           !why.empty())
         throw ApiError(400, "bad_request", why);
-    ApplyChange(target.id, username, kind, change, requester + " (cosigned by " + actor.name + ")",
+    ApplyChange(conn, target.id, username, kind, change, requester + " (cosigned by " + actor.name + ")",
                 actor.source);
   }
-  Stmt u(db_.handle(),
+  Stmt u(conn,
          "UPDATE admin_changes SET state = ?, approver = ?, decided_ms = ?, note = ? WHERE id = ?");
   u.Bind(1, approve ? "approved" : "rejected").Bind(2, actor.name).Bind(3, NowMs());
   u.Bind(4, note).Bind(5, id).Run();
-  AuditAuth(db_, actor.name, approve ? "admin_change.approve" : "admin_change.reject", username,
+  AuditAuth(conn, actor.name, approve ? "admin_change.approve" : "admin_change.reject", username,
             actor.source, "success", {{"id", id}, {"note", note}});
   tx.Commit();
-  Stmt s(db_.handle(), std::string(kChangeCols) + " WHERE id = ?");
+  Stmt s(conn, std::string(kChangeCols) + " WHERE id = ?");
   s.Bind(1, id).Step();
   return ChangeJson(s);
 }
 
-void Accounts::CheckApprover(const std::string& requester, const Principal& approver) {
+void Accounts::CheckApprover(Conn& conn, const std::string& requester,
+                             const Principal& approver) {
   if (approver.kind != "user")
     throw ApiError(403, "forbidden", "接口令牌不能审批 / API tokens cannot approve");
   if (requester == approver.name)
     throw ApiError(403, "forbidden", "不能审批自己的申请 / a request needs another user's approval");
   if (requester.rfind("token:", 0) == 0) {
-    Stmt s(db_.handle(), "SELECT created_by FROM api_tokens WHERE name = ?");
+    Stmt s(conn, "SELECT created_by FROM api_tokens WHERE name = ?");
     s.Bind(1, requester.substr(6));
     if (s.Step() && s.Text(0) == approver.name)
       throw ApiError(403, "forbidden",
@@ -827,11 +828,11 @@ json Accounts::Review(const std::string& username, const std::string& note,
                       const Principal& actor) {
   if (username.rfind("token:", 0) == 0) {
     {
-      std::lock_guard lock(db_.mutex());
-      Stmt s(db_.handle(), "UPDATE api_tokens SET blocked_reason = '' WHERE name = ?");
+      auto conn = db_.Acquire();
+      Stmt s(conn, "UPDATE api_tokens SET blocked_reason = '' WHERE name = ?");
       s.Bind(1, username.substr(6)).Run();
-      if (db_.Changes() == 0) NotFound("API token " + username.substr(6));
-      AuditAuth(db_, actor.name, "token.review", username, actor.source, "unblocked",
+      if (conn.Changes() == 0) NotFound("API token " + username.substr(6));
+      AuditAuth(conn, actor.name, "token.review", username, actor.source, "unblocked",
                 {{"note", note}});
     }
     std::lock_guard lock(mu_);
@@ -840,11 +841,11 @@ json Accounts::Review(const std::string& username, const std::string& note,
   }
   int64_t id = 0;
   {
-    std::lock_guard lock(db_.mutex());
-    id = UserId(db_, username);
-    Stmt s(db_.handle(), "UPDATE users SET blocked_reason = '' WHERE id = ?");
+    auto conn = db_.Acquire();
+    id = UserId(conn, username);
+    Stmt s(conn, "UPDATE users SET blocked_reason = '' WHERE id = ?");
     s.Bind(1, id).Run();
-    AuditAuth(db_, actor.name, "user.review", username, actor.source, "unblocked",
+    AuditAuth(conn, actor.name, "user.review", username, actor.source, "unblocked",
               {{"note", note}});
   }
   {
@@ -857,21 +858,21 @@ json Accounts::Review(const std::string& username, const std::string& note,
 std::string Accounts::ResetPassword(const std::string& username, const std::string& actor) {
   int64_t id = 0;
   {
-    std::lock_guard lock(db_.mutex());
-    id = UserId(db_, username);
+    auto conn = db_.Acquire();
+    id = UserId(conn, username);
   }
   const std::string pw = OneTimePassword();
   SetPassword(id, pw, true);
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(), "UPDATE users SET locked_until_ms = 0, failures = 0 WHERE id = ?");
+  auto conn = db_.Acquire();
+  Stmt s(conn, "UPDATE users SET locked_until_ms = 0, failures = 0 WHERE id = ?");
   s.Bind(1, id).Run();
-  AuditAuth(db_, actor, "user.reset_password", username, "local", "success");
+  AuditAuth(conn, actor, "user.reset_password", username, "local", "success");
   return pw;
 }
 
 json Accounts::ListTokens() {
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(),
+  auto conn = db_.Acquire();
+  Stmt s(conn,
          "SELECT id, name, roles, created_by, created_ms, last_used_ms, revoked_ms, expires_ms, "
          "sites, blocked_reason FROM api_tokens ORDER BY id");
   json items = json::array();
@@ -909,33 +910,33 @@ json Accounts::CreateToken(const std::string& name, const std::vector<std::strin
   }
   const std::string token = NewToken("t.");
   const int64_t now = NowMs(), expires = now + int64_t(ttl_days) * kDayMs;
-  std::lock_guard lock(db_.mutex());
-  Stmt e(db_.handle(), "SELECT 1 FROM api_tokens WHERE name = ?");
+  auto conn = db_.Acquire();
+  Stmt e(conn, "SELECT 1 FROM api_tokens WHERE name = ?");
   e.Bind(1, name);
   if (e.Step()) throw ApiError(409, "conflict", "名称已存在 / name taken: " + name);
-  Stmt s(db_.handle(),
+  Stmt s(conn,
          "INSERT INTO api_tokens(name, token_hash, roles, created_by, created_ms, expires_ms, "
          "sites) VALUES(?,?,?,?,?,?,?)");
   s.Bind(1, name).Bind(2, TokenHash(token)).Bind(3, json(roles).dump()).Bind(4, actor.name);
   s.Bind(5, now).Bind(6, expires).Bind(7, json(scope).dump()).Run();
-  const int64_t id = db_.LastInsertId();
-  AuditAuth(db_, actor.name, "token.create", name, actor.source, "success",
+  const int64_t id = conn.LastInsertId();
+  AuditAuth(conn, actor.name, "token.create", name, actor.source, "success",
             {{"roles", roles}, {"sites", scope}, {"expires_ms", expires}});
   return {{"id", id},         {"name", name},         {"roles", roles},
           {"sites", scope},   {"expires_ms", expires}, {"token", token}};
 }
 
 void Accounts::RevokeToken(int64_t id, const Principal& actor) {
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(), "UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
+  auto conn = db_.Acquire();
+  Stmt s(conn, "UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
   s.Bind(1, NowMs()).Bind(2, id).Run();
-  if (db_.Changes() == 0) NotFound("active API token " + std::to_string(id));
-  AuditAuth(db_, actor.name, "token.revoke", std::to_string(id), actor.source, "success");
+  if (conn.Changes() == 0) NotFound("active API token " + std::to_string(id));
+  AuditAuth(conn, actor.name, "token.revoke", std::to_string(id), actor.source, "success");
 }
 
 json Accounts::ListSessions(int64_t user_id) {
-  std::lock_guard lock(db_.mutex());
-  Stmt s(db_.handle(),
+  auto conn = db_.Acquire();
+  Stmt s(conn,
          "SELECT id, source, created_ms, last_ms, expires_ms FROM sessions WHERE user_id = ? "
          "AND revoked_ms IS NULL AND last_ms > ? ORDER BY id DESC");
   s.Bind(1, user_id).Bind(2, NowMs() - policy_.idle_timeout_ms);
@@ -950,16 +951,16 @@ json Accounts::ListSessions(int64_t user_id) {
 }
 
 void Accounts::RevokeSession(int64_t session_id, const Principal& actor) {
-  std::lock_guard lock(db_.mutex());
-  Stmt o(db_.handle(), "SELECT user_id FROM sessions WHERE id = ?");
+  auto conn = db_.Acquire();
+  Stmt o(conn, "SELECT user_id FROM sessions WHERE id = ?");
   o.Bind(1, session_id);
   if (!o.Step()) NotFound("session " + std::to_string(session_id));
   // One's own sessions, or anyone's with users.manage.
   if (o.Int(0) != actor.user_id && !actor.Can("users.manage"))
     throw ApiError(403, "forbidden", "只能结束自己的会话 / only your own sessions");
-  Stmt s(db_.handle(), "UPDATE sessions SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
+  Stmt s(conn, "UPDATE sessions SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
   s.Bind(1, NowMs()).Bind(2, session_id).Run();
-  AuditAuth(db_, actor.name, "session.revoke", std::to_string(session_id), actor.source, "success");
+  AuditAuth(conn, actor.name, "session.revoke", std::to_string(session_id), actor.source, "success");
 }
 
 bool Accounts::CountViews(const Principal& p, int64_t n) {
@@ -1005,26 +1006,26 @@ bool Accounts::CountListed(const Principal& p, const std::vector<std::string>& c
 }
 
 bool Accounts::Block(const std::string& name, const std::string& why, const Principal& p) {
-  std::lock_guard lock(db_.mutex());
+  auto conn = db_.Acquire();
   if (name.rfind("token:", 0) == 0) {
-    Stmt s(db_.handle(), "UPDATE api_tokens SET blocked_reason = ? WHERE name = ?");
+    Stmt s(conn, "UPDATE api_tokens SET blocked_reason = ? WHERE name = ?");
     s.Bind(1, why).Bind(2, name.substr(6)).Run();
   } else if (name.rfind("tokens-of:", 0) == 0) {
-    Stmt s(db_.handle(),
+    Stmt s(conn,
            "UPDATE api_tokens SET blocked_reason = ? WHERE created_by = ? AND revoked_ms IS NULL");
     s.Bind(1, why).Bind(2, name.substr(10)).Run();
   } else {
-    Stmt u(db_.handle(), "SELECT id FROM users WHERE username = ?");
+    Stmt u(conn, "SELECT id FROM users WHERE username = ?");
     u.Bind(1, name);
     if (!u.Step()) return false;
     const int64_t id = u.Int(0);
-    Stmt s(db_.handle(), "UPDATE users SET blocked_reason = ? WHERE id = ?");
+    Stmt s(conn, "UPDATE users SET blocked_reason = ? WHERE id = ?");
     s.Bind(1, why).Bind(2, id).Run();
-    Stmt r(db_.handle(),
+    Stmt r(conn,
            "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL");
     r.Bind(1, NowMs()).Bind(2, id).Run();
   }
-  AuditAuth(db_, "system", "risk.block", name, p.source, "blocked",
+  AuditAuth(conn, "system", "risk.block", name, p.source, "blocked",
             {{"reason", why}, {"via", p.name}});
   return true;
 }

@@ -97,8 +97,8 @@ class Accounts {
                                    const Principal& actor);
   // Throws 403 unless APPROVER may decide a request made by REQUESTER (a principal name):
   // tokens never approve, nobody approves their own request nor one made with a token they
-  // created (R4.2.1.1). The caller holds the database lock.
-  void CheckApprover(const std::string& requester, const Principal& approver);
+  // created (R4.2.1.1). On the caller's connection.
+  void CheckApprover(Conn& conn, const std::string& requester, const Principal& approver);
   // Secadmin: lifts a risk block after review (USERNAME may be "token:NAME").
   nlohmann::json Review(const std::string& username, const std::string& note,
                         const Principal& actor);
@@ -140,10 +140,10 @@ class Accounts {
   // Counts a failure in ST; true when it locks.
   bool CountFailure(FailureState& st, int limit, int64_t now);
   // Carries out an account change (roles or credentials) that passed its checks.
-  void ApplyChange(int64_t user_id, const std::string& username, const std::string& kind,
+  void ApplyChange(Conn& conn, int64_t user_id, const std::string& username, const std::string& kind,
                    const nlohmann::json& change, const std::string& actor,
                    const std::string& source);
-  nlohmann::json ProposeChange(const std::string& username, const std::string& kind,
+  nlohmann::json ProposeChange(Conn& conn, const std::string& username, const std::string& kind,
                                const nlohmann::json& change, const Principal& actor);
   bool Block(const std::string& name, const std::string& why, const Principal& p);
   std::string CheckPolicy(const std::string& username, const std::string& password,

@@ -200,4 +200,10 @@ const std::vector<std::string>& ArchiveMigrations() {
   return m;
 }
 
+std::unique_ptr<db::Db> OpenArchiveDb(const std::filesystem::path& file) {
+  db::SqliteOptions o;
+  o.name = "archive";
+  return db::OpenSqlite(file, db::Migrations{ArchiveMigrations(), {}}, o);
+}
+
 }  // namespace anju::server

@@ -96,31 +96,24 @@ struct KeyState {
   crypto::DataKey key;
   crypto::Bytes mac_key;
   AuditPolicy policy;
-  sqlite3* handle = nullptr;
-  fs::path file;
   // The newest record written by the open transaction, for the head file.
   bool pending = false;
   int64_t pending_id = 0, pending_time = 0;
   std::string pending_hash;
 };
 
+// The audit key of each open database (AttachAuditKey … DetachAuditKey).
 std::mutex registry_mu;
-std::map<const Database*, std::shared_ptr<KeyState>>& Registry() {
-  static std::map<const Database*, std::shared_ptr<KeyState>> r;
+std::map<const db::Db*, std::shared_ptr<KeyState>>& Registry() {
+  static std::map<const db::Db*, std::shared_ptr<KeyState>> r;
   return r;
 }
 
-std::shared_ptr<KeyState> Lookup(Database& db) {
+std::shared_ptr<KeyState> Lookup(const db::Db* db) {
   std::lock_guard lock(registry_mu);
   auto& r = Registry();
-  auto it = r.find(&db);
-  if (it == r.end()) return nullptr;
-  // A stale entry of a destroyed Database whose address was reused.
-  if (it->second->handle != db.handle() || it->second->file != db.file()) {
-    r.erase(it);
-    return nullptr;
-  }
-  return it->second;
+  auto it = r.find(db);
+  return it == r.end() ? nullptr : it->second;
 }
 
 void WriteHead(const KeyState& k, int64_t id, const std::string& hash, int64_t time_ms) {
@@ -134,49 +127,23 @@ void WriteHead(const KeyState& k, int64_t id, const std::string& hash, int64_t t
   crypto::WriteSecretFile(k.policy.head_file, head.dump() + "\n");
 }
 
-// SQLite calls these on the connection's thread, under the caller's db.mutex(). The head is
-// written before the commit completes: a head that cannot be written turns the commit into
-// a rollback (no audit record without its head), and a crash in between leaves the head one
-// transaction ahead, which AttachAuditKey records at the next start.
-int CommitHook(void* arg) {
-  auto* k = static_cast<KeyState*>(arg);
-  if (!k->pending) return 0;
-  try {
-    WriteHead(*k, k->pending_id, k->pending_hash, k->pending_time);
-    k->pending = false;
-    return 0;
-  } catch (const std::exception& e) {
-    spdlog::error("audit head {} not written, transaction rolled back: {}",
-                  k->policy.head_file.string(), e.what());
-    return 1;
-  }
-}
-void RollbackHook(void* arg) {
-  static_cast<KeyState*>(arg)->pending = false;
-}
-
-// A savepoint around one audit write: its own transaction in autocommit mode (record and
-// checkpoint commit together), nested in the caller's transaction otherwise.
-class Savepoint {
- public:
-  explicit Savepoint(Database& db) : db_(db) { db_.Exec("SAVEPOINT anju_audit"); }
-  ~Savepoint() {
-    if (done_) return;
+// The head is written just before the transaction that added records commits: a head that
+// cannot be written turns the commit into a rollback (no audit record without its head),
+// and a crash in between leaves the head one transaction ahead, which AttachAuditKey
+// records at the next start.
+void WriteHeadBeforeCommit(Conn& conn, const std::shared_ptr<KeyState>& k, int64_t id) {
+  conn.BeforeCommit([k, id] {
+    if (!k->pending || k->pending_id != id) return;  // a later record's hook writes it
     try {
-      db_.Exec("ROLLBACK TO anju_audit");
-      db_.Exec("RELEASE anju_audit");
-    } catch (...) {
+      WriteHead(*k, k->pending_id, k->pending_hash, k->pending_time);
+      k->pending = false;
+    } catch (const std::exception& e) {
+      spdlog::error("audit head {} not written, transaction rolled back: {}",
+                    k->policy.head_file.string(), e.what());
+      throw;
     }
-  }
-  void Release() {
-    db_.Exec("RELEASE anju_audit");
-    done_ = true;
-  }
-
- private:
-  Database& db_;
-  bool done_ = false;
-};
+  });
+}
 
 crypto::Sm3Digest FromHexDigest(const std::string& hex) {
   crypto::Sm3Digest d{};
@@ -187,11 +154,11 @@ crypto::Sm3Digest FromHexDigest(const std::string& hex) {
 }
 
 // Chains records written before the chain existed (schema v3). Returns the last hash.
-crypto::Sm3Digest ChainLegacy(Database& db) {
+crypto::Sm3Digest ChainLegacy(Conn& conn) {
   crypto::Sm3Digest prev{};
   std::vector<std::pair<int64_t, std::string>> updates;
   {
-    Stmt s(db.handle(), std::string(kSelectRecord) + " ORDER BY id");
+    Stmt s(conn, std::string(kSelectRecord) + " ORDER BY id");
     while (s.Step()) {
       const AuditRecord r = ReadRecord(s);
       if (!r.hash.empty()) {
@@ -202,7 +169,7 @@ crypto::Sm3Digest ChainLegacy(Database& db) {
       updates.emplace_back(r.id, crypto::ToHex(prev));
     }
   }
-  Stmt u(db.handle(), "UPDATE audit SET hash = ? WHERE id = ? AND hash IS NULL");
+  Stmt u(conn, "UPDATE audit SET hash = ? WHERE id = ? AND hash IS NULL");
   for (const auto& [id, hash] : updates) {
     u.Reset();
     u.Bind(1, hash).Bind(2, id).Run();
@@ -217,23 +184,23 @@ struct Last {
   crypto::Sm3Digest hash{};
 };
 
-Last LastRecord(Database& db) {
-  Stmt s(db.handle(), "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+Last LastRecord(Conn& conn) {
+  Stmt s(conn, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
   if (!s.Step()) return {};
   if (s.IsNull(1)) {
     const int64_t id = s.Int(0);
-    return {id, ChainLegacy(db)};
+    return {id, ChainLegacy(conn)};
   }
   return {s.Int(0), FromHexDigest(s.Text(1))};
 }
 
-void WriteCheckpoint(Database& db, KeyState& k, const std::string& reason, bool force) {
+void WriteCheckpoint(Conn& conn, KeyState& k, const std::string& reason, bool force) {
   int64_t last_cp_audit = 0, last_cp_time = 0;
   {
-    Stmt s(db.handle(), "SELECT audit_id, time_ms FROM audit_checkpoints ORDER BY id DESC LIMIT 1");
+    Stmt s(conn, "SELECT audit_id, time_ms FROM audit_checkpoints ORDER BY id DESC LIMIT 1");
     if (s.Step()) last_cp_audit = s.Int(0), last_cp_time = s.Int(1);
   }
-  const Last last = LastRecord(db);
+  const Last last = LastRecord(conn);
   if (last.id == 0 || last.id == last_cp_audit) return;
   const int64_t now = NowMs();
   const bool due =
@@ -244,12 +211,12 @@ void WriteCheckpoint(Database& db, KeyState& k, const std::string& reason, bool 
   if (!due) return;
   int64_t cp_id = 1;
   {
-    Stmt s(db.handle(), "SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints");
+    Stmt s(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints");
     s.Step();
     cp_id = s.Int(0);
   }
   const std::string hash = crypto::ToHex(last.hash);
-  Stmt ins(db.handle(),
+  Stmt ins(conn,
            "INSERT INTO audit_checkpoints(id, audit_id, hash, time_ms, reason, key_id, mac) "
            "VALUES(?,?,?,?,?,?,?)");
   ins.Bind(1, cp_id)
@@ -262,9 +229,12 @@ void WriteCheckpoint(Database& db, KeyState& k, const std::string& reason, bool 
       .Run();
 }
 
-int64_t AppendLocked(Database& db, const AuditEntry& e, KeyState* k, const std::string& cp_reason) {
-  Savepoint sp(db);
-  const Last last = LastRecord(db);
+int64_t AppendLocked(Conn& conn, const AuditEntry& e, const std::shared_ptr<KeyState>& k,
+                     const std::string& cp_reason) {
+  // Its own transaction in autocommit mode (record and checkpoint commit together), part of
+  // the caller's otherwise.
+  Transaction tx(conn);
+  const Last last = LastRecord(conn);
   AuditRecord r;
   r.id = last.id + 1;
   r.time_ms = NowMs();
@@ -275,7 +245,7 @@ int64_t AppendLocked(Database& db, const AuditEntry& e, KeyState* k, const std::
   r.result = e.result;
   r.detail = e.detail.dump();
   r.hash = crypto::ToHex(ChainHash(last.hash, r));
-  Stmt s(db.handle(),
+  Stmt s(conn,
          "INSERT INTO audit(id, time_ms, actor, source, action, object, result, detail, hash) "
          "VALUES(?,?,?,?,?,?,?,?,?)");
   s.Bind(1, r.id)
@@ -289,14 +259,14 @@ int64_t AppendLocked(Database& db, const AuditEntry& e, KeyState* k, const std::
       .Bind(9, r.hash)
       .Run();
   if (k) {
-    WriteCheckpoint(db, *k, cp_reason, false);
-    // Set last: the release below may be the commit that runs the hook.
+    WriteCheckpoint(conn, *k, cp_reason, false);
     k->pending = true;
     k->pending_id = r.id;
     k->pending_hash = r.hash;
     k->pending_time = r.time_ms;
+    WriteHeadBeforeCommit(conn, k, r.id);
   }
-  sp.Release();
+  tx.Commit();
   return r.id;
 }
 
@@ -327,7 +297,7 @@ struct Problem {
 };
 
 // The verification on a raw connection (the server's or a read-only one).
-AuditVerifyResult VerifyHandle(sqlite3* h, const std::optional<crypto::DataKey>& key,
+AuditVerifyResult VerifyHandle(Conn& h, const std::optional<crypto::DataKey>& key,
                                const fs::path& head_file) {
   AuditVerifyResult res;
   res.keyed = key.has_value();
@@ -488,24 +458,12 @@ AuditVerifyResult VerifyHandle(sqlite3* h, const std::optional<crypto::DataKey>&
   return res;
 }
 
-sqlite3* OpenReadOnly(const fs::path& file) {
-  if (!fs::exists(file))
-    throw Error(ErrorCode::kNotFound, "没有档案数据库 / no archive database " + file.string());
-  sqlite3* h = nullptr;
-  const int rc = sqlite3_open_v2(file.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  if (rc != SQLITE_OK) {
-    const std::string msg = h ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
-    sqlite3_close(h);
-    throw Error(ErrorCode::kIo, "cannot open " + file.string() + ": " + msg);
-  }
-  sqlite3_busy_timeout(h, 5000);
-  return h;
+std::unique_ptr<db::Db> OpenReadOnly(const fs::path& file) {
+  db::SqliteOptions o;
+  o.name = "archive";
+  o.read_only = true;
+  return db::OpenSqlite(file, {}, o);
 }
-
-struct HandleCloser {
-  sqlite3* h;
-  ~HandleCloser() { sqlite3_close(h); }
-};
 
 // The WHERE clause of Q with its values in bind order.
 std::string Where(const AuditQuery& q, std::vector<json>& binds) {
@@ -524,7 +482,7 @@ std::string Where(const AuditQuery& q, std::vector<json>& binds) {
   return w;
 }
 
-std::vector<AuditRecord> ReadHandle(sqlite3* h, const AuditQuery& q, bool all) {
+std::vector<AuditRecord> ReadHandle(Conn& h, const AuditQuery& q, bool all) {
   std::vector<json> binds;
   std::string sql = std::string(kSelectRecord) + Where(q, binds);
   sql += q.newest_first ? " ORDER BY id DESC" : " ORDER BY id";
@@ -541,7 +499,7 @@ std::vector<AuditRecord> ReadHandle(sqlite3* h, const AuditQuery& q, bool all) {
   return out;
 }
 
-size_t ExportHandle(sqlite3* h, const AuditQuery& q, const std::string& format, std::ostream& out) {
+size_t ExportHandle(Conn& h, const AuditQuery& q, const std::string& format, std::ostream& out) {
   if (format != "csv" && format != "json")
     throw Error(ErrorCode::kInvalidArgument,
                 "导出格式只能是 csv 或 json / export format must be csv or json");
@@ -561,45 +519,42 @@ size_t ExportHandle(sqlite3* h, const AuditQuery& q, const std::string& format, 
 
 }  // namespace
 
-int64_t Audit(Database& db, const AuditEntry& entry) {
-  const auto k = Lookup(db);
-  return AppendLocked(db, entry, k.get(), "records");
+int64_t Audit(Conn& conn, const AuditEntry& entry) {
+  return AppendLocked(conn, entry, Lookup(conn.owner()), "records");
 }
 
-void Audit(Database& db, const std::string& actor, const std::string& action,
+void Audit(Conn& conn, const std::string& actor, const std::string& action,
            const std::string& object, const json& detail) {
   AuditEntry e;
   e.actor = actor;
   e.action = action;
   e.object = object;
   e.detail = detail;
-  Audit(db, e);
+  Audit(conn, e);
 }
 
-void History(Database& db, int64_t person_id, const std::string& action, const std::string& actor,
+void History(Conn& conn, int64_t person_id, const std::string& action, const std::string& actor,
              const json& detail) {
-  Stmt s(db.handle(),
+  Stmt s(conn,
          "INSERT INTO history(person_id, action, detail, actor, time_ms) VALUES(?,?,?,?,?)");
   s.Bind(1, person_id).Bind(2, action).Bind(3, detail.dump()).Bind(4, actor).Bind(5, NowMs()).Run();
 }
 
 void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy policy) {
-  auto k = std::make_shared<KeyState>(KeyState{audit_key, MacKey(audit_key), std::move(policy),
-                                               db.handle(), db.file(), false, 0, 0, ""});
+  auto k = std::make_shared<KeyState>(
+      KeyState{audit_key, MacKey(audit_key), std::move(policy), false, 0, 0, ""});
   if (k->policy.head_file.empty()) k->policy.head_file = DefaultHead(db.file());
-  std::lock_guard lock(db.mutex());
+  auto conn = db.Acquire();
   {
     std::lock_guard rlock(registry_mu);
     Registry()[&db] = k;
   }
-  sqlite3_commit_hook(db.handle(), CommitHook, k.get());
-  sqlite3_rollback_hook(db.handle(), RollbackHook, k.get());
 
-  Transaction tx(db);
-  const Last last = LastRecord(db);  // chains legacy records
+  Transaction tx(conn);
+  const Last last = LastRecord(conn);  // chains legacy records
   bool have_checkpoints = false;
   {
-    Stmt s(db.handle(), "SELECT 1 FROM audit_checkpoints LIMIT 1");
+    Stmt s(conn, "SELECT 1 FROM audit_checkpoints LIMIT 1");
     have_checkpoints = s.Step();
   }
   // Compare the head with the log; a mismatch is itself written into the log.
@@ -620,7 +575,7 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
               crypto::AsBytes(HeadMac(k->mac_key, id, hash, j.at("time_ms").get<int64_t>())));
       std::string at_id;
       {
-        Stmt s(db.handle(), "SELECT hash FROM audit WHERE id = ?");
+        Stmt s(conn, "SELECT hash FROM audit WHERE id = ?");
         s.Bind(1, id);
         if (s.Step()) at_id = s.Text(0);
       }
@@ -644,39 +599,40 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
   }
   if (!notice.action.empty()) {
     spdlog::warn("audit: {} ({}), recorded in the audit log", notice.action, notice.detail.dump());
-    AppendLocked(db, notice, k.get(), "start");
+    AppendLocked(conn, notice, k, "start");
   } else if (!fs::exists(head) && last.id > 0) {
     // First start with a key on an existing log: the head starts at its last record.
     k->pending = true;
     k->pending_id = last.id;
     k->pending_hash = crypto::ToHex(last.hash);
-    Stmt s(db.handle(), "SELECT time_ms FROM audit WHERE id = ?");
+    Stmt s(conn, "SELECT time_ms FROM audit WHERE id = ?");
     s.Bind(1, last.id);
     k->pending_time = s.Step() ? s.Int(0) : 0;
+    WriteHeadBeforeCommit(conn, k, last.id);
   }
-  WriteCheckpoint(db, *k, "start", true);
+  WriteCheckpoint(conn, *k, "start", true);
   tx.Commit();
 }
 
 void DetachAuditKey(Database& db) {
-  const auto k = Lookup(db);
+  const auto k = Lookup(&db);
   if (!k) return;
-  std::lock_guard lock(db.mutex());
-  try {
-    WriteCheckpoint(db, *k, "shutdown", true);
-  } catch (const std::exception& e) {
-    spdlog::error("audit: shutdown checkpoint failed: {}", e.what());
+  {
+    auto conn = db.Acquire();
+    try {
+      WriteCheckpoint(conn, *k, "shutdown", true);
+    } catch (const std::exception& e) {
+      spdlog::error("audit: shutdown checkpoint failed: {}", e.what());
+    }
   }
-  sqlite3_commit_hook(db.handle(), nullptr, nullptr);
-  sqlite3_rollback_hook(db.handle(), nullptr, nullptr);
   std::lock_guard rlock(registry_mu);
   Registry().erase(&db);
 }
 
-void AuditCheckpoint(Database& db, const std::string& reason) {
-  const auto k = Lookup(db);
+void AuditCheckpoint(Conn& conn, const std::string& reason) {
+  const auto k = Lookup(conn.owner());
   if (!k) return;
-  WriteCheckpoint(db, *k, reason, true);
+  WriteCheckpoint(conn, *k, reason, true);
 }
 
 json AuditVerifyResult::ToJson() const {
@@ -690,19 +646,24 @@ json AuditVerifyResult::ToJson() const {
   return j;
 }
 
-AuditVerifyResult VerifyAudit(Database& db, const std::optional<crypto::DataKey>& audit_key,
+AuditVerifyResult VerifyAudit(Conn& conn, const std::optional<crypto::DataKey>& audit_key,
                               const fs::path& head_file) {
-  return VerifyHandle(db.handle(), audit_key,
-                      head_file.empty() ? DefaultHead(db.file()) : head_file);
+  return VerifyHandle(conn, audit_key,
+                      head_file.empty() && conn.owner() ? DefaultHead(conn.owner()->file())
+                                                        : head_file);
 }
 
 AuditVerifyResult VerifyAuditFile(const fs::path& archive_db,
                                   const std::optional<crypto::DataKey>& audit_key,
                                   const fs::path& head_file) {
-  HandleCloser c{OpenReadOnly(archive_db)};
+  const auto db = OpenReadOnly(archive_db);
+  auto conn = db->Acquire();
   // One read transaction: a consistent snapshot while the server keeps writing.
-  sqlite3_exec(c.h, "BEGIN", nullptr, nullptr, nullptr);
-  return VerifyHandle(c.h, audit_key, head_file.empty() ? DefaultHead(archive_db) : head_file);
+  conn.Exec("BEGIN");
+  const auto res =
+      VerifyHandle(conn, audit_key, head_file.empty() ? DefaultHead(archive_db) : head_file);
+  conn.Exec("COMMIT");
+  return res;
 }
 
 json ToJson(const AuditRecord& r) {
@@ -718,19 +679,20 @@ json ToJson(const AuditRecord& r) {
           {"hash", r.hash}};
 }
 
-std::vector<AuditRecord> ReadAudit(Database& db, const AuditQuery& q) {
-  return ReadHandle(db.handle(), q, false);
+std::vector<AuditRecord> ReadAudit(Conn& conn, const AuditQuery& q) {
+  return ReadHandle(conn, q, false);
 }
 
-size_t ExportAudit(Database& db, const AuditQuery& q, const std::string& format,
+size_t ExportAudit(Conn& conn, const AuditQuery& q, const std::string& format,
                    std::ostream& out) {
-  return ExportHandle(db.handle(), q, format, out);
+  return ExportHandle(conn, q, format, out);
 }
 
 size_t ExportAuditFile(const fs::path& archive_db, const AuditQuery& q, const std::string& format,
                        std::ostream& out) {
-  HandleCloser c{OpenReadOnly(archive_db)};
-  return ExportHandle(c.h, q, format, out);
+  const auto db = OpenReadOnly(archive_db);
+  auto conn = db->Acquire();
+  return ExportHandle(conn, q, format, out);
 }
 
 }  // namespace anju::server

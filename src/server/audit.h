@@ -50,10 +50,10 @@ struct AuditEntry {
 // Appends one record (and a checkpoint when one is due). Caller holds db.mutex(); inside the
 // caller's transaction when there is one, so the record commits with the change it describes.
 // Returns the record id.
-int64_t Audit(Database& db, const AuditEntry& entry);
-void Audit(Database& db, const std::string& actor, const std::string& action,
+int64_t Audit(Conn& conn, const AuditEntry& entry);
+void Audit(Conn& conn, const std::string& actor, const std::string& action,
            const std::string& object, const nlohmann::json& detail = nlohmann::json::object());
-void History(Database& db, int64_t person_id, const std::string& action, const std::string& actor,
+void History(Conn& conn, int64_t person_id, const std::string& action, const std::string& actor,
              const nlohmann::json& detail = nlohmann::json::object());
 
 struct AuditPolicy {
@@ -73,7 +73,7 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
 // Takes db.mutex() itself.
 void DetachAuditKey(Database& db);
 // A checkpoint now if records were added since the last one (caller holds db.mutex()).
-void AuditCheckpoint(Database& db, const std::string& reason);
+void AuditCheckpoint(Conn& conn, const std::string& reason);
 
 struct AuditVerifyResult {
   bool ok = false;
@@ -90,7 +90,7 @@ struct AuditVerifyResult {
 // is checked (which proves nothing against someone who recomputes it: keyed stays false).
 // Never throws for tampered content; throws Error for an unreadable database.
 // The Database overload: caller holds db.mutex(). HEAD_FILE empty = next to the database.
-AuditVerifyResult VerifyAudit(Database& db, const std::optional<crypto::DataKey>& audit_key,
+AuditVerifyResult VerifyAudit(Conn& conn, const std::optional<crypto::DataKey>& audit_key,
                               const std::filesystem::path& head_file = {});
 // Opens ARCHIVE_DB read-only (safe while the server runs).
 AuditVerifyResult VerifyAuditFile(const std::filesystem::path& archive_db,
@@ -116,11 +116,11 @@ struct AuditQuery {
   bool newest_first = false;
 };
 // Caller holds db.mutex().
-std::vector<AuditRecord> ReadAudit(Database& db, const AuditQuery& q);
+std::vector<AuditRecord> ReadAudit(Conn& conn, const AuditQuery& q);
 // Writes the records matching Q (limit ignored: all of them) as CSV (UTF-8 with BOM, header
 // row, times ISO 8601 UTC) or JSON lines ("json": one object per line). Returns the count.
 // Caller holds db.mutex(). Throws Error(kInvalidArgument) for another format.
-size_t ExportAudit(Database& db, const AuditQuery& q, const std::string& format, std::ostream& out);
+size_t ExportAudit(Conn& conn, const AuditQuery& q, const std::string& format, std::ostream& out);
 size_t ExportAuditFile(const std::filesystem::path& archive_db, const AuditQuery& q,
                        const std::string& format, std::ostream& out);
 

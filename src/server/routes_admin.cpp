@@ -33,8 +33,8 @@ constexpr PeriodLimit kPeriods[] = {
 };
 
 // The newest audit record with ACTION, or null. Caller holds the db lock.
-json LastAudit(Database& db, const std::string& action) {
-  Stmt s(db.handle(),
+json LastAudit(Conn& conn, const std::string& action) {
+  Stmt s(conn,
          "SELECT time_ms, actor, detail FROM audit WHERE action = ? ORDER BY id DESC LIMIT 1");
   s.Bind(1, action);
   if (!s.Step()) return nullptr;
@@ -70,8 +70,8 @@ void Server::Impl::LoadSettings() {
   m.event_months = options.event_retention_months;
   m.quarantine_months = options.quarantine_retention_months;
   {
-    std::lock_guard lock(db->mutex());
-    Stmt s(db->handle(), "SELECT key, value FROM settings");
+    auto conn = db->Acquire();
+    Stmt s(conn, "SELECT key, value FROM settings");
     while (s.Step())
       for (const auto& p : kPeriods)
         if (s.Text(0) == p.key) m.*p.field = std::stoi(s.Text(1));
@@ -90,8 +90,8 @@ void Server::Impl::AddAdminRoutes() {
       limits[p.key] = {{"min", p.min}, {"max", p.max}};
     }
     out["limits"] = limits;
-    std::lock_guard lock(db->mutex());
-    Stmt s(db->handle(),
+    auto conn = db->Acquire();
+    Stmt s(conn,
            "SELECT updated_ms, updated_by FROM settings WHERE key LIKE '%_months' ORDER BY "
            "updated_ms DESC LIMIT 1");
     out["source"] = "config";
@@ -100,8 +100,8 @@ void Server::Impl::AddAdminRoutes() {
       out["updated_ms"] = s.Int(0);
       out["updated_by"] = s.Text(1);
     }
-    out["last_run"] = LastAudit(*db, "retention.completed");
-    out["last_capture_run"] = LastAudit(*db, "capture_retention");
+    out["last_run"] = LastAudit(conn, "retention.completed");
+    out["last_capture_run"] = LastAudit(conn, "capture_retention");
     return out;
   };
 
@@ -120,22 +120,22 @@ void Server::Impl::AddAdminRoutes() {
                throw ApiError(400, "bad_request", "未指定保留期 / no period given");
              json before = json::object(), after = json::object();
              {
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
+               auto conn = db->Acquire();
+               Transaction tx(conn);
                const RetentionPolicy now = Retention();
                for (const auto& p : kPeriods) {
                  if (!r.body.contains(p.key)) continue;
                  const int v = r.body[p.key].get<int>();
                  before[p.key] = now.*p.field;
                  after[p.key] = v;
-                 Stmt s(db->handle(),
+                 Stmt s(conn,
                         "INSERT INTO settings(key, value, updated_ms, updated_by) VALUES(?,?,?,?) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ms = "
                         "excluded.updated_ms, updated_by = excluded.updated_by");
                  s.Bind(1, p.key).Bind(2, std::to_string(v)).Bind(3, NowMs()).Bind(4, r.actor);
                  s.Run();
                }
-               Audit(*db, AuditEntry{r.actor,
+               Audit(conn, AuditEntry{r.actor,
                                      r.principal.source,
                                      "config.retention",
                                      "retention",
@@ -175,8 +175,8 @@ void Server::Impl::AddAdminRoutes() {
     out["tls"] = options.tls
                      ? json{{"certificate", tls.cert.string()}, {"fingerprint", tls.fingerprint}}
                      : json(nullptr);
-    std::lock_guard lock(db->mutex());
-    out["last_rotation"] = LastAudit(*db, "keys.rotate");
+    auto conn = db->Acquire();
+    out["last_rotation"] = LastAudit(conn, "keys.rotate");
     return out;
   };
 
@@ -192,8 +192,8 @@ void Server::Impl::AddAdminRoutes() {
            [this, keys_json](Request& r) {
              const RotateResult res = RotateMasterKey(options.data_dir);
              {
-               std::lock_guard lock(db->mutex());
-               Audit(*db, AuditEntry{r.actor,
+               auto conn = db->Acquire();
+               Audit(conn, AuditEntry{r.actor,
                                      r.principal.source,
                                      "keys.rotate",
                                      "master.key",

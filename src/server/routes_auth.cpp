@@ -64,9 +64,9 @@ std::string Server::Impl::RenderExport(const std::string& kind, const json& filt
   if (kind == "persons") {
     out << "编码 / code,姓名 / name,电话 / phone,状态 / status,入住 / moved_in_ms,迁出 / "
            "moved_out_ms\n";
-    std::lock_guard lock(db->mutex());
+    auto conn = db->Acquire();
     const std::string status = filter.value("status", "");
-    Stmt s(db->handle(),
+    Stmt s(conn,
            "SELECT code, name, phone, status, moved_in_ms, moved_out_ms FROM persons WHERE (?1 = "
            "'' OR status = ?1) AND " +
                scope.PersonCondition("id") + " ORDER BY code");
@@ -109,8 +109,8 @@ std::string Server::Impl::RenderPhotoExport(const json& filter, const Principal&
   };
   std::vector<Photo> photos;
   {
-    std::lock_guard lock(db->mutex());
-    Stmt s(db->handle(),
+    auto conn = db->Acquire();
+    Stmt s(conn,
            "SELECT p.code, p.name, ph.file, ph.id, ph.created_ms FROM photos ph JOIN persons p ON "
            "p.id = ph.person_id WHERE (?1 = '' OR p.status = ?1) AND (?3 IS NULL OR p.code IN "
            "(SELECT value FROM json_each(?3))) AND " +
@@ -146,10 +146,10 @@ json ApprovalRequestPage(Database& db, const Request& r, const std::string& tabl
                          const std::string& select, const std::function<json(Stmt&)>& to_json) {
   const Paging p = ReadPaging(r);
   const bool all = r.principal.Can("export.approve");
-  std::lock_guard lock(db.mutex());
-  Stmt c(db.handle(), "SELECT COUNT(*) FROM " + table + " WHERE ?1 OR requester = ?2");
+  auto conn = db.Acquire();
+  Stmt c(conn, "SELECT COUNT(*) FROM " + table + " WHERE ?1 OR requester = ?2");
   c.Bind(1, int64_t(all)).Bind(2, r.actor).Step();
-  Stmt s(db.handle(), select + " WHERE ?1 OR requester = ?2 ORDER BY id DESC LIMIT ?3 OFFSET ?4");
+  Stmt s(conn, select + " WHERE ?1 OR requester = ?2 ORDER BY id DESC LIMIT ?3 OFFSET ?4");
   s.Bind(1, int64_t(all)).Bind(2, r.actor).Bind(3, p.limit).Bind(4, p.offset);
   json items = json::array();
   while (s.Step()) items.push_back(to_json(s));
@@ -368,16 +368,16 @@ void Server::Impl::AddAuthRoutes() {
                                [](const json& c) { return c.is_string(); })))
                throw ApiError(400, "bad_request",
                               "filter.persons 须为编码数组 / filter.persons: identity codes");
-             std::lock_guard lock(db->mutex());
-             Stmt s(db->handle(),
+             auto conn = db->Acquire();
+             Stmt s(conn,
                     "INSERT INTO exports(requester, kind, filter, reason, state, created_ms) "
                     "VALUES(?,?,?,?, 'pending', ?)");
              s.Bind(1, r.actor).Bind(2, kind).Bind(3, filter.dump());
              s.Bind(4, r.body.at("reason").get<std::string>()).Bind(5, NowMs()).Run();
-             const int64_t id = db->LastInsertId();
-             Audit(*db, r.actor, "export.request", "export " + std::to_string(id),
+             const int64_t id = conn.LastInsertId();
+             Audit(conn, r.actor, "export.request", "export " + std::to_string(id),
                    {{"kind", kind}, {"filter", filter}, {"source", r.principal.source}});
-             Stmt q(db->handle(), std::string(kExportColumns) + " WHERE id = ?");
+             Stmt q(conn, std::string(kExportColumns) + " WHERE id = ?");
              q.Bind(1, id).Step();
              return Reply::Json(ExportJson(q), 201);
            })
@@ -401,14 +401,14 @@ void Server::Impl::AddAuthRoutes() {
              decision == "approve" ? "Approve an export (not one's own)" : "Reject an export",
              [this, decision](Request& r) {
                const int64_t id = std::stoll(r.Path("id"));
-               std::lock_guard lock(db->mutex());
-               Stmt q(db->handle(), "SELECT requester, state FROM exports WHERE id = ?");
+               auto conn = db->Acquire();
+               Stmt q(conn, "SELECT requester, state FROM exports WHERE id = ?");
                q.Bind(1, id);
                if (!q.Step()) NotFound("export " + std::to_string(id));
-               accounts->CheckApprover(q.Text(0), r.principal);
+               accounts->CheckApprover(conn, q.Text(0), r.principal);
                if (q.Text(1) != "pending")
                  throw ApiError(409, "conflict", "申请已处理 / already " + q.Text(1));
-               Stmt u(db->handle(),
+               Stmt u(conn,
                       "UPDATE exports SET state = ?, approver = ?, decided_ms = ?, note = ? "
                       "WHERE id = ?");
                u.Bind(1, decision == "approve" ? "approved" : "rejected")
@@ -417,9 +417,9 @@ void Server::Impl::AddAuthRoutes() {
                    .Bind(4, r.body.value("note", ""))
                    .Bind(5, id)
                    .Run();
-               Audit(*db, r.actor, "export." + decision, "export " + std::to_string(id),
+               Audit(conn, r.actor, "export." + decision, "export " + std::to_string(id),
                      {{"note", r.body.value("note", "")}, {"source", r.principal.source}});
-               Stmt s(db->handle(), std::string(kExportColumns) + " WHERE id = ?");
+               Stmt s(conn, std::string(kExportColumns) + " WHERE id = ?");
                s.Bind(1, id).Step();
                return Reply::Json(ExportJson(s));
              })
@@ -435,8 +435,8 @@ void Server::Impl::AddAuthRoutes() {
              std::string kind, approver;
              json filter;
              {
-               std::lock_guard lock(db->mutex());
-               Stmt q(db->handle(),
+               auto conn = db->Acquire();
+               Stmt q(conn,
                       "SELECT requester, state, kind, filter, approver, decided_ms FROM exports "
                       "WHERE id = ?");
                q.Bind(1, id);
@@ -470,14 +470,14 @@ void Server::Impl::AddAuthRoutes() {
              const auto file =
                  crypto::SealWithPassphrase(passphrase, crypto::AsBytes(marked), header.dump());
              {
-               std::lock_guard lock(db->mutex());
-               Stmt u(db->handle(),
+               auto conn = db->Acquire();
+               Stmt u(conn,
                       "UPDATE exports SET state = 'downloaded', downloaded_ms = ?, rows = ? "
                       "WHERE id = ? AND state = 'approved'");
                u.Bind(1, now).Bind(2, rows).Bind(3, id).Run();
-               if (db->Changes() == 0)
+               if (conn.Changes() == 0)
                  throw ApiError(409, "conflict", "已下载 / already downloaded");
-               Audit(*db, r.actor, "export.download", "export " + std::to_string(id),
+               Audit(conn, r.actor, "export.download", "export " + std::to_string(id),
                      {{"rows", rows}, {"kind", kind}, {"source", r.principal.source}});
              }
              if (accounts->CountViews(r.principal, rows)) RaiseRiskAlarm(r.principal);

@@ -59,8 +59,8 @@ json DeletionJson(Stmt& s, bool full) {
           {"photos_deleted", J(s.OptInt(11))}};
 }
 
-json Load(Database& db, int64_t id, bool full) {
-  Stmt s(db.handle(), std::string(kColumns) + " WHERE id = ?");
+json Load(Conn& conn, int64_t id, bool full) {
+  Stmt s(conn, std::string(kColumns) + " WHERE id = ?");
   s.Bind(1, id);
   if (!s.Step()) NotFound("deletion " + std::to_string(id));
   return DeletionJson(s, full);
@@ -72,8 +72,8 @@ void Server::Impl::RunDeletion(int64_t id, const std::string& actor, const std::
   std::string kind;
   std::vector<std::string> codes;
   {
-    std::lock_guard lock(db->mutex());
-    const json d = Load(*db, id, true);
+    auto conn = db->Acquire();
+    const json d = Load(conn, id, true);
     kind = d["kind"];
     codes = d["persons"].get<std::vector<std::string>>();
   }
@@ -82,36 +82,36 @@ void Server::Impl::RunDeletion(int64_t id, const std::string& actor, const std::
   for (size_t at = 0; at < codes.size(); at += kBatch) {
     std::vector<std::pair<std::string, std::vector<fs::path>>> unlink;
     {
-      std::lock_guard lock(db->mutex());
-      Transaction tx(*db);
+      auto conn = db->Acquire();
+      Transaction tx(conn);
       for (size_t i = at; i < std::min(codes.size(), at + kBatch); ++i) {
         const std::string& code = codes[i];
-        Stmt q(db->handle(), "SELECT id FROM persons WHERE code = ?");
+        Stmt q(conn, "SELECT id FROM persons WHERE code = ?");
         q.Bind(1, code);
         if (!q.Step()) continue;  // gone since the request
         const int64_t pid = q.Int(0);
-        auto files = DeleteBiometrics(pid);
+        auto files = DeleteBiometrics(conn, pid);
         if (kind == "archives") {
-          Stmt p(db->handle(),
+          Stmt p(conn,
                  "UPDATE persons SET status = 'moved_out', moved_out_ms = COALESCE(moved_out_ms, "
                  "?1), name = ?2, phone = '', id_number_sealed = NULL, updated_ms = ?1 WHERE id = "
                  "?3");
           p.Bind(1, NowMs()).Bind(2, kErasedName).Bind(3, pid).Run();
           for (const char* table :
                {"credentials", "household_members", "access_group_members", "history"}) {
-            Stmt del(db->handle(), std::string("DELETE FROM ") + table + " WHERE person_id = ?");
+            Stmt del(conn, std::string("DELETE FROM ") + table + " WHERE person_id = ?");
             del.Bind(1, pid).Run();
           }
           // Consent records stay as the proof they were; a guardian's name is personal data.
-          Stmt c(db->handle(), "UPDATE consents SET guardian_name = '' WHERE person_id = ?");
+          Stmt c(conn, "UPDATE consents SET guardian_name = '' WHERE person_id = ?");
           c.Bind(1, pid).Run();
-          sync->PersonChanged(pid, "moved_out");
+          sync->PersonChanged(conn, pid, "moved_out");
         } else {
-          sync->PersonChanged(pid, "biometrics_deleted");
+          sync->PersonChanged(conn, pid, "biometrics_deleted");
         }
-        History(*db, pid, kind == "archives" ? "archive_erased" : "biometrics_deleted", actor,
+        History(conn, pid, kind == "archives" ? "archive_erased" : "biometrics_deleted", actor,
                 {{"deletion", id}});
-        Audit(*db, AuditEntry{actor,
+        Audit(conn, AuditEntry{actor,
                               source,
                               kind == "archives" ? "person.erase" : "biometrics.delete",
                               "persons/" + code,
@@ -125,11 +125,11 @@ void Server::Impl::RunDeletion(int64_t id, const std::string& actor, const std::
     }
     for (const auto& [code, files] : unlink) FinishDelete(code, files);
   }
-  std::lock_guard lock(db->mutex());
-  Stmt u(db->handle(),
+  auto conn = db->Acquire();
+  Stmt u(conn,
          "UPDATE deletions SET state = 'done', deleted = ?, photos_deleted = ? WHERE id = ?");
   u.Bind(1, deleted).Bind(2, photos).Bind(3, id).Run();
-  Audit(*db, AuditEntry{actor,
+  Audit(conn, AuditEntry{actor,
                         source,
                         "deletion.done",
                         object,
@@ -140,8 +140,8 @@ void Server::Impl::RunDeletion(int64_t id, const std::string& actor, const std::
 void Server::Impl::ResumeDeletions() {
   std::vector<std::pair<int64_t, std::string>> approved;
   {
-    std::lock_guard lock(db->mutex());
-    Stmt s(db->handle(), "SELECT id, approver FROM deletions WHERE state = 'approved'");
+    auto conn = db->Acquire();
+    Stmt s(conn, "SELECT id, approver FROM deletions WHERE state = 'approved'");
     while (s.Step()) approved.emplace_back(s.Int(0), s.Text(1));
   }
   for (const auto& [id, approver] : approved) {
@@ -159,16 +159,16 @@ void Server::Impl::AddDeletionRoutes() {
              const std::string kind = r.body.at("kind").get<std::string>();
              const SiteScope scope(r.principal);
              std::vector<std::string> codes;
-             std::lock_guard lock(db->mutex());
+             auto conn = db->Acquire();
              if (r.body.contains("persons")) {
                for (const auto& c : r.body["persons"]) {
                  const std::string code = c.get<std::string>();
-                 ScopedPersonId(r.principal, code);  // 404 for unknown or out of scope
+                 ScopedPersonId(conn, r.principal, code);  // 404 for unknown or out of scope
                  codes.push_back(code);
                }
              } else if (r.body.contains("filter")) {
                const json& f = r.body["filter"];
-               Stmt s(db->handle(),
+               Stmt s(conn,
                       "SELECT code FROM persons WHERE (?1 = '' OR status = ?1) AND (?2 = 0 OR "
                       "(moved_out_ms IS NOT NULL AND moved_out_ms < ?2)) AND name <> ?3 AND " +
                           scope.PersonCondition("id") + " ORDER BY code LIMIT ?4");
@@ -186,21 +186,21 @@ void Server::Impl::AddDeletionRoutes() {
              if (codes.size() > kMaxPersons)
                throw ApiError(400, "too_many",
                               "一次最多 10000 人 / at most 10000 persons per request");
-             Transaction tx(*db);
-             Stmt s(db->handle(),
+             Transaction tx(conn);
+             Stmt s(conn,
                     "INSERT INTO deletions(requester, kind, persons, reason, state, created_ms) "
                     "VALUES(?,?,?,?, 'pending', ?)");
              s.Bind(1, r.actor).Bind(2, kind).Bind(3, json(codes).dump());
              s.Bind(4, r.body.at("reason").get<std::string>()).Bind(5, NowMs()).Run();
-             const int64_t id = db->LastInsertId();
-             Audit(*db, AuditEntry{r.actor,
+             const int64_t id = conn.LastInsertId();
+             Audit(conn, AuditEntry{r.actor,
                                    r.principal.source,
                                    "deletion.request",
                                    "deletions/" + std::to_string(id),
                                    "ok",
                                    {{"kind", kind}, {"count", codes.size()}, {"persons", codes}}});
              tx.Commit();
-             return Reply::Json(Load(*db, id, true), 201);
+             return Reply::Json(Load(conn, id, true), 201);
            })
       .Body(
           Obj({Req("kind", Str("biometrics: photos and feature codes; archives: the whole "
@@ -222,8 +222,8 @@ void Server::Impl::AddDeletionRoutes() {
 
   router.Add("GET", "/api/v1/deletions/{id}", "deletions", Auth::kAdmin, kPermSelf,
              "One request with every identity code it names", [this](Request& r) {
-               std::lock_guard lock(db->mutex());
-               json d = Load(*db, std::stoll(r.Path("id")), true);
+               auto conn = db->Acquire();
+               json d = Load(conn, std::stoll(r.Path("id")), true);
                if (d["requester"] != r.actor && !r.principal.Can("export.approve"))
                  NotFound("deletion " + r.Path("id"));
                return Reply::Json(d);
@@ -235,25 +235,25 @@ void Server::Impl::AddDeletionRoutes() {
           "Reject a bulk deletion",
           [this](Request& r) {
             const int64_t id = std::stoll(r.Path("id"));
-            std::lock_guard lock(db->mutex());
-            Transaction tx(*db);
-            const json d = Load(*db, id, false);
+            auto conn = db->Acquire();
+            Transaction tx(conn);
+            const json d = Load(conn, id, false);
             if (d["state"] != "pending")
               throw ApiError(409, "conflict",
                              "申请已处理 / already " + d["state"].get<std::string>());
             Stmt u(
-                db->handle(),
+                conn,
                 "UPDATE deletions SET state = 'rejected', approver = ?, decided_ms = ?, note = ? "
                 "WHERE id = ?");
             u.Bind(1, r.actor).Bind(2, NowMs()).Bind(3, r.body.value("note", "")).Bind(4, id).Run();
-            Audit(*db, AuditEntry{r.actor,
+            Audit(conn, AuditEntry{r.actor,
                                   r.principal.source,
                                   "deletion.reject",
                                   "deletions/" + std::to_string(id),
                                   "ok",
                                   {{"note", r.body.value("note", "")}}});
             tx.Commit();
-            return Reply::Json(Load(*db, id, false));
+            return Reply::Json(Load(conn, id, false));
           })
       .Body(Obj({Opt("note", Str().MaxLength(1000))}));
 
@@ -268,10 +268,10 @@ void Server::Impl::AddDeletionRoutes() {
             std::string kind;
             std::vector<std::string> codes;
             {
-              std::lock_guard lock(db->mutex());
-              Transaction tx(*db);
-              const json d = Load(*db, id, true);
-              accounts->CheckApprover(d["requester"].get<std::string>(), r.principal);
+              auto conn = db->Acquire();
+              Transaction tx(conn);
+              const json d = Load(conn, id, true);
+              accounts->CheckApprover(conn, d["requester"].get<std::string>(), r.principal);
               if (d["state"] != "pending")
                 throw ApiError(409, "conflict",
                                "申请已处理 / already " + d["state"].get<std::string>());
@@ -279,18 +279,18 @@ void Server::Impl::AddDeletionRoutes() {
               codes = d["persons"].get<std::vector<std::string>>();
               const SiteScope scope(r.principal);
               for (const auto& code : codes)
-                if (!scope.PersonCodeVisible(*db, code))
+                if (!scope.PersonCodeVisible(conn, code))
                   throw ApiError(403, "forbidden",
                                  "申请含有您管辖范围外的人员 / the list names a person outside "
                                  "your sites: " +
                                      code);
               // Claimed before deleting: a second approval finds it approved, not pending.
               Stmt u(
-                  db->handle(),
+                  conn,
                   "UPDATE deletions SET state = 'approved', approver = ?, decided_ms = ?, note = ? "
                   "WHERE id = ? AND state = 'pending'");
               u.Bind(1, r.actor).Bind(2, NowMs()).Bind(3, note).Bind(4, id).Run();
-              Audit(*db, AuditEntry{r.actor,
+              Audit(conn, AuditEntry{r.actor,
                                     r.principal.source,
                                     "deletion.approve",
                                     "deletions/" + std::to_string(id),
@@ -299,8 +299,8 @@ void Server::Impl::AddDeletionRoutes() {
               tx.Commit();
             }
             RunDeletion(id, r.actor, r.principal.source);
-            std::lock_guard lock(db->mutex());
-            return Reply::Json(Load(*db, id, false));
+            auto conn = db->Acquire();
+            return Reply::Json(Load(conn, id, false));
           })
       .Body(Obj({Opt("note", Str().MaxLength(1000))}));
 }

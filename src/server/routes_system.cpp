@@ -16,11 +16,11 @@ void Server::Impl::AddSystemRoutes() {
              "Liveness of the server: {\"status\": \"ok\", ...}", [this](Request&) {
                int64_t persons = 0, devices = 0;
                {
-                 std::lock_guard lock(db->mutex());
-                 Stmt a(db->handle(), "SELECT COUNT(*) FROM persons");
+                 auto conn = db->Acquire();
+                 Stmt a(conn, "SELECT COUNT(*) FROM persons");
                  a.Step();
                  persons = a.Int(0);
-                 Stmt b(db->handle(), "SELECT COUNT(*) FROM devices WHERE status = 'active'");
+                 Stmt b(conn, "SELECT COUNT(*) FROM devices WHERE status = 'active'");
                  b.Step();
                  devices = b.Int(0);
                }
@@ -43,13 +43,13 @@ void Server::Impl::AddSystemRoutes() {
              const std::string action = r.Query("action").value_or("");
              const std::string object = r.Query("object").value_or("");
              const std::string actor = r.Query("actor").value_or("");
-             std::lock_guard lock(db->mutex());
+             auto conn = db->Acquire();
              const std::string where =
                  " WHERE (?1 = '' OR action = ?1) AND (?2 = '' OR object = ?2) AND (?3 = '' OR "
                  "actor = ?3)";
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM audit" + where);
+             Stmt c(conn, "SELECT COUNT(*) FROM audit" + where);
              c.Bind(1, action).Bind(2, object).Bind(3, actor).Step();
-             Stmt s(db->handle(),
+             Stmt s(conn,
                     "SELECT id, time_ms, actor, source, action, object, result, detail FROM audit" +
                         where + " ORDER BY id DESC LIMIT ?4 OFFSET ?5");
              s.Bind(1, action).Bind(2, object).Bind(3, actor).Bind(4, p.limit).Bind(5, p.offset);
@@ -79,9 +79,9 @@ void Server::Impl::AddSystemRoutes() {
   router.Add("POST", "/api/v1/audit/verify", "system", Auth::kAdmin, "audit.read",
              "Verify the SM3 hash chain, the HMAC-SM3 checkpoints and the head of the audit log",
              [this](Request& r) {
-               std::lock_guard lock(db->mutex());
-               const auto result = VerifyAudit(*db, keys.audit_key);
-               Audit(*db, AuditEntry{r.actor, r.principal.source, "audit.verify", "audit",
+               auto conn = db->Acquire();
+               const auto result = VerifyAudit(conn, keys.audit_key);
+               Audit(conn, AuditEntry{r.actor, r.principal.source, "audit.verify", "audit",
                                      result.ok ? "ok" : "broken", result.ToJson()});
                return Reply::Json(result.ToJson());
              });
@@ -99,9 +99,9 @@ void Server::Impl::AddSystemRoutes() {
              if (format != "csv" && format != "json")
                throw protocol::ApiError(400, "bad_request", "format: csv | json");
              std::ostringstream out;
-             std::lock_guard lock(db->mutex());
-             const size_t n = ExportAudit(*db, q, format, out);
-             Audit(*db, AuditEntry{r.actor,
+             auto conn = db->Acquire();
+             const size_t n = ExportAudit(conn, q, format, out);
+             Audit(conn, AuditEntry{r.actor,
                                    r.principal.source,
                                    "audit.export",
                                    "audit",

@@ -28,8 +28,8 @@ void NotFound(const std::string& what) {
   throw protocol::ApiError(404, "not_found", "不存在 / not found: " + what);
 }
 
-int64_t PersonId(Database& db, const std::string& code) {
-  Stmt s(db.handle(), "SELECT id FROM persons WHERE code = ?");
+int64_t PersonId(Conn& conn, const std::string& code) {
+  Stmt s(conn, "SELECT id FROM persons WHERE code = ?");
   s.Bind(1, code);
   if (!s.Step()) NotFound("person " + code);
   return s.Int(0);
@@ -151,8 +151,8 @@ std::optional<DeviceKeys> Server::Impl::Device(const std::string& id) {
     std::lock_guard lock(device_mu);
     if (auto it = device_cache.find(id); it != device_cache.end()) return it->second;
   }
-  std::lock_guard dblock(db->mutex());
-  Stmt s(db->handle(),
+  auto conn = db->Acquire();
+  Stmt s(conn,
          "SELECT public_key, data_key_sealed, status FROM devices WHERE id = ? AND public_key "
          "IS NOT NULL");
   s.Bind(1, id);
@@ -204,8 +204,8 @@ Principal Server::Impl::Authenticate(const http::Request& req) {
 void Server::Impl::AfterRequest(const Route& route, const Request& req, int status) {
   const Principal& p = req.principal;
   if (status == 403) {
-    std::lock_guard lock(db->mutex());
-    Audit(*db, AuditEntry{p.name,
+    auto conn = db->Acquire();
+    Audit(conn, AuditEntry{p.name,
                           p.source,
                           "access.denied",
                           route.method + " " + req.http.path,
@@ -220,8 +220,8 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
   const bool image = route.permission == "photos.read";
   if (status == 200 && !req.persons_listed.empty()) {
     {
-      std::lock_guard lock(db->mutex());
-      Audit(*db, AuditEntry{p.name, p.source, "view.person_list", req.http.path, "ok",
+      auto conn = db->Acquire();
+      Audit(conn, AuditEntry{p.name, p.source, "view.person_list", req.http.path, "ok",
                             {{"records", req.persons_listed.size()}}});
     }
     if (accounts->CountListed(p, req.persons_listed)) RaiseRiskAlarm(p);
@@ -229,8 +229,8 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
   }
   if (route.method != "GET" || status != 200 || !(one_person || image)) return;
   {
-    std::lock_guard lock(db->mutex());
-    Audit(*db, AuditEntry{p.name, p.source, image ? "view.photo" : "view.person", req.http.path,
+    auto conn = db->Acquire();
+    Audit(conn, AuditEntry{p.name, p.source, image ? "view.photo" : "view.person", req.http.path,
                           "ok", json::object()});
   }
   // Polling a camera's live frame (the console's fallback when MJPEG is not available) is
@@ -271,8 +271,8 @@ void Server::Impl::LoadIndex() {
   match::IndexOptions io;
   io.model_version = gate->model_version();
   index = std::make_unique<match::FeatureIndex>(io);
-  std::lock_guard lock(db->mutex());
-  Stmt s(db->handle(),
+  auto conn = db->Acquire();
+  Stmt s(conn,
          "SELECT f.id, p.code, f.sealed FROM features f JOIN persons p ON p.id = f.person_id "
          "WHERE f.model_version = ?");
   s.Bind(1, io.model_version);
@@ -316,7 +316,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   fs::permissions(m.options.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   fs::create_directories(m.options.data_dir / "photos", ec);
   m.keys = ServerKeys::LoadOrCreate(m.options.data_dir);
-  m.db = std::make_unique<Database>(m.options.data_dir / "archive.db", ArchiveMigrations());
+  m.db = OpenArchiveDb(m.options.data_dir / "archive.db");
   AttachAuditKey(*m.db, m.keys.audit_key);
   m.accounts = std::make_unique<Accounts>(*m.db, m.keys.data_key, m.options.security);
   m.initial_passwords = m.accounts->Bootstrap();

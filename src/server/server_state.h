@@ -96,11 +96,11 @@ struct Server::Impl {
   // The building ids in P's sites (snapshot cameras); nullopt = every building.
   std::optional<std::vector<int64_t>> ScopedBuildings(const Principal& p);
   // PersonId, and 404 when the person is outside P's sites; the caller holds db->mutex().
-  int64_t ScopedPersonId(const Principal& p, const std::string& code);
+  int64_t ScopedPersonId(Conn& conn, const Principal& p, const std::string& code);
   void LoadIndex();
   // Deletes a person's photo rows and features (inside the caller's transaction) and
   // returns the photo files to unlink once it commits. Caller holds the db lock.
-  std::vector<std::filesystem::path> DeleteBiometrics(int64_t person_id);
+  std::vector<std::filesystem::path> DeleteBiometrics(Conn& conn, int64_t person_id);
   // After the commit: unlink the files, drop the person from the duplicate index.
   void FinishDelete(const std::string& code, const std::vector<std::filesystem::path>& files);
   // Enrols one photo for CODE (consent required, quality gate, duplicate check). Returns
@@ -110,7 +110,7 @@ struct Server::Impl {
                                        bool accept_duplicate, const std::string& actor);
   // nullopt when CODE may be enrolled (exists, active, consent on record); else the refusal.
   // Caller holds the db lock.
-  std::optional<std::pair<int, nlohmann::json>> CheckEnrollable(const std::string& code);
+  std::optional<std::pair<int, nlohmann::json>> CheckEnrollable(Conn& conn, const std::string& code);
   // The JPEG of the enrolment photo file NAME (photos/NAME, SM4-sealed), decrypted.
   crypto::Bytes ReadPhoto(const std::string& name);
   // Duplicate check, sealed photo file (when IMAGE is not empty), rows, change log, index.
@@ -174,6 +174,6 @@ std::filesystem::path InsideFolder(const std::filesystem::path& root, const std:
 // 404 not_found naming the thing.
 [[noreturn]] void NotFound(const std::string& what);
 // Looks up a person's row id by identity code (404 when unknown). Caller holds the db lock.
-int64_t PersonId(Database& db, const std::string& code);
+int64_t PersonId(Conn& conn, const std::string& code);
 
 }  // namespace anju::server

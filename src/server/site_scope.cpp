@@ -74,70 +74,70 @@ std::string SiteScope::ArchiveSite(const std::string& table) {
   return "";
 }
 
-bool SiteScope::RowVisible(Database& db, const std::string& table, int64_t id) const {
-  if (table == "access_groups") return GroupVisible(db, id);
+bool SiteScope::RowVisible(Conn& conn, const std::string& table, int64_t id) const {
+  if (table == "access_groups") return GroupVisible(conn, id);
   const std::string site = ArchiveSite(table);
   if (unscoped() || site.empty()) return true;
-  Stmt s(db.handle(),
+  Stmt s(conn,
          "SELECT 1 FROM " + table + " WHERE " + table + ".id = ? AND " + SiteCondition(site));
   s.Bind(1, id);
   return s.Step();
 }
 
-bool SiteScope::PersonVisible(Database& db, int64_t person_id) const {
+bool SiteScope::PersonVisible(Conn& conn, int64_t person_id) const {
   if (unscoped()) return true;
-  Stmt s(db.handle(), "SELECT 1 WHERE " + PersonCondition("?1"));
+  Stmt s(conn, "SELECT 1 WHERE " + PersonCondition("?1"));
   s.Bind(1, person_id);
   return s.Step();
 }
 
-bool SiteScope::PersonCodeVisible(Database& db, const std::string& code) const {
+bool SiteScope::PersonCodeVisible(Conn& conn, const std::string& code) const {
   if (unscoped()) return true;
-  Stmt s(db.handle(), "SELECT 1 FROM persons WHERE code = ? AND " + PersonCondition("id"));
+  Stmt s(conn, "SELECT 1 FROM persons WHERE code = ? AND " + PersonCondition("id"));
   s.Bind(1, code);
   return s.Step();
 }
 
-bool SiteScope::DeviceVisible(Database& db, const std::string& device_id) const {
+bool SiteScope::DeviceVisible(Conn& conn, const std::string& device_id) const {
   if (unscoped()) return true;
-  Stmt s(db.handle(), "SELECT 1 FROM devices WHERE id = ? AND " + SiteCondition("site_id"));
+  Stmt s(conn, "SELECT 1 FROM devices WHERE id = ? AND " + SiteCondition("site_id"));
   s.Bind(1, device_id);
   return s.Step();
 }
 
-bool SiteScope::HouseholdVisible(Database& db, int64_t household_id) const {
-  return RowVisible(db, "households", household_id);
+bool SiteScope::HouseholdVisible(Conn& conn, int64_t household_id) const {
+  return RowVisible(conn, "households", household_id);
 }
 
-bool SiteScope::GroupVisible(Database& db, int64_t group_id) const {
+bool SiteScope::GroupVisible(Conn& conn, int64_t group_id) const {
   if (unscoped()) return true;
-  Stmt s(db.handle(), "SELECT 1 WHERE " + GroupCondition("?1"));
+  Stmt s(conn, "SELECT 1 WHERE " + GroupCondition("?1"));
   s.Bind(1, group_id);
   return s.Step();
 }
 
-std::optional<std::vector<std::string>> SiteScope::Devices(Database& db) const {
+std::optional<std::vector<std::string>> SiteScope::Devices(Conn& conn) const {
   if (unscoped()) return std::nullopt;
   std::vector<std::string> out;
-  Stmt s(db.handle(), "SELECT id FROM devices WHERE " + SiteCondition("site_id"));
+  Stmt s(conn, "SELECT id FROM devices WHERE " + SiteCondition("site_id"));
   while (s.Step()) out.push_back(s.Text(0));
   return out;
 }
 
-std::optional<std::vector<int64_t>> SiteScope::Buildings(Database& db) const {
+std::optional<std::vector<int64_t>> SiteScope::Buildings(Conn& conn) const {
   if (unscoped()) return std::nullopt;
   std::vector<int64_t> out;
-  Stmt s(db.handle(), "SELECT id FROM buildings WHERE " + SiteCondition("site_id"));
+  Stmt s(conn, "SELECT id FROM buildings WHERE " + SiteCondition("site_id"));
   while (s.Step()) out.push_back(s.Int(0));
   return out;
 }
 
-void SiteScope::RequirePerson(Database& db, const std::string& code) const {
-  if (!PersonCodeVisible(db, code)) NotFound("person " + code);
+void SiteScope::RequirePerson(Conn& conn, const std::string& code) const {
+  if (!PersonCodeVisible(conn, code)) NotFound("person " + code);
 }
 
-void SiteScope::RequireDevice(Database& db, const std::string& device_id) const {
-  if (!DeviceVisible(db, device_id)) NotFound("device " + device_id);
+void SiteScope::RequireDevice(Conn& conn, const std::string& device_id) const {
+  if (!DeviceVisible(conn, device_id)) NotFound("device " + device_id);
 }
 
 }  // namespace anju::server
@@ -157,20 +157,20 @@ std::optional<int64_t> NumericId(const std::string& v) {
 std::optional<std::vector<std::string>> Server::Impl::ScopedDevices(const Principal& p) {
   const SiteScope scope(p);
   if (scope.unscoped()) return std::nullopt;
-  std::lock_guard lock(db->mutex());
-  return scope.Devices(*db);
+  auto conn = db->Acquire();
+  return scope.Devices(conn);
 }
 
 std::optional<std::vector<int64_t>> Server::Impl::ScopedBuildings(const Principal& p) {
   const SiteScope scope(p);
   if (scope.unscoped()) return std::nullopt;
-  std::lock_guard lock(db->mutex());
-  return scope.Buildings(*db);
+  auto conn = db->Acquire();
+  return scope.Buildings(conn);
 }
 
-int64_t Server::Impl::ScopedPersonId(const Principal& p, const std::string& code) {
-  const int64_t id = PersonId(*db, code);
-  if (!SiteScope(p).PersonVisible(*db, id)) NotFound("person " + code);
+int64_t Server::Impl::ScopedPersonId(Conn& conn, const Principal& p, const std::string& code) {
+  const int64_t id = PersonId(conn, code);
+  if (!SiteScope(p).PersonVisible(conn, id)) NotFound("person " + code);
   return id;
 }
 
@@ -180,23 +180,23 @@ void Server::Impl::CheckScope(const Route& route, const Request& req) {
   const std::string& p = route.path;
   auto under = [&](const char* prefix) { return p.rfind(prefix, 0) == 0; };
   if (under("/api/v1/persons/{code}")) {
-    std::lock_guard lock(db->mutex());
-    scope.RequirePerson(*db, req.Path("code"));
+    auto conn = db->Acquire();
+    scope.RequirePerson(conn, req.Path("code"));
   } else if (under("/api/v1/devices/{id}")) {
-    std::lock_guard lock(db->mutex());
-    scope.RequireDevice(*db, req.Path("id"));
+    auto conn = db->Acquire();
+    scope.RequireDevice(conn, req.Path("id"));
   } else if (under("/api/v1/households/{id}")) {
     const auto id = NumericId(req.Path("id"));
-    std::lock_guard lock(db->mutex());
-    if (!id || !scope.HouseholdVisible(*db, *id)) NotFound("households " + req.Path("id"));
+    auto conn = db->Acquire();
+    if (!id || !scope.HouseholdVisible(conn, *id)) NotFound("households " + req.Path("id"));
   } else if (under("/api/v1/access-groups/{id}")) {
     const auto id = NumericId(req.Path("id"));
-    std::lock_guard lock(db->mutex());
-    if (!id || !scope.GroupVisible(*db, *id)) NotFound("access group " + req.Path("id"));
+    auto conn = db->Acquire();
+    if (!id || !scope.GroupVisible(conn, *id)) NotFound("access group " + req.Path("id"));
   } else if (under("/api/v1/imports/{id}")) {
     // A scoped account sees the imports it started (their rows are of its sites).
-    std::lock_guard lock(db->mutex());
-    Stmt s(db->handle(), "SELECT 1 FROM imports WHERE id = ? AND actor = ?");
+    auto conn = db->Acquire();
+    Stmt s(conn, "SELECT 1 FROM imports WHERE id = ? AND actor = ?");
     s.Bind(1, std::string_view(req.Path("id"))).Bind(2, req.actor);
     if (!s.Step()) NotFound("import " + req.Path("id"));
   }
@@ -207,8 +207,8 @@ void Server::Impl::CheckScope(const Route& route, const Request& req) {
     } catch (const Error&) {
       return;  // the handler answers the missing event
     }
-    std::lock_guard lock(db->mutex());
-    if (!scope.DeviceVisible(*db, device)) NotFound("event " + req.Path("id"));
+    auto conn = db->Acquire();
+    if (!scope.DeviceVisible(conn, device)) NotFound("event " + req.Path("id"));
   } else if (under("/api/v1/alarms/{id}")) {
     const auto id = NumericId(req.Path("id"));
     if (!id) return;
@@ -218,8 +218,8 @@ void Server::Impl::CheckScope(const Route& route, const Request& req) {
     } catch (const Error&) {
       return;
     }
-    std::lock_guard lock(db->mutex());
-    if (!scope.DeviceVisible(*db, device)) NotFound("alarm " + req.Path("id"));
+    auto conn = db->Acquire();
+    if (!scope.DeviceVisible(conn, device)) NotFound("alarm " + req.Path("id"));
   }
 }
 

@@ -55,22 +55,22 @@ class SiteScope {
   static std::string ArchiveSite(const std::string& table);
   // Whether row ID of TABLE is in scope (always for tables with no site; access groups by
   // GroupVisible).
-  bool RowVisible(Database& db, const std::string& table, int64_t id) const;
+  bool RowVisible(Conn& conn, const std::string& table, int64_t id) const;
 
   // Checks on one object; the caller holds db.mutex().
-  bool PersonVisible(Database& db, int64_t person_id) const;
-  bool PersonCodeVisible(Database& db, const std::string& code) const;
-  bool DeviceVisible(Database& db, const std::string& device_id) const;
-  bool HouseholdVisible(Database& db, int64_t household_id) const;
-  bool GroupVisible(Database& db, int64_t group_id) const;
+  bool PersonVisible(Conn& conn, int64_t person_id) const;
+  bool PersonCodeVisible(Conn& conn, const std::string& code) const;
+  bool DeviceVisible(Conn& conn, const std::string& device_id) const;
+  bool HouseholdVisible(Conn& conn, int64_t household_id) const;
+  bool GroupVisible(Conn& conn, int64_t group_id) const;
   // The devices in scope (for the event store, a separate database); nullopt = all.
-  std::optional<std::vector<std::string>> Devices(Database& db) const;
+  std::optional<std::vector<std::string>> Devices(Conn& conn) const;
   // The buildings in scope (snapshot cameras name their building); nullopt = all.
-  std::optional<std::vector<int64_t>> Buildings(Database& db) const;
+  std::optional<std::vector<int64_t>> Buildings(Conn& conn) const;
 
   // 404 not_found unless visible (the message is the one a missing object gets).
-  void RequirePerson(Database& db, const std::string& code) const;
-  void RequireDevice(Database& db, const std::string& device_id) const;
+  void RequirePerson(Conn& conn, const std::string& code) const;
+  void RequireDevice(Conn& conn, const std::string& device_id) const;
 
  private:
   std::string SiteList() const;  // "1,2"

@@ -5,7 +5,7 @@
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
-#include "server/router.h"
+#include "server/http/router.h"
 
 namespace anju::server {
 

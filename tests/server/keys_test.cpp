@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "crypto/keyfile.h"
-#include "server/audit.h"
-#include "server/server_keys.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/server_keys.h"
 #include "server_test_support.h"
 #include "testing.h"
 

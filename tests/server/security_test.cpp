@@ -12,7 +12,7 @@
 #include "crypto/password.h"
 #include "crypto/tls_cert.h"
 #include "crypto/totp.h"
-#include "server/rbac.h"
+#include "server/access/rbac.h"
 #include "server_test_support.h"
 #include "testing.h"
 

@@ -15,8 +15,10 @@
 #include "protocol/api_error.h"
 #include "server/archive_schema.h"
 #include "server/audit/audit_log.h"
-#include "server/http/router.h"
+#include "server/audit/key_info.h"
 #include "server/audit/sealing.h"
+#include "server/http/handlers.h"
+#include "server/http/router.h"
 #include "server/server_state.h"
 
 namespace anju::server {
@@ -212,7 +214,8 @@ void Server::Impl::LoadIndex() {
 fs::path InsideFolder(const fs::path& root, const std::string& path, const std::string& what) {
   const fs::path p(path);
   if (!p.is_absolute())
-    throw protocol::ApiError(400, "bad_request", what + " 需为绝对路径 / " + what + ": absolute path");
+    throw protocol::ApiError(400, "bad_request",
+                             what + " 需为绝对路径 / " + what + ": absolute path");
   std::error_code ec;
   const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
   const fs::path c = fs::weakly_canonical(p, ec);
@@ -245,8 +248,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.db = OpenArchiveDb(m.options.data_dir / "archive.db");
   AttachAuditKey(*m.db, m.keys.audit_key);
   m.shared_state = std::make_unique<runtime::MemorySharedState>();
-  m.accounts = std::make_unique<AccountService>(*m.db, m.keys.data_key, m.options.security,
-                                                *m.shared_state);
+  m.accounts =
+      std::make_unique<AccountService>(*m.db, m.keys.data_key, m.options.security, *m.shared_state);
   m.initial_passwords = m.accounts->Bootstrap();
   // The bootstrap integration token (admin.token, readable only on this machine) carries
   // integration roles only and is good for 30 days from each start (R4.2.1.1).
@@ -310,28 +313,28 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
           }});
   m.deletions->ResumeUnfinished();
   m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
-  m.exports = std::make_unique<ExportService>(ExportDeps{
-      m.db.get(), m.accounts.get(),
-      // contract: EventService::ExportCsv once the events slice lands.
-      [&m](const json& filter, const std::optional<std::vector<std::string>>& devices,
-           std::ostream& out) {
-        EventQuery q;
-        q.from_ms = filter.value("from_ms", int64_t(0));
-        q.to_ms = filter.value("to_ms", int64_t(0));
-        q.door = filter.value("door", "");
-        q.device = filter.value("device", "");
-        q.person = filter.value("person", "");
-        q.kind = filter.value("kind", "");
-        q.decision = filter.value("decision", "");
-        q.devices = devices;
-        return int64_t(m.events->ExportCsv(q, out));
-      },
-      [&m](const Principal& p) { return m.ScopedDevices(p); },
-      [&m](const std::string& name) {
-        const auto b = m.ReadPhoto(name);
-        return std::vector<uint8_t>(b.begin(), b.end());
-      },
-      [&m](const Principal& p) { m.RaiseRiskAlarm(p); }});
+  m.exports = std::make_unique<ExportService>(
+      ExportDeps{m.db.get(), m.accounts.get(),
+                 // contract: EventService::ExportCsv once the events slice lands.
+                 [&m](const json& filter, const std::optional<std::vector<std::string>>& devices,
+                      std::ostream& out) {
+                   EventQuery q;
+                   q.from_ms = filter.value("from_ms", int64_t(0));
+                   q.to_ms = filter.value("to_ms", int64_t(0));
+                   q.door = filter.value("door", "");
+                   q.device = filter.value("device", "");
+                   q.person = filter.value("person", "");
+                   q.kind = filter.value("kind", "");
+                   q.decision = filter.value("decision", "");
+                   q.devices = devices;
+                   return int64_t(m.events->ExportCsv(q, out));
+                 },
+                 [&m](const Principal& p) { return m.ScopedDevices(p); },
+                 [&m](const std::string& name) {
+                   const auto b = m.ReadPhoto(name);
+                   return std::vector<uint8_t>(b.begin(), b.end());
+                 },
+                 [&m](const Principal& p) { m.RaiseRiskAlarm(p); }});
   m.AddSystemRoutes();
   m.AddArchiveRoutes();
   m.AddPersonRoutes();
@@ -348,11 +351,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       m.router, *m.retention_settings, m.options.retention_interval_s,
       [&m] {
         auto conn = m.db->Acquire();
-        return KeyHierarchy(m.options.data_dir, m.keys,
-                            m.options.tls ? std::optional<TlsInfo>(
-                                                TlsInfo{m.tls.cert.string(), m.tls.fingerprint})
-                                          : std::nullopt,
-                            LatestAudit(conn, "keys.rotate"));
+        return KeyHierarchy(
+            m.options.data_dir, m.keys,
+            m.options.tls ? std::optional<TlsInfo>(TlsInfo{m.tls.cert.string(), m.tls.fingerprint})
+                          : std::nullopt,
+            LatestAudit(conn, "keys.rotate"));
       },
       [&m](const Request& r) {
         const RotateResult res = RotateMasterKey(m.options.data_dir);

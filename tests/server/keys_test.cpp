@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "core/error.h"
 #include "crypto/keyfile.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/server_keys.h"

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "core/clock.h"
+#include "core/error.h"
 #include "crypto/password.h"
 #include "server/access/account_service.h"
 #include "server/access/account_support.h"
@@ -129,7 +130,8 @@ void AccountService::ApplyChange(db::Conn& conn, int64_t id, const std::string& 
   // A password someone else set is one-time.
   if (change.contains("password_hash"))
     AccountRepo::SetPassword(conn, id, change["password_hash"].get<std::string>(), now, true);
-  if (change.contains("disabled")) AccountRepo::SetDisabled(conn, id, change["disabled"].get<bool>());
+  if (change.contains("disabled"))
+    AccountRepo::SetDisabled(conn, id, change["disabled"].get<bool>());
   if (change.value("unlock", false)) AccountRepo::Unlock(conn, id);
   if (change.value("reset_totp", false)) AccountRepo::ResetTotp(conn, id);
   // New credentials or a disabled account end the account's sessions.
@@ -244,15 +246,14 @@ json AccountService::DecideAdminChange(int64_t id, bool approve, const std::stri
   if (approve) {
     const auto target = LoadAccount(conn, r->username);
     if (r->kind == "roles")
-      if (auto why = CheckRoleSet(change.at("roles").get<std::vector<std::string>>());
-          !why.empty())
+      if (auto why = CheckRoleSet(change.at("roles").get<std::vector<std::string>>()); !why.empty())
         throw Error(ErrorCode::kInvalidArgument, why);
     ApplyChange(conn, target.id, r->username, r->kind, change,
                 r->requester + " (cosigned by " + actor.name + ")", actor.source);
   }
   AccountRepo::DecideChange(conn, id, approve ? "approved" : "rejected", actor.name, NowMs(), note);
-  AuditAuth(conn, actor.name, approve ? "admin_change.approve" : "admin_change.reject",
-            r->username, actor.source, "success", {{"id", id}, {"note", note}});
+  AuditAuth(conn, actor.name, approve ? "admin_change.approve" : "admin_change.reject", r->username,
+            actor.source, "success", {{"id", id}, {"note", note}});
   tx.Commit();
   return ChangeJson(*AccountRepo::Change(conn, id));
 }

@@ -1,6 +1,7 @@
 // Logins, sessions, passwords, TOTP, API tokens and the risk warning's counters. The
 // administration of accounts (users, roles, co-signed changes) is in account_admin.cpp.
 #include "server/access/account_service.h"
+#include "core/error.h"
 
 #include <algorithm>
 #include <cctype>
@@ -107,8 +108,7 @@ void AccountService::Fail(int64_t user_id, const std::string& username, const st
 LoginResult AccountService::Login(const std::string& username, const std::string& password,
                                   const std::string& totp, const std::string& source) {
   const int64_t now = NowMs();
-  if (const int64_t until = LockedUntil("source:" + source); until > now)
-    Locked(until, "来源地址");
+  if (const int64_t until = LockedUntil("source:" + source); until > now) Locked(until, "来源地址");
   std::optional<storage::UserRow> user;
   {
     auto conn = db_.Acquire();
@@ -208,7 +208,8 @@ Principal AccountService::Authenticate(const std::string& bearer, const std::str
     p.permissions = PermissionsOf(p.roles);
     p.sites = t->sites;
     p.creator = t->created_by;
-    if (!t->last_used_ms || now - *t->last_used_ms > 60000) AccountRepo::TouchToken(conn, t->id, now);
+    if (!t->last_used_ms || now - *t->last_used_ms > 60000)
+      AccountRepo::TouchToken(conn, t->id, now);
     return p;
   }
   const auto found = AccountRepo::SessionByHash(conn, h);
@@ -227,7 +228,8 @@ Principal AccountService::Authenticate(const std::string& bearer, const std::str
   if (u.disabled)
     throw Error(ErrorCode::kUnauthenticated, "账号已停用 / account disabled", "session_expired");
   if (!u.blocked_reason.empty())
-    throw DetailedError(ErrorCode::kLocked, "账号因风险告警被冻结 / account blocked by a risk alarm",
+    throw DetailedError(ErrorCode::kLocked,
+                        "账号因风险告警被冻结 / account blocked by a risk alarm",
                         "blocked_for_review", {{"until_ms", nullptr}});
   p.kind = "user";
   p.session_id = s.id;
@@ -254,8 +256,7 @@ void AccountService::Logout(const Principal& p) {
 nlohmann::json AccountService::ListSessions(int64_t user_id) {
   auto conn = db_.Acquire();
   json items = json::array();
-  for (const auto& s :
-       AccountRepo::OpenSessions(conn, user_id, NowMs() - policy_.idle_timeout_ms))
+  for (const auto& s : AccountRepo::OpenSessions(conn, user_id, NowMs() - policy_.idle_timeout_ms))
     items.push_back({{"id", s.id},
                      {"source", s.source},
                      {"created_ms", s.created_ms},
@@ -415,13 +416,18 @@ json AccountService::CreateToken(const std::string& name, const std::vector<std:
   AuditAuth(conn, actor.name, "token.create", name, actor.source, "success",
             {{"roles", roles}, {"sites", scope}, {"expires_ms", *t.expires_ms}});
   tx.Commit();
-  return {{"id", id},       {"name", name},          {"roles", roles},
-          {"sites", scope}, {"expires_ms", *t.expires_ms}, {"token", token}};
+  return {{"id", id},
+          {"name", name},
+          {"roles", roles},
+          {"sites", scope},
+          {"expires_ms", *t.expires_ms},
+          {"token", token}};
 }
 
 void AccountService::RevokeToken(int64_t id, const Principal& actor) {
   auto conn = db_.Acquire();
-  if (!AccountRepo::RevokeToken(conn, id, NowMs())) NotFound("active API token " + std::to_string(id));
+  if (!AccountRepo::RevokeToken(conn, id, NowMs()))
+    NotFound("active API token " + std::to_string(id));
   AuditAuth(conn, actor.name, "token.revoke", std::to_string(id), actor.source, "success");
 }
 
@@ -438,8 +444,8 @@ bool AccountService::CountViews(const Principal& p, int64_t n) {
     counted.push_back("tokens-of:" + p.creator);
   std::vector<std::string> crossed;
   for (const auto& name : counted) {
-    const int64_t count = state_.Add("views:" + std::to_string(hour) + ":" + name, n,
-                                     std::chrono::hours(1));
+    const int64_t count =
+        state_.Add("views:" + std::to_string(hour) + ":" + name, n, std::chrono::hours(1));
     const int64_t limit = policy_.views_per_hour_alarm;
     if (count - n < limit && count >= limit) crossed.push_back(name);
   }

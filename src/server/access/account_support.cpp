@@ -1,4 +1,5 @@
 #include "server/access/account_support.h"
+#include "core/error.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,5 @@
 #include "server/approvals/deletion_service.h"
+#include "core/error.h"
 
 #include <spdlog/spdlog.h>
 
@@ -19,7 +20,9 @@ namespace {
 constexpr size_t kMaxPersons = 10000;  // per request
 constexpr size_t kBatch = 200;         // persons per transaction when deleting
 
-json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(); }
+json Opt(const std::optional<int64_t>& v) {
+  return v ? json(*v) : json();
+}
 
 // FULL: every code; else the count and the first few (the list can be long).
 json DeletionJson(const storage::DeletionRow& d, bool full) {
@@ -51,7 +54,7 @@ storage::DeletionRow Load(db::Conn& conn, int64_t id) {
 json DeletionService::Request(const Principal& who, const std::string& kind,
                               const std::optional<std::vector<std::string>>& persons,
                               const std::optional<json>& filter, const std::string& reason) {
-  const storage::SiteScope scope(who);
+  const SiteScope scope(who);
   std::vector<std::string> codes;
   auto conn = archive_.Acquire();
   if (persons) {
@@ -111,8 +114,12 @@ json DeletionService::Reject(int64_t id, const std::string& note, const Principa
   const auto d = Load(conn, id);
   if (d.state != "pending") throw Error(ErrorCode::kConflict, "申请已处理 / already " + d.state);
   ApprovalRepo::RejectDeletion(conn, id, who.name, NowMs(), note);
-  Audit(conn, AuditEntry{who.name, who.source, "deletion.reject", "deletions/" + std::to_string(id),
-                         "ok", {{"note", note}}});
+  Audit(conn, AuditEntry{who.name,
+                         who.source,
+                         "deletion.reject",
+                         "deletions/" + std::to_string(id),
+                         "ok",
+                         {{"note", note}}});
   tx.Commit();
   return DeletionJson(Load(conn, id), false);
 }
@@ -124,21 +131,20 @@ json DeletionService::Approve(int64_t id, const std::string& note, const Princip
     const auto d = Load(conn, id);
     accounts_.CheckApprover(conn, d.requester, who);
     if (d.state != "pending") throw Error(ErrorCode::kConflict, "申请已处理 / already " + d.state);
-    const storage::SiteScope scope(who);
+    const SiteScope scope(who);
     for (const auto& code : d.persons)
       if (!scope.PersonCodeVisible(conn, code))
-        throw Error(ErrorCode::kPermissionDenied,
-                    "申请含有您管辖范围外的人员 / the list names a person outside your sites: " +
-                        code);
+        throw Error(
+            ErrorCode::kPermissionDenied,
+            "申请含有您管辖范围外的人员 / the list names a person outside your sites: " + code);
     // Claimed before deleting: a second approval finds it approved, not pending.
     ApprovalRepo::ClaimDeletion(conn, id, who.name, NowMs(), note);
-    Audit(conn,
-          AuditEntry{who.name,
-                     who.source,
-                     "deletion.approve",
-                     "deletions/" + std::to_string(id),
-                     "ok",
-                     {{"kind", d.kind}, {"count", d.persons.size()}, {"note", note}}});
+    Audit(conn, AuditEntry{who.name,
+                           who.source,
+                           "deletion.approve",
+                           "deletions/" + std::to_string(id),
+                           "ok",
+                           {{"kind", d.kind}, {"count", d.persons.size()}, {"note", note}}});
     tx.Commit();
   }
   Run(id, who.name, who.source);

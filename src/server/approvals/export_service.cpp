@@ -1,4 +1,5 @@
 #include "server/approvals/export_service.h"
+#include "core/error.h"
 
 #include <algorithm>
 #include <sstream>
@@ -25,7 +26,9 @@ std::string Csv(const std::string& v) {
   return out + "\"";
 }
 
-json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(); }
+json Opt(const std::optional<int64_t>& v) {
+  return v ? json(*v) : json();
+}
 
 [[noreturn]] void NotFoundExport(int64_t id) {
   throw Error(ErrorCode::kNotFound, "不存在 / not found: export " + std::to_string(id));
@@ -58,7 +61,8 @@ json ExportService::Request(const Principal& who, const std::string& kind, const
                 "filter.persons 须为编码数组 / filter.persons: identity codes");
   auto conn = d_.archive->Acquire();
   db::Transaction tx(conn);
-  const int64_t id = ApprovalRepo::InsertExport(conn, who.name, kind, filter.dump(), reason, NowMs());
+  const int64_t id =
+      ApprovalRepo::InsertExport(conn, who.name, kind, filter.dump(), reason, NowMs());
   Audit(conn, who.name, "export.request", "export " + std::to_string(id),
         {{"kind", kind}, {"filter", filter}, {"source", who.source}});
   tx.Commit();
@@ -114,8 +118,8 @@ ExportService::File ExportService::Download(int64_t id, const std::string& passp
                                 " for " + who.name + " approved by " + approver +
                                 " time_ms=" + std::to_string(now);
   const std::string data = Render(e.kind, json::parse(e.filter), who, watermark, &rows);
-  const json header = {{"export", id},         {"kind", e.kind},  {"requester", who.name},
-                       {"approver", approver}, {"time_ms", now}, {"rows", rows},
+  const json header = {{"export", id},          {"kind", e.kind}, {"requester", who.name},
+                       {"approver", approver},  {"time_ms", now}, {"rows", rows},
                        {"watermark", watermark}};
   // The watermark travels inside the plaintext too, so a copy of the opened CSV still names
   // who took it out (a photo export has it in every image).
@@ -132,14 +136,12 @@ ExportService::File ExportService::Download(int64_t id, const std::string& passp
     tx.Commit();
   }
   if (d_.accounts->CountViews(who, rows) && d_.risk_alarm) d_.risk_alarm(who);
-  return {std::string(sealed.begin(), sealed.end()),
-          "anju-export-" + std::to_string(id) + ".anjx"};
+  return {std::string(sealed.begin(), sealed.end()), "anju-export-" + std::to_string(id) + ".anjx"};
 }
 
-std::string ExportService::Render(const std::string& kind, const json& filter,
-                                  const Principal& who, const std::string& watermark,
-                                  int64_t* rows) {
-  const storage::SiteScope scope(who);  // the requester's sites bound what the file holds
+std::string ExportService::Render(const std::string& kind, const json& filter, const Principal& who,
+                                  const std::string& watermark, int64_t* rows) {
+  const SiteScope scope(who);  // the requester's sites bound what the file holds
   *rows = 0;
   if (kind == "persons") {
     std::ostringstream out;
@@ -148,8 +150,8 @@ std::string ExportService::Render(const std::string& kind, const json& filter,
            "moved_out_ms\n";
     auto conn = d_.archive->Acquire();
     for (const auto& p : ApprovalRepo::ExportPersons(conn, scope, filter.value("status", ""))) {
-      out << Csv(p.code) << ',' << Csv(p.name) << ',' << Csv(p.phone) << ',' << Csv(p.status)
-          << ',' << (p.moved_in_ms ? std::to_string(*p.moved_in_ms) : "") << ','
+      out << Csv(p.code) << ',' << Csv(p.name) << ',' << Csv(p.phone) << ',' << Csv(p.status) << ','
+          << (p.moved_in_ms ? std::to_string(*p.moved_in_ms) : "") << ','
           << (p.moved_out_ms ? std::to_string(*p.moved_out_ms) : "") << '\n';
       ++*rows;
     }
@@ -169,14 +171,14 @@ std::string ExportService::Render(const std::string& kind, const json& filter,
 std::string ExportService::RenderPhotos(const json& filter, const Principal& who,
                                         const std::string& watermark, int64_t* rows) {
   constexpr int64_t kMaxPhotos = 2000;
-  const storage::SiteScope scope(who);
+  const SiteScope scope(who);
   std::optional<std::vector<std::string>> codes;
   if (filter.contains("persons")) codes = filter["persons"].get<std::vector<std::string>>();
   std::vector<storage::ExportPhoto> photos;
   {
     auto conn = d_.archive->Acquire();
-    photos = ApprovalRepo::ExportPhotos(conn, scope, filter.value("status", ""), codes,
-                                        kMaxPhotos + 1);
+    photos =
+        ApprovalRepo::ExportPhotos(conn, scope, filter.value("status", ""), codes, kMaxPhotos + 1);
   }
   if (int64_t(photos.size()) > kMaxPhotos)
     throw Error(ErrorCode::kTooLarge,

@@ -14,7 +14,9 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<std::string> Strings(const json& j) { return j.get<std::vector<std::string>>(); }
+std::vector<std::string> Strings(const json& j) {
+  return j.get<std::vector<std::string>>();
+}
 
 }  // namespace
 
@@ -26,8 +28,8 @@ void RegisterSessionHandlers(Router& router, AccountService& accounts) {
            "(with until_ms)",
            [&accounts](Request& r) {
              const auto res = accounts.Login(r.body.at("username").get<std::string>(),
-                                              r.body.at("password").get<std::string>(),
-                                              r.body.value("totp", ""), r.http.remote_addr);
+                                             r.body.at("password").get<std::string>(),
+                                             r.body.value("totp", ""), r.http.remote_addr);
              return Reply::Json({{"token", res.token},
                                  {"expires_ms", res.expires_ms},
                                  {"idle_timeout_s", accounts.policy().idle_timeout_ms / 1000},
@@ -43,7 +45,8 @@ void RegisterSessionHandlers(Router& router, AccountService& accounts) {
              });
 
   router.Add("GET", "/api/v1/auth/me", "auth", Auth::kAdmin, kPermSelf,
-             "The logged-in user (roles, permissions, what must happen first)", [&accounts](Request& r) {
+             "The logged-in user (roles, permissions, what must happen first)",
+             [&accounts](Request& r) {
                if (r.principal.kind != "user")
                  return Reply::Json({{"username", r.principal.name},
                                      {"roles", r.principal.roles},
@@ -61,7 +64,7 @@ void RegisterSessionHandlers(Router& router, AccountService& accounts) {
            "Change one's password (policy: ≥ 8 characters, 3 classes, not a recent one)",
            [&accounts](Request& r) {
              accounts.ChangePassword(r.principal, r.body.at("old_password").get<std::string>(),
-                                      r.body.at("new_password").get<std::string>());
+                                     r.body.at("new_password").get<std::string>());
              return Reply::Json(accounts.UserJson(r.principal.user_id));
            })
       .Body(Obj(
@@ -89,7 +92,6 @@ void RegisterSessionHandlers(Router& router, AccountService& accounts) {
                accounts.RevokeSession(std::stoll(r.Path("id")), r.principal);
                return Reply::Json({{"ok", true}});
              });
-
 }
 
 void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
@@ -97,7 +99,9 @@ void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
   router
       .Add("GET", "/api/v1/users", "users", Auth::kAdmin, "users.manage",
            "User accounts (the security administrator reads them to grant roles)",
-           [&accounts](Request&) { return Reply::Json({{"items", accounts.ListUsers()}}); })
+           [&accounts](Request&) {
+             return Reply::Json({{"items", accounts.ListUsers()}});
+           })
       .OrPerm("roles.manage");
   router.Add("GET", "/api/v1/roles", "users", Auth::kAdmin, "roles.manage",
              "Roles and their permissions", [](Request&) {
@@ -118,8 +122,8 @@ void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
            [&accounts](Request& r) {
              return Reply::Json(
                  accounts.CreateUser(r.body.at("username").get<std::string>(),
-                                      r.body.value("display_name", ""),
-                                      r.body.at("password").get<std::string>(), r.principal),
+                                     r.body.value("display_name", ""),
+                                     r.body.at("password").get<std::string>(), r.principal),
                  201);
            })
       .Body(Obj({Req("username", Str().MaxLength(64)), Opt("display_name", Str().MaxLength(100)),
@@ -144,7 +148,7 @@ void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
              std::vector<int64_t> sites;
              if (r.body.contains("sites")) sites = r.body["sites"].get<std::vector<int64_t>>();
              json out = accounts.SetRoles(r.Path("username"), Strings(r.body.at("roles")), sites,
-                                           r.principal);
+                                          r.principal);
              return Reply::Json(out, out.contains("request") ? 202 : 200);
            })
       .Body(Obj({Req("roles", Arr(Str().Enum(AllRoles()))), Opt("sites", Arr(Int()))}));
@@ -160,7 +164,9 @@ void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
   // ---- changes to a security administrator, co-signed (R4.2.1.1) --------------------------
   router.Add("GET", "/api/v1/admin-changes", "users", Auth::kAdmin, "admin.cosign",
              "Changes to security administrators' accounts and their co-signatures",
-             [&accounts](Request&) { return Reply::Json({{"items", accounts.ListAdminChanges()}}); });
+             [&accounts](Request&) {
+               return Reply::Json({{"items", accounts.ListAdminChanges()}});
+             });
   for (const std::string decision : {"approve", "reject"})
     router
         .Add("POST", "/api/v1/admin-changes/{id}/" + decision, "users", Auth::kAdmin,
@@ -170,9 +176,9 @@ void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
                    "the requester and the account changed); it takes effect"
                  : "Refuse a change to a security administrator",
              [&accounts, decision](Request& r) {
-               return Reply::Json(accounts.DecideAdminChange(
-                   std::stoll(r.Path("id")), decision == "approve", r.body.value("note", ""),
-                   r.principal));
+               return Reply::Json(
+                   accounts.DecideAdminChange(std::stoll(r.Path("id")), decision == "approve",
+                                              r.body.value("note", ""), r.principal));
              })
         .Body(Obj({Opt("note", Str().MaxLength(1000))}));
 
@@ -190,13 +196,12 @@ void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
              if (r.body.contains("sites")) sites = r.body["sites"].get<std::vector<int64_t>>();
              return Reply::Json(
                  accounts.CreateToken(r.body.at("name").get<std::string>(),
-                                       Strings(r.body.at("roles")), sites,
-                                       r.body.value("expires_in_days", 90), r.principal),
+                                      Strings(r.body.at("roles")), sites,
+                                      r.body.value("expires_in_days", 90), r.principal),
                  201);
            })
       .Body(Obj({Req("name", Str().MaxLength(64)), Req("roles", Arr(Str().Enum(AllRoles()))),
-                 Opt("sites", Arr(Int())),
-                 Opt("expires_in_days", Int("1–365, default 90"))}));
+                 Opt("sites", Arr(Int())), Opt("expires_in_days", Int("1–365, default 90"))}));
   router.Add("POST", "/api/v1/tokens/{id}/revoke", "users", Auth::kAdmin, "roles.manage",
              "Revoke an API token", [&accounts](Request& r) {
                accounts.RevokeToken(std::stoll(r.Path("id")), r.principal);
@@ -205,7 +210,7 @@ void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
 
   // ---- security policy (secadmin reads it; the config file sets it) ----------------------
   router.Add("GET", "/api/v1/security/policy", "users", Auth::kAdmin, "policy.manage",
-             "Lockout, session, password and risk-warning settings", [&accounts](Request&) {
+             "Lockout, session, password and risk-warning settings", [&accounts, tls](Request&) {
                const auto& p = accounts.policy();
                return Reply::Json({{"max_failures", p.max_failures},
                                    {"lockout_s", p.lockout_ms / 1000},
@@ -218,7 +223,6 @@ void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls) {
                                    {"views_per_hour_alarm", p.views_per_hour_alarm},
                                    {"tls", tls}});
              });
-
 }
 
 }  // namespace anju::server

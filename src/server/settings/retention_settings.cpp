@@ -1,4 +1,5 @@
 #include "server/settings/retention_settings.h"
+#include "core/error.h"
 
 #include "core/clock.h"
 #include "server/audit/audit_log.h"
@@ -72,9 +73,8 @@ void RetentionSettings::Update(const json& change, const Principal& who) {
       if (!change.contains(l.key)) continue;
       const int v = change[l.key].get<int>();
       if (v < l.min || v > l.max)
-        throw Error(ErrorCode::kInvalidArgument, std::string(l.key) + ": " +
-                                                     std::to_string(l.min) + ".." +
-                                                     std::to_string(l.max));
+        throw Error(ErrorCode::kInvalidArgument, std::string(l.key) + ": " + std::to_string(l.min) +
+                                                     ".." + std::to_string(l.max));
       before[l.key] = now.*l.field;
       after[l.key] = v;
       SettingsRepo::Put(conn, l.key, std::to_string(v), NowMs(), who.name);

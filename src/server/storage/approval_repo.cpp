@@ -14,8 +14,8 @@ constexpr const char* kExportCols =
     "downloaded_ms, rows";
 
 ExportRow ReadExport(const Stmt& s) {
-  return {s.Int(0),     s.Text(1),   s.Text(2),   s.Text(3),   s.Text(4),    s.Text(5),
-          s.Int(6),     s.OptText(7), s.OptInt(8), s.Text(9),   s.OptInt(10), s.OptInt(11)};
+  return {s.Int(0), s.Text(1),    s.Text(2),   s.Text(3), s.Text(4),    s.Text(5),
+          s.Int(6), s.OptText(7), s.OptInt(8), s.Text(9), s.OptInt(10), s.OptInt(11)};
 }
 
 constexpr const char* kDeletionCols =
@@ -41,8 +41,8 @@ DeletionRow ReadDeletion(const Stmt& s) {
 
 // A page of TABLE, newest first: every row (ALL) or REQUESTER's.
 template <typename Row>
-std::pair<std::vector<Row>, int64_t> Page(db::Conn& c, const std::string& table,
-                                          const char* cols, Row (*read)(const Stmt&), bool all,
+std::pair<std::vector<Row>, int64_t> Page(db::Conn& c, const std::string& table, const char* cols,
+                                          Row (*read)(const Stmt&), bool all,
                                           const std::string& requester, int64_t limit,
                                           int64_t offset) {
   Stmt n(c, "SELECT COUNT(*) FROM " + table + " WHERE ?1 OR requester = ?2");
@@ -193,11 +193,13 @@ std::vector<ExportPhoto> ApprovalRepo::ExportPhotos(
       "SELECT p.code, p.name, ph.file, ph.id, ph.created_ms FROM photos ph JOIN persons p ON "
       "p.id = ph.person_id WHERE (? = '' OR p.status = ?) AND " +
       scope.PersonCondition("p.id");
-  if (codes) sql += " AND p.code IN (" + (codes->empty() ? "NULL" : Placeholders(codes->size())) + ")";
+  if (codes)
+    sql += " AND p.code IN (" + (codes->empty() ? "NULL" : Placeholders(codes->size())) + ")";
   sql += " ORDER BY p.code, ph.id LIMIT ?";
   Stmt s(c, sql);
   int i = 1;
-  s.Bind(i++, status).Bind(i++, status);
+  s.Bind(1, status).Bind(2, status);
+  i = 3;
   if (codes)
     for (const auto& code : *codes) s.Bind(i++, code);
   s.Bind(i, limit);
@@ -212,7 +214,8 @@ void ErasePersonalData(db::Conn& c, int64_t person_id, const std::string& erased
          "UPDATE persons SET status = 'moved_out', moved_out_ms = COALESCE(moved_out_ms, ?1), "
          "name = ?2, phone = '', id_number_sealed = NULL, updated_ms = ?1 WHERE id = ?3");
   p.Bind(1, now_ms).Bind(2, erased_name).Bind(3, person_id).Run();
-  for (const char* table : {"credentials", "household_members", "access_group_members", "history"}) {
+  for (const char* table :
+       {"credentials", "household_members", "access_group_members", "history"}) {
     Stmt del(c, std::string("DELETE FROM ") + table + " WHERE person_id = ?");
     del.Bind(1, person_id).Run();
   }

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "core/error.h"
 #include "crypto/totp.h"
 #include "server/access/account_service.h"
 #include "server/archive_schema.h"
@@ -83,7 +84,8 @@ TEST_F(AccountServiceTest, FailuresLockAccountsUnknownNamesAndAddresses) {
   // Twenty failures from one address lock the address, whatever the names; a success in
   // between does not reset the count.
   auto ghost = [&](int i) {
-    return CodeOf([&] { accounts_->Login("ghost" + std::to_string(i), "x-Passw0rd", "", "10.0.0.4"); });
+    return CodeOf(
+        [&] { accounts_->Login("ghost" + std::to_string(i), "x-Passw0rd", "", "10.0.0.4"); });
   };
   for (int i = 0; i < 10; ++i) EXPECT_EQ(ghost(i), ErrorCode::kUnauthenticated) << i;
   EXPECT_NO_THROW(accounts_->Login("admin", passwords_["admin"], "", "10.0.0.4"));

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "core/error.h"
 #include "server/access/account_service.h"
 #include "server/approvals/deletion_service.h"
 #include "server/archive_schema.h"
@@ -51,30 +52,30 @@ class DeletionServiceTest : public ::testing::Test {
     if (!service_)
       service_ = std::make_unique<DeletionService>(
           *db_, *accounts_,
-          PersonDeletion{
-              [](db::Conn& c, const std::string& code) -> std::optional<int64_t> {
-                db::Stmt s(c, "SELECT id FROM persons WHERE code = ?");
-                s.Bind(1, code);
-                if (!s.Step()) return std::nullopt;
-                return s.Int(0);
-              },
-              [](db::Conn& c, int64_t pid) {
-                std::vector<fs::path> files;
-                db::Stmt s(c, "SELECT file FROM photos WHERE person_id = ?");
-                s.Bind(1, pid);
-                while (s.Step()) files.push_back(s.Text(0));
-                db::Stmt(c, "DELETE FROM photos WHERE person_id = ?").Bind(1, pid).Run();
-                return files;
-              },
-              [](db::Conn& c, int64_t pid) {
-                storage::ErasePersonalData(c, pid, DeletionService::kErasedName, NowMs());
-              },
-              [this](db::Conn&, int64_t pid, const std::string& reason) {
-                told_.push_back(std::to_string(pid) + ":" + reason);
-              },
-              [this](const std::string& code, const std::vector<fs::path>& files) {
-                finished_[code] = files.size();
-              }});
+          PersonDeletion{[](db::Conn& c, const std::string& code) -> std::optional<int64_t> {
+                           db::Stmt s(c, "SELECT id FROM persons WHERE code = ?");
+                           s.Bind(1, code);
+                           if (!s.Step()) return std::nullopt;
+                           return s.Int(0);
+                         },
+                         [](db::Conn& c, int64_t pid) {
+                           std::vector<fs::path> files;
+                           db::Stmt s(c, "SELECT file FROM photos WHERE person_id = ?");
+                           s.Bind(1, pid);
+                           while (s.Step()) files.push_back(s.Text(0));
+                           db::Stmt(c, "DELETE FROM photos WHERE person_id = ?").Bind(1, pid).Run();
+                           return files;
+                         },
+                         [](db::Conn& c, int64_t pid) {
+                           storage::ErasePersonalData(c, pid, DeletionService::kErasedName,
+                                                      NowMs());
+                         },
+                         [this](db::Conn&, int64_t pid, const std::string& reason) {
+                           told_.push_back(std::to_string(pid) + ":" + reason);
+                         },
+                         [this](const std::string& code, const std::vector<fs::path>& files) {
+                           finished_[code] = files.size();
+                         }});
     return *service_;
   }
   static Principal User(const std::string& name, std::vector<std::string> perms) {
@@ -113,8 +114,9 @@ TEST_F(DeletionServiceTest, ApprovedArchivesAreErasedByAnotherPersonOnly) {
   const int64_t id = req["id"];
   // Nothing happens before approval, and the requester cannot approve.
   EXPECT_EQ(NameOf("D1"), "名D1");
-  EXPECT_EQ(anju::testing::CodeOf([&] { Service().Approve(id, "", User("op", {"export.approve"})); }),
-            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(
+      anju::testing::CodeOf([&] { Service().Approve(id, "", User("op", {"export.approve"})); }),
+      ErrorCode::kPermissionDenied);
   const json done = Service().Approve(id, "同意", sec);
   EXPECT_EQ(done["state"], "done");
   EXPECT_EQ(done["deleted"], 2);

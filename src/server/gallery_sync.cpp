@@ -3,8 +3,8 @@
 #include <set>
 
 #include "protocol/feature_codec.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 
 namespace anju::server {
 

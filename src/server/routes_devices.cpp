@@ -4,10 +4,10 @@
 
 #include "crypto/sm3.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 
 namespace anju::server {
 

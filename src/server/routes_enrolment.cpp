@@ -13,10 +13,10 @@
 #include "crypto/keyfile.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "server/thumbnail.h"
 #include "store/gallery.h"
 

@@ -9,11 +9,11 @@
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/person_extras.h"
-#include "server/sealing.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "store/gallery.h"
 
 namespace anju::server {

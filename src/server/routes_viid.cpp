@@ -11,7 +11,7 @@
 
 #include "protocol/api_error.h"
 #include "protocol/viid.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/server_state.h"
 #include "server/thumbnail.h"
 #include "server/viid_service.h"

@@ -20,7 +20,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
-#include "server/accounts.h"
+#include "server/access/account_service.h"
 #include "server/face_gate.h"
 #include "server/http/http_server.h"
 

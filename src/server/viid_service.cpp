@@ -22,7 +22,7 @@
 #include "crypto/sm3.h"
 #include "protocol/api_error.h"
 #include "server/event_store.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "store/gallery.h"
 #include "vision/engine.h"
 #include "vision/image.h"

@@ -6,9 +6,10 @@
 #include <algorithm>
 #include <fstream>
 
+#include "core/error.h"
 #include "crypto/keyfile.h"
-#include "server/audit.h"
-#include "server/server_keys.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/server_keys.h"
 #include "server_test_support.h"
 #include "testing.h"
 

@@ -1,4 +1,4 @@
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 
 #include <spdlog/spdlog.h>
 
@@ -11,24 +11,18 @@
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "crypto/sm3.h"
+#include "server/storage/audit_repo.h"
 
 namespace anju::server {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using storage::AuditRepo;
 
 namespace {
 
 constexpr std::string_view kRecordLabel = "anju-audit/v1";
 constexpr std::string_view kMacLabel = "anju/audit/v1/hmac-sm3";
-constexpr const char* kSelectRecord =
-    "SELECT id, time_ms, actor, source, action, object, result, detail, hash FROM audit";
 
 void PutU64(crypto::Bytes& b, uint64_t v) {
   for (int i = 7; i >= 0; --i) b.push_back(uint8_t(v >> (8 * i)));
@@ -52,20 +46,6 @@ crypto::Sm3Digest ChainHash(const crypto::Sm3Digest& prev, const AuditRecord& r)
   h.Update(crypto::ByteView(prev));
   h.Update(crypto::ByteView(c));
   return h.Final();
-}
-
-AuditRecord ReadRecord(const Stmt& s) {
-  AuditRecord r;
-  r.id = s.Int(0);
-  r.time_ms = s.Int(1);
-  r.actor = s.Text(2);
-  r.source = s.Text(3);
-  r.action = s.Text(4);
-  r.object = s.Text(5);
-  r.result = s.Text(6);
-  r.detail = s.Text(7);
-  r.hash = s.IsNull(8) ? "" : s.Text(8);
-  return r;
 }
 
 crypto::Bytes MacKey(const crypto::DataKey& key) {
@@ -157,23 +137,16 @@ crypto::Sm3Digest FromHexDigest(const std::string& hex) {
 crypto::Sm3Digest ChainLegacy(Conn& conn) {
   crypto::Sm3Digest prev{};
   std::vector<std::pair<int64_t, std::string>> updates;
-  {
-    Stmt s(conn, std::string(kSelectRecord) + " ORDER BY id");
-    while (s.Step()) {
-      const AuditRecord r = ReadRecord(s);
-      if (!r.hash.empty()) {
-        prev = FromHexDigest(r.hash);
-        continue;
-      }
-      prev = ChainHash(prev, r);
-      updates.emplace_back(r.id, crypto::ToHex(prev));
+  AuditRepo::ForEach(conn, [&](const AuditRecord& r) {
+    if (!r.hash.empty()) {
+      prev = FromHexDigest(r.hash);
+      return true;
     }
-  }
-  Stmt u(conn, "UPDATE audit SET hash = ? WHERE id = ? AND hash IS NULL");
-  for (const auto& [id, hash] : updates) {
-    u.Reset();
-    u.Bind(1, hash).Bind(2, id).Run();
-  }
+    prev = ChainHash(prev, r);
+    updates.emplace_back(r.id, crypto::ToHex(prev));
+    return true;
+  });
+  for (const auto& [id, hash] : updates) AuditRepo::SetHash(conn, id, hash);
   if (!updates.empty())
     spdlog::info("audit: chained {} records written before the hash chain", updates.size());
   return prev;
@@ -185,21 +158,16 @@ struct Last {
 };
 
 Last LastRecord(Conn& conn) {
-  Stmt s(conn, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
-  if (!s.Step()) return {};
-  if (s.IsNull(1)) {
-    const int64_t id = s.Int(0);
-    return {id, ChainLegacy(conn)};
-  }
-  return {s.Int(0), FromHexDigest(s.Text(1))};
+  const auto last = AuditRepo::Last(conn);
+  if (!last) return {};
+  if (last->second.empty()) return {last->first, ChainLegacy(conn)};
+  return {last->first, FromHexDigest(last->second)};
 }
 
 void WriteCheckpoint(Conn& conn, KeyState& k, const std::string& reason, bool force) {
-  int64_t last_cp_audit = 0, last_cp_time = 0;
-  {
-    Stmt s(conn, "SELECT audit_id, time_ms FROM audit_checkpoints ORDER BY id DESC LIMIT 1");
-    if (s.Step()) last_cp_audit = s.Int(0), last_cp_time = s.Int(1);
-  }
+  const auto last_cp = AuditRepo::LastCheckpoint(conn);
+  const int64_t last_cp_audit = last_cp ? last_cp->audit_id : 0;
+  const int64_t last_cp_time = last_cp ? last_cp->time_ms : 0;
   const Last last = LastRecord(conn);
   if (last.id == 0 || last.id == last_cp_audit) return;
   const int64_t now = NowMs();
@@ -209,24 +177,15 @@ void WriteCheckpoint(Conn& conn, KeyState& k, const std::string& reason, bool fo
       (k.policy.checkpoint_interval_ms > 0 &&
        now - last_cp_time >= k.policy.checkpoint_interval_ms);
   if (!due) return;
-  int64_t cp_id = 1;
-  {
-    Stmt s(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints");
-    s.Step();
-    cp_id = s.Int(0);
-  }
-  const std::string hash = crypto::ToHex(last.hash);
-  Stmt ins(conn,
-           "INSERT INTO audit_checkpoints(id, audit_id, hash, time_ms, reason, key_id, mac) "
-           "VALUES(?,?,?,?,?,?,?)");
-  ins.Bind(1, cp_id)
-      .Bind(2, last.id)
-      .Bind(3, hash)
-      .Bind(4, now)
-      .Bind(5, reason)
-      .Bind(6, k.key.id())
-      .Bind(7, CheckpointMac(k.mac_key, cp_id, last.id, hash, now, reason))
-      .Run();
+  storage::CheckpointRow cp;
+  cp.id = AuditRepo::NextCheckpointId(conn);
+  cp.audit_id = last.id;
+  cp.hash = crypto::ToHex(last.hash);
+  cp.time_ms = now;
+  cp.reason = reason;
+  cp.key_id = k.key.id();
+  cp.mac = CheckpointMac(k.mac_key, cp.id, last.id, cp.hash, now, reason);
+  AuditRepo::InsertCheckpoint(conn, cp);
 }
 
 int64_t AppendLocked(Conn& conn, const AuditEntry& e, const std::shared_ptr<KeyState>& k,
@@ -245,19 +204,7 @@ int64_t AppendLocked(Conn& conn, const AuditEntry& e, const std::shared_ptr<KeyS
   r.result = e.result;
   r.detail = e.detail.dump();
   r.hash = crypto::ToHex(ChainHash(last.hash, r));
-  Stmt s(conn,
-         "INSERT INTO audit(id, time_ms, actor, source, action, object, result, detail, hash) "
-         "VALUES(?,?,?,?,?,?,?,?,?)");
-  s.Bind(1, r.id)
-      .Bind(2, r.time_ms)
-      .Bind(3, r.actor)
-      .Bind(4, r.source)
-      .Bind(5, r.action)
-      .Bind(6, r.object)
-      .Bind(7, r.result)
-      .Bind(8, r.detail)
-      .Bind(9, r.hash)
-      .Run();
+  AuditRepo::Insert(conn, r);
   if (k) {
     WriteCheckpoint(conn, *k, cp_reason, false);
     k->pending = true;
@@ -310,12 +257,9 @@ AuditVerifyResult VerifyHandle(Conn& h, const std::optional<crypto::DataKey>& ke
   };
   std::multimap<int64_t, Cp> by_audit;  // checkpoints by the record they cover
   {
-    Stmt s(h,
-           "SELECT id, audit_id, hash, time_ms, reason, key_id, mac FROM audit_checkpoints "
-           "ORDER BY id");
     int64_t expect = 1, prev_audit = 0;
-    while (s.Step()) {
-      Cp c{s.Int(0), s.Int(1), s.Int(3), s.Text(2), s.Text(4), s.Text(5), s.Text(6)};
+    for (const auto& row : AuditRepo::Checkpoints(h)) {
+      Cp c{row.id, row.audit_id, row.time_ms, row.hash, row.reason, row.key_id, row.mac};
       if (c.id != expect)
         problems.push_back({prev_audit + 1, "检查点 " + std::to_string(expect) +
                                                 " 缺失 / checkpoint " + std::to_string(expect) +
@@ -348,34 +292,31 @@ AuditVerifyResult VerifyHandle(Conn& h, const std::optional<crypto::DataKey>& ke
   crypto::Sm3Digest prev{};
   int64_t prev_id = 0, last_good_cp = 0;
   std::map<int64_t, std::string> hashes_at_cp;  // recomputed hash at each checkpointed id
-  {
-    Stmt s(h, std::string(kSelectRecord) + " ORDER BY id");
-    while (s.Step()) {
-      const AuditRecord r = ReadRecord(s);
-      if (r.id != prev_id + 1) {
-        problems.push_back({prev_id + 1, "记录缺失 / records " + std::to_string(prev_id + 1) +
-                                             ".." + std::to_string(r.id - 1) +
-                                             " are missing (deleted)"});
-        break;
-      }
-      if (r.hash.empty()) {
-        problems.push_back({r.id, "记录未入链 / record " + std::to_string(r.id) +
-                                      " has no chain hash (written before the chain; start "
-                                      "the server once to chain it)"});
-        break;
-      }
-      prev = ChainHash(prev, r);
-      ++res.checked;
-      prev_id = r.id;
-      res.last_id = r.id;
-      if (crypto::ToHex(prev) != r.hash) {
-        problems.push_back({r.id, "记录被篡改 / record " + std::to_string(r.id) +
-                                      " does not match its chain hash: edited, inserted or moved"});
-        break;
-      }
-      if (by_audit.count(r.id)) hashes_at_cp[r.id] = r.hash;
+  AuditRepo::ForEach(h, [&](const AuditRecord& r) {
+    if (r.id != prev_id + 1) {
+      problems.push_back({prev_id + 1, "记录缺失 / records " + std::to_string(prev_id + 1) +
+                                           ".." + std::to_string(r.id - 1) +
+                                           " are missing (deleted)"});
+      return false;
     }
-  }
+    if (r.hash.empty()) {
+      problems.push_back({r.id, "记录未入链 / record " + std::to_string(r.id) +
+                                    " has no chain hash (written before the chain; start "
+                                    "the server once to chain it)"});
+      return false;
+    }
+    prev = ChainHash(prev, r);
+    ++res.checked;
+    prev_id = r.id;
+    res.last_id = r.id;
+    if (crypto::ToHex(prev) != r.hash) {
+      problems.push_back({r.id, "记录被篡改 / record " + std::to_string(r.id) +
+                                    " does not match its chain hash: edited, inserted or moved"});
+      return false;
+    }
+    if (by_audit.count(r.id)) hashes_at_cp[r.id] = r.hash;
+    return true;
+  });
   // A chain recomputed after an edit is consistent in itself; the checkpoints are not.
   for (const auto& [audit_id, c] : by_audit) {
     auto it = hashes_at_cp.find(audit_id);
@@ -433,9 +374,8 @@ AuditVerifyResult VerifyHandle(Conn& h, const std::optional<crypto::DataKey>& ke
                                           std::to_string(res.last_id) +
                                           " come after the head: appended without the key"});
         else {
-          Stmt s(h, "SELECT hash FROM audit WHERE id = ?");
-          s.Bind(1, id);
-          if (s.Step() && s.Text(0) != hash)
+          const auto stored = AuditRepo::HashOf(h, id);
+          if (stored && *stored != hash)
             problems.push_back({id, "记录被篡改 / record " + std::to_string(id) +
                                         " does not match the head file"});
         }
@@ -465,45 +405,11 @@ std::unique_ptr<db::Db> OpenReadOnly(const fs::path& file) {
   return db::OpenSqlite(file, {}, o);
 }
 
-// The WHERE clause of Q with its values in bind order.
-std::string Where(const AuditQuery& q, std::vector<json>& binds) {
-  std::string w = " WHERE id > ?";
-  binds.push_back(q.after_id);
-  if (q.before_id > 0) w += " AND id < ?", binds.push_back(q.before_id);
-  if (q.from_ms) w += " AND time_ms >= ?", binds.push_back(*q.from_ms);
-  if (q.to_ms) w += " AND time_ms < ?", binds.push_back(*q.to_ms);
-  if (!q.actor.empty()) w += " AND actor = ?", binds.push_back(q.actor);
-  if (!q.action.empty()) w += " AND action = ?", binds.push_back(q.action);
-  if (!q.object_prefix.empty()) {
-    w += " AND substr(object, 1, length(?)) = ?";
-    binds.push_back(q.object_prefix);
-    binds.push_back(q.object_prefix);
-  }
-  return w;
-}
-
-std::vector<AuditRecord> ReadHandle(Conn& h, const AuditQuery& q, bool all) {
-  std::vector<json> binds;
-  std::string sql = std::string(kSelectRecord) + Where(q, binds);
-  sql += q.newest_first ? " ORDER BY id DESC" : " ORDER BY id";
-  if (!all && q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
-  Stmt s(h, sql);
-  for (size_t i = 0; i < binds.size(); ++i) {
-    if (binds[i].is_string())
-      s.Bind(int(i + 1), binds[i].get<std::string>());
-    else
-      s.Bind(int(i + 1), binds[i].get<int64_t>());
-  }
-  std::vector<AuditRecord> out;
-  while (s.Step()) out.push_back(ReadRecord(s));
-  return out;
-}
-
 size_t ExportHandle(Conn& h, const AuditQuery& q, const std::string& format, std::ostream& out) {
   if (format != "csv" && format != "json")
     throw Error(ErrorCode::kInvalidArgument,
                 "导出格式只能是 csv 或 json / export format must be csv or json");
-  const std::vector<AuditRecord> rows = ReadHandle(h, q, true);
+  const std::vector<AuditRecord> rows = AuditRepo::Query(h, q, true);
   if (format == "csv") {
     out << "\xEF\xBB\xBF"
         << "id,time_utc,time_ms,actor,source,action,object,result,detail,hash\r\n";
@@ -535,9 +441,7 @@ void Audit(Conn& conn, const std::string& actor, const std::string& action,
 
 void History(Conn& conn, int64_t person_id, const std::string& action, const std::string& actor,
              const json& detail) {
-  Stmt s(conn,
-         "INSERT INTO history(person_id, action, detail, actor, time_ms) VALUES(?,?,?,?,?)");
-  s.Bind(1, person_id).Bind(2, action).Bind(3, detail.dump()).Bind(4, actor).Bind(5, NowMs()).Run();
+  AuditRepo::InsertHistory(conn, person_id, action, detail.dump(), actor, NowMs());
 }
 
 void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy policy) {
@@ -552,11 +456,7 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
 
   Transaction tx(conn);
   const Last last = LastRecord(conn);  // chains legacy records
-  bool have_checkpoints = false;
-  {
-    Stmt s(conn, "SELECT 1 FROM audit_checkpoints LIMIT 1");
-    have_checkpoints = s.Step();
-  }
+  const bool have_checkpoints = AuditRepo::LastCheckpoint(conn).has_value();
   // Compare the head with the log; a mismatch is itself written into the log.
   AuditEntry notice;
   notice.actor = "system";
@@ -573,12 +473,7 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
           crypto::ConstantTimeEqual(
               crypto::AsBytes(j.at("mac").get<std::string>()),
               crypto::AsBytes(HeadMac(k->mac_key, id, hash, j.at("time_ms").get<int64_t>())));
-      std::string at_id;
-      {
-        Stmt s(conn, "SELECT hash FROM audit WHERE id = ?");
-        s.Bind(1, id);
-        if (s.Step()) at_id = s.Text(0);
-      }
+      const std::string at_id = AuditRepo::HashOf(conn, id).value_or("");
       if (!mac_ok) {
         notice.action = "audit_head_invalid";
       } else if (id > last.id) {
@@ -605,9 +500,7 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
     k->pending = true;
     k->pending_id = last.id;
     k->pending_hash = crypto::ToHex(last.hash);
-    Stmt s(conn, "SELECT time_ms FROM audit WHERE id = ?");
-    s.Bind(1, last.id);
-    k->pending_time = s.Step() ? s.Int(0) : 0;
+    k->pending_time = AuditRepo::TimeOf(conn, last.id).value_or(0);
     WriteHeadBeforeCommit(conn, k, last.id);
   }
   WriteCheckpoint(conn, *k, "start", true);
@@ -680,7 +573,19 @@ json ToJson(const AuditRecord& r) {
 }
 
 std::vector<AuditRecord> ReadAudit(Conn& conn, const AuditQuery& q) {
-  return ReadHandle(conn, q, false);
+  return AuditRepo::Query(conn, q, false);
+}
+
+json LatestAudit(Conn& conn, const std::string& action) {
+  const auto r = AuditRepo::LatestWithAction(conn, action);
+  if (!r) return nullptr;
+  json detail;
+  try {
+    detail = json::parse(r->detail);
+  } catch (const json::exception&) {
+    detail = r->detail;
+  }
+  return {{"time_ms", r->time_ms}, {"actor", r->actor}, {"detail", detail}};
 }
 
 size_t ExportAudit(Conn& conn, const AuditQuery& q, const std::string& format,

@@ -12,7 +12,7 @@
 #include "crypto/keyfile.h"
 #include "crypto/sm3.h"
 #include "server/archive_schema.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "testing.h"
 
 namespace anju::server {

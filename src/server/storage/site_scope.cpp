@@ -1,8 +1,8 @@
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 
 #include <algorithm>
 
-#include "server/server_state.h"
+#include "core/error.h"
 
 namespace anju::server {
 
@@ -133,94 +133,22 @@ std::optional<std::vector<int64_t>> SiteScope::Buildings(Conn& conn) const {
 }
 
 void SiteScope::RequirePerson(Conn& conn, const std::string& code) const {
-  if (!PersonCodeVisible(conn, code)) NotFound("person " + code);
+  if (!PersonCodeVisible(conn, code))
+    throw Error(ErrorCode::kNotFound, "不存在 / not found: person " + code);
 }
 
 void SiteScope::RequireDevice(Conn& conn, const std::string& device_id) const {
-  if (!DeviceVisible(conn, device_id)) NotFound("device " + device_id);
+  if (!DeviceVisible(conn, device_id))
+    throw Error(ErrorCode::kNotFound, "不存在 / not found: device " + device_id);
 }
 
-}  // namespace anju::server
-
-namespace anju::server {
-
-namespace {
-
-std::optional<int64_t> NumericId(const std::string& v) {
-  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::stoll(v);
-}
-
-}  // namespace
-
-std::optional<std::vector<std::string>> Server::Impl::ScopedDevices(const Principal& p) {
-  const SiteScope scope(p);
-  if (scope.unscoped()) return std::nullopt;
-  auto conn = db->Acquire();
-  return scope.Devices(conn);
-}
-
-std::optional<std::vector<int64_t>> Server::Impl::ScopedBuildings(const Principal& p) {
-  const SiteScope scope(p);
-  if (scope.unscoped()) return std::nullopt;
-  auto conn = db->Acquire();
-  return scope.Buildings(conn);
-}
-
-int64_t Server::Impl::ScopedPersonId(Conn& conn, const Principal& p, const std::string& code) {
-  const int64_t id = PersonId(conn, code);
-  if (!SiteScope(p).PersonVisible(conn, id)) NotFound("person " + code);
-  return id;
-}
-
-void Server::Impl::CheckScope(const Route& route, const Request& req) {
-  const SiteScope scope(req.principal);
-  if (scope.unscoped()) return;
-  const std::string& p = route.path;
-  auto under = [&](const char* prefix) { return p.rfind(prefix, 0) == 0; };
-  if (under("/api/v1/persons/{code}")) {
-    auto conn = db->Acquire();
-    scope.RequirePerson(conn, req.Path("code"));
-  } else if (under("/api/v1/devices/{id}")) {
-    auto conn = db->Acquire();
-    scope.RequireDevice(conn, req.Path("id"));
-  } else if (under("/api/v1/households/{id}")) {
-    const auto id = NumericId(req.Path("id"));
-    auto conn = db->Acquire();
-    if (!id || !scope.HouseholdVisible(conn, *id)) NotFound("households " + req.Path("id"));
-  } else if (under("/api/v1/access-groups/{id}")) {
-    const auto id = NumericId(req.Path("id"));
-    auto conn = db->Acquire();
-    if (!id || !scope.GroupVisible(conn, *id)) NotFound("access group " + req.Path("id"));
-  } else if (under("/api/v1/imports/{id}")) {
-    // A scoped account sees the imports it started (their rows are of its sites).
-    auto conn = db->Acquire();
-    Stmt s(conn, "SELECT 1 FROM imports WHERE id = ? AND actor = ?");
-    s.Bind(1, std::string_view(req.Path("id"))).Bind(2, req.actor);
-    if (!s.Step()) NotFound("import " + req.Path("id"));
-  }
-  else if (under("/api/v1/events/{id}")) {
-    std::string device;
-    try {
-      device = events->Get(req.Path("id")).device_id;
-    } catch (const Error&) {
-      return;  // the handler answers the missing event
-    }
-    auto conn = db->Acquire();
-    if (!scope.DeviceVisible(conn, device)) NotFound("event " + req.Path("id"));
-  } else if (under("/api/v1/alarms/{id}")) {
-    const auto id = NumericId(req.Path("id"));
-    if (!id) return;
-    std::string device;
-    try {
-      device = events->GetAlarm(*id).device_id;
-    } catch (const Error&) {
-      return;
-    }
-    auto conn = db->Acquire();
-    if (!scope.DeviceVisible(conn, device)) NotFound("alarm " + req.Path("id"));
-  }
+bool SiteScope::ImportVisible(Conn& conn, const std::string& import_id,
+                              const std::string& actor) const {
+  // A scoped account sees the imports it started (their rows are of its sites).
+  if (unscoped()) return true;
+  Stmt s(conn, "SELECT 1 FROM imports WHERE id = ? AND actor = ?");
+  s.Bind(1, std::string_view(import_id)).Bind(2, actor);
+  return s.Step();
 }
 
 }  // namespace anju::server

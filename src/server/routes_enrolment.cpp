@@ -1,4 +1,4 @@
-// Enrolment (issue 6 "Enrolment"): one photo at a time (JSON with base64 or multipart) and
+// Enrolment: one photo at a time (JSON with base64 or multipart) and
 // the batch import (CSV of people + photos from a server folder or inline), each photo
 // through the quality gate and the duplicate check, sealed on disk with the data key.
 #include <spdlog/spdlog.h>

@@ -1,6 +1,6 @@
 // GA/T 1400 (视图库) intake for snapshot cameras: /VIID/System/Register, UnRegister,
 // Keepalive, /VIID/Faces (Auth::kNone at the router: HTTP Digest is checked here), and the
-// admin side of issue 9: VIID devices, captures, strangers, alert rules, the webhook, the
+// admin side of snapshot cameras: VIID devices, captures, strangers, alert rules, the webhook, the
 // live event stream and the reports (docs/viid.md). The logic is server/viid_service.h.
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-// anju-server: the community platform (issue 6). One object owns the archive database,
+// anju-server: the community platform. One object owns the archive database,
 // the keys, the face gate, the gallery change log, the event store and the HTTP server.
 //
 // In-process use (tests, `anju bench ingest`, end-to-end tests with a terminal):

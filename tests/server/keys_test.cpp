@@ -1,4 +1,4 @@
-// Keys at rest (issue 7, R3.3.3.2, R4.2.4.1): per-class data keys under the master key, the
+// Keys at rest (R3.3.3.2, R4.2.4.1): per-class data keys under the master key, the
 // migration of single-key data directories, master-key rotation while the server runs, and
 // rotations interrupted at every step.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Issue 7: accounts, sessions, lockout, TOTP, three-way separated roles (with an
+// Accounts, sessions, lockout, TOTP, three-way separated roles (with an
 // authorisation matrix over every route), export approval, risk warnings, TLS.
 #include <gtest/gtest.h>
 #include <httplib.h>

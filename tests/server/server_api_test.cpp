@@ -1,4 +1,4 @@
-// The admin HTTP API of anju-server (issue 6 "API and program"): health, the generated
+// The admin HTTP API of anju-server: health, the generated
 // OpenAPI document, token authentication, clean 4xx answers for bad input (malformed
 // JSON, unknown fields, wrong types, oversized bodies), pagination, the append-only audit
 // log, and data surviving a restart on the same data directory (R3.3.2.2).

@@ -1,4 +1,4 @@
-// Issue 9, live view and clips, on a real in-process anju-server over real HTTPS with the
+// Live view and clips, on a real in-process anju-server over real HTTPS with the
 // real anju-capture code (capture::LivePreview, Capturer, EnqueueCapture, ViidUploader):
 // live frames reach live.jpg / live.mjpeg and are never queued; a capture's clip goes
 // through the durable outbox, is stored sealed, comes back frame by frame, is refused to a

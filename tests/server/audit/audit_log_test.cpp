@@ -1,4 +1,4 @@
-// The tamper-evident audit log (issue 7, R4.2.2.1): records are chained with SM3, the
+// The tamper-evident audit log (R4.2.2.1): records are chained with SM3, the
 // chain is checkpointed with HMAC-SM3 and the head file covers the tail. Each attack edits
 // archive.db through SQLite directly (after dropping the append-only triggers), the way an
 // intruder with file access would, and must be named by VerifyAudit.

@@ -58,6 +58,7 @@ void GallerySync::Append(const std::string& device, const std::string& code, con
 }
 
 void GallerySync::PersonChanged(int64_t person_id, const std::string& reason) {
+  if (on_change_) on_change_();
   std::string code;
   bool eligible = false;
   {

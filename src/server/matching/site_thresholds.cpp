@@ -268,7 +268,8 @@ bool SiteThresholds::Calibrate(int64_t site_id, bool force) {
 std::optional<match::Thresholds> SiteThresholds::ForSite(int64_t site_id) const {
   std::lock_guard l(mu_);
   const auto c = cache_.find(site_id);
-  if (c == cache_.end()) return std::nullopt;
+  // A gallery too small to say anything kept the base: the site has no levels of its own.
+  if (c == cache_.end() || !c->second.kept_base.empty()) return std::nullopt;
   return c->second.thresholds;
 }
 
@@ -317,7 +318,7 @@ json SiteThresholds::ForTerminals(std::optional<int64_t> site_id) const {
   if (!site_id) return nullptr;
   std::lock_guard l(mu_);
   const auto c = cache_.find(*site_id);
-  if (c == cache_.end()) return nullptr;
+  if (c == cache_.end() || !c->second.kept_base.empty()) return nullptr;
   const auto& t = c->second.thresholds;
   json levels = json::object();
   for (auto lv : match::kAllLevels)

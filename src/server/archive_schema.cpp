@@ -207,9 +207,9 @@ CREATE TABLE site_thresholds(site_id INTEGER PRIMARY KEY REFERENCES sites(id),
 )SQL";
 
 const std::vector<std::string>& ArchiveMigrations() {
-  static const std::vector<std::string> m = {kV1,           kV2Accounts,          kV3AuditChain,
-                                             kV4DeviceSite, kV5SettingsDeletions, kV6Duties,
-                                             kV7SiteThresholds};
+  static const std::vector<std::string> m = {
+      kV1,       kV2Accounts,      kV3AuditChain, kV4DeviceSite, kV5SettingsDeletions,
+      kV6Duties, kV7SiteThresholds};
   return m;
 }
 

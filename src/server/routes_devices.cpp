@@ -7,8 +7,8 @@
 #include "server/audit.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
-#include "server/storage/site_thresholds_repo.h"
 #include "server/site_scope.h"
+#include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
 

@@ -76,7 +76,8 @@ void ApplySiteCalibration(const json& c, SiteCalibrationOptions& o) {
     return;
   }
   if (!c.is_object())
-    throw Error(ErrorCode::kInvalidArgument, "\"site_calibration\" must be true, false or an object");
+    throw Error(ErrorCode::kInvalidArgument,
+                "\"site_calibration\" must be true, false or an object");
   for (const auto& [key, v] : c.items()) {
     if (key == "enabled")
       o.enabled = v.get<bool>();
@@ -88,12 +89,14 @@ void ApplySiteCalibration(const json& c, SiteCalibrationOptions& o) {
       o.site.min_persons = std::max<size_t>(2, v.get<size_t>());
     else if (key == "target_fpir") {
       const auto t = v.get<std::vector<double>>();
-      if (t.size() != 3 || !std::all_of(t.begin(), t.end(), [](double x) { return x > 0 && x < 1; }))
+      if (t.size() != 3 ||
+          !std::all_of(t.begin(), t.end(), [](double x) { return x > 0 && x < 1; }))
         throw Error(ErrorCode::kInvalidArgument,
                     "site_calibration.target_fpir: three rates in (0, 1): high, normal, low");
       for (int i = 0; i < 3; ++i) o.site.target_fpir[i] = t[i];
     } else
-      throw Error(ErrorCode::kInvalidArgument, "unknown config key \"site_calibration." + key + "\"");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown config key \"site_calibration." + key + "\"");
   }
 }
 

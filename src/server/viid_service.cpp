@@ -887,9 +887,9 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   const vision::Quality q = engine->AssessQuality(image, *face);
   const bool dark = q.brightness < engine->options().dark_level;
   json quality = {{"score", q.score},         {"inter_pupil", q.inter_pupil},
-                        {"sharpness", q.sharpness}, {"brightness", q.brightness},
-                        {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
-                        {"roll", q.pose.roll},      {"found_by", face->found_by}};
+                  {"sharpness", q.sharpness}, {"brightness", q.brightness},
+                  {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
+                  {"roll", q.pose.roll},      {"found_by", face->found_by}};
   json reasons = json::array();
   if (q.inter_pupil < options_.min_inter_pupil) reasons.push_back("too_small");
   if (std::abs(q.pose.yaw) > options_.max_yaw || std::abs(q.pose.pitch) > options_.max_pitch)

@@ -1,4 +1,4 @@
-// anju-capture — snapshot cameras (issue 9, R3.1.3): reads every configured camera on its
+// anju-capture — snapshot cameras (R3.1.3): reads every configured camera on its
 // own thread, captures the best face of each person passing, keeps the captures in a
 // durable local buffer and uploads them to a GA/T 1400 server (docs/capture.md).
 #include <spdlog/sinks/stdout_color_sinks.h>

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
@@ -22,9 +22,9 @@ void Server::Impl::AddMatchingRoutes() {
                NotFound("site " + id);
              const int64_t site = std::stoll(id);
              {
-               std::lock_guard lock(db->mutex());
+               auto conn = db->AcquireReader();
                // Outside the account's sites: answered as if it did not exist (site_scope.h).
-               if (!storage::SiteThresholdsRepo::SiteExists(*db, site) ||
+               if (!storage::SiteThresholdsRepo::SiteExists(conn, site) ||
                    !SiteScope(r.principal).HasSite(site))
                  NotFound("site " + id);
              }

@@ -1,4 +1,4 @@
-// anju-server: the community platform (issue 6). One object owns the archive database,
+// anju-server: the community platform. One object owns the archive database,
 // the keys, the face gate, the gallery change log, the event store and the HTTP server.
 //
 // In-process use (tests, `anju bench ingest`, end-to-end tests with a terminal):
@@ -20,7 +20,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
-#include "server/accounts.h"
+#include "server/access/account_service.h"
 #include "server/face_gate.h"
 #include "server/http/http_server.h"
 #include "server/matching/site_thresholds.h"

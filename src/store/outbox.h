@@ -1,4 +1,4 @@
-// The terminal's durable outbox (issue 4, "Local state and records"): a FIFO of records
+// The terminal's durable outbox ("Local state and records"): a FIFO of records
 // (access decisions, alarms, door events, ...) waiting to be uploaded to the server.
 //
 // Storage: one SQLite database in WAL mode with synchronous=FULL. Every Append is one

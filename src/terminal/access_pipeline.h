@@ -1,4 +1,4 @@
-// AccessPipeline: the terminal's recognition loop (issue 4, "Recognition loop").
+// AccessPipeline: the terminal's recognition loop ("Recognition loop").
 //
 //   frame ─▶ motion gate ─▶ detect ─▶ track ─▶ quality ─▶ liveness + embed (+ mask test)
 //         ─▶ per-track fusion of several good frames ─▶ 1:N (index.Search + match::Decide)

@@ -1,4 +1,4 @@
-// LocalState: everything a terminal keeps in its data directory (issue 4, "Local state
+// LocalState: everything a terminal keeps in its data directory ("Local state
 // and records"; R3.1.2.6, R3.1.2.7, R3.3.2.3), and the in-memory gallery built from it.
 //
 //   DATA_DIR/gallery.db          store::Gallery: identity codes + sealed feature codes only

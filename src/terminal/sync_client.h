@@ -1,5 +1,5 @@
 // SyncClient: the terminal's gallery sync, command poll and heartbeat (docs/device-
-// protocol.md, "Gallery sync", "Commands", "Heartbeat"; issue 4). One background thread:
+// protocol.md, "Gallery sync", "Commands", "Heartbeat"). One background thread:
 //
 //   every poll_interval (default 2 s): GET /gallery?since=<stored version> and apply each
 //   page atomically (LocalState::ApplyBatch) while `more`; GET /commands, run them,

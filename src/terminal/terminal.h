@@ -1,4 +1,4 @@
-// Terminal: the whole gate / unit-door terminal wired together (issue 4), shared by the
+// Terminal: the whole gate / unit-door terminal wired together, shared by the
 // anju-terminal program and by end-to-end tests that run it in-process.
 //
 //   camera (video::FrameSource) ─▶ frame thread ─▶ AccessPipeline ─▶ door / records

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// End-to-end tests of the web console (issue 8): Playwright (playwright-core) drives Debian's
+// End-to-end tests of the web console: Playwright (playwright-core) drives Debian's
 // Chromium headless against a real anju-server (real SQLite database, real face models) and a
 // real anju-terminal replaying LFW photos. Every step goes through the browser except starting
 // the programs and reading the initial passwords they print.

@@ -11,7 +11,7 @@
 #include <regex>
 #include <set>
 
-#include "server/rbac.h"
+#include "server/access/rbac.h"
 #include "server_test_support.h"
 
 namespace anju::server::testing {

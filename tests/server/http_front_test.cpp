@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/error.h"
 #include "protocol/viid.h"
 #include "server/http/address_list.h"
 #include "server/http/message.h"

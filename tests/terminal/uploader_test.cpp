@@ -1,4 +1,4 @@
-// Uploader against a real HTTP peer (issue 4, "Uploader"; R3.3.3.1): in order, lost
+// Uploader against a real HTTP peer ("Uploader"; R3.3.3.1): in order, lost
 // responses and crashes never store a record twice, a network cut only delays.
 #include "terminal/uploader.h"
 

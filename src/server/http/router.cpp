@@ -1,5 +1,7 @@
 #include "server/http/router.h"
 
+#include "server/common/detailed_error.h"
+
 #include <algorithm>
 #include <regex>
 #include <set>
@@ -8,7 +10,7 @@
 #include "protocol/api_error.h"
 #include "protocol/device_auth.h"
 #include "server/http/compression.h"
-#include "server/rbac.h"
+#include "server/access/rbac.h"
 
 namespace anju::server {
 
@@ -256,6 +258,12 @@ std::optional<http::Response> Router::Dispatch(const http::Request& http) const 
     reply.body = body.dump();
   } catch (const protocol::ApiError& e) {
     reply = ErrorReply(e.status(), e.code(), e.what());
+  } catch (const DetailedError& e) {
+    const auto api = protocol::FromError(e);
+    reply = ErrorReply(api.status(), api.code(), api.what());
+    json body = json::parse(reply.body);
+    for (const auto& [k, v] : e.extra().items()) body["error"][k] = v;
+    reply.body = body.dump();
   } catch (const Error& e) {
     const auto api = protocol::FromError(e);
     reply = ErrorReply(api.status(), api.code(), api.what());

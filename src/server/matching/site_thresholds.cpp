@@ -7,8 +7,8 @@
 #include "core/error.h"
 #include "crypto/sm3.h"
 #include "match/index.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 #include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
@@ -49,8 +49,12 @@ SiteThresholds::SiteThresholds(Database& db, const crypto::DataKey& key,
   options_.site.threads = 1;
   // Off: the stored levels are not applied either (they would go stale); the base applies.
   if (!base_ || !options_.enabled) return;
-  std::lock_guard dl(db_.mutex());
-  for (const auto& row : SiteThresholdsRepo::All(db_)) {
+  std::vector<storage::SiteThresholdsRow> rows;
+  {
+    auto conn = db_.AcquireReader();
+    rows = SiteThresholdsRepo::All(conn);
+  }
+  for (const auto& row : rows) {
     // Levels of another model version mean nothing for this one (the next check redoes them).
     if (row.model_version != base_->model_version) continue;
     try {
@@ -155,9 +159,9 @@ std::vector<int64_t> SiteThresholds::CheckNow(bool force) {
   std::vector<int64_t> sites;
   std::map<int64_t, SiteThresholdsRepo::Fingerprint> prints;
   {
-    std::lock_guard dl(db_.mutex());
-    sites = SiteThresholdsRepo::Sites(db_);
-    prints = SiteThresholdsRepo::Fingerprints(db_, base_->model_version);
+    auto conn = db_.AcquireReader();
+    sites = SiteThresholdsRepo::Sites(conn);
+    prints = SiteThresholdsRepo::Fingerprints(conn, base_->model_version);
   }
   const std::string base_id = BaseId();
   const std::string empty = crypto::Sm3Hex(std::string_view(""));
@@ -184,8 +188,8 @@ bool SiteThresholds::Calibrate(int64_t site_id, bool force) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<storage::SiteTemplate> rows;
   {
-    std::lock_guard dl(db_.mutex());
-    rows = SiteThresholdsRepo::Gallery(db_, site_id, base_->model_version);
+    auto conn = db_.AcquireReader();
+    rows = SiteThresholdsRepo::Gallery(conn, site_id, base_->model_version);
   }
   // The fingerprint of exactly what is calibrated (same text as SiteThresholdsRepo's).
   std::string text;
@@ -236,13 +240,13 @@ bool SiteThresholds::Calibrate(int64_t site_id, bool force) {
   json levels = json::object();
   for (auto l : match::kAllLevels) levels[match::LevelName(l)] = e.thresholds.at(l).threshold;
   {
-    std::lock_guard dl(db_.mutex());
-    if (!SiteThresholdsRepo::SiteExists(db_, site_id)) return false;  // deleted meanwhile
-    Transaction tx(db_);
+    auto conn = db_.Acquire();
+    Transaction tx(conn);
+    if (!SiteThresholdsRepo::SiteExists(conn, site_id)) return false;  // deleted meanwhile
     SiteThresholdsRepo::Put(
-        db_, {site_id, base_->model_version, e.thresholds.ToJson(), e.fingerprint, e.persons,
-              e.templates, e.kept_base, e.elapsed_ms, e.created_ms});
-    Audit(db_, "system", "site_thresholds.calibrated", "sites/" + std::to_string(site_id),
+        conn, {site_id, base_->model_version, e.thresholds.ToJson(), e.fingerprint, e.persons,
+               e.templates, e.kept_base, e.elapsed_ms, e.created_ms});
+    Audit(conn, "system", "site_thresholds.calibrated", "sites/" + std::to_string(site_id),
           {{"persons", e.persons},
            {"templates", e.templates},
            {"levels", levels},

@@ -99,7 +99,7 @@ class SiteThresholds {
   crypto::DataKey key_;
   std::optional<match::Thresholds> base_;
   SiteCalibrationOptions options_;
-  mutable std::mutex mu_;  // cache_, the schedule; never held while waiting for db_
+  mutable std::mutex mu_;  // cache_, the schedule; never held while acquiring a connection
   std::condition_variable cv_;
   std::map<int64_t, Entry> cache_;
   bool dirty_ = false, stop_ = false;

@@ -4,6 +4,8 @@
 
 namespace anju::server::storage {
 
+using db::Stmt;
+
 namespace {
 
 // The residents' templates: persons eligible for a gallery (as GallerySync counts them)
@@ -36,22 +38,22 @@ constexpr const char* kColumns =
 
 }  // namespace
 
-std::optional<SiteThresholdsRow> SiteThresholdsRepo::Get(Database& db, int64_t site_id) {
-  Stmt s(db.handle(), std::string(kColumns) + " WHERE site_id = ?");
+std::optional<SiteThresholdsRow> SiteThresholdsRepo::Get(db::Conn& c, int64_t site_id) {
+  Stmt s(c, std::string(kColumns) + " WHERE site_id = ?");
   s.Bind(1, site_id);
   if (!s.Step()) return std::nullopt;
   return ReadRow(s);
 }
 
-std::vector<SiteThresholdsRow> SiteThresholdsRepo::All(Database& db) {
-  Stmt s(db.handle(), std::string(kColumns) + " ORDER BY site_id");
+std::vector<SiteThresholdsRow> SiteThresholdsRepo::All(db::Conn& c) {
+  Stmt s(c, std::string(kColumns) + " ORDER BY site_id");
   std::vector<SiteThresholdsRow> out;
   while (s.Step()) out.push_back(ReadRow(s));
   return out;
 }
 
-void SiteThresholdsRepo::Put(Database& db, const SiteThresholdsRow& r) {
-  Stmt s(db.handle(),
+void SiteThresholdsRepo::Put(db::Conn& c, const SiteThresholdsRow& r) {
+  Stmt s(c,
          "INSERT INTO site_thresholds(site_id, model_version, thresholds, fingerprint, persons, "
          "templates, kept_base, elapsed_ms, created_ms) VALUES(?,?,?,?,?,?,?,?,?) "
          "ON CONFLICT(site_id) DO UPDATE SET model_version = excluded.model_version, "
@@ -71,23 +73,23 @@ void SiteThresholdsRepo::Put(Database& db, const SiteThresholdsRow& r) {
       .Run();
 }
 
-bool SiteThresholdsRepo::SiteExists(Database& db, int64_t site_id) {
-  Stmt s(db.handle(), "SELECT 1 FROM sites WHERE id = ?");
+bool SiteThresholdsRepo::SiteExists(db::Conn& c, int64_t site_id) {
+  Stmt s(c, "SELECT 1 FROM sites WHERE id = ?");
   s.Bind(1, site_id);
   return s.Step();
 }
 
-std::vector<int64_t> SiteThresholdsRepo::Sites(Database& db) {
-  Stmt s(db.handle(), "SELECT id FROM sites ORDER BY id");
+std::vector<int64_t> SiteThresholdsRepo::Sites(db::Conn& c) {
+  Stmt s(c, "SELECT id FROM sites ORDER BY id");
   std::vector<int64_t> out;
   while (s.Step()) out.push_back(s.Int(0));
   return out;
 }
 
-std::vector<SiteTemplate> SiteThresholdsRepo::Gallery(Database& db, int64_t site_id,
+std::vector<SiteTemplate> SiteThresholdsRepo::Gallery(db::Conn& c, int64_t site_id,
                                                       const std::string& model_version) {
-  Stmt s(db.handle(), std::string("SELECT DISTINCT p.code, f.id, f.sealed ") + kResidentTemplates +
-                          " AND b.site_id = ?2 ORDER BY p.code, f.id");
+  Stmt s(c, std::string("SELECT DISTINCT p.code, f.id, f.sealed ") + kResidentTemplates +
+                " AND b.site_id = ?2 ORDER BY p.code, f.id");
   s.Bind(1, model_version).Bind(2, site_id);
   std::vector<SiteTemplate> out;
   while (s.Step()) out.push_back({s.Text(0), s.Int(1), s.Blob(2)});
@@ -95,9 +97,9 @@ std::vector<SiteTemplate> SiteThresholdsRepo::Gallery(Database& db, int64_t site
 }
 
 std::map<int64_t, SiteThresholdsRepo::Fingerprint> SiteThresholdsRepo::Fingerprints(
-    Database& db, const std::string& model_version) {
-  Stmt s(db.handle(), std::string("SELECT DISTINCT b.site_id, p.code, f.id ") + kResidentTemplates +
-                          " ORDER BY b.site_id, p.code, f.id");
+    db::Conn& c, const std::string& model_version) {
+  Stmt s(c, std::string("SELECT DISTINCT b.site_id, p.code, f.id ") + kResidentTemplates +
+                " ORDER BY b.site_id, p.code, f.id");
   s.Bind(1, model_version);
   std::map<int64_t, Fingerprint> out;
   std::map<int64_t, std::string> text;
@@ -115,16 +117,15 @@ std::map<int64_t, SiteThresholdsRepo::Fingerprint> SiteThresholdsRepo::Fingerpri
   return out;
 }
 
-std::optional<int64_t> SiteThresholdsRepo::SiteOfBuilding(Database& db, int64_t building_id) {
-  Stmt s(db.handle(), "SELECT site_id FROM buildings WHERE id = ?");
+std::optional<int64_t> SiteThresholdsRepo::SiteOfBuilding(db::Conn& c, int64_t building_id) {
+  Stmt s(c, "SELECT site_id FROM buildings WHERE id = ?");
   s.Bind(1, building_id);
   if (!s.Step()) return std::nullopt;
   return s.Int(0);
 }
 
-std::optional<int64_t> SiteThresholdsRepo::SiteOfDevice(Database& db,
-                                                        const std::string& device_id) {
-  Stmt s(db.handle(), "SELECT site_id FROM devices WHERE id = ?");
+std::optional<int64_t> SiteThresholdsRepo::SiteOfDevice(db::Conn& c, const std::string& device_id) {
+  Stmt s(c, "SELECT site_id FROM devices WHERE id = ?");
   s.Bind(1, device_id);
   if (!s.Step()) return std::nullopt;
   return s.OptInt(0);

@@ -1,4 +1,4 @@
-#include "server/export_archive.h"
+#include "server/approvals/export_archive.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,4 +1,4 @@
-// The tamper-evident audit log (issue 7, R4.2.2.1): records are chained with SM3, the
+// The tamper-evident audit log (R4.2.2.1): records are chained with SM3, the
 // chain is checkpointed with HMAC-SM3 and the head file covers the tail. Each attack edits
 // archive.db through SQLite directly (after dropping the append-only triggers), the way an
 // intruder with file access would, and must be named by VerifyAudit.
@@ -12,7 +12,7 @@
 #include "crypto/keyfile.h"
 #include "crypto/sm3.h"
 #include "server/archive_schema.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "testing.h"
 
 namespace anju::server {
@@ -51,7 +51,7 @@ class AuditTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   void Open() {
-    db_ = std::make_unique<Database>(file_, ArchiveMigrations());
+    db_ = OpenArchiveDb(file_);
     AttachAuditKey(*db_, key_, policy_);
   }
   void Close() {
@@ -61,12 +61,12 @@ class AuditTest : public ::testing::Test {
   }
   // N records, alternating the old and the new call.
   void Write(int n) {
-    std::lock_guard lock(db_->mutex());
+    auto conn = db_->Acquire();
     for (int i = 0; i < n; ++i) {
       if (i % 2)
-        Audit(*db_, "alice", "person_update", "persons/P" + std::to_string(i), {{"i", i}});
+        Audit(conn, "alice", "person_update", "persons/P" + std::to_string(i), {{"i", i}});
       else
-        Audit(*db_, AuditEntry{"bob",
+        Audit(conn, AuditEntry{"bob",
                                "192.0.2.7:40000",
                                "photo_view",
                                "persons/P1",
@@ -131,8 +131,8 @@ class AuditTest : public ::testing::Test {
 TEST_F(AuditTest, IntactChainVerifiesWithCheckpointsAndHead) {
   Write(23);
   const AuditVerifyResult live = [&] {
-    std::lock_guard lock(db_->mutex());
-    return VerifyAudit(*db_, key_);
+    auto conn = db_->Acquire();
+    return VerifyAudit(conn, key_);
   }();
   EXPECT_TRUE(live.ok) << live.problem;
   Close();
@@ -144,9 +144,9 @@ TEST_F(AuditTest, IntactChainVerifiesWithCheckpointsAndHead) {
   EXPECT_GE(r.checkpoints, 5);  // every 5 records, plus start and shutdown
   EXPECT_TRUE(fs::exists(dir_ / "audit.head"));
   // The stored hashes follow the documented encoding.
-  Database db(file_, ArchiveMigrations());
-  std::lock_guard lock(db.mutex());
-  const auto rows = ReadAudit(db, {});
+  auto db = OpenArchiveDb(file_);
+  auto conn = db->Acquire();
+  const auto rows = ReadAudit(conn, {});
   ASSERT_EQ(rows.size(), 23u);
   std::string prev;
   for (const auto& r2 : rows) {
@@ -157,13 +157,13 @@ TEST_F(AuditTest, IntactChainVerifiesWithCheckpointsAndHead) {
   EXPECT_EQ(rows[0].source, "192.0.2.7:40000");
   EXPECT_EQ(rows[0].result, "denied");
   // Without the key only the chain is checked, and says so.
-  const auto unkeyed = VerifyAudit(db, std::nullopt);
+  const auto unkeyed = VerifyAudit(conn, std::nullopt);
   EXPECT_TRUE(unkeyed.ok);
   EXPECT_FALSE(unkeyed.keyed);
   // The triggers still refuse edits through the normal connection.
-  EXPECT_THROW(db.Exec("UPDATE audit SET actor = 'x' WHERE id = 3"), Error);
-  EXPECT_THROW(db.Exec("DELETE FROM audit WHERE id = 3"), Error);
-  EXPECT_THROW(db.Exec("DELETE FROM audit_checkpoints"), Error);
+  EXPECT_THROW(conn.Exec("UPDATE audit SET actor = 'x' WHERE id = 3"), Error);
+  EXPECT_THROW(conn.Exec("DELETE FROM audit WHERE id = 3"), Error);
+  EXPECT_THROW(conn.Exec("DELETE FROM audit_checkpoints"), Error);
 }
 
 TEST_F(AuditTest, EditedRecordIsNamed) {
@@ -240,9 +240,9 @@ TEST_F(AuditTest, RecordAppendedWithoutTheKeyIsNamed) {
   Close();
   {
     // A correct chain hash (SM3 needs no key), but the head does not cover it.
-    Database db(file_, ArchiveMigrations());
-    std::lock_guard lock(db.mutex());
-    Audit(db, "mallory", "login", "users/mallory");
+    auto db = OpenArchiveDb(file_);
+    auto conn = db->Acquire();
+    Audit(conn, "mallory", "login", "users/mallory");
   }
   const auto r = Verify();
   EXPECT_FALSE(r.ok);
@@ -294,11 +294,11 @@ TEST_F(AuditTest, RestartAfterTruncationRecordsTheGapInTheLog) {
   Close();
   const auto r = Verify();
   ASSERT_TRUE(r.ok) << r.problem;
-  Database db(file_, ArchiveMigrations());
-  std::lock_guard lock(db.mutex());
+  auto db = OpenArchiveDb(file_);
+  auto conn = db->Acquire();
   AuditQuery q;
   q.action = "audit_head_ahead";
-  const auto notes = ReadAudit(db, q);
+  const auto notes = ReadAudit(conn, q);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_EQ(notes[0].result, "alert");
   EXPECT_EQ(json::parse(notes[0].detail)["head_id"], 12);
@@ -308,9 +308,9 @@ TEST_F(AuditTest, RestartAfterTruncationRecordsTheGapInTheLog) {
 TEST_F(AuditTest, RolledBackRecordLeavesTheHeadAlone) {
   Write(3);
   {
-    std::lock_guard lock(db_->mutex());
-    Transaction tx(*db_);
-    Audit(*db_, "alice", "person_create", "persons/X");
+    auto conn = db_->Acquire();
+    Transaction tx(conn);
+    Audit(conn, "alice", "person_create", "persons/X");
     // no Commit: rolled back
   }
   Write(2);
@@ -325,9 +325,10 @@ TEST_F(AuditTest, RecordsFromBeforeTheChainAreChained) {
   fs::remove(dir_ / "audit.head");
   // A v2 archive with unchained records: hash NULL, as the migration leaves them.
   {
-    Database db(file_, ArchiveMigrations());
+    auto db = OpenArchiveDb(file_);
+    auto conn = db->Acquire();
     for (int i = 1; i <= 4; ++i)
-      db.Exec("INSERT INTO audit(time_ms, actor, action, object, detail) VALUES(" +
+      conn.Exec("INSERT INTO audit(time_ms, actor, action, object, detail) VALUES(" +
               std::to_string(1700000000000 + i) + ", 'admin', 'create', 'sites/" +
               std::to_string(i) + "', '{}')");
   }
@@ -368,16 +369,16 @@ TEST_F(AuditTest, ExportCsvAndJsonForTheAuditAdministrator) {
   EXPECT_EQ(anju::testing::CodeOf([&] { ExportAuditFile(file_, {}, "xml", bad); }),
             ErrorCode::kInvalidArgument);
   // Paging newest first.
-  Database db(file_, ArchiveMigrations());
-  std::lock_guard lock(db.mutex());
+  auto db = OpenArchiveDb(file_);
+  auto conn = db->Acquire();
   AuditQuery page;
   page.newest_first = true;
   page.limit = 3;
-  auto p1 = ReadAudit(db, page);
+  auto p1 = ReadAudit(conn, page);
   ASSERT_EQ(p1.size(), 3u);
   EXPECT_EQ(p1[0].id, 10);
   page.before_id = p1.back().id;
-  auto p2 = ReadAudit(db, page);
+  auto p2 = ReadAudit(conn, page);
   ASSERT_EQ(p2.size(), 3u);
   EXPECT_EQ(p2[0].id, 7);
 }

@@ -1,4 +1,4 @@
-#include "server/sealing.h"
+#include "server/audit/sealing.h"
 
 #include <cstring>
 

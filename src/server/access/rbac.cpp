@@ -1,4 +1,4 @@
-#include "server/rbac.h"
+#include "server/access/rbac.h"
 
 #include <algorithm>
 #include <map>

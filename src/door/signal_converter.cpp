@@ -1,4 +1,4 @@
-#include "converter.h"
+#include "door/signal_converter.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -22,7 +22,7 @@
 #include "crypto/tls_cert.h"
 #include "door/register_map.h"
 
-namespace anju::converter {
+namespace anju::door {
 
 namespace regs = door::regs;
 using nlohmann::json;
@@ -724,4 +724,4 @@ void Converter::Run() {
   }
 }
 
-}  // namespace anju::converter
+}  // namespace anju::door

@@ -1,4 +1,4 @@
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 
 #include <spdlog/spdlog.h>
 
@@ -11,24 +11,18 @@
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "crypto/sm3.h"
+#include "server/storage/audit_repo.h"
 
 namespace anju::server {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using storage::AuditRepo;
 
 namespace {
 
 constexpr std::string_view kRecordLabel = "anju-audit/v1";
 constexpr std::string_view kMacLabel = "anju/audit/v1/hmac-sm3";
-constexpr const char* kSelectRecord =
-    "SELECT id, time_ms, actor, source, action, object, result, detail, hash FROM audit";
 
 void PutU64(crypto::Bytes& b, uint64_t v) {
   for (int i = 7; i >= 0; --i) b.push_back(uint8_t(v >> (8 * i)));
@@ -52,20 +46,6 @@ crypto::Sm3Digest ChainHash(const crypto::Sm3Digest& prev, const AuditRecord& r)
   h.Update(crypto::ByteView(prev));
   h.Update(crypto::ByteView(c));
   return h.Final();
-}
-
-AuditRecord ReadRecord(const Stmt& s) {
-  AuditRecord r;
-  r.id = s.Int(0);
-  r.time_ms = s.Int(1);
-  r.actor = s.Text(2);
-  r.source = s.Text(3);
-  r.action = s.Text(4);
-  r.object = s.Text(5);
-  r.result = s.Text(6);
-  r.detail = s.Text(7);
-  r.hash = s.IsNull(8) ? "" : s.Text(8);
-  return r;
 }
 
 crypto::Bytes MacKey(const crypto::DataKey& key) {
@@ -96,31 +76,24 @@ struct KeyState {
   crypto::DataKey key;
   crypto::Bytes mac_key;
   AuditPolicy policy;
-  sqlite3* handle = nullptr;
-  fs::path file;
   // The newest record written by the open transaction, for the head file.
   bool pending = false;
   int64_t pending_id = 0, pending_time = 0;
   std::string pending_hash;
 };
 
+// The audit key of each open database (AttachAuditKey … DetachAuditKey).
 std::mutex registry_mu;
-std::map<const Database*, std::shared_ptr<KeyState>>& Registry() {
-  static std::map<const Database*, std::shared_ptr<KeyState>> r;
+std::map<const db::Db*, std::shared_ptr<KeyState>>& Registry() {
+  static std::map<const db::Db*, std::shared_ptr<KeyState>> r;
   return r;
 }
 
-std::shared_ptr<KeyState> Lookup(Database& db) {
+std::shared_ptr<KeyState> Lookup(const db::Db* db) {
   std::lock_guard lock(registry_mu);
   auto& r = Registry();
-  auto it = r.find(&db);
-  if (it == r.end()) return nullptr;
-  // A stale entry of a destroyed Database whose address was reused.
-  if (it->second->handle != db.handle() || it->second->file != db.file()) {
-    r.erase(it);
-    return nullptr;
-  }
-  return it->second;
+  auto it = r.find(db);
+  return it == r.end() ? nullptr : it->second;
 }
 
 void WriteHead(const KeyState& k, int64_t id, const std::string& hash, int64_t time_ms) {
@@ -134,49 +107,23 @@ void WriteHead(const KeyState& k, int64_t id, const std::string& hash, int64_t t
   crypto::WriteSecretFile(k.policy.head_file, head.dump() + "\n");
 }
 
-// SQLite calls these on the connection's thread, under the caller's db.mutex(). The head is
-// written before the commit completes: a head that cannot be written turns the commit into
-// a rollback (no audit record without its head), and a crash in between leaves the head one
-// transaction ahead, which AttachAuditKey records at the next start.
-int CommitHook(void* arg) {
-  auto* k = static_cast<KeyState*>(arg);
-  if (!k->pending) return 0;
-  try {
-    WriteHead(*k, k->pending_id, k->pending_hash, k->pending_time);
-    k->pending = false;
-    return 0;
-  } catch (const std::exception& e) {
-    spdlog::error("audit head {} not written, transaction rolled back: {}",
-                  k->policy.head_file.string(), e.what());
-    return 1;
-  }
-}
-void RollbackHook(void* arg) {
-  static_cast<KeyState*>(arg)->pending = false;
-}
-
-// A savepoint around one audit write: its own transaction in autocommit mode (record and
-// checkpoint commit together), nested in the caller's transaction otherwise.
-class Savepoint {
- public:
-  explicit Savepoint(Database& db) : db_(db) { db_.Exec("SAVEPOINT anju_audit"); }
-  ~Savepoint() {
-    if (done_) return;
+// The head is written just before the transaction that added records commits: a head that
+// cannot be written turns the commit into a rollback (no audit record without its head),
+// and a crash in between leaves the head one transaction ahead, which AttachAuditKey
+// records at the next start.
+void WriteHeadBeforeCommit(Conn& conn, const std::shared_ptr<KeyState>& k, int64_t id) {
+  conn.BeforeCommit([k, id] {
+    if (!k->pending || k->pending_id != id) return;  // a later record's hook writes it
     try {
-      db_.Exec("ROLLBACK TO anju_audit");
-      db_.Exec("RELEASE anju_audit");
-    } catch (...) {
+      WriteHead(*k, k->pending_id, k->pending_hash, k->pending_time);
+      k->pending = false;
+    } catch (const std::exception& e) {
+      spdlog::error("audit head {} not written, transaction rolled back: {}",
+                    k->policy.head_file.string(), e.what());
+      throw;
     }
-  }
-  void Release() {
-    db_.Exec("RELEASE anju_audit");
-    done_ = true;
-  }
-
- private:
-  Database& db_;
-  bool done_ = false;
-};
+  });
+}
 
 crypto::Sm3Digest FromHexDigest(const std::string& hex) {
   crypto::Sm3Digest d{};
@@ -187,26 +134,19 @@ crypto::Sm3Digest FromHexDigest(const std::string& hex) {
 }
 
 // Chains records written before the chain existed (schema v3). Returns the last hash.
-crypto::Sm3Digest ChainLegacy(Database& db) {
+crypto::Sm3Digest ChainLegacy(Conn& conn) {
   crypto::Sm3Digest prev{};
   std::vector<std::pair<int64_t, std::string>> updates;
-  {
-    Stmt s(db.handle(), std::string(kSelectRecord) + " ORDER BY id");
-    while (s.Step()) {
-      const AuditRecord r = ReadRecord(s);
-      if (!r.hash.empty()) {
-        prev = FromHexDigest(r.hash);
-        continue;
-      }
-      prev = ChainHash(prev, r);
-      updates.emplace_back(r.id, crypto::ToHex(prev));
+  AuditRepo::ForEach(conn, [&](const AuditRecord& r) {
+    if (!r.hash.empty()) {
+      prev = FromHexDigest(r.hash);
+      return true;
     }
-  }
-  Stmt u(db.handle(), "UPDATE audit SET hash = ? WHERE id = ? AND hash IS NULL");
-  for (const auto& [id, hash] : updates) {
-    u.Reset();
-    u.Bind(1, hash).Bind(2, id).Run();
-  }
+    prev = ChainHash(prev, r);
+    updates.emplace_back(r.id, crypto::ToHex(prev));
+    return true;
+  });
+  for (const auto& [id, hash] : updates) AuditRepo::SetHash(conn, id, hash);
   if (!updates.empty())
     spdlog::info("audit: chained {} records written before the hash chain", updates.size());
   return prev;
@@ -217,23 +157,18 @@ struct Last {
   crypto::Sm3Digest hash{};
 };
 
-Last LastRecord(Database& db) {
-  Stmt s(db.handle(), "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
-  if (!s.Step()) return {};
-  if (s.IsNull(1)) {
-    const int64_t id = s.Int(0);
-    return {id, ChainLegacy(db)};
-  }
-  return {s.Int(0), FromHexDigest(s.Text(1))};
+Last LastRecord(Conn& conn) {
+  const auto last = AuditRepo::Last(conn);
+  if (!last) return {};
+  if (last->second.empty()) return {last->first, ChainLegacy(conn)};
+  return {last->first, FromHexDigest(last->second)};
 }
 
-void WriteCheckpoint(Database& db, KeyState& k, const std::string& reason, bool force) {
-  int64_t last_cp_audit = 0, last_cp_time = 0;
-  {
-    Stmt s(db.handle(), "SELECT audit_id, time_ms FROM audit_checkpoints ORDER BY id DESC LIMIT 1");
-    if (s.Step()) last_cp_audit = s.Int(0), last_cp_time = s.Int(1);
-  }
-  const Last last = LastRecord(db);
+void WriteCheckpoint(Conn& conn, KeyState& k, const std::string& reason, bool force) {
+  const auto last_cp = AuditRepo::LastCheckpoint(conn);
+  const int64_t last_cp_audit = last_cp ? last_cp->audit_id : 0;
+  const int64_t last_cp_time = last_cp ? last_cp->time_ms : 0;
+  const Last last = LastRecord(conn);
   if (last.id == 0 || last.id == last_cp_audit) return;
   const int64_t now = NowMs();
   const bool due =
@@ -242,29 +177,23 @@ void WriteCheckpoint(Database& db, KeyState& k, const std::string& reason, bool 
       (k.policy.checkpoint_interval_ms > 0 &&
        now - last_cp_time >= k.policy.checkpoint_interval_ms);
   if (!due) return;
-  int64_t cp_id = 1;
-  {
-    Stmt s(db.handle(), "SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints");
-    s.Step();
-    cp_id = s.Int(0);
-  }
-  const std::string hash = crypto::ToHex(last.hash);
-  Stmt ins(db.handle(),
-           "INSERT INTO audit_checkpoints(id, audit_id, hash, time_ms, reason, key_id, mac) "
-           "VALUES(?,?,?,?,?,?,?)");
-  ins.Bind(1, cp_id)
-      .Bind(2, last.id)
-      .Bind(3, hash)
-      .Bind(4, now)
-      .Bind(5, reason)
-      .Bind(6, k.key.id())
-      .Bind(7, CheckpointMac(k.mac_key, cp_id, last.id, hash, now, reason))
-      .Run();
+  storage::CheckpointRow cp;
+  cp.id = AuditRepo::NextCheckpointId(conn);
+  cp.audit_id = last.id;
+  cp.hash = crypto::ToHex(last.hash);
+  cp.time_ms = now;
+  cp.reason = reason;
+  cp.key_id = k.key.id();
+  cp.mac = CheckpointMac(k.mac_key, cp.id, last.id, cp.hash, now, reason);
+  AuditRepo::InsertCheckpoint(conn, cp);
 }
 
-int64_t AppendLocked(Database& db, const AuditEntry& e, KeyState* k, const std::string& cp_reason) {
-  Savepoint sp(db);
-  const Last last = LastRecord(db);
+int64_t AppendLocked(Conn& conn, const AuditEntry& e, const std::shared_ptr<KeyState>& k,
+                     const std::string& cp_reason) {
+  // Its own transaction in autocommit mode (record and checkpoint commit together), part of
+  // the caller's otherwise.
+  Transaction tx(conn);
+  const Last last = LastRecord(conn);
   AuditRecord r;
   r.id = last.id + 1;
   r.time_ms = NowMs();
@@ -275,28 +204,16 @@ int64_t AppendLocked(Database& db, const AuditEntry& e, KeyState* k, const std::
   r.result = e.result;
   r.detail = e.detail.dump();
   r.hash = crypto::ToHex(ChainHash(last.hash, r));
-  Stmt s(db.handle(),
-         "INSERT INTO audit(id, time_ms, actor, source, action, object, result, detail, hash) "
-         "VALUES(?,?,?,?,?,?,?,?,?)");
-  s.Bind(1, r.id)
-      .Bind(2, r.time_ms)
-      .Bind(3, r.actor)
-      .Bind(4, r.source)
-      .Bind(5, r.action)
-      .Bind(6, r.object)
-      .Bind(7, r.result)
-      .Bind(8, r.detail)
-      .Bind(9, r.hash)
-      .Run();
+  AuditRepo::Insert(conn, r);
   if (k) {
-    WriteCheckpoint(db, *k, cp_reason, false);
-    // Set last: the release below may be the commit that runs the hook.
+    WriteCheckpoint(conn, *k, cp_reason, false);
     k->pending = true;
     k->pending_id = r.id;
     k->pending_hash = r.hash;
     k->pending_time = r.time_ms;
+    WriteHeadBeforeCommit(conn, k, r.id);
   }
-  sp.Release();
+  tx.Commit();
   return r.id;
 }
 
@@ -327,7 +244,7 @@ struct Problem {
 };
 
 // The verification on a raw connection (the server's or a read-only one).
-AuditVerifyResult VerifyHandle(sqlite3* h, const std::optional<crypto::DataKey>& key,
+AuditVerifyResult VerifyHandle(Conn& h, const std::optional<crypto::DataKey>& key,
                                const fs::path& head_file) {
   AuditVerifyResult res;
   res.keyed = key.has_value();
@@ -340,12 +257,9 @@ AuditVerifyResult VerifyHandle(sqlite3* h, const std::optional<crypto::DataKey>&
   };
   std::multimap<int64_t, Cp> by_audit;  // checkpoints by the record they cover
   {
-    Stmt s(h,
-           "SELECT id, audit_id, hash, time_ms, reason, key_id, mac FROM audit_checkpoints "
-           "ORDER BY id");
     int64_t expect = 1, prev_audit = 0;
-    while (s.Step()) {
-      Cp c{s.Int(0), s.Int(1), s.Int(3), s.Text(2), s.Text(4), s.Text(5), s.Text(6)};
+    for (const auto& row : AuditRepo::Checkpoints(h)) {
+      Cp c{row.id, row.audit_id, row.time_ms, row.hash, row.reason, row.key_id, row.mac};
       if (c.id != expect)
         problems.push_back({prev_audit + 1, "检查点 " + std::to_string(expect) +
                                                 " 缺失 / checkpoint " + std::to_string(expect) +
@@ -378,34 +292,31 @@ AuditVerifyResult VerifyHandle(sqlite3* h, const std::optional<crypto::DataKey>&
   crypto::Sm3Digest prev{};
   int64_t prev_id = 0, last_good_cp = 0;
   std::map<int64_t, std::string> hashes_at_cp;  // recomputed hash at each checkpointed id
-  {
-    Stmt s(h, std::string(kSelectRecord) + " ORDER BY id");
-    while (s.Step()) {
-      const AuditRecord r = ReadRecord(s);
-      if (r.id != prev_id + 1) {
-        problems.push_back({prev_id + 1, "记录缺失 / records " + std::to_string(prev_id + 1) +
-                                             ".." + std::to_string(r.id - 1) +
-                                             " are missing (deleted)"});
-        break;
-      }
-      if (r.hash.empty()) {
-        problems.push_back({r.id, "记录未入链 / record " + std::to_string(r.id) +
-                                      " has no chain hash (written before the chain; start "
-                                      "the server once to chain it)"});
-        break;
-      }
-      prev = ChainHash(prev, r);
-      ++res.checked;
-      prev_id = r.id;
-      res.last_id = r.id;
-      if (crypto::ToHex(prev) != r.hash) {
-        problems.push_back({r.id, "记录被篡改 / record " + std::to_string(r.id) +
-                                      " does not match its chain hash: edited, inserted or moved"});
-        break;
-      }
-      if (by_audit.count(r.id)) hashes_at_cp[r.id] = r.hash;
+  AuditRepo::ForEach(h, [&](const AuditRecord& r) {
+    if (r.id != prev_id + 1) {
+      problems.push_back({prev_id + 1, "记录缺失 / records " + std::to_string(prev_id + 1) +
+                                           ".." + std::to_string(r.id - 1) +
+                                           " are missing (deleted)"});
+      return false;
     }
-  }
+    if (r.hash.empty()) {
+      problems.push_back({r.id, "记录未入链 / record " + std::to_string(r.id) +
+                                    " has no chain hash (written before the chain; start "
+                                    "the server once to chain it)"});
+      return false;
+    }
+    prev = ChainHash(prev, r);
+    ++res.checked;
+    prev_id = r.id;
+    res.last_id = r.id;
+    if (crypto::ToHex(prev) != r.hash) {
+      problems.push_back({r.id, "记录被篡改 / record " + std::to_string(r.id) +
+                                    " does not match its chain hash: edited, inserted or moved"});
+      return false;
+    }
+    if (by_audit.count(r.id)) hashes_at_cp[r.id] = r.hash;
+    return true;
+  });
   // A chain recomputed after an edit is consistent in itself; the checkpoints are not.
   for (const auto& [audit_id, c] : by_audit) {
     auto it = hashes_at_cp.find(audit_id);
@@ -463,9 +374,8 @@ AuditVerifyResult VerifyHandle(sqlite3* h, const std::optional<crypto::DataKey>&
                                           std::to_string(res.last_id) +
                                           " come after the head: appended without the key"});
         else {
-          Stmt s(h, "SELECT hash FROM audit WHERE id = ?");
-          s.Bind(1, id);
-          if (s.Step() && s.Text(0) != hash)
+          const auto stored = AuditRepo::HashOf(h, id);
+          if (stored && *stored != hash)
             problems.push_back({id, "记录被篡改 / record " + std::to_string(id) +
                                         " does not match the head file"});
         }
@@ -488,64 +398,18 @@ AuditVerifyResult VerifyHandle(sqlite3* h, const std::optional<crypto::DataKey>&
   return res;
 }
 
-sqlite3* OpenReadOnly(const fs::path& file) {
-  if (!fs::exists(file))
-    throw Error(ErrorCode::kNotFound, "没有档案数据库 / no archive database " + file.string());
-  sqlite3* h = nullptr;
-  const int rc = sqlite3_open_v2(file.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  if (rc != SQLITE_OK) {
-    const std::string msg = h ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
-    sqlite3_close(h);
-    throw Error(ErrorCode::kIo, "cannot open " + file.string() + ": " + msg);
-  }
-  sqlite3_busy_timeout(h, 5000);
-  return h;
+std::unique_ptr<db::Db> OpenReadOnly(const fs::path& file) {
+  db::SqliteOptions o;
+  o.name = "archive";
+  o.read_only = true;
+  return db::OpenSqlite(file, {}, o);
 }
 
-struct HandleCloser {
-  sqlite3* h;
-  ~HandleCloser() { sqlite3_close(h); }
-};
-
-// The WHERE clause of Q with its values in bind order.
-std::string Where(const AuditQuery& q, std::vector<json>& binds) {
-  std::string w = " WHERE id > ?";
-  binds.push_back(q.after_id);
-  if (q.before_id > 0) w += " AND id < ?", binds.push_back(q.before_id);
-  if (q.from_ms) w += " AND time_ms >= ?", binds.push_back(*q.from_ms);
-  if (q.to_ms) w += " AND time_ms < ?", binds.push_back(*q.to_ms);
-  if (!q.actor.empty()) w += " AND actor = ?", binds.push_back(q.actor);
-  if (!q.action.empty()) w += " AND action = ?", binds.push_back(q.action);
-  if (!q.object_prefix.empty()) {
-    w += " AND substr(object, 1, length(?)) = ?";
-    binds.push_back(q.object_prefix);
-    binds.push_back(q.object_prefix);
-  }
-  return w;
-}
-
-std::vector<AuditRecord> ReadHandle(sqlite3* h, const AuditQuery& q, bool all) {
-  std::vector<json> binds;
-  std::string sql = std::string(kSelectRecord) + Where(q, binds);
-  sql += q.newest_first ? " ORDER BY id DESC" : " ORDER BY id";
-  if (!all && q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
-  Stmt s(h, sql);
-  for (size_t i = 0; i < binds.size(); ++i) {
-    if (binds[i].is_string())
-      s.Bind(int(i + 1), binds[i].get<std::string>());
-    else
-      s.Bind(int(i + 1), binds[i].get<int64_t>());
-  }
-  std::vector<AuditRecord> out;
-  while (s.Step()) out.push_back(ReadRecord(s));
-  return out;
-}
-
-size_t ExportHandle(sqlite3* h, const AuditQuery& q, const std::string& format, std::ostream& out) {
+size_t ExportHandle(Conn& h, const AuditQuery& q, const std::string& format, std::ostream& out) {
   if (format != "csv" && format != "json")
     throw Error(ErrorCode::kInvalidArgument,
                 "导出格式只能是 csv 或 json / export format must be csv or json");
-  const std::vector<AuditRecord> rows = ReadHandle(h, q, true);
+  const std::vector<AuditRecord> rows = AuditRepo::Query(h, q, true);
   if (format == "csv") {
     out << "\xEF\xBB\xBF"
         << "id,time_utc,time_ms,actor,source,action,object,result,detail,hash\r\n";
@@ -561,47 +425,38 @@ size_t ExportHandle(sqlite3* h, const AuditQuery& q, const std::string& format, 
 
 }  // namespace
 
-int64_t Audit(Database& db, const AuditEntry& entry) {
-  const auto k = Lookup(db);
-  return AppendLocked(db, entry, k.get(), "records");
+int64_t Audit(Conn& conn, const AuditEntry& entry) {
+  return AppendLocked(conn, entry, Lookup(conn.owner()), "records");
 }
 
-void Audit(Database& db, const std::string& actor, const std::string& action,
+void Audit(Conn& conn, const std::string& actor, const std::string& action,
            const std::string& object, const json& detail) {
   AuditEntry e;
   e.actor = actor;
   e.action = action;
   e.object = object;
   e.detail = detail;
-  Audit(db, e);
+  Audit(conn, e);
 }
 
-void History(Database& db, int64_t person_id, const std::string& action, const std::string& actor,
+void History(Conn& conn, int64_t person_id, const std::string& action, const std::string& actor,
              const json& detail) {
-  Stmt s(db.handle(),
-         "INSERT INTO history(person_id, action, detail, actor, time_ms) VALUES(?,?,?,?,?)");
-  s.Bind(1, person_id).Bind(2, action).Bind(3, detail.dump()).Bind(4, actor).Bind(5, NowMs()).Run();
+  AuditRepo::InsertHistory(conn, person_id, action, detail.dump(), actor, NowMs());
 }
 
 void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy policy) {
-  auto k = std::make_shared<KeyState>(KeyState{audit_key, MacKey(audit_key), std::move(policy),
-                                               db.handle(), db.file(), false, 0, 0, ""});
+  auto k = std::make_shared<KeyState>(
+      KeyState{audit_key, MacKey(audit_key), std::move(policy), false, 0, 0, ""});
   if (k->policy.head_file.empty()) k->policy.head_file = DefaultHead(db.file());
-  std::lock_guard lock(db.mutex());
+  auto conn = db.Acquire();
   {
     std::lock_guard rlock(registry_mu);
     Registry()[&db] = k;
   }
-  sqlite3_commit_hook(db.handle(), CommitHook, k.get());
-  sqlite3_rollback_hook(db.handle(), RollbackHook, k.get());
 
-  Transaction tx(db);
-  const Last last = LastRecord(db);  // chains legacy records
-  bool have_checkpoints = false;
-  {
-    Stmt s(db.handle(), "SELECT 1 FROM audit_checkpoints LIMIT 1");
-    have_checkpoints = s.Step();
-  }
+  Transaction tx(conn);
+  const Last last = LastRecord(conn);  // chains legacy records
+  const bool have_checkpoints = AuditRepo::LastCheckpoint(conn).has_value();
   // Compare the head with the log; a mismatch is itself written into the log.
   AuditEntry notice;
   notice.actor = "system";
@@ -618,12 +473,7 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
           crypto::ConstantTimeEqual(
               crypto::AsBytes(j.at("mac").get<std::string>()),
               crypto::AsBytes(HeadMac(k->mac_key, id, hash, j.at("time_ms").get<int64_t>())));
-      std::string at_id;
-      {
-        Stmt s(db.handle(), "SELECT hash FROM audit WHERE id = ?");
-        s.Bind(1, id);
-        if (s.Step()) at_id = s.Text(0);
-      }
+      const std::string at_id = AuditRepo::HashOf(conn, id).value_or("");
       if (!mac_ok) {
         notice.action = "audit_head_invalid";
       } else if (id > last.id) {
@@ -644,39 +494,38 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
   }
   if (!notice.action.empty()) {
     spdlog::warn("audit: {} ({}), recorded in the audit log", notice.action, notice.detail.dump());
-    AppendLocked(db, notice, k.get(), "start");
+    AppendLocked(conn, notice, k, "start");
   } else if (!fs::exists(head) && last.id > 0) {
     // First start with a key on an existing log: the head starts at its last record.
     k->pending = true;
     k->pending_id = last.id;
     k->pending_hash = crypto::ToHex(last.hash);
-    Stmt s(db.handle(), "SELECT time_ms FROM audit WHERE id = ?");
-    s.Bind(1, last.id);
-    k->pending_time = s.Step() ? s.Int(0) : 0;
+    k->pending_time = AuditRepo::TimeOf(conn, last.id).value_or(0);
+    WriteHeadBeforeCommit(conn, k, last.id);
   }
-  WriteCheckpoint(db, *k, "start", true);
+  WriteCheckpoint(conn, *k, "start", true);
   tx.Commit();
 }
 
 void DetachAuditKey(Database& db) {
-  const auto k = Lookup(db);
+  const auto k = Lookup(&db);
   if (!k) return;
-  std::lock_guard lock(db.mutex());
-  try {
-    WriteCheckpoint(db, *k, "shutdown", true);
-  } catch (const std::exception& e) {
-    spdlog::error("audit: shutdown checkpoint failed: {}", e.what());
+  {
+    auto conn = db.Acquire();
+    try {
+      WriteCheckpoint(conn, *k, "shutdown", true);
+    } catch (const std::exception& e) {
+      spdlog::error("audit: shutdown checkpoint failed: {}", e.what());
+    }
   }
-  sqlite3_commit_hook(db.handle(), nullptr, nullptr);
-  sqlite3_rollback_hook(db.handle(), nullptr, nullptr);
   std::lock_guard rlock(registry_mu);
   Registry().erase(&db);
 }
 
-void AuditCheckpoint(Database& db, const std::string& reason) {
-  const auto k = Lookup(db);
+void AuditCheckpoint(Conn& conn, const std::string& reason) {
+  const auto k = Lookup(conn.owner());
   if (!k) return;
-  WriteCheckpoint(db, *k, reason, true);
+  WriteCheckpoint(conn, *k, reason, true);
 }
 
 json AuditVerifyResult::ToJson() const {
@@ -690,19 +539,24 @@ json AuditVerifyResult::ToJson() const {
   return j;
 }
 
-AuditVerifyResult VerifyAudit(Database& db, const std::optional<crypto::DataKey>& audit_key,
+AuditVerifyResult VerifyAudit(Conn& conn, const std::optional<crypto::DataKey>& audit_key,
                               const fs::path& head_file) {
-  return VerifyHandle(db.handle(), audit_key,
-                      head_file.empty() ? DefaultHead(db.file()) : head_file);
+  return VerifyHandle(conn, audit_key,
+                      head_file.empty() && conn.owner() ? DefaultHead(conn.owner()->file())
+                                                        : head_file);
 }
 
 AuditVerifyResult VerifyAuditFile(const fs::path& archive_db,
                                   const std::optional<crypto::DataKey>& audit_key,
                                   const fs::path& head_file) {
-  HandleCloser c{OpenReadOnly(archive_db)};
+  const auto db = OpenReadOnly(archive_db);
+  auto conn = db->Acquire();
   // One read transaction: a consistent snapshot while the server keeps writing.
-  sqlite3_exec(c.h, "BEGIN", nullptr, nullptr, nullptr);
-  return VerifyHandle(c.h, audit_key, head_file.empty() ? DefaultHead(archive_db) : head_file);
+  conn.Exec("BEGIN");
+  const auto res =
+      VerifyHandle(conn, audit_key, head_file.empty() ? DefaultHead(archive_db) : head_file);
+  conn.Exec("COMMIT");
+  return res;
 }
 
 json ToJson(const AuditRecord& r) {
@@ -718,19 +572,32 @@ json ToJson(const AuditRecord& r) {
           {"hash", r.hash}};
 }
 
-std::vector<AuditRecord> ReadAudit(Database& db, const AuditQuery& q) {
-  return ReadHandle(db.handle(), q, false);
+std::vector<AuditRecord> ReadAudit(Conn& conn, const AuditQuery& q) {
+  return AuditRepo::Query(conn, q, false);
 }
 
-size_t ExportAudit(Database& db, const AuditQuery& q, const std::string& format,
+json LatestAudit(Conn& conn, const std::string& action) {
+  const auto r = AuditRepo::LatestWithAction(conn, action);
+  if (!r) return nullptr;
+  json detail;
+  try {
+    detail = json::parse(r->detail);
+  } catch (const json::exception&) {
+    detail = r->detail;
+  }
+  return {{"time_ms", r->time_ms}, {"actor", r->actor}, {"detail", detail}};
+}
+
+size_t ExportAudit(Conn& conn, const AuditQuery& q, const std::string& format,
                    std::ostream& out) {
-  return ExportHandle(db.handle(), q, format, out);
+  return ExportHandle(conn, q, format, out);
 }
 
 size_t ExportAuditFile(const fs::path& archive_db, const AuditQuery& q, const std::string& format,
                        std::ostream& out) {
-  HandleCloser c{OpenReadOnly(archive_db)};
-  return ExportHandle(c.h, q, format, out);
+  const auto db = OpenReadOnly(archive_db);
+  auto conn = db->Acquire();
+  return ExportHandle(conn, q, format, out);
 }
 
 }  // namespace anju::server

@@ -1,4 +1,4 @@
-#include "server/server_keys.h"
+#include "server/audit/server_keys.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "crypto/keyfile.h"
 
 namespace anju::server {
@@ -51,13 +52,6 @@ class KeysLock {
  private:
   int fd_ = -1;
 };
-
-void SyncDir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
 
 void Rename(const fs::path& from, const fs::path& to) {
   if (::rename(from.c_str(), to.c_str()) != 0)

@@ -22,7 +22,7 @@
 struct _modbus;
 struct _modbus_mapping_t;
 
-namespace anju::converter {
+namespace anju::door {
 
 struct Config {
   std::string listen_host = "127.0.0.1";
@@ -122,4 +122,4 @@ class Converter {
   std::unique_ptr<Http> http_;
 };
 
-}  // namespace anju::converter
+}  // namespace anju::door

@@ -26,10 +26,6 @@ namespace anju::server {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-void NotFound(const std::string& what) {
-  throw protocol::ApiError(404, "not_found", "不存在 / not found: " + what);
-}
-
 int64_t PersonId(Conn& conn, const std::string& code) {
   Stmt s(conn, "SELECT id FROM persons WHERE code = ?");
   s.Bind(1, code);

@@ -695,6 +695,10 @@ void Server::Impl::AddPersonRoutes() {
                 } catch (const protocol::ApiError& e) {
                   out["status"] = e.status();
                   out["error"] = {{"code", e.code()}, {"message", e.what()}};
+                } catch (const Error& e) {
+                  const auto a = protocol::FromError(e);
+                  out["status"] = a.status();
+                  out["error"] = {{"code", a.code()}, {"message", a.what()}};
                 }
                 results.push_back(out);
               }

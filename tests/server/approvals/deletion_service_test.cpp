@@ -142,13 +142,16 @@ TEST_F(DeletionServiceTest, AnInterruptedDeletionIsFinishedAtTheNextStart) {
     ASSERT_TRUE(storage::ApprovalRepo::ClaimDeletion(conn, req["id"], "sec", NowMs(), ""));
   }
   Service().ResumeUnfinished();
-  auto conn = db_->Acquire();
-  const auto d = storage::ApprovalRepo::Deletion(conn, req["id"]);
-  EXPECT_EQ(d->state, "done");
-  EXPECT_EQ(d->deleted, 3);
-  db::Stmt s(conn, "SELECT COUNT(*) FROM photos");
-  s.Step();
-  EXPECT_EQ(s.Int(0), 0);
+  {
+    // The embedded database has one connection: release it before NameOf acquires it.
+    auto conn = db_->Acquire();
+    const auto d = storage::ApprovalRepo::Deletion(conn, req["id"]);
+    EXPECT_EQ(d->state, "done");
+    EXPECT_EQ(d->deleted, 3);
+    db::Stmt s(conn, "SELECT COUNT(*) FROM photos");
+    s.Step();
+    EXPECT_EQ(s.Int(0), 0);
+  }
   EXPECT_EQ(NameOf("D2"), "名D2");  // biometrics only: the archive stays
 }
 

@@ -194,9 +194,22 @@ CREATE TABLE admin_changes(id INTEGER PRIMARY KEY, requester TEXT NOT NULL,
   created_ms INTEGER NOT NULL, approver TEXT, decided_ms INTEGER, note TEXT NOT NULL DEFAULT '');
 )SQL";
 
+// Version 7: each site's security levels calibrated on its own gallery at its real size
+// (docs/matching.md, "Per-site calibration"; server/matching/site_thresholds.h). One row per
+// site, replaced by every recalibration: the thresholds file as JSON (its report inside),
+// the fingerprint of the gallery it was calibrated on (the persons' template ids) and why the
+// base levels were kept, when they were.
+static const char* kV7SiteThresholds = R"SQL(
+CREATE TABLE site_thresholds(site_id INTEGER PRIMARY KEY REFERENCES sites(id),
+  model_version TEXT NOT NULL, thresholds TEXT NOT NULL, fingerprint TEXT NOT NULL,
+  persons INTEGER NOT NULL, templates INTEGER NOT NULL, kept_base TEXT NOT NULL DEFAULT '',
+  elapsed_ms INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
+)SQL";
+
 const std::vector<std::string>& ArchiveMigrations() {
-  static const std::vector<std::string> m = {kV1,           kV2Accounts,          kV3AuditChain,
-                                             kV4DeviceSite, kV5SettingsDeletions, kV6Duties};
+  static const std::vector<std::string> m = {
+      kV1,       kV2Accounts,      kV3AuditChain, kV4DeviceSite, kV5SettingsDeletions,
+      kV6Duties, kV7SiteThresholds};
   return m;
 }
 

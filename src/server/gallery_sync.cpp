@@ -58,6 +58,7 @@ void GallerySync::Append(Conn& conn, const std::string& device, const std::strin
 }
 
 void GallerySync::PersonChanged(Conn& conn, int64_t person_id, const std::string& reason) {
+  if (on_change_) on_change_();
   std::string code;
   bool eligible = false;
   {

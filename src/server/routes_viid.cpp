@@ -13,6 +13,7 @@
 #include "protocol/viid.h"
 #include "server/audit/audit_log.h"
 #include "server/server_state.h"
+#include "server/storage/site_thresholds_repo.h"
 #include "server/thumbnail.h"
 #include "server/viid_service.h"
 
@@ -62,6 +63,18 @@ void Server::Impl::AddViidRoutes() {
   deps.thresholds_file = options.thresholds_file.empty()
                              ? match::DefaultThresholdsPath(options.model_dir)
                              : options.thresholds_file;
+  deps.site_level = [this](int64_t building,
+                           match::SecurityLevel l) -> std::optional<match::LevelSetting> {
+    std::optional<int64_t> site;
+    {
+      auto conn = db->AcquireReader();
+      site = storage::SiteThresholdsRepo::SiteOfBuilding(conn, building);
+    }
+    if (!site) return std::nullopt;
+    const auto t = site_thresholds->ForSite(*site);
+    if (!t) return std::nullopt;
+    return t->at(l);
+  };
   deps.stopping = &stopping;
   // Owned by the route handlers: destroyed with the router, before the event store and
   // the index it uses (Server::Impl member order); its threads stop with the server.

@@ -68,6 +68,36 @@ void ApplySecurity(const json& c, SecurityPolicy& p) {
   }
 }
 
+void ApplySiteCalibration(const json& c, SiteCalibrationOptions& o) {
+  if (c.is_boolean()) {
+    o.enabled = c.get<bool>();
+    return;
+  }
+  if (!c.is_object())
+    throw Error(ErrorCode::kInvalidArgument,
+                "\"site_calibration\" must be true, false or an object");
+  for (const auto& [key, v] : c.items()) {
+    if (key == "enabled")
+      o.enabled = v.get<bool>();
+    else if (key == "delay_s")
+      o.delay_ms = std::max<int64_t>(0, v.get<int64_t>()) * 1000;
+    else if (key == "recheck_s")
+      o.recheck_ms = std::max<int64_t>(0, v.get<int64_t>()) * 1000;
+    else if (key == "min_persons")
+      o.site.min_persons = std::max<size_t>(2, v.get<size_t>());
+    else if (key == "target_fpir") {
+      const auto t = v.get<std::vector<double>>();
+      if (t.size() != 3 ||
+          !std::all_of(t.begin(), t.end(), [](double x) { return x > 0 && x < 1; }))
+        throw Error(ErrorCode::kInvalidArgument,
+                    "site_calibration.target_fpir: three rates in (0, 1): high, normal, low");
+      for (int i = 0; i < 3; ++i) o.site.target_fpir[i] = t[i];
+    } else
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown config key \"site_calibration." + key + "\"");
+  }
+}
+
 }  // namespace
 
 void ServerOptions::ApplyConfig(const json& c) {
@@ -131,6 +161,8 @@ void ServerOptions::ApplyConfig(const json& c) {
         http_limits.body_timeout = std::chrono::seconds(std::max<int64_t>(1, v.get<int64_t>()));
       else if (key == "security")
         ApplySecurity(v, security);
+      else if (key == "site_calibration")
+        ApplySiteCalibration(v, site_calibration);
       else if (key == "check_liveness")
         gate.check_liveness = v.get<bool>();
       else if (key == "liveness_threshold")
@@ -194,6 +226,8 @@ void Server::Impl::LoadIndex() {
   if (gate->model_version().empty()) return;
   match::IndexOptions io;
   io.model_version = gate->model_version();
+  // Person scores are fused as the levels were calibrated for (centroid in the shipped file).
+  if (base_thresholds) io.fusion = base_thresholds->fusion;
   index = std::make_unique<match::FeatureIndex>(io);
   auto conn = db->Acquire();
   Stmt s(conn,
@@ -270,6 +304,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
         const auto th = match::Thresholds::Load(tf, m.gate->model_version());
         m.duplicate_threshold = th.at(match::SecurityLevel::kHigh).threshold;
         m.match_threshold = th.at(match::SecurityLevel::kNormal).threshold;
+        m.base_thresholds = th;
       }
     } catch (const Error& e) {
       spdlog::warn("duplicate check uses the default threshold {}: {}", m.duplicate_threshold,
@@ -277,6 +312,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     }
   }
   m.LoadIndex();
+  // Per-site levels (docs/matching.md, "Per-site calibration"): every change of who a
+  // device holds marks the galleries dirty; the service recalibrates in the background.
+  m.site_thresholds = std::make_unique<SiteThresholds>(*m.db, m.keys.data_key, m.base_thresholds,
+                                                       m.options.site_calibration);
+  m.sync->set_on_change([st = m.site_thresholds.get()] { st->GalleryChanged(); });
   RetentionPolicy defaults;
   defaults.snapshot_months = m.options.snapshot_retention_months;
   defaults.video_months = m.options.video_retention_months;
@@ -380,6 +420,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
         return out;
       });
   RegisterDeletionHandlers(m.router, *m.deletions);
+  m.AddMatchingRoutes();
 }
 
 Server::~Server() {
@@ -465,6 +506,7 @@ void Server::Start() {
   m.http = std::move(server);
   m.started = true;
   m.StartBackground();
+  m.site_thresholds->Start();
 }
 
 void Server::Stop() {
@@ -478,6 +520,7 @@ void Server::Stop() {
     m.http->Stop();
     m.started = false;
   }
+  if (m.site_thresholds) m.site_thresholds->Stop();
   if (m.retention_thread.joinable()) m.retention_thread.join();
   for (auto& t : m.workers)
     if (t.joinable()) t.join();

@@ -15,6 +15,7 @@
 
 #include "crypto/tls_cert.h"
 #include "match/index.h"
+#include "match/thresholds.h"
 #include "protocol/device_auth.h"
 #include "server/access/account_service.h"
 #include "server/approvals/deletion_service.h"
@@ -24,6 +25,7 @@
 #include "server/http/console_files.h"
 #include "server/http/http_server.h"
 #include "server/http/router.h"
+#include "server/matching/site_thresholds.h"
 #include "server/retention.h"
 #include "server/server.h"
 #include "server/audit/server_keys.h"
@@ -51,6 +53,8 @@ struct Server::Impl {
   float duplicate_threshold = 0.68f;
   // The recognition workers' default level (normal): "match" in the search by photo.
   float match_threshold = 0.60f;
+  // The thresholds file's levels (nullopt without one): the base of every site's levels.
+  std::optional<match::Thresholds> base_thresholds;
   std::unique_ptr<runtime::MemorySharedState> shared_state;  // counters, nonces (embedded)
   std::unique_ptr<AccountService> accounts;
   std::unique_ptr<RetentionSettings> retention_settings;
@@ -62,6 +66,9 @@ struct Server::Impl {
   std::mutex device_mu;
   std::map<std::string, DeviceKeys> device_cache;
   std::unique_ptr<EventStore> events;
+  // Per-site levels (server/matching/site_thresholds.h). Before the router: the snapshot
+  // service, owned by the route handlers, asks it for levels until it is destroyed.
+  std::unique_ptr<SiteThresholds> site_thresholds;
   Router router;
   http::ConsoleFiles console;  // options.console_dir, served at "/" on the main listener
   std::unique_ptr<http::HttpServer> http;  // the main listener and the camera listener
@@ -134,6 +141,7 @@ struct Server::Impl {
   void AddDeviceRoutes();
   void AddEventRoutes();
   void AddViidRoutes();      // GA/T 1400 intake (routes_viid.cpp)
+  void AddMatchingRoutes();  // per-site levels (routes_matching.cpp)
 
   // After every authenticated admin request: audits refusals and views of a person's
   // archive or photos, counts them for the risk warning (R4.2.2.1).

@@ -888,10 +888,10 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   }
   const vision::Quality q = engine->AssessQuality(image, *face);
   const bool dark = q.brightness < engine->options().dark_level;
-  const json quality = {{"score", q.score},         {"inter_pupil", q.inter_pupil},
-                        {"sharpness", q.sharpness}, {"brightness", q.brightness},
-                        {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
-                        {"roll", q.pose.roll},      {"found_by", face->found_by}};
+  json quality = {{"score", q.score},         {"inter_pupil", q.inter_pupil},
+                  {"sharpness", q.sharpness}, {"brightness", q.brightness},
+                  {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
+                  {"roll", q.pose.roll},      {"found_by", face->found_by}};
   json reasons = json::array();
   if (q.inter_pupil < options_.min_inter_pupil) reasons.push_back("too_small");
   if (std::abs(q.pose.yaw) > options_.max_yaw || std::abs(q.pose.pitch) > options_.max_pitch)
@@ -909,12 +909,21 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
       crypto::Seal(key_, FeatureBytes(feature.values), crypto::AsBytes(FeatureAad(job.capture_id)));
   match::Decision d;
   d.score = -1;
+  // The camera's site may have levels calibrated on its own gallery (stricter than the file's).
+  match::LevelSetting level = level_;
+  bool site_level = false;
+  if (deps_.site_level)
+    if (const auto dev = Device(device); dev && dev->building_id)
+      if (const auto l = deps_.site_level(*dev->building_id, options_.level))
+        level = *l, site_level = true;
+  quality["threshold"] = level.threshold;
+  quality["threshold_source"] = site_level ? "site" : "base";
   match::FeatureIndex* index = deps_.index ? deps_.index() : nullptr;
   if (index && index->size() > 0) {
     match::SearchOptions so;
     so.k = 2;
     const auto ranked = index->Search(feature.values, feature.model_version, so);
-    d = match::Decide(ranked, level_);
+    d = match::Decide(ranked, level);
   }
   if (d.outcome == match::Outcome::kAccept) {
     ++stats_.accepted;

@@ -113,6 +113,10 @@ struct ViidDeps {
   std::function<match::FeatureIndex*()> index;  // enrolled persons (may return null)
   std::filesystem::path model_dir;
   std::filesystem::path thresholds_file;
+  // The level in force at a camera's building: its site's calibrated level (docs/matching.md,
+  // "Per-site calibration"), nullopt = the thresholds file's. May be empty.
+  std::function<std::optional<match::LevelSetting>(int64_t building_id, match::SecurityLevel)>
+      site_level;
   std::string model_version;
   const std::atomic<bool>* stopping = nullptr;
 };

@@ -92,6 +92,7 @@ struct AccessPipeline::Impl {
   PipelineOptions options;
   vision::FaceEngine& engine;
   const match::FeatureIndex& index;
+  mutable std::mutex thresholds_mu;  // thresholds may be replaced by the sync thread
   match::Thresholds thresholds;
   RulesLookup rules;
   door::DoorController& door;
@@ -354,7 +355,11 @@ struct AccessPipeline::Impl {
     for (float& x : fused) x /= norm;
     v.live = v.liveness >= options.liveness_threshold;
     v.masked = options.mask_policy != MaskPolicy::kIgnore && v.mask >= options.mask_score_threshold;
-    match::LevelSetting level = thresholds.at(options.level);
+    match::LevelSetting level;
+    {
+      std::lock_guard lock(thresholds_mu);
+      level = thresholds.at(options.level);
+    }
     if (v.masked && options.mask_policy == MaskPolicy::kStricter)
       level.threshold += options.mask_threshold_delta;
     v.threshold = level.threshold;
@@ -603,6 +608,16 @@ void AccessPipeline::Flush() {
 }
 const PipelineOptions& AccessPipeline::options() const {
   return impl_->options;
+}
+
+void AccessPipeline::SetThresholds(match::Thresholds thresholds) {
+  std::lock_guard lock(impl_->thresholds_mu);
+  impl_->thresholds = std::move(thresholds);
+}
+
+match::Thresholds AccessPipeline::thresholds() const {
+  std::lock_guard lock(impl_->thresholds_mu);
+  return impl_->thresholds;
 }
 
 DisplayResult AccessPipeline::last_result() const {

@@ -154,6 +154,10 @@ class AccessPipeline {
   DisplayResult last_result() const;  // any thread
   Stats stats() const;                // any thread
   const PipelineOptions& options() const;
+  // The levels decisions use from the next one on (any thread): the site's levels the server
+  // calibrated (docs/device-protocol.md, gallery "thresholds"; Terminal applies them).
+  void SetThresholds(match::Thresholds thresholds);
+  match::Thresholds thresholds() const;
 
  private:
   struct Impl;

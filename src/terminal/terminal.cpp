@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "door/converter_client.h"
 #include "door/gpio.h"
 #include "door/logging_controller.h"
 #include "protocol/device_auth.h"
+#include "terminal/site_levels.h"
 
 namespace anju::terminal {
 namespace fs = std::filesystem;
@@ -81,6 +84,19 @@ Terminal::Terminal(TerminalConfig config, TerminalParts parts)
                   "(made by `anju calibrate`)");
     thresholds = match::Thresholds::Load(file, model);
   }
+  file_thresholds_ = thresholds;
+  // The site's levels received before a restart (the server may be out of reach now).
+  if (const auto f = SiteLevelsFile(config_.data_dir); fs::exists(f)) {
+    try {
+      std::ifstream in(f);
+      const json j = json::parse(in);
+      thresholds = MergeSiteLevels(file_thresholds_, j);
+      site_levels_ = j;
+    } catch (const std::exception& e) {
+      spdlog::warn("站点阈值文件无效，使用本机阈值 / site levels file {} refused: {}", f.string(),
+                   e.what());
+    }
+  }
   LocalStateOptions lo;
   lo.model_version = model;
   lo.fusion = thresholds.fusion;
@@ -123,6 +139,34 @@ void Terminal::Record(std::string_view kind, const json& payload, std::vector<ui
   }
   std::lock_guard lock(mu_);
   if (uploader_) uploader_->Wake();
+}
+
+void Terminal::ApplySiteLevels(const json& levels) {
+  if (levels == site_levels_) return;  // the sync thread only: no lock needed
+  // Throws for malformed levels: the sync client logs it and the levels in force stay.
+  const match::Thresholds merged =
+      levels.is_null() ? file_thresholds_ : MergeSiteLevels(file_thresholds_, levels);
+  const fs::path f = SiteLevelsFile(config_.data_dir);
+  std::error_code ec;
+  if (levels.is_null()) {
+    fs::remove(f, ec);
+  } else {
+    const fs::path tmp = f.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << levels.dump();
+      if (!out.flush()) throw Error(ErrorCode::kIo, "cannot write " + tmp.string());
+    }
+    fs::rename(tmp, f, ec);
+    if (ec) throw Error(ErrorCode::kIo, "cannot write " + f.string() + ": " + ec.message());
+  }
+  pipeline_->SetThresholds(merged);
+  site_levels_ = levels;
+  spdlog::info("站点阈值已更新 / site levels applied: high {:.4f} normal {:.4f} low {:.4f}{}",
+               merged.at(match::SecurityLevel::kHigh).threshold,
+               merged.at(match::SecurityLevel::kNormal).threshold,
+               merged.at(match::SecurityLevel::kLow).threshold,
+               levels.is_null() ? " (the thresholds file's)" : "");
 }
 
 void Terminal::Start() {
@@ -204,6 +248,7 @@ bool Terminal::Connect() {
     so.heartbeat_interval = config_.heartbeat;
   }
   so.software_version = kSoftwareVersion;
+  so.thresholds = [this](const json& levels) { ApplySiteLevels(levels); };
   sync_ = std::make_unique<SyncClient>(*state_, *sync_client_, id.data_key, *commands_, so, [this] {
     const auto o = outbox_->Stats();
     const auto cam = source_ ? source_->status().state : video::SourceState::kConnecting;

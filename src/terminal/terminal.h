@@ -100,9 +100,13 @@ class Terminal {
   void ConnectLoop();  // registration (if needed), then the sync and upload threads
   bool Connect();
   void Record(std::string_view kind, const nlohmann::json& payload, std::vector<uint8_t> jpeg);
+  // The site's levels from the server (null = none): laid over the file's, kept on disk.
+  void ApplySiteLevels(const nlohmann::json& levels);
 
   TerminalConfig config_;
   TerminalParts parts_;
+  match::Thresholds file_thresholds_;  // the thresholds file's (or TerminalParts') levels
+  nlohmann::json site_levels_;         // the server's, as last applied (null = none)
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<LocalState> state_;
   std::unique_ptr<store::Outbox> outbox_;

@@ -256,6 +256,7 @@ const std::map<std::string, std::string>& ExpectedRules() {
       {"GET /api/v1/audit", "audit.read"},
       {"POST /api/v1/audit/verify", "audit.read"},
       {"GET /api/v1/audit/export", "audit.read"},
+      {"GET /api/v1/sites/{id}/thresholds", "archive.read"},
       {"GET /api/v1/persons", "archive.read"},
       {"POST /api/v1/persons", "archive.write"},
       {"POST /api/v1/persons/batch", "archive.write"},

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "crypto/bytes.h"
+#include "protocol/json_limits.h"
 
 namespace anju::capture {
 
@@ -195,8 +196,8 @@ json ViidUploader::Post(const char* path, const json& body, int* status) {
                                                 "credentials (401) at ") +
                                         path);
   try {
-    return json::parse(r->body);
-  } catch (const json::exception&) {
+    return protocol::ParseJson(r->body);  // peer limits (json_limits.h)
+  } catch (const Error&) {
     if (r->status >= 200 && r->status < 300)
       throw Error(ErrorCode::kCorrupt,
                   std::string("视图库应答不是 JSON / VIID answer is not JSON at ") + path + ": " +

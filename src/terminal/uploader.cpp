@@ -17,9 +17,6 @@ int64_t ToMs(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-// The server refuses request bodies above 16 MiB; keep a margin for the JSON around.
-constexpr size_t kMaxRequestBytes = (size_t{16} << 20) - (size_t{64} << 10);
-
 // Bytes an item adds to the request body: base64 is 4/3 of the snapshot.
 size_t WireSize(const store::OutboxItem& item) {
   return item.payload.size() + (item.attachment.size() + 2) / 3 * 4 + 160;

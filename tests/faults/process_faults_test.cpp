@@ -112,6 +112,11 @@ TEST(ProcessFaults, SigkillAtRandomLosesAndDoublesNothingAndDoorsFailSafe) {
   std::unique_ptr<OutboxWatcher> captures;
   if (capture) captures = std::make_unique<OutboxWatcher>(capture->buffer(), FaceIdOf);
   InputDriver driver(converter);
+  // Something to lose before the first kill: a few records and, with the camera, a capture.
+  EXPECT_TRUE(WaitFor([&] { return records.Seen().size() >= 2; }, Ms(60'000)));
+  if (captures)
+    EXPECT_TRUE(WaitFor([&] { return !captures->Seen().empty(); }, Ms(120'000)))
+        << "anju-capture made no capture; see " << capture->child().log();
 
   std::vector<std::string> victims = {"terminal", "server", "converter"};
   if (capture) victims.push_back("capture");

@@ -1618,7 +1618,7 @@ void ViidService::ForwardSender() {
       for (const auto& [seq, kind, body] : batch) {
         if (Stopping()) break;
         (void)kind;  // queued for the kind configured then; sent to the current target
-        auto post = [&] {
+        auto post = [&, &body = body] {  // clang 14 does not capture structured bindings
           httplib::Headers h;
           if (gat) {
             h.emplace("User-Identify", user);

@@ -65,9 +65,12 @@ struct PipelineOptions {
   // track ends): more frames for the hard cases, no wait for the easy one.
   std::chrono::milliseconds decision_budget{600};
   int fuse_frames = 2;
-  int max_fuse_frames = 8;          // frames kept per track (the best by quality)
-  float min_quality = 0.15f;        // vision::Quality::score below this: frame not used
-  float min_face_px = 60;           // faces smaller than this (box side) are too far away
+  int max_fuse_frames = 8;  // frames kept per track (the best by quality)
+  // The per-frame gate (vision::FrameGate, whose defaults these are): quality score below
+  // min_quality, or a face box smaller than min_face_px (too far away): frame not used.
+  float min_quality = vision::FrameGate{}.min_quality;
+  float min_face_px = vision::FrameGate{}.min_face_px;
+  vision::FrameGate gate() const { return {min_face_px, min_quality}; }
   float liveness_threshold = 0.5f;  // mean live probability over the fused frames
   std::chrono::milliseconds default_open{3000};
   // Motion gate (R3.2.3.2): while nothing moves (and no track or door window is open),

@@ -145,9 +145,16 @@ int CommitHook(void* arg) {
     WriteHead(*k, k->pending_id, k->pending_hash, k->pending_time);
     k->pending = false;
     return 0;
+  } catch (const Error& e) {
+    spdlog::error("audit head {} not written, transaction rolled back: {}",
+                  k->policy.head_file.string(), e.what());
+    // The COMMIT then fails with the reason (a full disk is 507), not "constraint failed".
+    RefuseCommit(e.code(), "audit head not written: " + std::string(e.what()));
+    return 1;
   } catch (const std::exception& e) {
     spdlog::error("audit head {} not written, transaction rolled back: {}",
                   k->policy.head_file.string(), e.what());
+    RefuseCommit(ErrorCode::kIo, "audit head not written: " + std::string(e.what()));
     return 1;
   }
 }

@@ -26,6 +26,7 @@
 #include "server/server.h"
 #include "server/server_keys.h"
 #include "server/sqlite_db.h"
+#include "server/storage_health.h"
 
 #include "server/event_store.h"
 
@@ -54,6 +55,8 @@ struct Server::Impl {
   std::mutex device_mu;
   std::map<std::string, DeviceKeys> device_cache;
   std::unique_ptr<EventStore> events;
+  // The data disk: 507 on a full disk, the storage_full alarm, /healthz (storage_health.h).
+  std::unique_ptr<StorageHealth> storage;
   Router router;
   http::ConsoleFiles console;  // options.console_dir, served at "/" on the main listener
   std::unique_ptr<http::HttpServer> http;  // the main listener and the camera listener

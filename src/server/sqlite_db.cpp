@@ -1,21 +1,52 @@
 #include "server/sqlite_db.h"
 
+#include <cerrno>
 #include <chrono>
+#include <utility>
 
 #include "core/error.h"
 
 namespace anju::server {
 
+namespace {
+
+struct CommitRefusal {
+  bool set = false;
+  ErrorCode code = ErrorCode::kIo;
+  std::string why;
+};
+thread_local CommitRefusal commit_refusal;
+
+// SQLite reports a write the disk refused as SQLITE_FULL, or as SQLITE_IOERR with ENOSPC
+// (or EDQUOT) underneath; both are a full disk (507), not a bad request.
+bool DiskFull(sqlite3* db, int rc) {
+  if ((rc & 0xff) == SQLITE_FULL) return true;
+  if ((rc & 0xff) != SQLITE_IOERR || !db) return false;
+  const int e = sqlite3_system_errno(db);
+  return e == ENOSPC || e == EDQUOT;
+}
+
+}  // namespace
+
+void RefuseCommit(ErrorCode code, std::string why) {
+  commit_refusal = {true, code, std::move(why)};
+}
+
 void ThrowSqlite(sqlite3* db, int rc, const std::string& what) {
+  if ((rc & 0xff) == SQLITE_CONSTRAINT && commit_refusal.set) {
+    const CommitRefusal r = std::exchange(commit_refusal, {});
+    throw Error(r.code, (r.code == ErrorCode::kStorageFull ? "磁盘已满 / disk full: " : "") +
+                            std::string("archive database: ") + what + ": " + r.why);
+  }
   const std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   const std::string msg = "archive database: " + what + ": " + detail;
+  if (DiskFull(db, rc)) throw Error(ErrorCode::kStorageFull, "磁盘已满 / disk full: " + msg);
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
       throw Error(ErrorCode::kInvalidArgument, msg);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       throw Error(ErrorCode::kCorrupt, msg);
-    case SQLITE_FULL:
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       throw Error(ErrorCode::kUnavailable, msg);
@@ -58,6 +89,7 @@ Stmt& Stmt::BindNull(int i) {
 }
 
 bool Stmt::Step() {
+  commit_refusal = {};
   const int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -144,11 +176,12 @@ Database::~Database() {
 void Database::Exec(std::string_view sql) {
   char* err = nullptr;
   const std::string text(sql);
+  commit_refusal = {};
   const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {
     const std::string msg = err ? err : "";
     sqlite3_free(err);
-    ThrowSqlite(nullptr, rc, text.substr(0, 60) + ": " + msg);
+    ThrowSqlite(nullptr, DiskFull(db_, rc) ? SQLITE_FULL : rc, text.substr(0, 60) + ": " + msg);
   }
 }
 

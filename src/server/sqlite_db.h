@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
+
 namespace anju::server {
 
 class Stmt {
@@ -54,8 +56,12 @@ class Stmt {
 };
 
 // Throws the anju::Error matching an SQLite failure (constraint → kInvalidArgument,
-// corrupt → kCorrupt, full → kUnavailable, else kIo).
+// corrupt → kCorrupt, disk full → kStorageFull, busy → kUnavailable, else kIo).
 [[noreturn]] void ThrowSqlite(sqlite3* db, int rc, const std::string& what);
+// For a commit hook that refuses the commit (the audit head, audit.cpp): the COMMIT it turns
+// into a rollback then throws Error(CODE, WHY) on this thread instead of SQLite's
+// "constraint failed" (a full disk became a 400).
+void RefuseCommit(ErrorCode code, std::string why);
 
 class Database {
  public:

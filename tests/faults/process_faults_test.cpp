@@ -114,9 +114,10 @@ TEST(ProcessFaults, SigkillAtRandomLosesAndDoublesNothingAndDoorsFailSafe) {
   InputDriver driver(converter);
   // Something to lose before the first kill: a few records and, with the camera, a capture.
   EXPECT_TRUE(WaitFor([&] { return records.Seen().size() >= 2; }, Ms(60'000)));
-  if (captures)
+  if (captures) {
     EXPECT_TRUE(WaitFor([&] { return !captures->Seen().empty(); }, Ms(120'000)))
         << "anju-capture made no capture; see " << capture->child().log();
+  }
 
   std::vector<std::string> victims = {"terminal", "server", "converter"};
   if (capture) victims.push_back("capture");

@@ -129,7 +129,7 @@ const zh = {
       tamper: '防拆', fire_alarm: '消防', emergency: '紧急', fault: '故障', outbox_near_full: '存储将满',
       outbox_full: '存储已满', data_leak_risk: '数据泄露风险', blacklist: '黑名单人员', repeated_stranger: '陌生人反复出现',
       shared_authorisation: '疑似借用通行权限', stranger_at_night: '夜间陌生人', tenant_absent: '住户长期未出现',
-      camera_auth_failure: '摄像机认证失败',
+      camera_auth_failure: '摄像机认证失败', storage_full: '服务器磁盘已满', outbox_damaged: '终端待传记录库损坏',
     },
   },
   enums: {
@@ -330,6 +330,7 @@ const en = {
       outbox_near_full: 'Storage nearly full', outbox_full: 'Storage full', data_leak_risk: 'Data leak risk',
       blacklist: 'Watch-list person', repeated_stranger: 'Stranger seen repeatedly', shared_authorisation: 'Access possibly lent',
       stranger_at_night: 'Stranger at night', tenant_absent: 'Tenant not seen for long', camera_auth_failure: 'Camera login failures',
+      storage_full: 'Server disk full', outbox_damaged: 'Terminal outbox damaged',
     },
   },
   enums: {

@@ -24,13 +24,25 @@ void Server::Impl::AddSystemRoutes() {
                  b.Step();
                  devices = b.Int(0);
                }
-               return Reply::Json({{"status", "ok"},
+               // A full data disk makes the server degraded (503): it still answers, but
+               // refuses writes with 507 until space returns (storage_health.h).
+               const StorageHealth::State disk = storage->Check();
+               json storage_state = {{"state", disk.full ? "full" : "ok"},
+                                     {"available_bytes", disk.available_bytes}};
+               if (disk.full) {
+                 storage_state["since_ms"] = disk.since_ms;
+                 storage_state["error"] = disk.error;
+                 storage_state["alarm_raised"] = disk.alarm_raised;
+               }
+               return Reply::Json({{"status", disk.full ? "degraded" : "ok"},
                                    {"time_ms", NowMs()},
                                    {"schema_version", db->schema_version()},
                                    {"model_version", gate->model_version()},
                                    {"persons", persons},
                                    {"devices", devices},
-                                   {"events", true}});
+                                   {"events", true},
+                                   {"storage", storage_state}},
+                                  disk.full ? 503 : 200);
              });
   router.Add("GET", "/api/openapi.json", "system", Auth::kNone,
              "This OpenAPI 3 document (generated from the route table)",

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/uuid.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
@@ -371,6 +372,33 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                    return std::vector<uint8_t>(b.begin(), b.end());
                  },
                  [&m](const Principal& p) { m.RaiseRiskAlarm(p); }});
+  m.storage = std::make_unique<StorageHealth>(
+      m.options.data_dir, StorageHealth::kDefaultReserveBytes, [&m](const StorageHealth::State& s) {
+        // The server's own alarm, listed by the console like a device's (R3.2.1.1).
+        const json ev = {{"id", anju::NewUuid()},
+                         {"kind", "alarm"},
+                         {"created_ms", NowMs()},
+                         {"payload",
+                          {{"time_ms", s.since_ms},
+                           {"alarm_type", "storage_full"},
+                           {"severity", "critical"},
+                           {"source", "anju-server"},
+                           {"description",
+                            "服务器数据盘已满，写入被拒绝（507），请释放空间 / the server's data "
+                            "disk is full, writes are refused (507); free some space"},
+                           {"error", s.error.substr(0, 512)},
+                           {"available_bytes", s.available_bytes}}}};
+        try {
+          const auto r = m.events->Ingest("anju-server", json{{"events", json::array({ev})}});
+          if (!r.rejected.empty())
+            spdlog::error("storage_full alarm refused: {}", r.rejected[0].message);
+          return r.rejected.empty();
+        } catch (const std::exception& e) {
+          spdlog::error("storage_full alarm not stored yet: {}", e.what());
+          return false;
+        }
+      });
+  m.storage->Prepare();
   m.AddSystemRoutes();
   m.AddArchiveRoutes();
   m.AddPersonRoutes();
@@ -470,7 +498,15 @@ void Server::Start() {
     static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
     if (!kMethods.count(req.method))
       return ErrorResponse(405, "method_not_allowed", "方法不允许 / method not allowed");
-    if (auto res = m.router.Dispatch(req)) return std::move(*res);
+    if (auto res = m.router.Dispatch(req)) {
+      // A refused write for lack of space raises the alarm; while the disk is full every
+      // request also looks (at most once a second) whether space has returned.
+      if (res->status == 507)
+        m.storage->ReportFull(res->body.substr(0, 512));
+      else if (m.storage->full())
+        m.storage->Check();
+      return std::move(*res);
+    }
     // The camera listener serves GA/T 1400 only (Route::OnCameraListener).
     if (req.listener == http::Listener::kMain)
       if (auto file = m.console.Serve(req)) return std::move(*file);

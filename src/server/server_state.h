@@ -32,6 +32,7 @@
 #include "server/runtime/embedded.h"
 #include "server/settings/retention_settings.h"
 #include "server/sqlite_db.h"
+#include "server/storage_health.h"
 
 #include "server/event_store.h"
 
@@ -69,6 +70,8 @@ struct Server::Impl {
   // Per-site levels (server/matching/site_thresholds.h). Before the router: the snapshot
   // service, owned by the route handlers, asks it for levels until it is destroyed.
   std::unique_ptr<SiteThresholds> site_thresholds;
+  // The data disk: 507 on a full disk, the storage_full alarm, /healthz (storage_health.h).
+  std::unique_ptr<StorageHealth> storage;
   Router router;
   http::ConsoleFiles console;  // options.console_dir, served at "/" on the main listener
   std::unique_ptr<http::HttpServer> http;  // the main listener and the camera listener

@@ -138,6 +138,7 @@ class LocalState {
                    int64_t pending_id, std::vector<PersonRules>* parsed);
   void LoadRules();
   void FinishPending();
+  void OpenStateDb(const std::filesystem::path& state_file);  // state.db: open, check, schema
   void Exec(const char* sql) const;
 
   std::filesystem::path dir_;

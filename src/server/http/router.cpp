@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "protocol/api_error.h"
 #include "protocol/device_auth.h"
+#include "protocol/json_limits.h"
 #include "server/http/compression.h"
 #include "server/access/rbac.h"
 
@@ -200,6 +201,24 @@ void Router::Install(AuthHooks hooks) {
   installed_ = true;
 }
 
+namespace {
+
+// Devices get the peer limits; people's clients the same depth and size, with no cap of their
+// own on strings (base64 photos), keys or items (bulk archive bodies).
+const protocol::JsonLimits& BodyLimits(bool device) {
+  static const protocol::JsonLimits peer = protocol::JsonLimits::Peer();
+  static const protocol::JsonLimits admin = [] {
+    protocol::JsonLimits l = protocol::JsonLimits::Peer();
+    l.max_string_bytes = l.max_bytes;
+    l.max_key_bytes = l.max_bytes;
+    l.max_items = l.max_bytes;
+    return l;
+  }();
+  return device ? peer : admin;
+}
+
+}  // namespace
+
 std::optional<http::Response> Router::Dispatch(const http::Request& http) const {
   if (!installed_) throw Error(ErrorCode::kInternal, "Router::Dispatch before Install");
   const std::string& method = http.method == "HEAD" ? std::string("GET") : http.method;
@@ -242,9 +261,11 @@ std::optional<http::Response> Router::Dispatch(const http::Request& http) const 
     if (route.body && !(multipart && route.body_kind == BodyKind::kJsonOrMultipart)) {
       if (http.body.empty())
         throw protocol::ApiError(400, "bad_request", "请求体为空 / request body is empty");
+      // Parsed under limits (docs/device-protocol.md, "Limits"): a body nested 2,001 levels
+      // deep is refused here, before any handler stores it where every report reads it.
       try {
-        req.body = json::parse(http.body);
-      } catch (const json::parse_error& e) {
+        req.body = protocol::ParseJson(http.body, BodyLimits(device));
+      } catch (const Error& e) {
         throw protocol::ApiError(400, "bad_request",
                                  std::string("JSON 格式错误 / malformed JSON: ") + e.what());
       }
@@ -275,6 +296,11 @@ std::optional<http::Response> Router::Dispatch(const http::Request& http) const 
   if (authenticated && hooks.after) {
     try {
       hooks.after(route, req, reply.status);
+    } catch (const Error& e) {
+      // A full disk refuses the audit as it refuses the write: 507, not a server fault.
+      const int status = e.code() == ErrorCode::kStorageFull ? 507 : 500;
+      reply = ErrorReply(status, status == 507 ? "insufficient_storage" : "internal",
+                         std::string("审计失败 / audit failed: ") + e.what());
     } catch (const std::exception& e) {
       // An audit write that fails must not pass silently: the reply becomes a 500.
       reply = ErrorReply(500, "internal", std::string("审计失败 / audit failed: ") + e.what());

@@ -620,7 +620,7 @@ void Server::Impl::AddViidRoutes() {
                     std::find(devices->begin(), devices->end(),
                               m.data.value("device_id", std::string())) == devices->end()))
                  continue;
-               rep.body += EventBus::Sse(m);
+               rep.body += runtime::EventBus::Sse(m);
              }
              if (msgs.empty()) rep.body += "id: " + std::to_string(after) + "\n: ping\n\n";
              return rep;

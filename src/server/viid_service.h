@@ -32,7 +32,7 @@
 #include "match/thresholds.h"
 #include "protocol/viid.h"
 #include "server/sqlite_db.h"
-#include "server/viid_event_bus.h"
+#include "server/runtime/embedded.h"
 #include "server/viid_strangers.h"
 
 namespace anju::server {
@@ -265,7 +265,7 @@ class ViidService {
       const std::optional<std::vector<int64_t>>& buildings = std::nullopt);
   nlohmann::json AlertReport(int64_t from_ms, int64_t to_ms, int64_t top);
 
-  EventBus& bus() { return bus_; }
+  runtime::EventBus& bus() { return bus_; }
   WorkQueue& queue() { return *queue_; }
   const ViidOptions& options() const { return options_; }
 
@@ -310,7 +310,7 @@ class ViidService {
   match::LevelSetting level_;
   std::unique_ptr<StrangerClusters> clusters_;
   std::unique_ptr<WorkQueue> queue_;
-  EventBus bus_;
+  runtime::InProcessBus bus_;
   Stats stats_;
 
   std::mutex session_mu_;

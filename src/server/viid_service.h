@@ -31,8 +31,8 @@
 #include "match/index.h"
 #include "match/thresholds.h"
 #include "protocol/viid.h"
-#include "server/sqlite_db.h"
 #include "server/runtime/embedded.h"
+#include "server/sqlite_db.h"
 #include "server/viid_strangers.h"
 
 namespace anju::server {

@@ -15,19 +15,6 @@
 namespace anju::faults {
 namespace {
 
-// Writes zeros into FILE until the file system refuses; returns the bytes written.
-size_t FillDisk(const fs::path& file) {
-  std::FILE* f = std::fopen(file.c_str(), "wb");
-  if (!f) return 0;
-  std::setvbuf(f, nullptr, _IONBF, 0);
-  size_t total = 0;
-  std::vector<char> chunk(1 << 20, 0);
-  for (size_t size : {size_t{1} << 20, size_t{4096}, size_t{512}})
-    while (std::fwrite(chunk.data(), 1, size, f) == size) total += size;
-  std::fclose(f);
-  return total;
-}
-
 class Mount {
  public:
   explicit Mount(fs::path dir) : dir_(std::move(dir)) {
@@ -89,7 +76,7 @@ TEST(DiskFull, TerminalKeepsRecordsInMemoryAndRecoversWhenSpaceReturns) {
   ASSERT_TRUE(WaitFor([&] { return records.Current() >= 4; }, Ms(10'000)));
   const size_t before_full = records.Seen().size();
 
-  const size_t filled = FillDisk(root / "disk" / "filler");
+  const size_t filled = anju::testing::FillDisk(root / "disk" / "filler");
   std::cout << "[ faults ] filled the terminal's disk with " << filled << " bytes\n";
   // The outbox's write-ahead log may still have room for a few records; keep going until
   // the terminal has to hold some in memory.

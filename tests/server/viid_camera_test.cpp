@@ -17,6 +17,7 @@
 
 #include "crypto/bytes.h"
 #include "protocol/viid.h"
+#include "server/viid/auth_failures.h"
 #include "server_test_support.h"
 #include "testing.h"
 
@@ -383,6 +384,36 @@ TEST_F(CameraListenerTest, RepeatedFailedLoginsRaiseOneAlarmAndActivityIsLogged)
            "upload from camera " + id, "1 faces stored", "camera " + id + " unregistered"})
     EXPECT_NE(log.find(want), std::string::npos) << "not logged: " << want;
   EXPECT_NE(log.find("[warning]"), std::string::npos);
+}
+
+TEST(CameraAuthFailures, OneTripPerWindowForAnAddressOrACamera) {
+  cameras::AuthFailureWatch w({5, 300'000, 4096});
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(w.Record("10.0.0.7", "CAM-1", i));
+  auto trip = w.Record("10.0.0.7", "CAM-1", 4);
+  ASSERT_TRUE(trip);  // both sides cross together: one trip naming both
+  EXPECT_EQ(trip->address, "10.0.0.7");
+  EXPECT_EQ(trip->camera, "CAM-1");
+  EXPECT_EQ(trip->address_failures, 5);
+  for (int i = 0; i < 20; ++i) EXPECT_FALSE(w.Record("10.0.0.7", "CAM-1", 10 + i));
+  // Another camera guessed from the same address: the address is quiet, the camera trips.
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(w.Record("10.0.0.7", "CAM-2", 100 + i));
+  trip = w.Record("10.0.0.7", "CAM-2", 104);
+  ASSERT_TRUE(trip);
+  EXPECT_TRUE(trip->address.empty());
+  EXPECT_EQ(trip->camera, "CAM-2");
+  // Failures spread wider than the window never trip.
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(w.Record("10.0.0.9", "", 1000 + i * 100'000));
+  // A window after the alarm, a new burst trips again.
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(w.Record("10.0.0.7", "CAM-1", 400'000 + i));
+  trip = w.Record("10.0.0.7", "CAM-1", 400'004);
+  ASSERT_TRUE(trip);
+  EXPECT_EQ(trip->address, "10.0.0.7");
+  // A spray of addresses stays within the memory bound and still trips on one that repeats.
+  cameras::AuthFailureWatch small({5, 300'000, 64});
+  for (int i = 0; i < 10'000; ++i)
+    small.Record("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250), "", 5 + i);
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(small.Record("10.9.9.9", "", 20'000 + i));
+  EXPECT_TRUE(small.Record("10.9.9.9", "", 20'004));
 }
 
 }  // namespace

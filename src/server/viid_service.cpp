@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -495,12 +496,17 @@ bool ViidService::NonceFresh(const std::string& nonce, int64_t now_ms, bool* val
   return now_ms - issued <= options_.nonce_ttl_ms && issued <= now_ms + 60000;
 }
 
-void ViidService::OnAuthFailure(const std::string& remote_addr, const std::string& camera,
+void ViidService::OnAuthFailure(const std::string& remote_addr, const std::string& username,
                                 const std::string& why) {
-  spdlog::warn("viid: digest login failed for camera '{}' from {}: {}", camera.substr(0, 64),
-               remote_addr, why.substr(0, 200));
+  // The username is the client's text: only id characters reach the log and the alarm.
+  std::string camera = username.substr(0, 64);
+  for (auto& ch : camera)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-')
+      ch = '?';
+  spdlog::warn("viid: digest login failed for camera '{}' from {}: {}", camera, remote_addr,
+               why.substr(0, 200));
   const int64_t now = Now();
-  const auto trip = auth_failures_.Record(remote_addr, camera.substr(0, 64), now);
+  const auto trip = auth_failures_.Record(remote_addr, camera, now);
   if (!trip) return;
   const auto& o = auth_failures_.options();
   const std::string window = std::to_string(o.window_ms / 60000);

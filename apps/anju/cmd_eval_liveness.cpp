@@ -32,17 +32,18 @@ struct LivenessEval {
   EngineFlags engine;
   std::string nuaa, live_list, attack_list;
   std::vector<std::string> live_dirs, attack_dirs;
-  bool sequences = false, as_json = false, no_cache = false, rgb = false;
+  bool sequences = false, as_json = false, no_cache = false, rgb = false, no_live_flip = false;
   std::string split = "all", pipeline_json, fusion;
   int threads = 2;
-  double fps = 10, target_apcer = 0.02;
-  float context_scale = 2.7f;
+  double fps = 10, target_apcer = 0.02, target_bpcer = 0.03;
+  float context_scale = vision::LivenessOptions{}.context_scale;
   CLI::App* app = nullptr;
 
   vision::EngineOptions Options() const {
     vision::EngineOptions o = engine.Options();
     o.liveness.rgb_input = rgb;
     o.liveness.context_scale = context_scale;
+    o.liveness.flip_tta = !no_live_flip;
     return o;
   }
   float Threshold() const {
@@ -54,7 +55,11 @@ struct LivenessEval {
                                      const std::string& tag) const {
     eval::LiveScoreOptions so;
     so.threads = threads;
-    if (!no_cache) so.cache = eval::DefaultCachePath("liveness-" + tag);
+    // One cache per data set and setting, so that comparing settings does not thrash it.
+    char setting[64];
+    std::snprintf(setting, sizeof setting, "-s%.2f-%s%s", context_scale, rgb ? "rgb" : "bgr",
+                  no_live_flip ? "-noflip" : "");
+    if (!no_cache) so.cache = eval::DefaultCachePath("liveness-" + tag + setting);
     return eval::ScoreLiveness(files, engine.models, Options(), so);
   }
 
@@ -71,11 +76,13 @@ double Rate(size_t errors, size_t n) {
 // APCER / BPCER / ACER at T, the equal-error point, and the operating point at the target
 // APCER (the threshold a tune split would choose), over the frames that had a face.
 json PadReport(const std::vector<float>& live, const std::vector<float>& attack, float t,
-               double target_apcer) {
+               double target_apcer, double target_bpcer) {
   const auto at = eval::PadRatesAt(live, attack, t);
   const auto eer = eval::EqualErrorPoint(live, attack);
   const float t_target = eval::ThresholdAtApcer(attack, target_apcer);
   const auto tgt = eval::PadRatesAt(live, attack, t_target);
+  const float t_bpcer = eval::ThresholdAtBpcer(live, target_bpcer);
+  const auto at_b = eval::PadRatesAt(live, attack, t_bpcer);
   return {{"threshold", t},
           {"apcer", at.apcer},
           {"bpcer", at.bpcer},
@@ -86,7 +93,13 @@ json PadReport(const std::vector<float>& live, const std::vector<float>& attack,
           {"target_apcer", target_apcer},
           {"threshold_at_target_apcer", t_target},
           {"apcer_at_target", tgt.apcer},
-          {"bpcer_at_target", tgt.bpcer}};
+          {"bpcer_at_target", tgt.bpcer},
+          {"target_bpcer", target_bpcer},
+          {"threshold_at_target_bpcer", t_bpcer},
+          {"apcer_at_target_bpcer", at_b.apcer},
+          {"bpcer_at_target_bpcer", at_b.bpcer},
+          // How the shipped default was chosen on the tune split (BENCHMARKS.md).
+          {"midpoint_threshold", eval::MidpointThreshold(t_target, t_bpcer)}};
 }
 
 json LivenessEval::RunNuaa() const {
@@ -102,7 +115,7 @@ json LivenessEval::RunNuaa() const {
     no_face += !rec[i].found;
     (items[i].live ? live_s : attack_s).push_back(rec[i].found ? rec[i].score : 0.f);
   }
-  json r = PadReport(live_s, attack_s, Threshold(), target_apcer);
+  json r = PadReport(live_s, attack_s, Threshold(), target_apcer, target_bpcer);
   r["mode"] = "nuaa";
   r["live"] = live_s.size();
   r["attacks"] = attack_s.size();
@@ -148,7 +161,7 @@ json LivenessEval::RunFrames() const {
   if (live_s.empty() || attack_s.empty())
     throw Error(ErrorCode::kNotFound,
                 "没有可评估的人脸 / no face found among the live or the attack images");
-  json r = PadReport(live_s, attack_s, t, target_apcer);
+  json r = PadReport(live_s, attack_s, t, target_apcer, target_bpcer);
   r["mode"] = "frames";
   r["split"] = split;
   r["live"] = live_s.size();  // frames with a face: the denominators of the rates
@@ -295,6 +308,11 @@ void Print(const json& r) {
   std::printf("  at APCER ≤ %.1f%%: threshold %.4g  APCER %.2f%%  BPCER %.2f%%\n",
               100 * r["target_apcer"].get<double>(), r["threshold_at_target_apcer"].get<double>(),
               100 * r["apcer_at_target"].get<double>(), 100 * r["bpcer_at_target"].get<double>());
+  std::printf("  at BPCER ≤ %.1f%%: threshold %.4g  APCER %.2f%%  BPCER %.2f%%\n",
+              100 * r["target_bpcer"].get<double>(), r["threshold_at_target_bpcer"].get<double>(),
+              100 * r["apcer_at_target_bpcer"].get<double>(),
+              100 * r["bpcer_at_target_bpcer"].get<double>());
+  std::printf("  log-odds midpoint of the two: %.4g\n", r["midpoint_threshold"].get<double>());
 }
 
 void LivenessEval::Run() {
@@ -333,13 +351,16 @@ void InstallEvalLiveness(CLI::App& root) {
       ->check(CLI::IsMember({"all", "tune", "held-out"}));
   v->add_option("--target-apcer", f.target_apcer,
                 "also report the operating point at this APCER (default 0.02)");
+  v->add_option("--target-bpcer", f.target_bpcer,
+                "also report the operating point at this BPCER (default 0.03)");
   v->add_option("--fps", f.fps, "--sequences: frames per second of the replay (default 10)");
   v->add_option("--fusion", f.fusion,
                 "--sequences: logit_mean, mean, median or min (default: the pipeline's)");
   v->add_option("--pipeline", f.pipeline_json,
                 "--sequences: pipeline options as in the terminal config (JSON object)");
-  v->add_option("--context-scale", f.context_scale, "liveness crop = face box × this (2.7)");
+  v->add_option("--context-scale", f.context_scale, "liveness crop = face box × this (2.0)");
   v->add_flag("--liveness-rgb", f.rgb, "feed the network RGB crops (the old input order)");
+  v->add_flag("--no-live-flip", f.no_live_flip, "one crop, without the mirror image");
   v->add_flag("--json", f.as_json, "print one JSON object as the last line");
   v->add_option("--threads", f.threads, "worker threads (one engine each)");
   v->add_flag("--no-cache", f.no_cache, "do not reuse cached scores");

@@ -137,6 +137,24 @@ float ThresholdAtApcer(std::vector<float> attack, double target) {
   return std::nextafter(attack[k], 2.f);
 }
 
+float ThresholdAtBpcer(std::vector<float> live, double target) {
+  if (live.empty()) return 1.f;
+  std::sort(live.begin(), live.end());
+  const size_t k = static_cast<size_t>(std::floor(target * double(live.size()) + 1e-9));
+  if (k >= live.size()) return 1.f;
+  return live[k];  // the k lowest scores fall below it
+}
+
+float MidpointThreshold(float t_apcer, float t_bpcer) {
+  if (!(t_bpcer > t_apcer)) return t_apcer;
+  auto logit = [](double p) {
+    p = std::clamp(p, 1e-9, 1 - 1e-9);
+    return std::log(p / (1 - p));
+  };
+  const double m = (logit(t_apcer) + logit(t_bpcer)) / 2;
+  return static_cast<float>(1 / (1 + std::exp(-m)));
+}
+
 namespace {
 
 std::string CacheKey(const std::string& version, const vision::EngineOptions& o) {

@@ -63,5 +63,12 @@ std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const f
 // The lowest threshold at which at most TARGET of the attack scores are accepted
 // (score ≥ threshold). Scores of no face are left out by the caller.
 float ThresholdAtApcer(std::vector<float> attack, double target);
+// The highest threshold at which at most TARGET of the live scores are refused
+// (score < threshold).
+float ThresholdAtBpcer(std::vector<float> live, double target);
+// The tuning rule for the default threshold: the log-odds midpoint between the APCER and
+// the BPCER operating points when they leave room (t_apcer < t_bpcer), else t_apcer (the
+// attack target wins).
+float MidpointThreshold(float t_apcer, float t_bpcer);
 
 }  // namespace anju::eval

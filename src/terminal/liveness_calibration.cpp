@@ -17,8 +17,8 @@ using nlohmann::json;
 namespace {
 
 [[noreturn]] void Bad(const std::string& key, const std::string& why) {
-  throw Error(ErrorCode::kInvalidArgument,
-              "配置无效 / bad pipeline option 'liveness_calibration." + key + "': " + why);
+  throw Error(ErrorCode::kInvalidArgument, "配置无效 / bad pipeline option 'liveness_calibration" +
+                                               (key.empty() ? "" : "." + key) + "': " + why);
 }
 
 double Num(const json& j, const char* key, double lo, double hi, bool integer) {
@@ -39,7 +39,7 @@ constexpr int kSaveEvery = 10;  // approaches between writes of the score file
 LivenessCalibrationOptions LivenessCalibrationOptions::FromJson(const json& j) {
   LivenessCalibrationOptions o;
   if (j.is_null()) return o;
-  if (!j.is_object()) Bad("(object)", "must be a JSON object");
+  if (!j.is_object()) Bad("", "must be a JSON object");
   static const std::set<std::string> kKeys = {"enabled",  "window", "min_samples",
                                               "quantile", "margin", "max_threshold"};
   for (const auto& [k, v] : j.items())

@@ -130,7 +130,7 @@ PipelineOptions PipelineOptions::FromJson(const nlohmann::json& j) {
             "must be 6 numbers [a, b, c, d, e, f]: x' = a·x + b·y + c, y' = d·x + e·y + f");
       for (size_t k = 0; k < 6; ++k) {
         if (!m[k].is_number()) Bad("ir_map", "element " + std::to_string(k) + " is not a number");
-        o.ir_check.map(int(k / 3), int(k % 3)) = m[k].get<float>();
+        o.ir_check.map[k] = m[k].get<float>();
       }
     }
     if (has("default_open_ms")) o.default_open = Ms(j, "default_open_ms", 600'000);
@@ -176,9 +176,7 @@ nlohmann::json PipelineOptions::ToJson() const {
           {"ir_mode", ir_required ? "require" : "off"},
           {"ir_threshold", ir_threshold},
           {"ir_max_skew_ms", ir_max_skew.count()},
-          {"ir_map",
-           {ir_check.map(0, 0), ir_check.map(0, 1), ir_check.map(0, 2), ir_check.map(1, 0),
-            ir_check.map(1, 1), ir_check.map(1, 2)}},
+          {"ir_map", ir_check.map},
           {"default_open_ms", default_open.count()},
           {"motion_gate", motion_gate},
           {"idle_fps", idle_fps},

@@ -7,14 +7,14 @@
 
 namespace anju::vision {
 
-cv::Rect2f MapBoxToIr(const cv::Rect2f& b, const cv::Matx23f& m) {
+cv::Rect2f MapBoxToIr(const cv::Rect2f& b, const std::array<float, 6>& m) {
   const std::array<cv::Point2f, 4> corners = {
       cv::Point2f(b.x, b.y), cv::Point2f(b.x + b.width, b.y), cv::Point2f(b.x, b.y + b.height),
       cv::Point2f(b.x + b.width, b.y + b.height)};
   float x1 = 1e9f, y1 = 1e9f, x2 = -1e9f, y2 = -1e9f;
   for (const auto& p : corners) {
-    const float x = m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2);
-    const float y = m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2);
+    const float x = m[0] * p.x + m[1] * p.y + m[2];
+    const float y = m[3] * p.x + m[4] * p.y + m[5];
     x1 = std::min(x1, x), y1 = std::min(y1, y), x2 = std::max(x2, x), y2 = std::max(y2, y);
   }
   return {x1, y1, x2 - x1, y2 - y1};

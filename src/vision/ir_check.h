@@ -13,15 +13,17 @@
 
 #include <opencv2/core.hpp>
 
+#include <array>
+
 #include "vision/detector.h"
 
 namespace anju::vision {
 
 struct IrCheckOptions {
-  // Colour-frame point → IR-frame point: x' = m(0,0) x + m(0,1) y + m(0,2), y' likewise
-  // with row 1. Identity for a co-registered RGB-IR sensor; otherwise from a one-time
-  // calibration of the two cameras (e.g. three face centres seen by both).
-  cv::Matx23f map{1, 0, 0, 0, 1, 0};
+  // Colour-frame point → IR-frame point {a, b, c, d, e, f}: x' = a·x + b·y + c,
+  // y' = d·x + e·y + f. Identity for a co-registered RGB-IR sensor; otherwise from a
+  // one-time calibration of the two cameras (e.g. three face centres seen by both).
+  std::array<float, 6> map = {1, 0, 0, 0, 1, 0};
   // The detector searches the mapped box enlarged by this much (parallax between the two
   // lenses, frames a few ms apart).
   float search_scale = 2.0f;
@@ -30,7 +32,7 @@ struct IrCheckOptions {
 };
 
 // Where the colour box lands in the IR frame.
-cv::Rect2f MapBoxToIr(const cv::Rect2f& rgb_box, const cv::Matx23f& map);
+cv::Rect2f MapBoxToIr(const cv::Rect2f& rgb_box, const std::array<float, 6>& map);
 
 // The detector score (0..1) of the face found in the IR frame at the mapped place, 0 when
 // there is none (or the mapped box is outside the IR frame). IR frames may be grey or BGR.

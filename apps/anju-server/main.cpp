@@ -1,5 +1,7 @@
-// anju-server [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--plain-http]
-//   serves the archive, enrolment, device protocol and events API (docs/server-api.md)
+// anju-server [--data-dir DIR] [--listen HOST:PORT] [--camera-listen HOST:PORT] [--config FILE]
+//             [--plain-http]
+//   serves the archive, enrolment, device protocol and events API (docs/server-api.md); the
+//   camera listener serves only GA/T 1400 (/VIID/..., docs/viid.md)
 // anju-server reset-password --user NAME [--data-dir DIR]   new one-time password (offline)
 // anju-server backup --out FILE [--data-dir DIR]       online backup (server may run)
 // anju-server restore --in FILE --target DIR --backup-key FILE   restore into an empty dir
@@ -16,9 +18,7 @@
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "server/server.h"
-#if ANJU_SERVER_HAVE_EVENTS
 #include "server/backup.h"
-#endif
 
 namespace {
 
@@ -61,6 +61,9 @@ int Serve(ServerOptions options) {
                 server.tls_fingerprint().c_str());
   else
     std::printf("  注意 / note: 未启用 HTTPS（--plain-http）/ plain HTTP: development only\n");
+  if (server.camera_port())
+    std::printf("  摄像机接入 / camera listener: %s  (仅 GA/T 1400 /VIID/... only)\n",
+                server.camera_url().c_str());
   for (const auto& [user, password] : server.initial_passwords())
     std::printf("  初始管理员 / initial administrator: %-10s 一次性口令 / one-time password: %s\n",
                 user.c_str(), password.c_str());
@@ -93,6 +96,10 @@ int main(int argc, char** argv) {
                  "~/.local/share/anju/server)");
   app.add_option("--listen", listen, "HOST:PORT (default 127.0.0.1:8640; port 0 = any)");
   app.add_option("--config", config, "JSON config file (see docs/server-api.md)");
+  std::string camera_listen;
+  app.add_option("--camera-listen", camera_listen,
+                 "摄像机接入地址 / camera listener HOST:PORT (GA/T 1400 only; plain HTTP unless "
+                 "\"camera_tls\" in the config says otherwise)");
   bool plain_http = false;
   app.add_flag("--plain-http", plain_http,
                "不加密的 HTTP，仅供开发 / plain HTTP instead of HTTPS (development only)");
@@ -135,6 +142,7 @@ int main(int argc, char** argv) {
     if (app.get_option("--listen")->count() || config.empty()) ParseListen(listen, options);
     options.data_dir = data_dir.empty() ? anju::server::DefaultServerDataDir() : fs::path(data_dir);
     if (plain_http) options.tls = false;
+    if (!camera_listen.empty()) options.camera_listen = camera_listen;
     if (*reset) {
       // Opens the archive without listening (the running server may stay up: SQLite).
       anju::server::Server server(options);
@@ -143,7 +151,6 @@ int main(int argc, char** argv) {
                   reset_user.c_str(), pw.c_str());
       return 0;
     }
-#if ANJU_SERVER_HAVE_EVENTS
     if (*backup) {
       const auto key = anju::crypto::LoadRawKeyFile(options.data_dir / "backup.key");
       const auto info = anju::server::CreateBackup(options.data_dir, out, key);
@@ -156,10 +163,6 @@ int main(int argc, char** argv) {
       std::cout << anju::server::ToJson(info).dump(2) << "\n";
       return 0;
     }
-#else
-    if (*backup || *restore)
-      throw anju::Error(anju::ErrorCode::kUnavailable, "backup is not built into this server");
-#endif
     return Serve(std::move(options));
   } catch (const anju::Error& e) {
     std::fprintf(stderr, "错误 / error [%s]: %s\n", anju::ErrorCodeName(e.code()), e.what());

@@ -1,7 +1,6 @@
 // anju audit verify | export — the tamper-evident audit log of a server data directory
 // (R4.2.2.1, docs/audit-and-keys.md). Both open archive.db read-only, so they are safe
 // while anju-server runs.
-#if defined(ANJU_SERVER_HAVE_EVENTS)
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -110,4 +109,3 @@ ANJU_COMMAND(InstallAuditCommands);
 
 }  // namespace
 }  // namespace anju::cli
-#endif

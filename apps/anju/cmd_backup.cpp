@@ -1,7 +1,6 @@
 // anju backup create | restore | verify — encrypted online backup of a server data
 // directory (R3.3.2.5; format in docs/events-and-retention.md). The key is a raw key file
 // as written by `anju keygen master FILE` (64 hex digits, mode 0600).
-#if defined(ANJU_SERVER_HAVE_EVENTS) && ANJU_SERVER_HAVE_EVENTS
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -78,4 +77,3 @@ ANJU_COMMAND(InstallBackupCommands);
 
 }  // namespace
 }  // namespace anju::cli
-#endif

@@ -1,7 +1,6 @@
 // anju bench event-store — ingestion throughput of server::EventStore::Ingest itself
 // (no HTTP): batches of access records as a terminal uploads them, a fraction with a JPEG
 // snapshot, on a fresh data directory. The last line is one JSON object.
-#if defined(ANJU_SERVER_HAVE_EVENTS) && ANJU_SERVER_HAVE_EVENTS
 #include <unistd.h>
 
 #include <algorithm>
@@ -187,4 +186,3 @@ ANJU_COMMAND(InstallBenchEventStore);
 
 }  // namespace
 }  // namespace anju::cli
-#endif

@@ -10,9 +10,6 @@
 
 #include "command.h"
 
-// ANJU_SERVER_HAVE_EVENTS comes with the anju_server target (absent when the server
-// module is not built, or built without its event store).
-#if defined(ANJU_SERVER_HAVE_EVENTS) && ANJU_SERVER_HAVE_EVENTS
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -333,4 +330,3 @@ void InstallBenchEnrol(CLI::App& root) {
 
 ANJU_COMMAND(anju::cli::InstallBenchIngest);
 ANJU_COMMAND(anju::cli::InstallBenchEnrol);
-#endif

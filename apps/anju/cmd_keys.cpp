@@ -1,5 +1,4 @@
 // anju keys info | rotate — the server's key set (R3.3.3.2, R4.2.4.1, docs/audit-and-keys.md).
-#if defined(ANJU_SERVER_HAVE_EVENTS)
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -58,4 +57,3 @@ ANJU_COMMAND(InstallKeyCommands);
 
 }  // namespace
 }  // namespace anju::cli
-#endif

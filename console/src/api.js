@@ -26,7 +26,18 @@ export function setHandlers(h) {
   onPasswordRequired = h.passwordRequired
 }
 
+// Caches that belong to one session (names, thumbnails): emptied when the session changes,
+// since another account may see other sites.
+const clearHooks = []
+export function onSessionClear(fn) {
+  clearHooks.push(fn)
+}
+function runClearHooks() {
+  for (const fn of clearHooks) fn()
+}
+
 export function saveSession(token, user) {
+  if (token !== session.token) runClearHooks()
   session.token = token
   session.user = user
   sessionStorage.setItem('anju.token', token)
@@ -34,6 +45,7 @@ export function saveSession(token, user) {
 }
 
 export function clearSession(notice = '') {
+  runClearHooks()
   session.token = ''
   session.user = null
   session.notice = notice

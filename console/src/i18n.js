@@ -3,6 +3,11 @@ import { createI18n } from 'vue-i18n'
 
 const zh = {
   app: { title: '安居门禁管理平台', short: '安居', logout: '退出登录', lang: 'English', password: '修改密码' },
+  roleHint: {
+    sysadmin: '系统管理员：账号、设备与数据保留。人员档案与通行记录由物业管理员处理（三员分立）',
+    secadmin: '安全管理员：授予角色、审批导出与批量删除、密钥与安全策略',
+    auditadmin: '审计管理员：查看并校验审计日志',
+  },
   nav: {
     dashboard: '首页概览', archives: '一人一档', places: '楼宇房屋', enrol: '人脸登记', devices: '设备与门', cameras: '抓拍摄像机',
     events: '通行记录', alarms: '告警处理', stats: '统计报表', admin: '系统管理', users: '用户与角色',
@@ -28,12 +33,15 @@ const zh = {
     mismatch: '两次输入的新密码不一致', changed: '密码已修改', totpTitle: '双因素认证（TOTP）',
     totpSetup: '生成密钥', totpConfirm: '确认绑定', totpCode: '验证码', totpSecret: '密钥',
     totpDone: '已绑定身份验证器', totpRequired: '管理员账号必须先绑定身份验证器',
+    totpScan: '用身份验证器（如 Microsoft Authenticator、Google 身份验证器）扫描二维码，或手动输入密钥',
+    copy: '复制', copied: '已复制', totpEnterCode: '输入身份验证器显示的 6 位验证码',
   },
   dash: {
     todayOpen: '今日通行', todayDenied: '今日拒绝', alarmsOpen: '未处理告警', devicesOnline: '设备在线',
     byHour: '今日每小时进出', byDoor: '今日按楼栋 / 门进出', devices: '设备在线状态', backlog: '设备待上传记录',
     alarmsByType: '未处理告警类型', online: '在线', offline: '离线', entries: '进入', exits: '外出', denied: '拒绝',
-    partial: '仅统计最近 {n} 条记录', noReports: '统计接口未提供，数据由通行记录计算',
+    partial: '仅统计最近 {n} 条记录', capturesToday: '今日抓拍', terminals: '门禁终端', cameras: '抓拍摄像机',
+    captures: '抓拍', noData: '暂无数据', byCamera: '今日各摄像机抓拍',
   },
   person: {
     code: '编号', name: '姓名', phone: '电话', idNumber: '身份证号', minor: '未成年', status: '状态',
@@ -52,6 +60,15 @@ const zh = {
     phoneSearch: '电话（后 4 位或完整号码）', faceSearch: '以图搜人', score: '相似度', faceMatch: '达到阈值',
     faceNoMatch: '低于阈值', faceNone: '人脸库为空', faceThreshold: '比对阈值 {t} · 服务器耗时 {ms} 毫秒',
     faceTooLarge: '图片超过 8 MiB',
+    face: '人脸', faceOk: '已登记人脸', faceMissing: '未登记人脸', home: '住址', noHome: '未入住登记',
+    site: '小区', building: '楼栋', unit: '单元', photoN: '照片 {n}', noPhotos: '尚无人脸照片', noHousehold: '尚未加入住户',
+    features: '特征码 {n} 个', photoHidden: '照片仅对有照片查看权限的账号显示',
+    hist: {
+      moved_in: '入住登记', moved_out: '迁出', changed: '修改信息', consent_granted: '登记授权', consent_withdrawn: '撤回授权',
+      credential_added: '添加凭证', credential_deleted: '删除凭证', enrolled: '登记人脸', template_added: '增加人脸照片',
+      photo_deleted: '删除人脸照片', household_joined: '加入住户', household_left: '离开住户', access_group_joined: '加入通行权限组',
+      access_group_left: '离开通行权限组', biometrics_deleted: '删除人脸数据', archive_erased: '销毁档案',
+    },
   },
   places: {
     sites: '小区', buildings: '楼栋', units: '单元', rooms: '房间', households: '住户', address: '地址',
@@ -77,13 +94,14 @@ const zh = {
     place: '位置', live: '实时画面', noLive: '暂无实时画面（摄像机未发送预览）', recent: '最近抓拍', outcome: '结果',
     person: '人员', capture: '抓拍详情', clip: '抓拍片段', frames: '帧', play: '播放', pause: '暂停',
     noClip: '此抓拍没有片段', mode: { mjpeg: '实时流', polling: '轮询' },
+    score: '相似度', camera: '摄像机', state: '处理状态', quality: '质量', stranger: '访客编号',
   },
   devices: {
     create: '添加设备', doors: '门数', code: '注册码', codeHint: '在终端上输入此一次性注册码（{h} 前有效）',
     newCode: '重新生成注册码', revoke: '停用', revokeConfirm: '停用后该设备将无法连接。确定？', online: '在线',
     lastSeen: '最后在线', version: '软件版本', gallery: '人脸库版本', backlog: '待上传', pending: '待执行命令',
     open: '远程开门', notice: '发送通知', sync: '立即同步', noticeText: '通知内容', door: '门号', sent: '命令已下发',
-    commands: '命令记录', status: '状态', site: '所属小区', setSite: '设置小区', noSite: '未指定',
+    commands: '命令记录', status: '状态', site: '所属小区', setSite: '设置小区', noSite: '未指定', more: '更多',
   },
   events: {
     live: '实时', paused: '已暂停', stream: '实时推送', polling: '轮询刷新', device: '设备', door: '门',
@@ -91,19 +109,34 @@ const zh = {
     exportRequest: '申请导出', reason: '导出事由', passphrase: '文件口令', requested: '已提交导出申请，待他人审批',
     access: '通行', alarm: '告警', door_event: '门事件', open: '开门', deny: '拒绝', stranger: '陌生人',
     spoof: '假体攻击', uncertain: '不确定', received: '接收时间', newRecords: '新记录 {n} 条',
+    doorN: '{n}号门', place: '地点',
   },
   alarms: {
     type: '告警类型', severity: '级别', ack: '确认', close: '关闭', new: '未处理', acknowledged: '已确认',
     closed: '已关闭', handledBy: '处理人', notePrompt: '处理说明', critical: '紧急', major: '重要', minor: '一般',
+    warning: '提示',
     types: {
       stranger: '陌生人', spoof: '假体攻击', tailgating: '尾随', forced_open: '强行开门', held_open: '门未关',
       tamper: '防拆', fire_alarm: '消防', emergency: '紧急', fault: '故障', outbox_near_full: '存储将满',
-      outbox_full: '存储已满',
+      outbox_full: '存储已满', data_leak_risk: '数据泄露风险', blacklist: '黑名单人员', repeated_stranger: '陌生人反复出现',
+      shared_authorisation: '疑似借用通行权限', stranger_at_night: '夜间陌生人', tenant_absent: '住户长期未出现',
+      camera_auth_failure: '摄像机认证失败',
+    },
+  },
+  enums: {
+    outcome: { accept: '已识别', stranger: '陌生人', uncertain: '不确定' },
+    captureState: { queued: '排队中', done: '已完成', rejected: '已拒收', no_face: '未检出人脸', failed: '识别失败', unrecognised: '未识别' },
+    deviceStatus: { pending: '待注册', active: '已启用', revoked: '已停用' },
+    doorEvent: {
+      door_opened: '门已打开', door_closed: '门已关闭', forced_open: '强行开门', held_open: '门未关', exit_button: '出门按钮',
+      tamper: '防拆', tamper_cleared: '防拆恢复', fire_alarm: '消防联动', fire_alarm_cleared: '消防恢复', emergency: '紧急开门',
+      emergency_cleared: '紧急解除', fault: '故障',
     },
   },
   stats: {
     range: '时间范围', perHour: '每小时通行', perDay: '每日通行', perDoor: '按门 / 设备', strangers: '陌生人（按日）',
     download: '下载统计表', scanned: '已统计 {n} 条记录', limit: '最多统计 {n} 条',
+    newVisitors: '新访客', distinctVisitors: '访客（去重）', strangerCaptures: '陌生人抓拍',
   },
   users: {
     username: '用户名', display: '姓名', roles: '角色', sites: '管辖小区', disabled: '已停用', locked: '锁定中',
@@ -140,6 +173,12 @@ const zh = {
     keyId: '密钥标识', wrappedBy: '封装主密钥', rotate: '轮换主密钥',
     rotateHint: '生成新主密钥并重新封装各类数据密钥；服务不中断，已加密数据保持可读',
     rotateConfirm: '确定轮换主密钥？完成后请将新的 master.key 离机保存。', rotated: '主密钥已轮换：{id}',
+    r: { snapshots: '删除抓拍与快照', events: '删除通行与告警记录', video: '删除录像索引', quarantine: '删除隔离的上传',
+      orphans: '删除无主文件', freed: '释放空间', snapshotCutoff: '抓拍保留至', eventCutoff: '记录保留至' },
+    b: { file: '文件', bytes: '大小', files: '文件数', ok: '校验通过', created_ms: '创建时间', key_id: '密钥标识', sha256: 'SHA-256', sm3: 'SM3', entries: '条目', verified: '已校验' },
+    p: { max_failures: '连续失败锁定次数', lockout_s: '锁定时长（秒）', source_max_failures: '同一来源失败上限', idle_timeout_s: '空闲超时（秒）',
+      session_max_s: '会话最长（秒）', password_max_age_days: '口令有效期（天）', password_history: '不得重复最近口令数', totp_for_admins: '管理员须动态口令',
+      views_per_hour_alarm: '每小时查看告警阈值', tls: 'HTTPS' },
   },
   errors: {
     forbidden: '无权限', session_expired: '会话已超时', conflict: '操作冲突', not_found: '不存在',
@@ -149,6 +188,11 @@ const zh = {
 
 const en = {
   app: { title: 'anju access control console', short: 'anju', logout: 'Log out', lang: '中文', password: 'Change password' },
+  roleHint: {
+    sysadmin: 'System administrator: accounts, devices and retention. Archives and access records are the property manager\'s (separation of duties)',
+    secadmin: 'Security administrator: grants roles, approves exports and bulk deletions, keys and the security policy',
+    auditadmin: 'Audit administrator: reads and verifies the audit log',
+  },
   nav: {
     dashboard: 'Dashboard', archives: 'Archives', places: 'Buildings', enrol: 'Face enrolment', devices: 'Devices', cameras: 'Snapshot cameras',
     events: 'Access records', alarms: 'Alarms', stats: 'Statistics', admin: 'Administration', users: 'Users & roles',
@@ -175,13 +219,16 @@ const en = {
     mismatch: 'The new passwords differ', changed: 'Password changed', totpTitle: 'Two-factor authentication (TOTP)',
     totpSetup: 'Create secret', totpConfirm: 'Confirm', totpCode: 'Code', totpSecret: 'Secret',
     totpDone: 'Authenticator enrolled', totpRequired: 'Administrator accounts must enrol an authenticator first',
+    totpScan: 'Scan the QR code with an authenticator app (e.g. Microsoft Authenticator, Google Authenticator) or type the secret',
+    copy: 'Copy', copied: 'Copied', totpEnterCode: 'Enter the 6-digit code the app shows',
   },
   dash: {
     todayOpen: 'Entries today', todayDenied: 'Refused today', alarmsOpen: 'Open alarms', devicesOnline: 'Devices online',
     byHour: 'Entries and exits per hour today', byDoor: 'Today per building / door', devices: 'Devices online',
     backlog: 'Records waiting on devices', alarmsByType: 'Open alarms by type', online: 'Online', offline: 'Offline',
     entries: 'Entries', exits: 'Exits', denied: 'Refused', partial: 'Only the latest {n} records counted',
-    noReports: 'No report API: figures computed from the access records',
+    capturesToday: 'Captures today', terminals: 'Door terminals', cameras: 'Snapshot cameras', captures: 'Captures',
+    noData: 'No data yet', byCamera: 'Captures per camera today',
   },
   person: {
     code: 'Code', name: 'Name', phone: 'Phone', idNumber: 'ID number', minor: 'Minor', status: 'Status',
@@ -200,6 +247,16 @@ const en = {
     template: 'Template', phoneSearch: 'Phone (last 4 digits or whole number)', faceSearch: 'Search by photo',
     score: 'Score', faceMatch: 'Above threshold', faceNoMatch: 'Below threshold', faceNone: 'No enrolled faces',
     faceThreshold: 'Match threshold {t} · server time {ms} ms', faceTooLarge: 'Image larger than 8 MiB',
+    face: 'Face', faceOk: 'Face enrolled', faceMissing: 'No face enrolled', home: 'Home', noHome: 'No household',
+    site: 'Site', building: 'Building', unit: 'Unit', photoN: 'Photo {n}', noPhotos: 'No face photo yet', noHousehold: 'Not in a household yet',
+    features: '{n} feature codes', photoHidden: 'Photos are shown to accounts allowed to see them',
+    hist: {
+      moved_in: 'Moved in', moved_out: 'Moved out', changed: 'Details changed', consent_granted: 'Consent recorded',
+      consent_withdrawn: 'Consent withdrawn', credential_added: 'Credential added', credential_deleted: 'Credential deleted',
+      enrolled: 'Face enrolled', template_added: 'Face photo added', photo_deleted: 'Face photo deleted',
+      household_joined: 'Joined a household', household_left: 'Left a household', access_group_joined: 'Joined an access group',
+      access_group_left: 'Left an access group', biometrics_deleted: 'Face data deleted', archive_erased: 'Archive erased',
+    },
   },
   places: {
     sites: 'Sites', buildings: 'Buildings', units: 'Units', rooms: 'Rooms', households: 'Households', address: 'Address',
@@ -226,6 +283,7 @@ const en = {
     place: 'Place', live: 'Live view', noLive: 'No live view (the camera sends no preview)', recent: 'Recent captures',
     outcome: 'Outcome', person: 'Person', capture: 'Capture', clip: 'Clip', frames: 'frames', play: 'Play', pause: 'Pause',
     noClip: 'This capture has no clip', mode: { mjpeg: 'stream', polling: 'polling' },
+    score: 'Score', camera: 'Camera', state: 'Processing', quality: 'Quality', stranger: 'Visitor id',
   },
   devices: {
     create: 'Add device', doors: 'Doors', code: 'Enrolment code', codeHint: 'Enter this one-time code on the terminal (valid until {h})',
@@ -233,7 +291,7 @@ const en = {
     online: 'Online', lastSeen: 'Last seen', version: 'Software', gallery: 'Gallery version', backlog: 'Backlog',
     pending: 'Pending commands', open: 'Open door', notice: 'Send notice', sync: 'Sync now', noticeText: 'Notice text',
     door: 'Door', sent: 'Command queued', commands: 'Commands', status: 'Status', site: 'Site',
-    setSite: 'Set site', noSite: 'None',
+    setSite: 'Set site', noSite: 'None', more: 'More',
   },
   events: {
     live: 'Live', paused: 'Paused', stream: 'streaming', polling: 'polling', device: 'Device', door: 'Door',
@@ -241,20 +299,34 @@ const en = {
     exportRequest: 'Request export', reason: 'Reason', passphrase: 'File passphrase',
     requested: 'Export requested; another user must approve it', access: 'Access', alarm: 'Alarm', door_event: 'Door event',
     open: 'Opened', deny: 'Refused', stranger: 'Stranger', spoof: 'Spoof', uncertain: 'Uncertain', received: 'Received',
-    newRecords: '{n} new records',
+    newRecords: '{n} new records', doorN: 'door {n}', place: 'Place',
   },
   alarms: {
     type: 'Type', severity: 'Severity', ack: 'Acknowledge', close: 'Close', new: 'New', acknowledged: 'Acknowledged',
     closed: 'Closed', handledBy: 'Handled by', notePrompt: 'Note', critical: 'Critical', major: 'Major', minor: 'Minor',
+    warning: 'Warning',
     types: {
       stranger: 'Stranger', spoof: 'Spoof attempt', tailgating: 'Tailgating', forced_open: 'Forced open',
       held_open: 'Held open', tamper: 'Tamper', fire_alarm: 'Fire', emergency: 'Emergency', fault: 'Fault',
-      outbox_near_full: 'Storage nearly full', outbox_full: 'Storage full',
+      outbox_near_full: 'Storage nearly full', outbox_full: 'Storage full', data_leak_risk: 'Data leak risk',
+      blacklist: 'Watch-list person', repeated_stranger: 'Stranger seen repeatedly', shared_authorisation: 'Access possibly lent',
+      stranger_at_night: 'Stranger at night', tenant_absent: 'Tenant not seen for long', camera_auth_failure: 'Camera login failures',
+    },
+  },
+  enums: {
+    outcome: { accept: 'Recognised', stranger: 'Stranger', uncertain: 'Uncertain' },
+    captureState: { queued: 'Queued', done: 'Done', rejected: 'Rejected', no_face: 'No face found', failed: 'Failed', unrecognised: 'Not recognised' },
+    deviceStatus: { pending: 'Awaiting registration', active: 'Active', revoked: 'Revoked' },
+    doorEvent: {
+      door_opened: 'Door opened', door_closed: 'Door closed', forced_open: 'Forced open', held_open: 'Held open', exit_button: 'Exit button',
+      tamper: 'Tamper', tamper_cleared: 'Tamper cleared', fire_alarm: 'Fire alarm', fire_alarm_cleared: 'Fire alarm cleared',
+      emergency: 'Emergency release', emergency_cleared: 'Emergency cleared', fault: 'Fault',
     },
   },
   stats: {
     range: 'Period', perHour: 'Entries per hour', perDay: 'Entries per day', perDoor: 'Per door / device',
     strangers: 'Strangers per day', download: 'Download table', scanned: '{n} records counted', limit: 'At most {n} records',
+    newVisitors: 'New visitors', distinctVisitors: 'Visitors (distinct)', strangerCaptures: 'Stranger captures',
   },
   users: {
     username: 'User name', display: 'Name', roles: 'Roles', sites: 'Sites', disabled: 'Disabled', locked: 'Locked',
@@ -292,6 +364,12 @@ const en = {
     keyId: 'Key id', wrappedBy: 'Wrapped by master', rotate: 'Rotate master key',
     rotateHint: 'A new master key re-wraps every class key; no downtime, sealed data stays readable',
     rotateConfirm: 'Rotate the master key? Afterwards keep a copy of the new master.key off the machine.', rotated: 'Master key rotated: {id}',
+    r: { snapshots: 'Snapshots deleted', events: 'Records deleted', video: 'Video references deleted', quarantine: 'Quarantined uploads deleted',
+      orphans: 'Orphan files deleted', freed: 'Space freed', snapshotCutoff: 'Snapshots kept from', eventCutoff: 'Records kept from' },
+    b: { file: 'File', bytes: 'Size', files: 'Files', ok: 'Verified', created_ms: 'Created', key_id: 'Key id', sha256: 'SHA-256', sm3: 'SM3', entries: 'Entries', verified: 'Verified' },
+    p: { max_failures: 'Failures before lockout', lockout_s: 'Lockout (s)', source_max_failures: 'Failures per source', idle_timeout_s: 'Idle timeout (s)',
+      session_max_s: 'Longest session (s)', password_max_age_days: 'Password age (days)', password_history: 'Passwords not to repeat', totp_for_admins: 'TOTP for administrators',
+      views_per_hour_alarm: 'Views per hour before the risk alarm', tls: 'HTTPS' },
   },
   errors: {
     forbidden: 'Forbidden', session_expired: 'Session expired', conflict: 'Conflict', not_found: 'Not found',

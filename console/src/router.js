@@ -16,7 +16,7 @@ const routes = [
   { path: '/devices', component: () => import('./views/Devices.vue'), meta: { nav: 'devices', perm: 'devices.read' } },
   { path: '/cameras', component: () => import('./views/Cameras.vue'), meta: { nav: 'cameras', perm: 'devices.read' } },
   { path: '/events', component: () => import('./views/Events.vue'), meta: { nav: 'events', perm: 'events.read' } },
-  { path: '/alarms', component: () => import('./views/Alarms.vue'), meta: { nav: 'alarms', perm: ['alarms.handle', 'events.read'] } },
+  { path: '/alarms', component: () => import('./views/Alarms.vue'), meta: { nav: 'alarms', perm: 'events.read' } },
   { path: '/stats', component: () => import('./views/Stats.vue'), meta: { nav: 'stats', perm: 'reports.read' } },
   { path: '/admin/users', component: () => import('./views/Users.vue'), meta: { nav: 'users', perm: ['users.manage', 'roles.manage'], admin: true } },
   { path: '/admin/audit', component: () => import('./views/Audit.vue'), meta: { nav: 'audit', perm: 'audit.read', admin: true } },
@@ -30,16 +30,24 @@ export const router = createRouter({ history: createWebHashHistory(), routes })
 
 export const menu = routes.filter((r) => r.meta && r.meta.nav && !r.path.includes(':'))
 
+// The page each role starts on: the dashboard for whoever works with records or devices
+// (property manager, viewer, system administrator), the approvals for the security
+// administrator, the audit log for the audit administrator; else the first page allowed.
+export function home() {
+  if (can(['events.read', 'devices.read', 'reports.read'])) return '/dashboard'
+  if (can('export.approve')) return '/admin/exports'
+  if (can('audit.read')) return '/admin/audit'
+  const first = menu.find((r) => can(r.meta.perm))
+  return first ? first.path : '/password'
+}
+
 router.beforeEach((to) => {
   if (to.meta.public) return true
   if (!session.token) return { path: '/login', query: to.fullPath !== '/dashboard' ? { next: to.fullPath } : {} }
   if (session.user && session.user.must_change_password && to.path !== '/password') return '/password'
   if (to.meta.perm && !can(to.meta.perm)) {
-    // The landing page for someone who may not see the dashboard: the first page they may see.
-    if (to.path === '/dashboard') {
-      const first = menu.find((r) => can(r.meta.perm))
-      if (first) return first.path
-    }
+    // The landing page for someone who may not see the dashboard: their role's home.
+    if (to.path === '/dashboard') return home()
     return { path: '/forbidden', query: { from: to.fullPath } }
   }
   return true

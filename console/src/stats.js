@@ -1,5 +1,5 @@
-// Figures computed in the browser from the access records, for servers without the report API
-// (GET /api/v1/reports/*, another issue). Reads pages of 1000 up to a cap.
+// Chart options and figures computed in the browser from the access records (refusals, which
+// the report API does not count). Reads pages of 1000 up to a cap.
 import { api } from './api.js'
 
 export async function fetchEvents(params, cap = 5000) {
@@ -38,7 +38,7 @@ export function barOption(title, labels, series) {
     tooltip: { trigger: 'axis' },
     legend: { top: 4, right: 8 },
     grid: { left: 40, right: 16, top: 44, bottom: 28 },
-    xAxis: { type: 'category', data: labels },
+    xAxis: { type: 'category', data: labels, axisLabel: { hideOverlap: true, overflow: 'truncate', width: 110 } },
     yAxis: { type: 'value', minInterval: 1 },
     series: series.map((s) => ({ type: 'bar', stack: s.stack, ...s })),
   }
@@ -49,6 +49,7 @@ export function pieOption(title, data) {
     title: { text: title, left: 8, top: 4, textStyle: { fontSize: 14 } },
     tooltip: { trigger: 'item' },
     legend: { bottom: 0 },
-    series: [{ type: 'pie', radius: ['40%', '65%'], data }],
+    // Counts on the ring, names in the legend (outside labels get cut off in a small card).
+    series: [{ type: 'pie', radius: ['40%', '65%'], data, label: { position: 'inside', formatter: '{c}', color: '#fff' } }],
   }
 }

@@ -17,17 +17,28 @@ enum class ErrorCode {
   kCorrupt,          // stored data failed an integrity check
   kUnavailable,      // a peer is gone or a resource is exhausted
   kInternal,
+  // Refusals of a request, named so that the edge (HTTP) can answer each its own way.
+  kUnauthenticated,   // no or bad credentials
+  kPermissionDenied,  // known caller, not allowed
+  kConflict,          // the state does not allow it (already decided, duplicate)
+  kTooLarge,          // a body, batch or image beyond the limit
+  kStorageFull,       // the disk or the quota is full: nothing was stored
 };
 
 const char* ErrorCodeName(ErrorCode code);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  // REASON: an optional machine-readable refinement that APIs pass on as their error code
+  // ("weak_password", "totp_required", ...); empty = derived from CODE.
+  Error(ErrorCode code, const std::string& message, std::string reason = {})
+      : std::runtime_error(message), code_(code), reason_(std::move(reason)) {}
   ErrorCode code() const { return code_; }
+  const std::string& reason() const { return reason_; }
 
  private:
   ErrorCode code_;
+  std::string reason_;
 };
 
 }  // namespace anju

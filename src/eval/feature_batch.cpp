@@ -2,6 +2,7 @@
 
 #include <opencv2/core/utility.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -19,7 +20,8 @@ namespace anju::eval {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr char kMagic[8] = {'A', 'N', 'J', 'U', 'F', 'C', '1', '\n'};
+// Format 2 added face_px; a cache of another format is ignored (recomputed).
+constexpr char kMagic[8] = {'A', 'N', 'J', 'U', 'F', 'C', '2', '\n'};
 
 struct FileStamp {
   uint64_t size = 0;
@@ -78,7 +80,8 @@ Cache LoadCache(const fs::path& path, const std::string& key) {
     FaceRecord& r = e.record;
     if (!GetStr(in, p) || !Get(in, e.stamp.size) || !Get(in, e.stamp.mtime) || !Get(in, found) ||
         !Get(in, r.yaw) || !Get(in, r.pitch) || !Get(in, r.roll) || !Get(in, r.liveness) ||
-        !Get(in, r.quality) || !GetStr(in, r.found_by) || !Get(in, dim) || dim > 4096)
+        !Get(in, r.quality) || !Get(in, r.face_px) || !GetStr(in, r.found_by) || !Get(in, dim) ||
+        dim > 4096)
       return {};
     r.found = found;
     r.feature.resize(dim);
@@ -106,7 +109,7 @@ void SaveCache(const fs::path& path, const std::string& key, const Cache& cache)
       Put(out, e.stamp.mtime);
       Put(out, static_cast<uint8_t>(r.found));
       Put(out, r.yaw), Put(out, r.pitch), Put(out, r.roll), Put(out, r.liveness),
-          Put(out, r.quality);
+          Put(out, r.quality), Put(out, r.face_px);
       PutStr(out, r.found_by);
       Put(out, static_cast<uint32_t>(r.feature.size()));
       out.write(reinterpret_cast<const char*>(r.feature.data()),
@@ -181,6 +184,7 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
             auto q = engine.AssessQuality(img, *face);
             auto pose = options.with_pose ? engine.Pose(img, *face, /*network=*/true) : q.pose;
             r.yaw = pose.yaw, r.pitch = pose.pitch, r.roll = pose.roll, r.quality = q.score;
+            r.face_px = std::max(face->det.box.width, face->det.box.height);
             if (options.with_liveness) r.liveness = engine.Liveness(img, *face);
           }
         } catch (const Error& e) {

@@ -18,7 +18,8 @@ struct FaceRecord {
   std::vector<float> feature;          // L2-normalised, empty when !found
   float yaw = 0, pitch = 0, roll = 0;  // pose network if with_pose, else landmarks
   float liveness = 0;
-  float quality = 0;
+  float quality = 0;  // vision::Quality::score, as the terminal computes it (landmark pose)
+  float face_px = 0;  // larger side of the face box, pixels (the terminal's min_face_px)
   std::string found_by;
 };
 

@@ -12,18 +12,30 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 }
 
 ApiError FromError(const Error& e) {
+  auto api = [&](int status, const char* code) {
+    return ApiError(status, e.reason().empty() ? code : e.reason(), e.what());
+  };
   switch (e.code()) {
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kBadImage:
-      return ApiError(400, "bad_request", e.what());
+      return api(400, "bad_request");
     case ErrorCode::kNotFound:
-      return ApiError(404, "not_found", e.what());
+      return api(404, "not_found");
     case ErrorCode::kCrypto:
-      return ApiError(403, "forbidden", e.what());
+    case ErrorCode::kPermissionDenied:
+      return api(403, "forbidden");
+    case ErrorCode::kUnauthenticated:
+      return api(401, "unauthenticated");
+    case ErrorCode::kConflict:
+      return api(409, "conflict");
+    case ErrorCode::kTooLarge:
+      return api(413, "too_large");
+    case ErrorCode::kStorageFull:
+      return api(507, "insufficient_storage");
     case ErrorCode::kUnavailable:
-      return ApiError(503, "unavailable", e.what());
+      return api(503, "unavailable");
     default:
-      return ApiError(500, "internal", e.what());
+      return api(500, "internal");
   }
 }
 

@@ -27,8 +27,10 @@ class ApiError : public std::runtime_error {
 std::string ErrorBody(std::string_view code, std::string_view message);
 
 // The HTTP status and API code for an anju::Error escaping a handler (kInvalidArgument →
-// 400 bad_request, kNotFound → 404 not_found, kCrypto → 403 forbidden, kUnavailable → 503
-// unavailable, anything else → 500 internal).
+// 400 bad_request, kUnauthenticated → 401, kCrypto / kPermissionDenied → 403 forbidden,
+// kNotFound → 404, kConflict → 409, kTooLarge → 413, kUnavailable → 503 unavailable,
+// kStorageFull → 507 insufficient_storage, anything else → 500 internal); the error's
+// reason, when set, is the API code.
 ApiError FromError(const Error& e);
 
 }  // namespace anju::protocol

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -52,7 +53,25 @@ ApiError ToApiError(int status, const std::string& body) {
 struct DeviceClient::Impl {
   std::mutex mu;  // one request at a time on the kept-alive connection
   std::unique_ptr<httplib::Client> http;
+  ClientOptions options;
+  bool answered = false;  // a request was answered: the connection may be a kept-alive one
 };
+
+namespace {
+
+// Whether a failed request broke on a connection the server had closed while it was idle
+// (servers drop kept-alive connections after a few seconds; cpp-httplib 0.11 does not notice
+// a TLS peer's close before writing on it): the write or the read failed at once, not by
+// timing out. Such a request is tried once more on a new connection before the server is
+// called unreachable.
+bool StaleConnection(httplib::Error error, std::chrono::steady_clock::duration took,
+                     const ClientOptions& options) {
+  if (error == httplib::Error::Write) return true;
+  return (error == httplib::Error::Read || error == httplib::Error::Unknown) &&
+         took < options.read_timeout;
+}
+
+}  // namespace
 
 DeviceClient::DeviceClient(std::string base_url, std::string device_id, crypto::Sm2Key device_key,
                            crypto::Sm2Key server_public_key, ClientOptions options)
@@ -61,18 +80,24 @@ DeviceClient::DeviceClient(std::string base_url, std::string device_id, crypto::
       device_id_(std::move(device_id)),
       device_key_(std::move(device_key)),
       server_public_key_(std::move(server_public_key)) {
-  impl_->http = MakeClient(base_url_, options);
+  impl_->options = std::move(options);
+  impl_->http = MakeClient(base_url_, impl_->options);
 }
 
 DeviceClient::~DeviceClient() = default;
 
 Response DeviceClient::Call(std::string_view method, std::string_view path_and_query,
                             std::string_view body) {
-  const SignedHeaders h = SignRequest(device_key_, device_id_, method, path_and_query, body);
-  httplib::Headers headers = {{kHeaderDevice, h.device},
-                              {kHeaderTime, h.time},
-                              {kHeaderNonce, h.nonce},
-                              {kHeaderSignature, h.signature}};
+  SignedHeaders h;
+  httplib::Headers headers;
+  auto sign = [&] {
+    h = SignRequest(device_key_, device_id_, method, path_and_query, body);
+    headers = {{kHeaderDevice, h.device},
+               {kHeaderTime, h.time},
+               {kHeaderNonce, h.nonce},
+               {kHeaderSignature, h.signature}};
+  };
+  sign();
   const std::string path(path_and_query);
   std::lock_guard lock(impl_->mu);
   auto send = [&]() -> httplib::Result {
@@ -83,8 +108,21 @@ Response DeviceClient::Call(std::string_view method, std::string_view path_and_q
     if (method == "DELETE") return impl_->http->Delete(path, headers, payload, "application/json");
     throw Error(ErrorCode::kInvalidArgument, "unsupported method " + std::string(method));
   };
+  const auto start = std::chrono::steady_clock::now();
   httplib::Result res = send();
-  if (!res) ThrowUnreachable(base_url_, res.error());
+  if (!res && impl_->answered &&
+      StaleConnection(res.error(), std::chrono::steady_clock::now() - start, impl_->options)) {
+    // Once more on a new connection, signed anew: the server may have seen the first nonce
+    // (every device request is idempotent: events by id, acks and heartbeats by content).
+    impl_->http = MakeClient(base_url_, impl_->options);
+    sign();
+    res = send();
+  }
+  if (!res) {
+    impl_->answered = false;  // the next request starts on a new connection anyway
+    ThrowUnreachable(base_url_, res.error());
+  }
+  impl_->answered = true;
   const std::string signature = res->get_header_value(kHeaderSignature);
   if (!VerifyResponse(server_public_key_, device_id_, h.nonce, res->status, res->body, signature))
     throw Error(ErrorCode::kCrypto,

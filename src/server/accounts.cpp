@@ -132,27 +132,41 @@ std::vector<std::pair<std::string, std::string>> Accounts::Bootstrap() {
 }
 
 void Accounts::EnsureToken(const std::string& name, const std::string& token,
-                           const std::vector<std::string>& roles) {
+                           const std::vector<std::string>& roles, int64_t expires_ms) {
+  if (auto why = CheckTokenRoles(roles); !why.empty()) throw Error(ErrorCode::kInternal, why);
   std::lock_guard lock(db_.mutex());
   Stmt s(db_.handle(),
-         "INSERT OR IGNORE INTO api_tokens(name, token_hash, roles, created_by, created_ms) "
-         "VALUES(?,?,?, 'system', ?)");
-  s.Bind(1, name).Bind(2, TokenHash(token)).Bind(3, json(roles).dump()).Bind(4, NowMs()).Run();
+         "INSERT INTO api_tokens(name, token_hash, roles, created_by, created_ms, expires_ms) "
+         "VALUES(?,?,?, 'system', ?, ?) ON CONFLICT(name) DO UPDATE SET "
+         "token_hash = excluded.token_hash, roles = excluded.roles, "
+         "expires_ms = excluded.expires_ms");
+  s.Bind(1, name).Bind(2, TokenHash(token)).Bind(3, json(roles).dump()).Bind(4, NowMs());
+  s.Bind(5, expires_ms).Run();
+}
+
+bool Accounts::CountFailure(FailureState& st, int limit, int64_t now) {
+  if (now - st.window_start_ms > policy_.lockout_ms) st.failures = 0, st.window_start_ms = now;
+  if (++st.failures < limit) return false;
+  st.locked_until_ms = now + policy_.lockout_ms;
+  st.failures = 0;
+  st.window_start_ms = now;
+  return true;
 }
 
 void Accounts::Fail(int64_t user_id, const std::string& username, const std::string& source,
                     const std::string& why) {
   const int64_t now = NowMs();
+  bool locked = false;
   {
     std::lock_guard lock(mu_);
-    auto& st = sources_[source];
-    if (++st.failures >= policy_.source_max_failures) {
-      st.locked_until_ms = now + policy_.lockout_ms;
-      st.failures = 0;
+    CountFailure(sources_[source], policy_.source_max_failures, now);
+    if (user_id <= 0) {
+      // Bounded: a flood of invented names must not grow the map without end.
+      if (unknown_names_.size() > 100000) unknown_names_.clear();
+      locked = CountFailure(unknown_names_[username], policy_.max_failures, now);
     }
   }
   std::lock_guard lock(db_.mutex());
-  bool locked = false;
   if (user_id > 0) {
     Stmt s(db_.handle(), "UPDATE users SET failures = failures + 1 WHERE id = ?");
     s.Bind(1, user_id).Run();
@@ -202,7 +216,12 @@ LoginResult Accounts::Login(const std::string& username, const std::string& pass
       roles = RolesOf(s.Text(8));
     }
   }
-  if (id > 0 && locked_until > now) {
+  if (id <= 0) {
+    std::lock_guard lock(mu_);
+    if (auto it = unknown_names_.find(username); it != unknown_names_.end())
+      locked_until = it->second.locked_until_ms;
+  }
+  if (locked_until > now) {
     std::lock_guard lock(db_.mutex());
     AuditAuth(db_, username, "auth.login", username, source, "locked");
     Locked(locked_until, "账号");
@@ -246,10 +265,8 @@ LoginResult Accounts::Login(const std::string& username, const std::string& pass
     Stmt s(db_.handle(), "UPDATE users SET totp_last_step = ? WHERE id = ?");
     s.Bind(1, *step).Bind(2, id).Run();
   }
-  {
-    std::lock_guard lock(mu_);
-    sources_.erase(source);
-  }
+  // A success does not clear the address's failures: one valid account must not reopen
+  // guessing at others from the same address.
   LoginResult r;
   r.token = NewToken("s.");
   r.expires_ms = now + policy_.session_max_ms;
@@ -286,16 +303,27 @@ Principal Accounts::Authenticate(const std::string& bearer, const std::string& s
   std::lock_guard lock(db_.mutex());
   {
     Stmt t(db_.handle(),
-           "SELECT id, name, roles, revoked_ms, last_used_ms FROM api_tokens "
-           "WHERE token_hash = ?");
+           "SELECT id, name, roles, revoked_ms, last_used_ms, expires_ms, sites, blocked_reason, "
+           "created_by FROM api_tokens WHERE token_hash = ?");
     t.Bind(1, h);
     if (t.Step()) {
       if (!t.IsNull(3))
         throw ApiError(401, "unauthenticated", "接口令牌已吊销 / API token revoked");
+      if (t.IsNull(5) || t.Int(5) <= now)
+        throw ApiError(401, "token_expired", "接口令牌已过期 / API token expired");
+      if (!t.Text(7).empty())
+        throw DetailedApiError(423, "blocked_for_review",
+                               "接口令牌因风险告警被冻结 / API token blocked by a risk alarm",
+                               {{"until_ms", nullptr}});
       p.kind = "token";
       p.name = "token:" + t.Text(1);
-      p.roles = RolesOf(t.Text(2));
+      // Integration roles only; a stored administrator role (from before that rule) grants
+      // nothing.
+      for (const auto& role : RolesOf(t.Text(2)))
+        if (IsIntegrationRole(role)) p.roles.push_back(role);
       p.permissions = PermissionsOf(p.roles);
+      p.sites = SitesOf(t.Text(6));
+      p.creator = t.Text(8);
       const int64_t id = t.Int(0);
       if (t.IsNull(4) || now - t.Int(4) > 60000) {
         Stmt u(db_.handle(), "UPDATE api_tokens SET last_used_ms = ? WHERE id = ?");
@@ -558,72 +586,258 @@ json Accounts::CreateUser(const std::string& username, const std::string& displa
   return UserJson(id);
 }
 
-json Accounts::UpdateUser(const std::string& username, const json& change, const Principal& actor) {
+namespace {
+
+struct Account {
   int64_t id = 0;
+  std::vector<std::string> roles;
+};
+
+Account LoadAccount(Database& db, const std::string& username) {
+  Stmt s(db.handle(), "SELECT id, roles FROM users WHERE username = ?");
+  s.Bind(1, username);
+  if (!s.Step()) NotFound("user " + username);
+  return {s.Int(0), RolesOf(s.Text(1))};
+}
+
+bool Holds(const std::vector<std::string>& roles, const std::string& role) {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+void RequireUser(const Principal& actor) {
+  if (actor.kind != "user")
+    throw ApiError(403, "forbidden", "接口令牌不能管理账号 / API tokens cannot manage accounts");
+}
+
+// A pending change as shown to administrators (never the password hash it carries).
+json ChangeJson(Stmt& s) {
+  json change = json::parse(s.Text(4));
+  if (change.contains("password_hash")) {
+    change.erase("password_hash");
+    change["password"] = "***";
+  }
+  return {{"id", s.Int(0)},
+          {"requester", s.Text(1)},
+          {"username", s.Text(2)},
+          {"kind", s.Text(3)},
+          {"change", change},
+          {"state", s.Text(5)},
+          {"created_ms", s.Int(6)},
+          {"approver", s.IsNull(7) ? json() : json(s.Text(7))},
+          {"decided_ms", s.IsNull(8) ? json() : json(s.Int(8))},
+          {"note", s.Text(9)}};
+}
+
+constexpr const char* kChangeCols =
+    "SELECT id, requester, username, kind, change, state, created_ms, approver, decided_ms, note "
+    "FROM admin_changes";
+
+}  // namespace
+
+void Accounts::ApplyChange(int64_t id, const std::string& username, const std::string& kind,
+                           const json& change, const std::string& actor,
+                           const std::string& source) {
+  // Caller holds the database lock and a transaction.
+  const int64_t now = NowMs();
+  if (kind == "roles") {
+    Stmt s(db_.handle(), "UPDATE users SET roles = ?, sites = ? WHERE id = ?");
+    s.Bind(1, change.at("roles").dump()).Bind(2, change.at("sites").dump()).Bind(3, id).Run();
+    AuditAuth(db_, actor, "user.roles", username, source, "success", change);
+    return;
+  }
+  if (change.contains("password_hash")) {
+    const std::string hash = change["password_hash"].get<std::string>();
+    // A password someone else set is one-time.
+    Stmt s(db_.handle(),
+           "UPDATE users SET password_hash = ?, password_changed_ms = ?, must_change = 1, "
+           "failures = 0 WHERE id = ?");
+    s.Bind(1, hash).Bind(2, now).Bind(3, id).Run();
+    Stmt h(db_.handle(), "INSERT INTO password_history(user_id, hash, changed_ms) VALUES(?,?,?)");
+    h.Bind(1, id).Bind(2, hash).Bind(3, now).Run();
+  }
+  if (change.contains("disabled")) {
+    Stmt s(db_.handle(), "UPDATE users SET disabled = ? WHERE id = ?");
+    s.Bind(1, int64_t(change["disabled"].get<bool>())).Bind(2, id).Run();
+  }
+  if (change.value("unlock", false)) {
+    Stmt s(db_.handle(), "UPDATE users SET failures = 0, locked_until_ms = 0 WHERE id = ?");
+    s.Bind(1, id).Run();
+  }
+  if (change.value("reset_totp", false)) {
+    Stmt s(db_.handle(),
+           "UPDATE users SET totp_enabled = 0, totp_sealed = NULL, totp_last_step = 0 WHERE id = ?");
+    s.Bind(1, id).Run();
+  }
+  // New credentials or a disabled account end the account's sessions.
+  if (change.contains("password_hash") || change.value("reset_totp", false) ||
+      change.value("disabled", false)) {
+    Stmt r(db_.handle(),
+           "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL");
+    r.Bind(1, now).Bind(2, id).Run();
+  }
+  json logged = change;
+  if (logged.contains("password_hash")) logged.erase("password_hash"), logged["password"] = "***";
+  AuditAuth(db_, actor, "user.update", username, source, "success", logged);
+}
+
+json Accounts::ProposeChange(const std::string& username, const std::string& kind,
+                             const json& change, const Principal& actor) {
+  // Caller holds the database lock.
+  Stmt s(db_.handle(),
+         "INSERT INTO admin_changes(requester, username, kind, change, state, created_ms) "
+         "VALUES(?,?,?,?, 'pending', ?)");
+  s.Bind(1, actor.name).Bind(2, username).Bind(3, kind).Bind(4, change.dump()).Bind(5, NowMs());
+  s.Run();
+  const int64_t id = db_.LastInsertId();
+  Stmt q(db_.handle(), std::string(kChangeCols) + " WHERE id = ?");
+  q.Bind(1, id).Step();
+  json out = ChangeJson(q);
+  AuditAuth(db_, actor.name, "admin_change.request", username, actor.source, "pending",
+            {{"id", id}, {"kind", kind}, {"change", out["change"]}});
+  return {{"request", out},
+          {"message",
+           "对安全管理员账号的变更须由另一名管理员会签后生效 / a change to a security "
+           "administrator's account takes effect once a second administrator approves it"}};
+}
+
+json Accounts::UpdateUser(const std::string& username, const json& change, const Principal& actor) {
+  RequireUser(actor);
+  Account target;
   {
     std::lock_guard lock(db_.mutex());
-    id = UserId(db_, username);
+    target = LoadAccount(db_, username);
   }
+  if (target.id == actor.user_id)
+    throw ApiError(403, "forbidden",
+                   "不能在此修改自己的账号 / you cannot change your own account here (use "
+                   "/api/v1/auth/password)");
+  if (HasAdminRole(target.roles) ? !actor.Can("roles.manage") : !actor.Can("users.manage"))
+    throw ApiError(403, "forbidden",
+                   HasAdminRole(target.roles)
+                       ? "管理员账号的凭据只能由安全管理员管理 / only the security administrator "
+                         "manages administrators' credentials"
+                       : "普通账号由系统管理员管理 / the system administrator manages accounts "
+                         "without an administrator role");
+  json stored = json::object();
+  for (const char* k : {"disabled", "unlock", "reset_totp"})
+    if (change.contains(k)) stored[k] = change[k];
   if (change.contains("password")) {
     const std::string pw = change["password"].get<std::string>();
-    if (auto why = CheckPolicy(username, pw, id); !why.empty())
+    if (auto why = CheckPolicy(username, pw, target.id); !why.empty())
       throw ApiError(400, "weak_password", why);
-    SetPassword(id, pw, true);  // a password someone else set is one-time
+    stored["password_hash"] = crypto::HashPassword(pw);
   }
   {
     std::lock_guard lock(db_.mutex());
+    if (Holds(target.roles, "secadmin"))
+      return ProposeChange(username, "credentials", stored, actor);
     Transaction tx(db_);
-    if (change.contains("disabled")) {
-      if (username == actor.name && change["disabled"].get<bool>())
-        throw ApiError(400, "bad_request", "不能停用自己的账号 / cannot disable yourself");
-      Stmt s(db_.handle(), "UPDATE users SET disabled = ? WHERE id = ?");
-      s.Bind(1, int64_t(change["disabled"].get<bool>())).Bind(2, id).Run();
-      if (change["disabled"].get<bool>()) {
-        Stmt r(db_.handle(),
-               "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL");
-        r.Bind(1, NowMs()).Bind(2, id).Run();
-      }
-    }
-    if (change.value("unlock", false)) {
-      Stmt s(db_.handle(), "UPDATE users SET failures = 0, locked_until_ms = 0 WHERE id = ?");
-      s.Bind(1, id).Run();
-    }
-    if (change.value("reset_totp", false)) {
-      Stmt s(
-          db_.handle(),
-          "UPDATE users SET totp_enabled = 0, totp_sealed = NULL, totp_last_step = 0 WHERE id = ?");
-      s.Bind(1, id).Run();
-    }
-    json logged = change;
-    if (logged.contains("password")) logged["password"] = "***";
-    AuditAuth(db_, actor.name, "user.update", username, actor.source, "success", logged);
+    ApplyChange(target.id, username, "credentials", stored, actor.name, actor.source);
     tx.Commit();
   }
-  return UserJson(id);
+  return UserJson(target.id);
 }
 
 json Accounts::SetRoles(const std::string& username, const std::vector<std::string>& roles,
                         const std::vector<int64_t>& sites, const Principal& actor) {
+  RequireUser(actor);
   if (auto why = CheckRoleSet(roles); !why.empty()) throw ApiError(400, "bad_request", why);
-  if (username == actor.name)
-    throw ApiError(403, "forbidden",
-                   "不能修改自己的角色 / security administrators cannot change their own roles");
-  int64_t id = 0;
+  Account target;
   {
     std::lock_guard lock(db_.mutex());
-    id = UserId(db_, username);
+    target = LoadAccount(db_, username);
+  }
+  // By account id, not by name: a token or a renamed account cannot slip past.
+  if (target.id == actor.user_id)
+    throw ApiError(403, "forbidden",
+                   "不能修改自己的角色 / security administrators cannot change their own roles");
+  const json change = {{"roles", roles}, {"sites", sites}};
+  {
+    std::lock_guard lock(db_.mutex());
+    if (Holds(target.roles, "secadmin") || Holds(roles, "secadmin"))
+      return ProposeChange(username, "roles", change, actor);
     Transaction tx(db_);
-    Stmt s(db_.handle(), "UPDATE users SET roles = ?, sites = ? WHERE id = ?");
-    s.Bind(1, json(roles).dump()).Bind(2, json(sites).dump()).Bind(3, id).Run();
-    AuditAuth(db_, actor.name, "user.roles", username, actor.source, "success",
-              {{"roles", roles}, {"sites", sites}});
+    ApplyChange(target.id, username, "roles", change, actor.name, actor.source);
     tx.Commit();
   }
-  return UserJson(id);
+  return UserJson(target.id);
+}
+
+json Accounts::ListAdminChanges() {
+  std::lock_guard lock(db_.mutex());
+  Stmt s(db_.handle(), std::string(kChangeCols) + " ORDER BY id DESC LIMIT 200");
+  json items = json::array();
+  while (s.Step()) items.push_back(ChangeJson(s));
+  return items;
+}
+
+json Accounts::DecideAdminChange(int64_t id, bool approve, const std::string& note,
+                                 const Principal& actor) {
+  RequireUser(actor);
+  std::lock_guard lock(db_.mutex());
+  Stmt q(db_.handle(), "SELECT requester, username, kind, change, state FROM admin_changes "
+                       "WHERE id = ?");
+  q.Bind(1, id);
+  if (!q.Step()) NotFound("admin change " + std::to_string(id));
+  const std::string requester = q.Text(0), username = q.Text(1), kind = q.Text(2);
+  const json change = json::parse(q.Text(3));
+  if (q.Text(4) != "pending") throw ApiError(409, "conflict", "申请已处理 / already " + q.Text(4));
+  if (requester == actor.name || username == actor.name)
+    throw ApiError(403, "forbidden",
+                   "会签须由申请人和被变更账号以外的管理员进行 / a second administrator, neither "
+                   "the requester nor the account changed, must decide");
+  Transaction tx(db_);
+  if (approve) {
+    const Account target = LoadAccount(db_, username);
+    if (kind == "roles")
+      if (auto why = CheckRoleSet(change.at("roles").get<std::vector<std::string>>());
+          !why.empty())
+        throw ApiError(400, "bad_request", why);
+    ApplyChange(target.id, username, kind, change, requester + " (cosigned by " + actor.name + ")",
+                actor.source);
+  }
+  Stmt u(db_.handle(),
+         "UPDATE admin_changes SET state = ?, approver = ?, decided_ms = ?, note = ? WHERE id = ?");
+  u.Bind(1, approve ? "approved" : "rejected").Bind(2, actor.name).Bind(3, NowMs());
+  u.Bind(4, note).Bind(5, id).Run();
+  AuditAuth(db_, actor.name, approve ? "admin_change.approve" : "admin_change.reject", username,
+            actor.source, "success", {{"id", id}, {"note", note}});
+  tx.Commit();
+  Stmt s(db_.handle(), std::string(kChangeCols) + " WHERE id = ?");
+  s.Bind(1, id).Step();
+  return ChangeJson(s);
+}
+
+void Accounts::CheckApprover(const std::string& requester, const Principal& approver) {
+  if (approver.kind != "user")
+    throw ApiError(403, "forbidden", "接口令牌不能审批 / API tokens cannot approve");
+  if (requester == approver.name)
+    throw ApiError(403, "forbidden", "不能审批自己的申请 / a request needs another user's approval");
+  if (requester.rfind("token:", 0) == 0) {
+    Stmt s(db_.handle(), "SELECT created_by FROM api_tokens WHERE name = ?");
+    s.Bind(1, requester.substr(6));
+    if (s.Step() && s.Text(0) == approver.name)
+      throw ApiError(403, "forbidden",
+                     "不能审批用自己创建的接口令牌提出的申请 / a request made with a token you "
+                     "created needs another user's approval");
+  }
 }
 
 json Accounts::Review(const std::string& username, const std::string& note,
                       const Principal& actor) {
+  if (username.rfind("token:", 0) == 0) {
+    {
+      std::lock_guard lock(db_.mutex());
+      Stmt s(db_.handle(), "UPDATE api_tokens SET blocked_reason = '' WHERE name = ?");
+      s.Bind(1, username.substr(6)).Run();
+      if (db_.Changes() == 0) NotFound("API token " + username.substr(6));
+      AuditAuth(db_, actor.name, "token.review", username, actor.source, "unblocked",
+                {{"note", note}});
+    }
+    std::lock_guard lock(mu_);
+    views_.erase(username);
+    return {{"username", username}, {"blocked_reason", ""}};
+  }
   int64_t id = 0;
   {
     std::lock_guard lock(db_.mutex());
@@ -658,8 +872,8 @@ std::string Accounts::ResetPassword(const std::string& username, const std::stri
 json Accounts::ListTokens() {
   std::lock_guard lock(db_.mutex());
   Stmt s(db_.handle(),
-         "SELECT id, name, roles, created_by, created_ms, last_used_ms, revoked_ms FROM "
-         "api_tokens ORDER BY id");
+         "SELECT id, name, roles, created_by, created_ms, last_used_ms, revoked_ms, expires_ms, "
+         "sites, blocked_reason FROM api_tokens ORDER BY id");
   json items = json::array();
   while (s.Step())
     items.push_back({{"id", s.Int(0)},
@@ -668,29 +882,47 @@ json Accounts::ListTokens() {
                      {"created_by", s.Text(3)},
                      {"created_ms", s.Int(4)},
                      {"last_used_ms", s.IsNull(5) ? json() : json(s.Int(5))},
-                     {"revoked_ms", s.IsNull(6) ? json() : json(s.Int(6))}});
+                     {"revoked_ms", s.IsNull(6) ? json() : json(s.Int(6))},
+                     {"expires_ms", s.IsNull(7) ? json() : json(s.Int(7))},
+                     {"sites", SitesOf(s.Text(8))},
+                     {"blocked_reason", s.Text(9)}});
   return items;
 }
 
 json Accounts::CreateToken(const std::string& name, const std::vector<std::string>& roles,
+                           const std::vector<int64_t>& sites, int ttl_days,
                            const Principal& actor) {
-  if (auto why = CheckRoleSet(roles); !why.empty()) throw ApiError(400, "bad_request", why);
-  if (roles.empty()) throw ApiError(400, "bad_request", "至少一个角色 / at least one role");
+  RequireUser(actor);
+  if (auto why = CheckTokenRoles(roles); !why.empty()) throw ApiError(400, "bad_request", why);
   if (name.empty() || name.size() > 64)
     throw ApiError(400, "bad_request", "名称 1-64 个字符 / name: 1-64 characters");
+  if (ttl_days < 1 || ttl_days > 365)
+    throw ApiError(400, "bad_request", "有效期 1-365 天 / expires_in_days: 1-365");
+  // Bound to the creator's scope: a limited creator cannot mint a token that sees more.
+  std::vector<int64_t> scope = sites;
+  if (!actor.sites.empty()) {
+    if (scope.empty()) scope = actor.sites;
+    for (int64_t site : scope)
+      if (std::find(actor.sites.begin(), actor.sites.end(), site) == actor.sites.end())
+        throw ApiError(403, "forbidden",
+                       "令牌的小区须在本人的权限范围内 / a token's sites must be within yours");
+  }
   const std::string token = NewToken("t.");
+  const int64_t now = NowMs(), expires = now + int64_t(ttl_days) * kDayMs;
   std::lock_guard lock(db_.mutex());
   Stmt e(db_.handle(), "SELECT 1 FROM api_tokens WHERE name = ?");
   e.Bind(1, name);
   if (e.Step()) throw ApiError(409, "conflict", "名称已存在 / name taken: " + name);
   Stmt s(db_.handle(),
-         "INSERT INTO api_tokens(name, token_hash, roles, created_by, created_ms) "
-         "VALUES(?,?,?,?,?)");
+         "INSERT INTO api_tokens(name, token_hash, roles, created_by, created_ms, expires_ms, "
+         "sites) VALUES(?,?,?,?,?,?,?)");
   s.Bind(1, name).Bind(2, TokenHash(token)).Bind(3, json(roles).dump()).Bind(4, actor.name);
-  s.Bind(5, NowMs()).Run();
+  s.Bind(5, now).Bind(6, expires).Bind(7, json(scope).dump()).Run();
   const int64_t id = db_.LastInsertId();
-  AuditAuth(db_, actor.name, "token.create", name, actor.source, "success", {{"roles", roles}});
-  return {{"id", id}, {"name", name}, {"roles", roles}, {"token", token}};
+  AuditAuth(db_, actor.name, "token.create", name, actor.source, "success",
+            {{"roles", roles}, {"sites", scope}, {"expires_ms", expires}});
+  return {{"id", id},         {"name", name},         {"roles", roles},
+          {"sites", scope},   {"expires_ms", expires}, {"token", token}};
 }
 
 void Accounts::RevokeToken(int64_t id, const Principal& actor) {
@@ -731,27 +963,69 @@ void Accounts::RevokeSession(int64_t session_id, const Principal& actor) {
 }
 
 bool Accounts::CountViews(const Principal& p, int64_t n) {
-  if (policy_.views_per_hour_alarm <= 0 || p.kind != "user") return false;
+  if (policy_.views_per_hour_alarm <= 0 || n <= 0) return false;
   const int64_t hour = NowMs() / 3600000;
+  // A token's reads count for the token and for all the tokens its creator made together,
+  // so minting more tokens does not multiply the allowance; crossing the family's
+  // threshold blocks every token of that creator (not the creator's own account).
+  std::vector<std::string> counted = {p.name};
+  if (p.kind == "token" && !p.creator.empty() && p.creator != "system")
+    counted.push_back("tokens-of:" + p.creator);
+  std::vector<std::string> crossed;
   {
     std::lock_guard lock(mu_);
-    auto& [h, count] = views_[p.name];
-    if (h != hour) h = hour, count = 0;
-    const bool crossed =
-        count < policy_.views_per_hour_alarm && count + n >= policy_.views_per_hour_alarm;
-    count += n;
-    if (!crossed) return false;
+    for (const auto& name : counted) {
+      auto& [h, count] = views_[name];
+      if (h != hour) h = hour, count = 0;
+      if (count < policy_.views_per_hour_alarm && count + n >= policy_.views_per_hour_alarm)
+        crossed.push_back(name);
+      count += n;
+    }
   }
-  std::lock_guard lock(db_.mutex());
+  if (crossed.empty()) return false;
   const std::string why = "1 小时内查看/导出 " + std::to_string(policy_.views_per_hour_alarm) +
                           " 条以上 / more than " + std::to_string(policy_.views_per_hour_alarm) +
                           " archive or photo reads within an hour";
-  Stmt s(db_.handle(), "UPDATE users SET blocked_reason = ? WHERE id = ?");
-  s.Bind(1, why).Bind(2, p.user_id).Run();
-  Stmt r(db_.handle(),
-         "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL");
-  r.Bind(1, NowMs()).Bind(2, p.user_id).Run();
-  AuditAuth(db_, "system", "risk.block", p.name, p.source, "blocked", {{"reason", why}});
+  bool blocked = false;
+  for (const auto& name : crossed) blocked |= Block(name, why, p);
+  return blocked;
+}
+
+bool Accounts::CountListed(const Principal& p, const std::vector<std::string>& codes) {
+  if (policy_.views_per_hour_alarm <= 0) return false;
+  const int64_t hour = NowMs() / 3600000;
+  int64_t fresh = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto& [h, seen] = listed_[p.name];
+    if (h != hour) h = hour, seen.clear();
+    for (const auto& c : codes) fresh += seen.insert(c).second;
+  }
+  return CountViews(p, fresh);
+}
+
+bool Accounts::Block(const std::string& name, const std::string& why, const Principal& p) {
+  std::lock_guard lock(db_.mutex());
+  if (name.rfind("token:", 0) == 0) {
+    Stmt s(db_.handle(), "UPDATE api_tokens SET blocked_reason = ? WHERE name = ?");
+    s.Bind(1, why).Bind(2, name.substr(6)).Run();
+  } else if (name.rfind("tokens-of:", 0) == 0) {
+    Stmt s(db_.handle(),
+           "UPDATE api_tokens SET blocked_reason = ? WHERE created_by = ? AND revoked_ms IS NULL");
+    s.Bind(1, why).Bind(2, name.substr(10)).Run();
+  } else {
+    Stmt u(db_.handle(), "SELECT id FROM users WHERE username = ?");
+    u.Bind(1, name);
+    if (!u.Step()) return false;
+    const int64_t id = u.Int(0);
+    Stmt s(db_.handle(), "UPDATE users SET blocked_reason = ? WHERE id = ?");
+    s.Bind(1, why).Bind(2, id).Run();
+    Stmt r(db_.handle(),
+           "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL");
+    r.Bind(1, NowMs()).Bind(2, id).Run();
+  }
+  AuditAuth(db_, "system", "risk.block", name, p.source, "blocked",
+            {{"reason", why}, {"via", p.name}});
   return true;
 }
 

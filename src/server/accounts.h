@@ -10,11 +10,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "crypto/envelope.h"
-#include "server/router.h"
+#include "server/http/router.h"
 #include "server/sqlite_db.h"
 
 namespace anju::server {
@@ -51,10 +52,11 @@ class Accounts {
   // "secadmin" and "auditadmin" with one-time passwords they must change at first login.
   // Returns (username, password) pairs; empty when users already exist.
   std::vector<std::pair<std::string, std::string>> Bootstrap();
-  // Records TOKEN as the API token NAME with ROLES when no token has that name (the
-  // bootstrap integration token in admin.token).
+  // Records TOKEN as the API token NAME with ROLES (integration roles only), valid until
+  // EXPIRES_MS: the bootstrap integration token in admin.token, re-armed at every start by
+  // whoever can read that file on the server. A revoked token stays revoked.
   void EnsureToken(const std::string& name, const std::string& token,
-                   const std::vector<std::string>& roles);
+                   const std::vector<std::string>& roles, int64_t expires_ms);
 
   // POST /api/v1/auth/login. Throws ApiError 401 (wrong credentials, "totp_required"),
   // DetailedApiError 423 "locked" with "until_ms", 403 "account_disabled".
@@ -76,38 +78,74 @@ class Accounts {
   // Sysadmin: a new account without roles that must change PASSWORD at first login.
   nlohmann::json CreateUser(const std::string& username, const std::string& display_name,
                             const std::string& password, const Principal& actor);
-  // Sysadmin: disable / enable, unlock, set a one-time password.
+  // Disable / enable, unlock, set a one-time password, reset TOTP. Separation of duties
+  // (R4.2.1.1): the system administrator changes accounts without an administrator role;
+  // only the security administrator changes an administrator's; nobody changes their own
+  // here; a change to a security administrator's account waits for a second administrator
+  // (returns {"request": …} then, see DecideAdminChange). Else returns the user.
   nlohmann::json UpdateUser(const std::string& username, const nlohmann::json& change,
                             const Principal& actor);
-  // Secadmin: roles (three-way separation enforced) and sites.
+  // Secadmin: roles (three-way separation enforced) and sites, never one's own. Granting or
+  // taking away the secadmin role waits for a second administrator ({"request": …}).
   nlohmann::json SetRoles(const std::string& username, const std::vector<std::string>& roles,
                           const std::vector<int64_t>& sites, const Principal& actor);
-  // Secadmin: lifts a risk block after review.
+  // Changes waiting for a second administrator (newest first).
+  nlohmann::json ListAdminChanges();
+  // A second administrator (not the requester, not the account changed) approves or
+  // rejects a pending change; approval applies it. Returns the request.
+  nlohmann::json DecideAdminChange(int64_t id, bool approve, const std::string& note,
+                                   const Principal& actor);
+  // Throws 403 unless APPROVER may decide a request made by REQUESTER (a principal name):
+  // tokens never approve, nobody approves their own request nor one made with a token they
+  // created (R4.2.1.1). The caller holds the database lock.
+  void CheckApprover(const std::string& requester, const Principal& approver);
+  // Secadmin: lifts a risk block after review (USERNAME may be "token:NAME").
   nlohmann::json Review(const std::string& username, const std::string& note,
                         const Principal& actor);
   // Offline recovery (anju-server reset-password): a new one-time password.
   std::string ResetPassword(const std::string& username, const std::string& actor);
 
   nlohmann::json ListTokens();
-  // {"id", "name", "token"}; the token is shown once.
+  // {"id", "name", "token", …}; the token is shown once. Integration roles only; it expires
+  // after TTL_DAYS (1–365) and is limited to SITES, which must lie within the creator's
+  // own sites when the creator is limited (empty = the creator's scope).
   nlohmann::json CreateToken(const std::string& name, const std::vector<std::string>& roles,
+                             const std::vector<int64_t>& sites, int ttl_days,
                              const Principal& actor);
   void RevokeToken(int64_t id, const Principal& actor);
   nlohmann::json ListSessions(int64_t user_id);
   void RevokeSession(int64_t session_id, const Principal& actor);
 
-  // Counts N sensitive reads (archive / photo views, exported rows) by P in the current
-  // hour. Returns true when this crosses the policy's threshold: the account is now
-  // blocked and the caller raises the alarm.
+  // Counts N sensitive reads (archive / photo views, listed persons, exported rows) by P in
+  // the current hour; a token's reads count for the token and for all the tokens of its
+  // creator together. Returns true when this crosses the policy's threshold: the account
+  // (or the token, or all the creator's tokens) is now blocked and the caller raises the
+  // alarm.
   bool CountViews(const Principal& p, int64_t n);
+  // Counts the persons of a list page that P has not seen listed this hour (paging back
+  // and forth through the same page does not add up), through CountViews.
+  bool CountListed(const Principal& p, const std::vector<std::string>& codes);
 
   const SecurityPolicy& policy() const { return policy_; }
 
  private:
-  struct SourceState {
+  // Failures per client address, and per user name that names no account (locked like a
+  // real one, so that a 423 does not tell which names exist). A failure window starts at
+  // the first failure and lasts lockout_ms; a success does not reset it.
+  struct FailureState {
     int failures = 0;
+    int64_t window_start_ms = 0;
     int64_t locked_until_ms = 0;
   };
+  // Counts a failure in ST; true when it locks.
+  bool CountFailure(FailureState& st, int limit, int64_t now);
+  // Carries out an account change (roles or credentials) that passed its checks.
+  void ApplyChange(int64_t user_id, const std::string& username, const std::string& kind,
+                   const nlohmann::json& change, const std::string& actor,
+                   const std::string& source);
+  nlohmann::json ProposeChange(const std::string& username, const std::string& kind,
+                               const nlohmann::json& change, const Principal& actor);
+  bool Block(const std::string& name, const std::string& why, const Principal& p);
   std::string CheckPolicy(const std::string& username, const std::string& password,
                           int64_t user_id);
   void SetPassword(int64_t user_id, const std::string& password, bool must_change);
@@ -118,8 +156,10 @@ class Accounts {
   crypto::DataKey key_;
   SecurityPolicy policy_;
   std::mutex mu_;  // sources_, views_
-  std::map<std::string, SourceState> sources_;
+  std::map<std::string, FailureState> sources_;
+  std::map<std::string, FailureState> unknown_names_;
   std::map<std::string, std::pair<int64_t, int64_t>> views_;  // name -> (hour, count)
+  std::map<std::string, std::pair<int64_t, std::set<std::string>>> listed_;  // name -> (hour, codes)
 };
 
 // A random one-time password that satisfies the policy.

@@ -174,9 +174,29 @@ CREATE TABLE deletions(id INTEGER PRIMARY KEY, requester TEXT NOT NULL,
   deleted INTEGER, photos_deleted INTEGER);
 )SQL";
 
+// Version 6: separation of duties as invariants (R4.2.1.1, docs/security.md). API tokens
+// expire, carry the creator's site scope and can be blocked by the risk warning; tokens
+// made before this version that carry an administrator role are revoked (the bootstrap
+// token is re-armed with integration roles at start). Changes to a security
+// administrator's account wait in admin_changes for a second administrator; a password in
+// a pending change is stored as its scrypt hash only.
+static const char* kV6Duties = R"SQL(
+ALTER TABLE api_tokens ADD COLUMN expires_ms INTEGER;
+ALTER TABLE api_tokens ADD COLUMN sites TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE api_tokens ADD COLUMN blocked_reason TEXT NOT NULL DEFAULT '';
+UPDATE api_tokens SET expires_ms = created_ms + 90 * 86400000 WHERE expires_ms IS NULL;
+UPDATE api_tokens SET revoked_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+  WHERE revoked_ms IS NULL AND name <> 'bootstrap' AND (roles LIKE '%"sysadmin"%'
+  OR roles LIKE '%"secadmin"%' OR roles LIKE '%"auditadmin"%');
+CREATE TABLE admin_changes(id INTEGER PRIMARY KEY, requester TEXT NOT NULL,
+  username TEXT NOT NULL, kind TEXT NOT NULL CHECK(kind IN ('roles','credentials')),
+  change TEXT NOT NULL, state TEXT NOT NULL CHECK(state IN ('pending','approved','rejected')),
+  created_ms INTEGER NOT NULL, approver TEXT, decided_ms INTEGER, note TEXT NOT NULL DEFAULT '');
+)SQL";
+
 const std::vector<std::string>& ArchiveMigrations() {
-  static const std::vector<std::string> m = {kV1, kV2Accounts, kV3AuditChain, kV4DeviceSite,
-                                             kV5SettingsDeletions};
+  static const std::vector<std::string> m = {kV1,           kV2Accounts,          kV3AuditChain,
+                                             kV4DeviceSite, kV5SettingsDeletions, kV6Duties};
   return m;
 }
 

@@ -19,14 +19,19 @@ inline constexpr const char* kPermSelf = "self";
 const std::vector<std::pair<std::string, std::string>>& AllPermissions();
 bool IsPermission(const std::string& p);
 
-// sysadmin, secadmin, auditadmin, operator, viewer.
+// sysadmin, secadmin, auditadmin (the administrators), operator, viewer, installer.
 const std::vector<std::string>& AllRoles();
 bool IsRole(const std::string& role);
 bool IsAdminRole(const std::string& role);  // one of the three administrators
+// The roles an API token may carry (operator, viewer, installer): never an administrator's,
+// so no token holds administrative powers and none can approve (R4.2.1.1).
+bool IsIntegrationRole(const std::string& role);
 const std::set<std::string>& RolePermissions(const std::string& role);
 // Union of the roles' permissions plus kPermSelf.
 std::set<std::string> PermissionsOf(const std::vector<std::string>& roles);
 // Empty when ROLES may be held together by one account, else why not ("中文 / English").
 std::string CheckRoleSet(const std::vector<std::string>& roles);
+// Empty when ROLES may be carried by an API token (integration roles only, at least one).
+std::string CheckTokenRoles(const std::vector<std::string>& roles);
 
 }  // namespace anju::server

@@ -80,7 +80,6 @@ std::string Server::Impl::RenderExport(const std::string& kind, const json& filt
     return out.str();
   }
   if (kind == "photos") return RenderPhotoExport(filter, who, watermark, rows);
-#if ANJU_SERVER_HAVE_EVENTS
   if (kind == "events") {
     EventQuery q;
     q.from_ms = filter.value("from_ms", int64_t(0));
@@ -95,7 +94,6 @@ std::string Server::Impl::RenderExport(const std::string& kind, const json& filt
     *rows = int64_t(events->ExportCsv(q, csv));
     return csv.str();
   }
-#endif
   throw ApiError(400, "bad_request", "不支持的导出类型 / unsupported export kind: " + kind);
 }
 
@@ -231,10 +229,11 @@ void Server::Impl::AddAuthRoutes() {
              });
 
   // ---- users (sysadmin) and roles (secadmin) ---------------------------------------------
-  router.Add("GET", "/api/v1/users", "users", Auth::kAdmin, "users.manage", "User accounts",
-             [this](Request&) {
-               return Reply::Json({{"items", accounts->ListUsers()}});
-             });
+  router
+      .Add("GET", "/api/v1/users", "users", Auth::kAdmin, "users.manage",
+           "User accounts (the security administrator reads them to grant roles)",
+           [this](Request&) { return Reply::Json({{"items", accounts->ListUsers()}}); })
+      .OrPerm("roles.manage");
   router.Add("GET", "/api/v1/roles", "users", Auth::kAdmin, "roles.manage",
              "Roles and their permissions", [](Request&) {
                json roles = json::array();
@@ -262,20 +261,26 @@ void Server::Impl::AddAuthRoutes() {
                  Req("password", Str("one-time password").MaxLength(256))}));
   router
       .Add("PATCH", "/api/v1/users/{username}", "users", Auth::kAdmin, "users.manage",
-           "Disable / enable, unlock, set a one-time password, reset TOTP",
+           "Disable / enable, unlock, set a one-time password, reset TOTP (users.manage for "
+           "accounts without an administrator role, roles.manage for administrators'; 202 "
+           "when a change to a security administrator waits for a second administrator)",
            [this](Request& r) {
-             return Reply::Json(accounts->UpdateUser(r.Path("username"), r.body, r.principal));
+             json out = accounts->UpdateUser(r.Path("username"), r.body, r.principal);
+             return Reply::Json(out, out.contains("request") ? 202 : 200);
            })
+      .OrPerm("roles.manage")
       .Body(Obj({Opt("disabled", Bool()), Opt("unlock", Bool()),
                  Opt("password", Str().MaxLength(256)), Opt("reset_totp", Bool())}));
   router
       .Add("PUT", "/api/v1/users/{username}/roles", "users", Auth::kAdmin, "roles.manage",
-           "Grant roles and sites (an account holds at most one administrator role)",
+           "Grant roles and sites (an account holds at most one administrator role; 202 when "
+           "granting or taking away secadmin waits for a second administrator)",
            [this](Request& r) {
              std::vector<int64_t> sites;
              if (r.body.contains("sites")) sites = r.body["sites"].get<std::vector<int64_t>>();
-             return Reply::Json(accounts->SetRoles(r.Path("username"), Strings(r.body.at("roles")),
-                                                   sites, r.principal));
+             json out = accounts->SetRoles(r.Path("username"), Strings(r.body.at("roles")), sites,
+                                           r.principal);
+             return Reply::Json(out, out.contains("request") ? 202 : 200);
            })
       .Body(Obj({Req("roles", Arr(Str().Enum(AllRoles()))), Opt("sites", Arr(Int()))}));
   router
@@ -287,6 +292,25 @@ void Server::Impl::AddAuthRoutes() {
            })
       .Body(Obj({Req("note", Str().MaxLength(1000))}));
 
+  // ---- changes to a security administrator, co-signed (R4.2.1.1) --------------------------
+  router.Add("GET", "/api/v1/admin-changes", "users", Auth::kAdmin, "admin.cosign",
+             "Changes to security administrators' accounts and their co-signatures",
+             [this](Request&) { return Reply::Json({{"items", accounts->ListAdminChanges()}}); });
+  for (const std::string decision : {"approve", "reject"})
+    router
+        .Add("POST", "/api/v1/admin-changes/{id}/" + decision, "users", Auth::kAdmin,
+             "admin.cosign",
+             decision == "approve"
+                 ? "Co-sign a change to a security administrator (another administrator than "
+                   "the requester and the account changed); it takes effect"
+                 : "Refuse a change to a security administrator",
+             [this, decision](Request& r) {
+               return Reply::Json(accounts->DecideAdminChange(
+                   std::stoll(r.Path("id")), decision == "approve", r.body.value("note", ""),
+                   r.principal));
+             })
+        .Body(Obj({Opt("note", Str().MaxLength(1000))}));
+
   // ---- API tokens (secadmin) -------------------------------------------------------------
   router.Add("GET", "/api/v1/tokens", "users", Auth::kAdmin, "roles.manage",
              "API tokens for integrations", [this](Request&) {
@@ -294,13 +318,20 @@ void Server::Impl::AddAuthRoutes() {
              });
   router
       .Add("POST", "/api/v1/tokens", "users", Auth::kAdmin, "roles.manage",
-           "Create an API token with roles (shown once)",
+           "Create an API token (shown once) with integration roles (operator, viewer, "
+           "installer), limited to sites within the creator's, expiring after 1–365 days",
            [this](Request& r) {
-             return Reply::Json(accounts->CreateToken(r.body.at("name").get<std::string>(),
-                                                      Strings(r.body.at("roles")), r.principal),
-                                201);
+             std::vector<int64_t> sites;
+             if (r.body.contains("sites")) sites = r.body["sites"].get<std::vector<int64_t>>();
+             return Reply::Json(
+                 accounts->CreateToken(r.body.at("name").get<std::string>(),
+                                       Strings(r.body.at("roles")), sites,
+                                       r.body.value("expires_in_days", 90), r.principal),
+                 201);
            })
-      .Body(Obj({Req("name", Str().MaxLength(64)), Req("roles", Arr(Str().Enum(AllRoles())))}));
+      .Body(Obj({Req("name", Str().MaxLength(64)), Req("roles", Arr(Str().Enum(AllRoles()))),
+                 Opt("sites", Arr(Int())),
+                 Opt("expires_in_days", Int("1–365, default 90"))}));
   router.Add("POST", "/api/v1/tokens/{id}/revoke", "users", Auth::kAdmin, "roles.manage",
              "Revoke an API token", [this](Request& r) {
                accounts->RevokeToken(std::stoll(r.Path("id")), r.principal);
@@ -374,9 +405,7 @@ void Server::Impl::AddAuthRoutes() {
                Stmt q(db->handle(), "SELECT requester, state FROM exports WHERE id = ?");
                q.Bind(1, id);
                if (!q.Step()) NotFound("export " + std::to_string(id));
-               if (q.Text(0) == r.actor)
-                 throw ApiError(403, "forbidden",
-                                "不能审批自己的申请 / a request needs another user's approval");
+               accounts->CheckApprover(q.Text(0), r.principal);
                if (q.Text(1) != "pending")
                  throw ApiError(409, "conflict", "申请已处理 / already " + q.Text(1));
                Stmt u(db->handle(),

@@ -271,9 +271,7 @@ void Server::Impl::AddDeletionRoutes() {
               std::lock_guard lock(db->mutex());
               Transaction tx(*db);
               const json d = Load(*db, id, true);
-              if (d["requester"] == r.actor)
-                throw ApiError(403, "forbidden",
-                               "不能审批自己的申请 / a request needs another user's approval");
+              accounts->CheckApprover(d["requester"].get<std::string>(), r.principal);
               if (d["state"] != "pending")
                 throw ApiError(409, "conflict",
                                "申请已处理 / already " + d["state"].get<std::string>());

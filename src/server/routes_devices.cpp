@@ -49,12 +49,14 @@ json DeviceJson(Stmt& s, int64_t latest, int64_t pending) {
           {"latest_gallery_version", latest},
           {"commands_pending", pending},
           {"created_ms", s.Int(10)},
-          {"site_id", J(s.OptInt(11))}};
+          {"site_id", J(s.OptInt(11))},
+          {"site_name", s.IsNull(12) ? json() : json(s.Text(12))}};
 }
 
 constexpr const char* kDeviceCols =
     "id, name, doors, status, software_version, model_version, registered_ms, last_seen_ms, "
-    "heartbeat, gallery_version, created_ms, site_id";
+    "heartbeat, gallery_version, created_ms, site_id, "
+    "(SELECT name FROM sites WHERE sites.id = devices.site_id)";
 
 // 404 when SITE is outside the caller's sites (not revealed); 400 when there is no such site.
 void CheckSite(Database& db, const SiteScope& scope, int64_t site) {

@@ -17,6 +17,7 @@
 #include "server/sealing.h"
 #include "server/server_state.h"
 #include "server/site_scope.h"
+#include "server/thumbnail.h"
 #include "store/gallery.h"
 
 namespace anju::server {
@@ -94,11 +95,10 @@ constexpr size_t kMaxImageBytes = 8u << 20;
 // {"image": base64} or multipart file "image".
 std::vector<uint8_t> UploadedImage(const Request& r) {
   std::vector<uint8_t> bytes;
-  if (r.http.is_multipart_form_data()) {
-    if (!r.http.has_file("image"))
-      throw protocol::ApiError(400, "bad_request", "缺少 image 文件 / missing image");
-    const auto f = r.http.get_file_value("image");
-    bytes.assign(f.content.begin(), f.content.end());
+  if (r.http.IsMultipartFormData()) {
+    const http::FormPart* f = r.http.Part("image");
+    if (!f) throw protocol::ApiError(400, "bad_request", "缺少 image 文件 / missing image");
+    bytes.assign(f->content.begin(), f->content.end());
   } else {
     try {
       bytes = crypto::FromBase64(r.body["image"].get<std::string>());
@@ -534,13 +534,13 @@ void Server::Impl::AddEnrolmentRoutes() {
            [this](Request& r) {
              std::vector<uint8_t> bytes;
              bool accept = false;
-             if (r.http.is_multipart_form_data()) {
-               if (!r.http.has_file("image"))
+             if (r.http.IsMultipartFormData()) {
+               const http::FormPart* f = r.http.Part("image");
+               if (!f)
                  throw protocol::ApiError(400, "bad_request", "缺少 image 文件 / missing image");
-               const auto f = r.http.get_file_value("image");
-               bytes.assign(f.content.begin(), f.content.end());
-               if (r.http.has_file("accept_duplicate"))
-                 accept = r.http.get_file_value("accept_duplicate").content == "true";
+               bytes.assign(f->content.begin(), f->content.end());
+               if (const http::FormPart* a = r.http.Part("accept_duplicate"))
+                 accept = a->content == "true";
              } else {
                try {
                  bytes = crypto::FromBase64(r.body["image"].get<std::string>());
@@ -561,6 +561,7 @@ void Server::Impl::AddEnrolmentRoutes() {
       .Add("GET", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin, "photos.read",
            "One enrolment photo (decrypted JPEG; audited)",
            [this](Request& r) {
+             ThumbnailSize(r);  // a bad size: 400 before anything is read or audited
              const std::string& code = r.Path("code");
              std::string name;
              {
@@ -573,8 +574,9 @@ void Server::Impl::AddEnrolmentRoutes() {
                Audit(*db, r.actor, "photo_view", "persons/" + code, {{"photo", r.Path("id")}});
              }
              const auto plain = ReadPhoto(name);
-             return Reply::Jpeg({plain.begin(), plain.end()});
+             return Reply::Jpeg(SizedImage(r, {plain.begin(), plain.end()}));
            })
+      .Query({{"size", JType::kInteger, "a thumbnail: the longer side at most this (16-1024 px)"}})
       .Returns("image/jpeg", "the photo");
 
   router.Add("DELETE", "/api/v1/persons/{code}/photos/{id}", "enrolment", Auth::kAdmin, "enrol",
@@ -679,10 +681,14 @@ void Server::Impl::AddEnrolmentRoutes() {
              if (!has_name)
                throw protocol::ApiError(400, "bad_request",
                                         "CSV 需要 name 列 / CSV needs a name column");
-             if (r.body.contains("photo_dir") &&
-                 !fs::is_directory(r.body["photo_dir"].get<std::string>()))
-               throw protocol::ApiError(400, "bad_request",
-                                        "photo_dir 不是目录 / photo_dir is not a directory");
+             if (r.body.contains("photo_dir")) {
+               const fs::path dir = InsideFolder(
+                   options.import_dir, r.body["photo_dir"].get<std::string>(), "photo_dir");
+               if (!fs::is_directory(dir))
+                 throw protocol::ApiError(400, "bad_request",
+                                          "photo_dir 不是目录 / photo_dir is not a directory");
+               r.body["photo_dir"] = dir.string();
+             }
              int64_t id = 0;
              {
                std::lock_guard lock(db->mutex());
@@ -707,7 +713,8 @@ void Server::Impl::AddEnrolmentRoutes() {
                                 202);
            })
       .Body(Obj({Req("csv", Str("UTF-8 CSV text with a header row")),
-                 Opt("photo_dir", Str("folder on the server holding the photo files")),
+                 Opt("photo_dir", Str("folder on the server holding the photo files, inside the "
+                                       "import folder (import_dir)")),
                  Opt("photos", Obj({}, "file name → base64 image").Open()),
                  Opt("accept_duplicates", Bool())}));
 

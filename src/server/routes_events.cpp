@@ -10,18 +10,16 @@
 #include "server/audit.h"
 #include "server/server_state.h"
 #include "server/site_scope.h"
+#include "server/thumbnail.h"
 
-#if ANJU_SERVER_HAVE_EVENTS
 #include "server/backup.h"
 #include "server/retention.h"
-#endif
 
 namespace anju::server {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-#if ANJU_SERVER_HAVE_EVENTS
 namespace {
 
 EventQuery ReadEventQuery(const Request& r) {
@@ -50,10 +48,8 @@ std::vector<QueryParam> EventFilters() {
 }
 
 }  // namespace
-#endif
 
 void Server::Impl::StartBackground() {
-#if ANJU_SERVER_HAVE_EVENTS
   if (options.retention_interval_s <= 0) return;
   retention_thread = std::thread([this] {
     std::unique_lock lock(bg_mu);
@@ -75,11 +71,9 @@ void Server::Impl::StartBackground() {
                      [this] { return stopping.load(); });
     }
   });
-#endif
 }
 
 void Server::Impl::AddEventRoutes() {
-#if ANJU_SERVER_HAVE_EVENTS
   router
       .Add("POST", "/api/v1/device/events", "device protocol", Auth::kDevice,
            "Upload access records, alarms and door events (idempotent by event id; ≤ 500 per "
@@ -124,13 +118,15 @@ void Server::Impl::AddEventRoutes() {
       .Add("GET", "/api/v1/events/{id}/snapshot", "events", Auth::kAdmin, "photos.read",
            "The event's snapshot (decrypted JPEG; audited)",
            [this](Request& r) {
+             ThumbnailSize(r);  // a bad size: 400 before anything is read or audited
              const auto jpeg = events->Snapshot(r.Path("id"));
              {
                std::lock_guard lock(db->mutex());
                Audit(*db, r.actor, "snapshot_view", "events/" + r.Path("id"));
              }
-             return Reply::Jpeg({jpeg.begin(), jpeg.end()});
+             return Reply::Jpeg(SizedImage(r, {jpeg.begin(), jpeg.end()}));
            })
+      .Query({{"size", JType::kInteger, "a thumbnail: the longer side at most this (16-1024 px)"}})
       .Returns("image/jpeg", "the snapshot");
 
   router
@@ -200,37 +196,28 @@ void Server::Impl::AddEventRoutes() {
            "Online backup of the data directory into an SM4-encrypted archive on the server "
            "(key: backup.key in the data directory)",
            [this](Request& r) {
-             const fs::path out = r.body["file"].get<std::string>();
-             if (!out.is_absolute())
-               throw protocol::ApiError(400, "bad_request",
-                                        "file 需为绝对路径 / file: absolute path");
+             const fs::path out =
+                 InsideFolder(options.backup_dir, r.body["file"].get<std::string>(), "file");
+             std::error_code ec;
+             fs::create_directories(options.backup_dir, ec);
              const BackupInfo info = CreateBackup(options.data_dir, out, keys.backup_key);
              std::lock_guard lock(db->mutex());
              Audit(*db, r.actor, "backup", out.string(),
                    {{"bytes", info.bytes}, {"files", info.files()}});
              return Reply::Json(ToJson(info), 201);
            })
-      .Body(Obj({Req("file", Str("absolute path of the new archive, outside the data dir"))}));
+      .Body(Obj({Req("file", Str("absolute path of the new archive inside the backup folder "
+                                 "(backup_dir)"))}));
 
   router
       .Add("POST", "/api/v1/admin/backup/verify", "maintenance", Auth::kAdmin, "maintenance",
            "Read and authenticate a backup archive without restoring it",
            [this](Request& r) {
-             return Reply::Json(
-                 ToJson(VerifyBackup(r.body["file"].get<std::string>(), keys.backup_key)));
+             return Reply::Json(ToJson(VerifyBackup(
+                 InsideFolder(options.backup_dir, r.body["file"].get<std::string>(), "file"),
+                 keys.backup_key)));
            })
-      .Body(Obj({Req("file", Str("archive path on the server"))}));
-#else
-  // The event store is not built (src/server/event_store.cpp missing): the routes exist
-  // and say so, so devices keep their records and retry.
-  auto unavailable = [](Request&) -> Reply {
-    throw protocol::ApiError(503, "unavailable", "事件存储未启用 / event store not built");
-  };
-  router.Add("POST", "/api/v1/device/events", "device protocol", Auth::kDevice,
-             "Upload records (503: event store not built)", unavailable);
-  router.Add("GET", "/api/v1/events", "events", Auth::kAdmin, "events.read", "Query events (503)",
-             unavailable);
-#endif
+      .Body(Obj({Req("file", Str("archive path inside the backup folder (backup_dir)"))}));
 }
 
 }  // namespace anju::server

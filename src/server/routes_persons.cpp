@@ -10,6 +10,7 @@
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
 #include "server/audit.h"
+#include "server/person_extras.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
 #include "server/site_scope.h"
@@ -119,7 +120,13 @@ void Server::Impl::AddPersonRoutes() {
                                       " ORDER BY code LIMIT ?3 OFFSET ?4");
              s.Bind(1, q).Bind(2, status).Bind(3, p.limit).Bind(4, p.offset).Bind(5, phone);
              json items = json::array();
-             while (s.Step()) items.push_back(PersonSummary(s));
+             std::vector<int64_t> ids;
+             while (s.Step()) {
+               items.push_back(PersonSummary(s));
+               ids.push_back(s.Int(10));
+               r.persons_listed.push_back(items.back().value("code", ""));
+             }
+             AddFaceAndHome(*db, items, ids);  // face on file, thumbnail, household
              return Reply::Json(PageJson(items, c.Int(0), p));
            })
       .Query(PagingParams({{"q", JType::kString, "code or name contains"},
@@ -200,6 +207,9 @@ void Server::Impl::AddPersonRoutes() {
            [this](Request& r) {
              const std::string& code = r.Path("code");
              const bool reveal = r.Query("reveal").value_or("") == "true";
+             if (reveal && !r.principal.Can("archive.reveal"))
+               throw protocol::ApiError(403, "forbidden",
+                                        "无权查看完整证件号 / forbidden: needs permission archive.reveal");
              std::lock_guard lock(db->mutex());
              Stmt s(db->handle(),
                     std::string("SELECT ") + kPersonCols + " FROM persons WHERE code = ?");
@@ -280,7 +290,7 @@ void Server::Impl::AddPersonRoutes() {
              });
              return Reply::Json(p);
            })
-      .Query({{"reveal", JType::kBoolean, "show the full ID number (audited)"}});
+      .Query({{"reveal", JType::kBoolean, "show the full ID number (archive.reveal; audited)"}});
 
   router
       .Add("PATCH", "/api/v1/persons/{code}", "persons", Auth::kAdmin, "archive.write",

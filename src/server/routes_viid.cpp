@@ -13,6 +13,7 @@
 #include "protocol/viid.h"
 #include "server/audit.h"
 #include "server/server_state.h"
+#include "server/thumbnail.h"
 #include "server/viid_service.h"
 
 namespace anju::server {
@@ -20,7 +21,6 @@ namespace anju::server {
 using nlohmann::json;
 namespace viid = protocol::viid;
 
-#if ANJU_SERVER_HAVE_EVENTS
 namespace {
 
 Reply Answer(const ViidService::HttpAnswer& a) {
@@ -30,7 +30,7 @@ Reply Answer(const ViidService::HttpAnswer& a) {
   return r;
 }
 
-std::string Remote(const httplib::Request& h) {
+std::string Remote(const http::Request& h) {
   return h.remote_addr;
 }
 
@@ -50,10 +50,8 @@ std::vector<QueryParam> ReportParams() {
 }
 
 }  // namespace
-#endif
 
 void Server::Impl::AddViidRoutes() {
-#if ANJU_SERVER_HAVE_EVENTS
   ViidDeps deps;
   deps.data_dir = options.data_dir;
   deps.events = events.get();
@@ -78,12 +76,18 @@ void Server::Impl::AddViidRoutes() {
         .Add("POST", path, "GA/T 1400", Auth::kNone,
              std::string("GA/T 1400 ") + path +
                  " (HTTP Digest MD5 qop=auth; answers ResponseStatusObject)",
-             [svc, require_digest, body_handler](Request& r) {
+             [this, svc, require_digest, body_handler](Request& r) {
                auto who = svc->Authenticate(
-                   r.http.method, r.http.target, r.http.get_header_value("Authorization"),
-                   r.http.get_header_value("User-Identify"), Remote(r.http), require_digest);
+                   r.http.method, r.http.target, r.http.Header("Authorization"),
+                   r.http.Header("User-Identify"), Remote(r.http), require_digest);
                if (auto* refused = std::get_if<ViidService::HttpAnswer>(&who))
                  return Answer(*refused);
+               // The camera's own source-address list (server_state.h), when one is wired.
+               if (camera_source_allowed &&
+                   !camera_source_allowed(std::get<std::string>(who), r.http))
+                 throw protocol::ApiError(
+                     403, "forbidden",
+                     "摄像机来源地址不符 / camera not allowed from " + Remote(r.http));
                return Answer(body_handler(*svc, std::get<std::string>(who), r));
              })
         .Returns("application/json", "ResponseStatusObject / ResponseStatusListObject");
@@ -280,28 +284,25 @@ void Server::Impl::AddViidRoutes() {
              Reply rep;
              rep.content_type = "multipart/x-mixed-replace; boundary=anjuframe";
              rep.headers.emplace_back("Cache-Control", "no-store");
-             rep.stream = [svc, dev, st](size_t, httplib::DataSink& sink) {
+             // Pulled by the HTTP front's I/O thread: never blocks (http::StreamPull).
+             rep.stream = [svc, dev, st]() -> http::StreamStep {
                if (!st->entered) {
-                 if (!svc->EnterLiveStream()) return false;
+                 if (!svc->EnterLiveStream()) return http::StreamStep::End();
                  st->entered = true;
                }
-               if (std::chrono::steady_clock::now() >= st->until) {
-                 sink.done();
-                 return true;
-               }
-               const auto f = svc->Live(dev, st->seq, std::chrono::milliseconds(1000));
+               if (std::chrono::steady_clock::now() >= st->until) return http::StreamStep::End();
+               const auto f = svc->Live(dev, st->seq);
                if (!f) {
-                 // Nothing new within a second: end when the camera stopped sending (or the
-                 // server stops), keep waiting otherwise.
-                 if (!svc->Live(dev)) sink.done();
-                 return true;
+                 // Nothing new yet: end when the camera stopped sending (or the server
+                 // stops), keep waiting otherwise.
+                 return svc->Live(dev) ? http::StreamStep::Wait() : http::StreamStep::End();
                }
                st->seq = f->seq;
-               const std::string head =
-                   "--anjuframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                   std::to_string(f->jpeg->size()) + "\r\n\r\n";
-               return sink.write(head.data(), head.size()) &&
-                      sink.write(f->jpeg->data(), f->jpeg->size()) && sink.write("\r\n", 2);
+               std::string chunk = "--anjuframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                   std::to_string(f->jpeg->size()) + "\r\n\r\n";
+               chunk.append(*f->jpeg);
+               chunk += "\r\n";
+               return http::StreamStep::Data(std::move(chunk));
              };
              rep.stream_end = [svc, st](bool) {
                if (st->entered) svc->LeaveLiveStream();
@@ -372,6 +373,7 @@ void Server::Impl::AddViidRoutes() {
       .Add("GET", "/api/v1/captures/{id}/images/{n}", "snapshot cameras", Auth::kAdmin,
            "A capture's image (decrypted JPEG; audited)",
            [this, svc, require_capture](Request& r) {
+             ThumbnailSize(r);  // a bad size: 400 before anything is read or audited
              require_capture(r.principal, r.Path("id"));
              const std::string& ns = r.Path("n");
              if (ns.empty() || ns.size() > 2 || ns.find_first_not_of("0123456789") != ns.npos)
@@ -381,9 +383,10 @@ void Server::Impl::AddViidRoutes() {
                std::lock_guard lock(db->mutex());
                Audit(*db, r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns);
              }
-             return Reply::Jpeg({jpeg.begin(), jpeg.end()});
+             return Reply::Jpeg(SizedImage(r, {jpeg.begin(), jpeg.end()}));
            })
       .Perm("photos.read")
+      .Query({{"size", JType::kInteger, "a thumbnail: the longer side at most this (16-1024 px)"}})
       .Returns("image/jpeg", "the image");
 
   router
@@ -581,7 +584,7 @@ void Server::Impl::AddViidRoutes() {
            "holds up to 15 s and sends \": ping\". Reconnect with the last id",
            [this, svc](Request& r) {
              uint64_t after = 0;
-             const std::string last = r.http.get_header_value("Last-Event-ID");
+             const std::string last = r.http.Header("Last-Event-ID");
              if (!last.empty() && last.size() < 20 &&
                  last.find_first_not_of("0123456789") == std::string::npos)
                after = std::stoull(last);
@@ -674,7 +677,6 @@ void Server::Impl::AddViidRoutes() {
         q.emplace_back("top", JType::kInteger, "rows (20)");
         return q;
       }());
-#endif
 }
 
 }  // namespace anju::server

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "crypto/bytes.h"
@@ -13,7 +15,7 @@
 #include "protocol/api_error.h"
 #include "server/archive_schema.h"
 #include "server/audit.h"
-#include "server/console_files.h"
+#include "server/http/router.h"
 #include "server/sealing.h"
 #include "server/server_state.h"
 
@@ -100,12 +102,35 @@ void ServerOptions::ApplyConfig(const json& c) {
         quarantine_retention_months = v.get<int>();
       else if (key == "console_dir")
         console_dir = v.get<std::string>();
+      else if (key == "backup_dir")
+        backup_dir = v.get<std::string>();
+      else if (key == "import_dir")
+        import_dir = v.get<std::string>();
       else if (key == "tls")
         tls = v.get<bool>();
       else if (key == "tls_cert_file")
         tls_cert_file = v.get<std::string>();
       else if (key == "tls_key_file")
         tls_key_file = v.get<std::string>();
+      else if (key == "camera_listen")
+        camera_listen = v.get<std::string>();
+      else if (key == "camera_tls")
+        camera_tls = http::ParseTlsMode(v.get<std::string>());
+      else if (key == "camera_allow_from") {
+        camera_allow_from = v.get<std::vector<std::string>>();
+        http::AddressList::Parse(camera_allow_from);  // refused now, not at Start
+      } else if (key == "http_io_threads")
+        http_limits.io_threads = std::clamp(v.get<int>(), 1, 16);
+      else if (key == "max_connections")
+        http_limits.max_connections = std::max<size_t>(16, v.get<size_t>());
+      else if (key == "max_connections_per_address")
+        http_limits.max_connections_per_address = std::max<size_t>(1, v.get<size_t>());
+      else if (key == "header_timeout_s")
+        http_limits.header_timeout = std::chrono::seconds(std::max<int64_t>(1, v.get<int64_t>()));
+      else if (key == "idle_timeout_s")
+        http_limits.idle_timeout = std::chrono::seconds(std::max<int64_t>(1, v.get<int64_t>()));
+      else if (key == "body_timeout_s")
+        http_limits.body_timeout = std::chrono::seconds(std::max<int64_t>(1, v.get<int64_t>()));
       else if (key == "security")
         ApplySecurity(v, security);
       else if (key == "check_liveness")
@@ -144,11 +169,10 @@ void Server::Impl::ForgetDevice(const std::string& id) {
   device_cache.erase(id);
 }
 
-std::string Server::Impl::VerifyDevice(const httplib::Request& req) {
-  protocol::SignedHeaders h{req.get_header_value(protocol::kHeaderDevice),
-                            req.get_header_value(protocol::kHeaderTime),
-                            req.get_header_value(protocol::kHeaderNonce),
-                            req.get_header_value(protocol::kHeaderSignature)};
+std::string Server::Impl::VerifyDevice(const http::Request& req) {
+  protocol::SignedHeaders h{req.Header(protocol::kHeaderDevice), req.Header(protocol::kHeaderTime),
+                            req.Header(protocol::kHeaderNonce),
+                            req.Header(protocol::kHeaderSignature)};
   auto refuse = [](const std::string& code, const std::string& msg) {
     throw protocol::ApiError(401, code, msg);
   };
@@ -168,8 +192,8 @@ std::string Server::Impl::VerifyDevice(const httplib::Request& req) {
   return h.device;
 }
 
-Principal Server::Impl::Authenticate(const httplib::Request& req) {
-  const std::string header = req.get_header_value("Authorization");
+Principal Server::Impl::Authenticate(const http::Request& req) {
+  const std::string header = req.Header("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   std::string token;
   if (header.size() > kBearer.size() && header.compare(0, kBearer.size(), kBearer) == 0)
@@ -194,6 +218,15 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
   const bool one_person =
       route.permission == "archive.read" && route.path.find("{code}") != std::string::npos;
   const bool image = route.permission == "photos.read";
+  if (status == 200 && !req.persons_listed.empty()) {
+    {
+      std::lock_guard lock(db->mutex());
+      Audit(*db, AuditEntry{p.name, p.source, "view.person_list", req.http.path, "ok",
+                            {{"records", req.persons_listed.size()}}});
+    }
+    if (accounts->CountListed(p, req.persons_listed)) RaiseRiskAlarm(p);
+    return;
+  }
   if (route.method != "GET" || status != 200 || !(one_person || image)) return;
   {
     std::lock_guard lock(db->mutex());
@@ -208,7 +241,6 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
 
 void Server::Impl::RaiseRiskAlarm(const Principal& p) {
   spdlog::warn("risk warning: {} blocked after unusual volume of archive / photo reads", p.name);
-#if ANJU_SERVER_HAVE_EVENTS
   const int64_t now = NowMs();
   // Event ids are UUIDs (version 4, random).
   auto b = crypto::RandomBytes(16);
@@ -232,7 +264,6 @@ void Server::Impl::RaiseRiskAlarm(const Principal& p) {
                                             p.name + ": account blocked for review"}}}}})}});
   if (!result.rejected.empty())
     spdlog::error("risk alarm refused by the event store: {}", result.rejected[0].message);
-#endif
 }
 
 void Server::Impl::LoadIndex() {
@@ -252,10 +283,31 @@ void Server::Impl::LoadIndex() {
   }
 }
 
+fs::path InsideFolder(const fs::path& root, const std::string& path, const std::string& what) {
+  const fs::path p(path);
+  if (!p.is_absolute())
+    throw protocol::ApiError(400, "bad_request", what + " 需为绝对路径 / " + what + ": absolute path");
+  std::error_code ec;
+  const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
+  const fs::path c = fs::weakly_canonical(p, ec);
+  const auto rel = c.lexically_relative(r);
+  if (ec || rel.empty() || *rel.begin() == ".." || rel == ".")
+    throw protocol::ApiError(403, "forbidden",
+                             what + " 须位于 " + root.string() + " 之内 / " + what +
+                                 " must lie inside " + root.string());
+  return c;
+}
+
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   if (options.data_dir.empty()) options.data_dir = DefaultServerDataDir();
   m.options = std::move(options);
+  // Backups written and imports read over the API stay inside these two folders (beside
+  // the data directory by default), so an API call cannot reach any other file.
+  const std::string base = fs::absolute(m.options.data_dir).lexically_normal().string();
+  const std::string stem = base.ends_with("/") ? base.substr(0, base.size() - 1) : base;
+  if (m.options.backup_dir.empty()) m.options.backup_dir = stem + "-backups";
+  if (m.options.import_dir.empty()) m.options.import_dir = stem + "-imports";
   std::error_code ec;
   fs::create_directories(m.options.data_dir, ec);
   if (ec)
@@ -268,8 +320,12 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   AttachAuditKey(*m.db, m.keys.audit_key);
   m.accounts = std::make_unique<Accounts>(*m.db, m.keys.data_key, m.options.security);
   m.initial_passwords = m.accounts->Bootstrap();
-  m.accounts->EnsureToken("bootstrap", m.keys.admin_token, {"operator", "sysadmin"});
-  if (m.options.tls) {
+  // The bootstrap integration token (admin.token, readable only on this machine) carries
+  // integration roles only and is good for 30 days from each start (R4.2.1.1).
+  m.accounts->EnsureToken("bootstrap", m.keys.admin_token, {"operator", "installer"},
+                          NowMs() + int64_t(30) * 24 * 3600 * 1000);
+  if (m.options.tls ||
+      (!m.options.camera_listen.empty() && m.options.camera_tls != http::TlsMode::kOff)) {
     const fs::path dir = m.options.data_dir / "tls";
     m.tls = crypto::EnsureSelfSignedCert(
         m.options.tls_cert_file.empty() ? dir / "server.crt" : m.options.tls_cert_file,
@@ -296,9 +352,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.LoadIndex();
   m.LoadSettings();
   m.ResumeDeletions();
-#if ANJU_SERVER_HAVE_EVENTS
   m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
-#endif
   m.AddSystemRoutes();
   m.AddArchiveRoutes();
   m.AddPersonRoutes();
@@ -317,56 +371,82 @@ Server::~Server() {
   if (impl_->db) DetachAuditKey(*impl_->db);
 }
 
+namespace {
+
+// "HOST:PORT" (an IPv6 host in brackets: "[::1]:8641").
+std::pair<std::string, int> HostPort(const std::string& listen, const std::string& what) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw Error(ErrorCode::kInvalidArgument, what + " needs HOST:PORT: \"" + listen + "\"");
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  const std::string p = listen.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(p) > 65535)
+    throw Error(ErrorCode::kInvalidArgument, what + ": bad port in \"" + listen + "\"");
+  return {host, std::stoi(p)};
+}
+
+}  // namespace
+
 void Server::Start() {
   Impl& m = *impl_;
   if (m.started) return;
-  if (m.options.tls) {
-    auto ssl = std::make_unique<httplib::SSLServer>(m.tls.cert.c_str(), m.tls.key.c_str());
-    if (!ssl->is_valid())
-      throw Error(ErrorCode::kInvalidArgument, "TLS certificate or key unusable: " +
-                                                   m.tls.cert.string() + ", " + m.tls.key.string());
-    // TLS 1.3 only (R4.2.4.1 asks for strong transport; every client we ship speaks it).
-    SSL_CTX_set_min_proto_version(ssl->ssl_context(), TLS1_3_VERSION);
-    m.http = std::move(ssl);
-  } else {
-    m.http = std::make_unique<httplib::Server>();
-  }
-  m.http->set_payload_max_length(m.options.max_body_bytes);
-  const size_t threads = size_t(std::max(2, m.options.http_threads));
-  m.http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  m.http->set_read_timeout(30, 0);
+  m.router.Install(AuthHooks{
+      [&m](const http::Request& r) { return m.Authenticate(r); },
+      [&m](const http::Request& r) { return m.VerifyDevice(r); },
+      [&m](const std::string& d, const std::string& n, int status, const std::string& body) {
+        return protocol::SignResponse(m.keys.server_key, d, n, status, body);
+      },
+      [&m](const Route& route, const Request& req, int status) {
+        m.AfterRequest(route, req, status);
+      },
+      [&m](const Route& route, const Request& req) { m.CheckScope(route, req); }});
   if (!m.options.console_dir.empty() && fs::exists(m.options.console_dir / "index.html") &&
-      !ServeConsole(*m.http, m.options.console_dir))
+      !m.console.Mount(m.options.console_dir))
     spdlog::warn("cannot serve the console from {}", m.options.console_dir.string());
-  m.http->set_write_timeout(30, 0);
-  m.router.Install(
-      *m.http,
-      AuthHooks{
-          [&m](const httplib::Request& r) { return m.Authenticate(r); },
-          [&m](const httplib::Request& r) { return m.VerifyDevice(r); },
-          [&m](const std::string& d, const std::string& n, int status, const std::string& body) {
-            return protocol::SignResponse(m.keys.server_key, d, n, status, body);
-          },
-          [&m](const Route& route, const Request& req, int status) {
-            m.AfterRequest(route, req, status);
-          },
-          [&m](const Route& route, const Request& req) { m.CheckScope(route, req); }});
-  if (m.options.port == 0) {
-    m.bound_port = m.http->bind_to_any_port(m.options.host);
-    if (m.bound_port <= 0)
-      throw Error(ErrorCode::kUnavailable, "cannot bind " + m.options.host + " on any port");
-  } else {
-    if (!m.http->bind_to_port(m.options.host, m.options.port))
-      throw Error(ErrorCode::kUnavailable, "cannot listen on " + m.options.host + ":" +
-                                               std::to_string(m.options.port) +
-                                               " (in use or not permitted)");
-    m.bound_port = m.options.port;
+  http::Limits limits = m.options.http_limits;
+  limits.max_body_bytes = m.options.max_body_bytes;
+  limits.worker_threads = std::max(2, m.options.http_threads);
+  auto handler = [&m](http::Request& req) -> http::Response {
+    static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+    if (!kMethods.count(req.method))
+      return ErrorResponse(405, "method_not_allowed", "方法不允许 / method not allowed");
+    if (auto res = m.router.Dispatch(req)) return std::move(*res);
+    // The camera listener serves GA/T 1400 only (Route::OnCameraListener).
+    if (req.listener == http::Listener::kMain)
+      if (auto file = m.console.Serve(req)) return std::move(*file);
+    return ErrorResponse(404, "not_found", "没有这个资源 / no such resource");
+  };
+  auto server = std::make_unique<http::HttpServer>(limits, handler);
+  http::ListenerConfig main;
+  main.kind = http::Listener::kMain;
+  main.host = m.options.host;
+  main.port = m.options.port;
+  // TLS 1.3 only (R4.2.4.1 asks for strong transport; every client we ship speaks it).
+  main.tls = m.options.tls ? http::TlsMode::kTls13 : http::TlsMode::kOff;
+  main.cert_file = m.tls.cert;
+  main.key_file = m.tls.key;
+  m.bound_port = server->Listen(main);
+  m.camera_port = 0;
+  if (!m.options.camera_listen.empty()) {
+    http::ListenerConfig cam;
+    cam.kind = http::Listener::kCamera;
+    std::tie(cam.host, cam.port) = HostPort(m.options.camera_listen, "camera_listen");
+    cam.tls = m.options.camera_tls;
+    cam.cert_file = m.tls.cert;
+    cam.key_file = m.tls.key;
+    cam.allow_from = http::AddressList::Parse(m.options.camera_allow_from);
+    m.camera_port = server->Listen(cam);
+    spdlog::info("camera listener on {}:{} ({}, {})", cam.host, m.camera_port,
+                 http::TlsModeName(cam.tls),
+                 cam.allow_from.empty()
+                     ? std::string("any source address")
+                     : std::to_string(cam.allow_from.entries().size()) + " allowed sources");
   }
-  m.http_thread = std::thread([&m] { m.http->listen_after_bind(); });
-  // Stop() right after Start() must not race the listener (httplib's stop() is lost when
-  // it comes before listen).
-  for (int i = 0; i < 5000 && !m.http->is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  server->Start();
+  m.http = std::move(server);
   m.started = true;
   m.StartBackground();
 }
@@ -379,8 +459,7 @@ void Server::Stop() {
   }
   m.bg_cv.notify_all();
   if (m.started) {
-    m.http->stop();
-    if (m.http_thread.joinable()) m.http_thread.join();
+    m.http->Stop();
     m.started = false;
   }
   if (m.retention_thread.joinable()) m.retention_thread.join();
@@ -395,6 +474,19 @@ int Server::port() const {
 std::string Server::url() const {
   return std::string(impl_->options.tls ? "https://" : "http://") + impl_->options.host + ":" +
          std::to_string(impl_->bound_port);
+}
+int Server::camera_port() const {
+  return impl_->camera_port;
+}
+std::string Server::camera_url() const {
+  if (!impl_->camera_port) return "";
+  const auto [host, port] = HostPort(impl_->options.camera_listen, "camera_listen");
+  const bool v6 = host.find(':') != std::string::npos;
+  return std::string(impl_->options.camera_tls == http::TlsMode::kOff ? "http://" : "https://") +
+         (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->camera_port);
+}
+http::Stats Server::http_stats() const {
+  return impl_->http ? impl_->http->stats() : http::Stats{};
 }
 const std::string& Server::admin_token() const {
   return impl_->keys.admin_token;

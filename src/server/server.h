@@ -22,6 +22,7 @@
 
 #include "server/accounts.h"
 #include "server/face_gate.h"
+#include "server/http/http_server.h"
 
 namespace anju::server {
 
@@ -33,10 +34,19 @@ struct ServerOptions {
   std::filesystem::path thresholds_file;  // empty = match::DefaultThresholdsPath()
   GatePolicy gate;
   size_t max_body_bytes = 16u << 20;
-  // HTTP worker threads. A kept-alive device connection holds one while it is open, and
-  // devices poll every 2 s (under the 5 s keep-alive timeout), so this bounds how many
-  // devices stay connected at once; the others reconnect per request.
-  int http_threads = 64;
+  // Worker threads that run request handlers (server/http/http_server.h). Connections cost
+  // no thread: idle and kept-alive ones wait on the I/O threads.
+  int http_threads = 32;
+  // The rest of the HTTP front's limits (connections, deadlines, body budget);
+  // max_body_bytes and http_threads above override its max_body_bytes and worker_threads.
+  http::Limits http_limits;
+  // The camera listener (docs/viid.md): "HOST:PORT" serving only /VIID/... (GA/T 1400
+  // cameras, digest authentication), "" = none. CAMERA_TLS: plain HTTP (most cameras), TLS
+  // 1.2 and up, or 1.3 only, with the main certificate. CAMERA_ALLOW_FROM: the source
+  // addresses / CIDR networks admitted on it (empty = any).
+  std::string camera_listen;
+  http::TlsMode camera_tls = http::TlsMode::kOff;
+  std::vector<std::string> camera_allow_from;
   int64_t enrolment_code_ttl_ms = 24 * 3600 * 1000;
   // Retention (R3.3.2.6, server/retention.h): run at start and then every interval;
   // 0 = never scheduled (POST /api/v1/admin/retention/run only). Periods in months,
@@ -49,6 +59,11 @@ struct ServerOptions {
   // The web console's built files (index.html, assets/), served at "/" when the directory
   // has an index.html; empty = no console. anju-server defaults it to <bin>/../console.
   std::filesystem::path console_dir;
+  // Where POST /api/v1/admin/backup writes and /backup/verify reads (empty: the data
+  // directory's path + "-backups"), and where an import's photo_dir must lie (empty: + 
+  // "-imports"). Paths outside them are refused.
+  std::filesystem::path backup_dir;
+  std::filesystem::path import_dir;
   // HTTPS (TLS 1.3 only) unless false. Empty paths = <data_dir>/tls/server.crt and
   // server.key, a self-signed pair made at first start (replace both files to install a
   // real certificate).
@@ -62,7 +77,10 @@ struct ServerOptions {
   // "thresholds_file", "max_body_mib", "http_threads", "enrolment_code_ttl_hours",
   // "retention_interval_s", "snapshot_retention_months", "video_retention_months",
   // "event_retention_months", "quarantine_retention_months", "check_liveness",
-  // "console_dir", "tls", "tls_cert_file", "tls_key_file", and "security": {"max_failures",
+  // "console_dir", "backup_dir", "import_dir", "tls", "tls_cert_file", "tls_key_file",
+  // "camera_listen", "camera_tls", "camera_allow_from", "http_io_threads", "max_connections",
+  // "max_connections_per_address", "header_timeout_s", "idle_timeout_s", "body_timeout_s",
+  // and "security": {"max_failures",
   // "lockout_s", "source_max_failures", "idle_timeout_s", "session_max_s",
   // "password_max_age_days", "password_history", "totp_for_admins", "views_per_hour_alarm"}.
   // "liveness_threshold". Unknown keys are refused (Error kInvalidArgument).
@@ -95,6 +113,11 @@ class Server {
 
   int port() const;
   std::string url() const;  // https://host:port (http:// with tls = false)
+  // The camera listener's port and URL (http:// or https://); 0 and "" without one.
+  int camera_port() const;
+  std::string camera_url() const;
+  // Connection and refusal counters of the HTTP front (zeros before Start).
+  http::Stats http_stats() const;
   // The bootstrap integration API token (roles operator + sysadmin) and its file.
   const std::string& admin_token() const;
   std::filesystem::path admin_token_file() const;

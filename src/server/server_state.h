@@ -1,8 +1,6 @@
 // Internal to src/server: everything the route handlers share (Server::Impl).
 #pragma once
 
-#include <httplib.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -21,15 +19,15 @@
 #include "server/accounts.h"
 #include "server/face_gate.h"
 #include "server/gallery_sync.h"
+#include "server/http/console_files.h"
+#include "server/http/http_server.h"
+#include "server/http/router.h"
 #include "server/retention.h"
-#include "server/router.h"
 #include "server/server.h"
 #include "server/server_keys.h"
 #include "server/sqlite_db.h"
 
-#if ANJU_SERVER_HAVE_EVENTS
 #include "server/event_store.h"
-#endif
 
 namespace anju::server {
 
@@ -55,13 +53,15 @@ struct Server::Impl {
   protocol::NonceCache nonces;
   std::mutex device_mu;
   std::map<std::string, DeviceKeys> device_cache;
-#if ANJU_SERVER_HAVE_EVENTS
   std::unique_ptr<EventStore> events;
-#endif
   Router router;
-  std::unique_ptr<httplib::Server> http;  // httplib::SSLServer unless options.tls is false
-  std::thread http_thread;
+  http::ConsoleFiles console;  // options.console_dir, served at "/" on the main listener
+  std::unique_ptr<http::HttpServer> http;  // the main listener and the camera listener
   int bound_port = 0;
+  int camera_port = 0;  // 0 = no camera listener
+  // Per-camera source-address check for GA/T 1400 requests (after digest authentication,
+  // routes_viid.cpp): false = refused (403). Empty = every address the listener admitted.
+  std::function<bool(const std::string& camera_id, const http::Request& req)> camera_source_allowed;
   bool started = false;
   // Background work (imports, retention) stops with the server.
   std::mutex bg_mu;
@@ -85,9 +85,9 @@ struct Server::Impl {
   // Looks a device up (cached); nullopt when unknown.
   std::optional<DeviceKeys> Device(const std::string& id);
   void ForgetDevice(const std::string& id);
-  std::string VerifyDevice(const httplib::Request& req);
+  std::string VerifyDevice(const http::Request& req);
   // Authorization: Bearer <session or API token> (server/accounts.h).
-  Principal Authenticate(const httplib::Request& req);
+  Principal Authenticate(const http::Request& req);
   // 404 when the route's path names a person, device, household, event or alarm outside
   // the principal's sites (site_scope.cpp).
   void CheckScope(const Route& route, const Request& req);
@@ -165,6 +165,11 @@ nlohmann::json ApprovalRequestPage(Database& db, const Request& r, const std::st
 inline nlohmann::json J(const std::optional<int64_t>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json();
 }
+
+// PATH (absolute) made canonical, or 403 forbidden when it lies outside ROOT (checked before
+// anything touches the file, so a refusal says nothing about what exists there).
+std::filesystem::path InsideFolder(const std::filesystem::path& root, const std::string& path,
+                                   const std::string& what);
 
 // 404 not_found naming the thing.
 [[noreturn]] void NotFound(const std::string& what);

@@ -200,7 +200,6 @@ void Server::Impl::CheckScope(const Route& route, const Request& req) {
     s.Bind(1, std::string_view(req.Path("id"))).Bind(2, req.actor);
     if (!s.Step()) NotFound("import " + req.Path("id"));
   }
-#if ANJU_SERVER_HAVE_EVENTS
   else if (under("/api/v1/events/{id}")) {
     std::string device;
     try {
@@ -222,7 +221,6 @@ void Server::Impl::CheckScope(const Route& route, const Request& req) {
     std::lock_guard lock(db->mutex());
     if (!scope.DeviceVisible(*db, device)) NotFound("alarm " + req.Path("id"));
   }
-#endif
 }
 
 }  // namespace anju::server

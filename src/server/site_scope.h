@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "server/router.h"
+#include "server/http/router.h"
 #include "server/sqlite_db.h"
 
 namespace anju::server {

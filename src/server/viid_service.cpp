@@ -1726,7 +1726,8 @@ namespace {
 const char* kCaptureCols =
     "c.id, c.device_id, c.face_id, c.time_ms, c.received_ms, c.box, c.images, c.state, "
     "c.outcome, c.person, c.score, c.second_score, c.stranger_id, c.quality, c.reasons, c.dark, "
-    "c.recognised_ms, d.place, d.building_id, d.unit_id";
+    "c.recognised_ms, d.place, d.building_id, d.unit_id, "
+    "(SELECT MIN(n) FROM capture_images x WHERE x.capture_id = c.id AND x.type = '11')";
 
 json ReadCapture(Stmt& s) {
   auto opt_d = [&](int col) { return s.IsNull(col) ? json() : json(s.Double(col)); };
@@ -1749,7 +1750,9 @@ json ReadCapture(Stmt& s) {
           {"recognised_ms", s.Int(16)},
           {"place", s.IsNull(17) ? json() : json(s.Text(17))},
           {"building_id", s.IsNull(18) ? json() : json(s.Int(18))},
-          {"unit_id", s.IsNull(19) ? json() : json(s.Int(19))}};
+          {"unit_id", s.IsNull(19) ? json() : json(s.Int(19))},
+          // The face image's number (type 11), for a thumbnail in lists; null without one.
+          {"face_image", s.IsNull(20) ? json() : json(s.Int(20))}};
 }
 }  // namespace
 

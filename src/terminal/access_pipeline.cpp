@@ -247,8 +247,9 @@ struct AccessPipeline::Impl {
     auto t = Clock::now();
     auto detected = engine.Detect(bgr);
     Time("detect", t);
+    const vision::FrameGate frame_gate = options.gate();
     for (auto& f : detected)
-      if (std::max(f.det.box.width, f.det.box.height) >= options.min_face_px)
+      if (frame_gate.LargeEnough(std::max(f.det.box.width, f.det.box.height)))
         faces.push_back(std::move(f));
     std::vector<vision::Quality> quality;
     std::vector<float> qscore;
@@ -288,7 +289,7 @@ struct AccessPipeline::Impl {
         if (!window.admitted.count(id)) window.evidence = bgr;
       }
       if (st.decided) continue;
-      if (quality[i].score < options.min_quality) continue;
+      if (!frame_gate.GoodEnough(quality[i].score)) continue;
       Sample s;
       s.quality = quality[i].score;
       auto ts = Clock::now();

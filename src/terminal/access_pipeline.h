@@ -68,9 +68,12 @@ struct PipelineOptions {
   // track ends): more frames for the hard cases, no wait for the easy one.
   std::chrono::milliseconds decision_budget{600};
   int fuse_frames = 2;
-  int max_fuse_frames = 8;    // frames kept per track (the best by quality)
-  float min_quality = 0.15f;  // vision::Quality::score below this: frame not used
-  float min_face_px = 60;     // faces smaller than this (box side) are too far away
+  int max_fuse_frames = 8;  // frames kept per track (the best by quality)
+  // The per-frame gate (vision::FrameGate, whose defaults these are): quality score below
+  // min_quality, or a face box smaller than min_face_px (too far away): frame not used.
+  float min_quality = vision::FrameGate{}.min_quality;
+  float min_face_px = vision::FrameGate{}.min_face_px;
+  vision::FrameGate gate() const { return {min_face_px, min_quality}; }
   // Liveness of an approach (R3.1.2.4): the live probabilities of its fused frames are
   // combined by `liveness_fusion` and compared with `liveness_threshold` (how both were
   // chosen: BENCHMARKS.md "Liveness"; the default is vision::LivenessOptions{}.threshold).

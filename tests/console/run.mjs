@@ -261,6 +261,13 @@ async function main() {
       await page.click('button:has-text("生成密钥")')
       const secret = (await page.locator('[data-test=totp-secret]').textContent()).trim()
       secrets[user] = secret
+      // The otpauth URI as a QR code for the authenticator app, beside the copyable secret.
+      const qr = page.locator('[data-test=totp-qr]')
+      await qr.waitFor()
+      await waitFor(() => qr.evaluate((img) => img.complete && img.naturalWidth >= 100), 5000, 'the TOTP QR code drawn')
+      timings.totp_qr_px = await qr.evaluate((img) => img.naturalWidth)
+      need(await page.locator('[data-test=totp-copy]').isVisible(), 'no copy button beside the secret')
+      if (!fs.existsSync(path.join(shots, '02a-totp-qr.png'))) await shot(page, '02a-totp-qr')
       await page.fill('input[name=totp_code]', await freshTotp(user))
       await page.click('button:has-text("确认绑定")')
     }
@@ -357,7 +364,7 @@ async function main() {
         await page.click('[data-test=save-roles]')
         await page.locator('.el-message--success').first().waitFor()
       }
-      const me = await api('GET', '/users', null, adminToken)
+      const me = await api('GET', '/users', null, await page.evaluate(() => sessionStorage.getItem('anju.token')))
       const roles = Object.fromEntries((me.body.items || []).map((u) => [u.username, u.roles]))
       need(JSON.stringify(roles.op1) === '["operator"]', `op1 roles ${JSON.stringify(roles.op1)}`)
       need(JSON.stringify(roles.viewer1) === '["viewer"]', `viewer1 roles ${JSON.stringify(roles.viewer1)}`)
@@ -417,6 +424,9 @@ async function main() {
     need((await page.locator('[data-test=consent-state]').textContent()).includes('有效授权'), 'consent not active')
     await page.locator('.el-tabs__item:has-text("住户")').click()
     await page.locator('td:has-text("101")').first().waitFor()
+    // The household tab names the place from the community down to the room.
+    await page.locator('[data-test=households] td:has-text("安居示范社区")').waitFor()
+    need((await page.locator('[data-test=households]').innerText()).includes('1号楼'), 'household tab without the building')
     await shot(page, '06-person')
     await nav('/archives')
     await page.fill('input[name=q]', '张三')
@@ -627,7 +637,8 @@ async function main() {
       // after another, never two at once.
       await p.route('**/api/v1/faces/check', async (r) => {
         await new Promise((res) => setTimeout(res, 2000))
-        await r.continue()
+        // Unrouted (or the page gone) in the meantime: the request went on without us.
+        await r.continue().catch(() => {})
       })
       const before = flight.count
       await waitFor(() => flight.count >= before + 3, 30000, 'three slow live checks')
@@ -689,7 +700,9 @@ async function main() {
     await prompt('1单元住户')
     await page.locator('button:has-text("设置门")').first().click()
     await prompt(`${deviceId}#0`)
-    await page.locator(`td:has-text("${deviceId}#0")`).waitFor()
+    // The door by its terminal's name, not the device id (a one-door terminal has no number).
+    await page.locator('[data-test=group-doors]:has-text("1号楼1单元门")').first().waitFor()
+    need(!(await page.locator('[data-test=group-doors]').first().innerText()).includes(deviceId), 'door shown by device id')
     await page.locator('button:has-text("添加成员")').first().click()
     await prompt(tenantCode)
     const p = await api('GET', `/persons/${tenantCode}`)
@@ -789,8 +802,20 @@ async function main() {
       need(w === 250, `live frame width ${w}`)
       need((await page.locator('[data-test=live-mode]').textContent()).includes('实时流'), 'not the MJPEG stream')
       await shot(page, '10b-camera-live')
-      // The capture's clip: play it through.
-      await page.locator('[data-test=captures] button').first().click()
+      // The capture in the list: its face thumbnail, the result in words.
+      const thumb = page.locator('[data-test=captures] img[data-test=thumb]').first()
+      await thumb.waitFor()
+      await waitFor(() => thumb.evaluate((img) => img.complete && img.naturalWidth > 0), 10000, 'the capture thumbnail')
+      timings.capture_thumb_px = await thumb.evaluate((img) => img.naturalWidth)
+      need(timings.capture_thumb_px <= 80, `capture thumbnail ${timings.capture_thumb_px} px wide: not downscaled`)
+      // The capture's detail: time, camera, score, result in words; then its clip played through.
+      await page.locator('[data-test=capture-details]').first().click()
+      const info = page.locator('[data-test=capture-info]')
+      await info.waitFor()
+      const infoText = (await info.innerText()).replace(/\s+/g, ' ')
+      timings.capture_info = infoText
+      need(infoText.includes('南门抓拍') && /\d{4}-\d\d-\d\d \d\d:\d\d/.test(infoText), `capture detail: ${infoText}`)
+      need(/相似度/.test(infoText) && !/\b(accept|stranger|uncertain|queued|done|unrecognised)\b/.test(infoText), `capture detail: ${infoText}`)
       await page.locator('[data-test=clip] img').waitFor()
       await page.locator('[data-test=clip-play]').click()
       await waitFor(async () => (await page.locator('[data-test=clip-offset]').textContent()).includes('+0.4'), 10000, 'the clip played to its last frame')
@@ -1001,6 +1026,113 @@ async function main() {
     await shot(page, '16-audit')
   })
 
+  // ---- 10b. every role's pages at 1366×768: menu, home, no refusals, no raw codes, layout
+  // What must never be rendered: developer text, permission errors, raw enum values (a cell
+  // or tag holding only one), JSON. Checked on every page each role can open.
+  const FORBIDDEN_TEXT = [/forbidden: needs permission/i, /needs permission/i, /统计接口未提供/, /数据由通行记录计算/,
+    /\[object Object\]/, /\bundefined\b/, /\bNaN\b/, /\bstranger new\b/, /"bytes_freed"/, /\{"[a-z_]+":/]
+  const RAW_VALUES = new Set(['active', 'moved_out', 'stranger', 'new', 'acknowledged', 'closed', 'open', 'deny', 'spoof',
+    'uncertain', 'accept', 'queued', 'done', 'rejected', 'no_face', 'failed', 'unrecognised', 'pending', 'revoked',
+    'access', 'alarm', 'door_event', 'tenant', 'family', 'critical', 'major', 'minor', 'warning', 'online', 'offline',
+    'approved', 'downloaded', 'biometrics', 'archives', 'moved_in', 'enrolled', 'exit_button', 'door_opened'])
+  async function pageProblems(p) {
+    return p.evaluate(({ patterns, raw }) => {
+      const out = []
+      const text = document.querySelector('#app').innerText
+      for (const src of patterns) {
+        const m = text.match(new RegExp(src.source, src.flags))
+        if (m) out.push(`text "${m[0]}"`)
+      }
+      for (const el of document.querySelectorAll('.el-table td .cell, .el-tag, .el-descriptions__content, .stat, button, .el-dropdown-menu__item')) {
+        const v = el.innerText.trim()
+        if (raw.includes(v)) out.push(`raw value "${v}"`)
+        if (/^t-\d+$/.test(v)) out.push(`template id "${v}" as a label`)
+      }
+      if (document.querySelector('[data-test=forbidden]')) out.push('无权访问 page')
+      // 1366×768: nothing wider than the window, no table column hidden under a fixed one.
+      if (document.scrollingElement.scrollWidth > window.innerWidth + 1) out.push(`page ${document.scrollingElement.scrollWidth} px wide`)
+      for (const w of document.querySelectorAll('.el-table__body-wrapper .el-scrollbar__wrap')) {
+        if (w.scrollWidth > w.clientWidth + 1) out.push(`table scrolls sideways (${w.scrollWidth} > ${w.clientWidth} px)`)
+      }
+      return out
+    }, { patterns: FORBIDDEN_TEXT.map((r) => ({ source: r.source, flags: r.flags })), raw: [...RAW_VALUES] })
+  }
+
+  const roleTour = {} // role → { home, pages: { nav: problems } }
+  const expectedHome = { op1: '/dashboard', admin: '/dashboard', secadmin: '/admin/exports', auditadmin: '/admin/audit', viewer1: '/dashboard' }
+  for (const [user, role] of [['op1', 'operator'], ['admin', 'sysadmin'], ['secadmin', 'secadmin'], ['auditadmin', 'auditadmin'], ['viewer1', 'viewer']]) {
+    await step(`${role} (${user}): home page, every menu page at 1366×768 with a screenshot, no refusal, no raw value`, async () => {
+      if (!haveAccounts || !initial[user === 'op1' || user === 'viewer1' ? 'admin' : user]) return { skipped: 'no accounts' }
+      await login(user)
+      await page.waitForURL(/#\/(dashboard|admin)/, { timeout: 10000 }).catch(() => {})
+      const home = new URL(page.url()).hash.replace(/^#/, '').split('?')[0]
+      const tour = (roleTour[role] = { home, pages: {} })
+      need(home === expectedHome[user], `${role} starts on ${home}, expected ${expectedHome[user]}`)
+      const navs = await page.locator('.aside [data-nav]').evaluateAll((els) => els.map((e) => e.getAttribute('data-nav')))
+      tour.menu = navs
+      if (role === 'sysadmin') {
+        for (const n of ['archives', 'events', 'alarms', 'enrol', 'places']) need(!navs.includes(n), `sysadmin's menu shows ${n}`)
+      }
+      const denied = []
+      const onResponse = (r) => {
+        if (r.url().includes('/api/v1/') && r.status() === 403) denied.push(`${r.request().method()} ${r.url().replace(base, '')}`)
+      }
+      page.on('response', onResponse)
+      const problems = []
+      try {
+        const hrefs = { dashboard: '/dashboard', archives: '/archives', places: '/places', enrol: '/enrol', devices: '/devices',
+          cameras: '/cameras', events: '/events', alarms: '/alarms', stats: '/stats', users: '/admin/users', audit: '/admin/audit',
+          exports: '/admin/exports', maintenance: '/admin/maintenance' }
+        for (const n of navs) {
+          denied.length = 0
+          await nav(hrefs[n])
+          await page.waitForLoadState('networkidle', { timeout: 5000 }).catch(() => {})
+          await page.waitForTimeout(800) // charts, thumbnails, names filled in
+          if (n === 'cameras') {
+            const row = page.locator('[data-test=cameras] .el-table__row').first()
+            if (await row.count()) {
+              await row.click()
+              await page.waitForTimeout(1200)
+            }
+          }
+          await page.screenshot({ path: path.join(shots, `role-${role}-${n}.png`) })
+          const found = await pageProblems(page)
+          if (denied.length) found.push(`403 from ${[...new Set(denied)].join(', ')}`)
+          if (n === 'stats') {
+            // Both rows of charts inside the window.
+            const bottoms = await page.locator('canvas').evaluateAll((cs) => cs.map((c) => c.getBoundingClientRect().bottom))
+            if (bottoms.length < 4 || bottoms.some((b) => b > 768)) found.push(`charts end at ${bottoms.map(Math.round).join(', ')} px`)
+          }
+          if (['archives', 'events', 'alarms', 'cameras'].includes(n) && role === 'operator') {
+            // Faces beside the rows: every thumbnail shown has decoded.
+            const thumbs = page.locator('img[data-test=thumb]')
+            await waitFor(async () => (await thumbs.count()) > 0, 10000, `thumbnails on ${n}`).catch(() => {})
+            const widths = await thumbs.evaluateAll((imgs) => imgs.map((i) => (i.complete ? i.naturalWidth : -1)))
+            tour.pages[`${n}_thumbs`] = widths
+            if (!widths.length) found.push('no face thumbnail')
+            if (widths.some((w) => w === 0)) found.push('a thumbnail that does not decode')
+          }
+          if (n === 'dashboard' && (role === 'operator' || role === 'sysadmin')) {
+            const dev = (await page.locator('[data-test=devices-online]').innerText()).trim()
+            if (/\/ 0$/.test(dev)) found.push(`设备在线 ${dev}`)
+            if (!(await page.locator('[data-test=captures-today]').count())) found.push("no today's captures")
+          }
+          tour.pages[n] = found
+          if (found.length) problems.push(`${n}: ${found.join('; ')}`)
+        }
+      } finally {
+        page.off('response', onResponse)
+      }
+      need(!problems.length, problems.join(' | '))
+    })
+  }
+  timings.role_tour = roleTour
+  // Step 11 ends the session of the audit page.
+  if (haveAccounts && initial.auditadmin) {
+    await login('auditadmin')
+    await nav('/admin/audit')
+  }
+
   // ---- 11. session end: back to the login page with a message
   await step('session ended on the server: next action returns to login with a message', async () => {
     if (!authApi) return { skipped: 'token login has no session' }
@@ -1015,7 +1147,7 @@ async function main() {
     await shot(page, '17-session-expired')
   })
 
-  // ---- 12. an integration token (operator + sysadmin) logs in from the login page's link
+  // ---- 12. an integration token (operator + installer) logs in from the login page's link
   await step('integration token login: the pages of its roles', async () => {
     if (!authApi) return { skipped: 'the whole run used the token' }
     const c = await browser.newContext(ctxOpts)

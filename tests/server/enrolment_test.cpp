@@ -190,9 +190,13 @@ TEST_F(EnrolmentTest, BatchImportReportsEveryRow) {
   json photos = {{"blair.jpg", crypto::ToBase64(crypto::AsBytes(ReadFile(blair[1])))},
                  {"blair2.jpg", crypto::ToBase64(crypto::AsBytes(ReadFile(blair[2])))}};
   // bush.jpg comes from a folder on the server.
-  const fs::path folder = dir_.parent_path() / (dir_.filename().string() + "-photos");
+  const fs::path folder = dir_.parent_path() / (dir_.filename().string() + "-imports") / "batch";
   fs::create_directories(folder);
   fs::copy_file(bush[0], folder / "bush.jpg", fs::copy_options::overwrite_existing);
+  // A folder outside the import folder is refused: an import cannot read any image on the
+  // server.
+  EXPECT_EQ(Api("POST", "/api/v1/imports", {{"csv", csv}, {"photo_dir", "/usr/share"}}).status,
+            403);
   const auto started = Api("POST", "/api/v1/imports",
                            {{"csv", csv}, {"photos", photos}, {"photo_dir", folder.string()}});
   ASSERT_EQ(started.status, 202) << started.body;

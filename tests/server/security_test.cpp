@@ -138,12 +138,17 @@ TEST_F(SecurityTest, LockoutAfterFiveFailuresSaysUntilWhen) {
             200);
   const auto unlocked = Login("zhang", pw);
   EXPECT_EQ(unlocked.status, 200) << unlocked.body;
-  // Lockout per source address too: twenty failures with unknown usernames.
-  for (int i = 0; i < 20; ++i)
-    EXPECT_EQ(Login("ghost" + std::to_string(i), "x-Passw0rd").status, 401);
+  // The audit administrator's session, before the address is locked below.
+  const std::string audit_token = RoleToken({"auditadmin"});
+  // Lockout per source address too: twenty failures from one address lock it (the five
+  // above count: a successful login does not reset the address's failures).
+  for (int i = 0; i < 20; ++i) {
+    const int status = Login("ghost" + std::to_string(i), "x-Passw0rd").status;
+    EXPECT_TRUE(status == 401 || (i >= 14 && status == 423)) << i << ": " << status;
+  }
   EXPECT_EQ(Login("zhang", pw).status, 423);
   // The audit log has the failures and the lockout.
-  const auto audit = As(RoleToken({"auditadmin"}), "GET", "/api/v1/audit?limit=1000");
+  const auto audit = As(audit_token, "GET", "/api/v1/audit?limit=1000");
   int failures = 0, lockouts = 0;
   for (const auto& a : audit.body["items"]) {
     failures += a["action"] == "auth.login" && a["result"] == "failure";
@@ -220,9 +225,12 @@ const std::map<std::string, std::string>& ExpectedRules() {
       {"POST /api/v1/auth/totp/confirm", "self"},
       {"GET /api/v1/auth/sessions", "self"},
       {"DELETE /api/v1/auth/sessions/{id}", "self"},
-      {"GET /api/v1/users", "users.manage"},
+      {"GET /api/v1/users", "users.manage|roles.manage"},
       {"POST /api/v1/users", "users.manage"},
-      {"PATCH /api/v1/users/{username}", "users.manage"},
+      {"PATCH /api/v1/users/{username}", "users.manage|roles.manage"},
+      {"GET /api/v1/admin-changes", "admin.cosign"},
+      {"POST /api/v1/admin-changes/{id}/approve", "admin.cosign"},
+      {"POST /api/v1/admin-changes/{id}/reject", "admin.cosign"},
       {"GET /api/v1/roles", "roles.manage"},
       {"PUT /api/v1/users/{username}/roles", "roles.manage"},
       {"POST /api/v1/users/{username}/review", "policy.manage"},
@@ -346,7 +354,12 @@ TEST_F(SecurityTest, AuthorisationMatrixCoversEveryRouteAndRole) {
   for (const auto& role : AllRoles()) tokens[role] = RoleToken({role});
   std::vector<std::string> missing;
   int checked = 0;
-  for (const auto& [method, path] : server_->Routes()) {
+  // Administrators call with their sessions: logging out comes last.
+  auto routes = server_->Routes();
+  std::stable_partition(routes.begin(), routes.end(), [](const auto& r) {
+    return r.second != "/api/v1/auth/logout";
+  });
+  for (const auto& [method, path] : routes) {
     const std::string key = method + " " + path;
     std::string rule;
     if (auto it = ExpectedRules().find(key); it != ExpectedRules().end())
@@ -376,7 +389,12 @@ TEST_F(SecurityTest, AuthorisationMatrixCoversEveryRouteAndRole) {
         EXPECT_EQ(res->status, 401) << key << " as " << role << " (devices only)";
         continue;
       }
-      const bool allowed = rule == "self" || RolePermissions(role).count(rule) > 0;
+      bool allowed = rule == "self";
+      for (size_t b = 0, e; !allowed && b <= rule.size(); b = e + 1) {
+        e = rule.find('|', b);
+        if (e == std::string::npos) e = rule.size();
+        allowed = RolePermissions(role).count(rule.substr(b, e - b)) > 0;
+      }
       if (allowed)
         EXPECT_NE(res->status, 403) << key << " as " << role << ": " << res->body;
       else
@@ -389,8 +407,9 @@ TEST_F(SecurityTest, AuthorisationMatrixCoversEveryRouteAndRole) {
     return s;
   }();
   EXPECT_GT(checked, 300);
-  // A refusal is audited.
-  const auto audit = As(tokens["auditadmin"], "GET", "/api/v1/audit?action=access.denied");
+  // A refusal is audited. (The administrators' sessions ended with the logout route.)
+  ready_.erase("auditadmin");
+  const auto audit = As(RoleToken({"auditadmin"}), "GET", "/api/v1/audit?action=access.denied");
   EXPECT_GT(audit.body["total"].get<int>(), 50);
 }
 
@@ -459,12 +478,10 @@ TEST_F(SecurityTest, UnusualViewVolumeRaisesAnAlarmAndBlocksTheAccount) {
   const auto relog = Login("sun", passwords_["sun"]);
   EXPECT_EQ(relog.status, 423);
   EXPECT_EQ(relog.body["error"]["code"], "blocked_for_review");
-#if ANJU_SERVER_HAVE_EVENTS
   const auto alarms = Api("GET", "/api/v1/alarms");
   bool found = false;
   for (const auto& a : alarms.body["items"]) found |= a["type"] == "data_leak_risk";
   EXPECT_TRUE(found) << alarms.body;
-#endif
   const auto sec = Ready("secadmin");
   ASSERT_EQ(As(sec.token, "POST", "/api/v1/users/sun/review", {{"note", "核实为正常工作"}}).status,
             200);

@@ -227,17 +227,31 @@ TEST(ServerConfig, KnownKeysApplyUnknownOrWrongTypesRefused) {
             ErrorCode::kInvalidArgument);
 }
 
-#if ANJU_SERVER_HAVE_EVENTS
 TEST_F(ServerTest, OnlineBackupRestoresTheArchive) {
   CreatePerson("BK1", "备份");
   GiveConsent("BK1");
   ImportFeature("BK1", 11);
-  const fs::path archive = dir_.parent_path() / (dir_.filename().string() + ".anjubak");
+  const fs::path archive =
+      dir_.parent_path() / (dir_.filename().string() + "-backups") / "archive.anjubak";
   fs::remove(archive);
-  EXPECT_EQ(Api("POST", "/api/v1/admin/backup", {{"file", "relative.anjubak"}}).status, 400);
-  const auto made = Api("POST", "/api/v1/admin/backup", {{"file", archive.string()}});
+  EXPECT_EQ(SysApi("POST", "/api/v1/admin/backup", {{"file", "relative.anjubak"}}).status, 400);
+  // Only inside the backup folder: no write elsewhere, and a verify elsewhere says nothing
+  // about whether the file exists.
+  EXPECT_EQ(SysApi("POST", "/api/v1/admin/backup", {{"file", "/tmp/anywhere.anjubak"}}).status,
+            403);
+  const auto probe_there = SysApi("POST", "/api/v1/admin/backup/verify", {{"file", "/etc/passwd"}});
+  const auto probe_none = SysApi("POST", "/api/v1/admin/backup/verify", {{"file", "/etc/nope"}});
+  EXPECT_EQ(probe_there.status, 403);
+  EXPECT_EQ(probe_there.body, probe_none.body);
+  EXPECT_EQ(SysApi("POST", "/api/v1/admin/backup",
+                   {{"file", (dir_.parent_path() / (dir_.filename().string() + "-backups") /
+                              ".." / "escape.anjubak")
+                                 .string()}})
+                .status,
+            403);
+  const auto made = SysApi("POST", "/api/v1/admin/backup", {{"file", archive.string()}});
   ASSERT_EQ(made.status, 201) << made.body;
-  EXPECT_EQ(Api("POST", "/api/v1/admin/backup/verify", {{"file", archive.string()}}).status, 200);
+  EXPECT_EQ(SysApi("POST", "/api/v1/admin/backup/verify", {{"file", archive.string()}}).status, 200);
   // Restore into a fresh directory with the backup key and serve it.
   const fs::path restored = dir_.parent_path() / (dir_.filename().string() + "-restored");
   fs::remove_all(restored);
@@ -261,7 +275,6 @@ TEST_F(ServerTest, OnlineBackupRestoresTheArchive) {
   fs::remove_all(restored);
   fs::remove(archive);
 }
-#endif
 
 }  // namespace
 }  // namespace anju::server::testing

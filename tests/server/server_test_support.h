@@ -68,8 +68,13 @@ class ServerTest : public ::testing::Test {
   // Logs USERNAME in and completes the first-login steps (a new password; TOTP enrolment
   // for administrators); the returned session can use every permission of the user's roles.
   Session Ready(const std::string& username);
-  // A fresh API token with ROLES (made by the security administrator).
+  // A bearer token holding ROLES: a fresh API token made by the security administrator for
+  // integration roles, the built-in administrator's session for an administrator role.
   std::string RoleToken(const std::vector<std::string>& roles);
+  // Admin call as the system administrator (the bootstrap token carries integration roles
+  // only: operator and installer).
+  ApiResult SysApi(const std::string& method, const std::string& path,
+                   const nlohmann::json& body = nullptr);
   // A new user with ROLES (sysadmin creates, secadmin grants), logged in and ready.
   Session UserWithRoles(const std::string& username, const std::vector<std::string>& roles);
   // The next TOTP code for USERNAME that the server has not seen yet.

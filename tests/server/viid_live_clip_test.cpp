@@ -274,7 +274,7 @@ TEST_F(LiveClipTest, ClipUploadedSealedServedAndRetained) {
   EXPECT_EQ(Get("/api/v1/captures/" + id + "/clip/0.jpg", viewer)->status, 403);
 
   // Retention removes the clip files with their capture (the recent one stays).
-  const auto r = Api("POST", "/api/v1/viid/retention/run");
+  const auto r = SysApi("POST", "/api/v1/viid/retention/run");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body["deleted"], 1);
   EXPECT_EQ(Get("/api/v1/captures/" + id + "/clip")->status, 404);

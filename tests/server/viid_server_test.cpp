@@ -136,7 +136,7 @@ class ViidTest : public ServerTest {
     // The webhook: pending while the receiver is down, delivered once it is back.
     json wh;
     for (int i = 0; i < 50; ++i) {
-      wh = Api("GET", "/api/v1/alerts/webhook").body;
+      wh = SysApi("GET", "/api/v1/alerts/webhook").body;
       if (wh["pending"] == 1 && wh["max_attempts"].get<int>() >= 1) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -165,7 +165,7 @@ class ViidTest : public ServerTest {
       EXPECT_EQ(received[0]["type"], "alarm");
       EXPECT_EQ(received[0]["alarm"]["type"], "forced_open");
     }
-    EXPECT_EQ(Api("GET", "/api/v1/alerts/webhook").body["pending"], 0);
+    EXPECT_EQ(SysApi("GET", "/api/v1/alerts/webhook").body["pending"], 0);
 
     // Traffic: one entry and one exit at the terminal's door, this hour.
     const auto tr = Api("GET", "/api/v1/reports/traffic?bucket=hour");
@@ -407,18 +407,18 @@ TEST_F(ViidTest, AlertRulesFireWithEvidenceAndNotOtherwise) {
   };
   for (const auto& rule : rules) {
     const auto r =
-        Api("POST", "/api/v1/alert-rules", {{"type", rule.type}, {"params", rule.params}});
+        SysApi("POST", "/api/v1/alert-rules", {{"type", rule.type}, {"params", rule.params}});
     ASSERT_EQ(r.status, 201) << r.body;
   }
-  EXPECT_EQ(Api("POST", "/api/v1/alert-rules",
+  EXPECT_EQ(SysApi("POST", "/api/v1/alert-rules",
                 {{"type", "repeated_stranger"}, {"params", {{"count", 0}}}})
                 .status,
             400);
-  EXPECT_EQ(Api("POST", "/api/v1/alert-rules",
+  EXPECT_EQ(SysApi("POST", "/api/v1/alert-rules",
                 {{"type", "stranger_at_night"}, {"params", {{"start", "25:00"}}}})
                 .status,
             400);
-  EXPECT_EQ(Api("POST", "/api/v1/alert-rules",
+  EXPECT_EQ(SysApi("POST", "/api/v1/alert-rules",
                 {{"type", "repeated_stranger"}, {"params", {{"colour", "red"}}}})
                 .status,
             400);
@@ -481,17 +481,17 @@ TEST_F(ViidTest, TenantAbsentFiresOnlyAfterNDays) {
                 .status,
             201);
   ASSERT_EQ(
-      Api("POST", "/api/v1/alert-rules", {{"type", "tenant_absent"}, {"params", {{"days", 7}}}})
+      SysApi("POST", "/api/v1/alert-rules", {{"type", "tenant_absent"}, {"params", {{"days", 7}}}})
           .status,
       201);
   const int64_t day = 24 * 3600 * 1000;
   auto e =
-      Api("POST", "/api/v1/alert-rules/evaluate?as_of_ms=" + std::to_string(NowMs() + 3 * day));
+      SysApi("POST", "/api/v1/alert-rules/evaluate?as_of_ms=" + std::to_string(NowMs() + 3 * day));
   ASSERT_EQ(e.status, 200) << e.body;
   EXPECT_EQ(e.body["alarms_raised"], 0);
-  e = Api("POST", "/api/v1/alert-rules/evaluate?as_of_ms=" + std::to_string(NowMs() + 8 * day));
+  e = SysApi("POST", "/api/v1/alert-rules/evaluate?as_of_ms=" + std::to_string(NowMs() + 8 * day));
   EXPECT_EQ(e.body["alarms_raised"], 1);
-  e = Api("POST", "/api/v1/alert-rules/evaluate?as_of_ms=" + std::to_string(NowMs() + 9 * day));
+  e = SysApi("POST", "/api/v1/alert-rules/evaluate?as_of_ms=" + std::to_string(NowMs() + 9 * day));
   EXPECT_EQ(e.body["alarms_raised"], 0);  // once per absence
   const auto a = Api("GET", "/api/v1/alarms?type=tenant_absent");
   ASSERT_EQ(a.body["total"], 1);
@@ -515,7 +515,7 @@ TEST_F(ViidTest, WebhookOutboxAndTrafficReport) {
     port = ntohs(a.sin_port);
     ::close(fd);
   }
-  ASSERT_EQ(Api("PUT", "/api/v1/alerts/webhook",
+  ASSERT_EQ(SysApi("PUT", "/api/v1/alerts/webhook",
                 {{"url", "http://127.0.0.1:" + std::to_string(port) + "/hook"}})
                 .status,
             200);
@@ -623,7 +623,7 @@ TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
   });
   const int port = upper.bind_to_any_port("127.0.0.1");
   std::thread t([&] { upper.listen_after_bind(); });
-  const auto f = Api("PUT", "/api/v1/viid/forward",
+  const auto f = SysApi("PUT", "/api/v1/viid/forward",
                      {{"kind", "gat1400"},
                       {"url", "http://127.0.0.1:" + std::to_string(port) + "/"},
                       {"username", "ANJU-UP"},
@@ -658,10 +658,10 @@ TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
     EXPECT_EQ(got[0].device_id, cam.id);
     EXPECT_EQ(got[0].images.at(0).data, jpeg);
   }
-  EXPECT_EQ(Api("GET", "/api/v1/viid/forward").body["pending"], 0);
+  EXPECT_EQ(SysApi("GET", "/api/v1/viid/forward").body["pending"], 0);
 
   // Retention (12 months by default): the old capture and its sealed image go.
-  const auto r = Api("POST", "/api/v1/viid/retention/run");
+  const auto r = SysApi("POST", "/api/v1/viid/retention/run");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body["deleted"], 1);
   const auto left = Api("GET", "/api/v1/captures");
@@ -679,7 +679,7 @@ TEST_F(ViidTest, SharedAuthorisationLinksStrangersToTheTenantWhoOpened) {
   TestDevice term = RegisterDevice("unit door", 1);
   Camera cam{"CAM-DOOR", "camera-pass-d", {}, false, 0};
   AddCamera(cam, {{"linked_device", term.id}});
-  ASSERT_EQ(Api("POST", "/api/v1/alert-rules",
+  ASSERT_EQ(SysApi("POST", "/api/v1/alert-rules",
                 {{"type", "shared_authorisation"}, {"params", {{"distinct", 2}}}})
                 .status,
             201);

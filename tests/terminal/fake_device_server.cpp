@@ -13,12 +13,23 @@ FakeDeviceServer::FakeDeviceServer(std::string model_version)
   Start();
 }
 
+FakeDeviceServer::FakeDeviceServer(std::string model_version, std::filesystem::path tls_cert,
+                                   std::filesystem::path tls_key)
+    : model_version_(std::move(model_version)),
+      tls_cert_(std::move(tls_cert)),
+      tls_key_(std::move(tls_key)) {
+  Start();
+}
+
 FakeDeviceServer::~FakeDeviceServer() {
   Stop();
 }
 
 void FakeDeviceServer::Bind() {
-  http_ = std::make_unique<httplib::Server>();
+  if (tls_cert_.empty())
+    http_ = std::make_unique<httplib::Server>();
+  else
+    http_ = std::make_unique<httplib::SSLServer>(tls_cert_.c_str(), tls_key_.c_str());
   // Idle kept-alive connections would hold Stop() for the default 5 s.
   http_->set_keep_alive_timeout(1);
   http_->Post("/api/v1/device/register", [this](const httplib::Request& req,

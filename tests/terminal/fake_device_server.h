@@ -5,6 +5,7 @@
 // clients until the real anju_server is available, not a stand-in for terminal code.
 // Fault injection: stop/start on the same port (network cut), a reply delayed past the
 // client's timeout after the events were stored (lost response), failing gallery pages.
+// Kept-alive connections are closed after 1 s idle (anju-server: 5 s).
 #pragma once
 
 #include <httplib.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,11 +33,16 @@ namespace anju::testing {
 class FakeDeviceServer {
  public:
   explicit FakeDeviceServer(std::string model_version);
+  // Over HTTPS with this certificate and key (PEM files), as anju-server serves devices.
+  FakeDeviceServer(std::string model_version, std::filesystem::path tls_cert,
+                   std::filesystem::path tls_key);
   ~FakeDeviceServer();
 
   void Start();  // binds the same port again after Stop (ephemeral on the first Start)
   void Stop();   // a network cut: connections refused until Start
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return (tls_cert_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(port_);
+  }
   int port() const { return port_; }
 
   // A one-time enrolment code for POST /register.
@@ -89,6 +96,7 @@ class FakeDeviceServer {
   void Bind();
 
   std::string model_version_;
+  std::filesystem::path tls_cert_, tls_key_;  // empty: plain HTTP
   crypto::Sm2Key server_key_ = crypto::Sm2Key::Generate();
   mutable std::mutex mu_;
   std::map<std::string, Device> devices_;  // by id

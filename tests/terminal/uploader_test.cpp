@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "crypto/keyfile.h"
+#include "crypto/tls_cert.h"
 #include "fake_device_server.h"
 #include "testing.h"
 
@@ -142,6 +143,53 @@ TEST(Uploader, NetworkCutAndRestoredDrainsTheBacklogByItself) {
 
 // ---- kill -9 during upload: the uploader runs in a child process (this binary again,
 // running only the test below with its settings in the environment).
+
+// The server closes a kept-alive connection after 1 s idle (anju-server's HTTPS after 5 s).
+// The next record after a pause must go out on a new connection, not be taken for an
+// outage: no failure counted, the link never offline, each record sent in one request.
+TEST(Uploader, IdleConnectionClosedByTheServerIsNoOutage) {
+  const fs::path dir = TempDir("uploader-tls");
+  const auto tls =
+      crypto::EnsureSelfSignedCert(dir / "server.crt", dir / "server.key", "fake server", {});
+  FakeDeviceServer server("test-model/v1", tls.cert, tls.key);
+  const auto device = server.AddDevice();
+  auto outbox = store::Outbox::Open(dir / "outbox.db");
+  protocol::DeviceClient client(
+      server.url(), device.id, device.key, server.server_key().PublicOnly(),
+      protocol::ClientOptions{std::chrono::milliseconds(1000), std::chrono::milliseconds(3000),
+                              tls.cert.string()});
+  UploaderOptions options;
+  options.idle_poll = std::chrono::milliseconds(50);
+  options.backoff_initial = std::chrono::milliseconds(50);
+  Uploader up(*outbox, client, options);
+  std::vector<LinkState> seen;
+  up.Start();
+  for (int i = 0; i < 3; ++i) {
+    Fill(*outbox, 1, i);
+    up.Wake();
+    ASSERT_TRUE(Eventually([&] { return outbox->Stats().count == 0; })) << "record " << i;
+    seen.push_back(up.stats().link);
+    // Longer than the server keeps an idle connection open.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  }
+  up.Stop();
+  const UploaderStats stats = up.stats();
+  EXPECT_EQ(stats.failures, 0u) << stats.last_error;
+  EXPECT_EQ(stats.link, LinkState::kOnline);
+  for (const LinkState s : seen) EXPECT_EQ(s, LinkState::kOnline);
+  EXPECT_EQ(server.events().size(), 3u);
+  EXPECT_EQ(server.event_requests(), 3);  // the broken connection carried nothing
+
+  // A real outage is still one: the server gone, the request fails (after one new
+  // connection was tried) and the record stays in the outbox.
+  server.Stop();
+  Fill(*outbox, 1, 3);
+  Uploader once(*outbox, client, options);
+  EXPECT_EQ(anju::testing::CodeOf([&] { once.UploadOnce(); }), ErrorCode::kUnavailable);
+  EXPECT_EQ(outbox->Stats().count, 1);
+  outbox.reset();
+  fs::remove_all(dir);
+}
 
 TEST(UploaderChild, DrainsTheOutboxNamedInTheEnvironment) {
   const char* dir = std::getenv("ANJU_UPLOADER_CHILD_DIR");

@@ -1,11 +1,9 @@
 // The route table of the HTTP API. Every handler is registered here with its method,
-// path, authentication, query parameters and body schema; the same table installs the
-// handlers on the httplib server and writes the OpenAPI document, so the document cannot
-// drift from what is served. Handlers throw protocol::ApiError or anju::Error; the table
-// turns both into {"error": {"code", "message"}} with the right status.
+// path, authentication, query parameters and body schema; the same table answers the requests
+// the HTTP front (server/http/http_server.h) hands it and writes the OpenAPI document, so the
+// document cannot drift from what is served. Handlers throw protocol::ApiError or
+// anju::Error; the table turns both into {"error": {"code", "message"}} with the right status.
 #pragma once
-
-#include <httplib.h>
 
 #include <functional>
 #include <map>
@@ -16,6 +14,8 @@
 #include <vector>
 
 #include "protocol/api_error.h"
+#include "server/access/principal.h"
+#include "server/http/message.h"
 #include "server/json_schema.h"
 
 namespace anju::server {
@@ -25,22 +25,6 @@ enum class Auth {
   kAdmin,   // a user's session or an API token (Authorization: Bearer …) holding the
             // route's permission (Route::Perm, server/rbac.h)
   kDevice,  // SM2-signed device request; the response is signed too
-};
-
-// Who is calling an Auth::kAdmin route (server/accounts.h makes it).
-struct Principal {
-  std::string name;  // the username, or "token:<name>" for an API token
-  std::string kind;  // "user" or "token"
-  int64_t user_id = 0;
-  int64_t session_id = 0;
-  std::vector<std::string> roles;
-  std::set<std::string> permissions;
-  std::vector<int64_t> sites;  // empty = every site
-  // Non-empty while the session may only reach its own account ("self" routes):
-  // "password_change_required" or "totp_enrolment_required".
-  std::string restriction;
-  std::string source;  // client address
-  bool Can(const std::string& permission) const { return permissions.count(permission) > 0; }
 };
 
 // An API error whose {"error": {...}} object carries more fields (e.g. "until_ms").
@@ -64,11 +48,14 @@ struct QueryParam {
 };
 
 struct Request {
-  const httplib::Request& http;
+  const http::Request& http;  // method, target, headers, body, remote address, listener
   std::map<std::string, std::string> path;  // {name} segments of the route path
   nlohmann::json body;                      // validated JSON body (null without a schema)
   std::string actor;                        // principal name or the authenticated device id
   Principal principal;                      // Auth::kAdmin routes
+  // Persons (identity codes) a list handler returned with names and phones: each person
+  // not yet seen this hour counts for the risk warning like a single view (R4.2.2.1).
+  std::vector<std::string> persons_listed;
 
   const std::string& Path(const std::string& name) const;
   std::optional<std::string> Query(const std::string& name) const;
@@ -82,9 +69,10 @@ struct Reply {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   // A streamed answer (MJPEG live view): when set, the body is ignored and the response is
-  // sent chunked, STREAM being called until it returns false or calls sink.done();
-  // STREAM_END runs once the stream is over (success = the client got all of it).
-  std::function<bool(size_t offset, httplib::DataSink& sink)> stream;
+  // sent chunked, one chunk per step STREAM yields, until it yields kEnd. STREAM runs on an
+  // I/O thread and must not block (http::StreamPull); STREAM_END runs once the stream is over
+  // (success = the client got all of it).
+  http::StreamPull stream;
   std::function<void(bool success)> stream_end;
   static Reply Json(const nlohmann::json& j, int status = 200);
   // A JPEG image (photos, snapshots, frames).
@@ -109,7 +97,13 @@ struct Route {
   // The permission a user or API token needs for an Auth::kAdmin route (server/rbac.h):
   // "archive.read", "events.read", ... Every kAdmin route must name one.
   std::string permission;
+  // Further permissions that also open the route; the handler decides what each may do
+  // (PATCH /users/{username}: users.manage for ordinary accounts, roles.manage for
+  // administrators').
+  std::vector<std::string> other_permissions;
   Handler handler;
+  // Whether P holds the route's permission or one of the others.
+  bool Allows(const Principal& p) const;
 
   // Chained from Router::Add.
   Route& Query(std::vector<QueryParam> q) { return query = std::move(q), *this; }
@@ -117,18 +111,21 @@ struct Route {
     return body = std::move(s), body_kind = kind, *this;
   }
   Route& Perm(std::string p) { return permission = std::move(p), *this; }
+  Route& OrPerm(std::string p) { return other_permissions.push_back(std::move(p)), *this; }
   Route& Returns(std::string type, std::string description) {
     return response_type = std::move(type), response_description = std::move(description), *this;
   }
+  // GA/T 1400 routes (/VIID/...) are also served on the camera listener; nothing else is.
+  bool OnCameraListener() const { return path.rfind("/VIID/", 0) == 0; }
 };
 
 // How the table authenticates requests and signs device responses (server.cpp).
 struct AuthHooks {
   // Authenticates a user session or API token, or throws ApiError(401 / 423).
-  std::function<Principal(const httplib::Request&)> admin;
+  std::function<Principal(const http::Request&)> admin;
   // Verifies a signed device request (time, signature, nonce); returns the device id or
   // throws ApiError(401).
-  std::function<std::string(const httplib::Request&)> device;
+  std::function<std::string(const http::Request&)> device;
   // Base64 signature of a device response.
   std::function<std::string(const std::string& device, const std::string& nonce, int status,
                             const std::string& body)>
@@ -141,6 +138,9 @@ struct AuthHooks {
   // (server/site_scope.h); may be empty.
   std::function<void(const Route&, const Request&)> scope;
 };
+
+// The JSON error reply {"error": {"code", "message"}} with STATUS.
+http::Response ErrorResponse(int status, const std::string& code, const std::string& message);
 
 class Router {
  public:
@@ -157,15 +157,24 @@ class Router {
   }
   const std::vector<Route>& routes() const { return routes_; }
 
-  // Registers every route plus the JSON error handler for 404/405/413 on SERVER. Throws
-  // Error(kInternal) when an Auth::kAdmin route names no permission or an unknown one.
-  void Install(httplib::Server& server, AuthHooks hooks) const;
+  // Takes the hooks and prepares the table for Dispatch (after the last Add). Throws
+  // Error(kInternal) when an Auth::kAdmin route names no permission or an unknown one, or a
+  // route has a method the table cannot serve.
+  void Install(AuthHooks hooks);
+  // Answers REQ with the first route (in the order they were added) whose method and path
+  // match, with its error and compression handling; HEAD runs the GET route. On the camera
+  // listener only GA/T 1400 routes match. nullopt when no route matches (the caller serves
+  // the console's files or a 404). Thread-safe after Install.
+  std::optional<http::Response> Dispatch(const http::Request& req) const;
 
   // OpenAPI 3.0.3 document of every route.
   nlohmann::json OpenApi(const std::string& title, const std::string& version) const;
 
  private:
   std::vector<Route> routes_;
+  AuthHooks hooks_;
+  std::vector<std::vector<std::string>> segments_;  // per route: literal or "{name}" segments
+  bool installed_ = false;
 };
 
 // Standard paging query parameters (limit 1..1000, default 50; offset ≥ 0).

@@ -1,12 +1,12 @@
-#include "server/http_compression.h"
+#include "server/http/compression.h"
 
-#include <httplib.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
-namespace anju::server {
+namespace anju::server::http {
 
 bool AcceptsEncoding(const std::string& header, const std::string& coding) {
   size_t pos = 0;
@@ -49,36 +49,32 @@ std::string Gzip(const std::string& data, int level) {
   return out;
 }
 
-void SetBodyAsIs(httplib::Response& res, std::shared_ptr<const std::string> bytes,
-                 const std::string& content_type, const std::string& coding) {
-  res.body.clear();
-  res.headers.erase("Content-Type");  // set_content_provider sets it again
-  if (!coding.empty()) res.set_header("Content-Encoding", coding);
-  const size_t size = bytes->size();
-  res.set_content_provider(
-      size, content_type.c_str(), [bytes](size_t offset, size_t length, httplib::DataSink& sink) {
-        if (offset >= bytes->size()) return false;
-        return sink.write(bytes->data() + offset, std::min(length, bytes->size() - offset));
-      });
+void SetBodyAsIs(Response& res, std::string bytes, const std::string& content_type,
+                 const std::string& coding) {
+  res.Set("Content-Type", content_type);
+  if (coding.empty())
+    res.headers.erase("Content-Encoding");
+  else
+    res.Set("Content-Encoding", coding);
+  res.body = std::move(bytes);
 }
 
-void SetBodyCompressed(const httplib::Request& req, httplib::Response& res, std::string body,
+void SetBodyCompressed(const Request& req, Response& res, std::string body,
                        const std::string& content_type) {
   constexpr size_t kWorthIt = 1024;
   const bool compressible =
       content_type.rfind("application/json", 0) == 0 ||
       (content_type.rfind("text/", 0) == 0 && content_type.rfind("text/event-stream", 0) != 0);
   if (body.size() < kWorthIt || !compressible) {
-    // Small or binary (JPEG, sealed files): httplib leaves binary alone and small bodies
-    // cost it little.
-    res.set_content(std::move(body), content_type);
+    // Small or binary (JPEG, sealed files): sent as they are.
+    SetBodyAsIs(res, std::move(body), content_type, "");
     return;
   }
-  res.set_header("Vary", "Accept-Encoding");
-  if (AcceptsEncoding(req.get_header_value("Accept-Encoding"), "gzip"))
-    SetBodyAsIs(res, std::make_shared<const std::string>(Gzip(body)), content_type, "gzip");
+  res.Set("Vary", "Accept-Encoding");
+  if (AcceptsEncoding(req.Header("Accept-Encoding"), "gzip"))
+    SetBodyAsIs(res, Gzip(body), content_type, "gzip");
   else
-    SetBodyAsIs(res, std::make_shared<const std::string>(std::move(body)), content_type, "");
+    SetBodyAsIs(res, std::move(body), content_type, "");
 }
 
-}  // namespace anju::server
+}  // namespace anju::server::http

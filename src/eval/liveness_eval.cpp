@@ -90,26 +90,6 @@ std::vector<ApproachDir> ListApproaches(const fs::path& dir) {
   return out;
 }
 
-Split ParseSplit(std::string_view s) {
-  if (s == "all") return Split::kAll;
-  if (s == "tune") return Split::kTune;
-  if (s == "held-out") return Split::kHeldOut;
-  throw Error(ErrorCode::kInvalidArgument,
-              "划分无效 / unknown split '" + std::string(s) + "' (all, tune, held-out)");
-}
-
-const char* SplitName(Split s) {
-  switch (s) {
-    case Split::kAll:
-      return "all";
-    case Split::kTune:
-      return "tune";
-    case Split::kHeldOut:
-      return "held-out";
-  }
-  return "all";
-}
-
 std::vector<bool> InSplit(const std::vector<fs::path>& items, const fs::path& root, Split split) {
   std::vector<bool> in(items.size(), true);
   if (split == Split::kAll) return in;

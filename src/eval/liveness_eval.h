@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "eval/open_set.h"
 #include "vision/engine.h"
 
 namespace anju::eval {
@@ -36,9 +37,7 @@ std::vector<ApproachDir> ListApproaches(const fs::path& dir);
 // ROOT; distinct keys in natural order alternate tune, held-out, tune, … So no person is
 // in both halves, the halves differ by at most one identity, and the split never depends
 // on the scores.
-enum class Split { kAll, kTune, kHeldOut };
-Split ParseSplit(std::string_view s);  // "all", "tune", "held-out"
-const char* SplitName(Split s);
+// Split, ParseSplit and SplitName are those of eval/open_set.h.
 // For each item (a file, or an approach folder) under ROOT: true if it is in the half.
 std::vector<bool> InSplit(const std::vector<fs::path>& items, const fs::path& root, Split split);
 

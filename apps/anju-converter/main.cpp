@@ -9,12 +9,12 @@
 #include <filesystem>
 #include <sstream>
 
-#include "converter.h"
+#include "door/signal_converter.h"
 #include "core/error.h"
 
 namespace {
 
-anju::converter::Converter* g_converter = nullptr;
+anju::door::Converter* g_converter = nullptr;
 
 void OnSignal(int) {
   if (g_converter) g_converter->Stop();
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   std::string tls_dir;
   bool plain_http = false;
   bool simulate = false, outputs_active_low = false, inputs_active_low = false;
-  anju::converter::Config config;
+  anju::door::Config config;
   int pulse_ms = config.default_pulse_ms, idle_s = 120;
   std::string parity = "N";
   size_t max_clients = config.max_clients;
@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
     config.idle_timeout = std::chrono::seconds(idle_s);
     config.ready_file = ready_file;
 
-    anju::converter::Converter converter(config);
+    anju::door::Converter converter(config);
     g_converter = &converter;
     struct sigaction sa {};
     sa.sa_handler = OnSignal;

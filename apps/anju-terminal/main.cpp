@@ -1,4 +1,4 @@
-// anju-terminal — the gate / unit-door face terminal (issue 4). Only the command line
+// anju-terminal — the gate / unit-door face terminal. Only the command line
 // lives here; the terminal is anju::terminal::Terminal (src/terminal/terminal.h).
 //
 //   anju-terminal --config FILE [--plain-http]       run (SIGINT / SIGTERM stop it cleanly)

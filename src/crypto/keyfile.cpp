@@ -124,11 +124,16 @@ void WriteSecretFile(const fs::path& path, std::string_view contents) {
                         "." + ToHex(RandomBytes(4)));
   Fd f;
   f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (f.fd < 0) throw Error(ErrorCode::kIo, "cannot create " + tmp.string() + ": " + Errno());
+  // A full disk is told apart (kStorageFull): the server answers it with 507, not 500.
+  auto code = [] {
+    return errno == ENOSPC || errno == EDQUOT ? ErrorCode::kStorageFull : ErrorCode::kIo;
+  };
+  if (f.fd < 0) throw Error(code(), "cannot create " + tmp.string() + ": " + Errno());
   auto fail = [&](const std::string& what) {
+    const ErrorCode c = code();
     std::string msg = what + " " + tmp.string() + ": " + Errno();
     ::unlink(tmp.c_str());
-    return Error(ErrorCode::kIo, msg);
+    return Error(c, msg);
   };
   if (::fchmod(f.fd, 0600) != 0) throw fail("cannot chmod");
   const char* p = contents.data();

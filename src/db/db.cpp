@@ -4,13 +4,15 @@
 
 namespace anju::db {
 
-Conn::Conn(ConnBackend* backend, std::function<void()> release)
-    : b_(backend), release_(std::move(release)) {}
+Conn::Conn(ConnBackend* backend, std::function<void()> release, Db* owner)
+    : b_(backend), release_(std::move(release)), owner_(owner) {}
 
 Conn::Conn(Conn&& o) noexcept
     : b_(o.b_),
       release_(std::move(o.release_)),
+      owner_(o.owner_),
       depth_(o.depth_),
+      before_commit_(std::move(o.before_commit_)),
       after_commit_(std::move(o.after_commit_)) {
   o.release_ = nullptr;
   o.depth_ = 0;
@@ -22,6 +24,13 @@ Conn::~Conn() {
 }
 
 void Conn::Exec(std::string_view sql) { b_->Exec(sql); }
+
+void Conn::BeforeCommit(std::function<void()> fn) {
+  if (depth_ > 0)
+    before_commit_.push_back(std::move(fn));
+  else
+    fn();
+}
 
 void Conn::AfterCommit(std::function<void()> fn) {
   if (depth_ > 0)
@@ -62,6 +71,7 @@ Transaction::~Transaction() {
   --c_.depth_;
   if (outer_) {
     c_.b_->Rollback();
+    c_.before_commit_.clear();
     c_.after_commit_.clear();
   }
 }
@@ -73,7 +83,10 @@ void Transaction::Commit() {
     done_ = true;
     return;
   }
-  c_.b_->Commit();  // throws: the destructor rolls back
+  auto before = std::move(c_.before_commit_);
+  c_.before_commit_.clear();
+  for (auto& h : before) h();  // throws: the destructor rolls back
+  c_.b_->Commit();             // throws: the destructor rolls back
   --c_.depth_;
   done_ = true;
   auto hooks = std::move(c_.after_commit_);

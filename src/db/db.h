@@ -1,8 +1,8 @@
 // The one database seam of anju: a Db hands out connections (Conn), on which statements
 // (Stmt) and transactions (Transaction) run. The embedded backend is SQLite (one writer
-// connection under a mutex, optional reader connections, WAL); a second backend can serve
-// the same SQL to a shared server. SQL is written once, with `?` / `?N` placeholders, in
-// the subset both backends speak (docs/architecture.md, "Storage").
+// connection under a mutex, optional reader connections, WAL); the PostgreSQL backend
+// (postgres.h) serves the same SQL from a shared server. SQL is written once, with `?` /
+// `?N` placeholders, in the subset both backends speak (docs/storage.md).
 //
 //   auto c = db.Acquire();            // a leased connection (SQLite: holds the writer lock)
 //   db::Transaction tx(c);            // BEGIN IMMEDIATE … COMMIT; rolled back unless committed
@@ -67,9 +67,11 @@ class ConnBackend {
 // ---- connections -----------------------------------------------------------------------
 
 // A leased connection. Move-only; returns the connection to its Db when destroyed.
+class Db;
+
 class Conn {
  public:
-  Conn(ConnBackend* backend, std::function<void()> release);
+  Conn(ConnBackend* backend, std::function<void()> release, Db* owner = nullptr);
   Conn(Conn&& o) noexcept;
   Conn& operator=(Conn&&) = delete;
   Conn(const Conn&) = delete;
@@ -83,14 +85,21 @@ class Conn {
   // Runs FN once the current transaction has committed (at once outside a transaction);
   // dropped when it rolls back. FN must not throw.
   void AfterCommit(std::function<void()> fn);
+  // Runs FN just before the current transaction commits; when FN throws, the transaction
+  // rolls back and Commit() throws. Outside a transaction FN runs at once.
+  void BeforeCommit(std::function<void()> fn);
 
   ConnBackend& backend() { return *b_; }
+  // The database this connection belongs to (null for a bare connection).
+  Db* owner() const { return owner_; }
 
  private:
   friend class Transaction;
   ConnBackend* b_;
   std::function<void()> release_;
+  Db* owner_ = nullptr;
   int depth_ = 0;
+  std::vector<std::function<void()>> before_commit_;
   std::vector<std::function<void()>> after_commit_;
 };
 
@@ -173,6 +182,8 @@ class Db {
   virtual int64_t SizeBytes() const = 0;
   // Gives free pages back to the file system where the backend can.
   virtual void Reclaim() {}
+  // The database's file (empty for a backend that is not a file).
+  virtual std::filesystem::path file() const { return {}; }
   const std::string& name() const { return name_; }
 
  protected:
@@ -190,6 +201,10 @@ struct SqliteOptions {
   // auto_vacuum=INCREMENTAL for a new file (retention gives space back, Reclaim()).
   bool incremental_vacuum = false;
   int busy_timeout_ms = 5000;
+  // Opens an existing file read-only (no migrations, no WAL switch): for tools that read a
+  // live database beside the server (audit verification, exports). Error(kNotFound) when
+  // the file does not exist.
+  bool read_only = false;
 };
 
 // Opens (creating) FILE with WAL and synchronous=FULL, then applies the migrations newer

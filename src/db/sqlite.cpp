@@ -143,6 +143,21 @@ class SqliteDb final : public Db {
  public:
   SqliteDb(const fs::path& file, const Migrations& migrations, const SqliteOptions& o)
       : Db(o.name), file_(file) {
+    if (o.read_only) {
+      std::error_code ec;
+      if (!fs::exists(file, ec))
+        throw Error(ErrorCode::kNotFound, "没有数据库 / no " + name() + " database " + file.string());
+      writer_ = std::make_unique<SqliteConn>(name(), file, true, o.busy_timeout_ms);
+      Conn c(writer_.get(), nullptr);
+      try {
+        Stmt v(c, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+        v.Step();
+        version_ = int(v.Int(0));
+      } catch (const Error&) {
+        version_ = 0;  // a file from before schema_version
+      }
+      return;
+    }
     writer_ = std::make_unique<SqliteConn>(name(), file, false, o.busy_timeout_ms);
     {
       // auto_vacuum only takes effect on a new, empty file.
@@ -164,7 +179,7 @@ class SqliteDb final : public Db {
 
   Conn Acquire() override {
     writer_mu_.lock();
-    return Conn(writer_.get(), [this] { writer_mu_.unlock(); });
+    return Conn(writer_.get(), [this] { writer_mu_.unlock(); }, this);
   }
 
   Conn AcquireReader() override {
@@ -173,16 +188,20 @@ class SqliteDb final : public Db {
     readers_cv_.wait(lock, [&] { return !free_readers_.empty(); });
     SqliteConn* r = free_readers_.front();
     free_readers_.pop_front();
-    return Conn(r, [this, r] {
-      {
-        std::lock_guard l(readers_mu_);
-        free_readers_.push_back(r);
-      }
-      readers_cv_.notify_one();
-    });
+    return Conn(
+        r,
+        [this, r] {
+          {
+            std::lock_guard l(readers_mu_);
+            free_readers_.push_back(r);
+          }
+          readers_cv_.notify_one();
+        },
+        this);
   }
 
   int schema_version() const override { return version_; }
+  std::filesystem::path file() const override { return file_; }
 
   void CopyTo(const fs::path& out) override {
     sqlite3* dst = nullptr;

@@ -188,6 +188,9 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
             if (options.with_liveness) r.liveness = engine.Liveness(img, *face);
           }
         } catch (const Error& e) {
+          // Counted below; kept in the cache so the next run counts it too (a GIF in
+          // asian/ named .jpg is refused by DecodeImage: JPEG, PNG and BMP only).
+          r.found_by = kUnreadable;
           std::lock_guard lock(log_mu);
           std::fprintf(stderr, "\nskipped %s: %s\n", files[i].c_str(), e.what());
         }
@@ -209,6 +212,11 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
       SaveCache(options.cache, key, cache);
     }
   }
+  const size_t unreadable = static_cast<size_t>(std::count_if(
+      out.begin(), out.end(), [](const FaceRecord& r) { return r.found_by == kUnreadable; }));
+  if (unreadable > 0)
+    std::fprintf(stderr, "跳过 %zu 个无法读取的图像 / %zu unreadable images skipped (of %zu)\n",
+                 unreadable, unreadable, out.size());
   return out;
 }
 

@@ -18,10 +18,13 @@ struct FaceRecord {
   std::vector<float> feature;          // L2-normalised, empty when !found
   float yaw = 0, pitch = 0, roll = 0;  // pose network if with_pose, else landmarks
   float liveness = 0;
-  float quality = 0;  // vision::Quality::score, as the terminal computes it (landmark pose)
-  float face_px = 0;  // larger side of the face box, pixels (the terminal's min_face_px)
-  std::string found_by;
+  float quality = 0;     // vision::Quality::score, as the terminal computes it (landmark pose)
+  float face_px = 0;     // larger side of the face box, pixels (the terminal's min_face_px)
+  std::string found_by;  // FaceEngine's detection pass, or kUnreadable
 };
+
+// found_by of a file that could not be decoded (refused format, broken or truncated).
+inline constexpr const char* kUnreadable = "unreadable";
 
 struct BatchOptions {
   int threads = 2;
@@ -40,7 +43,8 @@ struct BatchOptions {
 std::filesystem::path DefaultCachePath(const std::string& tag);
 
 // Returns one record per input path, in order. Images that fail to decode count as
-// not found (and are reported on stderr), never abort the run.
+// not found with found_by = kUnreadable (each is reported on stderr, and their number at
+// the end), never abort the run.
 std::vector<FaceRecord> EmbedFiles(const std::vector<std::filesystem::path>& files,
                                    const std::filesystem::path& model_dir,
                                    const vision::EngineOptions& engine_options,

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "crypto/bytes.h"
+#include "protocol/json_limits.h"
 
 namespace anju::protocol::viid {
 
@@ -53,36 +54,17 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 
 // ---- JSON field access -----------------------------------------------------------------
 
-// Nesting depth of JSON text, outside strings. Bounded before parsing so that hostile input
-// cannot make any later recursive walk deep.
-size_t JsonDepth(std::string_view text) {
-  size_t depth = 0, max_depth = 0;
-  bool in_string = false, escape = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escape)
-        escape = false;
-      else if (c == '\\')
-        escape = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '{' || c == '[')
-      max_depth = std::max(max_depth, ++depth);
-    else if ((c == '}' || c == ']') && depth > 0)
-      --depth;
-  }
-  return max_depth;
-}
-
+// Camera JSON goes through the limited parser (json_limits.h): depth, size, string and
+// array limits are enforced while parsing, so hostile input cannot make any later
+// recursive walk deep.
 json ParseJson(std::string_view text) {
-  if (JsonDepth(text) > kMaxJsonDepth) Bad("JSON 嵌套过深 / JSON nested too deeply");
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) Bad("不是有效的 JSON / not valid JSON");
-  return j;
+  JsonLimits limits = JsonLimits::Peer();
+  limits.max_depth = static_cast<int>(kMaxJsonDepth);
+  try {
+    return protocol::ParseJson(text, limits);
+  } catch (const Error& e) {
+    Bad(e.what());
+  }
 }
 
 const json* Field(const json& obj, const char* key) {

@@ -1,4 +1,4 @@
-// The enrolment quality gate (issue 6 "Enrolment", R3.3.2.2): one uploaded photo → either
+// The enrolment quality gate (R3.3.2.2): one uploaded photo → either
 // a feature code or the reasons it is refused, in machine-readable words:
 // no_face, several_faces, too_small, blurred, too_dark, too_bright, not_frontal,
 // eyes_closed, spoof. One engine behind a mutex: enrolment is an administrator's action,

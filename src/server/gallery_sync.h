@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -25,30 +26,34 @@ class GallerySync {
   GallerySync(Database& db, const crypto::DataKey& server_key, std::string model_version)
       : db_(db), key_(server_key), model_version_(std::move(model_version)) {}
 
-  // All of these: the caller holds db.mutex() and an open transaction.
-  void PersonChanged(int64_t person_id, const std::string& reason);
-  void GroupChanged(int64_t group_id, const std::string& reason);
+  // All of these run on the caller's connection, inside its transaction.
+  void PersonChanged(Conn& conn, int64_t person_id, const std::string& reason);
+  void GroupChanged(Conn& conn, int64_t group_id, const std::string& reason);
   // The highest sequence number of DEVICE's log (0 when empty).
-  int64_t Latest(const std::string& device_id);
+  int64_t Latest(Conn& conn, const std::string& device_id);
 
   // The protocol's answer to GET /api/v1/device/gallery?since=&limit=; also records
-  // removal confirmations up to SINCE. The caller holds db.mutex() (no transaction).
-  nlohmann::json Fetch(const std::string& device_id, const crypto::DataKey& device_key,
+  // removal confirmations up to SINCE, on the caller's connection (no transaction).
+  nlohmann::json Fetch(Conn& conn, const std::string& device_id, const crypto::DataKey& device_key,
                        int64_t since, int64_t limit);
 
   const std::string& model_version() const { return model_version_; }
   void set_model_version(std::string v) { model_version_ = std::move(v); }
+  // Called by every PersonChanged / GroupChanged (inside the caller's transaction): the
+  // per-site calibration marks the galleries dirty (server/matching/site_thresholds.h).
+  void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
 
  private:
-  void Append(const std::string& device, const std::string& code, const char* op,
+  void Append(Conn& conn, const std::string& device, const std::string& code, const char* op,
               const std::string& reason);
-  nlohmann::json Upsert(int64_t person_id, const std::string& code, const std::string& name,
+  nlohmann::json Upsert(Conn& conn, int64_t person_id, const std::string& code, const std::string& name,
                         int open_ms, const std::string& device_id, int doors,
                         const crypto::DataKey& device_key);
 
   Database& db_;
   crypto::DataKey key_;
   std::string model_version_;
+  std::function<void()> on_change_;
 };
 
 // "张*明": first and last character kept, the middle masked (UTF-8 aware); "张*" for two.

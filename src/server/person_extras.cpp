@@ -8,7 +8,7 @@ namespace anju::server {
 
 using nlohmann::json;
 
-void AddFaceAndHome(Database& db, json& items, const std::vector<int64_t>& ids) {
+void AddFaceAndHome(Conn& conn, json& items, const std::vector<int64_t>& ids) {
   if (ids.empty()) return;
   // Row ids are integers from our own query: written inline as the IN list.
   std::string in;
@@ -16,11 +16,11 @@ void AddFaceAndHome(Database& db, json& items, const std::vector<int64_t>& ids) 
 
   std::map<int64_t, int64_t> features, photos;
   std::map<int64_t, json> photo, home;
-  Stmt f(db.handle(), "SELECT person_id, COUNT(*) FROM features WHERE person_id IN (" + in +
+  Stmt f(conn, "SELECT person_id, COUNT(*) FROM features WHERE person_id IN (" + in +
                           ") GROUP BY person_id");
   while (f.Step()) features[f.Int(0)] = f.Int(1);
   // Newest first; a photo with a feature code before one without.
-  Stmt p(db.handle(),
+  Stmt p(conn,
          "SELECT p.person_id, p.id, EXISTS(SELECT 1 FROM features x WHERE x.photo_id = p.id) "
          "AS usable FROM photos p WHERE p.person_id IN (" +
              in + ") ORDER BY p.person_id, usable DESC, p.id DESC");
@@ -28,7 +28,7 @@ void AddFaceAndHome(Database& db, json& items, const std::vector<int64_t>& ids) 
     const int64_t pid = p.Int(0);
     if (photos[pid]++ == 0) photo[pid] = p.Int(1);
   }
-  Stmt h(db.handle(),
+  Stmt h(conn,
          "SELECT m.person_id, h.id, h.name, r.name, u.name, b.name, s.name FROM household_members "
          "m JOIN households h ON h.id = m.household_id LEFT JOIN rooms r ON r.id = h.room_id "
          "LEFT JOIN units u ON u.id = r.unit_id LEFT JOIN buildings b ON b.id = u.building_id "

@@ -17,6 +17,6 @@ namespace anju::server {
 //   "home": {"household_id", "household", "room", "unit", "building", "site"} of the
 //           person's first household (names; null where the household has no room), or null.
 // The caller holds the database mutex.
-void AddFaceAndHome(Database& db, nlohmann::json& items, const std::vector<int64_t>& ids);
+void AddFaceAndHome(Conn& conn, nlohmann::json& items, const std::vector<int64_t>& ids);
 
 }  // namespace anju::server

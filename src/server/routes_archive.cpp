@@ -6,9 +6,9 @@
 #include <regex>
 
 #include "protocol/api_error.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 
 namespace anju::server {
 
@@ -73,8 +73,8 @@ std::string SelectList(const Resource& res) {
   return cols + ", created_ms";
 }
 
-json GetRow(Database& db, const Resource& res, int64_t id) {
-  Stmt s(db.handle(), "SELECT " + SelectList(res) + " FROM " + res.table + " WHERE id = ?");
+json GetRow(Conn& conn, const Resource& res, int64_t id) {
+  Stmt s(conn, "SELECT " + SelectList(res) + " FROM " + res.table + " WHERE id = ?");
   s.Bind(1, id);
   if (!s.Step()) NotFound(res.path + " " + std::to_string(id));
   return ReadRow(s, res);
@@ -173,11 +173,11 @@ void Server::Impl::AddArchiveRoutes() {
                   (site.empty() ? "" : " AND " + scope.SiteCondition(site)) +
                   (res.table == "access_groups" ? " AND " + scope.GroupCondition("access_groups.id")
                                                 : "");
-              std::lock_guard lock(db->mutex());
-              Stmt c(db->handle(), "SELECT COUNT(*) FROM " + res.table + where);
+              auto conn = db->Acquire();
+              Stmt c(conn, "SELECT COUNT(*) FROM " + res.table + where);
               if (!res.parent.empty()) c.Bind(1, parent);
               c.Step();
-              Stmt s(db->handle(), "SELECT " + SelectList(res) + " FROM " + res.table + where +
+              Stmt s(conn, "SELECT " + SelectList(res) + " FROM " + res.table + where +
                                        " ORDER BY id LIMIT ?2 OFFSET ?3");
               if (!res.parent.empty()) s.Bind(1, parent);
               s.Bind(2, p.limit).Bind(3, p.offset);
@@ -206,9 +206,9 @@ void Server::Impl::AddArchiveRoutes() {
                  cols += c.name + ", ";
                  marks += "?, ";
                }
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
-               Stmt s(db->handle(), "INSERT INTO " + res.table + "(" + cols +
+               auto conn = db->Acquire();
+               Transaction tx(conn);
+               Stmt s(conn, "INSERT INTO " + res.table + "(" + cols +
                                         "created_ms) VALUES(" + marks + "?)");
                int i = 1;
                for (const auto& c : res.columns) {
@@ -226,12 +226,12 @@ void Server::Impl::AddArchiveRoutes() {
                      409, "conflict",
                      "引用的上级不存在 / parent does not exist: " + std::string(e.what()));
                }
-               const int64_t id = db->LastInsertId();
+               const int64_t id = conn.LastInsertId();
                // The parent must be in the caller's sites (as if it did not exist otherwise).
-               if (!scope.RowVisible(*db, res.table, id))
+               if (!scope.RowVisible(conn, res.table, id))
                  NotFound(res.parent + " " + r.body.value(res.parent, json()).dump());
-               json row = GetRow(*db, res, id);
-               Audit(*db, r.actor, "create", res.path + "/" + std::to_string(id), row);
+               json row = GetRow(conn, res, id);
+               Audit(conn, r.actor, "create", res.path + "/" + std::to_string(id), row);
                tx.Commit();
                return Reply::Json(row, 201);
              })
@@ -240,10 +240,10 @@ void Server::Impl::AddArchiveRoutes() {
     router.Add("GET", base + "/{id}", res.tag, Auth::kAdmin, "archive.read", "One of " + res.path,
                [this, res](Request& r) {
                  const int64_t id = RowId(r);
-                 std::lock_guard lock(db->mutex());
-                 if (!SiteScope(r.principal).RowVisible(*db, res.table, id))
+                 auto conn = db->Acquire();
+                 if (!SiteScope(r.principal).RowVisible(conn, res.table, id))
                    NotFound(res.path + " " + std::to_string(id));
-                 return Reply::Json(GetRow(*db, res, id));
+                 return Reply::Json(GetRow(conn, res, id));
                });
 
     router
@@ -254,27 +254,27 @@ void Server::Impl::AddArchiveRoutes() {
                if (is_group) CheckWindows(r.body);
                const int64_t id = RowId(r);
                const SiteScope scope(r.principal);
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
-               GetRow(*db, res, id);
-               if (!scope.RowVisible(*db, res.table, id))
+               auto conn = db->Acquire();
+               Transaction tx(conn);
+               GetRow(conn, res, id);
+               if (!scope.RowVisible(conn, res.table, id))
                  NotFound(res.path + " " + std::to_string(id));
                for (const auto& c : res.columns) {
                  if (!r.body.contains(c.name)) continue;
                  json v = r.body[c.name];
                  if (v.is_null() && (c.required || c.json_text || c.name == "open_ms"))
                    throw protocol::ApiError(400, "bad_request", c.name + " cannot be null");
-                 Stmt s(db->handle(),
+                 Stmt s(conn,
                         "UPDATE " + res.table + " SET " + c.name + " = ? WHERE id = ?");
                  BindValue(s, 1, c, v);
                  s.Bind(2, id).Run();
                }
                // Moving a row out of the caller's sites is refused (rolled back).
-               if (!scope.RowVisible(*db, res.table, id))
+               if (!scope.RowVisible(conn, res.table, id))
                  NotFound(res.parent + " " + r.body.value(res.parent, json()).dump());
-               json row = GetRow(*db, res, id);
-               if (is_group) sync->GroupChanged(id, "rules_changed");
-               Audit(*db, r.actor, "update", res.path + "/" + std::to_string(id), r.body);
+               json row = GetRow(conn, res, id);
+               if (is_group) sync->GroupChanged(conn, id, "rules_changed");
+               Audit(conn, r.actor, "update", res.path + "/" + std::to_string(id), r.body);
                tx.Commit();
                return Reply::Json(row);
              })
@@ -285,26 +285,26 @@ void Server::Impl::AddArchiveRoutes() {
         "Delete one of " + res.path + " (409 while still referenced)",
         [this, res, is_group](Request& r) {
           const int64_t id = RowId(r);
-          std::lock_guard lock(db->mutex());
-          Transaction tx(*db);
-          GetRow(*db, res, id);
-          if (!SiteScope(r.principal).RowVisible(*db, res.table, id))
+          auto conn = db->Acquire();
+          Transaction tx(conn);
+          GetRow(conn, res, id);
+          if (!SiteScope(r.principal).RowVisible(conn, res.table, id))
             NotFound(res.path + " " + std::to_string(id));
           std::vector<int64_t> members;
           if (is_group) {
-            Stmt m(db->handle(), "SELECT person_id FROM access_group_members WHERE group_id = ?");
+            Stmt m(conn, "SELECT person_id FROM access_group_members WHERE group_id = ?");
             m.Bind(1, id);
             while (m.Step()) members.push_back(m.Int(0));
           }
-          Stmt s(db->handle(), "DELETE FROM " + res.table + " WHERE id = ?");
+          Stmt s(conn, "DELETE FROM " + res.table + " WHERE id = ?");
           try {
             s.Bind(1, id).Run();
           } catch (const Error& e) {
             throw protocol::ApiError(
                 409, "conflict", "仍被引用，无法删除 / still referenced: " + std::string(e.what()));
           }
-          for (int64_t p : members) sync->PersonChanged(p, "access_changed");
-          Audit(*db, r.actor, "delete", res.path + "/" + std::to_string(id));
+          for (int64_t p : members) sync->PersonChanged(conn, p, "access_changed");
+          Audit(conn, r.actor, "delete", res.path + "/" + std::to_string(id));
           tx.Commit();
           return Reply::Json({{"deleted", id}});
         });
@@ -316,23 +316,24 @@ void Server::Impl::AddArchiveRoutes() {
            "Add a person to a household with a role",
            [this](Request& r) {
              const int64_t hh = RowId(r);
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
-             const int64_t pid = ScopedPersonId(r.principal, r.body["person"].get<std::string>());
-             Stmt e(db->handle(), "SELECT 1 FROM households WHERE id = ?");
+             auto conn = db->Acquire();
+             Transaction tx(conn);
+             const int64_t pid = ScopedPersonId(conn, r.principal, r.body["person"].get<std::string>());
+             Stmt e(conn, "SELECT 1 FROM households WHERE id = ?");
              e.Bind(1, hh);
              if (!e.Step()) NotFound("household " + std::to_string(hh));
-             Stmt s(db->handle(),
+             Stmt s(conn,
                     "INSERT INTO household_members(household_id, person_id, role, since_ms) "
                     "VALUES(?,?,?,?) ON CONFLICT(household_id, person_id) DO UPDATE SET role = "
                     "excluded.role");
              s.Bind(1, hh).Bind(2, pid).Bind(3, r.body["role"].get<std::string>()).Bind(4, NowMs());
              s.Run();
-             History(*db, pid, "household_joined", r.actor,
+             History(conn, pid, "household_joined", r.actor,
                      {{"household", hh}, {"role", r.body["role"]}});
-             Audit(*db, r.actor, "household_member_add", "households/" + std::to_string(hh),
+             Audit(conn, r.actor, "household_member_add", "households/" + std::to_string(hh),
                    r.body);
              tx.Commit();
+             site_thresholds->GalleryChanged();  // the person may now count in a site
              return Reply::Json(
                  {{"household_id", hh}, {"person", r.body["person"]}, {"role", r.body["role"]}},
                  201);
@@ -343,9 +344,9 @@ void Server::Impl::AddArchiveRoutes() {
   router.Add("GET", "/api/v1/households/{id}/members", "households", Auth::kAdmin, "archive.read",
              "Members of a household", [this](Request& r) {
                const int64_t hh = RowId(r);
-               std::lock_guard lock(db->mutex());
+               auto conn = db->Acquire();
                Stmt s(
-                   db->handle(),
+                   conn,
                    "SELECT p.code, p.name, m.role, m.since_ms, p.status FROM household_members m "
                    "JOIN persons p ON p.id = m.person_id WHERE m.household_id = ? ORDER BY p.code");
                s.Bind(1, hh);
@@ -362,17 +363,18 @@ void Server::Impl::AddArchiveRoutes() {
   router.Add("DELETE", "/api/v1/households/{id}/members/{code}", "households", Auth::kAdmin,
              "archive.write", "Remove a person from a household", [this](Request& r) {
                const int64_t hh = RowId(r);
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
-               const int64_t pid = PersonId(*db, r.Path("code"));
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               Transaction tx(conn);
+               const int64_t pid = PersonId(conn, r.Path("code"));
+               Stmt s(conn,
                       "DELETE FROM household_members WHERE household_id = ? AND person_id = ?");
                s.Bind(1, hh).Bind(2, pid).Run();
-               if (db->Changes() == 0) NotFound("membership");
-               History(*db, pid, "household_left", r.actor, {{"household", hh}});
-               Audit(*db, r.actor, "household_member_remove", "households/" + std::to_string(hh),
+               if (conn.Changes() == 0) NotFound("membership");
+               History(conn, pid, "household_left", r.actor, {{"household", hh}});
+               Audit(conn, r.actor, "household_member_remove", "households/" + std::to_string(hh),
                      {{"person", r.Path("code")}});
                tx.Commit();
+               site_thresholds->GalleryChanged();
                return Reply::Json({{"removed", r.Path("code")}});
              });
 
@@ -382,37 +384,37 @@ void Server::Impl::AddArchiveRoutes() {
            "Add and remove members (identity codes); their devices get the change",
            [this](Request& r) {
              const int64_t gid = RowId(r);
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
-             Stmt e(db->handle(), "SELECT 1 FROM access_groups WHERE id = ?");
+             auto conn = db->Acquire();
+             Transaction tx(conn);
+             Stmt e(conn, "SELECT 1 FROM access_groups WHERE id = ?");
              e.Bind(1, gid);
              if (!e.Step()) NotFound("access group " + std::to_string(gid));
              std::vector<int64_t> touched;
              for (const auto& code : r.body.value("add", json::array())) {
-               const int64_t pid = ScopedPersonId(r.principal, code.get<std::string>());
+               const int64_t pid = ScopedPersonId(conn, r.principal, code.get<std::string>());
                Stmt s(
-                   db->handle(),
+                   conn,
                    "INSERT OR IGNORE INTO access_group_members(group_id, person_id) VALUES(?,?)");
                s.Bind(1, gid).Bind(2, pid).Run();
-               if (db->Changes()) {
+               if (conn.Changes()) {
                  touched.push_back(pid);
-                 History(*db, pid, "access_group_joined", r.actor, {{"group", gid}});
+                 History(conn, pid, "access_group_joined", r.actor, {{"group", gid}});
                }
              }
              for (const auto& code : r.body.value("remove", json::array())) {
-               const int64_t pid = ScopedPersonId(r.principal, code.get<std::string>());
-               Stmt s(db->handle(),
+               const int64_t pid = ScopedPersonId(conn, r.principal, code.get<std::string>());
+               Stmt s(conn,
                       "DELETE FROM access_group_members WHERE group_id = ? AND person_id = ?");
                s.Bind(1, gid).Bind(2, pid).Run();
-               if (db->Changes()) {
+               if (conn.Changes()) {
                  touched.push_back(pid);
-                 History(*db, pid, "access_group_left", r.actor, {{"group", gid}});
+                 History(conn, pid, "access_group_left", r.actor, {{"group", gid}});
                }
              }
-             for (int64_t pid : touched) sync->PersonChanged(pid, "access_changed");
-             Audit(*db, r.actor, "access_group_members", "access-groups/" + std::to_string(gid),
+             for (int64_t pid : touched) sync->PersonChanged(conn, pid, "access_changed");
+             Audit(conn, r.actor, "access_group_members", "access-groups/" + std::to_string(gid),
                    r.body);
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM access_group_members WHERE group_id = ?");
+             Stmt c(conn, "SELECT COUNT(*) FROM access_group_members WHERE group_id = ?");
              c.Bind(1, gid).Step();
              const int64_t members = c.Int(0);
              tx.Commit();
@@ -427,13 +429,13 @@ void Server::Impl::AddArchiveRoutes() {
            [this](Request& r) {
              const int64_t gid = RowId(r);
              const Paging p = ReadPaging(r);
-             std::lock_guard lock(db->mutex());
+             auto conn = db->Acquire();
              const std::string in_scope = SiteScope(r.principal).PersonCondition("m.person_id");
-             Stmt c(db->handle(),
+             Stmt c(conn,
                     "SELECT COUNT(*) FROM access_group_members m WHERE m.group_id = ? AND " +
                         in_scope);
              c.Bind(1, gid).Step();
-             Stmt s(db->handle(),
+             Stmt s(conn,
                     "SELECT p.code FROM access_group_members m JOIN persons p ON p.id = "
                     "m.person_id WHERE m.group_id = ? AND " +
                         in_scope + " ORDER BY p.code LIMIT ? OFFSET ?");
@@ -449,18 +451,18 @@ void Server::Impl::AddArchiveRoutes() {
            "Replace the doors (device, door index) of an access group",
            [this](Request& r) {
              const int64_t gid = RowId(r);
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
-             Stmt e(db->handle(), "SELECT 1 FROM access_groups WHERE id = ?");
+             auto conn = db->Acquire();
+             Transaction tx(conn);
+             Stmt e(conn, "SELECT 1 FROM access_groups WHERE id = ?");
              e.Bind(1, gid);
              if (!e.Step()) NotFound("access group " + std::to_string(gid));
-             Stmt d(db->handle(), "DELETE FROM access_group_doors WHERE group_id = ?");
+             Stmt d(conn, "DELETE FROM access_group_doors WHERE group_id = ?");
              d.Bind(1, gid).Run();
              const SiteScope scope(r.principal);
              for (const auto& door : r.body["doors"]) {
                const std::string dev = door["device_id"].get<std::string>();
-               scope.RequireDevice(*db, dev);
-               Stmt v(db->handle(), "SELECT doors FROM devices WHERE id = ?");
+               scope.RequireDevice(conn, dev);
+               Stmt v(conn, "SELECT doors FROM devices WHERE id = ?");
                v.Bind(1, dev);
                if (!v.Step()) NotFound("device " + dev);
                const int64_t n = door.value("door", int64_t{0});
@@ -469,18 +471,18 @@ void Server::Impl::AddArchiveRoutes() {
                                           "设备 " + dev + " 没有门 " + std::to_string(n) +
                                               " / device " + dev + " has no door " +
                                               std::to_string(n));
-               Stmt s(db->handle(),
+               Stmt s(conn,
                       "INSERT OR IGNORE INTO access_group_doors(group_id, device_id, door) "
                       "VALUES(?,?,?)");
                s.Bind(1, gid).Bind(2, dev).Bind(3, n).Run();
              }
              // Without doors the group would leave the caller's scope (rolled back).
-             if (!scope.GroupVisible(*db, gid))
+             if (!scope.GroupVisible(conn, gid))
                throw protocol::ApiError(400, "bad_request",
                                         "限定站点的账号须保留至少一个门 / an account limited to "
                                         "sites must keep at least one door");
-             sync->GroupChanged(gid, "doors_changed");
-             Audit(*db, r.actor, "access_group_doors", "access-groups/" + std::to_string(gid),
+             sync->GroupChanged(conn, gid, "doors_changed");
+             Audit(conn, r.actor, "access_group_doors", "access-groups/" + std::to_string(gid),
                    r.body);
              tx.Commit();
              return Reply::Json({{"group", gid}, {"doors", r.body["doors"]}});
@@ -492,8 +494,8 @@ void Server::Impl::AddArchiveRoutes() {
   router.Add("GET", "/api/v1/access-groups/{id}/doors", "access", Auth::kAdmin, "archive.read",
              "Doors of an access group", [this](Request& r) {
                const int64_t gid = RowId(r);
-               std::lock_guard lock(db->mutex());
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               Stmt s(conn,
                       "SELECT device_id, door FROM access_group_doors WHERE group_id = ? ORDER BY "
                       "device_id, door");
                s.Bind(1, gid);

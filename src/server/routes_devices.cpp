@@ -4,10 +4,11 @@
 
 #include "crypto/sm3.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
+#include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
 
@@ -59,9 +60,9 @@ constexpr const char* kDeviceCols =
     "(SELECT name FROM sites WHERE sites.id = devices.site_id)";
 
 // 404 when SITE is outside the caller's sites (not revealed); 400 when there is no such site.
-void CheckSite(Database& db, const SiteScope& scope, int64_t site) {
+void CheckSite(Conn& conn, const SiteScope& scope, int64_t site) {
   if (!scope.HasSite(site)) NotFound("site " + std::to_string(site));
-  Stmt s(db.handle(), "SELECT 1 FROM sites WHERE id = ?");
+  Stmt s(conn, "SELECT 1 FROM sites WHERE id = ?");
   s.Bind(1, site);
   if (!s.Step())
     throw protocol::ApiError(400, "bad_request", "站点不存在 / no site " + std::to_string(site));
@@ -74,23 +75,23 @@ NewDevice Server::Impl::CreateDevice(const std::string& name, int doors, const s
   NewDevice d;
   d.enrolment_code = NewEnrolmentCode();
   d.expires_ms = NowMs() + options.enrolment_code_ttl_ms;
-  std::lock_guard lock(db->mutex());
-  Transaction tx(*db);
+  auto conn = db->Acquire();
+  Transaction tx(conn);
   for (;;) {
     d.device_id = "dev-" + crypto::ToHex(crypto::RandomBytes(4));
-    Stmt e(db->handle(), "SELECT 1 FROM devices WHERE id = ?");
+    Stmt e(conn, "SELECT 1 FROM devices WHERE id = ?");
     e.Bind(1, d.device_id);
     if (!e.Step()) break;
   }
-  Stmt s(db->handle(),
+  Stmt s(conn,
          "INSERT INTO devices(id, name, doors, status, created_ms, site_id) "
          "VALUES(?,?,?,'pending',?,?)");
   s.Bind(1, d.device_id).Bind(2, name).Bind(3, int64_t(doors)).Bind(4, NowMs());
   s.Bind(5, site_id).Run();
-  Stmt c(db->handle(),
+  Stmt c(conn,
          "INSERT INTO enrolment_codes(code_hash, device_id, expires_ms) VALUES(?,?,?)");
   c.Bind(1, CodeHash(d.enrolment_code)).Bind(2, d.device_id).Bind(3, d.expires_ms).Run();
-  Audit(*db, actor, "device_create", "devices/" + d.device_id,
+  Audit(conn, actor, "device_create", "devices/" + d.device_id,
         {{"name", name}, {"doors", doors}, {"site_id", J(site_id)}});
   tx.Commit();
   return d;
@@ -111,8 +112,8 @@ void Server::Impl::AddDeviceRoutes() {
                site = r.body["site_id"].get<int64_t>();
              const SiteScope scope(r.principal);
              {
-               std::lock_guard lock(db->mutex());
-               if (site) CheckSite(*db, scope, *site);
+               auto conn = db->Acquire();
+               if (site) CheckSite(conn, scope, *site);
              }
              // A device without a site would be invisible to an account limited to sites.
              if (!site && !scope.unscoped())
@@ -135,11 +136,11 @@ void Server::Impl::AddDeviceRoutes() {
            [this](Request& r) {
              const std::string& id = r.Path("id");
              const SiteScope scope(r.principal);
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
-             scope.RequireDevice(*db, id);
+             auto conn = db->Acquire();
+             Transaction tx(conn);
+             scope.RequireDevice(conn, id);
              {
-               Stmt e(db->handle(), "SELECT 1 FROM devices WHERE id = ?");
+               Stmt e(conn, "SELECT 1 FROM devices WHERE id = ?");
                e.Bind(1, id);
                if (!e.Step()) NotFound("device " + id);
              }
@@ -149,8 +150,8 @@ void Server::Impl::AddDeviceRoutes() {
                  throw protocol::ApiError(
                      400, "bad_request",
                      "须指定站点 / site_id required (account limited to sites)");
-               if (!v.is_null()) CheckSite(*db, scope, v.get<int64_t>());
-               Stmt s(db->handle(), "UPDATE devices SET site_id = ? WHERE id = ?");
+               if (!v.is_null()) CheckSite(conn, scope, v.get<int64_t>());
+               Stmt s(conn, "UPDATE devices SET site_id = ? WHERE id = ?");
                if (v.is_null())
                  s.BindNull(1);
                else
@@ -158,18 +159,18 @@ void Server::Impl::AddDeviceRoutes() {
                s.Bind(2, id).Run();
              }
              if (r.body.contains("name")) {
-               Stmt s(db->handle(), "UPDATE devices SET name = ? WHERE id = ?");
+               Stmt s(conn, "UPDATE devices SET name = ? WHERE id = ?");
                s.Bind(1, r.body["name"].get<std::string>()).Bind(2, id).Run();
              }
-             Audit(*db, r.actor, "device_update", "devices/" + id, r.body);
-             Stmt s(db->handle(),
+             Audit(conn, r.actor, "device_update", "devices/" + id, r.body);
+             Stmt s(conn,
                     std::string("SELECT ") + kDeviceCols + " FROM devices WHERE id = ?");
              s.Bind(1, id);
              s.Step();
-             Stmt q(db->handle(),
+             Stmt q(conn,
                     "SELECT COUNT(*) FROM commands WHERE device_id = ? AND acked_ms IS NULL");
              q.Bind(1, id).Step();
-             json out = DeviceJson(s, sync->Latest(id), q.Int(0));
+             json out = DeviceJson(s, sync->Latest(conn, id), q.Int(0));
              tx.Commit();
              return Reply::Json(out);
            })
@@ -181,20 +182,20 @@ void Server::Impl::AddDeviceRoutes() {
            "Devices with their health (last seen, version, outbox backlog, gallery version)",
            [this](Request& r) {
              const Paging p = ReadPaging(r);
-             std::lock_guard lock(db->mutex());
+             auto conn = db->Acquire();
              const std::string where = " WHERE " + SiteScope(r.principal).SiteCondition("site_id");
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM devices" + where);
+             Stmt c(conn, "SELECT COUNT(*) FROM devices" + where);
              c.Step();
-             Stmt s(db->handle(), std::string("SELECT ") + kDeviceCols + " FROM devices" + where +
+             Stmt s(conn, std::string("SELECT ") + kDeviceCols + " FROM devices" + where +
                                       " ORDER BY created_ms LIMIT ? OFFSET ?");
              s.Bind(1, p.limit).Bind(2, p.offset);
              json items = json::array();
              while (s.Step()) {
                const std::string id = s.Text(0);
-               Stmt q(db->handle(),
+               Stmt q(conn,
                       "SELECT COUNT(*) FROM commands WHERE device_id = ? AND acked_ms IS NULL");
                q.Bind(1, id).Step();
-               items.push_back(DeviceJson(s, sync->Latest(id), q.Int(0)));
+               items.push_back(DeviceJson(s, sync->Latest(conn, id), q.Int(0)));
              }
              return Reply::Json(PageJson(items, c.Int(0), p));
            })
@@ -203,15 +204,15 @@ void Server::Impl::AddDeviceRoutes() {
   router.Add("GET", "/api/v1/devices/{id}", "devices", Auth::kAdmin, "devices.read",
              "One device and its health", [this](Request& r) {
                const std::string& id = r.Path("id");
-               std::lock_guard lock(db->mutex());
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               Stmt s(conn,
                       std::string("SELECT ") + kDeviceCols + " FROM devices WHERE id = ?");
                s.Bind(1, id);
                if (!s.Step()) NotFound("device " + id);
-               Stmt q(db->handle(),
+               Stmt q(conn,
                       "SELECT COUNT(*) FROM commands WHERE device_id = ? AND acked_ms IS NULL");
                q.Bind(1, id).Step();
-               return Reply::Json(DeviceJson(s, sync->Latest(id), q.Int(0)));
+               return Reply::Json(DeviceJson(s, sync->Latest(conn, id), q.Int(0)));
              });
 
   router.Add(
@@ -221,17 +222,17 @@ void Server::Impl::AddDeviceRoutes() {
         const std::string& id = r.Path("id");
         const std::string code = NewEnrolmentCode();
         const int64_t expires = NowMs() + options.enrolment_code_ttl_ms;
-        std::lock_guard lock(db->mutex());
-        Transaction tx(*db);
-        Stmt e(db->handle(), "SELECT status FROM devices WHERE id = ?");
+        auto conn = db->Acquire();
+        Transaction tx(conn);
+        Stmt e(conn, "SELECT status FROM devices WHERE id = ?");
         e.Bind(1, id);
         if (!e.Step()) NotFound("device " + id);
         if (e.Text(0) == "revoked")
           throw protocol::ApiError(409, "conflict", "设备已吊销 / device is revoked");
-        Stmt c(db->handle(),
+        Stmt c(conn,
                "INSERT INTO enrolment_codes(code_hash, device_id, expires_ms) VALUES(?,?,?)");
         c.Bind(1, CodeHash(code)).Bind(2, id).Bind(3, expires).Run();
-        Audit(*db, r.actor, "device_code", "devices/" + id);
+        Audit(conn, r.actor, "device_code", "devices/" + id);
         tx.Commit();
         return Reply::Json({{"device_id", id}, {"enrolment_code", code}, {"expires_ms", expires}},
                            201);
@@ -241,16 +242,16 @@ void Server::Impl::AddDeviceRoutes() {
              "Revoke a device: its key is refused from now on", [this](Request& r) {
                const std::string& id = r.Path("id");
                {
-                 std::lock_guard lock(db->mutex());
-                 Transaction tx(*db);
-                 Stmt s(db->handle(), "UPDATE devices SET status = 'revoked' WHERE id = ?");
+                 auto conn = db->Acquire();
+                 Transaction tx(conn);
+                 Stmt s(conn, "UPDATE devices SET status = 'revoked' WHERE id = ?");
                  s.Bind(1, id).Run();
-                 if (db->Changes() == 0) NotFound("device " + id);
-                 Stmt c(db->handle(),
+                 if (conn.Changes() == 0) NotFound("device " + id);
+                 Stmt c(conn,
                         "UPDATE enrolment_codes SET used_ms = ? WHERE device_id = ? AND used_ms "
                         "IS NULL");
                  c.Bind(1, NowMs()).Bind(2, id).Run();
-                 Audit(*db, r.actor, "device_revoke", "devices/" + id);
+                 Audit(conn, r.actor, "device_revoke", "devices/" + id);
                  tx.Commit();
                }
                ForgetDevice(id);
@@ -269,17 +270,17 @@ void Server::Impl::AddDeviceRoutes() {
              if (type == "open_door") cmd["door"] = cmd.value("door", 0);
              if (type == "notice" && !cmd.contains("text_zh") && !cmd.contains("text_en"))
                throw protocol::ApiError(400, "bad_request", "notice 需要文字 / notice needs text");
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
-             Stmt e(db->handle(), "SELECT 1 FROM devices WHERE id = ?");
+             auto conn = db->Acquire();
+             Transaction tx(conn);
+             Stmt e(conn, "SELECT 1 FROM devices WHERE id = ?");
              e.Bind(1, id);
              if (!e.Step()) NotFound("device " + id);
              Stmt s(
-                 db->handle(),
+                 conn,
                  "INSERT INTO commands(device_id, body, created_ms, created_by) VALUES(?,?,?,?)");
              s.Bind(1, id).Bind(2, cmd.dump()).Bind(3, NowMs()).Bind(4, r.actor).Run();
-             const int64_t cid = db->LastInsertId();
-             Audit(*db, r.actor, "command", "devices/" + id, cmd);
+             const int64_t cid = conn.LastInsertId();
+             Audit(conn, r.actor, "command", "devices/" + id, cmd);
              tx.Commit();
              cmd["id"] = "c-" + std::to_string(cid);
              return Reply::Json(cmd, 201);
@@ -294,10 +295,10 @@ void Server::Impl::AddDeviceRoutes() {
            "Commands of a device (pending and acknowledged)",
            [this](Request& r) {
              const Paging p = ReadPaging(r);
-             std::lock_guard lock(db->mutex());
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM commands WHERE device_id = ?");
+             auto conn = db->Acquire();
+             Stmt c(conn, "SELECT COUNT(*) FROM commands WHERE device_id = ?");
              c.Bind(1, r.Path("id")).Step();
-             Stmt s(db->handle(),
+             Stmt s(conn,
                     "SELECT id, body, created_ms, created_by, acked_ms FROM commands WHERE "
                     "device_id = ? ORDER BY id DESC LIMIT ? OFFSET ?");
              s.Bind(1, r.Path("id")).Bind(2, p.limit).Bind(3, p.offset);
@@ -343,20 +344,20 @@ void Server::Impl::AddDeviceRoutes() {
              const int64_t now = NowMs();
              std::string device_id;
              {
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
-               Stmt c(db->handle(),
+               auto conn = db->Acquire();
+               Transaction tx(conn);
+               Stmt c(conn,
                       "SELECT device_id, expires_ms, used_ms FROM enrolment_codes WHERE "
                       "code_hash = ?");
                c.Bind(1, CodeHash(b["enrolment_code"].get<std::string>()));
                if (!c.Step() || !c.IsNull(2) || c.Int(1) < now) refuse();
                device_id = c.Text(0);
-               Stmt d(db->handle(), "SELECT status FROM devices WHERE id = ?");
+               Stmt d(conn, "SELECT status FROM devices WHERE id = ?");
                d.Bind(1, device_id);
                if (!d.Step() || d.Text(0) == "revoked") refuse();
-               Stmt u(db->handle(), "UPDATE enrolment_codes SET used_ms = ? WHERE code_hash = ?");
+               Stmt u(conn, "UPDATE enrolment_codes SET used_ms = ? WHERE code_hash = ?");
                u.Bind(1, now).Bind(2, CodeHash(b["enrolment_code"].get<std::string>())).Run();
-               Stmt s(db->handle(),
+               Stmt s(conn,
                       "UPDATE devices SET status = 'active', public_key = ?, data_key_sealed = ?, "
                       "software_version = ?, model_version = ?, registered_ms = ?, last_seen_ms = "
                       "?, doors = MAX(doors, ?), name = CASE WHEN ? = '' THEN name ELSE ? END "
@@ -374,7 +375,7 @@ void Server::Impl::AddDeviceRoutes() {
                    .Bind(9, name)
                    .Bind(10, device_id)
                    .Run();
-               Audit(*db, "device:" + device_id, "device_register", "devices/" + device_id,
+               Audit(conn, "device:" + device_id, "device_register", "devices/" + device_id,
                      {{"key", device_key.Fingerprint()},
                       {"software_version", b.value("software_version", "")}});
                tx.Commit();
@@ -398,16 +399,22 @@ void Server::Impl::AddDeviceRoutes() {
              const int64_t since = r.QueryInt("since", 0, 0, int64_t(1) << 53);
              const int64_t limit = r.QueryInt("limit", kGalleryDefaultLimit, 1, kGalleryMaxLimit);
              const auto dev = Device(r.actor);
-             std::lock_guard lock(db->mutex());
-             return Reply::Json(sync->Fetch(r.actor, dev->data_key, since, limit));
+             auto conn = db->Acquire();
+             json page = sync->Fetch(conn, r.actor, dev->data_key, since, limit);
+             // The site's calibrated levels (docs/device-protocol.md, "thresholds"): in every
+             // answer, so a recalibration reaches the terminals with their next poll.
+             const json levels = site_thresholds->ForTerminals(
+                 storage::SiteThresholdsRepo::SiteOfDevice(conn, r.actor));
+             if (!levels.is_null()) page["thresholds"] = levels;
+             return Reply::Json(page);
            })
       .Query({{"since", JType::kInteger, "the version the device has applied (0 = all)"},
               {"limit", JType::kInteger, "changes per answer, 1..500 (default 200)"}});
 
   router.Add("GET", "/api/v1/device/commands", "device protocol", Auth::kDevice,
              "Queued commands (stay until acknowledged)", [this](Request& r) {
-               std::lock_guard lock(db->mutex());
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               Stmt s(conn,
                       "SELECT id, body FROM commands WHERE device_id = ? AND acked_ms IS NULL "
                       "ORDER BY id LIMIT 100");
                s.Bind(1, r.actor);
@@ -417,7 +424,7 @@ void Server::Impl::AddDeviceRoutes() {
                  c["id"] = "c-" + std::to_string(s.Int(0));
                  cmds.push_back(c);
                }
-               Stmt t(db->handle(), "UPDATE devices SET last_seen_ms = ? WHERE id = ?");
+               Stmt t(conn, "UPDATE devices SET last_seen_ms = ? WHERE id = ?");
                t.Bind(1, NowMs()).Bind(2, r.actor).Run();
                return Reply::Json({{"commands", cmds}});
              });
@@ -426,17 +433,17 @@ void Server::Impl::AddDeviceRoutes() {
       .Add("POST", "/api/v1/device/commands/ack", "device protocol", Auth::kDevice,
            "Acknowledge executed commands",
            [this](Request& r) {
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
+             auto conn = db->Acquire();
+             Transaction tx(conn);
              int acked = 0;
              for (const auto& id : r.body["ids"]) {
                const std::string s = id.get<std::string>();
                if (s.size() < 3 || s.compare(0, 2, "c-") != 0) continue;
-               Stmt u(db->handle(),
+               Stmt u(conn,
                       "UPDATE commands SET acked_ms = ? WHERE id = ? AND device_id = ? AND "
                       "acked_ms IS NULL");
                u.Bind(1, NowMs()).Bind(2, std::string_view(s).substr(2)).Bind(3, r.actor).Run();
-               acked += db->Changes();
+               acked += conn.Changes();
              }
              tx.Commit();
              return Reply::Json({{"acked", acked}});
@@ -447,11 +454,11 @@ void Server::Impl::AddDeviceRoutes() {
       .Add("POST", "/api/v1/device/heartbeat", "device protocol", Auth::kDevice,
            "Device health: version, gallery version, outbox backlog, camera",
            [this](Request& r) {
-             std::lock_guard lock(db->mutex());
+             auto conn = db->Acquire();
              const int64_t now = NowMs();
              json hb = r.body;
              hb["received_ms"] = now;
-             Stmt s(db->handle(),
+             Stmt s(conn,
                     "UPDATE devices SET last_seen_ms = ?, heartbeat = ?, software_version = "
                     "COALESCE(?, software_version) WHERE id = ?");
              s.Bind(1, now).Bind(2, hb.dump());
@@ -460,11 +467,11 @@ void Server::Impl::AddDeviceRoutes() {
              else
                s.BindNull(3);
              s.Bind(4, r.actor).Run();
-             Stmt q(db->handle(),
+             Stmt q(conn,
                     "SELECT COUNT(*) FROM commands WHERE device_id = ? AND acked_ms IS NULL");
              q.Bind(1, r.actor).Step();
              return Reply::Json({{"server_time_ms", now},
-                                 {"latest_gallery_version", sync->Latest(r.actor)},
+                                 {"latest_gallery_version", sync->Latest(conn, r.actor)},
                                  {"commands_pending", q.Int(0)}});
            })
       .Body(Obj({Opt("software_version", Str().MaxLength(100)), Opt("gallery_version", Int()),

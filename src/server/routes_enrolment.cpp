@@ -1,4 +1,4 @@
-// Enrolment (issue 6 "Enrolment"): one photo at a time (JSON with base64 or multipart) and
+// Enrolment: one photo at a time (JSON with base64 or multipart) and
 // the batch import (CSV of people + photos from a server folder or inline), each photo
 // through the quality gate and the duplicate check, sealed on disk with the data key.
 #include <spdlog/spdlog.h>
@@ -8,15 +8,16 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "crypto/keyfile.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "server/thumbnail.h"
 #include "store/gallery.h"
 
@@ -26,6 +27,25 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// A CSV photo name resolved inside the import's photo_dir, or nullopt: an absolute name
+// (photo_dir / "/etc/x.jpg" is "/etc/x.jpg"), ".." or a symbolic link leading out of the
+// folder would let an import read any image on the server (R4.2.1.1).
+std::optional<fs::path> PhotoInside(const fs::path& dir, const std::string& name) {
+  if (dir.empty() || name.empty()) return std::nullopt;
+  const fs::path rel(name);
+  if (rel.is_absolute() || rel.has_root_name() || rel.has_root_directory()) return std::nullopt;
+  for (const auto& part : rel)
+    if (part == "..") return std::nullopt;
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(dir, ec);
+  if (ec) return std::nullopt;
+  const fs::path file = fs::weakly_canonical(root / rel, ec);
+  if (ec) return std::nullopt;
+  const fs::path inside = file.lexically_relative(root);
+  if (inside.empty() || *inside.begin() == ".." || inside == ".") return std::nullopt;
+  return file;
+}
 
 json ErrorJson(const std::string& code, const std::string& message) {
   return {{"error", {{"code", code}, {"message", message}}}};
@@ -140,8 +160,8 @@ std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<cons
   if (version.empty() || !index)
     return {503, ErrorJson("unavailable", "未安装人脸模型 / no face models installed")};
   {
-    std::lock_guard lock(db->mutex());
-    if (auto refused = CheckEnrollable(code)) return *refused;
+    auto conn = db->Acquire();
+    if (auto refused = CheckEnrollable(conn, code)) return *refused;
   }
   GateResult g;
   try {
@@ -165,8 +185,8 @@ std::pair<int, json> Server::Impl::Enrol(const std::string& code, std::span<cons
   return result;
 }
 
-std::optional<std::pair<int, json>> Server::Impl::CheckEnrollable(const std::string& code) {
-  Stmt s(db->handle(),
+std::optional<std::pair<int, json>> Server::Impl::CheckEnrollable(Conn& conn, const std::string& code) {
+  Stmt s(conn,
          "SELECT status, EXISTS(SELECT 1 FROM consents c WHERE c.person_id = p.id AND "
          "c.withdrawn_ms IS NULL) FROM persons p WHERE code = ?");
   s.Bind(1, code);
@@ -218,18 +238,18 @@ std::pair<int, json> Server::Impl::StoreTemplate(const std::string& code,
   std::optional<int64_t> photo_id;
   int64_t feature_id = 0;
   try {
-    std::lock_guard lock(db->mutex());
-    if (auto refused = CheckEnrollable(code)) {
+    auto conn = db->Acquire();
+    if (auto refused = CheckEnrollable(conn, code)) {
       if (!file.empty()) fs::remove(file);
       return *refused;
     }
-    Transaction tx(*db);
-    const int64_t pid = PersonId(*db, code);
-    Stmt c(db->handle(), "SELECT COUNT(*) FROM features WHERE person_id = ?");
+    Transaction tx(conn);
+    const int64_t pid = PersonId(conn, code);
+    Stmt c(conn, "SELECT COUNT(*) FROM features WHERE person_id = ?");
     c.Bind(1, pid).Step();
     const bool first = c.Int(0) == 0;
     if (!image.empty()) {
-      Stmt p(db->handle(),
+      Stmt p(conn,
              "INSERT INTO photos(person_id, file, bytes, quality, created_ms, operator) "
              "VALUES(?,?,?,?,?,?)");
       p.Bind(1, pid)
@@ -239,9 +259,9 @@ std::pair<int, json> Server::Impl::StoreTemplate(const std::string& code,
           .Bind(5, NowMs())
           .Bind(6, actor)
           .Run();
-      photo_id = db->LastInsertId();
+      photo_id = conn.LastInsertId();
     }
-    Stmt f(db->handle(),
+    Stmt f(conn,
            "INSERT INTO features(person_id, photo_id, model_version, sealed, created_ms) "
            "VALUES(?,?,?,?,?)");
     f.Bind(1, pid)
@@ -250,12 +270,12 @@ std::pair<int, json> Server::Impl::StoreTemplate(const std::string& code,
         .Bind(4, std::span<const uint8_t>(SealFeatureAtRest(keys.data_key, code, feature)))
         .Bind(5, NowMs())
         .Run();
-    feature_id = db->LastInsertId();
-    History(*db, pid, first ? "enrolled" : "template_added", actor,
+    feature_id = conn.LastInsertId();
+    History(conn, pid, first ? "enrolled" : "template_added", actor,
             {{"photo", J(photo_id)}, {"template", feature_id}});
-    Audit(*db, actor, image.empty() ? "feature_import" : "enrol", "persons/" + code,
+    Audit(conn, actor, image.empty() ? "feature_import" : "enrol", "persons/" + code,
           {{"photo", J(photo_id)}, {"duplicates_accepted", candidates}});
-    sync->PersonChanged(pid, first ? "enrolled" : "new_photo");
+    sync->PersonChanged(conn, pid, first ? "enrolled" : "new_photo");
     tx.Commit();
   } catch (...) {
     std::error_code ec;
@@ -280,8 +300,8 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
   const SiteScope scope(std::move(sites));
   json results = json::array();
   auto save = [&](const char* state, bool finished) {
-    std::lock_guard lock(db->mutex());
-    Stmt s(db->handle(),
+    auto conn = db->Acquire();
+    Stmt s(conn,
            "UPDATE imports SET state = ?, done = ?, results = ?, finished_ms = ? "
            "WHERE id = ?");
     s.Bind(1, state).Bind(2, int64_t(results.size())).Bind(3, results.dump());
@@ -314,9 +334,9 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
           throw protocol::ApiError(400, "bad_request", "编号无效 / invalid code " + code);
         out["code"] = code;
         {
-          std::lock_guard lock(db->mutex());
-          Transaction tx(*db);
-          Stmt e(db->handle(), "SELECT id FROM persons WHERE code = ?");
+          auto conn = db->Acquire();
+          Transaction tx(conn);
+          Stmt e(conn, "SELECT id FROM persons WHERE code = ?");
           e.Bind(1, code);
           const bool exists = e.Step();
           // A scoped account imports only into households of its sites (and touches only
@@ -328,9 +348,9 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
                   400, "bad_request",
                   "须指定本小区的住户 / household_id required (account limited to sites)");
             if (hh.size() > 18 || hh.find_first_not_of("0123456789") != std::string::npos ||
-                !scope.HouseholdVisible(*db, std::stoll(hh)))
+                !scope.HouseholdVisible(conn, std::stoll(hh)))
               NotFound("household " + hh);
-            if (exists && !scope.PersonVisible(*db, e.Int(0))) NotFound("person " + code);
+            if (exists && !scope.PersonVisible(conn, e.Int(0))) NotFound("person " + code);
           }
           int64_t pid = 0;
           if (exists) {
@@ -338,7 +358,7 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
             out["person"] = "existing";
           } else {
             const int64_t now = NowMs();
-            Stmt s(db->handle(),
+            Stmt s(conn,
                    "INSERT INTO persons(code, name, id_number_sealed, phone, minor, moved_in_ms, "
                    "created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?)");
             const std::string idn = col(row, "id_number");
@@ -354,12 +374,12 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
                 .Bind(7, now)
                 .Bind(8, now)
                 .Run();
-            pid = db->LastInsertId();
-            History(*db, pid, "moved_in", actor, {{"import", import_id}});
+            pid = conn.LastInsertId();
+            History(conn, pid, "moved_in", actor, {{"import", import_id}});
             out["person"] = "created";
           }
           if (const std::string hh = col(row, "household_id"); !hh.empty()) {
-            Stmt m(db->handle(),
+            Stmt m(conn,
                    "INSERT OR IGNORE INTO household_members(household_id, person_id, role, "
                    "since_ms) VALUES(?,?,?,?)");
             const std::string role = col(row, "role").empty() ? "tenant" : col(row, "role");
@@ -371,7 +391,7 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
             }
           }
           if (const std::string nv = col(row, "consent_notice_version"); !nv.empty()) {
-            Stmt c(db->handle(),
+            Stmt c(conn,
                    "INSERT INTO consents(person_id, notice_version, purpose, granted_ms, operator, "
                    "evidence_file, guardian_name, guardian_relation) VALUES(?,?,?,?,?,?,?,?)");
             c.Bind(1, pid)
@@ -383,7 +403,7 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
                 .Bind(7, col(row, "guardian_name"))
                 .Bind(8, col(row, "guardian_relation"))
                 .Run();
-            History(*db, pid, "consent_granted", actor, {{"import", import_id}});
+            History(conn, pid, "consent_granted", actor, {{"import", import_id}});
           }
           tx.Commit();
         }
@@ -397,8 +417,8 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
           std::vector<uint8_t> bytes;
           if (inline_photos.contains(file)) {
             bytes = crypto::FromBase64(inline_photos[file].get<std::string>());
-          } else if (!photo_dir.empty() && file.find("..") == std::string::npos) {
-            std::ifstream in(photo_dir / file, std::ios::binary);
+          } else if (const auto inside = PhotoInside(photo_dir, file)) {
+            std::ifstream in(*inside, std::ios::binary);
             if (in) bytes.assign(std::istreambuf_iterator<char>(in), {});
           }
           if (bytes.empty()) {
@@ -428,8 +448,8 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
       if (results.size() % 10 == 0) save("running", false);
     }
     save(stopping ? "interrupted" : "done", true);
-    std::lock_guard lock(db->mutex());
-    Audit(*db, actor, "import", "imports/" + std::to_string(import_id), {{"rows", results.size()}});
+    auto conn = db->Acquire();
+    Audit(conn, actor, "import", "imports/" + std::to_string(import_id), {{"rows", results.size()}});
   } catch (const std::exception& e) {
     spdlog::error("import {} failed: {}", import_id, e.what());
     results.push_back(
@@ -468,11 +488,11 @@ void Server::Impl::AddEnrolmentRoutes() {
              }
              json results = json::array(), codes = json::array();
              {
-               std::lock_guard lock(db->mutex());
+               auto conn = db->Acquire();
                for (const auto& c : ranked) {
                  if (results.size() >= k) break;
-                 if (!scope.PersonCodeVisible(*db, c.person)) continue;
-                 Stmt s(db->handle(), "SELECT name, status FROM persons WHERE code = ?");
+                 if (!scope.PersonCodeVisible(conn, c.person)) continue;
+                 Stmt s(conn, "SELECT name, status FROM persons WHERE code = ?");
                  s.Bind(1, c.person);
                  const bool known = s.Step();
                  results.push_back({{"code", c.person},
@@ -484,7 +504,7 @@ void Server::Impl::AddEnrolmentRoutes() {
                }
                // The answer names persons and scores their likeness to a face: a view of
                // their archives by face (R4.2.2.1), counted for the risk warning.
-               Audit(*db, AuditEntry{r.principal.name,
+               Audit(conn, AuditEntry{r.principal.name,
                                      r.principal.source,
                                      "view.face_search",
                                      "persons",
@@ -565,13 +585,13 @@ void Server::Impl::AddEnrolmentRoutes() {
              const std::string& code = r.Path("code");
              std::string name;
              {
-               std::lock_guard lock(db->mutex());
-               const int64_t pid = PersonId(*db, code);
-               Stmt s(db->handle(), "SELECT file FROM photos WHERE id = ? AND person_id = ?");
+               auto conn = db->Acquire();
+               const int64_t pid = PersonId(conn, code);
+               Stmt s(conn, "SELECT file FROM photos WHERE id = ? AND person_id = ?");
                s.Bind(1, std::string_view(r.Path("id"))).Bind(2, pid);
                if (!s.Step()) NotFound("photo " + r.Path("id"));
                name = s.Text(0);
-               Audit(*db, r.actor, "photo_view", "persons/" + code, {{"photo", r.Path("id")}});
+               Audit(conn, r.actor, "photo_view", "persons/" + code, {{"photo", r.Path("id")}});
              }
              const auto plain = ReadPhoto(name);
              return Reply::Jpeg(SizedImage(r, {plain.begin(), plain.end()}));
@@ -585,24 +605,24 @@ void Server::Impl::AddEnrolmentRoutes() {
                fs::path file;
                std::vector<int64_t> features;
                {
-                 std::lock_guard lock(db->mutex());
-                 Transaction tx(*db);
-                 const int64_t pid = PersonId(*db, code);
-                 Stmt s(db->handle(), "SELECT id, file FROM photos WHERE id = ? AND person_id = ?");
+                 auto conn = db->Acquire();
+                 Transaction tx(conn);
+                 const int64_t pid = PersonId(conn, code);
+                 Stmt s(conn, "SELECT id, file FROM photos WHERE id = ? AND person_id = ?");
                  s.Bind(1, std::string_view(r.Path("id"))).Bind(2, pid);
                  if (!s.Step()) NotFound("photo " + r.Path("id"));
                  const int64_t photo = s.Int(0);
                  file = options.data_dir / "photos" / s.Text(1);
-                 Stmt f(db->handle(), "SELECT id FROM features WHERE photo_id = ?");
+                 Stmt f(conn, "SELECT id FROM features WHERE photo_id = ?");
                  f.Bind(1, photo);
                  while (f.Step()) features.push_back(f.Int(0));
-                 Stmt df(db->handle(), "DELETE FROM features WHERE photo_id = ?");
+                 Stmt df(conn, "DELETE FROM features WHERE photo_id = ?");
                  df.Bind(1, photo).Run();
-                 Stmt dp(db->handle(), "DELETE FROM photos WHERE id = ?");
+                 Stmt dp(conn, "DELETE FROM photos WHERE id = ?");
                  dp.Bind(1, photo).Run();
-                 sync->PersonChanged(pid, "photo_deleted");
-                 History(*db, pid, "photo_deleted", r.actor, {{"photo", photo}});
-                 Audit(*db, r.actor, "photo_delete", "persons/" + code, {{"photo", photo}});
+                 sync->PersonChanged(conn, pid, "photo_deleted");
+                 History(conn, pid, "photo_deleted", r.actor, {{"photo", photo}});
+                 Audit(conn, r.actor, "photo_delete", "persons/" + code, {{"photo", photo}});
                  tx.Commit();
                }
                std::error_code ec;
@@ -647,8 +667,8 @@ void Server::Impl::AddEnrolmentRoutes() {
                throw protocol::ApiError(400, "bad_request",
                                         "feature 未归一化 / feature is not L2-normalised");
              {
-               std::lock_guard lock(db->mutex());
-               if (auto refused = CheckEnrollable(r.Path("code")))
+               auto conn = db->Acquire();
+               if (auto refused = CheckEnrollable(conn, r.Path("code")))
                  return Reply::Json(refused->second, refused->first);
              }
              auto [status, body] =
@@ -691,15 +711,15 @@ void Server::Impl::AddEnrolmentRoutes() {
              }
              int64_t id = 0;
              {
-               std::lock_guard lock(db->mutex());
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               Stmt s(conn,
                       "INSERT INTO imports(created_ms, actor, state, total) VALUES(?,?,?,?)");
                s.Bind(1, NowMs())
                    .Bind(2, r.actor)
                    .Bind(3, "running")
                    .Bind(4, int64_t(rows.size() - 1));
                s.Run();
-               id = db->LastInsertId();
+               id = conn.LastInsertId();
              }
              std::lock_guard lock(bg_mu);
              workers.emplace_back(
@@ -714,14 +734,14 @@ void Server::Impl::AddEnrolmentRoutes() {
            })
       .Body(Obj({Req("csv", Str("UTF-8 CSV text with a header row")),
                  Opt("photo_dir", Str("folder on the server holding the photo files, inside the "
-                                       "import folder (import_dir)")),
+                                      "import folder (import_dir)")),
                  Opt("photos", Obj({}, "file name → base64 image").Open()),
                  Opt("accept_duplicates", Bool())}));
 
   router.Add("GET", "/api/v1/imports/{id}", "enrolment", Auth::kAdmin, "archive.read",
              "Progress and per-row results of an import", [this](Request& r) {
-               std::lock_guard lock(db->mutex());
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               Stmt s(conn,
                       "SELECT id, created_ms, actor, state, total, done, results, finished_ms FROM "
                       "imports WHERE id = ?");
                s.Bind(1, std::string_view(r.Path("id")));

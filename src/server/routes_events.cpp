@@ -7,9 +7,9 @@
 #include <sstream>
 
 #include "protocol/api_error.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "server/thumbnail.h"
 
 #include "server/backup.h"
@@ -59,8 +59,8 @@ void Server::Impl::StartBackground() {
         const RetentionPolicy policy = Retention();
         const auto report = RunRetention(*events, policy, std::chrono::system_clock::now(),
                                          [this](std::string a, json d) {
-                                           std::lock_guard dl(db->mutex());
-                                           Audit(*db, "retention", a, "events", d);
+                                           auto conn = db->Acquire();
+                                           Audit(conn, "retention", a, "events", d);
                                          });
         spdlog::info("retention: {}", ToJson(report).dump());
       } catch (const std::exception& e) {
@@ -121,8 +121,8 @@ void Server::Impl::AddEventRoutes() {
              ThumbnailSize(r);  // a bad size: 400 before anything is read or audited
              const auto jpeg = events->Snapshot(r.Path("id"));
              {
-               std::lock_guard lock(db->mutex());
-               Audit(*db, r.actor, "snapshot_view", "events/" + r.Path("id"));
+               auto conn = db->Acquire();
+               Audit(conn, r.actor, "snapshot_view", "events/" + r.Path("id"));
              }
              return Reply::Jpeg(SizedImage(r, {jpeg.begin(), jpeg.end()}));
            })
@@ -170,8 +170,8 @@ void Server::Impl::AddEventRoutes() {
                  std::stoll(ids), ParseAlarmState(r.body["state"].get<std::string>()), r.actor,
                  r.body.value("note", ""));
              {
-               std::lock_guard lock(db->mutex());
-               Audit(*db, r.actor, "alarm_state", "alarms/" + ids, r.body);
+               auto conn = db->Acquire();
+               Audit(conn, r.actor, "alarm_state", "alarms/" + ids, r.body);
              }
              return Reply::Json(ToJson(a));
            })
@@ -185,8 +185,8 @@ void Server::Impl::AddEventRoutes() {
                const std::string actor = r.actor;
                const auto report = RunRetention(*events, policy, std::chrono::system_clock::now(),
                                                 [this, actor](std::string a, json d) {
-                                                  std::lock_guard dl(db->mutex());
-                                                  Audit(*db, actor, a, "events", d);
+                                                  auto conn = db->Acquire();
+                                                  Audit(conn, actor, a, "events", d);
                                                 });
                return Reply::Json(ToJson(report));
              });
@@ -201,8 +201,8 @@ void Server::Impl::AddEventRoutes() {
              std::error_code ec;
              fs::create_directories(options.backup_dir, ec);
              const BackupInfo info = CreateBackup(options.data_dir, out, keys.backup_key);
-             std::lock_guard lock(db->mutex());
-             Audit(*db, r.actor, "backup", out.string(),
+             auto conn = db->Acquire();
+             Audit(conn, r.actor, "backup", out.string(),
                    {{"bytes", info.bytes}, {"files", info.files()}});
              return Reply::Json(ToJson(info), 201);
            })

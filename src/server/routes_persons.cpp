@@ -9,11 +9,11 @@
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/person_extras.h"
-#include "server/sealing.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "store/gallery.h"
 
 namespace anju::server {
@@ -65,14 +65,14 @@ constexpr const char* kPersonCols =
 
 }  // namespace
 
-std::vector<fs::path> Server::Impl::DeleteBiometrics(int64_t person_id) {
+std::vector<fs::path> Server::Impl::DeleteBiometrics(Conn& conn, int64_t person_id) {
   std::vector<fs::path> files;
-  Stmt s(db->handle(), "SELECT file FROM photos WHERE person_id = ?");
+  Stmt s(conn, "SELECT file FROM photos WHERE person_id = ?");
   s.Bind(1, person_id);
   while (s.Step()) files.push_back(options.data_dir / "photos" / s.Text(0));
-  Stmt f(db->handle(), "DELETE FROM features WHERE person_id = ?");
+  Stmt f(conn, "DELETE FROM features WHERE person_id = ?");
   f.Bind(1, person_id).Run();
-  Stmt p(db->handle(), "DELETE FROM photos WHERE person_id = ?");
+  Stmt p(conn, "DELETE FROM photos WHERE person_id = ?");
   p.Bind(1, person_id).Run();
   return files;
 }
@@ -105,7 +105,7 @@ void Server::Impl::AddPersonRoutes() {
              const std::string q = r.Query("q").value_or("");
              const std::string status = r.Query("status").value_or("");
              const std::string phone = PhoneDigits(r.Query("phone").value_or(""));
-             std::lock_guard lock(db->mutex());
+             auto conn = db->Acquire();
              // Stored numbers keep the separators people typed ("138-0013 8000", "+86 …"):
              // compare digits only. The query's digits are a suffix of the number's.
              const std::string where =
@@ -114,9 +114,9 @@ void Server::Impl::AddPersonRoutes() {
                  "REPLACE(REPLACE(phone, ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), '.', "
                  "'') LIKE '%' || ?5) AND " +
                  SiteScope(r.principal).PersonCondition("id");
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM persons" + where);
+             Stmt c(conn, "SELECT COUNT(*) FROM persons" + where);
              c.Bind(1, q).Bind(2, status).Bind(5, phone).Step();
-             Stmt s(db->handle(), std::string("SELECT ") + kPersonCols + " FROM persons" + where +
+             Stmt s(conn, std::string("SELECT ") + kPersonCols + " FROM persons" + where +
                                       " ORDER BY code LIMIT ?3 OFFSET ?4");
              s.Bind(1, q).Bind(2, status).Bind(3, p.limit).Bind(4, p.offset).Bind(5, phone);
              json items = json::array();
@@ -126,7 +126,7 @@ void Server::Impl::AddPersonRoutes() {
                ids.push_back(s.Int(10));
                r.persons_listed.push_back(items.back().value("code", ""));
              }
-             AddFaceAndHome(*db, items, ids);  // face on file, thumbnail, household
+             AddFaceAndHome(conn, items, ids);  // face on file, thumbnail, household
              return Reply::Json(PageJson(items, c.Int(0), p));
            })
       .Query(PagingParams({{"q", JType::kString, "code or name contains"},
@@ -146,8 +146,8 @@ void Server::Impl::AddPersonRoutes() {
                throw protocol::ApiError(400, "bad_request",
                                         "编号无效 / code must be 1-64 of [A-Za-z0-9_.-]");
              const int64_t now = NowMs();
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
+             auto conn = db->Acquire();
+             Transaction tx(conn);
              // An account limited to sites creates persons only into its households (a
              // person in no household would be invisible to it at once).
              if (const SiteScope scope(r.principal); !scope.unscoped()) {
@@ -155,16 +155,16 @@ void Server::Impl::AddPersonRoutes() {
                  throw protocol::ApiError(
                      400, "bad_request",
                      "须指定本小区的住户 / household_id required (account limited to sites)");
-               if (!scope.HouseholdVisible(*db, b["household_id"].get<int64_t>()))
+               if (!scope.HouseholdVisible(conn, b["household_id"].get<int64_t>()))
                  NotFound("household " + b["household_id"].dump());
              }
              {
-               Stmt e(db->handle(), "SELECT 1 FROM persons WHERE code = ?");
+               Stmt e(conn, "SELECT 1 FROM persons WHERE code = ?");
                e.Bind(1, code);
                if (e.Step())
                  throw protocol::ApiError(409, "conflict", "编号已存在 / code exists: " + code);
              }
-             Stmt s(db->handle(),
+             Stmt s(conn,
                     "INSERT INTO persons(code, name, id_number_sealed, phone, minor, moved_in_ms, "
                     "open_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?)");
              s.Bind(1, code).Bind(2, b["name"].get<std::string>());
@@ -178,9 +178,9 @@ void Server::Impl::AddPersonRoutes() {
              else
                s.Bind(6, now);
              s.Bind(7, b.value("open_ms", int64_t{0})).Bind(8, now).Bind(9, now).Run();
-             const int64_t pid = db->LastInsertId();
+             const int64_t pid = conn.LastInsertId();
              if (b.contains("household_id")) {
-               Stmt m(db->handle(),
+               Stmt m(conn,
                       "INSERT INTO household_members(household_id, person_id, role, since_ms) "
                       "VALUES(?,?,?,?)");
                try {
@@ -193,8 +193,8 @@ void Server::Impl::AddPersonRoutes() {
                  NotFound("household " + b["household_id"].dump());
                }
              }
-             History(*db, pid, "moved_in", r.actor);
-             Audit(*db, r.actor, "person_create", "persons/" + code);
+             History(conn, pid, "moved_in", r.actor);
+             Audit(conn, r.actor, "person_create", "persons/" + code);
              tx.Commit();
              return Reply::Json({{"code", code}, {"id", pid}}, 201);
            })
@@ -210,8 +210,8 @@ void Server::Impl::AddPersonRoutes() {
              if (reveal && !r.principal.Can("archive.reveal"))
                throw protocol::ApiError(403, "forbidden",
                                         "无权查看完整证件号 / forbidden: needs permission archive.reveal");
-             std::lock_guard lock(db->mutex());
-             Stmt s(db->handle(),
+             auto conn = db->Acquire();
+             Stmt s(conn,
                     std::string("SELECT ") + kPersonCols + " FROM persons WHERE code = ?");
              s.Bind(1, code);
              if (!s.Step()) NotFound("person " + code);
@@ -220,18 +220,18 @@ void Server::Impl::AddPersonRoutes() {
              if (!s.IsNull(11)) {
                const std::string id = OpenIdNumber(keys.data_key, code, s.Blob(11));
                p["id_number"] = reveal ? id : MaskIdNumber(id);
-               if (reveal) Audit(*db, r.actor, "id_number_reveal", "persons/" + code);
+               if (reveal) Audit(conn, r.actor, "id_number_reveal", "persons/" + code);
              }
              json households = json::array(), consents = json::array(), photos = json::array(),
                   creds = json::array(), groups = json::array();
              Stmt h(
-                 db->handle(),
+                 conn,
                  "SELECT household_id, role, since_ms FROM household_members WHERE person_id = ?");
              h.Bind(1, pid);
              while (h.Step())
                households.push_back(
                    {{"household_id", h.Int(0)}, {"role", h.Text(1)}, {"since_ms", h.Int(2)}});
-             Stmt c(db->handle(),
+             Stmt c(conn,
                     "SELECT id, notice_version, purpose, granted_ms, operator, evidence_file, "
                     "guardian_name, guardian_relation, withdrawn_ms, withdrawn_by FROM consents "
                     "WHERE person_id = ? ORDER BY id");
@@ -247,7 +247,7 @@ void Server::Impl::AddPersonRoutes() {
                                    {"guardian_relation", c.Text(7)},
                                    {"withdrawn_ms", J(c.OptInt(8))},
                                    {"withdrawn_by", c.IsNull(9) ? json() : json(c.Text(9))}});
-             Stmt ph(db->handle(),
+             Stmt ph(conn,
                      "SELECT p.id, p.bytes, p.quality, p.created_ms, p.operator, f.id, "
                      "f.model_version FROM photos p LEFT JOIN features f ON f.photo_id = p.id "
                      "WHERE p.person_id = ? ORDER BY p.id");
@@ -260,7 +260,7 @@ void Server::Impl::AddPersonRoutes() {
                                  {"operator", ph.Text(4)},
                                  {"template", "t-" + std::to_string(ph.Int(5))},
                                  {"model_version", ph.Text(6)}});
-             Stmt cr(db->handle(),
+             Stmt cr(conn,
                      "SELECT id, kind, card_number, valid_from_ms, valid_until_ms, created_ms FROM "
                      "credentials WHERE person_id = ? ORDER BY id");
              cr.Bind(1, pid);
@@ -271,7 +271,7 @@ void Server::Impl::AddPersonRoutes() {
                                 {"valid_from_ms", J(cr.OptInt(3))},
                                 {"valid_until_ms", J(cr.OptInt(4))},
                                 {"created_ms", cr.Int(5)}});
-             Stmt g(db->handle(),
+             Stmt g(conn,
                     "SELECT g.id, g.name FROM access_group_members m JOIN access_groups g ON g.id "
                     "= m.group_id WHERE m.person_id = ? AND " +
                         SiteScope(r.principal).GroupCondition("g.id") + " ORDER BY g.id");
@@ -282,7 +282,7 @@ void Server::Impl::AddPersonRoutes() {
              p["photos"] = photos;
              p["credentials"] = creds;
              p["access_groups"] = groups;
-             Stmt fc(db->handle(), "SELECT COUNT(*) FROM features WHERE person_id = ?");
+             Stmt fc(conn, "SELECT COUNT(*) FROM features WHERE person_id = ?");
              fc.Bind(1, pid).Step();
              p["features"] = fc.Int(0);  // feature codes on file (photos or imported)
              p["consent_active"] = std::any_of(consents.begin(), consents.end(), [](const json& x) {
@@ -298,11 +298,11 @@ void Server::Impl::AddPersonRoutes() {
            [this](Request& r) {
              const std::string& code = r.Path("code");
              const json& b = r.body;
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
-             const int64_t pid = PersonId(*db, code);
+             auto conn = db->Acquire();
+             Transaction tx(conn);
+             const int64_t pid = PersonId(conn, code);
              auto set = [&](const char* col, auto value) {
-               Stmt s(db->handle(), std::string("UPDATE persons SET ") + col +
+               Stmt s(conn, std::string("UPDATE persons SET ") + col +
                                         " = ?, updated_ms = ? WHERE id = ?");
                s.Bind(1, value).Bind(2, NowMs()).Bind(3, pid).Run();
              };
@@ -316,10 +316,10 @@ void Server::Impl::AddPersonRoutes() {
                        SealIdNumber(keys.data_key, code, b["id_number"].get<std::string>())));
              json detail = b;
              if (detail.contains("id_number")) detail["id_number"] = "(changed)";
-             History(*db, pid, "changed", r.actor, detail);
-             Audit(*db, r.actor, "person_update", "persons/" + code, detail);
+             History(conn, pid, "changed", r.actor, detail);
+             Audit(conn, r.actor, "person_update", "persons/" + code, detail);
              // Name (display name) and open time reach the devices.
-             if (b.contains("name") || b.contains("open_ms")) sync->PersonChanged(pid, "changed");
+             if (b.contains("name") || b.contains("open_ms")) sync->PersonChanged(conn, pid, "changed");
              tx.Commit();
              return Reply::Json({{"code", code}, {"updated", true}});
            })
@@ -334,23 +334,23 @@ void Server::Impl::AddPersonRoutes() {
              const std::string& code = r.Path("code");
              std::vector<fs::path> files;
              {
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
-               const int64_t pid = PersonId(*db, code);
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               Transaction tx(conn);
+               const int64_t pid = PersonId(conn, code);
+               Stmt s(conn,
                       "UPDATE persons SET status = 'moved_out', moved_out_ms = ?, updated_ms = ? "
                       "WHERE id = ?");
                s.Bind(1, NowMs()).Bind(2, NowMs()).Bind(3, pid).Run();
-               files = DeleteBiometrics(pid);
-               Stmt cr(db->handle(), "DELETE FROM credentials WHERE person_id = ?");
+               files = DeleteBiometrics(conn, pid);
+               Stmt cr(conn, "DELETE FROM credentials WHERE person_id = ?");
                cr.Bind(1, pid).Run();
-               Stmt hm(db->handle(), "DELETE FROM household_members WHERE person_id = ?");
+               Stmt hm(conn, "DELETE FROM household_members WHERE person_id = ?");
                hm.Bind(1, pid).Run();
-               Stmt gm(db->handle(), "DELETE FROM access_group_members WHERE person_id = ?");
+               Stmt gm(conn, "DELETE FROM access_group_members WHERE person_id = ?");
                gm.Bind(1, pid).Run();
-               sync->PersonChanged(pid, "moved_out");
-               History(*db, pid, "moved_out", r.actor, r.body);
-               Audit(*db, r.actor, "move_out", "persons/" + code,
+               sync->PersonChanged(conn, pid, "moved_out");
+               History(conn, pid, "moved_out", r.actor, r.body);
+               Audit(conn, r.actor, "move_out", "persons/" + code,
                      {{"photos_deleted", files.size()}});
                tx.Commit();
              }
@@ -367,10 +367,10 @@ void Server::Impl::AddPersonRoutes() {
            [this](Request& r) {
              const std::string& code = r.Path("code");
              const json& b = r.body;
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
-             const int64_t pid = PersonId(*db, code);
-             Stmt m(db->handle(), "SELECT minor, status FROM persons WHERE id = ?");
+             auto conn = db->Acquire();
+             Transaction tx(conn);
+             const int64_t pid = PersonId(conn, code);
+             Stmt m(conn, "SELECT minor, status FROM persons WHERE id = ?");
              m.Bind(1, pid).Step();
              if (m.Text(1) != "active")
                throw protocol::ApiError(409, "conflict", "已迁出 / person has moved out");
@@ -379,7 +379,7 @@ void Server::Impl::AddPersonRoutes() {
                                         "未成年人须由监护人同意 / a minor's consent needs "
                                         "guardian_name and guardian_relation");
              Stmt s(
-                 db->handle(),
+                 conn,
                  "INSERT INTO consents(person_id, notice_version, purpose, granted_ms, operator, "
                  "evidence_file, guardian_name, guardian_relation) VALUES(?,?,?,?,?,?,?,?)");
              s.Bind(1, pid)
@@ -391,10 +391,10 @@ void Server::Impl::AddPersonRoutes() {
                  .Bind(7, b.value("guardian_name", ""))
                  .Bind(8, b.value("guardian_relation", ""))
                  .Run();
-             const int64_t id = db->LastInsertId();
-             History(*db, pid, "consent_granted", r.actor, b);
-             Audit(*db, r.actor, "consent_grant", "persons/" + code, b);
-             sync->PersonChanged(pid, "consent_granted");
+             const int64_t id = conn.LastInsertId();
+             History(conn, pid, "consent_granted", r.actor, b);
+             Audit(conn, r.actor, "consent_grant", "persons/" + code, b);
+             sync->PersonChanged(conn, pid, "consent_granted");
              tx.Commit();
              return Reply::Json({{"id", id}, {"person", code}}, 201);
            })
@@ -415,18 +415,18 @@ void Server::Impl::AddPersonRoutes() {
              std::vector<fs::path> files;
              int withdrawn = 0;
              {
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
-               const int64_t pid = PersonId(*db, code);
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               Transaction tx(conn);
+               const int64_t pid = PersonId(conn, code);
+               Stmt s(conn,
                       "UPDATE consents SET withdrawn_ms = ?, withdrawn_by = ? WHERE person_id = ? "
                       "AND withdrawn_ms IS NULL");
                s.Bind(1, NowMs()).Bind(2, r.actor).Bind(3, pid).Run();
-               withdrawn = db->Changes();
-               files = DeleteBiometrics(pid);
-               sync->PersonChanged(pid, "consent_withdrawn");
-               History(*db, pid, "consent_withdrawn", r.actor, r.body);
-               Audit(*db, r.actor, "consent_withdraw", "persons/" + code,
+               withdrawn = conn.Changes();
+               files = DeleteBiometrics(conn, pid);
+               sync->PersonChanged(conn, pid, "consent_withdrawn");
+               History(conn, pid, "consent_withdrawn", r.actor, r.body);
+               Audit(conn, r.actor, "consent_withdraw", "persons/" + code,
                      {{"photos_deleted", files.size()}});
                tx.Commit();
              }
@@ -459,10 +459,10 @@ void Server::Impl::AddPersonRoutes() {
              } else {
                qr = crypto::ToHex(crypto::RandomBytes(16));
              }
-             std::lock_guard lock(db->mutex());
-             Transaction tx(*db);
-             const int64_t pid = PersonId(*db, code);
-             Stmt s(db->handle(),
+             auto conn = db->Acquire();
+             Transaction tx(conn);
+             const int64_t pid = PersonId(conn, code);
+             Stmt s(conn,
                     "INSERT INTO credentials(person_id, kind, card_number, pin_hash, qr_token, "
                     "valid_from_ms, valid_until_ms, created_ms) VALUES(?,?,?,?,?,?,?,?)");
              s.Bind(1, pid).Bind(2, kind).Bind(3, card).Bind(4, pin_hash).Bind(5, qr);
@@ -478,9 +478,9 @@ void Server::Impl::AddPersonRoutes() {
              } catch (const Error&) {
                throw protocol::ApiError(409, "conflict", "卡号已被使用 / card number in use");
              }
-             const int64_t id = db->LastInsertId();
-             History(*db, pid, "credential_added", r.actor, {{"kind", kind}});
-             Audit(*db, r.actor, "credential_add", "persons/" + code, {{"kind", kind}});
+             const int64_t id = conn.LastInsertId();
+             History(conn, pid, "credential_added", r.actor, {{"kind", kind}});
+             Audit(conn, r.actor, "credential_add", "persons/" + code, {{"kind", kind}});
              tx.Commit();
              json out = {{"id", id}, {"kind", kind}};
              if (qr) out["qr_token"] = *qr;
@@ -494,14 +494,14 @@ void Server::Impl::AddPersonRoutes() {
   router.Add("DELETE", "/api/v1/persons/{code}/credentials/{id}", "persons", Auth::kAdmin,
              "archive.write", "Delete a credential", [this](Request& r) {
                const std::string& code = r.Path("code");
-               std::lock_guard lock(db->mutex());
-               Transaction tx(*db);
-               const int64_t pid = PersonId(*db, code);
-               Stmt s(db->handle(), "DELETE FROM credentials WHERE id = ? AND person_id = ?");
+               auto conn = db->Acquire();
+               Transaction tx(conn);
+               const int64_t pid = PersonId(conn, code);
+               Stmt s(conn, "DELETE FROM credentials WHERE id = ? AND person_id = ?");
                s.Bind(1, std::string_view(r.Path("id"))).Bind(2, pid).Run();
-               if (db->Changes() == 0) NotFound("credential " + r.Path("id"));
-               History(*db, pid, "credential_deleted", r.actor, {{"id", r.Path("id")}});
-               Audit(*db, r.actor, "credential_delete", "persons/" + code);
+               if (conn.Changes() == 0) NotFound("credential " + r.Path("id"));
+               History(conn, pid, "credential_deleted", r.actor, {{"id", r.Path("id")}});
+               Audit(conn, r.actor, "credential_delete", "persons/" + code);
                tx.Commit();
                return Reply::Json({{"deleted", r.Path("id")}});
              });
@@ -511,11 +511,11 @@ void Server::Impl::AddPersonRoutes() {
            "History: move-in, move-out, changes (who, when)",
            [this](Request& r) {
              const Paging p = ReadPaging(r);
-             std::lock_guard lock(db->mutex());
-             const int64_t pid = PersonId(*db, r.Path("code"));
-             Stmt c(db->handle(), "SELECT COUNT(*) FROM history WHERE person_id = ?");
+             auto conn = db->Acquire();
+             const int64_t pid = PersonId(conn, r.Path("code"));
+             Stmt c(conn, "SELECT COUNT(*) FROM history WHERE person_id = ?");
              c.Bind(1, pid).Step();
-             Stmt s(db->handle(),
+             Stmt s(conn,
                     "SELECT action, detail, actor, time_ms FROM history WHERE person_id = ? ORDER "
                     "BY id LIMIT ? OFFSET ?");
              s.Bind(1, pid).Bind(2, p.limit).Bind(3, p.offset);
@@ -533,9 +533,9 @@ void Server::Impl::AddPersonRoutes() {
              "Removals queued to devices for this person and when each device confirmed",
              [this](Request& r) {
                const std::string& code = r.Path("code");
-               std::lock_guard lock(db->mutex());
-               PersonId(*db, code);
-               Stmt s(db->handle(),
+               auto conn = db->Acquire();
+               PersonId(conn, code);
+               Stmt s(conn,
                       "SELECT r.device_id, d.name, r.seq, r.reason, r.queued_ms, r.confirmed_ms "
                       "FROM device_removals r JOIN devices d ON d.id = r.device_id WHERE "
                       "r.person_code = ? ORDER BY r.queued_ms, r.device_id");
@@ -587,15 +587,15 @@ void Server::Impl::AddPersonRoutes() {
                 for (const auto& a : added) index->RemovePerson(a.code);
             }};
             {
-              std::lock_guard lock(db->mutex());
-              Transaction tx(*db);
+              auto conn = db->Acquire();
+              Transaction tx(conn);
               for (const auto& p : r.body["persons"]) {
                 const std::string code = p["code"].get<std::string>();
                 json out = {{"code", code}};
                 try {
                   if (!store::IsValidIdentityCode(code))
                     throw protocol::ApiError(400, "bad_request", "编号无效 / invalid code");
-                  Stmt e(db->handle(), "SELECT 1 FROM persons WHERE code = ?");
+                  Stmt e(conn, "SELECT 1 FROM persons WHERE code = ?");
                   e.Bind(1, code);
                   if (e.Step())
                     throw protocol::ApiError(409, "conflict", "编号已存在 / code exists");
@@ -630,14 +630,14 @@ void Server::Impl::AddPersonRoutes() {
                   }
                   std::vector<int64_t> groups;
                   for (const auto& g : p.value("access_groups", json::array())) {
-                    Stmt q(db->handle(), "SELECT 1 FROM access_groups WHERE id = ?");
+                    Stmt q(conn, "SELECT 1 FROM access_groups WHERE id = ?");
                     q.Bind(1, g.get<int64_t>());
-                    if (!q.Step() || !SiteScope(r.principal).GroupVisible(*db, g.get<int64_t>()))
+                    if (!q.Step() || !SiteScope(r.principal).GroupVisible(conn, g.get<int64_t>()))
                       NotFound("access group " + g.dump());
                     groups.push_back(g.get<int64_t>());
                   }
                   const int64_t now = NowMs();
-                  Stmt s(db->handle(),
+                  Stmt s(conn,
                          "INSERT INTO persons(code, name, id_number_sealed, phone, minor, "
                          "moved_in_ms, open_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?)");
                   s.Bind(1, code).Bind(2, p["name"].get<std::string>());
@@ -652,11 +652,11 @@ void Server::Impl::AddPersonRoutes() {
                       .Bind(8, now)
                       .Bind(9, now)
                       .Run();
-                  const int64_t pid = db->LastInsertId();
-                  History(*db, pid, "moved_in", r.actor, {{"batch", true}});
+                  const int64_t pid = conn.LastInsertId();
+                  History(conn, pid, "moved_in", r.actor, {{"batch", true}});
                   if (p.contains("consent")) {
                     const json& c = p["consent"];
-                    Stmt ci(db->handle(),
+                    Stmt ci(conn,
                             "INSERT INTO consents(person_id, notice_version, purpose, granted_ms, "
                             "operator, evidence_file) VALUES(?,?,?,?,?,?)");
                     ci.Bind(1, pid)
@@ -669,7 +669,7 @@ void Server::Impl::AddPersonRoutes() {
                   }
                   Added a{code, {}};
                   for (auto& f : features) {
-                    Stmt fi(db->handle(),
+                    Stmt fi(conn,
                             "INSERT INTO features(person_id, model_version, sealed, created_ms) "
                             "VALUES(?,?,?,?)");
                     fi.Bind(1, pid)
@@ -678,15 +678,15 @@ void Server::Impl::AddPersonRoutes() {
                               std::span<const uint8_t>(SealFeatureAtRest(keys.data_key, code, f)))
                         .Bind(4, now)
                         .Run();
-                    a.features.emplace_back(db->LastInsertId(), std::move(f));
+                    a.features.emplace_back(conn.LastInsertId(), std::move(f));
                   }
                   for (int64_t g : groups) {
-                    Stmt gi(db->handle(),
+                    Stmt gi(conn,
                             "INSERT OR IGNORE INTO access_group_members(group_id, person_id) "
                             "VALUES(?,?)");
                     gi.Bind(1, g).Bind(2, pid).Run();
                   }
-                  sync->PersonChanged(pid, a.features.empty() ? "created" : "enrolled");
+                  sync->PersonChanged(conn, pid, a.features.empty() ? "created" : "enrolled");
                   // Later persons of this batch are checked against this one too.
                   for (const auto& [id, f] : a.features)
                     index->Put(code, match::TemplateId(id), f, version);
@@ -695,10 +695,14 @@ void Server::Impl::AddPersonRoutes() {
                 } catch (const protocol::ApiError& e) {
                   out["status"] = e.status();
                   out["error"] = {{"code", e.code()}, {"message", e.what()}};
+                } catch (const Error& e) {
+                  const auto a = protocol::FromError(e);
+                  out["status"] = a.status();
+                  out["error"] = {{"code", a.code()}, {"message", a.what()}};
                 }
                 results.push_back(out);
               }
-              Audit(*db, r.actor, "person_batch", "persons", {{"created", added.size()}});
+              Audit(conn, r.actor, "person_batch", "persons", {{"created", added.size()}});
               tx.Commit();
               committed = true;
             }

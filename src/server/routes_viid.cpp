@@ -1,6 +1,6 @@
 // GA/T 1400 (视图库) intake for snapshot cameras: /VIID/System/Register, UnRegister,
 // Keepalive, /VIID/Faces (Auth::kNone at the router: HTTP Digest is checked here), and the
-// admin side of issue 9: VIID devices, captures, strangers, alert rules, the webhook, the
+// admin side of snapshot cameras: VIID devices, captures, strangers, alert rules, the webhook, the
 // live event stream and the reports (docs/viid.md). The logic is server/viid_service.h.
 #include <spdlog/spdlog.h>
 
@@ -11,8 +11,9 @@
 
 #include "protocol/api_error.h"
 #include "protocol/viid.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/server_state.h"
+#include "server/storage/site_thresholds_repo.h"
 #include "server/thumbnail.h"
 #include "server/viid_service.h"
 
@@ -62,6 +63,18 @@ void Server::Impl::AddViidRoutes() {
   deps.thresholds_file = options.thresholds_file.empty()
                              ? match::DefaultThresholdsPath(options.model_dir)
                              : options.thresholds_file;
+  deps.site_level = [this](int64_t building,
+                           match::SecurityLevel l) -> std::optional<match::LevelSetting> {
+    std::optional<int64_t> site;
+    {
+      auto conn = db->AcquireReader();
+      site = storage::SiteThresholdsRepo::SiteOfBuilding(conn, building);
+    }
+    if (!site) return std::nullopt;
+    const auto t = site_thresholds->ForSite(*site);
+    if (!t) return std::nullopt;
+    return t->at(l);
+  };
   deps.stopping = &stopping;
   // Owned by the route handlers: destroyed with the router, before the event store and
   // the index it uses (Server::Impl member order); its threads stop with the server.
@@ -174,8 +187,8 @@ void Server::Impl::AddViidRoutes() {
              d.linked_device = r.body.value("linked_device", "");
              d = svc->AddDevice(d, r.body["password"].get<std::string>());
              {
-               std::lock_guard lock(db->mutex());
-               Audit(*db, r.actor, "viid_device_add", "viid/devices/" + d.id,
+               auto conn = db->Acquire();
+               Audit(conn, r.actor, "viid_device_add", "viid/devices/" + d.id,
                      {{"name", d.name}, {"place", d.place}});
              }
              return Reply::Json(d.ToJson(), 201);
@@ -205,8 +218,8 @@ void Server::Impl::AddViidRoutes() {
            [this, svc, require_camera](Request& r) {
              require_camera(r.principal, r.Path("id"));
              if (!svc->RemoveDevice(r.Path("id"))) NotFound("viid device " + r.Path("id"));
-             std::lock_guard lock(db->mutex());
-             Audit(*db, r.actor, "viid_device_revoke", "viid/devices/" + r.Path("id"));
+             auto conn = db->Acquire();
+             Audit(conn, r.actor, "viid_device_revoke", "viid/devices/" + r.Path("id"));
              return Reply::Json({{"revoked", r.Path("id")}});
            })
       .Perm("devices.manage");
@@ -230,8 +243,8 @@ void Server::Impl::AddViidRoutes() {
                if (img["type"] == viid::kImageTypeScene) n = img["n"].get<int>();
              const auto jpeg = svc->CaptureImage(id, n);
              {
-               std::lock_guard lock(db->mutex());
-               Audit(*db, r.actor, "capture_view", "captures/" + id + "/" + std::to_string(n));
+               auto conn = db->Acquire();
+               Audit(conn, r.actor, "capture_view", "captures/" + id + "/" + std::to_string(n));
              }
              Reply rep = Reply::Jpeg({jpeg.begin(), jpeg.end()});
              rep.headers.emplace_back("Cache-Control", "no-store");
@@ -380,8 +393,8 @@ void Server::Impl::AddViidRoutes() {
                NotFound("image " + ns);
              const auto jpeg = svc->CaptureImage(r.Path("id"), std::stoi(ns));
              {
-               std::lock_guard lock(db->mutex());
-               Audit(*db, r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns);
+               auto conn = db->Acquire();
+               Audit(conn, r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns);
              }
              return Reply::Jpeg(SizedImage(r, {jpeg.begin(), jpeg.end()}));
            })
@@ -460,8 +473,8 @@ void Server::Impl::AddViidRoutes() {
              rule.enabled = r.body.value("enabled", true);
              rule.params = r.body.value("params", json::object());
              rule = svc->AddRule(rule);
-             std::lock_guard lock(db->mutex());
-             Audit(*db, r.actor, "alert_rule_add", "alert-rules/" + std::to_string(rule.id),
+             auto conn = db->Acquire();
+             Audit(conn, r.actor, "alert_rule_add", "alert-rules/" + std::to_string(rule.id),
                    rule.ToJson());
              return Reply::Json(rule.ToJson(), 201);
            })
@@ -479,8 +492,8 @@ void Server::Impl::AddViidRoutes() {
              if (ids.empty() || ids.size() > 15 || ids.find_first_not_of("0123456789") != ids.npos)
                NotFound("rule " + ids);
              const AlertRule rule = svc->UpdateRule(std::stoll(ids), r.body);
-             std::lock_guard lock(db->mutex());
-             Audit(*db, r.actor, "alert_rule_change", "alert-rules/" + ids, r.body);
+             auto conn = db->Acquire();
+             Audit(conn, r.actor, "alert_rule_change", "alert-rules/" + ids, r.body);
              return Reply::Json(rule.ToJson());
            })
       .Perm("config.manage")
@@ -495,8 +508,8 @@ void Server::Impl::AddViidRoutes() {
                  ids.find_first_not_of("0123456789") != ids.npos ||
                  !svc->RemoveRule(std::stoll(ids)))
                NotFound("rule " + ids);
-             std::lock_guard lock(db->mutex());
-             Audit(*db, r.actor, "alert_rule_remove", "alert-rules/" + ids);
+             auto conn = db->Acquire();
+             Audit(conn, r.actor, "alert_rule_remove", "alert-rules/" + ids);
              return Reply::Json({{"removed", std::stoll(ids)}});
            })
       .Perm("config.manage");
@@ -525,8 +538,8 @@ void Server::Impl::AddViidRoutes() {
            "Set the alarm webhook: every alarm is POSTed as JSON, retried until 2xx (\"\" = off)",
            [this, svc](Request& r) {
              svc->SetWebhook(r.body["url"].get<std::string>());
-             std::lock_guard lock(db->mutex());
-             Audit(*db, r.actor, "webhook_set", "alerts/webhook", r.body);
+             auto conn = db->Acquire();
+             Audit(conn, r.actor, "webhook_set", "alerts/webhook", r.body);
              return Reply::Json(svc->Webhook());
            })
       .Perm("config.manage")
@@ -547,8 +560,8 @@ void Server::Impl::AddViidRoutes() {
              svc->SetForward(r.body);
              json detail = r.body;
              detail.erase("password");
-             std::lock_guard lock(db->mutex());
-             Audit(*db, r.actor, "forward_set", "viid/forward", detail);
+             auto conn = db->Acquire();
+             Audit(conn, r.actor, "forward_set", "viid/forward", detail);
              return Reply::Json(svc->Forward());
            })
       .Perm("config.manage")
@@ -564,8 +577,8 @@ void Server::Impl::AddViidRoutes() {
            [this, svc](Request& r) {
              int64_t cutoff = 0;
              const int64_t total = svc->RetainExpired(&cutoff);
-             std::lock_guard lock(db->mutex());
-             Audit(*db, r.actor, "capture_retention", "captures", {{"deleted", total}});
+             auto conn = db->Acquire();
+             Audit(conn, r.actor, "capture_retention", "captures", {{"deleted", total}});
              return Reply::Json({{"deleted", total}, {"before_ms", cutoff}});
            })
       .Perm("maintenance");

@@ -1,4 +1,4 @@
-// The server's live event bus (issue 9): access records, alarms and captures, in the order
+// The server's live event bus: access records, alarms and captures, in the order
 // they happen, for GET /api/v1/events/stream (SSE) and other in-process listeners. A ring
 // of the latest messages with increasing sequence numbers, so a reader that reconnects with
 // its last id (Last-Event-ID) misses nothing that is still in the ring. Thread-safe.

@@ -22,7 +22,7 @@
 #include "crypto/sm3.h"
 #include "protocol/api_error.h"
 #include "server/event_store.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "store/gallery.h"
 #include "vision/engine.h"
 #include "vision/image.h"
@@ -155,17 +155,15 @@ int ParseHhMm(const json& v, const char* what) {
 
 // A read-only connection to events.db (reports and the live tail), opened per use.
 struct EventsReader {
-  sqlite3* db = nullptr;
-  explicit EventsReader(const fs::path& file) {
-    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) !=
-        SQLITE_OK) {
-      sqlite3_close(db);
-      db = nullptr;
-      throw Error(ErrorCode::kIo, "cannot open " + file.string());
-    }
-    sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<db::Db> file;
+  db::Conn db;
+  explicit EventsReader(const fs::path& path) : file(Open(path)), db(file->Acquire()) {}
+  static std::unique_ptr<db::Db> Open(const fs::path& path) {
+    db::SqliteOptions o;
+    o.name = "events";
+    o.read_only = true;
+    return db::OpenSqlite(path, {}, o);
   }
-  ~EventsReader() { sqlite3_close(db); }
 };
 
 std::string Csv(std::string_view v) {
@@ -307,7 +305,11 @@ AlertRule ValidateRule(AlertRule r) {
 
 ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options)
     : deps_(std::move(deps)), key_(key), options_(std::move(options)) {
-  db_ = std::make_unique<Database>(deps_.data_dir / "captures.db", Migrations());
+  {
+    db::SqliteOptions o;
+    o.name = "captures";
+    db_ = db::OpenSqlite(deps_.data_dir / "captures.db", db::Migrations{Migrations(), {}}, o);
+  }
   nonce_key_ = crypto::RandomBytes(32);
   float low = 0.53f;
   level_ = {0.60f, 0.04f, 1e-5};
@@ -322,8 +324,8 @@ ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
   }
   clusters_ = std::make_unique<StrangerClusters>(
       options_.cluster_threshold > 0 ? options_.cluster_threshold : low);
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(), "SELECT id, centroid_sealed, members FROM strangers");
+  auto conn = db_->Acquire();
+  Stmt s(conn, "SELECT id, centroid_sealed, members FROM strangers");
   while (s.Step()) {
     try {
       const auto c = crypto::Open(key_, s.Blob(1),
@@ -349,8 +351,8 @@ void ViidService::Start() {
   started_ = true;
   // Captures that were stored but not recognised before a restart.
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(), "SELECT id FROM captures WHERE state = 'queued' ORDER BY received_ms");
+    auto conn = db_->Acquire();
+    Stmt s(conn, "SELECT id FROM captures WHERE state = 'queued' ORDER BY received_ms");
     while (s.Step()) queue_->Push({s.Text(0), Now(), {}});
   }
   for (int i = 0; i < std::max(1, options_.workers); ++i)
@@ -383,13 +385,13 @@ ViidDevice ViidService::AddDevice(ViidDevice d, const std::string& password) {
   const std::string ha1 = viid::DigestHa1(d.id, options_.realm, password);
   const auto sealed = crypto::Seal(key_, crypto::AsBytes(ha1), crypto::AsBytes(DeviceAad(d.id)));
   d.created_ms = Now();
-  std::lock_guard lock(db_->mutex());
+  auto conn = db_->Acquire();
   {
-    Stmt s(db_->handle(), "SELECT 1 FROM viid_devices WHERE id = ?");
+    Stmt s(conn, "SELECT 1 FROM viid_devices WHERE id = ?");
     s.Bind(1, d.id);
     if (s.Step()) throw protocol::ApiError(409, "conflict", "设备已存在 / device exists: " + d.id);
   }
-  Stmt s(db_->handle(),
+  Stmt s(conn,
          "INSERT INTO viid_devices(id, name, place, building_id, unit_id, linked_device, realm, "
          "ha1_sealed, created_ms) VALUES(?,?,?,?,?,?,?,?,?)");
   s.Bind(1, d.id).Bind(2, d.name).Bind(3, d.place).Bind(4, d.building_id).Bind(5, d.unit_id);
@@ -420,16 +422,16 @@ ViidDevice ReadDevice(Stmt& s) {
 }  // namespace
 
 std::vector<ViidDevice> ViidService::Devices() {
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(), std::string("SELECT ") + kDeviceCols + " FROM viid_devices ORDER BY id");
+  auto conn = db_->Acquire();
+  Stmt s(conn, std::string("SELECT ") + kDeviceCols + " FROM viid_devices ORDER BY id");
   std::vector<ViidDevice> out;
   while (s.Step()) out.push_back(ReadDevice(s));
   return out;
 }
 
 std::optional<ViidDevice> ViidService::Device(const std::string& id) {
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(), std::string("SELECT ") + kDeviceCols + " FROM viid_devices WHERE id = ?");
+  auto conn = db_->Acquire();
+  Stmt s(conn, std::string("SELECT ") + kDeviceCols + " FROM viid_devices WHERE id = ?");
   s.Bind(1, id);
   if (!s.Step()) return std::nullopt;
   return ReadDevice(s);
@@ -440,14 +442,14 @@ bool ViidService::RemoveDevice(const std::string& id) {
     std::lock_guard lock(session_mu_);
     sessions_.erase(id);
   }
-  std::lock_guard lock(db_->mutex());
+  auto conn = db_->Acquire();
   // Revoked, not deleted: its captures keep naming it.
-  Stmt s(db_->handle(),
+  Stmt s(conn,
          "UPDATE viid_devices SET status = 'revoked', registered = 0 WHERE id = ? AND status = "
          "'active'");
   s.Bind(1, id);
   s.Run();
-  return db_->Changes() > 0;
+  return conn.Changes() > 0;
 }
 
 // ---- GA/T 1400 -------------------------------------------------------------------------
@@ -513,8 +515,8 @@ std::variant<std::string, ViidService::HttpAnswer> ViidService::Authenticate(
     if (!nonce_valid) return challenge(false, "nonce");
     std::string ha1, status;
     {
-      std::lock_guard lock(db_->mutex());
-      Stmt s(db_->handle(), "SELECT ha1_sealed, status FROM viid_devices WHERE id = ?");
+      auto conn = db_->Acquire();
+      Stmt s(conn, "SELECT ha1_sealed, status FROM viid_devices WHERE id = ?");
       s.Bind(1, c.username);
       if (!s.Step()) return challenge(false, "credentials");
       try {
@@ -564,8 +566,8 @@ ViidService::HttpAnswer ViidService::Register(const std::string& device, const s
                         "DeviceID 与认证用户不符 / DeviceID differs from the digest username", id);
   const int64_t now = Now();
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(), "UPDATE viid_devices SET registered = 1, last_seen_ms = ? WHERE id = ?");
+    auto conn = db_->Acquire();
+    Stmt s(conn, "UPDATE viid_devices SET registered = 1, last_seen_ms = ? WHERE id = ?");
     s.Bind(1, now).Bind(2, id);
     s.Run();
   }
@@ -592,8 +594,8 @@ ViidService::HttpAnswer ViidService::Unregister(const std::string& device,
     std::lock_guard lock(session_mu_);
     sessions_.erase(id);
   }
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(), "UPDATE viid_devices SET registered = 0 WHERE id = ?");
+  auto conn = db_->Acquire();
+  Stmt s(conn, "UPDATE viid_devices SET registered = 0 WHERE id = ?");
   s.Bind(1, id);
   s.Run();
   return StatusAnswer(200, viid::kPathUnRegister, viid::kOk, "正常 / OK", id);
@@ -613,13 +615,13 @@ ViidService::HttpAnswer ViidService::Keepalive(const std::string& device, const 
                         id);
   const int64_t now = Now();
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt q(db_->handle(), "SELECT registered FROM viid_devices WHERE id = ?");
+    auto conn = db_->Acquire();
+    Stmt q(conn, "SELECT registered FROM viid_devices WHERE id = ?");
     q.Bind(1, id);
     if (!q.Step() || q.Int(0) == 0)
       return StatusAnswer(401, viid::kPathKeepalive, viid::kInvalidOperation,
                           "设备未注册 / device not registered", id);
-    Stmt s(db_->handle(), "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
+    Stmt s(conn, "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
     s.Bind(1, now).Bind(2, id);
     s.Run();
   }
@@ -655,8 +657,8 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
   std::vector<RecognitionJob> jobs;
   for (const auto& f : parsed.list.faces) {
     {
-      std::lock_guard lock(db_->mutex());
-      Stmt s(db_->handle(), "SELECT id FROM captures WHERE device_id = ? AND face_id = ?");
+      auto conn = db_->Acquire();
+      Stmt s(conn, "SELECT id FROM captures WHERE device_id = ? AND face_id = ?");
       s.Bind(1, device).Bind(2, f.face_id);
       if (s.Step()) {  // sent again after a lost answer: first copy wins
         statuses.push_back({viid::kPathFaces, viid::kOk, "重复 / duplicate", f.face_id, ""});
@@ -710,12 +712,12 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
       const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (fd >= 0) ::fsync(fd), ::close(fd);
     }
-    std::lock_guard lock(db_->mutex());
-    Transaction tx(*db_);
-    Stmt ins(db_->handle(),
+    auto conn = db_->Acquire();
+    Transaction tx(conn);
+    Stmt ins(conn,
              "INSERT OR IGNORE INTO captures(id, device_id, face_id, time_ms, received_ms, box, "
              "images, state) VALUES(?,?,?,?,?,?,?,'queued')");
-    Stmt img(db_->handle(),
+    Stmt img(conn,
              "INSERT INTO capture_images(capture_id, n, type, file, bytes, width, height) "
              "VALUES(?,?,?,?,?,?,?)");
     for (const auto& p : pending) {
@@ -725,7 +727,7 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
       ins.Bind(1, p.id).Bind(2, device).Bind(3, f.face_id).Bind(4, p.time_ms).Bind(5, now);
       ins.Bind(6, box.dump()).Bind(7, int64_t(f.images.size()));
       ins.Run();
-      if (db_->Changes() == 0) {  // the same face twice in one request
+      if (conn.Changes() == 0) {  // the same face twice in one request
         for (const auto& file : p.files) fs::remove(file, ec);
         statuses.push_back({viid::kPathFaces, viid::kOk, "重复 / duplicate", f.face_id, ""});
         continue;
@@ -739,7 +741,7 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
         img.Run();
       }
       if (!f.clip.empty()) {
-        Stmt clip(db_->handle(),
+        Stmt clip(conn,
                   "INSERT INTO capture_clips(capture_id, n, offset_ms, file, bytes, width, height) "
                   "VALUES(?,?,?,?,?,?,?)");
         for (size_t n = 0; n < f.clip.size(); ++n) {
@@ -755,7 +757,7 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
       jobs.push_back({p.id, now, crop ? crop->data : f.images[0].data});
       statuses.push_back({viid::kPathFaces, viid::kOk, "正常 / OK", f.face_id, ""});
     }
-    Stmt seen(db_->handle(), "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
+    Stmt seen(conn, "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
     seen.Bind(1, now).Bind(2, device);
     seen.Run();
     tx.Commit();
@@ -791,8 +793,8 @@ void ViidService::Worker() {
     } catch (const std::exception& e) {
       ++stats_.failed;
       spdlog::error("viid: recognition of {} failed: {}", job->capture_id, e.what());
-      std::lock_guard lock(db_->mutex());
-      Stmt s(db_->handle(),
+      auto conn = db_->Acquire();
+      Stmt s(conn,
              "UPDATE captures SET state = 'failed', reasons = ?, recognised_ms = ? WHERE id = ?");
       s.Bind(1, json::array({e.what()}).dump(-1, ' ', false, json::error_handler_t::replace));
       s.Bind(2, Now()).Bind(3, job->capture_id);
@@ -816,8 +818,8 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   std::string device;
   int64_t time_ms = 0;
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(), "SELECT device_id, time_ms, state FROM captures WHERE id = ?");
+    auto conn = db_->Acquire();
+    Stmt s(conn, "SELECT device_id, time_ms, state FROM captures WHERE id = ?");
     s.Bind(1, job.capture_id);
     if (!s.Step() || s.Text(2) != "queued") return;
     device = s.Text(0);
@@ -825,8 +827,8 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   }
   std::vector<uint8_t> crop = std::move(job.face_jpeg);
   if (crop.empty()) {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(),
+    auto conn = db_->Acquire();
+    Stmt s(conn,
            "SELECT n, file FROM capture_images WHERE capture_id = ? ORDER BY (type = '11') DESC, "
            "n LIMIT 1");
     s.Bind(1, job.capture_id);
@@ -840,8 +842,8 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
                     bool dark, const std::vector<uint8_t>& feature_sealed) {
     const int64_t now = Now();
     {
-      std::lock_guard lock(db_->mutex());
-      Stmt s(db_->handle(),
+      auto conn = db_->Acquire();
+      Stmt s(conn,
              "UPDATE captures SET state = ?, outcome = ?, person = ?, score = ?, second_score = "
              "?, stranger_id = ?, quality = ?, reasons = ?, dark = ?, feature_sealed = ?, "
              "recognised_ms = ? WHERE id = ?");
@@ -886,10 +888,10 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   }
   const vision::Quality q = engine->AssessQuality(image, *face);
   const bool dark = q.brightness < engine->options().dark_level;
-  const json quality = {{"score", q.score},         {"inter_pupil", q.inter_pupil},
-                        {"sharpness", q.sharpness}, {"brightness", q.brightness},
-                        {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
-                        {"roll", q.pose.roll},      {"found_by", face->found_by}};
+  json quality = {{"score", q.score},         {"inter_pupil", q.inter_pupil},
+                  {"sharpness", q.sharpness}, {"brightness", q.brightness},
+                  {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
+                  {"roll", q.pose.roll},      {"found_by", face->found_by}};
   json reasons = json::array();
   if (q.inter_pupil < options_.min_inter_pupil) reasons.push_back("too_small");
   if (std::abs(q.pose.yaw) > options_.max_yaw || std::abs(q.pose.pitch) > options_.max_pitch)
@@ -907,12 +909,21 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
       crypto::Seal(key_, FeatureBytes(feature.values), crypto::AsBytes(FeatureAad(job.capture_id)));
   match::Decision d;
   d.score = -1;
+  // The camera's site may have levels calibrated on its own gallery (stricter than the file's).
+  match::LevelSetting level = level_;
+  bool site_level = false;
+  if (deps_.site_level)
+    if (const auto dev = Device(device); dev && dev->building_id)
+      if (const auto l = deps_.site_level(*dev->building_id, options_.level))
+        level = *l, site_level = true;
+  quality["threshold"] = level.threshold;
+  quality["threshold_source"] = site_level ? "site" : "base";
   match::FeatureIndex* index = deps_.index ? deps_.index() : nullptr;
   if (index && index->size() > 0) {
     match::SearchOptions so;
     so.k = 2;
     const auto ranked = index->Search(feature.values, feature.model_version, so);
-    d = match::Decide(ranked, level_);
+    d = match::Decide(ranked, level);
   }
   if (d.outcome == match::Outcome::kAccept) {
     ++stats_.accepted;
@@ -930,8 +941,8 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   ++stats_.strangers;
   int64_t next_id = 0;
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(), "SELECT COALESCE(MAX(id), 0) FROM strangers");
+    auto conn = db_->Acquire();
+    Stmt s(conn, "SELECT COALESCE(MAX(id), 0) FROM strangers");
     s.Step();
     next_id = std::max(s.Int(0), clusters_->MaxId()) + 1;
   }
@@ -941,8 +952,8 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
     const auto sealed =
         crypto::Seal(key_, FeatureBytes(centroid),
                      crypto::AsBytes("anju-stranger/v1/" + std::to_string(a.cluster)));
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(),
+    auto conn = db_->Acquire();
+    Stmt s(conn,
            "INSERT INTO strangers(id, centroid_sealed, members, first_ms, last_ms, first_capture, "
            "last_capture, last_device) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
            "centroid_sealed = excluded.centroid_sealed, members = excluded.members, "
@@ -967,11 +978,11 @@ bool ViidService::RaiseAlarm(const std::string& key, int64_t dedup_ms, const std
                              int64_t time_ms, json evidence, const std::vector<uint8_t>& snapshot) {
   const int64_t now = Now();
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt q(db_->handle(), "SELECT last_ms FROM alert_state WHERE key = ?");
+    auto conn = db_->Acquire();
+    Stmt q(conn, "SELECT last_ms FROM alert_state WHERE key = ?");
     q.Bind(1, key);
     if (q.Step() && now - q.Int(0) < dedup_ms) return false;
-    Stmt s(db_->handle(),
+    Stmt s(conn,
            "INSERT INTO alert_state(key, last_ms) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
            "last_ms = excluded.last_ms");
     s.Bind(1, key).Bind(2, now);
@@ -997,8 +1008,8 @@ bool ViidService::RaiseAlarm(const std::string& key, int64_t dedup_ms, const std
 }
 
 std::vector<AlertRule> ViidService::Rules() {
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(),
+  auto conn = db_->Acquire();
+  Stmt s(conn,
          "SELECT id, type, name, enabled, params, created_ms FROM alert_rules ORDER BY id");
   std::vector<AlertRule> out;
   while (s.Step()) {
@@ -1017,13 +1028,13 @@ std::vector<AlertRule> ViidService::Rules() {
 AlertRule ViidService::AddRule(AlertRule rule) {
   rule = ValidateRule(std::move(rule));
   rule.created_ms = Now();
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(),
+  auto conn = db_->Acquire();
+  Stmt s(conn,
          "INSERT INTO alert_rules(type, name, enabled, params, created_ms) VALUES(?,?,?,?,?)");
   s.Bind(1, rule.type).Bind(2, rule.name).Bind(3, int64_t(rule.enabled));
   s.Bind(4, rule.params.dump()).Bind(5, rule.created_ms);
   s.Run();
-  rule.id = db_->LastInsertId();
+  rule.id = conn.LastInsertId();
   return rule;
 }
 
@@ -1038,19 +1049,19 @@ AlertRule ViidService::UpdateRule(int64_t id, const json& patch) {
   if (patch.contains("enabled")) r.enabled = patch["enabled"].get<bool>();
   if (patch.contains("params")) r.params = patch["params"];
   r = ValidateRule(std::move(r));
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(), "UPDATE alert_rules SET name = ?, enabled = ?, params = ? WHERE id = ?");
+  auto conn = db_->Acquire();
+  Stmt s(conn, "UPDATE alert_rules SET name = ?, enabled = ?, params = ? WHERE id = ?");
   s.Bind(1, r.name).Bind(2, int64_t(r.enabled)).Bind(3, r.params.dump()).Bind(4, id);
   s.Run();
   return r;
 }
 
 bool ViidService::RemoveRule(int64_t id) {
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(), "DELETE FROM alert_rules WHERE id = ?");
+  auto conn = db_->Acquire();
+  Stmt s(conn, "DELETE FROM alert_rules WHERE id = ?");
   s.Bind(1, id);
   s.Run();
-  return db_->Changes() > 0;
+  return conn.Changes() > 0;
 }
 
 void ViidService::OnStranger(const std::string& capture_id, const std::string& device,
@@ -1065,8 +1076,8 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
       const bool by_unit = p["scope"] == "unit" && cam && cam->unit_id;
       std::vector<std::string> ids;
       {
-        std::lock_guard lock(db_->mutex());
-        Stmt s(db_->handle(),
+        auto conn = db_->Acquire();
+        Stmt s(conn,
                by_unit ? "SELECT c.id FROM captures c JOIN viid_devices d ON d.id = c.device_id "
                          "WHERE c.stranger_id = ? AND c.time_ms > ? AND c.time_ms <= ? AND "
                          "d.unit_id = ? ORDER BY c.time_ms DESC"
@@ -1131,13 +1142,13 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
       for (const auto& person : persons) {
         std::vector<int64_t> distinct;
         {
-          std::lock_guard lock(db_->mutex());
-          Stmt ins(db_->handle(),
+          auto conn = db_->Acquire();
+          Stmt ins(conn,
                    "INSERT OR IGNORE INTO tenant_strangers(person, stranger_id, time_ms, "
                    "capture_id) VALUES(?,?,?,?)");
           ins.Bind(1, person).Bind(2, cluster).Bind(3, time_ms).Bind(4, capture_id);
           ins.Run();
-          Stmt s(db_->handle(),
+          Stmt s(conn,
                  "SELECT DISTINCT stranger_id FROM tenant_strangers WHERE person = ? AND "
                  "time_ms > ? ORDER BY stranger_id");
           s.Bind(1, person).Bind(2, time_ms - window);
@@ -1194,8 +1205,8 @@ int ViidService::EvaluatePeriodic(int64_t now) {
     };
     std::vector<Tenant> tenants;
     {
-      std::lock_guard lock(deps_.archive->mutex());
-      Stmt s(deps_.archive->handle(),
+      auto conn = deps_.archive->Acquire();
+      Stmt s(conn,
              "SELECT p.code, MAX(COALESCE(p.moved_in_ms, p.created_ms), MIN(m.since_ms)) FROM "
              "persons p JOIN household_members m ON m.person_id = p.id WHERE p.status = 'active' "
              "AND m.role = 'tenant' GROUP BY p.id");
@@ -1210,8 +1221,8 @@ int ViidService::EvaluatePeriodic(int64_t now) {
       const auto page = deps_.events->Query(q);
       if (!page.items.empty()) last = std::max(last, page.items[0].time_ms);
       {
-        std::lock_guard lock(db_->mutex());
-        Stmt s(db_->handle(), "SELECT MAX(time_ms) FROM captures WHERE person = ?");
+        auto conn = db_->Acquire();
+        Stmt s(conn, "SELECT MAX(time_ms) FROM captures WHERE person = ?");
         s.Bind(1, t.code);
         if (s.Step() && !s.IsNull(0)) last = std::max(last, s.Int(0));
       }
@@ -1269,8 +1280,8 @@ void ViidService::Tail() {
         alarm_id = s.Int(1);
         init = true;
         // The webhook cursor survives restarts; the live stream starts from now.
-        std::lock_guard lock(db_->mutex());
-        Stmt w(db_->handle(),
+        auto conn = db_->Acquire();
+        Stmt w(conn,
                "INSERT OR IGNORE INTO settings(key, value) VALUES('webhook_alarm_cursor', ?)");
         w.Bind(1, std::to_string(alarm_id));
         w.Run();
@@ -1297,8 +1308,8 @@ void ViidService::Tail() {
         int64_t cursor = 0;
         std::string url;
         {
-          std::lock_guard lock(db_->mutex());
-          Stmt c(db_->handle(),
+          auto conn = db_->Acquire();
+          Stmt c(conn,
                  "SELECT key, value FROM settings WHERE key IN "
                  "('webhook_alarm_cursor', 'webhook_url')");
           while (c.Step()) {
@@ -1321,16 +1332,16 @@ void ViidService::Tail() {
             }
             batch.emplace_back(a, std::move(body));
           }
-          std::lock_guard lock(db_->mutex());
-          Transaction tx(*db_);
+          auto conn = db_->Acquire();
+          Transaction tx(conn);
           for (auto& [a, body] : batch) {
-            Stmt ins(db_->handle(),
+            Stmt ins(conn,
                      "INSERT INTO webhook_outbox(body, next_ms, created_ms) VALUES(?,?,?)");
             ins.Bind(1, body.dump()).Bind(2, Now()).Bind(3, Now());
             ins.Run();
             cursor = a;
           }
-          Stmt up(db_->handle(),
+          Stmt up(conn,
                   "UPDATE settings SET value = ? WHERE key = 'webhook_alarm_cursor'");
           up.Bind(1, std::to_string(cursor));
           up.Run();
@@ -1341,8 +1352,8 @@ void ViidService::Tail() {
         json fwd;
         int64_t fcursor = 0;
         {
-          std::lock_guard lock(db_->mutex());
-          Stmt c(db_->handle(),
+          auto conn = db_->Acquire();
+          Stmt c(conn,
                  "SELECT key, value FROM settings WHERE key IN "
                  "('forward', 'forward_alarm_cursor')");
           while (c.Step()) {
@@ -1361,16 +1372,16 @@ void ViidService::Tail() {
                            {{"type", "alarm"}, {"alarm", ToJson(deps_.events->GetAlarm(a))}});
             fcursor = a;
           }
-          std::lock_guard lock(db_->mutex());
-          Stmt up(db_->handle(),
+          auto conn = db_->Acquire();
+          Stmt up(conn,
                   "INSERT INTO settings(key, value) VALUES('forward_alarm_cursor', ?) ON "
                   "CONFLICT(key) DO UPDATE SET value = excluded.value");
           up.Bind(1, std::to_string(fcursor));
           up.Run();
         } else if (!(fwd.is_object() && fwd.value("kind", "") == "http")) {
           // Not forwarding alarms: the cursor follows, so enabling it later starts from then.
-          std::lock_guard lock(db_->mutex());
-          Stmt up(db_->handle(),
+          auto conn = db_->Acquire();
+          Stmt up(conn,
                   "INSERT INTO settings(key, value) VALUES('forward_alarm_cursor', ?) ON "
                   "CONFLICT(key) DO UPDATE SET value = excluded.value");
           up.Bind(1, std::to_string(alarm_id));
@@ -1391,8 +1402,8 @@ void ViidService::SetWebhook(const std::string& url) {
   if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://"))
     throw protocol::ApiError(400, "bad_request",
                              "url 须以 http:// 或 https:// 开头 / url must start with http(s)://");
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(),
+  auto conn = db_->Acquire();
+  Stmt s(conn,
          "INSERT INTO settings(key, value) VALUES('webhook_url', ?) ON CONFLICT(key) DO UPDATE "
          "SET value = excluded.value");
   s.Bind(1, url);
@@ -1400,18 +1411,18 @@ void ViidService::SetWebhook(const std::string& url) {
 }
 
 json ViidService::Webhook() {
-  std::lock_guard lock(db_->mutex());
+  auto conn = db_->Acquire();
   json out = {{"url", ""}};
-  Stmt s(db_->handle(), "SELECT value FROM settings WHERE key = 'webhook_url'");
+  Stmt s(conn, "SELECT value FROM settings WHERE key = 'webhook_url'");
   if (s.Step()) out["url"] = s.Text(0);
-  Stmt c(db_->handle(),
+  Stmt c(conn,
          "SELECT COUNT(*), COALESCE(MAX(attempts), 0), COALESCE(MIN(created_ms), 0) FROM "
          "webhook_outbox");
   c.Step();
   out["pending"] = c.Int(0);
   out["max_attempts"] = c.Int(1);
   out["oldest_ms"] = c.Int(2);
-  Stmt e(db_->handle(),
+  Stmt e(conn,
          "SELECT last_error FROM webhook_outbox WHERE last_error != '' ORDER BY seq LIMIT 1");
   out["last_error"] = e.Step() ? e.Text(0) : "";
   return out;
@@ -1423,11 +1434,11 @@ void ViidService::WebhookSender() {
     std::vector<std::pair<int64_t, std::string>> batch;
     int64_t next_wait_ms = 1000;
     try {
-      std::lock_guard lock(db_->mutex());
-      Stmt u(db_->handle(), "SELECT value FROM settings WHERE key = 'webhook_url'");
+      auto conn = db_->Acquire();
+      Stmt u(conn, "SELECT value FROM settings WHERE key = 'webhook_url'");
       if (u.Step()) url = u.Text(0);
       if (!url.empty()) {
-        Stmt s(db_->handle(),
+        Stmt s(conn,
                "SELECT seq, body FROM webhook_outbox WHERE next_ms <= ? ORDER BY seq LIMIT 20");
         s.Bind(1, Now());
         while (s.Step()) batch.emplace_back(s.Int(0), s.Text(1));
@@ -1448,16 +1459,16 @@ void ViidService::WebhookSender() {
       for (const auto& [seq, body] : batch) {
         if (Stopping()) break;
         auto res = client.Post(path, body, "application/json");
-        std::lock_guard lock(db_->mutex());
+        auto conn = db_->Acquire();
         if (res && res->status >= 200 && res->status < 300) {
-          Stmt d(db_->handle(), "DELETE FROM webhook_outbox WHERE seq = ?");
+          Stmt d(conn, "DELETE FROM webhook_outbox WHERE seq = ?");
           d.Bind(1, seq);
           d.Run();
           next_wait_ms = 0;
         } else {
           const std::string err =
               res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
-          Stmt d(db_->handle(),
+          Stmt d(conn,
                  "UPDATE webhook_outbox SET attempts = attempts + 1, next_ms = ? + MIN(300000, "
                  "1000 * (1 << MIN(attempts, 9))), last_error = ? WHERE seq = ?");
           d.Bind(1, Now()).Bind(2, err).Bind(3, seq);
@@ -1487,15 +1498,15 @@ void ViidService::SetForward(const json& c) {
                  {"captures", c.value("captures", true)},
                  {"alarms", c.value("alarms", true)}};
   const std::string password = c.value("password", "");
-  std::lock_guard lock(db_->mutex());
-  Transaction tx(*db_);
-  Stmt s(db_->handle(),
+  auto conn = db_->Acquire();
+  Transaction tx(conn);
+  Stmt s(conn,
          "INSERT INTO settings(key, value) VALUES('forward', ?) ON CONFLICT(key) DO UPDATE SET "
          "value = excluded.value");
   s.Bind(1, stored.dump());
   s.Run();
   if (c.contains("password")) {
-    Stmt p(db_->handle(),
+    Stmt p(conn,
            "INSERT INTO settings(key, value) VALUES('forward_password', ?) ON CONFLICT(key) DO "
            "UPDATE SET value = excluded.value");
     p.Bind(1, crypto::ToBase64(crypto::Seal(key_, crypto::AsBytes(password),
@@ -1506,26 +1517,26 @@ void ViidService::SetForward(const json& c) {
 }
 
 json ViidService::Forward() {
-  std::lock_guard lock(db_->mutex());
+  auto conn = db_->Acquire();
   json out = {{"kind", ""}, {"url", ""}};
-  Stmt s(db_->handle(), "SELECT value FROM settings WHERE key = 'forward'");
+  Stmt s(conn, "SELECT value FROM settings WHERE key = 'forward'");
   if (s.Step()) out = json::parse(s.Text(0), nullptr, false);
-  Stmt c(db_->handle(),
+  Stmt c(conn,
          "SELECT COUNT(*), COALESCE(MAX(attempts), 0), COALESCE(MIN(created_ms), 0) FROM "
          "forward_outbox");
   c.Step();
   out["pending"] = c.Int(0);
   out["max_attempts"] = c.Int(1);
   out["oldest_ms"] = c.Int(2);
-  Stmt e(db_->handle(),
+  Stmt e(conn,
          "SELECT last_error FROM forward_outbox WHERE last_error != '' ORDER BY seq LIMIT 1");
   out["last_error"] = e.Step() ? e.Text(0) : "";
   return out;
 }
 
 void ViidService::EnqueueForward(const std::string& kind, const json& body) {
-  std::lock_guard lock(db_->mutex());
-  Stmt ins(db_->handle(),
+  auto conn = db_->Acquire();
+  Stmt ins(conn,
            "INSERT INTO forward_outbox(kind, body, next_ms, created_ms) VALUES(?,?,?,?)");
   ins.Bind(1, kind).Bind(2, body.dump(-1, ' ', false, json::error_handler_t::replace));
   ins.Bind(3, Now()).Bind(4, Now());
@@ -1535,8 +1546,8 @@ void ViidService::EnqueueForward(const std::string& kind, const json& body) {
 void ViidService::ForwardCapture(const std::string& capture_id, const std::vector<uint8_t>& crop) {
   json fwd;
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(), "SELECT value FROM settings WHERE key = 'forward'");
+    auto conn = db_->Acquire();
+    Stmt s(conn, "SELECT value FROM settings WHERE key = 'forward'");
     if (s.Step()) fwd = json::parse(s.Text(0), nullptr, false);
   }
   if (!fwd.is_object() || fwd.value("kind", "").empty() || !fwd.value("captures", true)) return;
@@ -1575,8 +1586,8 @@ void ViidService::ForwardSender() {
     std::vector<std::tuple<int64_t, std::string, std::string>> batch;
     int64_t wait_ms = 1000;
     try {
-      std::lock_guard lock(db_->mutex());
-      Stmt u(db_->handle(),
+      auto conn = db_->Acquire();
+      Stmt u(conn,
              "SELECT key, value FROM settings WHERE key IN ('forward', "
              "'forward_password')");
       while (u.Step()) {
@@ -1588,7 +1599,7 @@ void ViidService::ForwardSender() {
         }
       }
       if (fwd.is_object() && !fwd.value("kind", "").empty()) {
-        Stmt s(db_->handle(),
+        Stmt s(conn,
                "SELECT seq, kind, body FROM forward_outbox WHERE next_ms <= ? ORDER BY seq LIMIT "
                "20");
         s.Bind(1, Now());
@@ -1618,7 +1629,7 @@ void ViidService::ForwardSender() {
       for (const auto& [seq, kind, body] : batch) {
         if (Stopping()) break;
         (void)kind;  // queued for the kind configured then; sent to the current target
-        auto post = [&] {
+        auto post = [&, &body = body] {  // clang 14 does not capture structured bindings
           httplib::Headers h;
           if (gat) {
             h.emplace("User-Identify", user);
@@ -1639,16 +1650,16 @@ void ViidService::ForwardSender() {
           } catch (const Error&) {
           }
         }
-        std::lock_guard lock(db_->mutex());
+        auto conn = db_->Acquire();
         if (res && res->status >= 200 && res->status < 300) {
-          Stmt d(db_->handle(), "DELETE FROM forward_outbox WHERE seq = ?");
+          Stmt d(conn, "DELETE FROM forward_outbox WHERE seq = ?");
           d.Bind(1, seq);
           d.Run();
           wait_ms = 0;
         } else {
           const std::string err =
               res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
-          Stmt d(db_->handle(),
+          Stmt d(conn,
                  "UPDATE forward_outbox SET attempts = attempts + 1, next_ms = ? + MIN(300000, "
                  "1000 * (1 << MIN(attempts, 9))), last_error = ? WHERE seq = ?");
           d.Bind(1, Now()).Bind(2, err).Bind(3, seq);
@@ -1676,39 +1687,39 @@ int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {
   std::vector<std::string> ids;
   std::vector<fs::path> files;
   {
-    std::lock_guard lock(db_->mutex());
-    Transaction tx(*db_);
+    auto conn = db_->Acquire();
+    Transaction tx(conn);
     {
-      Stmt s(db_->handle(), "SELECT id FROM captures WHERE time_ms < ? ORDER BY time_ms LIMIT ?");
+      Stmt s(conn, "SELECT id FROM captures WHERE time_ms < ? ORDER BY time_ms LIMIT ?");
       s.Bind(1, before_ms).Bind(2, max);
       while (s.Step()) ids.push_back(s.Text(0));
     }
     for (const auto& id : ids) {
-      Stmt f(db_->handle(), "SELECT file FROM capture_images WHERE capture_id = ?");
+      Stmt f(conn, "SELECT file FROM capture_images WHERE capture_id = ?");
       f.Bind(1, id);
       while (f.Step()) files.push_back(deps_.data_dir / f.Text(0));
-      Stmt d1(db_->handle(), "DELETE FROM capture_images WHERE capture_id = ?");
+      Stmt d1(conn, "DELETE FROM capture_images WHERE capture_id = ?");
       d1.Bind(1, id);
       d1.Run();
-      Stmt cf(db_->handle(), "SELECT file FROM capture_clips WHERE capture_id = ?");
+      Stmt cf(conn, "SELECT file FROM capture_clips WHERE capture_id = ?");
       cf.Bind(1, id);
       while (cf.Step()) files.push_back(deps_.data_dir / cf.Text(0));
-      Stmt dc(db_->handle(), "DELETE FROM capture_clips WHERE capture_id = ?");
+      Stmt dc(conn, "DELETE FROM capture_clips WHERE capture_id = ?");
       dc.Bind(1, id);
       dc.Run();
-      Stmt d2(db_->handle(), "DELETE FROM captures WHERE id = ?");
+      Stmt d2(conn, "DELETE FROM captures WHERE id = ?");
       d2.Bind(1, id);
       d2.Run();
-      Stmt d3(db_->handle(), "DELETE FROM tenant_strangers WHERE capture_id = ?");
+      Stmt d3(conn, "DELETE FROM tenant_strangers WHERE capture_id = ?");
       d3.Bind(1, id);
       d3.Run();
     }
     // A visitor cluster not seen since the cutoff goes too (its centroid is biometric data).
     std::vector<int64_t> gone;
-    Stmt q(db_->handle(), "SELECT id FROM strangers WHERE last_ms < ?");
+    Stmt q(conn, "SELECT id FROM strangers WHERE last_ms < ?");
     q.Bind(1, before_ms);
     while (q.Step()) gone.push_back(q.Int(0));
-    Stmt d4(db_->handle(), "DELETE FROM strangers WHERE last_ms < ?");
+    Stmt d4(conn, "DELETE FROM strangers WHERE last_ms < ?");
     d4.Bind(1, before_ms);
     d4.Run();
     clusters_->Remove(gone);
@@ -1775,14 +1786,14 @@ json ViidService::Captures(const CaptureQuery& q) {
     for (const int64_t b : *q.buildings) in += (in.empty() ? "" : ",") + std::to_string(b);
     where += in.empty() ? " AND 0" : " AND d.building_id IN (" + in + ")";
   }
-  std::lock_guard lock(db_->mutex());
+  auto conn = db_->Acquire();
   const std::string from = " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id";
-  Stmt cnt(db_->handle(), "SELECT COUNT(*)" + from + where);
+  Stmt cnt(conn, "SELECT COUNT(*)" + from + where);
   int i = 1;
   for (auto& b : binds) b(cnt, i);
   cnt.Step();
   json items = json::array();
-  Stmt s(db_->handle(), std::string("SELECT ") + kCaptureCols + from + where +
+  Stmt s(conn, std::string("SELECT ") + kCaptureCols + from + where +
                             " ORDER BY c.time_ms DESC, c.received_ms DESC LIMIT ? OFFSET ?");
   i = 1;
   for (auto& b : binds) b(s, i);
@@ -1793,15 +1804,15 @@ json ViidService::Captures(const CaptureQuery& q) {
 }
 
 json ViidService::Capture(const std::string& id) {
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(), std::string("SELECT ") + kCaptureCols +
+  auto conn = db_->Acquire();
+  Stmt s(conn, std::string("SELECT ") + kCaptureCols +
                             " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id "
                             "WHERE c.id = ?");
   s.Bind(1, id);
   if (!s.Step()) throw protocol::ApiError(404, "not_found", "不存在 / not found: capture " + id);
   json c = ReadCapture(s);
   json imgs = json::array();
-  Stmt i(db_->handle(),
+  Stmt i(conn,
          "SELECT n, type, bytes, width, height FROM capture_images WHERE capture_id = ? ORDER BY "
          "n");
   i.Bind(1, id);
@@ -1812,7 +1823,7 @@ json ViidService::Capture(const std::string& id) {
                     {"width", i.Int(3)},
                     {"height", i.Int(4)}});
   c["image_list"] = imgs;
-  Stmt k(db_->handle(), "SELECT COUNT(*) FROM capture_clips WHERE capture_id = ?");
+  Stmt k(conn, "SELECT COUNT(*) FROM capture_clips WHERE capture_id = ?");
   k.Bind(1, id);
   c["clip_frames"] = k.Step() ? k.Int(0) : 0;
   return c;
@@ -1821,8 +1832,8 @@ json ViidService::Capture(const std::string& id) {
 std::vector<uint8_t> ViidService::CaptureImage(const std::string& id, int n) {
   std::string file;
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(), "SELECT file FROM capture_images WHERE capture_id = ? AND n = ?");
+    auto conn = db_->Acquire();
+    Stmt s(conn, "SELECT file FROM capture_images WHERE capture_id = ? AND n = ?");
     s.Bind(1, id).Bind(2, int64_t(n));
     if (!s.Step())
       throw protocol::ApiError(404, "not_found",
@@ -1833,14 +1844,14 @@ std::vector<uint8_t> ViidService::CaptureImage(const std::string& id, int n) {
 }
 
 json ViidService::Clip(const std::string& id) {
-  std::lock_guard lock(db_->mutex());
+  auto conn = db_->Acquire();
   {
-    Stmt c(db_->handle(), "SELECT 1 FROM captures WHERE id = ?");
+    Stmt c(conn, "SELECT 1 FROM captures WHERE id = ?");
     c.Bind(1, id);
     if (!c.Step()) throw protocol::ApiError(404, "not_found", "不存在 / not found: capture " + id);
   }
   json frames = json::array();
-  Stmt s(db_->handle(),
+  Stmt s(conn,
          "SELECT n, offset_ms, bytes, width, height FROM capture_clips WHERE capture_id = ? "
          "ORDER BY n");
   s.Bind(1, id);
@@ -1858,8 +1869,8 @@ json ViidService::Clip(const std::string& id) {
 std::vector<uint8_t> ViidService::ClipFrame(const std::string& id, int n) {
   std::string file;
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(), "SELECT file FROM capture_clips WHERE capture_id = ? AND n = ?");
+    auto conn = db_->Acquire();
+    Stmt s(conn, "SELECT file FROM capture_clips WHERE capture_id = ? AND n = ?");
     s.Bind(1, id).Bind(2, int64_t(n));
     if (!s.Step())
       throw protocol::ApiError(404, "not_found",
@@ -1921,9 +1932,9 @@ void ViidService::LeaveLiveStream() {
 }
 
 json ViidService::Latest() {
-  std::lock_guard lock(db_->mutex());
+  auto conn = db_->Acquire();
   json out = json::array();
-  Stmt s(db_->handle(),
+  Stmt s(conn,
          std::string("SELECT ") + kCaptureCols +
              " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id WHERE c.id IN "
              "(SELECT (SELECT id FROM captures x WHERE x.device_id = v.device_id ORDER BY "
@@ -1936,13 +1947,13 @@ json ViidService::Latest() {
 json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& device,
                             int64_t min_count, int64_t limit, int64_t offset,
                             const std::optional<std::vector<int64_t>>& buildings) {
-  std::lock_guard lock(db_->mutex());
+  auto conn = db_->Acquire();
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
   const std::string filter =
       " FROM captures c WHERE c.stranger_id IS NOT NULL AND c.time_ms >= ?1 AND c.time_ms < ?2 "
       "AND (?3 = '' OR c.device_id = ?3) AND " +
       SiteScope::CameraCondition(buildings, "c.device_id");
-  Stmt s(db_->handle(),
+  Stmt s(conn,
          "SELECT c.stranger_id, COUNT(*) AS n, MIN(c.time_ms), MAX(c.time_ms), "
          "COUNT(DISTINCT c.device_id)" +
              filter +
@@ -1957,7 +1968,7 @@ json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& d
                      {"last_ms", s.Int(3)},
                      {"devices", s.Int(4)}});
   for (auto& it : items) {
-    Stmt p(db_->handle(),
+    Stmt p(conn,
            "SELECT c.device_id, COALESCE(d.place, ''), d.building_id, d.unit_id, COUNT(*), "
            "MAX(c.time_ms), (SELECT id FROM captures y WHERE y.stranger_id = ?1 AND " +
                SiteScope::CameraCondition(buildings, "y.device_id") +
@@ -1979,7 +1990,7 @@ json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& d
     }
     it["places"] = places;
   }
-  Stmt c(db_->handle(), "SELECT COUNT(DISTINCT c.stranger_id)" + filter);
+  Stmt c(conn, "SELECT COUNT(DISTINCT c.stranger_id)" + filter);
   c.Bind(1, from_ms).Bind(2, to).Bind(3, device);
   c.Step();
   return {{"items", items}, {"total", c.Int(0)}, {"limit", limit}, {"offset", offset}};
@@ -1988,9 +1999,9 @@ json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& d
 json ViidService::Stranger(int64_t id, const std::optional<std::vector<int64_t>>& buildings) {
   json out;
   {
-    std::lock_guard lock(db_->mutex());
+    auto conn = db_->Acquire();
     // A scoped account gets the figures of its own cameras' sightings only.
-    Stmt s(db_->handle(),
+    Stmt s(conn,
            buildings
                ? "SELECT * FROM (SELECT COUNT(*) AS n, MIN(c.time_ms), MAX(c.time_ms), (SELECT "
                  "y.id FROM captures "
@@ -2046,7 +2057,10 @@ json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::strin
     Stmt s(r.db,
            "SELECT ((time_ms + ?1) / ?2) * ?2 - ?1 AS b, device_id, door, "
            "SUM(kind = 'access' AND decision = 'open'), "
-           "SUM(kind = 'door_event' AND json_extract(payload, '$.event') = 'exit_button') "
+           // A stored payload SQLite cannot parse (nested deeper than its limit, stored before
+           // intake limits) counts as no exit instead of failing the whole report.
+           "SUM(kind = 'door_event' AND CASE WHEN json_valid(payload) THEN "
+           "json_extract(payload, '$.event') END = 'exit_button') "
            "FROM events WHERE time_ms >= ?3 AND time_ms < ?4 GROUP BY b, device_id, door");
     s.Bind(1, int64_t(off) * 60000).Bind(2, size).Bind(3, from_ms).Bind(4, to);
     while (s.Step()) {
@@ -2056,8 +2070,8 @@ json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::strin
     }
   }
   {
-    std::lock_guard lock(db_->mutex());
-    Stmt s(db_->handle(),
+    auto conn = db_->Acquire();
+    Stmt s(conn,
            "SELECT ((time_ms + ?1) / ?2) * ?2 - ?1 AS b, device_id, COUNT(*) FROM captures "
            "WHERE time_ms >= ?3 AND time_ms < ?4 GROUP BY b, device_id");
     s.Bind(1, int64_t(off) * 60000).Bind(2, size).Bind(3, from_ms).Bind(4, to);
@@ -2088,8 +2102,8 @@ json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off,
                                  const std::optional<std::vector<int64_t>>& buildings) {
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
   const std::string cameras = SiteScope::CameraCondition(buildings, "device_id");
-  std::lock_guard lock(db_->mutex());
-  Stmt s(db_->handle(),
+  auto conn = db_->Acquire();
+  Stmt s(conn,
          "SELECT ((time_ms + ?1) / 86400000) * 86400000 - ?1 AS b, COUNT(*), "
          "COUNT(DISTINCT stranger_id), COUNT(DISTINCT device_id) FROM captures WHERE stranger_id "
          "IS NOT NULL AND time_ms >= ?2 AND time_ms < ?3 AND " +
@@ -2104,7 +2118,7 @@ json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off,
                      {"devices", s.Int(3)}});
   for (auto& it : items) {
     // New for a scoped account: first seen (anywhere) that day by one of its cameras.
-    Stmt n(db_->handle(),
+    Stmt n(conn,
            "SELECT COUNT(*) FROM strangers WHERE first_ms >= ? AND first_ms < ?" +
                (buildings ? " AND first_capture IN (SELECT id FROM captures WHERE " + cameras + ")"
                           : std::string()));

@@ -1,4 +1,4 @@
-// The server side of snapshot cameras (issue 9, R3.1.4, R3.2.1.1, R3.4.2.2): GA/T 1400
+// The server side of snapshot cameras (R3.1.4, R3.2.1.1, R3.4.2.2): GA/T 1400
 // devices and their digest credentials, capture records with sealed crops, recognition
 // workers behind a work-queue interface, stranger clusters, alert rules that raise alarms
 // through the event store, the webhook outbox, the live event bus and the reports.
@@ -113,6 +113,10 @@ struct ViidDeps {
   std::function<match::FeatureIndex*()> index;  // enrolled persons (may return null)
   std::filesystem::path model_dir;
   std::filesystem::path thresholds_file;
+  // The level in force at a camera's building: its site's calibrated level (docs/matching.md,
+  // "Per-site calibration"), nullopt = the thresholds file's. May be empty.
+  std::function<std::optional<match::LevelSetting>(int64_t building_id, match::SecurityLevel)>
+      site_level;
   std::string model_version;
   const std::atomic<bool>* stopping = nullptr;
 };
@@ -203,7 +207,7 @@ class ViidService {
   nlohmann::json Clip(const std::string& id);
   std::vector<uint8_t> ClipFrame(const std::string& id, int n);
 
-  // --- live preview (issue 9) ---
+  // --- live preview ---
   // Keeps BODY (a JPEG) as DEVICE's latest live frame; answers a ResponseStatusObject.
   HttpAnswer PutLiveFrame(const std::string& device, const std::string& body);
   // The latest frame newer than AFTER_SEQ and not older than live_max_age_ms, waiting up to

@@ -307,6 +307,28 @@ std::string Outbox::Append(std::string_view kind, std::string_view json,
   return id;
 }
 
+void Outbox::Restore(const OutboxItem& item) {
+  if (!IsValidKind(item.kind) || !nlohmann::json::accept(item.payload))
+    throw Error(ErrorCode::kInvalidArgument, "outbox item to restore has a bad kind or payload");
+  std::lock_guard lock(mutex_);
+  {
+    Stmt s(db_, "SELECT 1 FROM items WHERE id = ?");
+    s.Bind(1, std::string_view(item.id));
+    if (s.Step()) return;
+  }
+  const int64_t bytes = kRowOverhead +
+                        int64_t(item.kind.size() + item.id.size() + item.payload.size()) +
+                        int64_t(item.attachment.size());
+  const int64_t count0 = count_, bytes0 = bytes_;
+  try {
+    Insert(item.id, item.kind, item.payload, item.attachment, item.attachment_dropped,
+           ToMs(item.created), bytes);
+  } catch (...) {
+    count_ = count0, bytes_ = bytes0;
+    throw;
+  }
+}
+
 std::vector<OutboxItem> Outbox::Peek(size_t max_items) const {
   std::lock_guard lock(mutex_);
   std::vector<OutboxItem> out;

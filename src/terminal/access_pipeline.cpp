@@ -94,6 +94,7 @@ struct AccessPipeline::Impl {
   PipelineOptions options;
   vision::FaceEngine& engine;
   const match::FeatureIndex& index;
+  mutable std::mutex thresholds_mu;  // thresholds may be replaced by the sync thread
   match::Thresholds thresholds;
   RulesLookup rules;
   door::DoorController& door;
@@ -403,7 +404,11 @@ struct AccessPipeline::Impl {
         v.live = false, v.spoof_reason = "ir_no_face";
     }
     v.masked = options.mask_policy != MaskPolicy::kIgnore && v.mask >= options.mask_score_threshold;
-    match::LevelSetting level = thresholds.at(options.level);
+    match::LevelSetting level;
+    {
+      std::lock_guard lock(thresholds_mu);
+      level = thresholds.at(options.level);
+    }
     if (v.masked && options.mask_policy == MaskPolicy::kStricter)
       level.threshold += options.mask_threshold_delta;
     v.threshold = level.threshold;
@@ -658,6 +663,16 @@ void AccessPipeline::OnIrFrame(const video::Frame& frame) {
 }
 const PipelineOptions& AccessPipeline::options() const {
   return impl_->options;
+}
+
+void AccessPipeline::SetThresholds(match::Thresholds thresholds) {
+  std::lock_guard lock(impl_->thresholds_mu);
+  impl_->thresholds = std::move(thresholds);
+}
+
+match::Thresholds AccessPipeline::thresholds() const {
+  std::lock_guard lock(impl_->thresholds_mu);
+  return impl_->thresholds;
 }
 
 DisplayResult AccessPipeline::last_result() const {

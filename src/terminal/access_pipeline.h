@@ -1,4 +1,4 @@
-// AccessPipeline: the terminal's recognition loop (issue 4, "Recognition loop").
+// AccessPipeline: the terminal's recognition loop ("Recognition loop").
 //
 //   frame ─▶ motion gate ─▶ detect ─▶ track ─▶ quality ─▶ liveness + embed (+ mask test)
 //         ─▶ per-track fusion of several good frames ─▶ 1:N (index.Search + match::Decide)
@@ -183,6 +183,10 @@ class AccessPipeline {
   DisplayResult last_result() const;  // any thread
   Stats stats() const;                // any thread
   const PipelineOptions& options() const;
+  // The levels decisions use from the next one on (any thread): the site's levels the server
+  // calibrated (docs/device-protocol.md, gallery "thresholds"; Terminal applies them).
+  void SetThresholds(match::Thresholds thresholds);
+  match::Thresholds thresholds() const;
 
  private:
   struct Impl;

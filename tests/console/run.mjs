@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// End-to-end tests of the web console (issue 8): Playwright (playwright-core) drives Debian's
+// End-to-end tests of the web console: Playwright (playwright-core) drives Debian's
 // Chromium headless against a real anju-server (real SQLite database, real face models) and a
 // real anju-terminal replaying LFW photos. Every step goes through the browser except starting
 // the programs and reading the initial passwords they print.
@@ -553,6 +553,55 @@ async function main() {
     await page.locator('[data-test=enrol-result] [data-reason]').first().waitFor()
     const p = await api('GET', `/persons/${tenantCode}`)
     need(p.body.photos.length === 1, `photos ${p.body.photos.length}`)
+  })
+
+  await step('operator: enrol several photos at once; each photo shows its own verdict', async () => {
+    if (tenantPhotos.length < 2) return { skipped: 'fewer than 3 photos of the enrolled tenant' }
+    await nav(`/enrol?code=${tenantCode}`)
+    const guidance = page.locator('[data-test=photo-guidance]')
+    await guidance.waitFor()
+    need((await guidance.getAttribute('data-enrolled')) === '1', `enrolled ${await guidance.getAttribute('data-enrolled')}`)
+    need((await guidance.innerText()).includes('2–3'), 'the page does not ask for 2–3 photos')
+    // Two more photos of the tenant (later steps show the terminal the tenant's photos: enrolled or not,
+    // they are the tenant) and a picture without a face.
+    const blank = path.join(tmp, 'no-face-2.bmp')
+    fs.writeFileSync(blank, greyBmp())
+    const two = tenantPhotos.slice(-2)
+    await page.setInputFiles('[data-test=photo-file]', [two[0], blank, two[1]])
+    const items = page.locator('[data-test=photo-item]')
+    await waitFor(async () => (await items.count()) === 3 &&
+      (await page.locator('[data-test=photo-item][data-status=checking]').count()) === 0, 30000, 'three photos checked')
+    need((await items.nth(1).getAttribute('data-status')) === 'refused', 'the picture without a face passed the check')
+    need((await items.nth(1).innerText()).includes('未检测到人脸'), 'the refusal of the picture without a face is not explained')
+    await page.click('[data-test=submit-photos]')
+    await waitFor(async () => (await page.locator('[data-test=photo-item][data-status=enrolling], [data-test=photo-item][data-status=ready]').count()) === 0,
+      30000, 'the photos enrolled')
+    const statuses = await items.evaluateAll((els) => els.map((e) => e.dataset.status))
+    timings.several_photos = statuses
+    const accepted = statuses.filter((x) => x === 'accepted').length
+    need(accepted >= 1 && statuses[1] === 'refused', `statuses ${statuses.join(',')}`)
+    const p = await api('GET', `/persons/${tenantCode}`)
+    need(p.body.photos.length === 1 + accepted, `photos ${p.body.photos.length}, accepted ${accepted}`)
+    need((await guidance.getAttribute('data-enrolled')) === String(1 + accepted), 'the enrolled count did not follow')
+    await shot(page, '08f-enrol-several')
+  })
+
+  await step('operator: the site page shows the site\'s recognition levels (as the server holds them)', async () => {
+    if (authApi && !haveAccounts) return { skipped: 'no operator account' }
+    const sites = await api('GET', '/sites')
+    const site = (sites.body.items || []).find((x) => x.name === '安居示范社区')
+    need(site, 'site not found')
+    const levels = await api('GET', `/sites/${site.id}/thresholds`)
+    need(levels.status === 200, `GET thresholds ${levels.status}`)
+    await nav('/places')
+    await page.locator('[data-level=sites] .item:has-text("安居示范社区")').click()
+    const card = page.locator('[data-test=site-thresholds]')
+    await card.waitFor()
+    const shown = (await page.locator('[data-level-threshold=normal]').innerText()).trim()
+    need(shown === levels.body.levels.normal.threshold.toFixed(4), `normal ${shown} vs ${levels.body.levels.normal.threshold}`)
+    need((await card.innerText()).includes('识别阈值'), 'card title')
+    timings.site_levels = { source: levels.body.source, normal: shown }
+    await shot(page, '08h-site-levels')
   })
 
   // ---- 4c. enrolment from the browser's camera. Headless Chromium has no camera; its fake one

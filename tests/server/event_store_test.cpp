@@ -1,4 +1,4 @@
-// EventStore (issue 6 "Events", R3.2.1.1, R3.4.2.2): idempotent ingestion with real
+// EventStore (R3.2.1.1, R3.4.2.2): idempotent ingestion with real
 // SQLite files and sealed snapshot files, quarantine, queries, CSV, alarms, kill -9.
 #include "server/event_store.h"
 

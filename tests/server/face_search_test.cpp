@@ -1,5 +1,5 @@
-// Archive search by phone and by face photo, and the quality check without enrolling
-// (issue 8), with real LFW photos.
+// Archive search by phone and by face photo, and the quality check without enrolling,
+// with real LFW photos.
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -136,7 +136,7 @@ TEST_F(FaceSearchTest, SearchByPhotoFindsTheEnrolledPersonFirst) {
   EXPECT_GE(audit.body["total"].get<int>(), 3) << audit.body;
 }
 
-// Least privilege per site (issue 7): an account limited to one site finds by face only the
+// Least privilege per site: an account limited to one site finds by face only the
 // persons of that site; the same probe finds the other site's person for an unscoped account.
 TEST_F(FaceSearchTest, SearchByPhotoKeepsToTheAccountsSites) {
   ANJU_REQUIRE_DATA(lfw, "lfw/lfw");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/error.h"
 #include "crypto/bytes.h"
 #include "protocol/viid.h"
 #include "testing.h"

@@ -1,4 +1,4 @@
-// Issue 9 on a real in-process anju-server over real HTTP: GA/T 1400 digest registration,
+// Snapshot cameras on a real in-process anju-server over real HTTP: GA/T 1400 digest registration,
 // face intake stored sealed and recognised (real LFW photos), stranger clusters, alert rules
 // with evidence, the live stream, the webhook outbox and the reports.
 #include <arpa/inet.h>

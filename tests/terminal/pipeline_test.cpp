@@ -1,4 +1,4 @@
-// AccessPipeline end to end on real face images played as camera frames (issue 4,
+// AccessPipeline end to end on real face images played as camera frames (
 // "Recognition loop"): the real engine, index, thresholds and a logging door.
 #include <gtest/gtest.h>
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core/utility.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -34,6 +35,13 @@ struct LivenessEval {
   std::vector<std::string> live_dirs, attack_dirs;
   bool sequences = false, as_json = false, no_cache = false, rgb = false, no_live_flip = false;
   std::string split = "all", pipeline_json, fusion;
+  // Frames mode: which score is judged — the network ("net"), the texture cue alone
+  // ("texture", as sigmoid(weight · (cue − center))) or both fused in log-odds ("fused",
+  // vision::FuseTextureCue). --fit-texture reports the cue's line fitted on the split.
+  std::string cue = "net";
+  bool fit_texture = false;
+  float texture_weight = vision::LivenessOptions{}.texture_weight;
+  float texture_center = vision::LivenessOptions{}.texture_center;
   int threads = 2;
   double fps = 10, target_apcer = 0.02, target_bpcer = 0.03;
   float context_scale = vision::LivenessOptions{}.context_scale;
@@ -44,6 +52,8 @@ struct LivenessEval {
     o.liveness.rgb_input = rgb;
     o.liveness.context_scale = context_scale;
     o.liveness.flip_tta = !no_live_flip;
+    o.liveness.texture_weight = texture_weight;
+    o.liveness.texture_center = texture_center;
     return o;
   }
   float Threshold() const {
@@ -125,6 +135,21 @@ json LivenessEval::RunNuaa() const {
 
 json LivenessEval::RunFrames() const {
   const eval::Split part = eval::ParseSplit(split);
+  if (cue != "net" && texture_weight == 0)
+    throw Error(ErrorCode::kInvalidArgument,
+                "--cue texture|fused needs --texture-weight and --texture-center "
+                "(--fit-texture on the tune split gives them)");
+  const vision::EngineOptions eo = Options();
+  auto judged = [&](const eval::LiveScore& r) -> float {
+    if (cue == "net") return r.score;
+    if (cue == "fused") return vision::FuseTextureCue(r.score, r.texture, eo.liveness);
+    if (std::isnan(r.texture)) return 0.f;  // nothing measurable: not accepted as live
+    return static_cast<float>(
+        1 / (1 + std::exp(-double(texture_weight) * (double(r.texture) - texture_center))));
+  };
+  std::vector<float> live_tex, attack_tex;
+  double net_ms = 0, texture_ms = 0;
+  size_t timed = 0;
   std::vector<float> live_s, attack_s;
   size_t live_images = 0, attack_images = 0, live_no_face = 0, attack_no_face = 0;
   json sets = json::array();
@@ -144,8 +169,11 @@ json LivenessEval::RunFrames() const {
           continue;
         }
         ++faces;
-        (live ? live_s : attack_s).push_back(r.score);
-        errors += live ? r.score < t : r.score >= t;
+        const float v = judged(r);
+        (live ? live_s : attack_s).push_back(v);
+        errors += live ? v < t : v >= t;
+        if (!std::isnan(r.texture)) (live ? live_tex : attack_tex).push_back(r.texture);
+        if (r.net_ms > 0) net_ms += r.net_ms, texture_ms += r.texture_ms, ++timed;
       }
       (live ? live_images : attack_images) += files.size();
       (live ? live_no_face : attack_no_face) += no_face;
@@ -164,6 +192,18 @@ json LivenessEval::RunFrames() const {
   json r = PadReport(live_s, attack_s, t, target_apcer, target_bpcer);
   r["mode"] = "frames";
   r["split"] = split;
+  r["cue"] = cue;
+  if (cue != "net") r["texture_weight"] = texture_weight, r["texture_center"] = texture_center;
+  if (fit_texture) {
+    const auto line = eval::FitLogisticLine(live_tex, attack_tex);
+    r["texture_fit"] = {{"weight", line.weight},
+                        {"center", line.center},
+                        {"live", live_tex.size()},
+                        {"attacks", attack_tex.size()}};
+  }
+  // Per-frame cost, over the images scored in this run (none when all came from the cache).
+  r["timed_frames"] = timed;
+  if (timed) r["net_ms"] = net_ms / double(timed), r["texture_ms"] = texture_ms / double(timed);
   r["live"] = live_s.size();  // frames with a face: the denominators of the rates
   r["attacks"] = attack_s.size();
   r["live_images"] = live_images;
@@ -286,10 +326,25 @@ void Print(const json& r) {
                 r["live"].get<size_t>(), r["attacks"].get<size_t>(), r["no_face"].get<size_t>());
   else {
     std::printf(
-        "Liveness per frame (split %s; %zu live and %zu attack frames with a face; no "
-        "face in %zu live and %zu attack images, counted apart)\n",
-        r["split"].get<std::string>().c_str(), r["live"].get<size_t>(), r["attacks"].get<size_t>(),
-        r["live_no_face"].get<size_t>(), r["attack_no_face"].get<size_t>());
+        "Liveness per frame (split %s, score %s; %zu live and %zu attack frames with a face; "
+        "no face in %zu live and %zu attack images, counted apart)\n",
+        r["split"].get<std::string>().c_str(), r["cue"].get<std::string>().c_str(),
+        r["live"].get<size_t>(), r["attacks"].get<size_t>(), r["live_no_face"].get<size_t>(),
+        r["attack_no_face"].get<size_t>());
+    if (r.contains("texture_weight"))
+      std::printf("  texture: weight %.4g, center %.4g\n", r["texture_weight"].get<double>(),
+                  r["texture_center"].get<double>());
+    if (r.contains("texture_fit"))
+      std::printf(
+          "  texture cue fitted on this split: weight %.4g, center %.4g (%zu live, %zu "
+          "attack)\n",
+          r["texture_fit"]["weight"].get<double>(), r["texture_fit"]["center"].get<double>(),
+          r["texture_fit"]["live"].get<size_t>(), r["texture_fit"]["attacks"].get<size_t>());
+    if (r["timed_frames"].get<size_t>() > 0)
+      std::printf(
+          "  cost per frame (%zu frames scored now): network %.2f ms, texture cue %.3f ms\n",
+          r["timed_frames"].get<size_t>(), r["net_ms"].get<double>(),
+          r["texture_ms"].get<double>());
     for (const auto& s : r["sets"]) {
       const bool live = s["kind"] == "live";
       std::printf("  %-6s %-40s %4zu faces (%zu no face): %s %.2f%% (%zu)\n",
@@ -361,6 +416,13 @@ void InstallEvalLiveness(CLI::App& root) {
   v->add_option("--context-scale", f.context_scale, "liveness crop = face box × this (2.0)");
   v->add_flag("--liveness-rgb", f.rgb, "feed the network RGB crops (the old input order)");
   v->add_flag("--no-live-flip", f.no_live_flip, "one crop, without the mirror image");
+  v->add_option("--cue", f.cue, "frames: net (default), texture (the cue alone) or fused")
+      ->check(CLI::IsMember({"net", "texture", "fused"}));
+  v->add_option("--texture-weight", f.texture_weight,
+                "texture cue's weight in log-odds (0 = off, the default)");
+  v->add_option("--texture-center", f.texture_center, "texture cue's value at log-odds 0");
+  v->add_flag("--fit-texture", f.fit_texture,
+              "frames: report the texture cue's weight and center fitted on the split");
   v->add_flag("--json", f.as_json, "print one JSON object as the last line");
   v->add_option("--threads", f.threads, "worker threads (one engine each)");
   v->add_flag("--no-cache", f.no_cache, "do not reuse cached scores");

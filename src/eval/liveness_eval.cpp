@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/paths.h"
 #include "vision/image.h"
+#include "vision/texture_cue.h"
 
 namespace anju::eval {
 namespace {
@@ -135,16 +136,48 @@ float MidpointThreshold(float t_apcer, float t_bpcer) {
   return static_cast<float>(1 / (1 + std::exp(-m)));
 }
 
+LogisticLine FitLogisticLine(const std::vector<float>& live, const std::vector<float>& attack) {
+  if (live.empty() || attack.empty()) return {};
+  // Newton's method on (a, b) for logit = a·x + b, live = 1; x centred for conditioning.
+  double mean = 0;
+  for (float x : live) mean += x / (2.0 * double(live.size()));
+  for (float x : attack) mean += x / (2.0 * double(attack.size()));
+  const double wl = 1.0 / double(live.size()), wa = 1.0 / double(attack.size()), ridge = 1e-3;
+  double a = 0, b = 0;
+  for (int iter = 0; iter < 100; ++iter) {
+    double ga = -ridge * a, gb = 0, haa = ridge, hab = 0, hbb = 0;
+    auto add = [&](float xf, double y, double w) {
+      const double x = double(xf) - mean;
+      const double p = 1 / (1 + std::exp(-(a * x + b)));
+      ga += w * (y - p) * x;
+      gb += w * (y - p);
+      const double h = w * p * (1 - p);
+      haa += h * x * x, hab += h * x, hbb += h;
+    };
+    for (float x : live) add(x, 1, wl);
+    for (float x : attack) add(x, 0, wa);
+    const double det = haa * hbb - hab * hab;
+    if (!(det > 1e-12)) break;
+    const double da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det;
+    a += da, b += db;
+    if (std::abs(da) + std::abs(db) < 1e-9) break;
+  }
+  if (a == 0) return {};
+  return {a, mean - b / a};
+}
+
 namespace {
 
 std::string CacheKey(const std::string& version, const vision::EngineOptions& o) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "|rev=%d|det=%.3f|tiles=%d|min=%d|fb=%d|refine=%d|scale=%.3f|flip=%d|rgb=%d",
+                "|rev=%d|det=%.3f|tiles=%d|min=%d|fb=%d|refine=%d|scale=%.3f|flip=%d|rgb=%d"
+                "|tex=%.3f,%d,%.4f,%.4f",
                 vision::kEngineRevision, o.detector.score_threshold, o.detector.tiles,
                 o.detector.min_face_size, o.fallbacks, o.refine_landmarks, o.liveness.context_scale,
-                o.liveness.flip_tta, o.liveness.rgb_input);
-  return "anju-liveness-scores/1|" + version + buf;
+                o.liveness.flip_tta, o.liveness.rgb_input, o.liveness.texture.context_scale,
+                o.liveness.texture.side, o.liveness.texture.low_cut, o.liveness.texture.high_from);
+  return "anju-liveness-scores/2|" + version + buf;
 }
 
 struct Stamp {
@@ -187,11 +220,13 @@ std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const f
   for (size_t i = 0; i < files.size(); ++i) {
     const auto it = cache.find(files[i].string());
     bool hit = false;
-    if (it != cache.end() && it->is_array() && it->size() == 5) {
+    if (it != cache.end() && it->is_array() && it->size() == 6) {
       const Stamp s = StampOf(files[i]);
       const json& e = *it;
       if (e[0].get<uintmax_t>() == s.size && e[1].get<int64_t>() == s.mtime) {
         out[i] = {e[2].get<bool>(), e[3].get<float>(), e[4].get<float>()};
+        // JSON has no NaN: a cue with nothing measurable is stored as null.
+        out[i].texture = e[5].is_number() ? e[5].get<float>() : std::nanf("");
         hit = true;
       }
     }
@@ -204,8 +239,11 @@ std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const f
   if (threads > 1) cv::setNumThreads(1);  // parallelism comes from the workers
   std::atomic<size_t> next{0}, done{0};
   std::mutex log_mu;
+  // The network alone: the cue is measured beside it (see the header).
+  vision::EngineOptions net_options = engine_options;
+  net_options.liveness.texture_weight = 0;
   auto worker = [&] {
-    vision::FaceEngine engine(models, engine_options);
+    vision::FaceEngine engine(models, net_options);
     for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
       const size_t i = todo[k];
       LiveScore r;
@@ -213,7 +251,14 @@ std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const f
         const cv::Mat img = vision::LoadImage(files[i]);
         if (auto face = engine.DetectLargest(img)) {
           r.found = true;
+          const int64 t0 = cv::getTickCount();
           r.score = engine.Liveness(img, *face);
+          const int64 t1 = cv::getTickCount();
+          r.texture =
+              vision::TextureHighFrequencyLog(img, face->det.box, engine_options.liveness.texture);
+          const int64 t2 = cv::getTickCount();
+          r.net_ms = float(double(t1 - t0) * 1e3 / cv::getTickFrequency());
+          r.texture_ms = float(double(t2 - t1) * 1e3 / cv::getTickFrequency());
           r.face_px = face->det.box.height;
         }
       } catch (const Error& e) {
@@ -237,7 +282,9 @@ std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const f
   if (!options.cache.empty()) {
     for (size_t i : todo) {
       const Stamp s = StampOf(files[i]);
-      cache[files[i].string()] = {s.size, s.mtime, out[i].found, out[i].score, out[i].face_px};
+      const json texture = std::isnan(out[i].texture) ? json(nullptr) : json(out[i].texture);
+      cache[files[i].string()] = {s.size,       s.mtime,        out[i].found,
+                                  out[i].score, out[i].face_px, texture};
     }
     std::error_code ec;
     fs::create_directories(options.cache.parent_path(), ec);

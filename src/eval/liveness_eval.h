@@ -45,6 +45,11 @@ struct LiveScore {
   bool found = false;  // a face was detected (the largest one is judged)
   float score = 0;     // live probability
   float face_px = 0;   // the face box's side
+  // vision::TextureHighFrequencyLog of the same face (NaN: nothing measurable).
+  float texture = 0;
+  // Time of the network's score and of the texture cue for this image, ms; 0 when the
+  // score came from the cache.
+  float net_ms = 0, texture_ms = 0;
 };
 
 struct LiveScoreOptions {
@@ -54,7 +59,9 @@ struct LiveScoreOptions {
 };
 
 // Scores every image (detector → largest face → LivenessChecker::Score with the engine's
-// liveness options). Images that do not decode count as "no face" (reported on stderr).
+// liveness options, without the texture cue, which is measured beside it with
+// engine.liveness.texture so that its fusion can be evaluated at any weight). Images that
+// do not decode count as "no face" (reported on stderr).
 std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const fs::path& model_dir,
                                      const vision::EngineOptions& engine,
                                      const LiveScoreOptions& options);
@@ -69,5 +76,14 @@ float ThresholdAtBpcer(std::vector<float> live, double target);
 // the BPCER operating points when they leave room (t_apcer < t_bpcer), else t_apcer (the
 // attack target wins).
 float MidpointThreshold(float t_apcer, float t_bpcer);
+
+// A cue's log-odds as a straight line, logit = weight · (x − center), fitted by logistic
+// regression with the two classes weighted equally (so the line carries no prior) and a
+// small ridge on the weight (so separable data gives a finite line). How the texture cue's
+// fusion weight and centre are chosen on the tune half (BENCHMARKS.md "Liveness").
+struct LogisticLine {
+  double weight = 0, center = 0;
+};
+LogisticLine FitLogisticLine(const std::vector<float>& live, const std::vector<float>& attack);
 
 }  // namespace anju::eval

@@ -103,7 +103,17 @@ float LivenessChecker::Score(const cv::Mat& bgr, const cv::Rect2f& box) {
     cv::Mat out = net_.forward();
     live += Softmax(out.ptr<float>(), static_cast<int>(out.total()))[0];
   }
-  return live / static_cast<float>(crops.size());
+  live /= static_cast<float>(crops.size());
+  if (options_.texture_weight == 0) return live;
+  return FuseTextureCue(live, TextureHighFrequencyLog(bgr, box, options_.texture), options_);
+}
+
+float FuseTextureCue(float p, float cue, const LivenessOptions& o) {
+  if (o.texture_weight == 0 || std::isnan(cue)) return p;
+  // Clamped as in FuseLiveness: a saturated probability counts as very sure, not infinitely.
+  const double q = std::clamp(static_cast<double>(p), 1e-7, 1 - 1e-7);
+  const double z = std::log(q / (1 - q)) + double(o.texture_weight) * (cue - o.texture_center);
+  return static_cast<float>(1 / (1 + std::exp(-z)));
 }
 
 }  // namespace anju::vision

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "vision/model_set.h"
+#include "vision/texture_cue.h"
 #include "vision/types.h"
 
 namespace anju::vision {
@@ -43,7 +44,18 @@ struct LivenessOptions {
   // The network was trained on BGR crops (measured: on NUAA the crops in RGB order give
   // ACER 7.25%, in BGR 0%); true reproduces the old RGB input for comparisons only.
   bool rgb_input = false;
+  // The frequency-domain texture cue (vision/texture_cue.h) added in log-odds:
+  // logit(p) + texture_weight · (cue − texture_center). 0 = off, the default: measured on
+  // the developer data it did not improve the held-out figures (BENCHMARKS.md "Liveness").
+  float texture_weight = 0;
+  float texture_center = 0;
+  TextureCueOptions texture;
 };
+
+// The network's live probability P with the texture cue CUE (TextureHighFrequencyLog) fused
+// as LivenessOptions says; P itself when the weight is 0 or the cue is NaN (nothing
+// measurable: the network alone decides). Shared by LivenessChecker and the evaluation.
+float FuseTextureCue(float p, float cue, const LivenessOptions& options);
 
 class LivenessChecker {
  public:

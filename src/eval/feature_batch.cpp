@@ -131,7 +131,8 @@ std::string SettingsKey(const std::string& version, const vision::EngineOptions&
   if (!pose) key += "|pose=landmarks";
   if (liveness)
     key += "|live_flip=" + std::to_string(o.liveness.flip_tta) +
-           "|live_scale=" + std::to_string(o.liveness.context_scale);
+           "|live_scale=" + std::to_string(o.liveness.context_scale) +
+           "|live_rgb=" + std::to_string(o.liveness.rgb_input);
   return key;
 }
 

@@ -4,18 +4,16 @@
 #include <opencv2/core/utility.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
-#include <thread>
 
 #include "core/error.h"
 #include "core/paths.h"
+#include "eval/feature_batch.h"
 #include "vision/image.h"
 #include "vision/texture_cue.h"
 
@@ -180,19 +178,6 @@ std::string CacheKey(const std::string& version, const vision::EngineOptions& o)
   return "anju-liveness-scores/2|" + version + buf;
 }
 
-struct Stamp {
-  uintmax_t size = 0;
-  int64_t mtime = 0;
-};
-Stamp StampOf(const fs::path& p) {
-  std::error_code ec;
-  Stamp s;
-  s.size = fs::file_size(p, ec);
-  if (ec) return {};
-  s.mtime = fs::last_write_time(p, ec).time_since_epoch().count();
-  return s;
-}
-
 }  // namespace
 
 std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const fs::path& model_dir,
@@ -221,9 +206,9 @@ std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const f
     const auto it = cache.find(files[i].string());
     bool hit = false;
     if (it != cache.end() && it->is_array() && it->size() == 6) {
-      const Stamp s = StampOf(files[i]);
+      const FileStamp s = Stamp(files[i]);
       const json& e = *it;
-      if (e[0].get<uintmax_t>() == s.size && e[1].get<int64_t>() == s.mtime) {
+      if (e[0].get<uint64_t>() == s.size && e[1].get<int64_t>() == s.mtime) {
         out[i] = {e[2].get<bool>(), e[3].get<float>(), e[4].get<float>()};
         // JSON has no NaN: a cue with nothing measurable is stored as null.
         out[i].texture = e[5].is_number() ? e[5].get<float>() : std::nanf("");
@@ -234,20 +219,13 @@ std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const f
   }
   if (todo.empty()) return out;
 
-  const int threads = std::max(1, std::min<int>(options.threads, int(todo.size())));
-  const int saved_threads = cv::getNumThreads();
-  if (threads > 1) cv::setNumThreads(1);  // parallelism comes from the workers
-  std::atomic<size_t> next{0}, done{0};
-  std::mutex log_mu;
   // The network alone: the cue is measured beside it (see the header).
   vision::EngineOptions net_options = engine_options;
   net_options.liveness.texture_weight = 0;
-  auto worker = [&] {
-    vision::FaceEngine engine(models, net_options);
-    for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
-      const size_t i = todo[k];
-      LiveScore r;
-      try {
+  ForEachImage(
+      models, net_options, files, todo, options.threads, options.progress ? "liveness" : "",
+      [&](vision::FaceEngine& engine, size_t i) {
+        LiveScore r;
         const cv::Mat img = vision::LoadImage(files[i]);
         if (auto face = engine.DetectLargest(img)) {
           r.found = true;
@@ -261,27 +239,13 @@ std::vector<LiveScore> ScoreLiveness(const std::vector<fs::path>& files, const f
           r.texture_ms = float(double(t2 - t1) * 1e3 / cv::getTickFrequency());
           r.face_px = face->det.box.height;
         }
-      } catch (const Error& e) {
-        std::lock_guard lock(log_mu);
-        std::fprintf(stderr, "\nskipped %s: %s\n", files[i].c_str(), e.what());
-      }
-      out[i] = r;
-      const size_t d = ++done;
-      if (options.progress && (d % 50 == 0 || d == todo.size())) {
-        std::lock_guard lock(log_mu);
-        std::fprintf(stderr, "\r  liveness %zu/%zu", d, todo.size());
-        if (d == todo.size()) std::fprintf(stderr, "\n");
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  cv::setNumThreads(saved_threads);
+        out[i] = r;
+      },
+      [&](size_t i) { out[i] = LiveScore{}; });
 
   if (!options.cache.empty()) {
     for (size_t i : todo) {
-      const Stamp s = StampOf(files[i]);
+      const FileStamp s = Stamp(files[i]);
       const json texture = std::isnan(out[i].texture) ? json(nullptr) : json(out[i].texture);
       cache[files[i].string()] = {s.size,       s.mtime,        out[i].found,
                                   out[i].score, out[i].face_px, texture};

@@ -233,9 +233,13 @@ int64_t Outbox::Insert(const std::string& id, std::string_view kind, std::string
 
 void Outbox::AppendAlarmLocked(const char* type, int64_t total_after) {
   const bool near = std::string_view(type) == "outbox_near_full";
+  const int64_t now_ms = ToMs(Clock::now());
+  // The device protocol's alarm record (docs/device-protocol.md): the server files any
+  // other shape in its quarantine, where no one on duty would see it.
   nlohmann::json j = {
-      {"type", type},
-      {"severity", near ? "warning" : "major"},
+      {"alarm_type", type},
+      {"severity", near ? "minor" : "major"},
+      {"time_ms", now_ms},
       {"bytes", total_after},
       {"quota_bytes", options_.quota_bytes},
       {"count", count_},
@@ -248,7 +252,7 @@ void Outbox::AppendAlarmLocked(const char* type, int64_t total_after) {
   const std::string id = NewOutboxId();
   const std::string_view kind = "alarm";
   const int64_t bytes = kRowOverhead + int64_t(kind.size() + id.size() + json.size());
-  Insert(id, kind, json, {}, false, ToMs(Clock::now()), bytes);
+  Insert(id, kind, json, {}, false, now_ms, bytes);
 }
 
 std::string Outbox::Append(std::string_view kind, std::string_view json,

@@ -287,7 +287,8 @@ TEST_F(OutboxTest, ThreadsAppendConcurrently) {
 
 size_t CountAlarms(const std::vector<OutboxItem>& items, const std::string& type) {
   return size_t(std::count_if(items.begin(), items.end(), [&](const OutboxItem& it) {
-    return it.kind == "alarm" && it.payload.find("\"type\":\"" + type + "\"") != std::string::npos;
+    return it.kind == "alarm" &&
+           it.payload.find("\"alarm_type\":\"" + type + "\"") != std::string::npos;
   }));
 }
 

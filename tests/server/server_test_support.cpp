@@ -124,8 +124,7 @@ std::string ServerTest::RoleToken(const std::vector<std::string>& roles) {
   return made.body.value("token", "");
 }
 
-ApiResult ServerTest::SysApi(const std::string& method, const std::string& path,
-                             const json& body) {
+ApiResult ServerTest::SysApi(const std::string& method, const std::string& path, const json& body) {
   return As(Ready("admin").token, method, path, body);
 }
 
@@ -144,8 +143,9 @@ Session ServerTest::UserWithRoles(const std::string& username,
   if (granted.status == 202) {
     // Granting secadmin waits for a second administrator.
     const auto id = granted.body["request"]["id"].get<int64_t>();
-    const auto cosigned = As(Ready("auditadmin").token, "POST",
-                             "/api/v1/admin-changes/" + std::to_string(id) + "/approve", json::object());
+    const auto cosigned =
+        As(Ready("auditadmin").token, "POST",
+           "/api/v1/admin-changes/" + std::to_string(id) + "/approve", json::object());
     EXPECT_EQ(cosigned.status, 200) << cosigned.body;
   } else {
     EXPECT_EQ(granted.status, 200) << granted.body;
@@ -180,6 +180,22 @@ httplib::Result ServerTest::Raw(const std::string& method, const std::string& pa
   if (method == "PUT") return c->Put(path, headers, body, content_type);
   if (method == "PATCH") return c->Patch(path, headers, body, content_type);
   return c->Delete(path, headers, body, content_type);
+}
+
+httplib::Result ServerTest::CameraSend(Camera& cam, const std::string& path,
+                                       const std::string& body) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    httplib::Headers h;
+    if (cam.have_challenge)
+      h.emplace("Authorization", viid::FormatAuthorization(viid::AnswerChallenge(
+                                     cam.challenge, cam.id, cam.password, "POST", path, ++cam.nc)));
+    auto res = Raw("POST", path, body, h, "application/json;charset=UTF-8");
+    if (!res || res->status != 401) return res;
+    cam.challenge = viid::ParseChallenge(res->get_header_value("WWW-Authenticate"));
+    cam.have_challenge = true;
+    cam.nc = 0;
+  }
+  return Raw("POST", path, body, {}, "application/json");
 }
 
 ApiResult ServerTest::Api(const std::string& method, const std::string& path, const json& body) {

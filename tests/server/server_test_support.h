@@ -16,6 +16,7 @@
 
 #include "crypto/sm2.h"
 #include "protocol/device_client.h"
+#include "protocol/viid.h"
 #include "server/server.h"
 
 namespace anju::server::testing {
@@ -38,6 +39,14 @@ struct Session {
   nlohmann::json user;
 };
 
+// A GA/T 1400 snapshot camera speaking HTTP Digest to the server.
+struct Camera {
+  std::string id, password;
+  viid::DigestChallenge challenge;
+  bool have_challenge = false;
+  uint32_t nc = 0;
+};
+
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override;
@@ -56,6 +65,8 @@ class ServerTest : public ::testing::Test {
   httplib::Result Raw(const std::string& method, const std::string& path, const std::string& body,
                       const httplib::Headers& headers = {},
                       const std::string& content_type = "application/json");
+  // POSTs BODY to PATH as camera CAM, answering a digest challenge once when needed.
+  httplib::Result CameraSend(Camera& cam, const std::string& path, const std::string& body);
   httplib::Headers AdminHeaders() const;
   // An HTTPS client of the server that trusts its self-signed certificate.
   std::unique_ptr<httplib::Client> Client() const;

@@ -267,30 +267,8 @@ TEST_F(SiteCalibrationTest, TerminalsOfTheSiteReceiveTheLevelsWithGallerySync) {
 
 // ---- snapshot cameras
 
-struct Camera {
-  std::string id, password;
-  viid::DigestChallenge challenge;
-  bool have_challenge = false;
-  uint32_t nc = 0;
-};
-
 class SiteSnapshotTest : public SiteCalibrationTest {
  protected:
-  httplib::Result Send(Camera& cam, const std::string& path, const std::string& body) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      httplib::Headers h;
-      if (cam.have_challenge)
-        h.emplace("Authorization",
-                  viid::FormatAuthorization(viid::AnswerChallenge(
-                      cam.challenge, cam.id, cam.password, "POST", path, ++cam.nc)));
-      auto res = Raw("POST", path, body, h, "application/json;charset=UTF-8");
-      if (!res || res->status != 401) return res;
-      cam.challenge = viid::ParseChallenge(res->get_header_value("WWW-Authenticate"));
-      cam.have_challenge = true;
-      cam.nc = 0;
-    }
-    return Raw("POST", path, body, {}, "application/json");
-  }
   void SendFace(Camera& cam, const std::string& face_id, const std::string& jpeg) {
     viid::FaceList list;
     viid::FaceObject f;
@@ -304,7 +282,7 @@ class SiteSnapshotTest : public SiteCalibrationTest {
     img.data.assign(jpeg.begin(), jpeg.end());
     f.images.push_back(img);
     list.faces.push_back(f);
-    auto r = Send(cam, viid::kPathFaces, viid::ToJson(list).dump());
+    auto r = CameraSend(cam, viid::kPathFaces, viid::ToJson(list).dump());
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
   }

@@ -49,14 +49,6 @@ fs::path Photo(const fs::path& lfw, const std::string& person, int n) {
   return photos.at(size_t(n - 1) % photos.size());
 }
 
-// A GA/T 1400 camera speaking HTTP Digest to the server.
-struct Camera {
-  std::string id, password;
-  viid::DigestChallenge challenge;
-  bool have_challenge = false;
-  uint32_t nc = 0;
-};
-
 class ViidTest : public ServerTest {
  protected:
   void AddCamera(Camera& cam, const json& extra = json::object()) {
@@ -64,23 +56,6 @@ class ViidTest : public ServerTest {
     body.update(extra);
     const auto r = Api("POST", "/api/v1/viid/devices", body);
     ASSERT_EQ(r.status, 201) << r.body;
-  }
-
-  // POSTs BODY, answering a digest challenge once when needed.
-  httplib::Result Send(Camera& cam, const std::string& path, const std::string& body) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      httplib::Headers h;
-      if (cam.have_challenge)
-        h.emplace("Authorization",
-                  viid::FormatAuthorization(viid::AnswerChallenge(
-                      cam.challenge, cam.id, cam.password, "POST", path, ++cam.nc)));
-      auto res = Raw("POST", path, body, h, "application/json;charset=UTF-8");
-      if (!res || res->status != 401) return res;
-      cam.challenge = viid::ParseChallenge(res->get_header_value("WWW-Authenticate"));
-      cam.have_challenge = true;
-      cam.nc = 0;
-    }
-    return Raw("POST", path, body, {}, "application/json");
   }
 
   std::string FacesBody(const std::string& device,
@@ -203,12 +178,12 @@ TEST_F(ViidTest, DigestChallengeAcceptAndRefuse) {
   // Wrong password: refused again.
   Camera wrong = cam;
   wrong.password = "not-the-password";
-  r = Send(wrong, viid::kPathRegister, reg);
+  r = CameraSend(wrong, viid::kPathRegister, reg);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
 
   // Right password: registered.
-  r = Send(cam, viid::kPathRegister, reg);
+  r = CameraSend(cam, viid::kPathRegister, reg);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(viid::ParseResponseStatus(r->body)[0].status_code, viid::kOk);
@@ -244,13 +219,13 @@ TEST_F(ViidTest, DigestChallengeAcceptAndRefuse) {
   // Revoked: refused even with the right password.
   EXPECT_EQ(Api("DELETE", "/api/v1/viid/devices/" + cam.id).status, 200);
   Camera again{cam.id, cam.password, {}, false, 0};
-  r = Send(again, viid::kPathRegister, reg);
+  r = CameraSend(again, viid::kPathRegister, reg);
   EXPECT_EQ(r->status, 403);
   // A DeviceID in the body that is not the digest user is refused.
   Camera cam2{"CAM-2", "camera-pass-2", {}, false, 0};
   AddCamera(cam2);
-  r = Send(cam2, viid::kPathRegister,
-           viid::MakeSystemObject(viid::SystemObject::kRegister, "CAM-3").dump());
+  r = CameraSend(cam2, viid::kPathRegister,
+                 viid::MakeSystemObject(viid::SystemObject::kRegister, "CAM-3").dump());
   EXPECT_EQ(r->status, 403);
 }
 
@@ -260,7 +235,7 @@ TEST_F(ViidTest, MalformedBodiesAnswer400ResponseStatus) {
   for (const std::string& bad :
        {std::string("{"), std::string("[]"), std::string(""),
         std::string("{\"FaceListObject\":{\"FaceObject\":7}}"), std::string(200, '[')}) {
-    auto r = Send(cam, viid::kPathFaces, bad);
+    auto r = CameraSend(cam, viid::kPathFaces, bad);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << bad;
     const auto st = viid::ParseResponseStatus(r->body);
@@ -273,7 +248,7 @@ TEST_F(ViidTest, MalformedBodiesAnswer400ResponseStatus) {
   bad_face["FaceID"] = "BAD1";
   bad_face["SubImageList"]["SubImageInfoObject"][0]["Data"] = "!!notbase64!!";
   body["FaceListObject"]["FaceObject"].push_back(bad_face);
-  auto r = Send(cam, viid::kPathFaces, body.dump());
+  auto r = CameraSend(cam, viid::kPathFaces, body.dump());
   ASSERT_EQ(r->status, 200) << r->body;
   const auto st = viid::ParseResponseStatus(r->body);
   ASSERT_EQ(st.size(), 2u);
@@ -283,13 +258,13 @@ TEST_F(ViidTest, MalformedBodiesAnswer400ResponseStatus) {
   EXPECT_EQ(st[1].status_code, viid::kInvalidJsonContent);
   EXPECT_EQ(Api("GET", "/api/v1/captures").body["total"], 1);
   // Sent again after a lost answer: acknowledged, stored once.
-  r = Send(cam, viid::kPathFaces, body.dump());
+  r = CameraSend(cam, viid::kPathFaces, body.dump());
   EXPECT_EQ(viid::ParseResponseStatus(r->body)[0].status_code, viid::kOk);
   EXPECT_EQ(Api("GET", "/api/v1/captures").body["total"], 1);
   // An oversized image (> 4 MiB decoded) is refused per face.
   std::vector<uint8_t> huge(4 * 1024 * 1024 + 10, 0x11);
   huge[0] = 0xFF, huge[1] = 0xD8, huge[2] = 0xFF;
-  r = Send(cam, viid::kPathFaces, FacesBody(cam.id, {{"HUGE1", huge}}));
+  r = CameraSend(cam, viid::kPathFaces, FacesBody(cam.id, {{"HUGE1", huge}}));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body.substr(0, 300);
   EXPECT_EQ(viid::ParseResponseStatus(r->body)[0].status_code, viid::kInvalidJsonContent);
@@ -311,7 +286,7 @@ TEST_F(ViidTest, FacesStoredSealedRecognisedAndStrangersClustered) {
   const auto bush1 = ReadBytes(Photo(lfw, "George_W_Bush", 1));
   const auto bush2 = ReadBytes(Photo(lfw, "George_W_Bush", 2));
   const auto serena = ReadBytes(Photo(lfw, "Serena_Williams", 1));
-  auto r = Send(
+  auto r = CameraSend(
       cam, viid::kPathFaces,
       FacesBody(
           cam.id,
@@ -371,8 +346,8 @@ TEST_F(ViidTest, FacesStoredSealedRecognisedAndStrangersClustered) {
   EXPECT_EQ(one.body["captures"].size(), 2u);
 
   // A third Bush photo joins the same cluster (incremental).
-  r = Send(cam, viid::kPathFaces,
-           FacesBody(cam.id, {{"F-BUSH3", ReadBytes(Photo(lfw, "George_W_Bush", 3))}}));
+  r = CameraSend(cam, viid::kPathFaces,
+                 FacesBody(cam.id, {{"F-BUSH3", ReadBytes(Photo(lfw, "George_W_Bush", 3))}}));
   WaitRecognised(5);
   const auto c3 =
       Api("GET", "/api/v1/captures?stranger=" + by_face["F-BUSH1"]["stranger_id"].dump());
@@ -415,20 +390,20 @@ TEST_F(ViidTest, AlertRulesFireWithEvidenceAndNotOtherwise) {
     ASSERT_EQ(r.status, 201) << r.body;
   }
   EXPECT_EQ(SysApi("POST", "/api/v1/alert-rules",
-                {{"type", "repeated_stranger"}, {"params", {{"count", 0}}}})
+                   {{"type", "repeated_stranger"}, {"params", {{"count", 0}}}})
                 .status,
             400);
   EXPECT_EQ(SysApi("POST", "/api/v1/alert-rules",
-                {{"type", "stranger_at_night"}, {"params", {{"start", "25:00"}}}})
+                   {{"type", "stranger_at_night"}, {"params", {{"start", "25:00"}}}})
                 .status,
             400);
   EXPECT_EQ(SysApi("POST", "/api/v1/alert-rules",
-                {{"type", "repeated_stranger"}, {"params", {{"colour", "red"}}}})
+                   {{"type", "repeated_stranger"}, {"params", {{"colour", "red"}}}})
                 .status,
             400);
 
-  auto r = Send(cam, viid::kPathFaces,
-                FacesBody(cam.id, {{"A1", ReadBytes(Photo(lfw, "Gerhard_Schroeder", 1))}}));
+  auto r = CameraSend(cam, viid::kPathFaces,
+                      FacesBody(cam.id, {{"A1", ReadBytes(Photo(lfw, "Gerhard_Schroeder", 1))}}));
   ASSERT_EQ(r->status, 200);
   WaitRecognised(1);
   // One stranger once: night alarm only.
@@ -438,9 +413,9 @@ TEST_F(ViidTest, AlertRulesFireWithEvidenceAndNotOtherwise) {
   EXPECT_EQ(types["stranger_at_night"], 1);
   EXPECT_EQ(types["repeated_stranger"], 0);
 
-  r = Send(cam, viid::kPathFaces,
-           FacesBody(cam.id, {{"A2", ReadBytes(Photo(lfw, "Gerhard_Schroeder", 2))},
-                              {"A3", ReadBytes(Photo(lfw, "Tony_Blair", enrolled + 1))}}));
+  r = CameraSend(cam, viid::kPathFaces,
+                 FacesBody(cam.id, {{"A2", ReadBytes(Photo(lfw, "Gerhard_Schroeder", 2))},
+                                    {"A3", ReadBytes(Photo(lfw, "Tony_Blair", enrolled + 1))}}));
   WaitRecognised(3);
   alarms = Api("GET", "/api/v1/alarms");
   types.clear();
@@ -520,7 +495,7 @@ TEST_F(ViidTest, WebhookOutboxAndTrafficReport) {
     ::close(fd);
   }
   ASSERT_EQ(SysApi("PUT", "/api/v1/alerts/webhook",
-                {{"url", "http://127.0.0.1:" + std::to_string(port) + "/hook"}})
+                   {{"url", "http://127.0.0.1:" + std::to_string(port) + "/hook"}})
                 .status,
             200);
 
@@ -628,10 +603,10 @@ TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
   const int port = upper.bind_to_any_port("127.0.0.1");
   std::thread t([&] { upper.listen_after_bind(); });
   const auto f = SysApi("PUT", "/api/v1/viid/forward",
-                     {{"kind", "gat1400"},
-                      {"url", "http://127.0.0.1:" + std::to_string(port) + "/"},
-                      {"username", "ANJU-UP"},
-                      {"password", "upper-pass"}});
+                        {{"kind", "gat1400"},
+                         {"url", "http://127.0.0.1:" + std::to_string(port) + "/"},
+                         {"username", "ANJU-UP"},
+                         {"password", "upper-pass"}});
   ASSERT_EQ(f.status, 200) << f.body;
   EXPECT_FALSE(f.body.contains("password"));
 
@@ -642,7 +617,7 @@ TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
   json body = json::parse(FacesBody(cam.id, {{"NOW1", jpeg}, {"OLD1", jpeg}}));
   body["FaceListObject"]["FaceObject"][1]["FaceAppearTime"] =
       viid::FormatTime(NowMs() - 2LL * 365 * 24 * 3600 * 1000);
-  ASSERT_EQ(Send(cam, viid::kPathFaces, body.dump())->status, 200);
+  ASSERT_EQ(CameraSend(cam, viid::kPathFaces, body.dump())->status, 200);
   WaitRecognised(2);
   for (int i = 0; i < 100; ++i) {
     {
@@ -684,7 +659,7 @@ TEST_F(ViidTest, SharedAuthorisationLinksStrangersToTheTenantWhoOpened) {
   Camera cam{"CAM-DOOR", "camera-pass-d", {}, false, 0};
   AddCamera(cam, {{"linked_device", term.id}});
   ASSERT_EQ(SysApi("POST", "/api/v1/alert-rules",
-                {{"type", "shared_authorisation"}, {"params", {{"distinct", 2}}}})
+                   {{"type", "shared_authorisation"}, {"params", {{"distinct", 2}}}})
                 .status,
             201);
   // Tenant T-9 opens the door; two different strangers are captured at it right then.
@@ -696,12 +671,12 @@ TEST_F(ViidTest, SharedAuthorisationLinksStrangersToTheTenantWhoOpened) {
          {"created_ms", now},
          {"payload", {{"time_ms", now}, {"door", 0}, {"person", "T-9"}, {"decision", "open"}}}}}}};
   ASSERT_EQ(term.client->CallJson("POST", "/api/v1/device/events", &batch)["stored"].size(), 1u);
-  auto r = Send(cam, viid::kPathFaces,
-                FacesBody(cam.id, {{"S1", ReadBytes(Photo(lfw, "George_W_Bush", 4))}}));
+  auto r = CameraSend(cam, viid::kPathFaces,
+                      FacesBody(cam.id, {{"S1", ReadBytes(Photo(lfw, "George_W_Bush", 4))}}));
   WaitRecognised(1);
   EXPECT_EQ(Api("GET", "/api/v1/alarms?type=shared_authorisation").body["total"], 0);  // one
-  r = Send(cam, viid::kPathFaces,
-           FacesBody(cam.id, {{"S2", ReadBytes(Photo(lfw, "Serena_Williams", 2))}}));
+  r = CameraSend(cam, viid::kPathFaces,
+                 FacesBody(cam.id, {{"S2", ReadBytes(Photo(lfw, "Serena_Williams", 2))}}));
   WaitRecognised(2);
   const auto a = Api("GET", "/api/v1/alarms?type=shared_authorisation");
   ASSERT_EQ(a.body["total"], 1) << a.body;

@@ -9,7 +9,6 @@
 
 #include "command.h"
 
-#if defined(ANJU_SERVER_HAVE_EVENTS)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -231,4 +230,3 @@ void InstallBenchHttp(CLI::App& root) {
 }  // namespace anju::cli
 
 ANJU_COMMAND(anju::cli::InstallBenchHttp);
-#endif

@@ -18,6 +18,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "core/paths.h"
+#include "crypto/keyfile.h"
 #include "eval/datasets.h"
 #include "eval/feature_batch.h"
 #include "eval/open_set.h"
@@ -25,13 +26,9 @@
 #include "match/index.h"
 #include "match/kernels.h"
 #include "match/thresholds.h"
+#include "store/gallery.h"
 #include "vision/image.h"
 #include "vision/model_set.h"
-#if __has_include("store/gallery.h")
-#include "crypto/keyfile.h"
-#include "store/gallery.h"
-#define ANJU_HAVE_STORE 1
-#endif
 
 namespace anju::cli {
 namespace {
@@ -75,13 +72,11 @@ struct KeyFlags {
         "data key: raw key file (64 hex, mode 0600), or a wrapped key file with --master");
     app->add_option("--master", master, "raw master-key file that unwraps --key");
   }
-#ifdef ANJU_HAVE_STORE
   crypto::DataKey Load() const {
     if (key.empty()) throw Error(ErrorCode::kInvalidArgument, "a gallery database needs --key");
     if (!master.empty()) return crypto::LoadKeyFile(key, crypto::LoadRawKeyFile(master));
     return crypto::LoadRawKeyFile(key);
   }
-#endif
 };
 
 fs::path DefaultDuplicateList() {
@@ -292,7 +287,6 @@ void InstallMatchCommands(CLI::App& root) {
     flags.Add(cmd);
     cmd->callback([] {
       if (!gallery.empty()) {
-#ifdef ANJU_HAVE_STORE
         const std::string ver =
             vision::ModelSet::Load(flags.Load().model_dir, false)->feature_version();
         fs::path bp = base.empty() ? match::DefaultThresholdsPath() : fs::path(base);
@@ -327,9 +321,6 @@ void InstallMatchCommands(CLI::App& root) {
         std::printf("wrote %s\n", out.c_str());
         if (as_json) std::cout << cal.report.dump() << "\n";
         return;
-#else
-        throw Error(ErrorCode::kInvalidArgument, "this build has no gallery database support");
-#endif
       }
       if (data.empty()) throw Error(ErrorCode::kInvalidArgument, "--data LFW (or --gallery DB)");
       if (asian.empty()) asian = DefaultEastAsianDirs();
@@ -729,12 +720,8 @@ void InstallIdentifyCommands(CLI::App& root) {
         }
       }
     } else {
-#ifdef ANJU_HAVE_STORE
       auto g = store::Gallery::Open(gallery, keys.Load(), ver);
       g->LoadInto(index);
-#else
-      throw Error(ErrorCode::kInvalidArgument, "this build has no gallery database support");
-#endif
     }
     cv::Mat img = vision::LoadImage(image);
     auto face = engine->DetectLargest(img);
@@ -784,7 +771,6 @@ void InstallIdentifyCommands(CLI::App& root) {
                 d.outcome == match::Outcome::kAccept ? d.person.c_str() : "");
   });
 
-#ifdef ANJU_HAVE_STORE
   // ---- gallery enrol / list / remove
   static std::string db, person;
   static std::vector<std::string> images;
@@ -852,7 +838,6 @@ void InstallIdentifyCommands(CLI::App& root) {
     auto gal = store::Gallery::Open(db, keys.Load());
     std::printf("removed %zu templates of %s\n", gal->RemoveIdentity(person), person.c_str());
   });
-#endif
 }
 
 ANJU_COMMAND(InstallIdentifyCommands);

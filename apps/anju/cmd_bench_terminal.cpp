@@ -1,7 +1,6 @@
 // anju bench terminal — the real AccessPipeline on images replayed as camera frames,
 // with a logging door: latency frame → door command, throughput, idle cost.
 // anju bench mask — detection and false-mask rates of the mask test (R2.1.5.1).
-#if __has_include("terminal/access_pipeline.h")
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/utility.hpp>
@@ -350,4 +349,3 @@ void InstallTerminalBench(CLI::App& root) {
 ANJU_COMMAND(InstallTerminalBench);
 
 }  // namespace anju::cli
-#endif

@@ -2,7 +2,6 @@
 // composited over real backgrounds (no annotated doorway video exists; docs/capture.md).
 // anju eval capture — plays annotated sequences through the capture pipeline (no server)
 // and measures the capture rate of R3.1.3.1, duplicates, false captures and speed.
-#if __has_include("capture/capturer.h")
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/utility.hpp>
@@ -670,4 +669,3 @@ ANJU_COMMAND(Install);
 
 }  // namespace
 }  // namespace anju::cli
-#endif

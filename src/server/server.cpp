@@ -21,6 +21,7 @@
 #include "server/http/handlers.h"
 #include "server/http/router.h"
 #include "server/server_state.h"
+#include "server/storage/person_repo.h"
 #include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
@@ -29,10 +30,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 int64_t PersonId(Conn& conn, const std::string& code) {
-  Stmt s(conn, "SELECT id FROM persons WHERE code = ?");
-  s.Bind(1, code);
-  if (!s.Step()) NotFound("person " + code);
-  return s.Int(0);
+  const auto id = storage::PersonRepo::IdByCode(conn, code);
+  if (!id) NotFound("person " + code);
+  return *id;
 }
 
 fs::path DefaultServerDataDir() {
@@ -279,6 +279,15 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                  [st = m.site_thresholds.get()](Conn& conn, const std::string& device) {
                    return st->ForTerminals(storage::SiteThresholdsRepo::SiteOfDevice(conn, device));
                  }});
+  // contract: archive/person_service.h PersonId (scoped) once the persons slice lands.
+  m.places = std::make_unique<PlaceService>(
+      *m.db, *m.sync,
+      [](Conn& conn, const Scope& scope, const std::string& code) {
+        const int64_t id = PersonId(conn, code);
+        if (!SiteScope(scope).PersonVisible(conn, id)) NotFound("person " + code);
+        return id;
+      },
+      [st = m.site_thresholds.get()] { st->GalleryChanged(); });
   RetentionPolicy defaults;
   defaults.snapshot_months = m.options.snapshot_retention_months;
   defaults.video_months = m.options.video_retention_months;
@@ -361,7 +370,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       });
   m.storage->Prepare();
   m.AddSystemRoutes();
-  m.AddArchiveRoutes();
+  RegisterPlaceHandlers(m.router, *m.places);
   m.AddPersonRoutes();
   m.AddEnrolmentRoutes();
   RegisterDeviceHandlers(m.router, *m.devices);

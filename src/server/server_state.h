@@ -19,6 +19,7 @@
 #include "server/access/account_service.h"
 #include "server/approvals/deletion_service.h"
 #include "server/approvals/export_service.h"
+#include "server/archive/place_service.h"
 #include "server/audit/server_keys.h"
 #include "server/devices/device_service.h"
 #include "server/devices/gallery_log.h"
@@ -46,6 +47,8 @@ struct Server::Impl {
   std::unique_ptr<GalleryLog> sync;
   // Devices, their keys and the device protocol (devices/device_service.h).
   std::unique_ptr<DeviceService> devices;
+  // Places, households and access groups (archive/place_service.h).
+  std::unique_ptr<PlaceService> places;
   std::unique_ptr<match::FeatureIndex> index;  // enrolled features (duplicate check)
   float duplicate_threshold = 0.68f;
   // The recognition workers' default level (normal): "match" in the search by photo.
@@ -126,7 +129,6 @@ struct Server::Impl {
 
   // Route groups (one file each).
   void AddSystemRoutes();
-  void AddArchiveRoutes();
   void AddPersonRoutes();
   void AddEnrolmentRoutes();
   void AddEventRoutes();

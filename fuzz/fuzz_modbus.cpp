@@ -13,8 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <set>
 #include <string>
 #include <thread>
@@ -29,6 +32,13 @@ using namespace anju;
 namespace {
 
 int g_port = 0;
+
+// A failed check of the harness: says which one (and errno) before the trap, so that a
+// finding tells a converter bug from a harness or machine limit.
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "fuzz_modbus: %s (errno %d: %s)\n", what, errno, std::strerror(errno));
+  __builtin_trap();
+}
 
 void StartConverter() {
   static bool started = false;
@@ -51,7 +61,20 @@ int Connect() {
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(g_port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) __builtin_trap();
+  if (fd < 0) Fail("socket");
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    // Interrupted by libFuzzer's SIGALRM, the connection goes on: wait for it to finish.
+    if (errno != EINTR) Fail("connect");
+    pollfd p{fd, POLLOUT, 0};
+    while (poll(&p, 1, 5000) < 0)
+      if (errno != EINTR) Fail("connect: poll");
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      errno = err;
+      Fail("connect (after an interrupted wait)");
+    }
+  }
   return fd;
 }
 
@@ -60,9 +83,13 @@ std::vector<uint8_t> ReadAll(int fd, int timeout_ms) {
   std::vector<uint8_t> out;
   uint8_t buf[4096];
   for (;;) {
+    // libFuzzer's -timeout arms SIGALRM: an interrupted wait is no end of the answer.
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) break;
+    const int ready = poll(&p, 1, timeout_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
     const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     out.insert(out.end(), buf, buf + n);
   }
@@ -81,6 +108,7 @@ void Converse(const uint8_t* data, size_t size) {
   size_t off = 0;
   while (off < size) {
     const ssize_t n = send(fd, data + off, size - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the converter closed a malformed stream
     off += static_cast<size_t>(n);
   }
@@ -88,21 +116,23 @@ void Converse(const uint8_t* data, size_t size) {
   const std::vector<uint8_t> in = ReadAll(fd, 2000);
   close(fd);
   for (size_t i = 0; i < in.size();) {
-    if (in.size() - i < 8) __builtin_trap();  // a truncated answer
+    if (in.size() - i < 8) Fail("truncated answer");
     const uint16_t tid = static_cast<uint16_t>(in[i] << 8 | in[i + 1]);
     const size_t len = static_cast<size_t>(in[i + 4] << 8 | in[i + 5]);
-    if (in[i + 2] != 0 || in[i + 3] != 0 || len < 2 || !sent.count(tid)) __builtin_trap();
+    if (in[i + 2] != 0 || in[i + 3] != 0 || len < 2) Fail("malformed MBAP header");
+    if (!sent.count(tid)) Fail("answer to a transaction id never sent");
     i += 6 + len;
-    if (i > in.size()) __builtin_trap();
+    if (i > in.size()) Fail("answer shorter than its MBAP length");
   }
   // Still serving: read input register 0 (status bits) on a fresh connection.
   const uint8_t probe[] = {0x12, 0x34, 0, 0, 0, 6, 1, 4, 0, 0, 0, 1};
   const int c = Connect();
-  if (send(c, probe, sizeof probe, MSG_NOSIGNAL) != sizeof probe) __builtin_trap();
+  if (send(c, probe, sizeof probe, MSG_NOSIGNAL) != sizeof probe) Fail("probe not sent");
   shutdown(c, SHUT_WR);
   const std::vector<uint8_t> r = ReadAll(c, 5000);
   close(c);
-  if (r.size() != 11 || r[0] != 0x12 || r[1] != 0x34 || r[7] != 4 || r[8] != 2) __builtin_trap();
+  if (r.size() != 11 || r[0] != 0x12 || r[1] != 0x34 || r[7] != 4 || r[8] != 2)
+    Fail(r.empty() ? "probe: no answer" : "probe: wrong answer");
 }
 
 }  // namespace

@@ -125,16 +125,15 @@ void WriteSecretFile(const fs::path& path, std::string_view contents) {
   Fd f;
   f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   // A full disk is told apart (kStorageFull): the server answers it with 507, not 500.
-  auto code = [] {
-    return errno == ENOSPC || errno == EDQUOT ? ErrorCode::kStorageFull : ErrorCode::kIo;
-  };
-  if (f.fd < 0) throw Error(code(), "cannot create " + tmp.string() + ": " + Errno());
   auto fail = [&](const std::string& what) {
-    const ErrorCode c = code();
-    std::string msg = what + " " + tmp.string() + ": " + Errno();
+    const int e = errno;
+    const bool full = e == ENOSPC || e == EDQUOT;
+    std::string msg = (full ? "磁盘已满 / disk full: " : "") + what + " " + tmp.string() + ": " +
+                      std::strerror(e);
     ::unlink(tmp.c_str());
-    return Error(c, msg);
+    return Error(full ? ErrorCode::kStorageFull : ErrorCode::kIo, msg);
   };
+  if (f.fd < 0) throw fail("cannot create");
   if (::fchmod(f.fd, 0600) != 0) throw fail("cannot chmod");
   const char* p = contents.data();
   std::size_t left = contents.size();

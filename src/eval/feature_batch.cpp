@@ -23,20 +23,6 @@ namespace {
 // Format 2 added face_px; a cache of another format is ignored (recomputed).
 constexpr char kMagic[8] = {'A', 'N', 'J', 'U', 'F', 'C', '2', '\n'};
 
-struct FileStamp {
-  uint64_t size = 0;
-  int64_t mtime = 0;
-};
-
-FileStamp Stamp(const fs::path& p) {
-  std::error_code ec;
-  FileStamp s;
-  s.size = fs::file_size(p, ec);
-  if (ec) return {};
-  s.mtime = fs::last_write_time(p, ec).time_since_epoch().count();
-  return s;
-}
-
 struct CacheEntry {
   FileStamp stamp;
   FaceRecord record;
@@ -131,11 +117,57 @@ std::string SettingsKey(const std::string& version, const vision::EngineOptions&
   if (!pose) key += "|pose=landmarks";
   if (liveness)
     key += "|live_flip=" + std::to_string(o.liveness.flip_tta) +
-           "|live_scale=" + std::to_string(o.liveness.context_scale);
+           "|live_scale=" + std::to_string(o.liveness.context_scale) +
+           "|live_rgb=" + std::to_string(o.liveness.rgb_input);
   return key;
 }
 
 }  // namespace
+
+FileStamp Stamp(const fs::path& p) {
+  std::error_code ec;
+  FileStamp s;
+  s.size = fs::file_size(p, ec);
+  if (ec) return {};
+  s.mtime = fs::last_write_time(p, ec).time_since_epoch().count();
+  return s;
+}
+
+void ForEachImage(const std::shared_ptr<const vision::ModelSet>& models,
+                  const vision::EngineOptions& engine_options, const std::vector<fs::path>& files,
+                  const std::vector<size_t>& todo, int threads, const std::string& progress,
+                  const std::function<void(vision::FaceEngine&, size_t)>& work,
+                  const std::function<void(size_t)>& on_error) {
+  if (todo.empty()) return;
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(todo.size())));
+  const int saved_threads = cv::getNumThreads();
+  if (threads > 1) cv::setNumThreads(1);
+  std::atomic<size_t> next{0}, done{0};
+  std::mutex log_mu;
+  auto worker = [&] {
+    vision::FaceEngine engine(models, engine_options);
+    for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
+      const size_t i = todo[k];
+      try {
+        work(engine, i);
+      } catch (const Error& e) {
+        on_error(i);
+        std::lock_guard lock(log_mu);
+        std::fprintf(stderr, "\nskipped %s: %s\n", files[i].c_str(), e.what());
+      }
+      const size_t d = ++done;
+      if (!progress.empty() && (d % 50 == 0 || d == todo.size())) {
+        std::lock_guard lock(log_mu);
+        std::fprintf(stderr, "\r  %s %zu/%zu", progress.c_str(), d, todo.size());
+        if (d == todo.size()) std::fprintf(stderr, "\n");
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  cv::setNumThreads(saved_threads);
+}
 
 fs::path DefaultCachePath(const std::string& tag) {
   const char* home = std::getenv("HOME");
@@ -163,17 +195,10 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
       todo.push_back(i);
   }
   if (!todo.empty()) {
-    const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(todo.size())));
-    const int saved_threads = cv::getNumThreads();
-    if (threads > 1) cv::setNumThreads(1);  // parallelism comes from the workers
-    std::atomic<size_t> next{0}, done{0};
-    std::mutex log_mu;
-    auto worker = [&] {
-      vision::FaceEngine engine(models, engine_options);
-      for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
-        size_t i = todo[k];
-        FaceRecord r;
-        try {
+    ForEachImage(
+        models, engine_options, files, todo, options.threads, options.progress ? "embedding" : "",
+        [&](vision::FaceEngine& engine, size_t i) {
+          FaceRecord r;
           cv::Mat img = vision::LoadImage(files[i]);
           auto face = options.central_face ? engine.DetectCentral(img) : engine.DetectLargest(img);
           if (face) {
@@ -186,26 +211,14 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
             r.face_px = std::max(face->det.box.width, face->det.box.height);
             if (options.with_liveness) r.liveness = engine.Liveness(img, *face);
           }
-        } catch (const Error& e) {
-          // Counted below; kept in the cache so the next run counts it too (a GIF in
-          // asian/ named .jpg is refused by DecodeImage: JPEG, PNG and BMP only).
-          r.found_by = kUnreadable;
-          std::lock_guard lock(log_mu);
-          std::fprintf(stderr, "\nskipped %s: %s\n", files[i].c_str(), e.what());
-        }
-        out[i] = std::move(r);
-        size_t d = ++done;
-        if (options.progress && (d % 50 == 0 || d == todo.size())) {
-          std::lock_guard lock(log_mu);
-          std::fprintf(stderr, "\r  embedding %zu/%zu", d, todo.size());
-          if (d == todo.size()) std::fprintf(stderr, "\n");
-        }
-      }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
-    cv::setNumThreads(saved_threads);
+          out[i] = std::move(r);
+        },
+        // Counted below; kept in the cache so the next run counts it too (a GIF in asian/
+        // named .jpg is refused by DecodeImage: JPEG, PNG and BMP only).
+        [&](size_t i) {
+          out[i] = FaceRecord{};
+          out[i].found_by = kUnreadable;
+        });
     if (!options.cache.empty()) {
       for (size_t i : todo) cache[files[i].string()] = {Stamp(files[i]), out[i]};
       SaveCache(options.cache, key, cache);

@@ -20,7 +20,10 @@ namespace anju::server {
 
 struct GatePolicy {
   vision::QualityPolicy quality;
-  float liveness_threshold = 0.5f;
+  // The engine's own default unless the config sets `liveness_threshold`: the network's
+  // scores are those the terminal judges (prints ≈ 1e-5, live faces from unseen cameras
+  // down to ≈ 1e-2), so a fixed 0.5 here refused many live photos (docs/liveness.md).
+  float liveness_threshold = vision::LivenessOptions{}.threshold;
   bool check_liveness = true;
   // A second face at least this fraction of the largest face's area makes the photo
   // ambiguous (whose face is enrolled?).

@@ -114,8 +114,9 @@ void Server::Impl::AddViidRoutes() {
   gat(viid::kPathKeepalive, false, [](ViidService& s, const std::string& d, Request& r) {
     return s.Keepalive(d, r.http.body, Remote(r.http));
   });
-  gat(viid::kPathFaces, false,
-      [](ViidService& s, const std::string& d, Request& r) { return s.Faces(d, r.http.body); });
+  gat(viid::kPathFaces, false, [](ViidService& s, const std::string& d, Request& r) {
+    return s.Faces(d, r.http.body, Remote(r.http));
+  });
   // anju extension: live preview frames (raw JPEG body), kept in memory only.
   gat(viid::kPathLiveFrame, false, [](ViidService& s, const std::string& d, Request& r) {
     return s.PutLiveFrame(d, r.http.body);

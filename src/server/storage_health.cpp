@@ -9,19 +9,11 @@
 #include <chrono>
 #include <vector>
 
+#include "core/clock.h"
+
 namespace anju::server {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 StorageHealth::StorageHealth(fs::path data_dir, uint64_t reserve_bytes,
                              std::function<bool(const State&)> raise_alarm)

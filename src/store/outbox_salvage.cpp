@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "store/outbox.h"
 
@@ -14,12 +15,6 @@ namespace anju::store {
 namespace fs = std::filesystem;
 
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Reads the damaged copy row by row in rowid (= FIFO) order and hands every readable
 // item to SINK. A damaged page stops a scan; the scan then resumes after the last good

@@ -98,6 +98,13 @@ std::vector<std::string> HealthProblems(const nlohmann::json& s) {
   if (camera != "connected")
     problems.push_back("camera " + camera + ": " +
                        s.value("/camera/last_error"_json_pointer, std::string()));
+  // With an IR camera configured every approach needs it (fail closed): say so.
+  if (s.contains("ir_camera")) {
+    const auto ir = s.value("/ir_camera/state"_json_pointer, std::string("unknown"));
+    if (ir != "connected")
+      problems.push_back("IR camera " + ir + ": " +
+                         s.value("/ir_camera/last_error"_json_pointer, std::string()));
+  }
   if (s.value("/outbox/near_full"_json_pointer, false)) problems.push_back("outbox near full");
   if (s.value("/outbox/full"_json_pointer, false)) problems.push_back("outbox full");
   // While the outbox refuses records (a full disk); they wait in memory and the problem

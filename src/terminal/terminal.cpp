@@ -154,8 +154,11 @@ Terminal::Terminal(TerminalConfig config, TerminalParts parts)
     if (sync_) sync_->RequestSync();
   });
 
+  PipelineOptions po = config_.pipeline;
+  if (po.liveness_calibration.enabled && po.liveness_calibration_file.empty())
+    po.liveness_calibration_file = config_.data_dir / "liveness-calibration.json";
   pipeline_ = std::make_unique<AccessPipeline>(
-      config_.pipeline, *engine_, state_->index(), thresholds, state_->Lookup(), *door_,
+      po, *engine_, state_->index(), thresholds, state_->Lookup(), *door_,
       [this](std::string_view kind, const json& payload, std::vector<uint8_t> jpeg) {
         Record(kind, payload, std::move(jpeg));
       });
@@ -284,6 +287,10 @@ void Terminal::Start() {
     status_->Start();
   }
   door_poller_ = std::make_unique<door::EventPoller>(*door_, std::chrono::milliseconds(200));
+  if (!config_.ir_camera.empty()) {
+    if (!ir_source_) ir_source_ = video::FrameSource::Open(config_.ir_camera);
+    ir_thread_ = std::thread([this] { IrLoop(); });
+  }
   frame_thread_ = std::thread([this] { FrameLoop(); });
   if (!config_.server_url.empty()) connect_thread_ = std::thread([this] { ConnectLoop(); });
 }
@@ -320,6 +327,30 @@ void Terminal::FrameLoop() {
       std::lock_guard lock(mu_);
       camera_ended_ = true;
       cv_.notify_all();
+      break;
+    }
+  }
+}
+
+void Terminal::IrLoop() {
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) break;
+    }
+    std::optional<video::Frame> frame = ir_source_->Read(std::chrono::milliseconds(500));
+    if (frame) {
+      try {
+        pipeline_->OnIrFrame(*frame);
+      } catch (const Error& e) {
+        if (bad_frames_++ % 100 == 0)
+          spdlog::warn("红外坏帧已跳过 / bad IR frame {} skipped: {}", frame->seq, e.what());
+      }
+      continue;
+    }
+    const auto st = ir_source_->status();
+    if (st.state == video::SourceState::kEnded || st.state == video::SourceState::kStopped) {
+      spdlog::info("红外视频源结束 / IR camera source ended: {}", video::Describe(st));
       break;
     }
   }
@@ -398,7 +429,9 @@ void Terminal::Stop() {
   }
   cv_.notify_all();
   if (source_) source_->Stop();
+  if (ir_source_) ir_source_->Stop();
   if (frame_thread_.joinable()) frame_thread_.join();
+  if (ir_thread_.joinable()) ir_thread_.join();
   bool ended = false;
   {
     std::lock_guard lock(mu_);
@@ -469,6 +502,15 @@ json Terminal::Status() const {
                    {"retry_in_ms", c.retry_in.count()}};
   } else {
     s["camera"] = {{"uri", config_.camera}, {"state", "not_started"}};
+  }
+  if (ir_source_) {
+    const auto c = ir_source_->status();
+    s["ir_camera"] = {{"uri", c.uri},
+                      {"state", video::SourceStateName(c.state)},
+                      {"last_error", c.last_error},
+                      {"frames", c.frames}};
+  } else if (!config_.ir_camera.empty()) {
+    s["ir_camera"] = {{"uri", config_.ir_camera}, {"state", "not_started"}};
   }
 
   s["gallery"] = {{"persons", state_->persons()},

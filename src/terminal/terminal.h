@@ -101,6 +101,7 @@ class Terminal {
 
  private:
   void FrameLoop();
+  void IrLoop();       // the infrared camera's frames → AccessPipeline::OnIrFrame
   void ConnectLoop();  // registration (if needed), then the sync and upload threads
   bool Connect();
   void Record(std::string_view kind, const nlohmann::json& payload, std::vector<uint8_t> jpeg);
@@ -129,7 +130,7 @@ class Terminal {
   std::unique_ptr<door::DoorController> door_;
   std::unique_ptr<door::EventPoller> door_poller_;
   std::unique_ptr<AccessPipeline> pipeline_;
-  std::unique_ptr<video::FrameSource> source_;
+  std::unique_ptr<video::FrameSource> source_, ir_source_;
   NoticeBoard notices_;
   std::unique_ptr<CommandRunner> commands_;
   std::unique_ptr<protocol::DeviceClient> sync_client_, upload_client_;
@@ -150,7 +151,7 @@ class Terminal {
   bool stop_ = false;
   bool started_threads_ = false;
   bool camera_ended_ = false;
-  std::thread frame_thread_, connect_thread_;
+  std::thread frame_thread_, connect_thread_, ir_thread_;
 };
 
 }  // namespace anju::terminal

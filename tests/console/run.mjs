@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
+import net from 'node:net'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
@@ -62,6 +63,18 @@ function start(name, args, env = {}) {
   p.stderr.on('data', (d) => file.write(d))
   children.push(p)
   return p
+}
+
+// A free loopback TCP port (the kernel's choice, released at once).
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
 }
 
 async function waitFor(fn, ms, what) {
@@ -165,6 +178,11 @@ async function main() {
   const serverArgs = ['--data-dir', serverDir, '--listen', '127.0.0.1:0']
   // The terminal then speaks plain HTTP to the server too; the browser side works either way.
   if (plain) serverArgs.push('--plain-http')
+  // Cameras reach the server on their own listener, plain HTTP with digest as most GA/T 1400
+  // cameras speak it, while the API stays HTTPS by default (docs/viid.md).
+  const cameraListen = serverHelp.includes('--camera-listen')
+  const camBase = cameraListen ? `http://127.0.0.1:${await freePort()}` : null
+  if (cameraListen) serverArgs.push('--camera-listen', camBase.slice('http://'.length))
   start('anju-server', serverArgs, { ANJU_CONSOLE_DIR: consoleDir })
   const base = await waitFor(() => {
     const m = serverLog.match(/(https?:\/\/127\.0\.0\.1:\d+)/)
@@ -803,7 +821,7 @@ async function main() {
   })
 
   // ---- 5b. a snapshot camera's live view (GA/T 1400 digest, frames posted from here)
-  await step('cameras: live view of a snapshot camera', async () => {
+  await step('cameras: a snapshot camera on the plain-HTTP digest camera listener; its live view', async () => {
     if (!has('get', '/viid/devices/{id}/live.mjpeg')) return { skipped: 'no live view route' }
     if (!fs.existsSync(lfw)) return { skipped: `no evaluation data: LFW not in ${lfw}` }
     const cam = '34020000001190000099'
@@ -825,12 +843,24 @@ async function main() {
           const response = md5(`${md5(`${cam}:${c.realm}:${pass}`)}:${c.nonce}:${n}:${cnonce}:auth:${md5(`POST:${uri}`)}`)
           headers.Authorization = `Digest username="${cam}", realm="${c.realm}", nonce="${c.nonce}", uri="${uri}", qop=auth, nc=${n}, cnonce="${cnonce}", response="${response}", algorithm=MD5${c.opaque ? `, opaque="${c.opaque}"` : ''}`
         }
-        const r = await fetch(`${base}${uri}`, { method: 'POST', headers, body })
+        const r = await fetch(`${camBase || base}${uri}`, { method: 'POST', headers, body })
         if (r.status !== 401) return r.status
         challenge = r.headers.get('www-authenticate')
         nc = 0
       }
       return 401
+    }
+    if (camBase) {
+      // The camera listener: a challenge for an unauthenticated Register, nothing of the API.
+      const reg = await fetch(`${camBase}/VIID/System/Register`, {
+        method: 'POST', headers: { 'Content-Type': 'application/VIID+JSON', 'User-Identify': cam },
+        body: JSON.stringify({ RegisterObject: { DeviceID: cam } }),
+      })
+      need(reg.status === 401 && /^Digest /.test(reg.headers.get('www-authenticate') || ''), `camera listener Register: ${reg.status}`)
+      const apiOnCam = (await fetch(`${camBase}/api/v1/persons`, { headers: { Authorization: `Bearer ${adminToken}` } })).status
+      need(apiOnCam === 404 || apiOnCam === 403, `the API answered on the camera listener: ${apiOnCam}`)
+      timings.camera_listener = { url: camBase, register_unauthenticated: reg.status, api_on_camera_listener: apiOnCam }
+      need((await post('/VIID/System/Register', JSON.stringify({ RegisterObject: { DeviceID: cam } }), 'application/VIID+JSON')) === 200, 'digest Register refused')
     }
     const frame = () => post('/VIID/Anju/LiveFrame', jpeg, 'image/jpeg')
     need((await frame()) === 200, 'live frame refused')

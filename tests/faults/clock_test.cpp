@@ -32,17 +32,10 @@ TEST(Clock, TerminalClockSetForwardAndBackLosesNothingAndSaysWhy) {
   const auto [code, device] = server.AddDevice("clock gate");
   Converter converter(root / "converter");
   converter.Start();
-  TerminalSetup ts;
-  ts.dir = root / "terminal";
-  ts.server_url = server.url();
-  ts.server_ca = server.ca_file();
-  ts.enrolment_code = code;
-  ts.converter_port = converter.modbus_port();
-  ts.status_port = FreePort();
-  ts.frames = root / "frames";
+  TerminalSetup ts = GateSetup(root / "terminal", server.url(), server.ca_file(), code,
+                               converter.modbus_port(), root / "frames");
   ts.env = {std::string("LD_PRELOAD=") + kFaketime, "FAKETIME_TIMESTAMP_FILE=" + offset.string(),
             "FAKETIME_NO_CACHE=1", "DONT_FAKE_MONOTONIC=1"};
-  WriteFrames(ts.frames, 2, {}, 0);
   Terminal terminal(ts);
   terminal.Start();
   auto status = [&] { return terminal.Status(); };
@@ -50,14 +43,7 @@ TEST(Clock, TerminalClockSetForwardAndBackLosesNothingAndSaysWhy) {
   ASSERT_TRUE(WaitFor([&] { return state() == "online"; }, Ms(120'000)))
       << "terminal not online; see " << terminal.child().log();
   OutboxWatcher records(terminal.outbox());
-  bool open = false;
-  auto toggle = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      converter.SetInputs({{"door_contact", open = !open}});
-      std::this_thread::sleep_for(Ms(350));
-    }
-  };
-  toggle(4);
+  converter.FlipDoorContact(4);
   ASSERT_TRUE(
       WaitFor([&] { return records.Current() == 0 && records.Seen().size() >= 3; }, Ms(20'000)));
 
@@ -70,7 +56,7 @@ TEST(Clock, TerminalClockSetForwardAndBackLosesNothingAndSaysWhy) {
     SCOPED_TRACE(jump);
     const size_t before = records.Seen().size();
     WriteText(offset, std::string(jump) + "\n");
-    toggle(6);
+    converter.FlipDoorContact(6);
     EXPECT_TRUE(WaitFor([&] { return state() == "refused" || state() == "offline"; }, Ms(30'000)))
         << state();
     if (WaitFor([&] { return state() == "refused"; }, Ms(5000))) {

@@ -15,19 +15,6 @@
 namespace anju::faults {
 namespace {
 
-// Writes zeros into FILE until the file system refuses; returns the bytes written.
-size_t FillDisk(const fs::path& file) {
-  std::FILE* f = std::fopen(file.c_str(), "wb");
-  if (!f) return 0;
-  std::setvbuf(f, nullptr, _IONBF, 0);
-  size_t total = 0;
-  std::vector<char> chunk(1 << 20, 0);
-  for (size_t size : {size_t{1} << 20, size_t{4096}, size_t{512}})
-    while (std::fwrite(chunk.data(), 1, size, f) == size) total += size;
-  std::fclose(f);
-  return total;
-}
-
 class Mount {
  public:
   explicit Mount(fs::path dir) : dir_(std::move(dir)) {
@@ -57,16 +44,9 @@ TEST(DiskFull, TerminalKeepsRecordsInMemoryAndRecoversWhenSpaceReturns) {
   const auto [code, device] = server.AddDevice("disk-full gate");
   Converter converter(root / "converter");
   converter.Start();
-  TerminalSetup ts;
-  ts.dir = root / "terminal";
+  TerminalSetup ts = GateSetup(root / "terminal", server.url(), server.ca_file(), code,
+                               converter.modbus_port(), root / "frames");
   ts.data_dir = root / "disk" / "data";
-  ts.server_url = server.url();
-  ts.server_ca = server.ca_file();
-  ts.enrolment_code = code;
-  ts.converter_port = converter.modbus_port();
-  ts.status_port = FreePort();
-  ts.frames = root / "frames";
-  WriteFrames(ts.frames, 2, {}, 0);
   Terminal terminal(ts);
   terminal.Start();
   auto status = [&] { return terminal.Status(); };
@@ -75,34 +55,27 @@ TEST(DiskFull, TerminalKeepsRecordsInMemoryAndRecoversWhenSpaceReturns) {
       Ms(120'000)))
       << "terminal not online; see " << terminal.child().log();
   OutboxWatcher records(terminal.outbox());
-  bool open = false;
-  auto toggle = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      converter.SetInputs({{"door_contact", open = !open}});
-      std::this_thread::sleep_for(Ms(350));
-    }
-  };
 
   // Records waiting in the outbox when the disk fills: the server is away.
   server.Stop();
-  toggle(6);
+  converter.FlipDoorContact(6);
   ASSERT_TRUE(WaitFor([&] { return records.Current() >= 4; }, Ms(10'000)));
   const size_t before_full = records.Seen().size();
 
-  const size_t filled = FillDisk(root / "disk" / "filler");
+  const size_t filled = anju::testing::FillDisk(root / "disk" / "filler");
   std::cout << "[ faults ] filled the terminal's disk with " << filled << " bytes\n";
   // The outbox's write-ahead log may still have room for a few records; keep going until
   // the terminal has to hold some in memory.
   int64_t pending = 0;
   for (int i = 0; i < 40 && pending == 0; ++i) {
-    toggle(1);
+    converter.FlipDoorContact(1);
     pending = status().value("/records/pending"_json_pointer, int64_t{0});
   }
   ASSERT_GT(pending, 0) << "the full disk never refused a record";
   const HttpReply degraded = terminal.Get("/healthz");
   EXPECT_EQ(degraded.status, 503) << degraded.body;
   EXPECT_NE(degraded.body.find("records could not be stored"), std::string::npos) << degraded.body;
-  toggle(4);
+  converter.FlipDoorContact(4);
   const json full = status();
   std::cout << "[ faults ] disk full: " << full["records"].dump() << "\n";
   EXPECT_TRUE(terminal.child().Running()) << "the terminal died on a full disk";
@@ -121,7 +94,7 @@ TEST(DiskFull, TerminalKeepsRecordsInMemoryAndRecoversWhenSpaceReturns) {
   const double recovery_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - freed).count();
   EXPECT_EQ(status().value("/records/pending"_json_pointer, int64_t{-1}), 0);
-  toggle(4);
+  converter.FlipDoorContact(4);
   EXPECT_TRUE(WaitFor([&] { return records.Current() == 0; }, Ms(60'000)))
       << records.Current() << " records still in the outbox";
   records.Stop();

@@ -305,6 +305,14 @@ bool Converter::SetInputs(const json& in) {
              .status == 200;
 }
 
+void Converter::FlipDoorContact(int n) {
+  for (int i = 0; i < n; ++i) {
+    door_contact_ = !door_contact_;
+    SetInputs({{"door_contact", door_contact_}});
+    std::this_thread::sleep_for(Ms(350));
+  }
+}
+
 bool Converter::Released(int output) {
   try {
     return Status().at("outputs").at(output).at("released").get<bool>();
@@ -314,6 +322,21 @@ bool Converter::Released(int output) {
 }
 
 // ---- Terminal ----------------------------------------------------------------------------
+
+TerminalSetup GateSetup(const fs::path& dir, const std::string& server_url,
+                        const fs::path& server_ca, const std::string& code, int converter_port,
+                        const fs::path& frames) {
+  TerminalSetup ts;
+  ts.dir = dir;
+  ts.server_url = server_url;
+  ts.server_ca = server_ca;
+  ts.enrolment_code = code;
+  ts.converter_port = converter_port;
+  ts.status_port = FreePort();
+  ts.frames = frames;
+  WriteFrames(ts.frames, 2, {}, 0);
+  return ts;
+}
 
 Terminal::Terminal(TerminalSetup setup)
     : setup_(std::move(setup)),

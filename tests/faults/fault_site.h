@@ -122,11 +122,14 @@ class Converter {
   json Status();                   // GET /status (throws when it does not answer)
   bool SetInputs(const json& in);  // POST /inputs; false when it did not answer
   bool Released(int output);       // outputs[i].released; false when not answering
+  // Opens or closes the door contact N times, 350 ms apart: each change one door record.
+  void FlipDoorContact(int n);
   Child& child() { return child_; }
 
  private:
   fs::path dir_;
   int modbus_port_, status_port_;
+  bool door_contact_ = false;
   Child child_;
 };
 
@@ -144,6 +147,13 @@ struct TerminalSetup {
   std::vector<std::string> env;  // e.g. libfaketime
   json extra = json::object();   // merged into the config
 };
+
+// A one-door gate: the terminal in DIR registers with SERVER by CODE, drives CONVERTER's
+// door, serves its status page on a free port and watches FRAMES (two faceless frames,
+// written here).
+TerminalSetup GateSetup(const fs::path& dir, const std::string& server_url,
+                        const fs::path& server_ca, const std::string& code, int converter_port,
+                        const fs::path& frames);
 
 // anju-terminal with the config written from TerminalSetup.
 class Terminal {

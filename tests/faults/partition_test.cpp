@@ -49,35 +49,20 @@ TEST(Partition, BacklogDrainsInOrderExactlyOnceAfterTheLinkReturns) {
   const auto [code, device] = server.AddDevice("partition gate");
   Converter converter(root / "converter");
   converter.Start();
-  TerminalSetup ts;
-  ts.dir = root / "terminal";
-  ts.server_url = server.url();
-  ts.server_ca = server.ca_file();
-  ts.enrolment_code = code;
-  ts.converter_port = converter.modbus_port();
-  ts.status_port = FreePort();
-  ts.frames = root / "frames";
-  WriteFrames(ts.frames, 2, {}, 0);
-  Terminal terminal(ts);
+  Terminal terminal(GateSetup(root / "terminal", server.url(), server.ca_file(), code,
+                              converter.modbus_port(), root / "frames"));
   terminal.Start();
   auto link = [&] { return terminal.Status().value("/server/state"_json_pointer, std::string()); };
   ASSERT_TRUE(WaitFor([&] { return link() == "online"; }, Ms(120'000)))
       << "terminal not online; see " << terminal.child().log();
   OutboxWatcher records(terminal.outbox());
-  bool open = false;
-  auto toggle = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      converter.SetInputs({{"door_contact", open = !open}});
-      std::this_thread::sleep_for(Ms(350));
-    }
-  };
-  toggle(4);
+  converter.FlipDoorContact(4);
   ASSERT_TRUE(
       WaitFor([&] { return records.Current() == 0 && records.Seen().size() >= 3; }, Ms(20'000)));
 
   ns.Cut();
   const auto cut = std::chrono::steady_clock::now();
-  toggle(10);
+  converter.FlipDoorContact(10);
   EXPECT_TRUE(WaitFor([&] { return link() == "offline"; }, Ms(60'000))) << link();
   EXPECT_GT(records.Current(), 0);
 
@@ -102,7 +87,7 @@ TEST(Partition, BacklogDrainsInOrderExactlyOnceAfterTheLinkReturns) {
   }
   terminal.Start();
   ASSERT_TRUE(WaitFor([&] { return terminal.Get("/healthz").status > 0; }, Ms(120'000)));
-  toggle(6);
+  converter.FlipDoorContact(6);
   std::this_thread::sleep_for(Ms(3000));
   const int64_t waiting = records.Current();
   EXPECT_GE(waiting, backlog);

@@ -176,6 +176,18 @@ TEST(ProcessFaults, SigkillAtRandomLosesAndDoublesNothingAndDoorsFailSafe) {
     }
     std::cout << "[ faults ] round " << round + 1 << "/" << rounds << ": SIGKILL " << victim
               << "; records seen " << records.Seen().size() << "\n";
+    // Only the victim dies: a program that exits because a peer died (a write to a socket
+    // the killed peer closed raising SIGPIPE, say) is a failure of its own.
+    std::this_thread::sleep_for(Ms(300));
+    EXPECT_TRUE(server.child().Running()) << "anju-server exited; see " << server.child().log();
+    EXPECT_TRUE(terminal.child().Running())
+        << "anju-terminal exited; see " << terminal.child().log();
+    EXPECT_TRUE(converter.child().Running())
+        << "anju-converter exited; see " << converter.child().log();
+    if (capture) {
+      EXPECT_TRUE(capture->child().Running())
+          << "anju-capture exited; see " << capture->child().log();
+    }
   }
   driver.Stop();
   const double kill_seconds =

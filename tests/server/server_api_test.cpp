@@ -216,6 +216,11 @@ TEST(ServerConfig, KnownKeysApplyUnknownOrWrongTypesRefused) {
   EXPECT_EQ(o.port, 9000);
   EXPECT_EQ(o.snapshot_retention_months, 6);
   EXPECT_FALSE(o.gate.check_liveness);
+  // The enrolment gate judges liveness on the terminal's scale unless configured
+  // (docs/liveness.md): not the network's 0.5 argmax.
+  EXPECT_EQ(ServerOptions{}.gate.liveness_threshold, vision::LivenessOptions{}.threshold);
+  o.ApplyConfig({{"liveness_threshold", 0.25}});
+  EXPECT_FLOAT_EQ(o.gate.liveness_threshold, 0.25f);
   EXPECT_EQ(anju::testing::CodeOf([&] {
               o.ApplyConfig({{"prot", 9000}});
             }),

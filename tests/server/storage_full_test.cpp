@@ -24,19 +24,6 @@ using nlohmann::json;
 
 using StorageFullTest = ServerTest;
 
-// Writes zeros into FILE until the file system refuses; returns the bytes written.
-size_t FillDisk(const fs::path& file) {
-  std::FILE* f = std::fopen(file.c_str(), "wb");
-  if (!f) return 0;
-  std::setvbuf(f, nullptr, _IONBF, 0);
-  size_t total = 0;
-  std::vector<char> chunk(1 << 20, 0);
-  for (size_t size : {size_t{1} << 20, size_t{4096}, size_t{512}})
-    while (std::fwrite(chunk.data(), 1, size, f) == size) total += size;
-  std::fclose(f);
-  return total;
-}
-
 TEST_F(StorageFullTest, WritesAnswer507AlarmIsRaisedHealthDegradesAndRecovers) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: the test mounts a small tmpfs";
   StopServer();
@@ -66,7 +53,7 @@ TEST_F(StorageFullTest, WritesAnswer507AlarmIsRaisedHealthDegradesAndRecovers) {
   CreatePerson("P0001", "张三");
 
   const fs::path filler = dir_ / "filler";
-  ASSERT_GT(FillDisk(filler), 0u);
+  ASSERT_GT(anju::testing::FillDisk(filler), 0u);
   // SQLite may still find room in pages it holds; the first refused write is the one.
   ApiResult refused;
   int written = 0;

@@ -164,7 +164,7 @@ TEST_F(PipelineTest, EnrolledPersonIsAdmittedOnce) {
   EXPECT_EQ(open[0].payload["person"], "P-wen");
   EXPECT_EQ(open[0].payload["open_ms"], 8000);
   EXPECT_GE(open[0].payload["frames"].get<int>(), 1);
-  EXPECT_GE(open[0].payload["liveness"].get<float>(), 0.5f);
+  EXPECT_GE(open[0].payload["liveness"].get<float>(), p->options().liveness_threshold);
   EXPECT_TRUE(IsJpeg(open[0].jpeg));
   EXPECT_EQ(Records("access").size(), 1u);
   EXPECT_TRUE(Records("alarm").empty());

@@ -170,7 +170,8 @@ TEST(Uploader, IdleConnectionClosedByTheServerIsNoOutage) {
     // The outbox empties a moment before the uploader records the answer's link state.
     ASSERT_TRUE(Eventually([&] {
       return outbox->Stats().count == 0 && up.stats().link != LinkState::kUnknown;
-    })) << "record " << i;
+    })) << "record "
+        << i;
     seen.push_back(up.stats().link);
     // Longer than the server keeps an idle connection open.
     std::this_thread::sleep_for(std::chrono::milliseconds(1600));

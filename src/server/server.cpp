@@ -21,6 +21,8 @@
 #include "server/http/handlers.h"
 #include "server/http/router.h"
 #include "server/server_state.h"
+#include "server/storage/person_repo.h"
+#include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
 
@@ -28,10 +30,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 int64_t PersonId(Conn& conn, const std::string& code) {
-  Stmt s(conn, "SELECT id FROM persons WHERE code = ?");
-  s.Bind(1, code);
-  if (!s.Step()) NotFound("person " + code);
-  return s.Int(0);
+  const auto id = storage::PersonRepo::IdByCode(conn, code);
+  if (!id) NotFound("person " + code);
+  return *id;
 }
 
 fs::path DefaultServerDataDir() {
@@ -177,52 +178,6 @@ void ServerOptions::ApplyConfig(const json& c) {
   }
 }
 
-std::optional<DeviceKeys> Server::Impl::Device(const std::string& id) {
-  {
-    std::lock_guard lock(device_mu);
-    if (auto it = device_cache.find(id); it != device_cache.end()) return it->second;
-  }
-  auto conn = db->Acquire();
-  Stmt s(conn,
-         "SELECT public_key, data_key_sealed, status FROM devices WHERE id = ? AND public_key "
-         "IS NOT NULL");
-  s.Bind(1, id);
-  if (!s.Step()) return std::nullopt;
-  DeviceKeys k{crypto::Sm2Key::FromPublicPem(s.Text(0)),
-               OpenDeviceKey(keys.data_key, id, s.Blob(1)), s.Text(2) == "active"};
-  std::lock_guard lock(device_mu);
-  device_cache.emplace(id, k);
-  return k;
-}
-
-void Server::Impl::ForgetDevice(const std::string& id) {
-  std::lock_guard lock(device_mu);
-  device_cache.erase(id);
-}
-
-std::string Server::Impl::VerifyDevice(const http::Request& req) {
-  protocol::SignedHeaders h{req.Header(protocol::kHeaderDevice), req.Header(protocol::kHeaderTime),
-                            req.Header(protocol::kHeaderNonce),
-                            req.Header(protocol::kHeaderSignature)};
-  auto refuse = [](const std::string& code, const std::string& msg) {
-    throw protocol::ApiError(401, code, msg);
-  };
-  if (h.device.empty() || h.signature.empty())
-    refuse("unauthenticated", "缺少设备签名 / device signature headers missing");
-  const auto dev = Device(h.device);
-  if (!dev || !dev->active)
-    refuse("unauthenticated", "未知或已吊销的设备 / unknown or revoked device");
-  const auto verdict =
-      protocol::VerifyRequest(h, dev->public_key, req.method, req.target, req.body);
-  if (verdict == protocol::AuthResult::kClockSkew)
-    refuse("clock_skew", "设备时钟偏差超过 5 分钟 / device clock more than 5 minutes off");
-  if (verdict != protocol::AuthResult::kOk)
-    refuse("unauthenticated", "设备签名无效 / bad device signature");
-  if (!nonces.CheckAndRemember(h.device, h.nonce))
-    refuse("replayed", "重复的请求 / nonce already used (replayed request)");
-  return h.device;
-}
-
 void Server::Impl::LoadIndex() {
   if (gate->model_version().empty()) return;
   match::IndexOptions io;
@@ -295,7 +250,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
         {m.options.host});
   }
   m.gate = std::make_unique<FaceGate>(m.options.model_dir, m.options.gate);
-  m.sync = std::make_unique<GallerySync>(*m.db, m.keys.data_key, m.gate->model_version());
+  m.sync = std::make_unique<GalleryLog>(*m.db, m.keys.data_key, m.gate->model_version());
   if (!m.gate->model_version().empty()) {
     fs::path tf = m.options.thresholds_file.empty()
                       ? match::DefaultThresholdsPath(m.options.model_dir)
@@ -318,6 +273,21 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.site_thresholds = std::make_unique<SiteThresholds>(*m.db, m.keys.data_key, m.base_thresholds,
                                                        m.options.site_calibration);
   m.sync->set_on_change([st = m.site_thresholds.get()] { st->GalleryChanged(); });
+  m.devices = std::make_unique<DeviceService>(
+      DeviceDeps{m.db.get(), m.sync.get(), m.keys.data_key, m.keys.server_key.PublicPem(),
+                 m.gate->model_version(), m.options.enrolment_code_ttl_ms,
+                 [st = m.site_thresholds.get()](Conn& conn, const std::string& device) {
+                   return st->ForTerminals(storage::SiteThresholdsRepo::SiteOfDevice(conn, device));
+                 }});
+  // contract: archive/person_service.h PersonId (scoped) once the persons slice lands.
+  m.places = std::make_unique<PlaceService>(
+      *m.db, *m.sync,
+      [](Conn& conn, const Scope& scope, const std::string& code) {
+        const int64_t id = PersonId(conn, code);
+        if (!SiteScope(scope).PersonVisible(conn, id)) NotFound("person " + code);
+        return id;
+      },
+      [st = m.site_thresholds.get()] { st->GalleryChanged(); });
   RetentionPolicy defaults;
   defaults.snapshot_months = m.options.snapshot_retention_months;
   defaults.video_months = m.options.video_retention_months;
@@ -329,7 +299,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       *m.db, *m.accounts,
       PersonDeletion{
           // contract: archive/person_service.h PersonId, DeleteBiometrics, EraseArchive and
-          // FinishDelete, and devices/gallery_log.h PersonChanged, once those slices land.
+          // FinishDelete once that slice lands; PersonChanged is devices/gallery_log.h's.
           [](Conn& conn, const std::string& code) -> std::optional<int64_t> {
             try {
               return PersonId(conn, code);
@@ -400,10 +370,10 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       });
   m.storage->Prepare();
   m.AddSystemRoutes();
-  m.AddArchiveRoutes();
+  RegisterPlaceHandlers(m.router, *m.places);
   m.AddPersonRoutes();
   m.AddEnrolmentRoutes();
-  m.AddDeviceRoutes();
+  RegisterDeviceHandlers(m.router, *m.devices);
   // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
   m.AddViidRoutes();
   m.AddEventRoutes();
@@ -480,7 +450,7 @@ void Server::Start() {
   if (m.started) return;
   m.router.Install(AuthHooks{
       [&m](const http::Request& r) { return m.Authenticate(r); },
-      [&m](const http::Request& r) { return m.VerifyDevice(r); },
+      [&m](const http::Request& r) { return AuthenticateDevice(*m.devices, r); },
       [&m](const std::string& d, const std::string& n, int status, const std::string& body) {
         return protocol::SignResponse(m.keys.server_key, d, n, status, body);
       },
@@ -606,6 +576,9 @@ const std::string& Server::tls_fingerprint() const {
 }
 bool Server::tls_cert_created() const {
   return impl_->tls.created;
+}
+NewDevice Server::CreateDevice(const std::string& name, int doors, const std::string& actor) {
+  return impl_->devices->Create(name, doors, actor);
 }
 std::string Server::ResetPassword(const std::string& username) {
   return impl_->accounts->ResetPassword(username, "local-admin");

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "server/access/account_service.h"
+#include "server/devices/device_service.h"
 #include "server/face_gate.h"
 #include "server/http/http_server.h"
 #include "server/matching/site_thresholds.h"
@@ -61,7 +62,7 @@ struct ServerOptions {
   // has an index.html; empty = no console. anju-server defaults it to <bin>/../console.
   std::filesystem::path console_dir;
   // Where POST /api/v1/admin/backup writes and /backup/verify reads (empty: the data
-  // directory's path + "-backups"), and where an import's photo_dir must lie (empty: + 
+  // directory's path + "-backups"), and where an import's photo_dir must lie (empty: +
   // "-imports"). Paths outside them are refused.
   std::filesystem::path backup_dir;
   std::filesystem::path import_dir;
@@ -94,12 +95,6 @@ struct ServerOptions {
 
 // $ANJU_SERVER_DIR, else $XDG_DATA_HOME/anju/server, else ~/.local/share/anju/server.
 std::filesystem::path DefaultServerDataDir();
-
-struct NewDevice {
-  std::string device_id;
-  std::string enrolment_code;
-  int64_t expires_ms = 0;
-};
 
 class Server {
  public:

@@ -16,20 +16,21 @@
 #include "crypto/tls_cert.h"
 #include "match/index.h"
 #include "match/thresholds.h"
-#include "protocol/device_auth.h"
 #include "server/access/account_service.h"
 #include "server/approvals/deletion_service.h"
 #include "server/approvals/export_service.h"
+#include "server/archive/place_service.h"
+#include "server/audit/server_keys.h"
+#include "server/devices/device_service.h"
+#include "server/devices/gallery_log.h"
 #include "server/face_gate.h"
-#include "server/gallery_sync.h"
 #include "server/http/console_files.h"
 #include "server/http/http_server.h"
 #include "server/http/router.h"
 #include "server/matching/site_thresholds.h"
 #include "server/retention.h"
-#include "server/server.h"
-#include "server/audit/server_keys.h"
 #include "server/runtime/embedded.h"
+#include "server/server.h"
 #include "server/settings/retention_settings.h"
 #include "server/sqlite_db.h"
 #include "server/storage_health.h"
@@ -38,18 +39,16 @@
 
 namespace anju::server {
 
-struct DeviceKeys {
-  crypto::Sm2Key public_key;
-  crypto::DataKey data_key;
-  bool active = false;
-};
-
 struct Server::Impl {
   ServerOptions options;
   ServerKeys keys;
   std::unique_ptr<Database> db;
   std::unique_ptr<FaceGate> gate;
-  std::unique_ptr<GallerySync> sync;
+  std::unique_ptr<GalleryLog> sync;
+  // Devices, their keys and the device protocol (devices/device_service.h).
+  std::unique_ptr<DeviceService> devices;
+  // Places, households and access groups (archive/place_service.h).
+  std::unique_ptr<PlaceService> places;
   std::unique_ptr<match::FeatureIndex> index;  // enrolled features (duplicate check)
   float duplicate_threshold = 0.68f;
   // The recognition workers' default level (normal): "match" in the search by photo.
@@ -63,9 +62,6 @@ struct Server::Impl {
   std::unique_ptr<DeletionService> deletions;
   std::vector<std::pair<std::string, std::string>> initial_passwords;
   crypto::TlsFiles tls;
-  protocol::NonceCache nonces;
-  std::mutex device_mu;
-  std::map<std::string, DeviceKeys> device_cache;
   std::unique_ptr<EventStore> events;
   // Per-site levels (server/matching/site_thresholds.h). Before the router: the snapshot
   // service, owned by the route handlers, asks it for levels until it is destroyed.
@@ -90,10 +86,6 @@ struct Server::Impl {
   // The retention periods in force (settings/retention_settings.h); every run reads them.
   RetentionPolicy Retention() { return retention_settings->Current(); }
 
-  // Looks a device up (cached); nullopt when unknown.
-  std::optional<DeviceKeys> Device(const std::string& id);
-  void ForgetDevice(const std::string& id);
-  std::string VerifyDevice(const http::Request& req);
   // Authorization: Bearer <session or API token> (access/account_service.h).
   Principal Authenticate(const http::Request& req);
   // 404 when the route's path names a person, device, household, event or alarm outside
@@ -118,7 +110,8 @@ struct Server::Impl {
                                        bool accept_duplicate, const std::string& actor);
   // nullopt when CODE may be enrolled (exists, active, consent on record); else the refusal.
   // Caller holds the db lock.
-  std::optional<std::pair<int, nlohmann::json>> CheckEnrollable(Conn& conn, const std::string& code);
+  std::optional<std::pair<int, nlohmann::json>> CheckEnrollable(Conn& conn,
+                                                                const std::string& code);
   // The JPEG of the enrolment photo file NAME (photos/NAME, SM4-sealed), decrypted.
   crypto::Bytes ReadPhoto(const std::string& name);
   // Duplicate check, sealed photo file (when IMAGE is not empty), rows, change log, index.
@@ -131,17 +124,13 @@ struct Server::Impl {
   // SITES: the importing account's scope (empty = every site; server/site_scope.h).
   void RunImport(int64_t import_id, nlohmann::json request, std::string actor,
                  std::vector<int64_t> sites);
-  NewDevice CreateDevice(const std::string& name, int doors, const std::string& actor,
-                         std::optional<int64_t> site_id = std::nullopt);
   // Retention schedule (events); started by Server::Start.
   void StartBackground();
 
   // Route groups (one file each).
   void AddSystemRoutes();
-  void AddArchiveRoutes();
   void AddPersonRoutes();
   void AddEnrolmentRoutes();
-  void AddDeviceRoutes();
   void AddEventRoutes();
   void AddViidRoutes();      // GA/T 1400 intake (routes_viid.cpp)
   void AddMatchingRoutes();  // per-site levels (routes_matching.cpp)

@@ -6,24 +6,37 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "crypto/envelope.h"
 #include "db/db.h"
 
 namespace anju::server {
 
+namespace http {
+struct Request;
+}
 class Router;
 struct Request;
 class AccountService;
 class ExportService;
 class DeletionService;
 class RetentionSettings;
+class DeviceService;
+class PlaceService;
 
 // Login, logout, one's password, TOTP and sessions (http/access_handlers.cpp).
 void RegisterSessionHandlers(Router& router, AccountService& accounts);
 // Users, roles, co-signed changes, API tokens, the security policy (TLS: whether the main
 // API is HTTPS, shown with the policy).
 void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls);
+// Places, households, access groups (http/place_handlers.cpp).
+void RegisterPlaceHandlers(Router& router, PlaceService& places);
+// Devices: administration and the device protocol (http/device_handlers.cpp).
+void RegisterDeviceHandlers(Router& router, DeviceService& devices);
+// The device id of a signed device-protocol request (401 otherwise): the router's device
+// authentication hook.
+std::string AuthenticateDevice(DeviceService& devices, const http::Request& req);
 // Bulk exports and bulk deletions with approval (http/approval_handlers.cpp).
 void RegisterExportHandlers(Router& router, ExportService& exports);
 void RegisterDeletionHandlers(Router& router, DeletionService& deletions);

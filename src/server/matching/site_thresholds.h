@@ -5,7 +5,7 @@
 // asks for 1:N at community scale with open-set thresholds, i.e. stranger rejection that holds
 // for the whole gallery, not for one comparison).
 //
-//  * GalleryChanged() is called by every change of who a device must hold (GallerySync's hook,
+//  * GalleryChanged() is called by every change of who a device must hold (GalleryLog's hook,
 //    inside the change's transaction): it only marks the service dirty. A background thread
 //    waits for the changes to settle (debounce: `delay_ms` after the last one, at most
 //    10 × delay_ms after the first), then compares each site's gallery fingerprint (its

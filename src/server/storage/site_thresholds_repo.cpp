@@ -8,7 +8,7 @@ using db::Stmt;
 
 namespace {
 
-// The residents' templates: persons eligible for a gallery (as GallerySync counts them)
+// The residents' templates: persons eligible for a gallery (as GalleryLog counts them)
 // joined to the site through household → room → unit → building.
 constexpr const char* kResidentTemplates =
     "FROM persons p JOIN household_members hm ON hm.person_id = p.id "

@@ -4,7 +4,7 @@
 // the same transaction as the change itself; they append one entry per affected device.
 // device_persons records what each device has been told to hold, so a person who leaves
 // a device's scope gets a "remove" (and a device_removals row whose confirmation time is
-// set when the device fetches past it).
+// set when the device fetches past it). The SQL is in storage/gallery_repo.h.
 #pragma once
 
 #include <cstdint>
@@ -13,29 +13,29 @@
 #include <string>
 
 #include "crypto/envelope.h"
-#include "server/sqlite_db.h"
+#include "db/db.h"
 
 namespace anju::server {
 
 inline constexpr int64_t kGalleryMaxLimit = 500;
 inline constexpr int64_t kGalleryDefaultLimit = 200;
 
-class GallerySync {
+class GalleryLog {
  public:
   // MODEL_VERSION: the features the server sends (others stay on the server).
-  GallerySync(Database& db, const crypto::DataKey& server_key, std::string model_version)
+  GalleryLog(db::Db& db, const crypto::DataKey& server_key, std::string model_version)
       : db_(db), key_(server_key), model_version_(std::move(model_version)) {}
 
   // All of these run on the caller's connection, inside its transaction.
-  void PersonChanged(Conn& conn, int64_t person_id, const std::string& reason);
-  void GroupChanged(Conn& conn, int64_t group_id, const std::string& reason);
+  void PersonChanged(db::Conn& conn, int64_t person_id, const std::string& reason);
+  void GroupChanged(db::Conn& conn, int64_t group_id, const std::string& reason);
   // The highest sequence number of DEVICE's log (0 when empty).
-  int64_t Latest(Conn& conn, const std::string& device_id);
+  int64_t Latest(db::Conn& conn, const std::string& device_id);
 
   // The protocol's answer to GET /api/v1/device/gallery?since=&limit=; also records
   // removal confirmations up to SINCE, on the caller's connection (no transaction).
-  nlohmann::json Fetch(Conn& conn, const std::string& device_id, const crypto::DataKey& device_key,
-                       int64_t since, int64_t limit);
+  nlohmann::json Fetch(db::Conn& conn, const std::string& device_id,
+                       const crypto::DataKey& device_key, int64_t since, int64_t limit);
 
   const std::string& model_version() const { return model_version_; }
   void set_model_version(std::string v) { model_version_ = std::move(v); }
@@ -44,13 +44,13 @@ class GallerySync {
   void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
 
  private:
-  void Append(Conn& conn, const std::string& device, const std::string& code, const char* op,
-              const std::string& reason);
-  nlohmann::json Upsert(Conn& conn, int64_t person_id, const std::string& code, const std::string& name,
-                        int open_ms, const std::string& device_id, int doors,
-                        const crypto::DataKey& device_key);
+  void Append(db::Conn& conn, const std::string& device, const std::string& code,
+              const std::string& op, const std::string& reason);
+  nlohmann::json Upsert(db::Conn& conn, int64_t person_id, const std::string& code,
+                        const std::string& name, int open_ms, const std::string& device_id,
+                        int doors, const crypto::DataKey& device_key);
 
-  Database& db_;
+  db::Db& db_;
   crypto::DataKey key_;
   std::string model_version_;
   std::function<void()> on_change_;

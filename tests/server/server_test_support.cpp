@@ -187,11 +187,12 @@ httplib::Result ServerTest::CameraSend(Camera& cam, const std::string& path,
   for (int attempt = 0; attempt < 2; ++attempt) {
     httplib::Headers h;
     if (cam.have_challenge)
-      h.emplace("Authorization", viid::FormatAuthorization(viid::AnswerChallenge(
-                                     cam.challenge, cam.id, cam.password, "POST", path, ++cam.nc)));
+      h.emplace("Authorization",
+                protocol::viid::FormatAuthorization(protocol::viid::AnswerChallenge(
+                    cam.challenge, cam.id, cam.password, "POST", path, ++cam.nc)));
     auto res = Raw("POST", path, body, h, "application/json;charset=UTF-8");
     if (!res || res->status != 401) return res;
-    cam.challenge = viid::ParseChallenge(res->get_header_value("WWW-Authenticate"));
+    cam.challenge = protocol::viid::ParseChallenge(res->get_header_value("WWW-Authenticate"));
     cam.have_challenge = true;
     cam.nc = 0;
   }

@@ -42,7 +42,7 @@ struct Session {
 // A GA/T 1400 snapshot camera speaking HTTP Digest to the server.
 struct Camera {
   std::string id, password;
-  viid::DigestChallenge challenge;
+  protocol::viid::DigestChallenge challenge;
   bool have_challenge = false;
   uint32_t nc = 0;
 };

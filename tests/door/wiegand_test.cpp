@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -163,10 +164,18 @@ TEST(Wiegand, LineTransmitterTiming) {
       "Wiegand 26: mean pulse %lld us, mean interval %lld us, frame %lld ms\n",
       static_cast<long long>(mean_width.count()), static_cast<long long>(mean_gap.count()),
       static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  // Bits start on a fixed schedule (start + i × interval) and pulses last at least their
+  // width, which the lower bounds check. The upper bounds use the median: on a loaded
+  // machine a few wake-ups come milliseconds late, which says nothing about the code (the
+  // bounds on the means failed once in a whole ctest run with two builds beside it).
+  auto median = [](auto v) {
+    std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
   for (auto w : widths) EXPECT_GE(w.count(), 50);
-  EXPECT_LT(mean_width.count(), 400);  // loose: shared CI cores, sanitizers
   EXPECT_GE(mean_gap.count(), 1900);
-  EXPECT_LT(mean_gap.count(), 2600);
+  EXPECT_LT(median(widths).count(), 400);
+  EXPECT_LT(median(gaps).count(), 2600);
 }
 
 TEST(Wiegand, FileAndPipeOutput) {

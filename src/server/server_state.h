@@ -19,6 +19,7 @@
 #include "server/access/account_service.h"
 #include "server/approvals/deletion_service.h"
 #include "server/approvals/export_service.h"
+#include "server/archive/person_service.h"
 #include "server/archive/place_service.h"
 #include "server/audit/server_keys.h"
 #include "server/devices/device_service.h"
@@ -49,6 +50,8 @@ struct Server::Impl {
   std::unique_ptr<DeviceService> devices;
   // Places, households and access groups (archive/place_service.h).
   std::unique_ptr<PlaceService> places;
+  // Persons, consent, credentials (archive/person_service.h).
+  std::unique_ptr<PersonService> persons;
   std::unique_ptr<match::FeatureIndex> index;  // enrolled features (duplicate check)
   float duplicate_threshold = 0.68f;
   // The recognition workers' default level (normal): "match" in the search by photo.
@@ -98,11 +101,6 @@ struct Server::Impl {
   // PersonId, and 404 when the person is outside P's sites; the caller holds db->mutex().
   int64_t ScopedPersonId(Conn& conn, const Principal& p, const std::string& code);
   void LoadIndex();
-  // Deletes a person's photo rows and features (inside the caller's transaction) and
-  // returns the photo files to unlink once it commits. Caller holds the db lock.
-  std::vector<std::filesystem::path> DeleteBiometrics(Conn& conn, int64_t person_id);
-  // After the commit: unlink the files, drop the person from the duplicate index.
-  void FinishDelete(const std::string& code, const std::vector<std::filesystem::path>& files);
   // Enrols one photo for CODE (consent required, quality gate, duplicate check). Returns
   // the HTTP status and body (201 on success; 4xx bodies carry the API error plus
   // "reasons" / "candidates").
@@ -128,8 +126,6 @@ struct Server::Impl {
   void StartBackground();
 
   // Route groups (one file each).
-  void AddSystemRoutes();
-  void AddPersonRoutes();
   void AddEnrolmentRoutes();
   void AddEventRoutes();
   void AddViidRoutes();      // GA/T 1400 intake (routes_viid.cpp)

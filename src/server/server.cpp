@@ -279,6 +279,14 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.persons = std::make_unique<PersonService>(
       PersonDeps{m.db.get(), m.sync.get(), m.keys.data_key, m.options.data_dir / "photos",
                  m.index.get(), m.gate->model_version(), m.duplicate_threshold});
+  m.enrolment = std::make_unique<EnrolmentService>(EnrolmentDeps{
+      m.db.get(), m.sync.get(), m.gate.get(), m.index.get(), m.keys.data_key,
+      m.options.data_dir / "photos", m.options.import_dir, m.duplicate_threshold, m.match_threshold,
+      [&m](std::function<void()> work) {
+        std::lock_guard lock(m.bg_mu);
+        m.workers.emplace_back(std::move(work));
+      },
+      &m.stopping});
   m.places =
       std::make_unique<PlaceService>(*m.db, *m.sync, &PersonService::ScopedId,
                                      [st = m.site_thresholds.get()] { st->GalleryChanged(); });
@@ -326,7 +334,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                  },
                  [&m](const Principal& p) { return m.ScopedDevices(p); },
                  [&m](const std::string& name) {
-                   const auto b = m.ReadPhoto(name);
+                   const auto b = m.enrolment->ReadPhoto(name);
                    return std::vector<uint8_t>(b.begin(), b.end());
                  },
                  [&m](const Principal& p) { m.RaiseRiskAlarm(p); }});
@@ -371,7 +379,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   });
   RegisterPlaceHandlers(m.router, *m.places);
   RegisterPersonHandlers(m.router, *m.persons);
-  m.AddEnrolmentRoutes();
+  RegisterEnrolmentHandlers(m.router, *m.enrolment, *m.gate, [&m](const Principal& p) {
+    if (m.accounts->CountViews(p, 1)) m.RaiseRiskAlarm(p);
+  });
   RegisterDeviceHandlers(m.router, *m.devices);
   // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
   m.AddViidRoutes();

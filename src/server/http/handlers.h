@@ -25,6 +25,9 @@ class RetentionSettings;
 class DeviceService;
 class PlaceService;
 class PersonService;
+class EnrolmentService;
+class FaceGate;
+struct Principal;
 class StorageHealth;
 
 // Login, logout, one's password, TOTP and sessions (http/access_handlers.cpp).
@@ -40,6 +43,11 @@ void RegisterSystemHandlers(Router& router, StorageHealth& storage,
 void RegisterPlaceHandlers(Router& router, PlaceService& places);
 // Persons, consent, credentials, history, removals, the batch (http/person_handlers.cpp).
 void RegisterPersonHandlers(Router& router, PersonService& persons);
+// The search by face, the quality check, photos, feature codes, imports
+// (http/enrolment_handlers.cpp). VIEWED counts a search by face as a view of the archives
+// it names (the risk warning, R4.2.2.1).
+void RegisterEnrolmentHandlers(Router& router, EnrolmentService& enrolment, FaceGate& gate,
+                               std::function<void(const Principal&)> viewed);
 // Devices: administration and the device protocol (http/device_handlers.cpp).
 void RegisterDeviceHandlers(Router& router, DeviceService& devices);
 // The device id of a signed device-protocol request (401 otherwise): the router's device

@@ -21,7 +21,9 @@
 #include "server/http/handlers.h"
 #include "server/http/router.h"
 #include "server/server_state.h"
+#include "server/storage/device_repo.h"
 #include "server/storage/person_repo.h"
+#include "server/storage/photo_repo.h"
 #include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
@@ -30,9 +32,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 int64_t PersonId(Conn& conn, const std::string& code) {
-  const auto id = storage::PersonRepo::IdByCode(conn, code);
-  if (!id) NotFound("person " + code);
-  return *id;
+  return PersonService::Id(conn, code);
 }
 
 fs::path DefaultServerDataDir() {
@@ -186,15 +186,12 @@ void Server::Impl::LoadIndex() {
   if (base_thresholds) io.fusion = base_thresholds->fusion;
   index = std::make_unique<match::FeatureIndex>(io);
   auto conn = db->Acquire();
-  Stmt s(conn,
-         "SELECT f.id, p.code, f.sealed FROM features f JOIN persons p ON p.id = f.person_id "
-         "WHERE f.model_version = ?");
-  s.Bind(1, io.model_version);
-  while (s.Step()) {
-    const std::string code = s.Text(1);
-    const auto f = OpenFeatureAtRest(keys.data_key, code, s.Blob(2));
-    index->Put(code, match::TemplateId(s.Int(0)), f, io.model_version);
-  }
+  storage::PhotoRepo::ForEachFeature(
+      conn, io.model_version,
+      [&](int64_t id, const std::string& code, std::span<const uint8_t> sealed) {
+        const auto f = OpenFeatureAtRest(keys.data_key, code, sealed);
+        index->Put(code, match::TemplateId(id), f, io.model_version);
+      });
 }
 
 fs::path InsideFolder(const fs::path& root, const std::string& path, const std::string& what) {
@@ -279,15 +276,20 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                  [st = m.site_thresholds.get()](Conn& conn, const std::string& device) {
                    return st->ForTerminals(storage::SiteThresholdsRepo::SiteOfDevice(conn, device));
                  }});
-  // contract: archive/person_service.h PersonId (scoped) once the persons slice lands.
-  m.places = std::make_unique<PlaceService>(
-      *m.db, *m.sync,
-      [](Conn& conn, const Scope& scope, const std::string& code) {
-        const int64_t id = PersonId(conn, code);
-        if (!SiteScope(scope).PersonVisible(conn, id)) NotFound("person " + code);
-        return id;
+  m.persons = std::make_unique<PersonService>(
+      PersonDeps{m.db.get(), m.sync.get(), m.keys.data_key, m.options.data_dir / "photos",
+                 m.index.get(), m.gate->model_version(), m.duplicate_threshold});
+  m.enrolment = std::make_unique<EnrolmentService>(EnrolmentDeps{
+      m.db.get(), m.sync.get(), m.gate.get(), m.index.get(), m.keys.data_key,
+      m.options.data_dir / "photos", m.options.import_dir, m.duplicate_threshold, m.match_threshold,
+      [&m](std::function<void()> work) {
+        std::lock_guard lock(m.bg_mu);
+        m.workers.emplace_back(std::move(work));
       },
-      [st = m.site_thresholds.get()] { st->GalleryChanged(); });
+      &m.stopping});
+  m.places =
+      std::make_unique<PlaceService>(*m.db, *m.sync, &PersonService::ScopedId,
+                                     [st = m.site_thresholds.get()] { st->GalleryChanged(); });
   RetentionPolicy defaults;
   defaults.snapshot_months = m.options.snapshot_retention_months;
   defaults.video_months = m.options.video_retention_months;
@@ -298,17 +300,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.deletions = std::make_unique<DeletionService>(
       *m.db, *m.accounts,
       PersonDeletion{
-          // contract: archive/person_service.h PersonId, DeleteBiometrics, EraseArchive and
-          // FinishDelete once that slice lands; PersonChanged is devices/gallery_log.h's.
-          [](Conn& conn, const std::string& code) -> std::optional<int64_t> {
-            try {
-              return PersonId(conn, code);
-            } catch (const Error& e) {
-              if (e.code() == ErrorCode::kNotFound) return std::nullopt;
-              throw;
-            }
+          // PersonChanged is devices/gallery_log.h's.
+          [](Conn& conn, const std::string& code) {
+            return storage::PersonRepo::IdByCode(conn, code);
           },
-          [&m](Conn& conn, int64_t pid) { return m.DeleteBiometrics(conn, pid); },
+          [&m](Conn& conn, int64_t pid) { return m.persons->DeleteBiometrics(conn, pid); },
           [](Conn& conn, int64_t pid) {
             storage::ErasePersonalData(conn, pid, DeletionService::kErasedName, NowMs());
           },
@@ -316,7 +312,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
             m.sync->PersonChanged(conn, pid, reason);
           },
           [&m](const std::string& code, const std::vector<fs::path>& files) {
-            m.FinishDelete(code, files);
+            m.persons->FinishDelete(code, files);
           }});
   m.deletions->ResumeUnfinished();
   m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
@@ -338,7 +334,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                  },
                  [&m](const Principal& p) { return m.ScopedDevices(p); },
                  [&m](const std::string& name) {
-                   const auto b = m.ReadPhoto(name);
+                   const auto b = m.enrolment->ReadPhoto(name);
                    return std::vector<uint8_t>(b.begin(), b.end());
                  },
                  [&m](const Principal& p) { m.RaiseRiskAlarm(p); }});
@@ -369,10 +365,23 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
         }
       });
   m.storage->Prepare();
-  m.AddSystemRoutes();
+  RegisterSystemHandlers(m.router, *m.storage, [&m] {
+    int64_t persons = 0, devices = 0;
+    {
+      auto conn = m.db->Acquire();
+      persons = storage::PersonRepo::CountAll(conn);
+      devices = storage::DeviceRepo::CountActive(conn);
+    }
+    return json{{"schema_version", m.db->schema_version()},
+                {"model_version", m.gate->model_version()},
+                {"persons", persons},
+                {"devices", devices}};
+  });
   RegisterPlaceHandlers(m.router, *m.places);
-  m.AddPersonRoutes();
-  m.AddEnrolmentRoutes();
+  RegisterPersonHandlers(m.router, *m.persons);
+  RegisterEnrolmentHandlers(m.router, *m.enrolment, *m.gate, [&m](const Principal& p) {
+    if (m.accounts->CountViews(p, 1)) m.RaiseRiskAlarm(p);
+  });
   RegisterDeviceHandlers(m.router, *m.devices);
   // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
   m.AddViidRoutes();

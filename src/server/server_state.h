@@ -19,10 +19,12 @@
 #include "server/access/account_service.h"
 #include "server/approvals/deletion_service.h"
 #include "server/approvals/export_service.h"
+#include "server/archive/person_service.h"
 #include "server/archive/place_service.h"
 #include "server/audit/server_keys.h"
 #include "server/devices/device_service.h"
 #include "server/devices/gallery_log.h"
+#include "server/enrolment/enrolment_service.h"
 #include "server/face_gate.h"
 #include "server/http/console_files.h"
 #include "server/http/http_server.h"
@@ -49,6 +51,11 @@ struct Server::Impl {
   std::unique_ptr<DeviceService> devices;
   // Places, households and access groups (archive/place_service.h).
   std::unique_ptr<PlaceService> places;
+  // Persons, consent, credentials (archive/person_service.h).
+  std::unique_ptr<PersonService> persons;
+  // Enrolment: the gate, photos, feature codes, the search by face, imports
+  // (enrolment/enrolment_service.h).
+  std::unique_ptr<EnrolmentService> enrolment;
   std::unique_ptr<match::FeatureIndex> index;  // enrolled features (duplicate check)
   float duplicate_threshold = 0.68f;
   // The recognition workers' default level (normal): "match" in the search by photo.
@@ -98,39 +105,10 @@ struct Server::Impl {
   // PersonId, and 404 when the person is outside P's sites; the caller holds db->mutex().
   int64_t ScopedPersonId(Conn& conn, const Principal& p, const std::string& code);
   void LoadIndex();
-  // Deletes a person's photo rows and features (inside the caller's transaction) and
-  // returns the photo files to unlink once it commits. Caller holds the db lock.
-  std::vector<std::filesystem::path> DeleteBiometrics(Conn& conn, int64_t person_id);
-  // After the commit: unlink the files, drop the person from the duplicate index.
-  void FinishDelete(const std::string& code, const std::vector<std::filesystem::path>& files);
-  // Enrols one photo for CODE (consent required, quality gate, duplicate check). Returns
-  // the HTTP status and body (201 on success; 4xx bodies carry the API error plus
-  // "reasons" / "candidates").
-  std::pair<int, nlohmann::json> Enrol(const std::string& code, std::span<const uint8_t> image,
-                                       bool accept_duplicate, const std::string& actor);
-  // nullopt when CODE may be enrolled (exists, active, consent on record); else the refusal.
-  // Caller holds the db lock.
-  std::optional<std::pair<int, nlohmann::json>> CheckEnrollable(Conn& conn,
-                                                                const std::string& code);
-  // The JPEG of the enrolment photo file NAME (photos/NAME, SM4-sealed), decrypted.
-  crypto::Bytes ReadPhoto(const std::string& name);
-  // Duplicate check, sealed photo file (when IMAGE is not empty), rows, change log, index.
-  std::pair<int, nlohmann::json> StoreTemplate(const std::string& code,
-                                               std::span<const float> feature,
-                                               std::span<const uint8_t> image,
-                                               const nlohmann::json& assessment,
-                                               bool accept_duplicate, const std::string& actor,
-                                               std::chrono::steady_clock::time_point t0);
-  // SITES: the importing account's scope (empty = every site; server/site_scope.h).
-  void RunImport(int64_t import_id, nlohmann::json request, std::string actor,
-                 std::vector<int64_t> sites);
   // Retention schedule (events); started by Server::Start.
   void StartBackground();
 
   // Route groups (one file each).
-  void AddSystemRoutes();
-  void AddPersonRoutes();
-  void AddEnrolmentRoutes();
   void AddEventRoutes();
   void AddViidRoutes();      // GA/T 1400 intake (routes_viid.cpp)
   void AddMatchingRoutes();  // per-site levels (routes_matching.cpp)

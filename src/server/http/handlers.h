@@ -24,14 +24,30 @@ class DeletionService;
 class RetentionSettings;
 class DeviceService;
 class PlaceService;
+class PersonService;
+class EnrolmentService;
+class FaceGate;
+struct Principal;
+class StorageHealth;
 
 // Login, logout, one's password, TOTP and sessions (http/access_handlers.cpp).
 void RegisterSessionHandlers(Router& router, AccountService& accounts);
 // Users, roles, co-signed changes, API tokens, the security policy (TLS: whether the main
 // API is HTTPS, shown with the policy).
 void RegisterUserHandlers(Router& router, AccountService& accounts, bool tls);
+// GET /healthz and the OpenAPI document (http/system_handlers.cpp). STATUS gives
+// {"schema_version", "model_version", "persons", "devices"} (active devices).
+void RegisterSystemHandlers(Router& router, StorageHealth& storage,
+                            std::function<nlohmann::json()> status);
 // Places, households, access groups (http/place_handlers.cpp).
 void RegisterPlaceHandlers(Router& router, PlaceService& places);
+// Persons, consent, credentials, history, removals, the batch (http/person_handlers.cpp).
+void RegisterPersonHandlers(Router& router, PersonService& persons);
+// The search by face, the quality check, photos, feature codes, imports
+// (http/enrolment_handlers.cpp). VIEWED counts a search by face as a view of the archives
+// it names (the risk warning, R4.2.2.1).
+void RegisterEnrolmentHandlers(Router& router, EnrolmentService& enrolment, FaceGate& gate,
+                               std::function<void(const Principal&)> viewed);
 // Devices: administration and the device protocol (http/device_handlers.cpp).
 void RegisterDeviceHandlers(Router& router, DeviceService& devices);
 // The device id of a signed device-protocol request (401 otherwise): the router's device

@@ -75,6 +75,12 @@ int64_t DeviceRepo::Count(db::Conn& c, const SiteScope& scope) {
   return n.Int(0);
 }
 
+int64_t DeviceRepo::CountActive(db::Conn& c) {
+  Stmt n(c, "SELECT COUNT(*) FROM devices WHERE status = 'active'");
+  n.Step();
+  return n.Int(0);
+}
+
 std::vector<DeviceRow> DeviceRepo::List(db::Conn& c, const SiteScope& scope, int64_t limit,
                                         int64_t offset) {
   Stmt s(c, std::string("SELECT ") + kDeviceCols + " FROM devices WHERE " +

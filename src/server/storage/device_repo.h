@@ -70,6 +70,8 @@ class DeviceRepo {
   static std::optional<DeviceRow> Get(db::Conn& c, const std::string& id);
   // The devices in SCOPE, oldest first, and how many there are.
   static int64_t Count(db::Conn& c, const SiteScope& scope);
+  // Registered devices that are not revoked, in every site (GET /healthz).
+  static int64_t CountActive(db::Conn& c);
   static std::vector<DeviceRow> List(db::Conn& c, const SiteScope& scope, int64_t limit,
                                      int64_t offset);
   static void SetSite(db::Conn& c, const std::string& id, std::optional<int64_t> site_id);

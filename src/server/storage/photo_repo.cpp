@@ -1,0 +1,141 @@
+#include "server/storage/photo_repo.h"
+
+namespace anju::server::storage {
+
+using nlohmann::json;
+
+int64_t PhotoRepo::InsertPhoto(db::Conn& c, int64_t person_id, const std::string& file,
+                               int64_t bytes, const std::string& quality_json, int64_t now_ms,
+                               const std::string& actor) {
+  db::Stmt p(c,
+             "INSERT INTO photos(person_id, file, bytes, quality, created_ms, operator) "
+             "VALUES(?,?,?,?,?,?)");
+  p.Bind(1, person_id)
+      .Bind(2, file)
+      .Bind(3, bytes)
+      .Bind(4, quality_json)
+      .Bind(5, now_ms)
+      .Bind(6, actor)
+      .Run();
+  return c.LastInsertId();
+}
+
+std::optional<std::pair<int64_t, std::string>> PhotoRepo::Photo(db::Conn& c, std::string_view id,
+                                                                int64_t person_id) {
+  db::Stmt s(c, "SELECT id, file FROM photos WHERE id = ? AND person_id = ?");
+  s.Bind(1, id).Bind(2, person_id);
+  if (!s.Step()) return std::nullopt;
+  return std::pair{s.Int(0), s.Text(1)};
+}
+
+json PhotoRepo::Photos(db::Conn& c, int64_t person_id) {
+  db::Stmt ph(c,
+              "SELECT p.id, p.bytes, p.quality, p.created_ms, p.operator, f.id, "
+              "f.model_version FROM photos p LEFT JOIN features f ON f.photo_id = p.id "
+              "WHERE p.person_id = ? ORDER BY p.id");
+  ph.Bind(1, person_id);
+  json out = json::array();
+  while (ph.Step())
+    out.push_back({{"id", ph.Int(0)},
+                   {"bytes", ph.Int(1)},
+                   {"quality", json::parse(ph.Text(2))},
+                   {"created_ms", ph.Int(3)},
+                   {"operator", ph.Text(4)},
+                   {"template", "t-" + std::to_string(ph.Int(5))},
+                   {"model_version", ph.Text(6)}});
+  return out;
+}
+
+std::vector<std::string> PhotoRepo::PhotoFiles(db::Conn& c, int64_t person_id) {
+  db::Stmt s(c, "SELECT file FROM photos WHERE person_id = ?");
+  s.Bind(1, person_id);
+  std::vector<std::string> files;
+  while (s.Step()) files.push_back(s.Text(0));
+  return files;
+}
+
+std::vector<int64_t> PhotoRepo::DeletePhoto(db::Conn& c, int64_t photo_id) {
+  std::vector<int64_t> features;
+  db::Stmt f(c, "SELECT id FROM features WHERE photo_id = ?");
+  f.Bind(1, photo_id);
+  while (f.Step()) features.push_back(f.Int(0));
+  db::Stmt df(c, "DELETE FROM features WHERE photo_id = ?");
+  df.Bind(1, photo_id).Run();
+  db::Stmt dp(c, "DELETE FROM photos WHERE id = ?");
+  dp.Bind(1, photo_id).Run();
+  return features;
+}
+
+int64_t PhotoRepo::InsertFeature(db::Conn& c, int64_t person_id, std::optional<int64_t> photo_id,
+                                 const std::string& model_version, std::span<const uint8_t> sealed,
+                                 int64_t now_ms) {
+  db::Stmt f(c,
+             "INSERT INTO features(person_id, photo_id, model_version, sealed, created_ms) "
+             "VALUES(?,?,?,?,?)");
+  f.Bind(1, person_id)
+      .Bind(2, photo_id)
+      .Bind(3, model_version)
+      .Bind(4, sealed)
+      .Bind(5, now_ms)
+      .Run();
+  return c.LastInsertId();
+}
+
+int64_t PhotoRepo::CountFeatures(db::Conn& c, int64_t person_id) {
+  db::Stmt s(c, "SELECT COUNT(*) FROM features WHERE person_id = ?");
+  s.Bind(1, person_id).Step();
+  return s.Int(0);
+}
+
+void PhotoRepo::ForEachFeature(
+    db::Conn& c, const std::string& model_version,
+    const std::function<void(int64_t, const std::string&, std::span<const uint8_t>)>& f) {
+  db::Stmt s(c,
+             "SELECT f.id, p.code, f.sealed FROM features f JOIN persons p ON p.id = f.person_id "
+             "WHERE f.model_version = ?");
+  s.Bind(1, model_version);
+  while (s.Step()) {
+    const auto sealed = s.Blob(2);
+    f(s.Int(0), s.Text(1), sealed);
+  }
+}
+
+void PhotoRepo::DeleteBiometrics(db::Conn& c, int64_t person_id) {
+  db::Stmt f(c, "DELETE FROM features WHERE person_id = ?");
+  f.Bind(1, person_id).Run();
+  db::Stmt p(c, "DELETE FROM photos WHERE person_id = ?");
+  p.Bind(1, person_id).Run();
+}
+
+int64_t ImportRepo::Insert(db::Conn& c, int64_t now_ms, const std::string& actor, int64_t total) {
+  db::Stmt s(c, "INSERT INTO imports(created_ms, actor, state, total) VALUES(?,?,?,?)");
+  s.Bind(1, now_ms).Bind(2, actor).Bind(3, "running").Bind(4, total).Run();
+  return c.LastInsertId();
+}
+
+void ImportRepo::Save(db::Conn& c, int64_t id, const std::string& state, int64_t done,
+                      const std::string& results_json, std::optional<int64_t> finished_ms) {
+  db::Stmt s(c,
+             "UPDATE imports SET state = ?, done = ?, results = ?, finished_ms = ? "
+             "WHERE id = ?");
+  s.Bind(1, state).Bind(2, done).Bind(3, results_json).Bind(4, finished_ms).Bind(5, id).Run();
+}
+
+std::optional<json> ImportRepo::Get(db::Conn& c, std::string_view id) {
+  db::Stmt s(c,
+             "SELECT id, created_ms, actor, state, total, done, results, finished_ms FROM "
+             "imports WHERE id = ?");
+  s.Bind(1, id);
+  if (!s.Step()) return std::nullopt;
+  const auto finished = s.OptInt(7);
+  return json{{"id", s.Int(0)},
+              {"created_ms", s.Int(1)},
+              {"actor", s.Text(2)},
+              {"state", s.Text(3)},
+              {"total", s.Int(4)},
+              {"done", s.Int(5)},
+              {"results", json::parse(s.Text(6))},
+              {"finished_ms", finished ? json(*finished) : json()}};
+}
+
+}  // namespace anju::server::storage

@@ -218,9 +218,10 @@ std::string NatsConnection::BucketName(std::string_view name) const {
   return out;
 }
 
-void NatsConnection::Retry(const std::string& what,
-                           const std::function<natsStatus(jsErrCode*)>& op) const {
-  const auto deadline = std::chrono::steady_clock::now() + options_.retry_for;
+void NatsConnection::Retry(const std::string& what, const std::function<natsStatus(jsErrCode*)>& op,
+                           std::chrono::milliseconds retry_for) const {
+  const auto deadline =
+      std::chrono::steady_clock::now() + (retry_for.count() > 0 ? retry_for : options_.retry_for);
   auto pause = std::chrono::milliseconds(50);
   for (;;) {
     jsErrCode jerr = jsErrCode(0);

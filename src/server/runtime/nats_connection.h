@@ -54,10 +54,11 @@ class NatsConnection {
   bool connected() const;
   uint64_t reconnects() const;
 
-  // Runs OP until it returns NATS_OK, for up to options().retry_for while it fails in a
-  // way a reconnecting client or a restarting server explains; then throws the error
-  // (kUnavailable naming WHAT). OP reports JetStream's error code through its argument.
-  void Retry(const std::string& what, const std::function<natsStatus(jsErrCode*)>& op) const;
+  // Runs OP until it returns NATS_OK, for up to RETRY_FOR (0: options().retry_for) while it
+  // fails in a way a reconnecting client or a restarting server explains; then throws the
+  // error (kUnavailable naming WHAT). OP reports JetStream's error code through its argument.
+  void Retry(const std::string& what, const std::function<natsStatus(jsErrCode*)>& op,
+             std::chrono::milliseconds retry_for = {}) const;
 
   // Creates the stream of CFG, or brings an existing one to CFG (limits may change,
   // retention may not: Error(kConflict) then, naming the stream).

@@ -72,25 +72,31 @@ NatsKvBucket::NatsKvBucket(std::shared_ptr<NatsConnection> conn, Options options
 std::optional<NatsKvBucket::Entry> NatsKvBucket::Get(const std::string& key) const {
   const std::string subject = subject_prefix_ + EncodeKey(key);
   std::optional<Entry> out;
-  conn_->Retry("read " + bucket_ + " " + key, [&](jsErrCode* jerr) {
-    natsMsg* m = nullptr;
-    const natsStatus s =
-        js_GetLastMsg(&m, conn_->js(), stream_.c_str(), subject.c_str(), nullptr, jerr);
-    if (s == NATS_NOT_FOUND || (s == NATS_ERR && *jerr == JSNoMessageFoundErr)) {
-      out.reset();
-      return NATS_OK;
-    }
-    if (s != NATS_OK) return s;
-    Entry e;
-    e.revision = natsMsg_GetSequence(m);
-    e.value.assign(natsMsg_GetData(m), size_t(natsMsg_GetDataLength(m)));
-    const char* op = nullptr;
-    if (natsMsgHeader_Get(m, kOperationHeader, &op) == NATS_OK && op != nullptr)
-      e.deleted = std::string_view(op) == "DEL" || std::string_view(op) == "PURGE";
-    natsMsg_Destroy(m);
-    out = std::move(e);
-    return NATS_OK;
-  });
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  if (options_.patience.count() > 0) jo.Wait = options_.patience.count();
+  conn_->Retry(
+      "read " + bucket_ + " " + key,
+      [&](jsErrCode* jerr) {
+        natsMsg* m = nullptr;
+        const natsStatus s =
+            js_GetLastMsg(&m, conn_->js(), stream_.c_str(), subject.c_str(), &jo, jerr);
+        if (s == NATS_NOT_FOUND || (s == NATS_ERR && *jerr == JSNoMessageFoundErr)) {
+          out.reset();
+          return NATS_OK;
+        }
+        if (s != NATS_OK) return s;
+        Entry e;
+        e.revision = natsMsg_GetSequence(m);
+        e.value.assign(natsMsg_GetData(m), size_t(natsMsg_GetDataLength(m)));
+        const char* op = nullptr;
+        if (natsMsgHeader_Get(m, kOperationHeader, &op) == NATS_OK && op != nullptr)
+          e.deleted = std::string_view(op) == "DEL" || std::string_view(op) == "PURGE";
+        natsMsg_Destroy(m);
+        out = std::move(e);
+        return NATS_OK;
+      },
+      options_.patience);
   return out;
 }
 
@@ -112,6 +118,7 @@ std::optional<uint64_t> NatsKvBucket::Publish(const std::string& key, std::strin
   jsPubOptions_Init(&po);
   po.MsgId = id.c_str();
   po.ExpectStream = stream_.c_str();
+  if (options_.patience.count() > 0) po.MaxWait = options_.patience.count();
   if (last) {
     if (*last == 0)
       po.ExpectNoMessage = true;
@@ -121,17 +128,20 @@ std::optional<uint64_t> NatsKvBucket::Publish(const std::string& key, std::strin
   bool lost = false;
   uint64_t revision = 0;
   try {
-    conn_->Retry("write " + bucket_ + " " + key, [&](jsErrCode* jerr) {
-      jsPubAck* ack = nullptr;
-      const natsStatus st = js_PublishMsg(&ack, conn_->js(), m, &po, jerr);
-      if (st == NATS_OK) revision = ack->Sequence;
-      jsPubAck_Destroy(ack);
-      if (st == NATS_ERR && *jerr == JSStreamWrongLastSequenceErr) {
-        lost = true;
-        return NATS_OK;
-      }
-      return st;
-    });
+    conn_->Retry(
+        "write " + bucket_ + " " + key,
+        [&](jsErrCode* jerr) {
+          jsPubAck* ack = nullptr;
+          const natsStatus st = js_PublishMsg(&ack, conn_->js(), m, &po, jerr);
+          if (st == NATS_OK) revision = ack->Sequence;
+          jsPubAck_Destroy(ack);
+          if (st == NATS_ERR && *jerr == JSStreamWrongLastSequenceErr) {
+            lost = true;
+            return NATS_OK;
+          }
+          return st;
+        },
+        options_.patience);
   } catch (...) {
     natsMsg_Destroy(m);
     throw;
@@ -182,7 +192,7 @@ NatsSharedState::NatsSharedState(std::shared_ptr<NatsConnection> conn,
     : options_(std::move(options)),
       kv_(std::move(conn),
           NatsKvBucket::Options{options_.bucket, options_.max_ttl, options_.max_value_bytes + 32,
-                                options_.max_bytes}) {}
+                                options_.max_bytes, {}}) {}
 
 std::string NatsSharedState::Wrap(int64_t expires_ms, std::string_view value) const {
   std::string out = std::to_string(expires_ms);
@@ -276,7 +286,10 @@ std::string DefaultHolder() {
 
 NatsLeader::NatsLeader(std::shared_ptr<NatsConnection> conn, NatsLeaderOptions options)
     : options_(std::move(options)),
-      kv_(std::move(conn), NatsKvBucket::Options{options_.bucket, options_.lease, 1024, -1}) {
+      kv_(std::move(conn),
+          NatsKvBucket::Options{options_.bucket, options_.lease, 1024, -1,
+                                // IsLeader must stay cheap while the server is away.
+                                std::max(options_.lease / 5, std::chrono::milliseconds(200))}) {
   if (options_.holder.empty()) options_.holder = DefaultHolder();
   thread_ = std::thread([this] { Run(); });
 }

@@ -32,6 +32,9 @@ class NatsKvBucket {
     std::chrono::milliseconds ttl{0};      // every value vanishes this long after its write
     int32_t max_value_bytes = 512 * 1024;  // bigger values are refused (kTooLarge)
     int64_t max_bytes = -1;                // of the whole bucket; -1: the server's limit
+    // How long one call may wait and retry while the server is away (0: the connection's
+    // request_timeout and retry_for).
+    std::chrono::milliseconds patience{0};
   };
   struct Entry {
     std::string value;

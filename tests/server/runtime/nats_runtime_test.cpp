@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -194,6 +195,23 @@ TEST(NatsWorkQueue, InProgressKeepsAnItemFromBeingDeliveredAgain) {
   EXPECT_FALSE(other.Pop(1500ms)) << "redelivered after its ack";
 }
 
+TEST(NatsWorkQueue, ReopenedWithOtherLimitsTheQueueTakesThem) {
+  ANJU_REQUIRE_NATS(server);
+  const std::string prefix = UniquePrefix();
+  { NatsWorkQueue first(Connect(*server, prefix)); }  // ack wait 30 s
+  NatsWorkQueueOptions o;
+  o.ack_wait = 800ms;
+  NatsWorkQueue q(Connect(*server, prefix), o);
+  q.Push({"x", "", 0, 1, 0});
+  auto item = q.Pop(5s);
+  ASSERT_TRUE(item);
+  auto again = q.Pop(5s);  // not acked: back after 0.8 s, not 30 s
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, "x");
+  EXPECT_EQ(again->deliveries, 2);
+  q.Ack(*again);
+}
+
 TEST(NatsWorkQueue, ThousandsOfItemsNoneLostNoneTwiceAcrossWorkers) {
   ANJU_REQUIRE_NATS(server);
   const std::string prefix = UniquePrefix();
@@ -349,6 +367,36 @@ TEST(NatsNotifier, ReachesSubscribersOfEveryConnection) {
   ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return at_a.size() >= 2 && at_b.size() >= 2; }));
   EXPECT_EQ(std::set<std::string>(at_a.begin(), at_a.end()), (std::set<std::string>{"A", "B"}));
   EXPECT_EQ(std::set<std::string>(at_b.begin(), at_b.end()), (std::set<std::string>{"A", "B"}));
+}
+
+TEST(NatsNotifier, SubscriptionsAreRenewedAfterAServerRestart) {
+  ANJU_REQUIRE_NATS(shared);
+  LocalNatsServer server;
+  const std::string prefix = UniquePrefix();
+  auto ca = Connect(server, prefix), cb = Connect(server, prefix);
+  NatsNotifier a(ca), b(cb);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> got;
+  auto sub = b.Subscribe("control", [&](const nlohmann::json& m) {
+    std::lock_guard lock(mu);
+    got.push_back(m["n"]);
+    cv.notify_all();
+  });
+  server.Restart();
+  const auto t0 = Steady::now();
+  while ((!ca->connected() || !cb->connected()) && MsSince(t0) < 10'000)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(ca->connected() && cb->connected());
+  // The subscription is sent again on reconnection; publish until it is in place.
+  std::unique_lock lock(mu);
+  for (int n = 0; got.empty() && n < 50; ++n) {
+    lock.unlock();
+    a.Publish("control", {{"n", n}});
+    lock.lock();
+    cv.wait_for(lock, 100ms, [&] { return !got.empty(); });
+  }
+  EXPECT_FALSE(got.empty());
 }
 
 // ---- shared state ----------------------------------------------------------------------

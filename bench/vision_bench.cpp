@@ -1,4 +1,4 @@
-// Latency of the face engine's stages on one core (issue 2: full pipeline for one face
+// Latency of the face engine's stages on one core (full pipeline for one face
 // in a 640×480 frame ≤ 40 ms median). The frame is a real NUAA live webcam frame from the
 // evaluation data; benchmarks skip with an error when the data or models are absent.
 //

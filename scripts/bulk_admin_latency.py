@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Cost of the approval-gated bulk operations against a running anju-server (issue 7):
+# Cost of the approval-gated bulk operations against a running anju-server:
 # a bulk deletion of N persons' face data (each with one imported feature code), a photo
 # export of M enrolled LFW photos (request, approval, download), and an online master-key
 # rotation. The approver is the initial security administrator: the script completes its

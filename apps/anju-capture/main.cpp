@@ -1,4 +1,4 @@
-// anju-capture — snapshot cameras (issue 9, R3.1.3): reads every configured camera on its
+// anju-capture — snapshot cameras (R3.1.3): reads every configured camera on its
 // own thread, captures the best face of each person passing, keeps the captures in a
 // durable local buffer and uploads them to a GA/T 1400 server (docs/capture.md).
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -138,7 +138,15 @@ int main(int argc, char** argv) {
     if (!config.save_dir.empty()) fs::create_directories(config.save_dir);
     store::OutboxOptions oo;
     oo.quota_bytes = config.buffer_quota_mb << 20;
-    auto outbox = store::Outbox::Open(config.buffer_dir / "capture.db", oo);
+    // A damaged buffer is moved aside and what can be read carried over (docs/outbox.md).
+    store::OutboxSalvage salvage;
+    auto outbox = store::Outbox::OpenOrSalvage(config.buffer_dir / "capture.db", oo, &salvage);
+    if (salvage.happened)
+      spdlog::error(
+          "抓拍缓冲区已损坏：已移至 {}，恢复 {} 条，{} 处无法读取 / damaged capture buffer moved "
+          "to {}; {} captures salvaged, {} unreadable ({})",
+          salvage.moved_to.string(), salvage.salvaged, salvage.unreadable,
+          salvage.moved_to.string(), salvage.salvaged, salvage.unreadable, salvage.reason);
     if (const auto s = outbox->Stats(); s.count > 0)
       spdlog::info("缓冲区中有 {} 条待上传 / {} captures waiting in the buffer", s.count, s.count);
     auto model_set = vision::ModelSet::Load(config.models.empty() ? anju::DefaultModelDir()

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <csignal>
 
 #include <cstdio>
 #include <cstdlib>
@@ -17,8 +18,8 @@
 
 #include "core/error.h"
 #include "crypto/keyfile.h"
-#include "server/server.h"
 #include "server/backup.h"
+#include "server/server.h"
 
 namespace {
 
@@ -46,6 +47,9 @@ int Serve(ServerOptions options) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // OpenSSL writes with write(2): a peer that dies holding a kept-alive connection would
+  // otherwise kill this process with SIGPIPE instead of failing one request.
+  std::signal(SIGPIPE, SIG_IGN);
 
   anju::server::Server server(std::move(options));
   server.Start();

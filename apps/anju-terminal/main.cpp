@@ -1,4 +1,4 @@
-// anju-terminal — the gate / unit-door face terminal (issue 4). Only the command line
+// anju-terminal — the gate / unit-door face terminal. Only the command line
 // lives here; the terminal is anju::terminal::Terminal (src/terminal/terminal.h).
 //
 //   anju-terminal --config FILE [--plain-http]       run (SIGINT / SIGTERM stop it cleanly)
@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <csignal>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -35,6 +36,9 @@ int Run(const std::string& config_file, bool exit_at_end, bool plain_http) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // OpenSSL writes with write(2): a peer that dies holding a kept-alive connection would
+  // otherwise kill this process with SIGPIPE instead of failing one request.
+  std::signal(SIGPIPE, SIG_IGN);
 
   TerminalConfig config = TerminalConfig::Load(config_file);
   if (plain_http) config.status_tls = false;

@@ -11,8 +11,8 @@
 
 #include "command.h"
 #include "core/error.h"
-#include "server/audit.h"
-#include "server/server_keys.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/server_keys.h"
 
 namespace anju::cli {
 namespace {

@@ -1,4 +1,4 @@
-// anju bench ingest — event ingestion rate of anju-server (issue 6 target: ≥ 2,000 access
+// anju bench ingest — event ingestion rate of anju-server (target: ≥ 2,000 access
 // records/s on SQLite, 2 cores, batched, with snapshots): a real server in-process on a
 // temporary directory and an ephemeral port, devices registered through the real
 // protocol (protocol::DeviceClient), batches of access records signed and posted as a

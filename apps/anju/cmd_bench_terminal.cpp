@@ -1,5 +1,5 @@
 // anju bench terminal — the real AccessPipeline on images replayed as camera frames,
-// with a logging door: latency frame → door command, throughput, idle cost (issue 4).
+// with a logging door: latency frame → door command, throughput, idle cost.
 // anju bench mask — detection and false-mask rates of the mask test (R2.1.5.1).
 #if __has_include("terminal/access_pipeline.h")
 #include <spdlog/spdlog.h>

@@ -253,52 +253,6 @@ void InstallEval(CLI::App& root) {
                     100 * v["accuracy"].get<double>(), v["probes"].get<size_t>());
     });
   });
-
-  static EvalFlags live;
-  static std::string live_list, attack_list;
-  auto* v = eval->add_subcommand("liveness", "liveness on NUAA printed-photo attacks (R3.1.2.4)");
-  live.Add(v, "NUAA directory with ClientRaw/ and ImposterRaw/");
-  v->add_option("--live-list", live_list, "only these live images (paths relative to ClientRaw/)");
-  v->add_option("--attack-list", attack_list,
-                "only these attack images (relative to ImposterRaw/)");
-  v->callback([] {
-    auto items = eval::ListNuaa(live.data, live_list, attack_list);
-    std::vector<fs::path> files;
-    for (auto& i : items) files.push_back(i.path);
-    auto rec = live.Embed(files, "nuaa", /*liveness=*/true);
-    // A frame without a detected face cannot be accepted: for an attack that is a
-    // success, for a live person a rejection. With several faces the largest counts.
-    std::vector<float> live_s, attack_s;
-    size_t no_face = 0;
-    for (size_t i = 0; i < items.size(); ++i) {
-      no_face += !rec[i].found;
-      float s = rec[i].found ? rec[i].liveness : 0.f;
-      (items[i].live ? live_s : attack_s).push_back(s);
-    }
-    float t = live.engine.liveness_threshold;
-    auto at = eval::PadRatesAt(live_s, attack_s, t);
-    auto eer = eval::EqualErrorPoint(live_s, attack_s);
-    json r = {{"apcer", at.apcer},
-              {"bpcer", at.bpcer},
-              {"acer", at.acer},
-              {"threshold", t},
-              {"eer_threshold", eer.threshold},
-              {"eer_apcer", eer.apcer},
-              {"eer_bpcer", eer.bpcer},
-              {"live", live_s.size()},
-              {"attacks", attack_s.size()},
-              {"no_face", no_face}};
-    Emit(live, "NUAA", r, [](const std::string&, const json& r) {
-      std::printf("Liveness on NUAA (%zu live, %zu attack frames; %zu without a face)\n",
-                  r["live"].get<size_t>(), r["attacks"].get<size_t>(), r["no_face"].get<size_t>());
-      std::printf("  at threshold %.2f: APCER %.2f%%  BPCER %.2f%%  ACER %.2f%%\n",
-                  r["threshold"].get<double>(), 100 * r["apcer"].get<double>(),
-                  100 * r["bpcer"].get<double>(), 100 * r["acer"].get<double>());
-      std::printf("  equal-error point: threshold %.3f  APCER %.2f%%  BPCER %.2f%%\n",
-                  r["eer_threshold"].get<double>(), 100 * r["eer_apcer"].get<double>(),
-                  100 * r["eer_bpcer"].get<double>());
-    });
-  });
 }
 
 ANJU_COMMAND(InstallEval);

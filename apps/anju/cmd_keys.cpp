@@ -6,7 +6,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "crypto/keyfile.h"
-#include "server/server_keys.h"
+#include "server/audit/server_keys.h"
 
 namespace anju::cli {
 namespace {

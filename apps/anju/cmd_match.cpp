@@ -1,4 +1,6 @@
-// anju calibrate | identify | eval identify | bench search — 1:N identification.
+// anju calibrate | identify | eval identify | bench search — 1:N identification. The
+// algorithms live in src/match (calibration.h) and src/eval (open_set.h); this file parses
+// flags and prints.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -18,6 +20,8 @@
 #include "core/paths.h"
 #include "eval/datasets.h"
 #include "eval/feature_batch.h"
+#include "eval/open_set.h"
+#include "match/calibration.h"
 #include "match/index.h"
 #include "match/kernels.h"
 #include "match/thresholds.h"
@@ -50,235 +54,57 @@ struct DataFlags {
     app->add_flag("--no-cache", no_cache, "do not reuse cached features");
     engine.Add(app);
   }
-  fs::path model_dir() const {
-    return engine.models.empty() ? DefaultModelDir() : fs::path(engine.models);
-  }
-  std::string ModelVersion() const {
-    return vision::ModelSet::Load(model_dir(), false)->feature_version();
-  }
-};
-
-// Images of a labelled set (folder = identity) with their features.
-struct FaceSet {
-  std::vector<std::string> person;  // identity per image (duplicate labels merged if asked)
-  std::vector<fs::path> file;
-  std::vector<eval::FaceRecord> rec;
-  std::string model_version;
-  size_t found() const {
-    return std::count_if(rec.begin(), rec.end(), [](auto& r) { return r.found; });
+  eval::LoadOptions Load(bool liveness = false,
+                         eval::FaceChoice face = eval::FaceChoice::kAuto) const {
+    eval::LoadOptions o;
+    o.model_dir = engine.models.empty() ? DefaultModelDir() : fs::path(engine.models);
+    o.engine = engine.Options();
+    o.threads = threads;
+    o.cache = !no_cache;
+    o.liveness = liveness;
+    o.face = face;
+    return o;
   }
 };
 
-// name → canonical name, from a file of lines "NAME NAME [NAME...]" (# comments). An entry
-// that is an image file name ("Flor_Montulo_0002.jpg") relabels that one image only.
-std::map<std::string, std::string> ReadDuplicateList(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw Error(ErrorCode::kNotFound, "duplicate-identity list not found: " + file.string());
-  std::map<std::string, std::string> m;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
-    std::istringstream ss(line);
-    std::vector<std::string> names;
-    for (std::string n; ss >> n;) names.push_back(n);
-    for (size_t i = 1; i < names.size(); ++i) m[names[i]] = names[0];
+struct KeyFlags {
+  std::string key, master;
+  void Add(CLI::App* app) {
+    app->add_option(
+        "--key", key,
+        "data key: raw key file (64 hex, mode 0600), or a wrapped key file with --master");
+    app->add_option("--master", master, "raw master-key file that unwraps --key");
   }
-  return m;
-}
+#ifdef ANJU_HAVE_STORE
+  crypto::DataKey Load() const {
+    if (key.empty()) throw Error(ErrorCode::kInvalidArgument, "a gallery database needs --key");
+    if (!master.empty()) return crypto::LoadKeyFile(key, crypto::LoadRawKeyFile(master));
+    return crypto::LoadRawKeyFile(key);
+  }
+#endif
+};
 
 fs::path DefaultDuplicateList() {
   fs::path p = match::RepoModelsDir() / "lfw-duplicate-identities.txt";
   return fs::exists(p) ? p : fs::path{};
 }
 
-FaceSet LoadFaceSet(fs::path dir, const std::string& tag, const DataFlags& flags) {
-  FaceSet set;
-  std::error_code ec;
-  dir = fs::weakly_canonical(dir, ec);
-  for (auto& [name, files] : eval::ListIdentityFolders(dir))
-    for (auto& f : files) set.person.push_back(name), set.file.push_back(f);
-  if (set.file.empty())
-    throw Error(ErrorCode::kNotFound, "no identity folders with images in " + dir.string());
-  eval::BatchOptions o;
-  o.threads = flags.threads;
-  o.with_pose = false;
-  // LFW centres the named person; in other sets the subject is the largest face.
-  o.central_face = tag.rfind("lfw", 0) == 0;
-  if (!flags.no_cache) o.cache = eval::DefaultCachePath(tag);
-  set.rec = eval::EmbedFiles(set.file, flags.model_dir(), flags.engine.Options(), o);
-  set.model_version = flags.ModelVersion();
-  return set;
+fs::path DefaultEastAsianDuplicateList() {
+  fs::path p = match::RepoModelsDir() / "east-asian-duplicate-identities.txt";
+  return fs::exists(p) ? p : fs::path{};
 }
 
-fs::path LfwImages(const fs::path& dir) {
-  return fs::exists(dir / "lfw") ? dir / "lfw" : dir;
-}
-fs::path AsianPeople(const fs::path& dir) {
-  return fs::exists(dir / "people") ? dir / "people" : dir;
-}
-
-void MergeDuplicates(FaceSet& set, const std::map<std::string, std::string>& dup) {
-  for (size_t i = 0; i < set.person.size(); ++i) {
-    if (auto it = dup.find(set.file[i].filename().string()); it != dup.end())
-      set.person[i] = it->second;
-    else if (auto jt = dup.find(set.person[i]); jt != dup.end())
-      set.person[i] = jt->second;
-  }
-}
-
-// Genuine and impostor scores over every pair of found faces of a set.
-struct PairScores {
-  std::vector<float> genuine, impostor;
-};
-PairScores AllPairScores(const FaceSet& set) {
-  std::vector<size_t> idx;
-  for (size_t i = 0; i < set.rec.size(); ++i)
-    if (set.rec[i].found) idx.push_back(i);
-  const size_t n = idx.size();
-  std::vector<float> F(n * kDim);
-  for (size_t a = 0; a < n; ++a)
-    std::copy_n(set.rec[idx[a]].feature.begin(), kDim, F.begin() + a * kDim);
-  PairScores out;
-  out.impostor.reserve(n * (n - 1) / 2);
-  const auto& kern = match::BestKernels();
-  std::vector<float> buf(match::kMaxProbes * n);
-  for (size_t i = 0; i < n; i += match::kMaxProbes) {
-    const int P = int(std::min<size_t>(match::kMaxProbes, n - i));
-    const size_t rows = n - i;
-    kern.dots_f32(F.data() + i * kDim, P, F.data() + i * kDim, rows, kDim, buf.data());
-    for (int p = 0; p < P; ++p)
-      for (size_t r = p + 1; r < rows; ++r) {
-        const float s = buf[p * rows + r];
-        (set.person[idx[i + p]] == set.person[idx[i + r]] ? out.genuine : out.impostor)
-            .push_back(s);
-      }
-  }
+// The developer data's East-Asian sets (shared/data README): whichever are present.
+std::vector<std::string> DefaultEastAsianDirs() {
+  std::vector<std::string> out;
+  const fs::path d = DefaultDataDir();
+  for (const char* sub : {"asian", "east-asian/casia5", "east-asian/strangers"})
+    if (!d.empty() && fs::is_directory(d / sub)) out.push_back((d / sub).string());
   return out;
 }
 
-// ---------------------------------------------------------------- open-set protocol
-struct Probe {
-  const float* feature;
-  std::string mate;   // empty = non-mated (stranger)
-  std::string image;  // for listing false accepts (label noise is checked by eye)
-};
-
-struct OpenSetReport {
-  json j;
-};
-
-json RunOpenSet(const FeatureIndex& index, const std::vector<Probe>& probes, const Thresholds* th,
-                int threads) {
-  std::vector<float> P(probes.size() * kDim);
-  for (size_t i = 0; i < probes.size(); ++i)
-    std::copy_n(probes[i].feature, kDim, P.begin() + i * kDim);
-  auto t0 = std::chrono::steady_clock::now();
-  auto res = index.SearchBatch(P, index.options().model_version, {.k = 2, .threads = threads});
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::vector<float> nonmated_top;
-  size_t mated = 0, rank1 = 0;
-  for (size_t i = 0; i < probes.size(); ++i) {
-    const float top = res[i].empty() ? -1.f : res[i][0].score;
-    if (probes[i].mate.empty()) {
-      nonmated_top.push_back(top);
-    } else {
-      ++mated;
-      rank1 += !res[i].empty() && res[i][0].person == probes[i].mate;
-    }
-  }
-  auto fnir_at = [&](float t) {
-    size_t miss = 0;
-    for (size_t i = 0; i < probes.size(); ++i)
-      if (!probes[i].mate.empty())
-        miss += res[i].empty() || res[i][0].person != probes[i].mate || res[i][0].score < t;
-    return mated ? double(miss) / double(mated) : 0.0;
-  };
-  json j = {{"gallery_templates", index.size()},
-            {"gallery_persons", index.persons()},
-            {"mated_probes", mated},
-            {"nonmated_probes", nonmated_top.size()},
-            {"rank1", mated ? double(rank1) / double(mated) : 0.0},
-            {"search_seconds", secs}};
-  for (double fpir : {1e-2, 1e-3}) {
-    auto copy = nonmated_top;
-    auto pt = match::ThresholdAtFmr(copy, fpir, 0.f);
-    j[fpir == 1e-2 ? "at_fpir_1pct" : "at_fpir_0.1pct"] = {{"threshold", pt.threshold},
-                                                           {"fpir", pt.fmr},
-                                                           {"fnir", fnir_at(pt.threshold)},
-                                                           {"resolved", pt.resolved}};
-  }
-  if (th) {
-    json levels = json::object();
-    for (auto l : match::kAllLevels) {
-      const auto& s = th->at(l);
-      size_t fa = 0, fn = 0, unc_m = 0, unc_n = 0, wrong = 0, str_m = 0;
-      json accepted = json::array();
-      for (size_t i = 0; i < probes.size(); ++i) {
-        auto d = match::Decide(res[i], s);
-        if (probes[i].mate.empty()) {
-          fa += d.outcome == match::Outcome::kAccept;
-          if (d.outcome == match::Outcome::kAccept)
-            accepted.push_back(
-                {{"stranger", probes[i].image}, {"matched", d.person}, {"score", res[i][0].score}});
-          unc_n += d.outcome == match::Outcome::kUncertain;
-        } else {
-          const bool ok = d.outcome == match::Outcome::kAccept && d.person == probes[i].mate;
-          fn += !ok;
-          unc_m += d.outcome == match::Outcome::kUncertain;
-          str_m += d.outcome == match::Outcome::kStranger;
-          wrong += d.outcome == match::Outcome::kAccept && d.person != probes[i].mate;
-        }
-      }
-      const double nn = std::max<size_t>(1, nonmated_top.size()), nm = std::max<size_t>(1, mated);
-      levels[match::LevelName(l)] = {{"threshold", s.threshold},
-                                     {"margin", s.margin},
-                                     {"fpir", fa / nn},
-                                     {"false_accepts", fa},
-                                     {"fnir", fn / nm},
-                                     {"mated_rejected_as_stranger", str_m},
-                                     {"mated_uncertain", unc_m},
-                                     {"mated_wrong_person_accepted", wrong},
-                                     {"nonmated_uncertain", unc_n},
-                                     {"false_accept_examples", accepted}};
-    }
-    j["levels"] = levels;
-  }
-  return j;
-}
-
-// LFW open set: first found image of each person with ≥ MIN_IMAGES enrolled (ENROL of
-// them), the others mated probes; people with one image are strangers.
-struct Protocol {
-  std::vector<std::pair<std::string, size_t>> enrol;  // person, image index
-  std::vector<Probe> probes;
-  std::vector<size_t> singles;  // image indices of one-image people
-};
-Protocol BuildProtocol(const FaceSet& set, size_t enrol_per_person, size_t min_images) {
-  std::map<std::string, std::vector<size_t>> by;
-  for (size_t i = 0; i < set.rec.size(); ++i)
-    if (set.rec[i].found) by[set.person[i]].push_back(i);
-  Protocol p;
-  for (auto& [name, imgs] : by) {
-    if (imgs.size() == 1) {
-      p.singles.push_back(imgs[0]);
-      continue;
-    }
-    if (imgs.size() < min_images) continue;
-    for (size_t k = 0; k < imgs.size(); ++k) {
-      if (k < enrol_per_person)
-        p.enrol.emplace_back(name, imgs[k]);
-      else
-        p.probes.push_back({set.rec[imgs[k]].feature.data(), name, set.file[imgs[k]].string()});
-    }
-  }
-  return p;
-}
-
-std::optional<Thresholds> LoadThresholdsOrNone(const std::string& file,
-                                               const std::string& version) {
-  fs::path p = file.empty() ? match::DefaultThresholdsPath() : fs::path(file);
-  if (p.empty() || !fs::exists(p)) return std::nullopt;
-  return Thresholds::Load(p, version);
+std::vector<fs::path> Paths(const std::vector<std::string>& v) {
+  return {v.begin(), v.end()};
 }
 
 std::string UtcNow() {
@@ -288,262 +114,454 @@ std::string UtcNow() {
   return buf;
 }
 
-// ---------------------------------------------------------------- calibrate
-json FusionExperiment(const FaceSet& lfw, int threads) {
-  Protocol p = BuildProtocol(lfw, 2, 3);
-  for (size_t i : p.singles)
-    p.probes.push_back({lfw.rec[i].feature.data(), "", lfw.file[i].string()});
-  json out = json::object();
-  for (auto f : {match::Fusion::kMax, match::Fusion::kMean}) {
-    FeatureIndex index({.model_version = lfw.model_version, .dim = kDim, .fusion = f});
-    for (auto& [name, i] : p.enrol) index.Add(name, lfw.rec[i].feature, lfw.model_version);
-    out[match::FusionName(f)] = RunOpenSet(index, p.probes, nullptr, threads);
-  }
-  return out;
+std::string Joined(const std::vector<std::string>& v, const char* flag) {
+  std::string s;
+  for (auto& x : v) s += std::string(" ") + flag + " " + x;
+  return s;
 }
 
-json DataSetFigures(PairScores& s, const std::array<match::FmrPoint, 3>& pts) {
-  json levels = json::object();
+void PrintLevels(const json& levels) {
   for (auto l : match::kAllLevels) {
-    auto& pt = pts[int(l)];
-    levels[match::LevelName(l)] = {{"threshold", pt.threshold},
-                                   {"resolved", pt.resolved},
-                                   {"expected_false_matches", pt.expected_false},
-                                   {"fmr", pt.fmr},
-                                   {"fnmr", match::RateBelow(s.genuine, pt.threshold)}};
+    if (!levels.contains(match::LevelName(l))) continue;
+    auto& x = levels[match::LevelName(l)];
+    std::printf(
+        "  %-6s t=%.4f m=%.2f: FPIR %.4f (%zu)  FNIR %.4f (stranger %zu, uncertain %zu)  "
+        "wrong person %.4f (%zu)  absent-resident FPIR %.4f (%zu)\n",
+        match::LevelName(l), x["threshold"].get<float>(), x["margin"].get<float>(),
+        x["fpir"].get<double>(), x["false_accepts"].get<size_t>(), x["fnir"].get<double>(),
+        x["mated_rejected_as_stranger"].get<size_t>(), x["mated_uncertain"].get<size_t>(),
+        x["wrong_person_rate"].get<double>(), x["mated_wrong_person_accepted"].get<size_t>(),
+        x["absent_fpir"].get<double>(), x["absent_false_accepts"].get<size_t>());
+    if (x.contains("unit_doors")) {
+      auto& u = x["unit_doors"];
+      for (auto key : {"unit_gallery", "whole_gallery_allowed_list"}) {
+        auto& d = u[key];
+        std::printf(
+            "         %zu doors × %zu, %-27s own-door FNIR %.4f, other-door opens %.5f (%zu), "
+            "stranger door opens %.5f (%zu), absent %.5f (%zu)\n",
+            u["doors"].get<size_t>(), u["persons_per_door"].get<size_t>(), key,
+            d["own_door_fnir"].get<double>(), d["other_door_open_rate"].get<double>(),
+            d["other_door_opens"].get<size_t>(), d["stranger_door_open_rate"].get<double>(),
+            d["stranger_door_opens"].get<size_t>(), d["absent_door_open_rate"].get<double>(),
+            d["absent_door_opens"].get<size_t>());
+      }
+    }
   }
-  float max_imp = s.impostor.empty() ? 0 : *std::max_element(s.impostor.begin(), s.impostor.end());
-  return {{"genuine_pairs", s.genuine.size()},
-          {"impostor_pairs", s.impostor.size()},
-          {"max_impostor", max_imp},
-          {"levels", levels}};
+}
+
+void PrintOpenSet(const std::string& title, const json& r) {
+  std::printf(
+      "%s: gallery %zu persons (%zu residents + %zu real + %zu extra real + %zu random "
+      "distractors), %zu templates; enrol %zu (%s), probe frames %zu\n",
+      title.c_str(), r["gallery_persons"].get<size_t>(), r["residents"].get<size_t>(),
+      r["distractors_real"].get<size_t>(), r["distractors_extra"].get<size_t>(),
+      r["distractors_random"].get<size_t>(), r["gallery_templates"].get<size_t>(),
+      r["enrol_photos"].get<size_t>(), r["templates"].get<std::string>().c_str(),
+      r["probe_frames"].get<size_t>());
+  auto part = [](const char* name, const json& x) {
+    std::printf(
+        " %s: %zu mated, %zu strangers, %zu absent-resident probes; rank-1 %.4f  "
+        "FNIR@FPIR=1%% %.4f (t=%.4f)  FNIR@FPIR=0.1%% %.4f (t=%.4f)\n",
+        name, x["mated_probes"].get<size_t>(), x["nonmated_probes"].get<size_t>(),
+        x["absent_resident_probes"].get<size_t>(), x["rank1"].get<double>(),
+        x["at_fpir_1pct"]["fnir"].get<double>(), x["at_fpir_1pct"]["threshold"].get<float>(),
+        x["at_fpir_0.1pct"]["fnir"].get<double>(), x["at_fpir_0.1pct"]["threshold"].get<float>());
+    if (x.contains("levels")) PrintLevels(x["levels"]);
+  };
+  part("ungated", r);
+  auto& q = r["quality_refused"];
+  std::printf(" frame gate refused %zu mated, %zu stranger, %zu absent-resident probes %s\n",
+              q["mated"].get<size_t>(), q["nonmated"].get<size_t>(),
+              q["absent_resident"].get<size_t>(), q["by_reason"].dump().c_str());
+  part("gated", r["gated"]);
+  if (r.contains("site_calibration") && r["site_calibration"].contains("levels"))
+    for (auto l : match::kAllLevels) {
+      auto& s = r["site_calibration"]["levels"][match::LevelName(l)];
+      std::printf("  site %-6s %.4f (%s; leave-one-out %.4f%s, pairs %.4f%s)\n",
+                  match::LevelName(l), s["threshold"].get<float>(),
+                  s["basis"].get<std::string>().c_str(),
+                  s["leave_one_out"]["threshold"].get<float>(),
+                  s["leave_one_out"]["resolved"].get<bool>() ? "" : " unresolved",
+                  s["pairs"]["threshold"].get<float>(),
+                  s["pairs"]["resolved"].get<bool>() ? "" : " unresolved");
+    }
+}
+
+void PrintCalibration(const Thresholds& th, const json& report) {
+  auto row = [](const char* name, const json& d) {
+    std::printf("%-22s genuine %zu, impostor %zu, max impostor %.4f\n", name,
+                d["genuine_pairs"].get<size_t>(), d["impostor_pairs"].get<size_t>(),
+                d["max_impostor"].get<float>());
+    for (auto l : match::kAllLevels) {
+      auto& x = d["levels"][match::LevelName(l)];
+      std::printf("  %-6s FMR %.0e: threshold %.4f%s  FMR %.2e  FNMR %.4f\n", match::LevelName(l),
+                  match::TargetFmr(l), x["threshold"].get<float>(),
+                  x["resolved"].get<bool>() ? "" : " (unresolved: max+0.02)",
+                  x["fmr"].get<double>(), x["fnmr"].get<double>());
+    }
+  };
+  row("LFW", report["lfw"]);
+  row("East-Asian", report["asian"]);
+  for (auto& o : report["asian_extrapolated"]["offsets"])
+    std::printf(
+        "East-Asian − LFW at the upper %.0e quantile: %+.4f (%.0f East-Asian pairs above)\n",
+        o["quantile"].get<double>(), o["offset"].get<float>(),
+        o["east_asian_pairs_above"].get<double>());
+  std::printf("offset used: %+.4f\n", report["asian_extrapolated"]["offset"].get<float>());
+  for (auto l : match::kAllLevels) {
+    auto& c = report["chosen"][match::LevelName(l)];
+    std::printf(
+        "chosen %-6s threshold %.4f margin %.2f (%s; estimate %.4f): LFW FMR %.2e FNMR %.4f | "
+        "East-Asian FMR %.2e FNMR %.4f\n",
+        match::LevelName(l), c["threshold"].get<float>(), th.at(l).margin,
+        c["basis"].get<std::string>().c_str(), c["estimate"].get<float>(),
+        c["lfw_fmr"].get<double>(), c["lfw_fnmr"].get<double>(), c["asian_fmr"].get<double>(),
+        c["asian_fnmr"].get<double>());
+  }
+  if (report.contains("fusion_experiment")) {
+    auto& f = report["fusion_experiment"];
+    for (const char* name : {"max", "mean", "centroid"}) {
+      if (!f.contains(name)) continue;
+      const std::string ea = std::string("east_asian_") + name;
+      std::printf("fusion %-8s LFW rank-1 %.4f FNIR@FPIR1%% %.4f", name,
+                  f[name]["rank1"].get<double>(), f[name]["at_fpir_1pct"]["fnir"].get<double>());
+      if (f.contains(ea))
+        std::printf(" | East-Asian rank-1 %.4f FNIR@FPIR1%% %.4f (%zu probes)",
+                    f[ea]["rank1"].get<double>(), f[ea]["at_fpir_1pct"]["fnir"].get<double>(),
+                    f[ea]["mated_probes"].get<size_t>());
+      std::printf("\n");
+    }
+    std::printf("fusion chosen: %s\n", f["chosen"].get<std::string>().c_str());
+  }
+}
+
+std::array<float, 3> ParseTriple(const std::string& s, const char* what) {
+  std::array<float, 3> v{};
+  std::istringstream ss(s);
+  std::string part;
+  for (int i = 0; i < 3; ++i) {
+    if (!std::getline(ss, part, ','))
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string(what) + ": three comma-separated values (high,normal,low)");
+    v[i] = std::stof(part);
+  }
+  return v;
 }
 
 void InstallMatchCommands(CLI::App& root) {
   // ---- calibrate
   {
     static DataFlags flags;
-    static std::string data, asian, out, dups;
+    static KeyFlags keys;
+    static std::string data, out, dups, asian_dups, gallery, base, split = "all", site_fpir, floor;
+    static std::vector<std::string> asian;
+    static unsigned split_seed = 1;
+    static size_t gallery_persons = 0;
     static bool as_json = false;
     auto* cmd = root.add_subcommand(
-        "calibrate", "calibrate security-level thresholds on genuine/impostor scores");
-    cmd->add_option("--data", data, "LFW directory (lfw/ and pairs.txt)")->required();
+        "calibrate",
+        "calibrate security-level thresholds: the shipped levels (--data LFW --asian DIR) or a "
+        "site's gallery at its real size (--gallery DB)");
+    cmd->add_option("--data", data, "LFW directory (lfw/ and pairs.txt)");
     cmd->add_option("--asian", asian,
-                    "East-Asian set: folder of cn_* identity folders (default: <data dir>/asian)");
+                    "East-Asian sets (repeatable): person folders or one-photo folders (default: "
+                    "<data dir>/asian, east-asian/casia5, east-asian/strangers)");
+    cmd->add_option("--split", split,
+                    "part of the East-Asian identities used: all | tune | heldout")
+        ->check(CLI::IsMember({"all", "tune", "heldout"}));
+    cmd->add_option("--split-seed", split_seed, "seed of the identity split");
+    cmd->add_option("--gallery", gallery,
+                    "site calibration: the site's gallery database (with --key)");
+    cmd->add_option("--thresholds", base,
+                    "with --gallery: the base levels (default: models/thresholds.json)");
+    cmd->add_option("--gallery-persons", gallery_persons,
+                    "with --gallery: calibrate for this many persons (a site filling up)");
+    cmd->add_option("--site-fpir", site_fpir,
+                    "with --gallery: target FPIR high,normal,low (default 0.001,0.005,0.02)");
     cmd->add_option("--out", out, "thresholds file to write")->required();
     cmd->add_option("--duplicates", dups,
                     "LFW duplicate-identity list merged before scoring (default: "
                     "models/lfw-duplicate-identities.txt)");
+    cmd->add_option("--asian-duplicates", asian_dups,
+                    "East-Asian duplicate-identity list merged before the split and scoring "
+                    "(default: models/east-asian-duplicate-identities.txt)");
+    cmd->add_option("--floor", floor,
+                    "levels never below this thresholds file's (e.g. the levels being replaced)");
     cmd->add_flag("--json", as_json, "print the report as one JSON line at the end");
+    keys.Add(cmd);
     flags.Add(cmd);
     cmd->callback([] {
-      fs::path asian_dir = asian.empty() ? DefaultDataDir() / "asian" : fs::path(asian);
-      FaceSet lfw = LoadFaceSet(LfwImages(data), "lfw-match", flags);
-      fs::path dup_file = dups.empty() ? DefaultDuplicateList() : fs::path(dups);
-      if (!dup_file.empty()) MergeDuplicates(lfw, ReadDuplicateList(dup_file));
-      FaceSet as = LoadFaceSet(AsianPeople(asian_dir), "asian-match", flags);
-      std::printf("LFW: %zu images, %zu faces; East-Asian: %zu images, %zu faces\n",
-                  lfw.file.size(), lfw.found(), as.file.size(), as.found());
-      PairScores ls = AllPairScores(lfw), es = AllPairScores(as);
-      std::array<match::FmrPoint, 3> lp, ep, xp;
-      // East-Asian tail offset against LFW at the quantiles it resolves: the East-Asian
-      // impostor tail is assumed to be LFW's shifted by the largest such offset.
-      float offset = 0;
-      json offsets = json::array();
-      for (double q : {1e-2, 3e-3, 1e-3}) {
-        float o = match::UpperQuantile(es.impostor, q) - match::UpperQuantile(ls.impostor, q);
-        offsets.push_back({{"quantile", q}, {"offset", o}});
-        offset = std::max(offset, o);
+      if (!gallery.empty()) {
+#ifdef ANJU_HAVE_STORE
+        const std::string ver =
+            vision::ModelSet::Load(flags.Load().model_dir, false)->feature_version();
+        fs::path bp = base.empty() ? match::DefaultThresholdsPath() : fs::path(base);
+        if (bp.empty())
+          throw Error(ErrorCode::kNotFound, "no base thresholds file: pass --thresholds");
+        const Thresholds b = Thresholds::Load(bp, ver);
+        FeatureIndex index({.model_version = ver, .dim = kDim, .fusion = b.fusion});
+        store::Gallery::Open(gallery, keys.Load(), ver)->LoadInto(index);
+        match::SiteOptions so;
+        so.gallery_persons = gallery_persons;
+        so.threads = flags.threads;
+        if (!site_fpir.empty()) {
+          auto t = ParseTriple(site_fpir, "--site-fpir");
+          for (int i = 0; i < 3; ++i) so.target_fpir[i] = t[i];
+        }
+        auto cal = match::CalibrateGallery(index, b, so);
+        cal.thresholds.created = UtcNow();
+        cal.thresholds.report_json = cal.report.dump();
+        cal.thresholds.Save(out);
+        std::printf("gallery %s: %zu persons, %zu templates\n", gallery.c_str(), index.persons(),
+                    index.size());
+        if (cal.report.contains("kept_base"))
+          std::printf("kept the base levels: %s\n",
+                      cal.report["kept_base"].get<std::string>().c_str());
+        else
+          for (auto l : match::kAllLevels) {
+            auto& s = cal.report["levels"][match::LevelName(l)];
+            std::printf("%-6s %.4f (base %.4f; %s)\n", match::LevelName(l),
+                        cal.thresholds.at(l).threshold, b.at(l).threshold,
+                        s["basis"].get<std::string>().c_str());
+          }
+        std::printf("wrote %s\n", out.c_str());
+        if (as_json) std::cout << cal.report.dump() << "\n";
+        return;
+#else
+        throw Error(ErrorCode::kInvalidArgument, "this build has no gallery database support");
+#endif
       }
-      Thresholds th;
+      if (data.empty()) throw Error(ErrorCode::kInvalidArgument, "--data LFW (or --gallery DB)");
+      if (asian.empty()) asian = DefaultEastAsianDirs();
+      if (asian.empty()) throw Error(ErrorCode::kNotFound, "no East-Asian set: pass --asian DIR");
+      eval::LabelledSet lfw = eval::LoadLabelledSet(data, flags.Load());
+      fs::path dup_file = dups.empty() ? DefaultDuplicateList() : fs::path(dups);
+      if (!dup_file.empty()) eval::MergeDuplicates(lfw, eval::ReadDuplicateList(dup_file));
+      eval::LabelledSet ea_all = eval::LoadLabelledSets(Paths(asian), flags.Load());
+      fs::path ea_dup_file =
+          asian_dups.empty() ? DefaultEastAsianDuplicateList() : fs::path(asian_dups);
+      if (!ea_dup_file.empty()) eval::MergeDuplicates(ea_all, eval::ReadDuplicateList(ea_dup_file));
+      eval::LabelledSet ea = eval::SelectSplit(ea_all, eval::ParseSplit(split), split_seed);
+      std::printf("LFW: %zu images, %zu faces; East-Asian (%s): %zu images, %zu faces\n",
+                  lfw.faces.size(), lfw.found(), split.c_str(), ea.faces.size(), ea.found());
+      eval::ReferenceCalibrationInputs in;
+      in.lfw = &lfw;
+      in.east_asian = &ea;
+      in.threads = flags.threads;
+      in.command = "anju calibrate --data " + data + Joined(asian, "--asian") +
+                   (split == "all" ? "" : " --split " + split) + " --out " + out;
+      match::ReferenceOptions ro;
+      if (!floor.empty()) ro.floor = Thresholds::Load(floor, lfw.model_version);
+      in.command += floor.empty() ? "" : " --floor " + floor;
+      auto cal = eval::CalibrateFromSets(in, ro);
+      cal.report["lfw_duplicates_merged"] = dup_file.string();
+      cal.report["east_asian_duplicates_merged"] = ea_dup_file.string();
+      cal.report["east_asian_split"] = {{"split", split}, {"seed", split_seed}};
+      Thresholds& th = cal.thresholds;
       th.model_version = lfw.model_version;
       th.created = UtcNow();
-      th.datasets = {"lfw (" + std::to_string(lfw.found()) + " faces, all pairs)",
-                     "asian cn_* (" + std::to_string(as.found()) + " faces, all pairs)"};
-      json chosen = json::object();
-      for (auto l : match::kAllLevels) {
-        const double fmr = match::TargetFmr(l);
-        lp[int(l)] = match::ThresholdAtFmr(ls.impostor, fmr);
-        ep[int(l)] = match::ThresholdAtFmr(es.impostor, fmr);
-        xp[int(l)] = lp[int(l)];
-        xp[int(l)].threshold = lp[int(l)].threshold + offset;
-        xp[int(l)].fmr = match::RateAtOrAbove(es.impostor, xp[int(l)].threshold);
-        float t = std::max(lp[int(l)].threshold, xp[int(l)].threshold);
-        std::string basis = t == lp[int(l)].threshold ? "lfw" : "asian (lfw tail + offset)";
-        if (ep[int(l)].resolved && ep[int(l)].threshold > t)
-          t = ep[int(l)].threshold, basis = "asian";
-        th.at(l) = {t, match::DefaultMargin(l), fmr};
-        chosen[match::LevelName(l)] = {{"threshold", t},
-                                       {"basis", basis},
-                                       {"lfw_fmr", match::RateAtOrAbove(ls.impostor, t)},
-                                       {"lfw_fnmr", match::RateBelow(ls.genuine, t)},
-                                       {"asian_fmr", match::RateAtOrAbove(es.impostor, t)},
-                                       {"asian_fnmr", match::RateBelow(es.genuine, t)}};
-      }
-      json fusion = FusionExperiment(lfw, flags.threads);
-      const double fmax = fusion["max"]["at_fpir_1pct"]["fnir"],
-                   fmean = fusion["mean"]["at_fpir_1pct"]["fnir"];
-      th.fusion = fmean < fmax ? match::Fusion::kMean : match::Fusion::kMax;
-      json asian_x = DataSetFigures(es, xp);
-      json report = {{"lfw", DataSetFigures(ls, lp)},
-                     {"asian", DataSetFigures(es, ep)},
-                     {"asian_extrapolated",
-                      {{"method",
-                        "LFW impostor tail shifted by the largest East-Asian−LFW "
-                        "offset at resolved upper quantiles"},
-                       {"offset", offset},
-                       {"offsets", offsets},
-                       {"levels", asian_x["levels"]}}},
-                     {"chosen", chosen},
-                     {"fusion_experiment",
-                      {{"protocol",
-                        "LFW people with >=3 faces: enrol first 2, probe the rest; "
-                        "one-image people are non-mated probes"},
-                       {"max", fusion["max"]},
-                       {"mean", fusion["mean"]},
-                       {"chosen", match::FusionName(th.fusion)}}},
-                     {"lfw_duplicates_merged", dup_file.string()},
-                     {"command", "anju calibrate --data " + data + " --asian " +
-                                     asian_dir.string() + " --out " + out}};
-      th.report_json = report.dump();
+      th.report_json = cal.report.dump();
       th.Save(out);
-      auto row = [](const char* name, const json& d) {
-        std::printf("%-22s genuine %zu, impostor %zu, max impostor %.4f\n", name,
-                    d["genuine_pairs"].get<size_t>(), d["impostor_pairs"].get<size_t>(),
-                    d["max_impostor"].get<float>());
-        for (auto l : match::kAllLevels) {
-          auto& x = d["levels"][match::LevelName(l)];
-          std::printf("  %-6s FMR %.0e: threshold %.4f%s  FMR %.2e  FNMR %.4f\n",
-                      match::LevelName(l), match::TargetFmr(l), x["threshold"].get<float>(),
-                      x["resolved"].get<bool>() ? "" : " (unresolved: max+0.02)",
-                      x["fmr"].get<double>(), x["fnmr"].get<double>());
-        }
-      };
-      row("LFW", report["lfw"]);
-      row("East-Asian", report["asian"]);
-      std::printf("East-Asian tail offset vs LFW: %+.4f\n", offset);
-      for (auto l : match::kAllLevels) {
-        auto& c = chosen[match::LevelName(l)];
-        std::printf(
-            "chosen %-6s threshold %.4f margin %.2f (%s): LFW FMR %.2e FNMR %.4f | Asian FMR %.2e "
-            "FNMR %.4f\n",
-            match::LevelName(l), c["threshold"].get<float>(), match::DefaultMargin(l),
-            c["basis"].get<std::string>().c_str(), c["lfw_fmr"].get<double>(),
-            c["lfw_fnmr"].get<double>(), c["asian_fmr"].get<double>(),
-            c["asian_fnmr"].get<double>());
-      }
-      std::printf(
-          "fusion: max rank-1 %.4f FNIR@FPIR1%% %.4f | mean rank-1 %.4f FNIR@FPIR1%% %.4f → %s\n",
-          fusion["max"]["rank1"].get<double>(), fmax, fusion["mean"]["rank1"].get<double>(), fmean,
-          match::FusionName(th.fusion));
+      PrintCalibration(th, cal.report);
       std::printf("wrote %s\n", out.c_str());
-      if (as_json) std::cout << report.dump() << "\n";
+      if (as_json) std::cout << cal.report.dump() << "\n";
+    });
+  }
+
+  // ---- eval lookalikes
+  {
+    static DataFlags flags;
+    static std::vector<std::string> data;
+    static float above = 0.7f;
+    static std::string face = "auto";
+    auto* cmd = Group(root, "eval", "evaluate on data sets")
+                    ->add_subcommand("lookalikes",
+                                     "faces filed under different identities that score high "
+                                     "(label noise: one person filed twice)");
+    cmd->add_option("--data", data, "person-folder sets (repeatable)")->required();
+    cmd->add_option("--above", above, "list pairs scoring at least this (default 0.7)");
+    cmd->add_option("--face", face, "auto | largest | central")
+        ->check(CLI::IsMember({"auto", "largest", "central"}));
+    flags.Add(cmd);
+    cmd->callback([] {
+      auto set =
+          eval::LoadLabelledSets(Paths(data), flags.Load(false, eval::ParseFaceChoice(face)));
+      auto pairs = eval::CrossIdentityPairs(set, above);
+      std::printf("%zu pairs of different identities at or above %.3f among %zu faces\n",
+                  pairs.size(), above, set.found());
+      for (const auto& p : pairs)
+        std::printf("%.4f  %s  %s  (%s | %s)\n", p.score, p.a->person.c_str(), p.b->person.c_str(),
+                    p.a->file.string().c_str(), p.b->file.string().c_str());
     });
   }
 
   // ---- eval identify
   {
     static DataFlags flags;
-    static std::string data, dups, thresholds, precision = "fp32";
-    static size_t gallery_size = 0;
-    static bool as_json = false;
-    static unsigned seed = 7;
+    static std::vector<std::string> data, strangers;
+    static std::vector<std::string> dups;
+    static std::string distractors, cohort, thresholds,
+        precision = "fp32", split = "all", templates = "each", fusion, face = "auto", margins,
+        site_fpir;
+    static std::vector<size_t> gallery_sizes;
+    static size_t enrol = 1, probes_per_resident = 0, probe_frames = 1, max_sequences = 10,
+                  door_size = 0, hub_top = 10;
+    static double share = 0.5;
+    static float min_quality = vision::FrameGate{}.min_quality,
+                 min_face_px = vision::FrameGate{}.min_face_px, liveness = -1, hub = 0;
+    static bool as_json = false, site = false, no_absent = false;
+    static unsigned seed = 7, split_seed = 1;
     auto* cmd = Group(root, "eval", "evaluate on data sets")
-                    ->add_subcommand("identify", "open-set 1:N identification on LFW");
-    cmd->add_option("--data", data, "LFW directory")->required();
-    cmd->add_option("--gallery-size", gallery_size,
-                    "pad the gallery with distractors to N persons");
+                    ->add_subcommand("identify",
+                                     "open-set 1:N identification as a site runs it: FPIR, FNIR "
+                                     "and wrong-person accepts per security level");
+    cmd->add_option("--data", data,
+                    "person-folder set (repeatable): an LFW directory, DIR/<person>/<images>, "
+                    "or images directly in DIR (one-photo people)")
+        ->required();
+    cmd->add_option("--strangers", strangers,
+                    "folder of stranger photos (repeatable): non-mated probes only");
+    cmd->add_option("--distractors", distractors,
+                    "more real faces padding the gallery after the set's own one-photo people "
+                    "(one photo per person), before random vectors");
+    cmd->add_option("--gallery-size", gallery_sizes,
+                    "pad the gallery to N persons (several sizes: one run each)");
+    cmd->add_option("--distractor-share", share,
+                    "at most this share of the one-photo people pads the gallery (default 0.5; "
+                    "the rest are stranger probes)");
+    cmd->add_option("--split", split, "identities used: all | tune | heldout")
+        ->check(CLI::IsMember({"all", "tune", "heldout"}));
+    cmd->add_option("--split-seed", split_seed, "seed of the identity split");
+    cmd->add_option("--enrol", enrol, "photos enrolled per resident (default 1)");
+    cmd->add_option("--templates", templates,
+                    "each (one template per photo) | mean (one averaged template)")
+        ->check(CLI::IsMember({"each", "mean"}));
+    cmd->add_option("--probes-per-resident", probes_per_resident,
+                    "probe only the last K photos of each resident (0 = all after the enrolled)");
+    cmd->add_option("--probe-frames", probe_frames,
+                    "photos of one person fused per probe, as the terminal fuses frames");
+    cmd->add_option("--max-sequences", max_sequences, "fused probes per resident at most");
+    cmd->add_option("--min-quality", min_quality, "frame gate: quality score (terminal default)");
+    cmd->add_option("--min-face-px", min_face_px, "frame gate: face box side (terminal default)");
+    cmd->add_option("--liveness", liveness,
+                    "frame gate: also refuse probes whose liveness is below this (scores "
+                    "liveness; separate feature cache)");
+    cmd->add_flag("--site-calibration", site,
+                  "levels from the gallery itself (match::CalibrateGallery)");
+    cmd->add_option("--site-fpir", site_fpir, "site calibration target FPIR high,normal,low");
+    cmd->add_option("--hub-strength", hub, "hub correction strength (0 = off)");
+    cmd->add_option("--hub-top", hub_top, "hub correction: best cohort scores averaged");
+    cmd->add_option("--cohort", cohort,
+                    "hub correction cohort (default: the gallery's other persons); with "
+                    "--split, its tune half");
+    cmd->add_option("--door-size", door_size,
+                    "unit doors of N persons: unit-only galleries vs the whole gallery with the "
+                    "door's allowed list");
+    cmd->add_option("--margins", margins, "override the margins: high,normal,low");
+    cmd->add_option("--fusion", fusion, "max | mean | centroid (default: the thresholds file's)")
+        ->check(CLI::IsMember({"max", "mean", "centroid"}));
+    cmd->add_option("--face", face, "auto | largest | central (auto: central for LFW)")
+        ->check(CLI::IsMember({"auto", "largest", "central"}));
+    cmd->add_flag("--no-absent", no_absent, "skip the absent-resident probes");
     cmd->add_option("--exclude-duplicates", dups,
-                    "also report with these duplicate LFW identities merged");
+                    "also report with these duplicate identities merged (files like "
+                    "models/lfw-duplicate-identities.txt, repeatable; merged before the split)");
     cmd->add_option("--thresholds", thresholds,
                     "thresholds file (default: models/thresholds.json)");
     cmd->add_option("--precision", precision, "fp32 | int8");
-    cmd->add_option("--seed", seed, "seed for the random distractors");
+    cmd->add_option("--seed", seed, "seed for the distractors and door units");
     cmd->add_flag("--json", as_json, "print one JSON object as the last line");
     flags.Add(cmd);
     cmd->callback([] {
-      FaceSet lfw = LoadFaceSet(LfwImages(data), "lfw-match", flags);
-      auto th = LoadThresholdsOrNone(thresholds, lfw.model_version);
-      auto run = [&](const FaceSet& set) {
-        Protocol p = BuildProtocol(set, 1, 2);
-        FeatureIndex index({.model_version = set.model_version,
-                            .dim = kDim,
-                            .precision = match::ParsePrecision(precision),
-                            .fusion = th ? th->fusion : match::kDefaultFusion});
-        for (auto& [name, i] : p.enrol) index.Add(name, set.rec[i].feature, set.model_version);
-        // Distractors: one-image people first (real faces, then not used as probes; at
-        // most half of them so that enough strangers remain), then random unit vectors.
-        size_t real = 0, synthetic = 0;
-        std::vector<size_t> singles = p.singles;
-        std::mt19937 rng(seed);
-        std::shuffle(singles.begin(), singles.end(), rng);
-        size_t use_real = 0;
-        if (gallery_size > index.persons())
-          use_real = std::min(gallery_size - index.persons(), singles.size() / 2);
-        for (size_t i = 0; i < singles.size(); ++i) {
-          if (i < use_real) {
-            index.Add(std::string("distractor-lfw-").append(std::to_string(i)),
-                      set.rec[singles[i]].feature, set.model_version),
-                ++real;
-          } else {
-            p.probes.push_back(
-                {set.rec[singles[i]].feature.data(), "", set.file[singles[i]].string()});
-          }
-        }
-        std::normal_distribution<float> g;
-        std::vector<float> v(kDim);
-        while (gallery_size > index.persons()) {
-          double n = 0;
-          for (auto& x : v) x = g(rng), n += double(x) * x;
-          for (auto& x : v) x = float(x / std::sqrt(n));
-          index.Add(std::string("distractor-random-").append(std::to_string(synthetic++)), v,
-                    set.model_version);
-        }
-        json j = RunOpenSet(index, p.probes, th ? &*th : nullptr, flags.threads);
-        j["distractors_real"] = real;
-        j["distractors_random"] = synthetic;
-        return j;
+      const auto sp = eval::ParseSplit(split);
+      const bool live = liveness >= 0;
+      const auto lo = flags.Load(live, eval::ParseFaceChoice(face));
+      // Duplicate identities are merged before the split, so one person never sits in both
+      // halves.
+      std::map<std::string, std::string> dup_list;
+      for (const auto& f : dups) dup_list.merge(eval::ReadDuplicateList(f));
+      auto load = [&](const std::vector<std::string>& dirs, eval::Split s, bool merge) {
+        auto all = eval::LoadLabelledSets(Paths(dirs), lo);
+        if (merge) eval::MergeDuplicates(all, dup_list);
+        return eval::SelectSplit(all, s, split_seed);
       };
-      json out = {
-          {"protocol",
-           "LFW open set: first image of people with >=2 images enrolled, others mated; "
-           "one-image people non-mated (some enrolled as distractors when padding)"},
-          {"model_version", lfw.model_version},
-          {"precision", precision},
-          {"thresholds", th ? match::DefaultThresholdsPath().string() : std::string("none")},
-          {"raw_labels", run(lfw)}};
-      if (!dups.empty()) {
-        FaceSet merged = lfw;
-        MergeDuplicates(merged, ReadDuplicateList(dups));
-        out["duplicates_merged"] = run(merged);
-        out["duplicates_file"] = dups;
+      struct Sets {
+        eval::LabelledSet set;
+        std::optional<eval::LabelledSet> str, dis, coh;
+      };
+      auto load_all = [&](bool merge) {
+        Sets x;
+        x.set = load(data, sp, merge);
+        if (!strangers.empty()) x.str = load(strangers, sp, merge);
+        if (!distractors.empty()) x.dis = load({distractors}, sp, merge);
+        // The cohort is part of the tuned machinery: never the half being measured.
+        if (!cohort.empty())
+          x.coh = load({cohort}, sp == eval::Split::kAll ? eval::Split::kAll : eval::Split::kTune,
+                       merge);
+        return x;
+      };
+      Sets raw = load_all(false);
+      std::optional<Sets> merged;
+      if (!dups.empty()) merged = load_all(true);
+      const eval::LabelledSet& set = raw.set;
+      fs::path th_path = thresholds.empty() ? match::DefaultThresholdsPath() : fs::path(thresholds);
+      std::optional<Thresholds> th;
+      if (!th_path.empty() && fs::exists(th_path))
+        th = Thresholds::Load(th_path, set.model_version);
+      eval::OpenSetOptions o;
+      o.enrol = enrol;
+      o.templates = eval::ParseTemplateMode(templates);
+      o.probes_per_resident = probes_per_resident;
+      o.probe_frames = probe_frames;
+      o.max_sequences = max_sequences;
+      o.distractor_share = share;
+      o.seed = seed;
+      o.precision = match::ParsePrecision(precision);
+      o.fusion = !fusion.empty() ? match::ParseFusion(fusion)
+                 : th            ? th->fusion
+                                 : match::kDefaultFusion;
+      o.threads = flags.threads;
+      o.gate = {min_face_px, min_quality};
+      o.liveness_threshold = liveness;
+      o.absent_residents = !no_absent;
+      o.site_calibration = site;
+      if (!site_fpir.empty()) {
+        auto t = ParseTriple(site_fpir, "--site-fpir");
+        for (int i = 0; i < 3; ++i) o.site.target_fpir[i] = t[i];
       }
-      for (auto key : {"raw_labels", "duplicates_merged"}) {
-        if (!out.contains(key)) continue;
-        auto& r = out[key];
-        std::printf(
-            "%s: gallery %zu persons (%zu real + %zu random distractors), %zu mated / %zu "
-            "non-mated probes\n",
-            key, r["gallery_persons"].get<size_t>(), r["distractors_real"].get<size_t>(),
-            r["distractors_random"].get<size_t>(), r["mated_probes"].get<size_t>(),
-            r["nonmated_probes"].get<size_t>());
-        std::printf("  rank-1 %.4f  FNIR@FPIR=1%% %.4f (t=%.4f)  FNIR@FPIR=0.1%% %.4f (t=%.4f)\n",
-                    r["rank1"].get<double>(), r["at_fpir_1pct"]["fnir"].get<double>(),
-                    r["at_fpir_1pct"]["threshold"].get<float>(),
-                    r["at_fpir_0.1pct"]["fnir"].get<double>(),
-                    r["at_fpir_0.1pct"]["threshold"].get<float>());
-        if (r.contains("levels"))
-          for (auto l : match::kAllLevels) {
-            auto& x = r["levels"][match::LevelName(l)];
-            std::printf(
-                "  %-6s t=%.4f m=%.2f: FPIR %.5f (%zu)  FNIR %.4f (stranger %zu, uncertain %zu, "
-                "wrong %zu)\n",
-                match::LevelName(l), x["threshold"].get<float>(), x["margin"].get<float>(),
-                x["fpir"].get<double>(), x["false_accepts"].get<size_t>(), x["fnir"].get<double>(),
-                x["mated_rejected_as_stranger"].get<size_t>(), x["mated_uncertain"].get<size_t>(),
-                x["mated_wrong_person_accepted"].get<size_t>());
-          }
+      o.hub = {hub, hub_top};
+      o.door_size = door_size;
+      if (!margins.empty()) o.margins = ParseTriple(margins, "--margins");
+      auto inputs = [](const Sets& x) {
+        return eval::OpenSetInputs{&x.set, x.str ? &*x.str : nullptr, x.dis ? &*x.dis : nullptr,
+                                   x.coh ? &*x.coh : nullptr};
+      };
+      if (gallery_sizes.empty()) gallery_sizes = {0};
+      json out = {{"protocol",
+                   "open set: the first --enrol photos of people with more photos enrolled, the "
+                   "others mated probes; one-photo people pad the gallery (at most "
+                   "--distractor-share of them) and the rest are strangers, with --strangers"},
+                  {"model_version", set.model_version},
+                  {"precision", precision},
+                  {"thresholds", th ? th_path.string() : std::string("none")},
+                  {"split", {{"split", split}, {"seed", split_seed}}},
+                  {"sets", set.sources},
+                  {"faces", set.found()}};
+      json by_size = json::object();
+      for (size_t n : gallery_sizes) {
+        o.gallery_size = n;
+        json r = eval::RunOpenSet(inputs(raw), o, th ? &*th : nullptr);
+        if (!out.contains("raw_labels")) out["raw_labels"] = r;
+        by_size[std::to_string(n)] = r;
+        if (!as_json) PrintOpenSet("gallery size " + std::to_string(n), r);
+        if (merged) {
+          json m = eval::RunOpenSet(inputs(*merged), o, th ? &*th : nullptr);
+          if (!out.contains("duplicates_merged")) out["duplicates_merged"] = m;
+          by_size[std::to_string(n)]["duplicates_merged"] = m;
+          if (!as_json) PrintOpenSet("  duplicates merged", m);
+        }
       }
+      if (gallery_sizes.size() > 1) out["gallery_sizes"] = by_size;
       if (as_json) std::cout << out.dump() << "\n";
     });
   }
@@ -636,23 +654,6 @@ void InstallMatchCommands(CLI::App& root) {
 ANJU_COMMAND(InstallMatchCommands);
 
 // ---------------------------------------------------------------- identify / gallery
-struct KeyFlags {
-  std::string key, master;
-  void Add(CLI::App* app) {
-    app->add_option(
-        "--key", key,
-        "data key: raw key file (64 hex, mode 0600), or a wrapped key file with --master");
-    app->add_option("--master", master, "raw master-key file that unwraps --key");
-  }
-#ifdef ANJU_HAVE_STORE
-  crypto::DataKey Load() const {
-    if (key.empty()) throw Error(ErrorCode::kInvalidArgument, "a gallery database needs --key");
-    if (!master.empty()) return crypto::LoadKeyFile(key, crypto::LoadRawKeyFile(master));
-    return crypto::LoadRawKeyFile(key);
-  }
-#endif
-};
-
 // person id of an image in a flat gallery folder: file stem without a trailing _<digits>.
 std::string PersonFromFile(const fs::path& f) {
   std::string stem = f.stem().string();

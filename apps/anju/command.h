@@ -23,7 +23,7 @@ struct EngineFlags {
   std::string models;    // model directory (default: DefaultModelDir())
   bool no_flip = false;  // disable flip test-time augmentation
   float detect_threshold = 0.7f;
-  float liveness_threshold = 0.5f;
+  float liveness_threshold = vision::LivenessOptions{}.threshold;
   bool no_refine = false;     // one landmark pass only
   bool no_fallbacks = false;  // plain detection pass only
   float dark_level = 80.f;    // aligned crops darker than this are normalised

@@ -75,6 +75,10 @@ const zh = {
     newSite: '新建小区', newBuilding: '新建楼栋', newUnit: '新建单元', newRoom: '新建房间', newHousehold: '新建住户',
     members: '住户成员', pick: '请选择上一级', groups: '通行权限组', newGroup: '新建权限组', doors: '门',
     setDoors: '设置门', addMembers: '添加成员', membersHint: '人员编号，逗号分隔',
+    levels: '识别阈值（本小区）', level: '安全级别', threshold: '阈值', baseThreshold: '出厂阈值', margin: '领先差',
+    lv: { high: '高', normal: '普通', low: '低' },
+    calibrated: '已按本小区 {n} 人（{templates} 张照片）校准', keptBase: '本小区登记人数 {n} 人，少于 {min} 人，沿用出厂阈值',
+    calibratedAt: '校准时间 {time}', notYet: '尚未校准，使用出厂阈值（登记人员后自动校准）', manualOnly: '自动校准已关闭，使用出厂阈值',
   },
   enrol: {
     title: '人脸登记', pickPerson: '选择人员', step1: '授权同意', step2: '采集照片', step3: '质量检查',
@@ -88,6 +92,11 @@ const zh = {
       consent_required: '尚无有效授权', unavailable: '服务器未安装人脸模型',
     },
     checkOk: '质量检查通过，可以登记', checkBad: '质量检查未通过',
+    askSeveral: '请为每人登记 2–3 张清晰的正面照片（不同时间或光线更好），识别更稳定',
+    enrolledCount: '此人已登记 {n} 张照片，建议再添加一张', enoughPhotos: '此人已登记 {n} 张照片',
+    severalHint: '可一次选择 2–3 张照片，逐张检查后一起登记', tooMany: '一次最多 3 张，只取前 3 张',
+    photoN: '照片 {n}', submitAll: '登记全部合格照片',
+    status: { checking: '检查中', ready: '检查通过', refused: '未通过', enrolling: '登记中', accepted: '登记成功', duplicate: '与他人相似', error: '出错' },
     q: { size: '人脸', sharpness: '清晰度', brightness: '亮度', yaw: '左右', pitch: '俯仰', eyes: '睁眼', liveness: '活体' },
   },
   cameras: {
@@ -120,7 +129,7 @@ const zh = {
       tamper: '防拆', fire_alarm: '消防', emergency: '紧急', fault: '故障', outbox_near_full: '存储将满',
       outbox_full: '存储已满', data_leak_risk: '数据泄露风险', blacklist: '黑名单人员', repeated_stranger: '陌生人反复出现',
       shared_authorisation: '疑似借用通行权限', stranger_at_night: '夜间陌生人', tenant_absent: '住户长期未出现',
-      camera_auth_failure: '摄像机认证失败',
+      camera_auth_failure: '摄像机认证失败', storage_full: '服务器磁盘已满', outbox_damaged: '终端待传记录库损坏',
     },
   },
   enums: {
@@ -263,6 +272,11 @@ const en = {
     newSite: 'New site', newBuilding: 'New building', newUnit: 'New unit', newRoom: 'New room', newHousehold: 'New household',
     members: 'Members', pick: 'Choose the level above first', groups: 'Access groups', newGroup: 'New access group',
     doors: 'Doors', setDoors: 'Set doors', addMembers: 'Add members', membersHint: 'Identity codes, comma separated',
+    levels: 'Recognition levels (this site)', level: 'Level', threshold: 'Threshold', baseThreshold: 'Shipped', margin: 'Margin',
+    lv: { high: 'High', normal: 'Normal', low: 'Low' },
+    calibrated: 'Calibrated on {n} persons of this site ({templates} photos)', keptBase: '{n} persons enrolled, fewer than {min}: the shipped levels stay',
+    calibratedAt: 'calibrated {time}', notYet: 'Not calibrated yet: the shipped levels (calibrated automatically after enrolments)',
+    manualOnly: 'Automatic calibration is off: the shipped levels',
   },
   enrol: {
     title: 'Face enrolment', pickPerson: 'Choose a person', step1: 'Consent', step2: 'Photo', step3: 'Quality check',
@@ -277,6 +291,11 @@ const en = {
       consent_required: 'No standing consent', unavailable: 'No face models on the server',
     },
     checkOk: 'Quality check passed: ready to enrol', checkBad: 'Quality check failed',
+    askSeveral: 'Enrol 2–3 good frontal photos of each person (taken at different times or light is better): recognition is steadier',
+    enrolledCount: '{n} photos enrolled for this person: add one more', enoughPhotos: '{n} photos enrolled for this person',
+    severalHint: 'Choose 2–3 photos at once: each is checked, then all are enrolled', tooMany: 'At most 3 at once: the first 3 are taken',
+    photoN: 'Photo {n}', submitAll: 'Enrol every photo that passed',
+    status: { checking: 'Checking', ready: 'Passed', refused: 'Refused', enrolling: 'Enrolling', accepted: 'Enrolled', duplicate: 'Resembles another person', error: 'Error' },
     q: { size: 'Face', sharpness: 'Sharpness', brightness: 'Brightness', yaw: 'Yaw', pitch: 'Pitch', eyes: 'Eyes open', liveness: 'Liveness' },
   },
   cameras: {
@@ -311,6 +330,7 @@ const en = {
       outbox_near_full: 'Storage nearly full', outbox_full: 'Storage full', data_leak_risk: 'Data leak risk',
       blacklist: 'Watch-list person', repeated_stranger: 'Stranger seen repeatedly', shared_authorisation: 'Access possibly lent',
       stranger_at_night: 'Stranger at night', tenant_absent: 'Tenant not seen for long', camera_auth_failure: 'Camera login failures',
+      storage_full: 'Server disk full', outbox_damaged: 'Terminal outbox damaged',
     },
   },
   enums: {

@@ -41,7 +41,7 @@ struct CaptureOptions {
   float min_quality = 0.f;  // tracks whose best score is below are not captured
   int min_hits = 2;         // frames a track needs before it counts (detector flicker)
   video::TrackerOptions tracker = {.min_iou = 0.3f, .max_centre_shift = 0.75f, .max_missed = 4};
-  // Clip of the best face (evidence for playback, issue 9): frames sampled at clip_fps and
+  // Clip of the best face (evidence for playback): frames sampled at clip_fps and
   // downscaled to clip_width, from clip_before_ms before the best frame to clip_after_ms
   // after it, sent with the rank-0 capture. Off (0) by default: it multiplies the upload
   // and storage per capture. With a clip, a capture leaves clip_after_ms after its best

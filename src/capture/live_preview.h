@@ -1,4 +1,4 @@
-// Live preview for the console (issue 9): each camera thread hands a downscaled JPEG of its
+// Live preview for the console: each camera thread hands a downscaled JPEG of its
 // current frame to LivePreview every preview interval; one sender thread POSTs the latest
 // frame of each camera to the server's /VIID/Anju/LiveFrame (raw JPEG body, the uploader's
 // digest credentials and User-Identify). Live frames are disposable: never in the durable

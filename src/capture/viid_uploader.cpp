@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "crypto/bytes.h"
+#include "protocol/json_limits.h"
 
 namespace anju::capture {
 
@@ -60,9 +61,10 @@ std::string ViidTime(std::chrono::system_clock::time_point t) {
 
 std::string MakeFaceId(const std::string& device_id, std::chrono::system_clock::time_point t) {
   static const bool seeded = [] {
-    // A random start keeps ids of a restarted process (same second) apart.
+    // A random start keeps ids of a restarted process (same second) apart: all of the
+    // 100,000 counter values, not the first 65,536 only.
     const auto r = crypto::RandomBytes(4);
-    g_counter = (uint32_t(r[0]) << 8 | r[1]) % 100000;
+    g_counter = (uint32_t(r[0]) << 24 | uint32_t(r[1]) << 16 | uint32_t(r[2]) << 8 | r[3]) % 100000;
     return true;
   }();
   (void)seeded;
@@ -195,8 +197,8 @@ json ViidUploader::Post(const char* path, const json& body, int* status) {
                                                 "credentials (401) at ") +
                                         path);
   try {
-    return json::parse(r->body);
-  } catch (const json::exception&) {
+    return protocol::ParseJson(r->body);  // peer limits (json_limits.h)
+  } catch (const Error&) {
     if (r->status >= 200 && r->status < 300)
       throw Error(ErrorCode::kCorrupt,
                   std::string("视图库应答不是 JSON / VIID answer is not JSON at ") + path + ": " +

@@ -1,4 +1,4 @@
-// Upload of captures to a GA/T 1400 (视图库, VIID) server (issue 9, R3.1.3.3):
+// Upload of captures to a GA/T 1400 (视图库, VIID) server (R3.1.3.3):
 // EnqueueCapture() stores a capture as one outbox item (a FaceObject without image data,
 // the JPEGs as the attachment), so captures survive a server outage and kill -9;
 // ViidUploader registers the device (POST /VIID/System/Register, HTTP digest auth), sends

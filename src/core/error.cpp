@@ -32,6 +32,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "too_large";
     case ErrorCode::kStorageFull:
       return "insufficient_storage";
+    case ErrorCode::kLocked:
+      return "locked";
   }
   return "unknown";
 }

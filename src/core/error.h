@@ -23,6 +23,7 @@ enum class ErrorCode {
   kConflict,          // the state does not allow it (already decided, duplicate)
   kTooLarge,          // a body, batch or image beyond the limit
   kStorageFull,       // the disk or the quota is full: nothing was stored
+  kLocked,            // locked for a while (an account after failed logins) or for review
 };
 
 const char* ErrorCodeName(ErrorCode code);

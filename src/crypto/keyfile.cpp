@@ -124,12 +124,16 @@ void WriteSecretFile(const fs::path& path, std::string_view contents) {
                         "." + ToHex(RandomBytes(4)));
   Fd f;
   f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (f.fd < 0) throw Error(ErrorCode::kIo, "cannot create " + tmp.string() + ": " + Errno());
+  // A full disk is told apart (kStorageFull): the server answers it with 507, not 500.
   auto fail = [&](const std::string& what) {
-    std::string msg = what + " " + tmp.string() + ": " + Errno();
+    const int e = errno;
+    const bool full = e == ENOSPC || e == EDQUOT;
+    std::string msg = (full ? "磁盘已满 / disk full: " : "") + what + " " + tmp.string() + ": " +
+                      std::strerror(e);
     ::unlink(tmp.c_str());
-    return Error(ErrorCode::kIo, msg);
+    return Error(full ? ErrorCode::kStorageFull : ErrorCode::kIo, msg);
   };
+  if (f.fd < 0) throw fail("cannot create");
   if (::fchmod(f.fd, 0600) != 0) throw fail("cannot chmod");
   const char* p = contents.data();
   std::size_t left = contents.size();

@@ -1,8 +1,8 @@
 // The one database seam of anju: a Db hands out connections (Conn), on which statements
 // (Stmt) and transactions (Transaction) run. The embedded backend is SQLite (one writer
-// connection under a mutex, optional reader connections, WAL); a second backend can serve
-// the same SQL to a shared server. SQL is written once, with `?` / `?N` placeholders, in
-// the subset both backends speak (docs/architecture.md, "Storage").
+// connection under a mutex, optional reader connections, WAL); the PostgreSQL backend
+// (postgres.h) serves the same SQL from a shared server. SQL is written once, with `?` /
+// `?N` placeholders, in the subset both backends speak (docs/storage.md).
 //
 //   auto c = db.Acquire();            // a leased connection (SQLite: holds the writer lock)
 //   db::Transaction tx(c);            // BEGIN IMMEDIATE … COMMIT; rolled back unless committed

@@ -1,4 +1,4 @@
-// OutboxSink: door input events into the terminal's durable outbox (issue 5: "events
+// OutboxSink: door input events into the terminal's durable outbox ("events
 // from inputs become records and alarms in the terminal's outbox").
 //
 // Every DoorEvent becomes one outbox record. Alarms (IsAlarm: tamper, fire alarm, door

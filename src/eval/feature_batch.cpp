@@ -2,6 +2,7 @@
 
 #include <opencv2/core/utility.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -19,21 +20,8 @@ namespace anju::eval {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr char kMagic[8] = {'A', 'N', 'J', 'U', 'F', 'C', '1', '\n'};
-
-struct FileStamp {
-  uint64_t size = 0;
-  int64_t mtime = 0;
-};
-
-FileStamp Stamp(const fs::path& p) {
-  std::error_code ec;
-  FileStamp s;
-  s.size = fs::file_size(p, ec);
-  if (ec) return {};
-  s.mtime = fs::last_write_time(p, ec).time_since_epoch().count();
-  return s;
-}
+// Format 2 added face_px; a cache of another format is ignored (recomputed).
+constexpr char kMagic[8] = {'A', 'N', 'J', 'U', 'F', 'C', '2', '\n'};
 
 struct CacheEntry {
   FileStamp stamp;
@@ -78,7 +66,8 @@ Cache LoadCache(const fs::path& path, const std::string& key) {
     FaceRecord& r = e.record;
     if (!GetStr(in, p) || !Get(in, e.stamp.size) || !Get(in, e.stamp.mtime) || !Get(in, found) ||
         !Get(in, r.yaw) || !Get(in, r.pitch) || !Get(in, r.roll) || !Get(in, r.liveness) ||
-        !Get(in, r.quality) || !GetStr(in, r.found_by) || !Get(in, dim) || dim > 4096)
+        !Get(in, r.quality) || !Get(in, r.face_px) || !GetStr(in, r.found_by) || !Get(in, dim) ||
+        dim > 4096)
       return {};
     r.found = found;
     r.feature.resize(dim);
@@ -106,7 +95,7 @@ void SaveCache(const fs::path& path, const std::string& key, const Cache& cache)
       Put(out, e.stamp.mtime);
       Put(out, static_cast<uint8_t>(r.found));
       Put(out, r.yaw), Put(out, r.pitch), Put(out, r.roll), Put(out, r.liveness),
-          Put(out, r.quality);
+          Put(out, r.quality), Put(out, r.face_px);
       PutStr(out, r.found_by);
       Put(out, static_cast<uint32_t>(r.feature.size()));
       out.write(reinterpret_cast<const char*>(r.feature.data()),
@@ -128,11 +117,57 @@ std::string SettingsKey(const std::string& version, const vision::EngineOptions&
   if (!pose) key += "|pose=landmarks";
   if (liveness)
     key += "|live_flip=" + std::to_string(o.liveness.flip_tta) +
-           "|live_scale=" + std::to_string(o.liveness.context_scale);
+           "|live_scale=" + std::to_string(o.liveness.context_scale) +
+           "|live_rgb=" + std::to_string(o.liveness.rgb_input);
   return key;
 }
 
 }  // namespace
+
+FileStamp Stamp(const fs::path& p) {
+  std::error_code ec;
+  FileStamp s;
+  s.size = fs::file_size(p, ec);
+  if (ec) return {};
+  s.mtime = fs::last_write_time(p, ec).time_since_epoch().count();
+  return s;
+}
+
+void ForEachImage(const std::shared_ptr<const vision::ModelSet>& models,
+                  const vision::EngineOptions& engine_options, const std::vector<fs::path>& files,
+                  const std::vector<size_t>& todo, int threads, const std::string& progress,
+                  const std::function<void(vision::FaceEngine&, size_t)>& work,
+                  const std::function<void(size_t)>& on_error) {
+  if (todo.empty()) return;
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(todo.size())));
+  const int saved_threads = cv::getNumThreads();
+  if (threads > 1) cv::setNumThreads(1);
+  std::atomic<size_t> next{0}, done{0};
+  std::mutex log_mu;
+  auto worker = [&] {
+    vision::FaceEngine engine(models, engine_options);
+    for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
+      const size_t i = todo[k];
+      try {
+        work(engine, i);
+      } catch (const Error& e) {
+        on_error(i);
+        std::lock_guard lock(log_mu);
+        std::fprintf(stderr, "\nskipped %s: %s\n", files[i].c_str(), e.what());
+      }
+      const size_t d = ++done;
+      if (!progress.empty() && (d % 50 == 0 || d == todo.size())) {
+        std::lock_guard lock(log_mu);
+        std::fprintf(stderr, "\r  %s %zu/%zu", progress.c_str(), d, todo.size());
+        if (d == todo.size()) std::fprintf(stderr, "\n");
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  cv::setNumThreads(saved_threads);
+}
 
 fs::path DefaultCachePath(const std::string& tag) {
   const char* home = std::getenv("HOME");
@@ -160,17 +195,10 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
       todo.push_back(i);
   }
   if (!todo.empty()) {
-    const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(todo.size())));
-    const int saved_threads = cv::getNumThreads();
-    if (threads > 1) cv::setNumThreads(1);  // parallelism comes from the workers
-    std::atomic<size_t> next{0}, done{0};
-    std::mutex log_mu;
-    auto worker = [&] {
-      vision::FaceEngine engine(models, engine_options);
-      for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
-        size_t i = todo[k];
-        FaceRecord r;
-        try {
+    ForEachImage(
+        models, engine_options, files, todo, options.threads, options.progress ? "embedding" : "",
+        [&](vision::FaceEngine& engine, size_t i) {
+          FaceRecord r;
           cv::Mat img = vision::LoadImage(files[i]);
           auto face = options.central_face ? engine.DetectCentral(img) : engine.DetectLargest(img);
           if (face) {
@@ -180,30 +208,27 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
             auto q = engine.AssessQuality(img, *face);
             auto pose = options.with_pose ? engine.Pose(img, *face, /*network=*/true) : q.pose;
             r.yaw = pose.yaw, r.pitch = pose.pitch, r.roll = pose.roll, r.quality = q.score;
+            r.face_px = std::max(face->det.box.width, face->det.box.height);
             if (options.with_liveness) r.liveness = engine.Liveness(img, *face);
           }
-        } catch (const Error& e) {
-          std::lock_guard lock(log_mu);
-          std::fprintf(stderr, "\nskipped %s: %s\n", files[i].c_str(), e.what());
-        }
-        out[i] = std::move(r);
-        size_t d = ++done;
-        if (options.progress && (d % 50 == 0 || d == todo.size())) {
-          std::lock_guard lock(log_mu);
-          std::fprintf(stderr, "\r  embedding %zu/%zu", d, todo.size());
-          if (d == todo.size()) std::fprintf(stderr, "\n");
-        }
-      }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
-    cv::setNumThreads(saved_threads);
+          out[i] = std::move(r);
+        },
+        // Counted below; kept in the cache so the next run counts it too (a GIF in asian/
+        // named .jpg is refused by DecodeImage: JPEG, PNG and BMP only).
+        [&](size_t i) {
+          out[i] = FaceRecord{};
+          out[i].found_by = kUnreadable;
+        });
     if (!options.cache.empty()) {
       for (size_t i : todo) cache[files[i].string()] = {Stamp(files[i]), out[i]};
       SaveCache(options.cache, key, cache);
     }
   }
+  const size_t unreadable = static_cast<size_t>(std::count_if(
+      out.begin(), out.end(), [](const FaceRecord& r) { return r.found_by == kUnreadable; }));
+  if (unreadable > 0)
+    std::fprintf(stderr, "跳过 %zu 个无法读取的图像 / %zu unreadable images skipped (of %zu)\n",
+                 unreadable, unreadable, out.size());
   return out;
 }
 

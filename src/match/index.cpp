@@ -21,13 +21,14 @@ Precision ParsePrecision(std::string_view s) {
               "unknown precision '" + std::string(s) + "' (fp32|int8)");
 }
 const char* FusionName(Fusion f) {
-  return f == Fusion::kMean ? "mean" : "max";
+  return f == Fusion::kMean ? "mean" : f == Fusion::kCentroid ? "centroid" : "max";
 }
 Fusion ParseFusion(std::string_view s) {
   if (s == "max") return Fusion::kMax;
   if (s == "mean") return Fusion::kMean;
+  if (s == "centroid") return Fusion::kCentroid;
   throw Error(ErrorCode::kInvalidArgument,
-              "unknown score fusion '" + std::string(s) + "' (max|mean)");
+              "unknown score fusion '" + std::string(s) + "' (max|mean|centroid)");
 }
 
 // Per-search scratch: one accumulator per probe.
@@ -37,7 +38,7 @@ struct FeatureIndex::Work {
   // kMax: the `keep` best rows per probe (unsorted) and their smallest score.
   std::vector<std::vector<std::pair<float, uint32_t>>> top;
   std::vector<float> top_min;
-  // kMean: per probe × slot sum of scores, best score and its row.
+  // kMean, kCentroid: per probe × slot sum of scores, best score and its row.
   std::vector<float> sum, best;
   std::vector<uint32_t> best_row;
 
@@ -131,10 +132,12 @@ uint32_t FeatureIndex::PersonSlot(const std::string& person) {
     free_slots_.pop_back();
     slot_name_[slot] = person;
     slot_count_[slot] = 0;
+    slot_norm_[slot] = 1.f;
   } else {
     slot = static_cast<uint32_t>(slot_name_.size());
     slot_name_.push_back(person);
     slot_count_.push_back(0);
+    slot_norm_.push_back(1.f);
   }
   person_slot_.emplace(person, slot);
   return slot;
@@ -153,6 +156,39 @@ void FeatureIndex::AppendRow(uint32_t slot, TemplateId id, std::span<const float
   id_row_[id] = row;
   max_templates_ = std::max(max_templates_, ++slot_count_[slot]);
   next_id_ = std::max(next_id_, id + 1);
+  dirty_slots_.push_back(slot);
+}
+
+// |Σ templates| of every person changed by the mutator that calls this (under its write lock):
+// the centroid score is Σ template scores / that norm. One pass over the rows, grouped by
+// person, so that loading a large gallery costs O(rows), not O(rows²).
+void FeatureIndex::FlushSlotNorms() {
+  if (options_.fusion != Fusion::kCentroid || dirty_slots_.empty()) {
+    dirty_slots_.clear();
+    return;
+  }
+  std::vector<char> mark(slot_name_.size(), 0);
+  for (uint32_t s : dirty_slots_) mark[s] = 1;
+  dirty_slots_.clear();
+  std::vector<std::pair<uint32_t, uint32_t>> rows;  // (slot, row)
+  for (size_t r = 0; r < row_slot_.size(); ++r)
+    if (mark[row_slot_[r]]) rows.emplace_back(row_slot_[r], uint32_t(r));
+  std::sort(rows.begin(), rows.end());
+  const size_t dim = options_.dim;
+  std::vector<double> sum(dim);
+  for (size_t i = 0; i < rows.size();) {
+    const uint32_t slot = rows[i].first;
+    std::fill(sum.begin(), sum.end(), 0.0);
+    for (; i < rows.size() && rows[i].first == slot; ++i) {
+      const size_t r = rows[i].second;
+      for (size_t d = 0; d < dim; ++d)
+        sum[d] += options_.precision == Precision::kFloat32 ? double(f32_[r * dim + d])
+                                                            : double(i8_[r * dim + d]) * scale_[r];
+    }
+    double n = 0;
+    for (double x : sum) n += x * x;
+    slot_norm_[slot] = n > 0 ? float(std::sqrt(n)) : 1.f;
+  }
 }
 
 // Moves the last row into ROW. Leaves person bookkeeping of an emptied person to the caller.
@@ -181,6 +217,8 @@ void FeatureIndex::EraseRow(size_t row) {
     person_slot_.erase(slot_name_[slot]);
     slot_name_[slot].clear();
     free_slots_.push_back(slot);
+  } else {
+    dirty_slots_.push_back(slot);
   }
 }
 
@@ -195,6 +233,7 @@ TemplateId FeatureIndex::Add(const std::string& person, std::span<const float> f
   auto lock = WriteLocked();
   const TemplateId id = next_id_;
   AppendRow(PersonSlot(person), id, feature);
+  FlushSlotNorms();
   return id;
 }
 
@@ -206,6 +245,7 @@ void FeatureIndex::Put(const std::string& person, TemplateId id, std::span<const
   if (auto it = id_row_.find(id); it != id_row_.end()) EraseRow(it->second);
   AppendRow(PersonSlot(person), id, feature);
   RecomputeMaxTemplates();
+  FlushSlotNorms();
 }
 
 void FeatureIndex::PutBatch(const std::vector<Entry>& entries, std::string_view model_version) {
@@ -219,6 +259,7 @@ void FeatureIndex::PutBatch(const std::vector<Entry>& entries, std::string_view 
     AppendRow(PersonSlot(e.person), e.id, e.feature);
   }
   RecomputeMaxTemplates();
+  FlushSlotNorms();
 }
 
 std::vector<TemplateId> FeatureIndex::ReplacePerson(const std::string& person,
@@ -239,6 +280,7 @@ std::vector<TemplateId> FeatureIndex::ReplacePerson(const std::string& person,
     ids.push_back(id);
   }
   RecomputeMaxTemplates();
+  FlushSlotNorms();
   return ids;
 }
 
@@ -248,6 +290,7 @@ bool FeatureIndex::RemoveTemplate(TemplateId id) {
   if (it == id_row_.end()) return false;
   EraseRow(it->second);
   RecomputeMaxTemplates();
+  FlushSlotNorms();
   return true;
 }
 
@@ -260,13 +303,15 @@ size_t FeatureIndex::RemovePerson(const std::string& person) {
   for (size_t r = row_id_.size(); r-- > 0;)
     if (row_slot_[r] == slot) EraseRow(r), ++removed;
   RecomputeMaxTemplates();
+  FlushSlotNorms();
   return removed;
 }
 
 void FeatureIndex::Clear() {
   auto lock = WriteLocked();
   f32_.clear(), i8_.clear(), scale_.clear(), row_slot_.clear(), row_id_.clear(), id_row_.clear();
-  slot_name_.clear(), slot_count_.clear(), free_slots_.clear(), person_slot_.clear();
+  slot_name_.clear(), slot_count_.clear(), slot_norm_.clear(), free_slots_.clear(),
+      person_slot_.clear(), dirty_slots_.clear();
   max_templates_ = 0;
 }
 
@@ -292,6 +337,22 @@ std::vector<TemplateId> FeatureIndex::TemplatesOf(const std::string& person) con
   std::sort(ids.begin(), ids.end());
   return ids;
 }
+std::vector<FeatureIndex::StoredTemplate> FeatureIndex::Export() const {
+  auto lock = ReadLock();
+  const size_t dim = options_.dim;
+  std::vector<StoredTemplate> out(row_id_.size());
+  for (size_t r = 0; r < out.size(); ++r) {
+    out[r].person = slot_name_[row_slot_[r]];
+    out[r].id = row_id_[r];
+    out[r].feature.resize(dim);
+    if (options_.precision == Precision::kFloat32)
+      std::copy_n(f32_.begin() + r * dim, dim, out[r].feature.begin());
+    else
+      for (size_t d = 0; d < dim; ++d) out[r].feature[d] = float(i8_[r * dim + d]) * scale_[r];
+  }
+  return out;
+}
+
 size_t FeatureIndex::FeatureBytes() const {
   auto lock = ReadLock();
   return f32_.size() * sizeof(float) + i8_.size() + scale_.size() * sizeof(float) +
@@ -375,9 +436,12 @@ std::vector<std::vector<Candidate>> FeatureIndex::SearchLocked(std::span<const f
     } else {
       std::vector<std::pair<float, uint32_t>> all;
       all.reserve(person_slot_.size());
+      const bool centroid = fusion == Fusion::kCentroid;
       for (uint32_t slot = 0; slot < nslots; ++slot)
         if (slot_count_[slot])
-          all.emplace_back(w.sum[p * nslots + slot] / float(slot_count_[slot]), slot);
+          all.emplace_back(
+              w.sum[p * nslots + slot] / (centroid ? slot_norm_[slot] : float(slot_count_[slot])),
+              slot);
       auto by = [&](auto& a, auto& b) {
         return a.first != b.first ? a.first > b.first : slot_name_[a.second] < slot_name_[b.second];
       };

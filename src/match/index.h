@@ -2,7 +2,7 @@
 //
 // * Templates are added, replaced and removed by person id; a person may hold several
 //   templates (several enrolment photos) and the person's score is fused from them
-//   (Fusion::kMax or kMean; see docs/matching.md for which is the default and why).
+//   (Fusion::kMax, kMean or kCentroid; see docs/matching.md for which is the default and why).
 // * Storage is fp32 (2 KiB per 512-d template) or int8 with one scale per vector
 //   (516 B); the accuracy loss of int8 is measured in BENCHMARKS.md.
 // * Every mutator is atomic with respect to searches: a std::shared_mutex lets many
@@ -25,11 +25,17 @@
 namespace anju::match {
 
 enum class Precision { kFloat32, kInt8 };
-enum class Fusion { kMax, kMean };
+// How a person's templates make one score against a probe:
+//  kMax      — the best template (T templates give a stranger T chances);
+//  kMean     — the mean of the template scores (lower than any single photo's scale when the
+//              photos differ: a frontal and a turned photo average out);
+//  kCentroid — the score against the normalised mean of the templates (one direction per
+//              person: the scale of one good photo, one chance for a stranger).
+enum class Fusion { kMax, kMean, kCentroid };
 
 const char* PrecisionName(Precision p);  // "fp32" / "int8"
 Precision ParsePrecision(std::string_view s);
-const char* FusionName(Fusion f);  // "max" / "mean"
+const char* FusionName(Fusion f);  // "max" / "mean" / "centroid"
 Fusion ParseFusion(std::string_view s);
 
 // Measured on LFW (enrol 2 images, probe the rest): see docs/matching.md.
@@ -100,6 +106,15 @@ class FeatureIndex {
                                                   std::string_view model_version,
                                                   const SearchOptions& options = {}) const;
 
+  // Every template (fp32; int8 rows dequantised), in storage order: calibration from the
+  // gallery itself (match::CalibrateGallery) reads them once.
+  struct StoredTemplate {
+    std::string person;
+    TemplateId id = 0;
+    std::vector<float> feature;
+  };
+  std::vector<StoredTemplate> Export() const;
+
   size_t size() const;     // templates
   size_t persons() const;  // persons with at least one template
   bool Contains(const std::string& person) const;
@@ -142,6 +157,9 @@ class FeatureIndex {
   // Persons.
   std::vector<std::string> slot_name_;
   std::vector<uint32_t> slot_count_;
+  std::vector<float> slot_norm_;       // |Σ templates| per person (kCentroid)
+  std::vector<uint32_t> dirty_slots_;  // persons changed since the last FlushSlotNorms
+  void FlushSlotNorms();
   std::vector<uint32_t> free_slots_;
   std::unordered_map<std::string, uint32_t> person_slot_;
   uint32_t max_templates_ = 0;

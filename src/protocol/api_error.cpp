@@ -32,6 +32,8 @@ ApiError FromError(const Error& e) {
       return api(413, "too_large");
     case ErrorCode::kStorageFull:
       return api(507, "insufficient_storage");
+    case ErrorCode::kLocked:
+      return api(423, "locked");
     case ErrorCode::kUnavailable:
       return api(503, "unavailable");
     default:

@@ -28,7 +28,7 @@ std::string ErrorBody(std::string_view code, std::string_view message);
 
 // The HTTP status and API code for an anju::Error escaping a handler (kInvalidArgument →
 // 400 bad_request, kUnauthenticated → 401, kCrypto / kPermissionDenied → 403 forbidden,
-// kNotFound → 404, kConflict → 409, kTooLarge → 413, kUnavailable → 503 unavailable,
+// kNotFound → 404, kConflict → 409, kTooLarge → 413, kLocked → 423, kUnavailable → 503,
 // kStorageFull → 507 insufficient_storage, anything else → 500 internal); the error's
 // reason, when set, is the API code.
 ApiError FromError(const Error& e);

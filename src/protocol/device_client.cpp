@@ -10,6 +10,7 @@
 #include "crypto/bytes.h"
 #include "protocol/api_error.h"
 #include "protocol/device_auth.h"
+#include "protocol/json_limits.h"
 
 namespace anju::protocol {
 
@@ -39,7 +40,7 @@ std::unique_ptr<httplib::Client> MakeClient(const std::string& base_url,
 // The API error inside a non-2xx body, or a generic one.
 ApiError ToApiError(int status, const std::string& body) {
   try {
-    const auto j = nlohmann::json::parse(body);
+    const auto j = ParseJson(body);
     const auto& e = j.at("error");
     return ApiError(status, e.at("code").get<std::string>(), e.at("message").get<std::string>());
   } catch (const std::exception&) {
@@ -135,10 +136,13 @@ nlohmann::json DeviceClient::CallJson(std::string_view method, std::string_view 
                                       const nlohmann::json* body) {
   const Response r = Call(method, path_and_query, body ? body->dump() : std::string());
   if (r.status < 200 || r.status >= 300) throw ToApiError(r.status, r.body);
+  // The answer is signed, but the server's JSON is still held to the peer limits
+  // (json_limits.h) before anything walks it.
   try {
-    return r.body.empty() ? nlohmann::json::object() : nlohmann::json::parse(r.body);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorCode::kCorrupt, std::string("server sent malformed JSON: ") + e.what());
+    return r.body.empty() ? nlohmann::json::object() : ParseJson(r.body);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kCorrupt,
+                std::string("服务器应答无效 / server sent bad JSON: ") + e.what());
   }
 }
 
@@ -154,8 +158,13 @@ Registration DeviceClient::Register(const std::string& base_url, const crypto::S
   auto res = http->Post("/api/v1/device/register", body.dump(), "application/json");
   if (!res) ThrowUnreachable(base_url, res.error());
   if (res->status != 200) throw ToApiError(res->status, res->body);
+  nlohmann::json j;
   try {
-    const auto j = nlohmann::json::parse(res->body);
+    j = ParseJson(res->body);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kCorrupt, std::string("malformed registration answer: ") + e.what());
+  }
+  try {
     const crypto::Bytes wrapped = crypto::FromHex(j.at("data_key").get<std::string>());
     crypto::Bytes raw = device_key.Decrypt(wrapped);
     Registration reg{j.at("device_id").get<std::string>(), crypto::DataKey::FromBytes(raw),

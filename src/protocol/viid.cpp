@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "crypto/bytes.h"
+#include "protocol/json_limits.h"
 
 namespace anju::protocol::viid {
 
@@ -53,48 +54,80 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 
 // ---- JSON field access -----------------------------------------------------------------
 
-// Nesting depth of JSON text, outside strings. Bounded before parsing so that hostile input
-// cannot make any later recursive walk deep.
-size_t JsonDepth(std::string_view text) {
-  size_t depth = 0, max_depth = 0;
-  bool in_string = false, escape = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escape)
-        escape = false;
-      else if (c == '\\')
-        escape = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '{' || c == '[')
-      max_depth = std::max(max_depth, ++depth);
-    else if ((c == '}' || c == ']') && depth > 0)
-      --depth;
-  }
-  return max_depth;
-}
-
+// Camera JSON goes through the limited parser (json_limits.h): depth, size, string and
+// array limits are enforced while parsing, so hostile input cannot make any later
+// recursive walk deep.
 json ParseJson(std::string_view text) {
-  if (JsonDepth(text) > kMaxJsonDepth) Bad("JSON 嵌套过深 / JSON nested too deeply");
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) Bad("不是有效的 JSON / not valid JSON");
-  return j;
+  JsonLimits limits = JsonLimits::Peer();
+  limits.max_depth = static_cast<int>(kMaxJsonDepth);
+  try {
+    return protocol::ParseJson(text, limits);
+  } catch (const Error& e) {
+    Bad(e.what());
+  }
 }
 
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+// GA/T 1400 spells its keys in one case, cameras in others ("Faceobject", "faceObject",
+// "FacelistObject"): the standard's spelling first, else the first key equal to it ignoring
+// case (R3.3.3.3: interoperate with other vendors' devices).
 const json* Field(const json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
   auto it = obj.find(key);
+  if (it == obj.end())
+    for (auto i = obj.begin(); i != obj.end(); ++i)
+      if (IEquals(i.key(), key)) {
+        it = i;
+        break;
+      }
   return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+
+// "a string", "an array" … for messages that say what was expected and what came.
+std::string TypeOf(const json& v) {
+  switch (v.type()) {
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      return "a number";
+    default:
+      return "null";
+  }
+}
+
+// The refusal of a key that is missing or of the wrong type: names the key (PATH, e.g.
+// "FaceListObject.FaceObject") and what was expected (WANT_ZH / WANT_EN, e.g. "数组" /
+// "an array").
+[[noreturn]] void BadKey(const std::string& path, const json* got, const char* want_zh,
+                         const char* want_en) {
+  if (!got)
+    Bad("缺少字段 " + path + "（应为" + want_zh + "）/ missing key " + path + " (expected " +
+        want_en + ")");
+  Bad(path + " 类型错误（应为" + want_zh + "）/ " + path + ": expected " + want_en + ", got " +
+      TypeOf(*got));
 }
 
 // A string field; numbers are accepted as their decimal text (vendors differ).
 std::string Str(const json& obj, const char* key, bool required, size_t max_len = 256) {
   const json* v = Field(obj, key);
   if (!v) {
-    if (required) Bad(std::string("缺少字段 / missing field ") + key);
+    if (required) BadKey(key, nullptr, "字符串", "a string");
     return "";
   }
   std::string s;
@@ -105,7 +138,7 @@ std::string Str(const json& obj, const char* key, bool required, size_t max_len 
   else if (v->is_number_unsigned())
     s = std::to_string(v->get<uint64_t>());
   else
-    Bad(std::string("字段类型错误 / field must be a string: ") + key);
+    BadKey(key, v, "字符串", "a string");
   if (s.size() > max_len) Bad(std::string("字段过长 / field too long: ") + key);
   if (required && s.empty()) Bad(std::string("字段为空 / field empty: ") + key);
   return s;
@@ -140,7 +173,7 @@ int Int(const json& obj, const char* key, int fallback, int lo = std::numeric_li
 
 const json& Obj(const json& parent, const char* key) {
   const json* v = Field(parent, key);
-  if (!v || !v->is_object()) Bad(std::string("缺少对象 / missing object ") + key);
+  if (!v || !v->is_object()) BadKey(key, v, "对象", "an object");
   return *v;
 }
 
@@ -163,10 +196,7 @@ std::vector<uint8_t> DecodeImage(std::string_view b64) {
   } catch (const Error&) {
     Bad("Data 不是 base64 / Data: not base64");
   }
-  if (bytes.empty()) Bad("Data 为空 / Data: empty image");
-  if (bytes.size() > kMaxImageBytes) Bad("图像过大 / image too large (max 4 MiB)");
-  if (bytes.size() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 || bytes[2] != 0xFF)
-    Bad("Data 不是 JPEG / Data: not a JPEG");
+  CheckJpeg(bytes, "Data");
   return bytes;
 }
 
@@ -191,7 +221,19 @@ SubImageInfo ParseSubImage(const json& j) {
   s.width = Int(j, "Width", 0, 0, 100000);
   s.height = Int(j, "Height", 0, 0, 100000);
   const json* data = Field(j, "Data");
-  if (!data || !data->is_string()) Bad("SubImageInfoObject.Data 缺失 / missing Data (base64 JPEG)");
+  if (data && !data->is_string())
+    BadKey("SubImageInfoObject.Data", data, "base64 JPEG 字符串", "a base64 JPEG string");
+  // Some cameras send only a URL of the image on themselves (StoragePath); the server fetches
+  // it (server/viid/image_fetch.h) or refuses the face.
+  if (!data) {
+    const json* path = Field(j, "StoragePath");
+    if (!path || !path->is_string() || path->get_ref<const std::string&>().empty())
+      Bad("SubImageInfoObject 缺少 Data（base64 JPEG）或 StoragePath（http 地址）/ "
+          "SubImageInfoObject: missing key Data (expected a base64 JPEG string) or StoragePath "
+          "(expected an http URL)");
+    s.storage_path = Str(j, "StoragePath", true, 1024);
+    return s;
+  }
   s.data = DecodeImage(data->get_ref<const std::string&>());
   return s;
 }
@@ -215,9 +257,10 @@ FaceObject ParseFace(const json& j) {
   for (const auto* t : {&f.location_mark_time, &f.face_appear_time, &f.face_disappear_time})
     if (!t->empty()) ParseTime(*t);
   const json* list = Field(j, "SubImageList");
-  if (!list || !list->is_object()) Bad("缺少 SubImageList / missing SubImageList");
+  if (!list || !list->is_object()) BadKey("SubImageList", list, "对象", "an object");
   const json* items = Field(*list, "SubImageInfoObject");
-  if (!items) Bad("缺少 SubImageInfoObject / missing SubImageInfoObject");
+  if (!items)
+    BadKey("SubImageList.SubImageInfoObject", items, "数组或对象", "an array or an object");
   // A single image is sometimes sent as an object instead of a one-element array.
   if (items->is_object()) {
     f.images.push_back(ParseSubImage(*items));
@@ -226,7 +269,7 @@ FaceObject ParseFace(const json& j) {
       Bad("图像过多 / too many images in one FaceObject (max 8)");
     for (const auto& s : *items) f.images.push_back(ParseSubImage(s));
   } else {
-    Bad("SubImageInfoObject 必须是数组 / SubImageInfoObject: not an array");
+    BadKey("SubImageList.SubImageInfoObject", items, "数组或对象", "an array or an object");
   }
   if (f.images.empty()) Bad("FaceObject 没有图像 / FaceObject without images");
   if (const json* clip = Field(j, "AnjuClip"); clip && clip->is_object()) {
@@ -252,9 +295,11 @@ FaceObject ParseFace(const json& j) {
 }
 
 json SubImageJson(const SubImageInfo& s) {
-  json j = {{"Type", s.type},
-            {"FileFormat", s.file_format.empty() ? "Jpeg" : s.file_format},
-            {"Data", crypto::ToBase64(s.data)}};
+  json j = {{"Type", s.type}, {"FileFormat", s.file_format.empty() ? "Jpeg" : s.file_format}};
+  if (s.data.empty() && !s.storage_path.empty())
+    j["StoragePath"] = s.storage_path;
+  else
+    j["Data"] = crypto::ToBase64(s.data);
   if (!s.image_id.empty()) j["ImageID"] = s.image_id;
   if (!s.event_sort.empty()) j["EventSort"] = s.event_sort;
   if (!s.device_id.empty()) j["DeviceID"] = s.device_id;
@@ -265,15 +310,6 @@ json SubImageJson(const SubImageInfo& s) {
 }
 
 // ---- Digest header syntax --------------------------------------------------------------
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 bool IsTokenChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
@@ -400,6 +436,14 @@ int64_t ParseTime(std::string_view t, int utc_offset_minutes) {
   return ((days * 86400 + h * 3600 + mi * 60 + s) - int64_t(utc_offset_minutes) * 60) * 1000 + ms;
 }
 
+void CheckJpeg(std::span<const uint8_t> bytes, std::string_view what) {
+  const std::string w(what);
+  if (bytes.empty()) Bad(w + " 为空 / " + w + ": empty image");
+  if (bytes.size() > kMaxImageBytes) Bad("图像过大 / image too large (max 4 MiB)");
+  if (bytes.size() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 || bytes[2] != 0xFF)
+    Bad(w + " 不是 JPEG / " + w + ": not a JPEG");
+}
+
 bool ValidId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id)
@@ -421,8 +465,7 @@ ParsedFaceList ParseFaceList(std::string_view text) {
   if (!j.is_object()) Bad("请求体必须是对象 / body must be a JSON object");
   const json& list = Obj(j, "FaceListObject");
   const json* faces = Field(list, "FaceObject");
-  if (!faces || !faces->is_array())
-    Bad("FaceListObject.FaceObject 必须是数组 / FaceObject: not an array");
+  if (!faces || !faces->is_array()) BadKey("FaceListObject.FaceObject", faces, "数组", "an array");
   if (faces->size() > kMaxFacesPerList)
     Bad("人脸过多 / too many faces in one request (max " + std::to_string(kMaxFacesPerList) + ")");
   ParsedFaceList out;

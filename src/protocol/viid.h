@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,10 @@ int64_t ParseTime(std::string_view text, int utc_offset_minutes = 480);
 // [A-Za-z0-9_.-] (the standard's ids are 20 / 41 / 48 digits; other vendors vary).
 bool ValidId(std::string_view id);
 
+// The image intake's checks on a JPEG (given as Data or fetched from a StoragePath): not
+// empty, at most kMaxImageBytes, JPEG magic. Throws Error(kInvalidArgument) naming WHAT.
+void CheckJpeg(std::span<const uint8_t> bytes, std::string_view what = "image");
+
 // ---- objects ---------------------------------------------------------------------------
 
 // SubImageInfo.Type (GA/T 1400.3 ImageType): "11" face crop, "14" scene / full frame.
@@ -67,6 +72,9 @@ struct SubImageInfo {
   int width = 0;                      // Width, Height (0 = not given)
   int height = 0;
   std::vector<uint8_t> data;  // Data, base64 on the wire; must be a JPEG (FF D8 FF)
+  // StoragePath: the image's URL on the camera, kept only when Data is absent (then DATA is
+  // empty until the server fetches it, server/viid/image_fetch.h).
+  std::string storage_path;
 };
 
 struct FaceObject {
@@ -113,7 +121,9 @@ struct ParsedFaceList {
 // {"FaceListObject": {"FaceObject": [...]}}. Throws Error(kInvalidArgument) when the text
 // is not JSON, not that shape, too deep, or has more than kMaxFacesPerList faces; a single
 // face that is invalid (missing ids, bad base64, not a JPEG, too large, too many images)
-// is reported in `errors` and left out.
+// is reported in `errors` and left out. Keys are matched ignoring case when the standard's
+// spelling is absent ("Faceobject", "SubimageList"). An image without Data but with a
+// StoragePath is kept with empty `data` and its `storage_path`: the caller fetches it.
 ParsedFaceList ParseFaceList(std::string_view json_text);
 nlohmann::json ToJson(const FaceList& list);
 nlohmann::json ToJson(const FaceObject& face);

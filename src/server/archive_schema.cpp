@@ -2,7 +2,7 @@
 
 namespace anju::server {
 
-// Version 1: the data model of issue 6 ("one person one archive", R3.3.2.2). Identity data
+// Version 1: the data model ("one person one archive", R3.3.2.2). Identity data
 // (persons) is kept apart from biometric data (photos, features), which only refer to the
 // person's row id. Times are Unix milliseconds.
 static const char* kV1 = R"SQL(
@@ -101,7 +101,7 @@ CREATE TABLE imports(id INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL, actor 
   results TEXT NOT NULL DEFAULT '[]', finished_ms INTEGER);
 )SQL";
 
-// Version 2: accounts, sessions, API tokens and export approvals (issue 7, R4.2.1.1).
+// Version 2: accounts, sessions, API tokens and export approvals (R4.2.1.1).
 // Passwords are scrypt hashes; session and API tokens are stored as SM3 hashes only.
 static const char* kV2Accounts = R"SQL(
 CREATE TABLE users(id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE,
@@ -130,7 +130,7 @@ CREATE TABLE exports(id INTEGER PRIMARY KEY, requester TEXT NOT NULL, kind TEXT 
   downloaded_ms INTEGER, rows INTEGER);
 )SQL";
 
-// Version 3: the tamper-evident audit log (issue 7, R4.2.2.1; server/audit.h). Every record
+// Version 3: the tamper-evident audit log (R4.2.2.1; server/audit.h). Every record
 // gets its source address, its result and its SM3 chain hash; HMAC-SM3 checkpoints live in
 // their own append-only table. Records written before v3 are chained by the next write
 // (the update trigger lets only a missing hash be filled in).
@@ -151,14 +151,14 @@ CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
   BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 )SQL";
 
-// Version 4: the site of a device (issue 7, least privilege per site; server/site_scope.h).
+// Version 4: the site of a device (least privilege per site; server/site_scope.h).
 // NULL = not placed yet: only accounts without a site limit see such a device.
 static const char* kV4DeviceSite = R"SQL(
 ALTER TABLE devices ADD COLUMN site_id INTEGER REFERENCES sites(id);
 CREATE INDEX devices_site ON devices(site_id);
 )SQL";
 
-// Version 5 (issues 7 and 8): settings changed at run time (retention periods from the
+// Version 5: settings changed at run time (retention periods from the
 // console; they override the config file) and bulk deletions that one user requests and
 // another approves (R4.2.1.1). A deletion request stores the exact person codes it names,
 // so the approver approves that list, not a filter that may match others by then;
@@ -194,9 +194,22 @@ CREATE TABLE admin_changes(id INTEGER PRIMARY KEY, requester TEXT NOT NULL,
   created_ms INTEGER NOT NULL, approver TEXT, decided_ms INTEGER, note TEXT NOT NULL DEFAULT '');
 )SQL";
 
+// Version 7: each site's security levels calibrated on its own gallery at its real size
+// (docs/matching.md, "Per-site calibration"; server/matching/site_thresholds.h). One row per
+// site, replaced by every recalibration: the thresholds file as JSON (its report inside),
+// the fingerprint of the gallery it was calibrated on (the persons' template ids) and why the
+// base levels were kept, when they were.
+static const char* kV7SiteThresholds = R"SQL(
+CREATE TABLE site_thresholds(site_id INTEGER PRIMARY KEY REFERENCES sites(id),
+  model_version TEXT NOT NULL, thresholds TEXT NOT NULL, fingerprint TEXT NOT NULL,
+  persons INTEGER NOT NULL, templates INTEGER NOT NULL, kept_base TEXT NOT NULL DEFAULT '',
+  elapsed_ms INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
+)SQL";
+
 const std::vector<std::string>& ArchiveMigrations() {
-  static const std::vector<std::string> m = {kV1,           kV2Accounts,          kV3AuditChain,
-                                             kV4DeviceSite, kV5SettingsDeletions, kV6Duties};
+  static const std::vector<std::string> m = {
+      kV1,       kV2Accounts,      kV3AuditChain, kV4DeviceSite, kV5SettingsDeletions,
+      kV6Duties, kV7SiteThresholds};
   return m;
 }
 

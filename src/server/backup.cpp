@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
+#include "server/storage_health.h"
 
 namespace anju::server {
 namespace fs = std::filesystem;
@@ -449,6 +450,8 @@ BackupInfo CreateBackup(const fs::path& data_dir, const fs::path& out_file,
          it.increment(walk_ec)) {
       if (!it->is_regular_file(walk_ec) || it->is_symlink(walk_ec)) continue;
       const std::string rel_path = it->path().lexically_relative(data_abs).generic_string();
+      // Zeros kept for a full disk (storage_health.h), not data.
+      if (rel_path.starts_with(StorageHealth::kReserveName)) continue;
       if (EndsWith(rel_path, ".db")) {
         databases.push_back(rel_path);
         db_names.insert(rel_path);

@@ -1,4 +1,4 @@
-// Online backup and restore of a server data directory (issue 6, R3.3.2.5, R3.3.2.1):
+// Online backup and restore of a server data directory (R3.3.2.5, R3.3.2.1):
 // every SQLite database (*.db) through the SQLite online backup API — a consistent copy
 // while the server keeps writing — and every other regular file (photos, snapshots, key
 // files), into one archive that is SM4-encrypted and authenticated record by record.

@@ -1,4 +1,4 @@
-// The server's event store (issue 6 "Events", R3.2.1.1, R3.4.2.2): access records,
+// The server's event store (R3.2.1.1, R3.4.2.2): access records,
 // alarms and door events uploaded by terminals (docs/device-protocol.md, "Uploading
 // records"), their snapshots, alarm handling and the video references kept for them.
 //

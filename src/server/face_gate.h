@@ -1,4 +1,4 @@
-// The enrolment quality gate (issue 6 "Enrolment", R3.3.2.2): one uploaded photo → either
+// The enrolment quality gate (R3.3.2.2): one uploaded photo → either
 // a feature code or the reasons it is refused, in machine-readable words:
 // no_face, several_faces, too_small, blurred, too_dark, too_bright, not_frontal,
 // eyes_closed, spoof. One engine behind a mutex: enrolment is an administrator's action,
@@ -20,7 +20,10 @@ namespace anju::server {
 
 struct GatePolicy {
   vision::QualityPolicy quality;
-  float liveness_threshold = 0.5f;
+  // The engine's own default unless the config sets `liveness_threshold`: the network's
+  // scores are those the terminal judges (prints ≈ 1e-5, live faces from unseen cameras
+  // down to ≈ 1e-2), so a fixed 0.5 here refused many live photos (docs/liveness.md).
+  float liveness_threshold = vision::LivenessOptions{}.threshold;
   bool check_liveness = true;
   // A second face at least this fraction of the largest face's area makes the photo
   // ambiguous (whose face is enrolled?).

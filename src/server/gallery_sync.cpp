@@ -3,8 +3,8 @@
 #include <set>
 
 #include "protocol/feature_codec.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 
 namespace anju::server {
 
@@ -58,6 +58,7 @@ void GallerySync::Append(Conn& conn, const std::string& device, const std::strin
 }
 
 void GallerySync::PersonChanged(Conn& conn, int64_t person_id, const std::string& reason) {
+  if (on_change_) on_change_();
   std::string code;
   bool eligible = false;
   {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -38,6 +39,9 @@ class GallerySync {
 
   const std::string& model_version() const { return model_version_; }
   void set_model_version(std::string v) { model_version_ = std::move(v); }
+  // Called by every PersonChanged / GroupChanged (inside the caller's transaction): the
+  // per-site calibration marks the galleries dirty (server/matching/site_thresholds.h).
+  void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
 
  private:
   void Append(Conn& conn, const std::string& device, const std::string& code, const char* op,
@@ -49,6 +53,7 @@ class GallerySync {
   Database& db_;
   crypto::DataKey key_;
   std::string model_version_;
+  std::function<void()> on_change_;
 };
 
 // "张*明": first and last character kept, the middle masked (UTF-8 aware); "张*" for two.

@@ -1,4 +1,4 @@
-// Retention (issue 6 "Retention and backup", R3.3.2.6): a job the server runs on a schedule
+// Retention (R3.3.2.6): a job the server runs on a schedule
 // that deletes what has been kept long enough — for real: snapshot files are unlinked,
 // rows deleted, and the database hands its free pages back to the file system.
 //

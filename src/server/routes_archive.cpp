@@ -6,9 +6,9 @@
 #include <regex>
 
 #include "protocol/api_error.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 
 namespace anju::server {
 
@@ -333,6 +333,7 @@ void Server::Impl::AddArchiveRoutes() {
              Audit(conn, r.actor, "household_member_add", "households/" + std::to_string(hh),
                    r.body);
              tx.Commit();
+             site_thresholds->GalleryChanged();  // the person may now count in a site
              return Reply::Json(
                  {{"household_id", hh}, {"person", r.body["person"]}, {"role", r.body["role"]}},
                  201);
@@ -373,6 +374,7 @@ void Server::Impl::AddArchiveRoutes() {
                Audit(conn, r.actor, "household_member_remove", "households/" + std::to_string(hh),
                      {{"person", r.Path("code")}});
                tx.Commit();
+               site_thresholds->GalleryChanged();
                return Reply::Json({{"removed", r.Path("code")}});
              });
 

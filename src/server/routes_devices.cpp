@@ -4,10 +4,11 @@
 
 #include "crypto/sm3.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
+#include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
 
@@ -399,7 +400,13 @@ void Server::Impl::AddDeviceRoutes() {
              const int64_t limit = r.QueryInt("limit", kGalleryDefaultLimit, 1, kGalleryMaxLimit);
              const auto dev = Device(r.actor);
              auto conn = db->Acquire();
-             return Reply::Json(sync->Fetch(conn, r.actor, dev->data_key, since, limit));
+             json page = sync->Fetch(conn, r.actor, dev->data_key, since, limit);
+             // The site's calibrated levels (docs/device-protocol.md, "thresholds"): in every
+             // answer, so a recalibration reaches the terminals with their next poll.
+             const json levels = site_thresholds->ForTerminals(
+                 storage::SiteThresholdsRepo::SiteOfDevice(conn, r.actor));
+             if (!levels.is_null()) page["thresholds"] = levels;
+             return Reply::Json(page);
            })
       .Query({{"since", JType::kInteger, "the version the device has applied (0 = all)"},
               {"limit", JType::kInteger, "changes per answer, 1..500 (default 200)"}});

@@ -1,4 +1,4 @@
-// Enrolment (issue 6 "Enrolment"): one photo at a time (JSON with base64 or multipart) and
+// Enrolment: one photo at a time (JSON with base64 or multipart) and
 // the batch import (CSV of people + photos from a server folder or inline), each photo
 // through the quality gate and the duplicate check, sealed on disk with the data key.
 #include <spdlog/spdlog.h>
@@ -8,15 +8,16 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "crypto/keyfile.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
-#include "server/sealing.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "server/thumbnail.h"
 #include "store/gallery.h"
 
@@ -26,6 +27,25 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// A CSV photo name resolved inside the import's photo_dir, or nullopt: an absolute name
+// (photo_dir / "/etc/x.jpg" is "/etc/x.jpg"), ".." or a symbolic link leading out of the
+// folder would let an import read any image on the server (R4.2.1.1).
+std::optional<fs::path> PhotoInside(const fs::path& dir, const std::string& name) {
+  if (dir.empty() || name.empty()) return std::nullopt;
+  const fs::path rel(name);
+  if (rel.is_absolute() || rel.has_root_name() || rel.has_root_directory()) return std::nullopt;
+  for (const auto& part : rel)
+    if (part == "..") return std::nullopt;
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(dir, ec);
+  if (ec) return std::nullopt;
+  const fs::path file = fs::weakly_canonical(root / rel, ec);
+  if (ec) return std::nullopt;
+  const fs::path inside = file.lexically_relative(root);
+  if (inside.empty() || *inside.begin() == ".." || inside == ".") return std::nullopt;
+  return file;
+}
 
 json ErrorJson(const std::string& code, const std::string& message) {
   return {{"error", {{"code", code}, {"message", message}}}};
@@ -397,8 +417,8 @@ void Server::Impl::RunImport(int64_t import_id, json req, std::string actor,
           std::vector<uint8_t> bytes;
           if (inline_photos.contains(file)) {
             bytes = crypto::FromBase64(inline_photos[file].get<std::string>());
-          } else if (!photo_dir.empty() && file.find("..") == std::string::npos) {
-            std::ifstream in(photo_dir / file, std::ios::binary);
+          } else if (const auto inside = PhotoInside(photo_dir, file)) {
+            std::ifstream in(*inside, std::ios::binary);
             if (in) bytes.assign(std::istreambuf_iterator<char>(in), {});
           }
           if (bytes.empty()) {
@@ -714,7 +734,7 @@ void Server::Impl::AddEnrolmentRoutes() {
            })
       .Body(Obj({Req("csv", Str("UTF-8 CSV text with a header row")),
                  Opt("photo_dir", Str("folder on the server holding the photo files, inside the "
-                                       "import folder (import_dir)")),
+                                      "import folder (import_dir)")),
                  Opt("photos", Obj({}, "file name → base64 image").Open()),
                  Opt("accept_duplicates", Bool())}));
 

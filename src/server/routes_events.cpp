@@ -7,9 +7,9 @@
 #include <sstream>
 
 #include "protocol/api_error.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "server/thumbnail.h"
 
 #include "server/backup.h"

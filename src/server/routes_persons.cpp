@@ -9,11 +9,11 @@
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/person_extras.h"
-#include "server/sealing.h"
+#include "server/audit/sealing.h"
 #include "server/server_state.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "store/gallery.h"
 
 namespace anju::server {
@@ -695,6 +695,10 @@ void Server::Impl::AddPersonRoutes() {
                 } catch (const protocol::ApiError& e) {
                   out["status"] = e.status();
                   out["error"] = {{"code", e.code()}, {"message", e.what()}};
+                } catch (const Error& e) {
+                  const auto a = protocol::FromError(e);
+                  out["status"] = a.status();
+                  out["error"] = {{"code", a.code()}, {"message", a.what()}};
                 }
                 results.push_back(out);
               }

@@ -1,6 +1,6 @@
 // GA/T 1400 (视图库) intake for snapshot cameras: /VIID/System/Register, UnRegister,
 // Keepalive, /VIID/Faces (Auth::kNone at the router: HTTP Digest is checked here), and the
-// admin side of issue 9: VIID devices, captures, strangers, alert rules, the webhook, the
+// admin side of snapshot cameras: VIID devices, captures, strangers, alert rules, the webhook, the
 // live event stream and the reports (docs/viid.md). The logic is server/viid_service.h.
 #include <spdlog/spdlog.h>
 
@@ -11,8 +11,9 @@
 
 #include "protocol/api_error.h"
 #include "protocol/viid.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
 #include "server/server_state.h"
+#include "server/storage/site_thresholds_repo.h"
 #include "server/thumbnail.h"
 #include "server/viid_service.h"
 
@@ -62,6 +63,18 @@ void Server::Impl::AddViidRoutes() {
   deps.thresholds_file = options.thresholds_file.empty()
                              ? match::DefaultThresholdsPath(options.model_dir)
                              : options.thresholds_file;
+  deps.site_level = [this](int64_t building,
+                           match::SecurityLevel l) -> std::optional<match::LevelSetting> {
+    std::optional<int64_t> site;
+    {
+      auto conn = db->AcquireReader();
+      site = storage::SiteThresholdsRepo::SiteOfBuilding(conn, building);
+    }
+    if (!site) return std::nullopt;
+    const auto t = site_thresholds->ForSite(*site);
+    if (!t) return std::nullopt;
+    return t->at(l);
+  };
   deps.stopping = &stopping;
   // Owned by the route handlers: destroyed with the router, before the event store and
   // the index it uses (Server::Impl member order); its threads stop with the server.
@@ -101,8 +114,9 @@ void Server::Impl::AddViidRoutes() {
   gat(viid::kPathKeepalive, false, [](ViidService& s, const std::string& d, Request& r) {
     return s.Keepalive(d, r.http.body, Remote(r.http));
   });
-  gat(viid::kPathFaces, false,
-      [](ViidService& s, const std::string& d, Request& r) { return s.Faces(d, r.http.body); });
+  gat(viid::kPathFaces, false, [](ViidService& s, const std::string& d, Request& r) {
+    return s.Faces(d, r.http.body, Remote(r.http));
+  });
   // anju extension: live preview frames (raw JPEG body), kept in memory only.
   gat(viid::kPathLiveFrame, false, [](ViidService& s, const std::string& d, Request& r) {
     return s.PutLiveFrame(d, r.http.body);
@@ -607,7 +621,7 @@ void Server::Impl::AddViidRoutes() {
                     std::find(devices->begin(), devices->end(),
                               m.data.value("device_id", std::string())) == devices->end()))
                  continue;
-               rep.body += EventBus::Sse(m);
+               rep.body += runtime::EventBus::Sse(m);
              }
              if (msgs.empty()) rep.body += "id: " + std::to_string(after) + "\n: ping\n\n";
              return rep;

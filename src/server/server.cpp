@@ -9,24 +9,23 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/uuid.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
 #include "server/archive_schema.h"
-#include "server/audit.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/key_info.h"
+#include "server/audit/sealing.h"
+#include "server/http/handlers.h"
 #include "server/http/router.h"
-#include "server/sealing.h"
 #include "server/server_state.h"
 
 namespace anju::server {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-void NotFound(const std::string& what) {
-  throw protocol::ApiError(404, "not_found", "不存在 / not found: " + what);
-}
 
 int64_t PersonId(Conn& conn, const std::string& code) {
   Stmt s(conn, "SELECT id FROM persons WHERE code = ?");
@@ -67,6 +66,36 @@ void ApplySecurity(const json& c, SecurityPolicy& p) {
       p.views_per_hour_alarm = v.get<int>();
     else
       throw Error(ErrorCode::kInvalidArgument, "unknown config key \"security." + key + "\"");
+  }
+}
+
+void ApplySiteCalibration(const json& c, SiteCalibrationOptions& o) {
+  if (c.is_boolean()) {
+    o.enabled = c.get<bool>();
+    return;
+  }
+  if (!c.is_object())
+    throw Error(ErrorCode::kInvalidArgument,
+                "\"site_calibration\" must be true, false or an object");
+  for (const auto& [key, v] : c.items()) {
+    if (key == "enabled")
+      o.enabled = v.get<bool>();
+    else if (key == "delay_s")
+      o.delay_ms = std::max<int64_t>(0, v.get<int64_t>()) * 1000;
+    else if (key == "recheck_s")
+      o.recheck_ms = std::max<int64_t>(0, v.get<int64_t>()) * 1000;
+    else if (key == "min_persons")
+      o.site.min_persons = std::max<size_t>(2, v.get<size_t>());
+    else if (key == "target_fpir") {
+      const auto t = v.get<std::vector<double>>();
+      if (t.size() != 3 ||
+          !std::all_of(t.begin(), t.end(), [](double x) { return x > 0 && x < 1; }))
+        throw Error(ErrorCode::kInvalidArgument,
+                    "site_calibration.target_fpir: three rates in (0, 1): high, normal, low");
+      for (int i = 0; i < 3; ++i) o.site.target_fpir[i] = t[i];
+    } else
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown config key \"site_calibration." + key + "\"");
   }
 }
 
@@ -133,6 +162,8 @@ void ServerOptions::ApplyConfig(const json& c) {
         http_limits.body_timeout = std::chrono::seconds(std::max<int64_t>(1, v.get<int64_t>()));
       else if (key == "security")
         ApplySecurity(v, security);
+      else if (key == "site_calibration")
+        ApplySiteCalibration(v, site_calibration);
       else if (key == "check_liveness")
         gate.check_liveness = v.get<bool>();
       else if (key == "liveness_threshold")
@@ -192,84 +223,12 @@ std::string Server::Impl::VerifyDevice(const http::Request& req) {
   return h.device;
 }
 
-Principal Server::Impl::Authenticate(const http::Request& req) {
-  const std::string header = req.Header("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  std::string token;
-  if (header.size() > kBearer.size() && header.compare(0, kBearer.size(), kBearer) == 0)
-    token = header.substr(kBearer.size());
-  return accounts->Authenticate(token, req.remote_addr);
-}
-
-void Server::Impl::AfterRequest(const Route& route, const Request& req, int status) {
-  const Principal& p = req.principal;
-  if (status == 403) {
-    auto conn = db->Acquire();
-    Audit(conn, AuditEntry{p.name,
-                          p.source,
-                          "access.denied",
-                          route.method + " " + req.http.path,
-                          "denied",
-                          {{"permission", route.permission}}});
-    return;
-  }
-  // A view of one person's archive or of a face image is audited and counted (R4.2.2.1);
-  // changes are audited by their handlers with their details.
-  const bool one_person =
-      route.permission == "archive.read" && route.path.find("{code}") != std::string::npos;
-  const bool image = route.permission == "photos.read";
-  if (status == 200 && !req.persons_listed.empty()) {
-    {
-      auto conn = db->Acquire();
-      Audit(conn, AuditEntry{p.name, p.source, "view.person_list", req.http.path, "ok",
-                            {{"records", req.persons_listed.size()}}});
-    }
-    if (accounts->CountListed(p, req.persons_listed)) RaiseRiskAlarm(p);
-    return;
-  }
-  if (route.method != "GET" || status != 200 || !(one_person || image)) return;
-  {
-    auto conn = db->Acquire();
-    Audit(conn, AuditEntry{p.name, p.source, image ? "view.photo" : "view.person", req.http.path,
-                          "ok", json::object()});
-  }
-  // Polling a camera's live frame (the console's fallback when MJPEG is not available) is
-  // one live view, not hundreds of photo reads: audited, not counted towards the risk alarm.
-  if (route.path.ends_with("/live.jpg")) return;
-  if (accounts->CountViews(p, 1)) RaiseRiskAlarm(p);
-}
-
-void Server::Impl::RaiseRiskAlarm(const Principal& p) {
-  spdlog::warn("risk warning: {} blocked after unusual volume of archive / photo reads", p.name);
-  const int64_t now = NowMs();
-  // Event ids are UUIDs (version 4, random).
-  auto b = crypto::RandomBytes(16);
-  b[6] = uint8_t((b[6] & 0x0f) | 0x40);
-  b[8] = uint8_t((b[8] & 0x3f) | 0x80);
-  const std::string hex = crypto::ToHex(b);
-  const std::string uuid = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) +
-                           "-" + hex.substr(16, 4) + "-" + hex.substr(20);
-  const auto result = events->Ingest(
-      "server",
-      {{"events",
-        json::array({{{"id", uuid},
-                      {"kind", "alarm"},
-                      {"created_ms", now},
-                      {"payload",
-                       {{"alarm_type", "data_leak_risk"},
-                        {"severity", "critical"},
-                        {"description", "账号 " + p.name +
-                                            " 查看或导出数据异常，已冻结待复核 / "
-                                            "unusual reads or exports by " +
-                                            p.name + ": account blocked for review"}}}}})}});
-  if (!result.rejected.empty())
-    spdlog::error("risk alarm refused by the event store: {}", result.rejected[0].message);
-}
-
 void Server::Impl::LoadIndex() {
   if (gate->model_version().empty()) return;
   match::IndexOptions io;
   io.model_version = gate->model_version();
+  // Person scores are fused as the levels were calibrated for (centroid in the shipped file).
+  if (base_thresholds) io.fusion = base_thresholds->fusion;
   index = std::make_unique<match::FeatureIndex>(io);
   auto conn = db->Acquire();
   Stmt s(conn,
@@ -286,7 +245,8 @@ void Server::Impl::LoadIndex() {
 fs::path InsideFolder(const fs::path& root, const std::string& path, const std::string& what) {
   const fs::path p(path);
   if (!p.is_absolute())
-    throw protocol::ApiError(400, "bad_request", what + " 需为绝对路径 / " + what + ": absolute path");
+    throw protocol::ApiError(400, "bad_request",
+                             what + " 需为绝对路径 / " + what + ": absolute path");
   std::error_code ec;
   const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
   const fs::path c = fs::weakly_canonical(p, ec);
@@ -318,7 +278,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.keys = ServerKeys::LoadOrCreate(m.options.data_dir);
   m.db = OpenArchiveDb(m.options.data_dir / "archive.db");
   AttachAuditKey(*m.db, m.keys.audit_key);
-  m.accounts = std::make_unique<Accounts>(*m.db, m.keys.data_key, m.options.security);
+  m.shared_state = std::make_unique<runtime::MemorySharedState>();
+  m.accounts =
+      std::make_unique<AccountService>(*m.db, m.keys.data_key, m.options.security, *m.shared_state);
   m.initial_passwords = m.accounts->Bootstrap();
   // The bootstrap integration token (admin.token, readable only on this machine) carries
   // integration roles only and is good for 30 days from each start (R4.2.1.1).
@@ -343,6 +305,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
         const auto th = match::Thresholds::Load(tf, m.gate->model_version());
         m.duplicate_threshold = th.at(match::SecurityLevel::kHigh).threshold;
         m.match_threshold = th.at(match::SecurityLevel::kNormal).threshold;
+        m.base_thresholds = th;
       }
     } catch (const Error& e) {
       spdlog::warn("duplicate check uses the default threshold {}: {}", m.duplicate_threshold,
@@ -350,9 +313,92 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     }
   }
   m.LoadIndex();
-  m.LoadSettings();
-  m.ResumeDeletions();
+  // Per-site levels (docs/matching.md, "Per-site calibration"): every change of who a
+  // device holds marks the galleries dirty; the service recalibrates in the background.
+  m.site_thresholds = std::make_unique<SiteThresholds>(*m.db, m.keys.data_key, m.base_thresholds,
+                                                       m.options.site_calibration);
+  m.sync->set_on_change([st = m.site_thresholds.get()] { st->GalleryChanged(); });
+  RetentionPolicy defaults;
+  defaults.snapshot_months = m.options.snapshot_retention_months;
+  defaults.video_months = m.options.video_retention_months;
+  defaults.event_months = m.options.event_retention_months;
+  defaults.quarantine_months = m.options.quarantine_retention_months;
+  m.retention_settings = std::make_unique<RetentionSettings>(*m.db, defaults);
+  m.retention_settings->Load();
+  m.deletions = std::make_unique<DeletionService>(
+      *m.db, *m.accounts,
+      PersonDeletion{
+          // contract: archive/person_service.h PersonId, DeleteBiometrics, EraseArchive and
+          // FinishDelete, and devices/gallery_log.h PersonChanged, once those slices land.
+          [](Conn& conn, const std::string& code) -> std::optional<int64_t> {
+            try {
+              return PersonId(conn, code);
+            } catch (const Error& e) {
+              if (e.code() == ErrorCode::kNotFound) return std::nullopt;
+              throw;
+            }
+          },
+          [&m](Conn& conn, int64_t pid) { return m.DeleteBiometrics(conn, pid); },
+          [](Conn& conn, int64_t pid) {
+            storage::ErasePersonalData(conn, pid, DeletionService::kErasedName, NowMs());
+          },
+          [&m](Conn& conn, int64_t pid, const std::string& reason) {
+            m.sync->PersonChanged(conn, pid, reason);
+          },
+          [&m](const std::string& code, const std::vector<fs::path>& files) {
+            m.FinishDelete(code, files);
+          }});
+  m.deletions->ResumeUnfinished();
   m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
+  m.exports = std::make_unique<ExportService>(
+      ExportDeps{m.db.get(), m.accounts.get(),
+                 // contract: EventService::ExportCsv once the events slice lands.
+                 [&m](const json& filter, const std::optional<std::vector<std::string>>& devices,
+                      std::ostream& out) {
+                   EventQuery q;
+                   q.from_ms = filter.value("from_ms", int64_t(0));
+                   q.to_ms = filter.value("to_ms", int64_t(0));
+                   q.door = filter.value("door", "");
+                   q.device = filter.value("device", "");
+                   q.person = filter.value("person", "");
+                   q.kind = filter.value("kind", "");
+                   q.decision = filter.value("decision", "");
+                   q.devices = devices;
+                   return int64_t(m.events->ExportCsv(q, out));
+                 },
+                 [&m](const Principal& p) { return m.ScopedDevices(p); },
+                 [&m](const std::string& name) {
+                   const auto b = m.ReadPhoto(name);
+                   return std::vector<uint8_t>(b.begin(), b.end());
+                 },
+                 [&m](const Principal& p) { m.RaiseRiskAlarm(p); }});
+  m.storage = std::make_unique<StorageHealth>(
+      m.options.data_dir, StorageHealth::kDefaultReserveBytes, [&m](const StorageHealth::State& s) {
+        // The server's own alarm, listed by the console like a device's (R3.2.1.1).
+        const json ev = {{"id", anju::NewUuid()},
+                         {"kind", "alarm"},
+                         {"created_ms", NowMs()},
+                         {"payload",
+                          {{"time_ms", s.since_ms},
+                           {"alarm_type", "storage_full"},
+                           {"severity", "critical"},
+                           {"source", "anju-server"},
+                           {"description",
+                            "服务器数据盘已满，写入被拒绝（507），请释放空间 / the server's data "
+                            "disk is full, writes are refused (507); free some space"},
+                           {"error", s.error.substr(0, 512)},
+                           {"available_bytes", s.available_bytes}}}};
+        try {
+          const auto r = m.events->Ingest("anju-server", json{{"events", json::array({ev})}});
+          if (!r.rejected.empty())
+            spdlog::error("storage_full alarm refused: {}", r.rejected[0].message);
+          return r.rejected.empty();
+        } catch (const std::exception& e) {
+          spdlog::error("storage_full alarm not stored yet: {}", e.what());
+          return false;
+        }
+      });
+  m.storage->Prepare();
   m.AddSystemRoutes();
   m.AddArchiveRoutes();
   m.AddPersonRoutes();
@@ -361,9 +407,48 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
   m.AddViidRoutes();
   m.AddEventRoutes();
-  m.AddAuthRoutes();
-  m.AddAdminRoutes();
-  m.AddDeletionRoutes();
+  RegisterAuditHandlers(m.router, *m.db, m.keys.audit_key);
+  RegisterSessionHandlers(m.router, *m.accounts);
+  RegisterUserHandlers(m.router, *m.accounts, m.options.tls);
+  RegisterExportHandlers(m.router, *m.exports);
+  RegisterAdminHandlers(
+      m.router, *m.retention_settings, m.options.retention_interval_s,
+      [&m] {
+        auto conn = m.db->Acquire();
+        return KeyHierarchy(
+            m.options.data_dir, m.keys,
+            m.options.tls ? std::optional<TlsInfo>(TlsInfo{m.tls.cert.string(), m.tls.fingerprint})
+                          : std::nullopt,
+            LatestAudit(conn, "keys.rotate"));
+      },
+      [&m](const Request& r) {
+        const RotateResult res = RotateMasterKey(m.options.data_dir);
+        json out;
+        {
+          auto conn = m.db->Acquire();
+          Audit(conn, AuditEntry{r.actor,
+                                 r.principal.source,
+                                 "keys.rotate",
+                                 "master.key",
+                                 "ok",
+                                 {{"old_master_id", res.old_master_id},
+                                  {"new_master_id", res.new_master_id},
+                                  {"rewrapped", res.rewrapped},
+                                  {"recovered", res.recovered},
+                                  {"note", r.body.value("note", "")}}});
+          out = KeyHierarchy(m.options.data_dir, m.keys,
+                             m.options.tls ? std::optional<TlsInfo>(
+                                                 TlsInfo{m.tls.cert.string(), m.tls.fingerprint})
+                                           : std::nullopt,
+                             LatestAudit(conn, "keys.rotate"));
+        }
+        out["rotation"] = {{"old_master_id", res.old_master_id},
+                           {"new_master_id", res.new_master_id},
+                           {"rewrapped", res.rewrapped}};
+        return out;
+      });
+  RegisterDeletionHandlers(m.router, *m.deletions);
+  m.AddMatchingRoutes();
 }
 
 Server::~Server() {
@@ -413,7 +498,15 @@ void Server::Start() {
     static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
     if (!kMethods.count(req.method))
       return ErrorResponse(405, "method_not_allowed", "方法不允许 / method not allowed");
-    if (auto res = m.router.Dispatch(req)) return std::move(*res);
+    if (auto res = m.router.Dispatch(req)) {
+      // A refused write for lack of space raises the alarm; while the disk is full every
+      // request also looks (at most once a second) whether space has returned.
+      if (res->status == 507)
+        m.storage->ReportFull(res->body.substr(0, 512));
+      else if (m.storage->full())
+        m.storage->Check();
+      return std::move(*res);
+    }
     // The camera listener serves GA/T 1400 only (Route::OnCameraListener).
     if (req.listener == http::Listener::kMain)
       if (auto file = m.console.Serve(req)) return std::move(*file);
@@ -449,6 +542,7 @@ void Server::Start() {
   m.http = std::move(server);
   m.started = true;
   m.StartBackground();
+  m.site_thresholds->Start();
 }
 
 void Server::Stop() {
@@ -462,6 +556,7 @@ void Server::Stop() {
     m.http->Stop();
     m.started = false;
   }
+  if (m.site_thresholds) m.site_thresholds->Stop();
   if (m.retention_thread.joinable()) m.retention_thread.join();
   for (auto& t : m.workers)
     if (t.joinable()) t.join();

@@ -1,4 +1,4 @@
-// anju-server: the community platform (issue 6). One object owns the archive database,
+// anju-server: the community platform. One object owns the archive database,
 // the keys, the face gate, the gallery change log, the event store and the HTTP server.
 //
 // In-process use (tests, `anju bench ingest`, end-to-end tests with a terminal):
@@ -20,9 +20,10 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
-#include "server/accounts.h"
+#include "server/access/account_service.h"
 #include "server/face_gate.h"
 #include "server/http/http_server.h"
+#include "server/matching/site_thresholds.h"
 
 namespace anju::server {
 
@@ -72,6 +73,8 @@ struct ServerOptions {
   std::filesystem::path tls_key_file;
   // Lockout, sessions, passwords, TOTP, risk warnings (server/accounts.h).
   SecurityPolicy security;
+  // Per-site calibration after gallery changes (server/matching/site_thresholds.h).
+  SiteCalibrationOptions site_calibration;
 
   // The config file: a JSON object with any of the keys "host", "port", "model_dir",
   // "thresholds_file", "max_body_mib", "http_threads", "enrolment_code_ttl_hours",
@@ -83,7 +86,9 @@ struct ServerOptions {
   // and "security": {"max_failures",
   // "lockout_s", "source_max_failures", "idle_timeout_s", "session_max_s",
   // "password_max_age_days", "password_history", "totp_for_admins", "views_per_hour_alarm"}.
-  // "liveness_threshold". Unknown keys are refused (Error kInvalidArgument).
+  // "liveness_threshold", "site_calibration": false | {"enabled", "delay_s", "recheck_s",
+  // "min_persons", "target_fpir": [high, normal, low]}. Unknown keys are refused (Error
+  // kInvalidArgument).
   void ApplyConfig(const nlohmann::json& config);
 };
 

@@ -15,17 +15,24 @@
 
 #include "crypto/tls_cert.h"
 #include "match/index.h"
+#include "match/thresholds.h"
 #include "protocol/device_auth.h"
-#include "server/accounts.h"
+#include "server/access/account_service.h"
+#include "server/approvals/deletion_service.h"
+#include "server/approvals/export_service.h"
 #include "server/face_gate.h"
 #include "server/gallery_sync.h"
 #include "server/http/console_files.h"
 #include "server/http/http_server.h"
 #include "server/http/router.h"
+#include "server/matching/site_thresholds.h"
 #include "server/retention.h"
 #include "server/server.h"
-#include "server/server_keys.h"
+#include "server/audit/server_keys.h"
+#include "server/runtime/embedded.h"
+#include "server/settings/retention_settings.h"
 #include "server/sqlite_db.h"
+#include "server/storage_health.h"
 
 #include "server/event_store.h"
 
@@ -47,13 +54,24 @@ struct Server::Impl {
   float duplicate_threshold = 0.68f;
   // The recognition workers' default level (normal): "match" in the search by photo.
   float match_threshold = 0.60f;
-  std::unique_ptr<Accounts> accounts;
+  // The thresholds file's levels (nullopt without one): the base of every site's levels.
+  std::optional<match::Thresholds> base_thresholds;
+  std::unique_ptr<runtime::MemorySharedState> shared_state;  // counters, nonces (embedded)
+  std::unique_ptr<AccountService> accounts;
+  std::unique_ptr<RetentionSettings> retention_settings;
+  std::unique_ptr<ExportService> exports;
+  std::unique_ptr<DeletionService> deletions;
   std::vector<std::pair<std::string, std::string>> initial_passwords;
   crypto::TlsFiles tls;
   protocol::NonceCache nonces;
   std::mutex device_mu;
   std::map<std::string, DeviceKeys> device_cache;
   std::unique_ptr<EventStore> events;
+  // Per-site levels (server/matching/site_thresholds.h). Before the router: the snapshot
+  // service, owned by the route handlers, asks it for levels until it is destroyed.
+  std::unique_ptr<SiteThresholds> site_thresholds;
+  // The data disk: 507 on a full disk, the storage_full alarm, /healthz (storage_health.h).
+  std::unique_ptr<StorageHealth> storage;
   Router router;
   http::ConsoleFiles console;  // options.console_dir, served at "/" on the main listener
   std::unique_ptr<http::HttpServer> http;  // the main listener and the camera listener
@@ -69,27 +87,17 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::vector<std::thread> workers;
   std::thread retention_thread;
-  // The config file's periods, overridden by those saved from the console (settings table,
-  // routes_admin.cpp); every retention run reads them afresh.
-  std::mutex retention_mu;
-  RetentionPolicy retention;
-  RetentionPolicy Retention();
-  // The config file's periods with the settings saved in the archive applied over them (at
-  // start, and after the console changes them).
-  void LoadSettings();
-  // Carries out an approved bulk deletion (routes_deletions.cpp), batch by batch; at start,
-  // ResumeDeletions finishes any a stop interrupted.
-  void RunDeletion(int64_t id, const std::string& actor, const std::string& source);
-  void ResumeDeletions();
+  // The retention periods in force (settings/retention_settings.h); every run reads them.
+  RetentionPolicy Retention() { return retention_settings->Current(); }
 
   // Looks a device up (cached); nullopt when unknown.
   std::optional<DeviceKeys> Device(const std::string& id);
   void ForgetDevice(const std::string& id);
   std::string VerifyDevice(const http::Request& req);
-  // Authorization: Bearer <session or API token> (server/accounts.h).
+  // Authorization: Bearer <session or API token> (access/account_service.h).
   Principal Authenticate(const http::Request& req);
   // 404 when the route's path names a person, device, household, event or alarm outside
-  // the principal's sites (site_scope.cpp).
+  // the principal's sites (http/admin_hooks.cpp, storage/site_scope.h).
   void CheckScope(const Route& route, const Request& req);
   // The device ids in P's sites (events, alarms); nullopt = every device.
   std::optional<std::vector<std::string>> ScopedDevices(const Principal& p);
@@ -136,30 +144,14 @@ struct Server::Impl {
   void AddDeviceRoutes();
   void AddEventRoutes();
   void AddViidRoutes();      // GA/T 1400 intake (routes_viid.cpp)
-  void AddAuthRoutes();      // sessions, users, roles, tokens, exports (routes_auth.cpp)
-  void AddAdminRoutes();     // retention settings, keys (routes_admin.cpp)
-  void AddDeletionRoutes();  // bulk deletions with approval (routes_deletions.cpp)
+  void AddMatchingRoutes();  // per-site levels (routes_matching.cpp)
 
   // After every authenticated admin request: audits refusals and views of a person's
   // archive or photos, counts them for the risk warning (R4.2.2.1).
   void AfterRequest(const Route& route, const Request& req, int status);
   // Raises the data-leak risk alarm for P (the account is already blocked).
   void RaiseRiskAlarm(const Principal& p);
-  // The file of an approved export; *ROWS = data rows (photos). WATERMARK names the
-  // export and its requester; photos carry it in every image.
-  std::string RenderExport(const std::string& kind, const nlohmann::json& filter,
-                           const Principal& who, const std::string& watermark, int64_t* rows);
-  // kind "photos": a tar of watermarked JPEGs, a manifest and WATERMARK.txt.
-  std::string RenderPhotoExport(const nlohmann::json& filter, const Principal& who,
-                                const std::string& watermark, int64_t* rows);
 };
-
-// GET of approval requests (exports, deletions): one page of TABLE, newest first, through
-// SELECT (its column list ... FROM TABLE) and TO_JSON; every request for an account with
-// export.approve, else the caller's own.
-nlohmann::json ApprovalRequestPage(Database& db, const Request& r, const std::string& table,
-                                   const std::string& select,
-                                   const std::function<nlohmann::json(Stmt&)>& to_json);
 
 // A nullable integer column as JSON (null or the number).
 inline nlohmann::json J(const std::optional<int64_t>& v) {

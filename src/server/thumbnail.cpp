@@ -5,7 +5,8 @@
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
-#include "server/router.h"
+#include "server/http/router.h"
+#include "vision/image.h"
 
 namespace anju::server {
 
@@ -16,11 +17,13 @@ std::optional<int> ThumbnailSize(const Request& r) {
 
 std::string Thumbnail(std::string bytes, int size) {
   if (bytes.empty() || size <= 0) return bytes;
-  const cv::Mat raw(1, int(bytes.size()), CV_8UC1, bytes.data());
+  // Through image intake (vision/image.h): a stored snapshot whose header claims a huge
+  // size, or a format nobody uploads, is sent as it is instead of being decoded.
   cv::Mat image;
   try {
-    image = cv::imdecode(raw, cv::IMREAD_COLOR);
-  } catch (const cv::Exception&) {
+    image = vision::DecodeImage(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  } catch (const std::exception&) {
     return bytes;
   }
   if (image.empty() || std::max(image.cols, image.rows) <= size) return bytes;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,7 +23,7 @@
 #include "crypto/sm3.h"
 #include "protocol/api_error.h"
 #include "server/event_store.h"
-#include "server/site_scope.h"
+#include "server/storage/site_scope.h"
 #include "store/gallery.h"
 #include "vision/engine.h"
 #include "vision/image.h"
@@ -304,11 +305,21 @@ AlertRule ValidateRule(AlertRule r) {
 // ---- service ---------------------------------------------------------------------------
 
 ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options)
-    : deps_(std::move(deps)), key_(key), options_(std::move(options)) {
+    : deps_(std::move(deps)),
+      key_(key),
+      options_(std::move(options)),
+      auth_failures_(options_.auth_failures) {
   {
     db::SqliteOptions o;
     o.name = "captures";
     db_ = db::OpenSqlite(deps_.data_dir / "captures.db", db::Migrations{Migrations(), {}}, o);
+  }
+  {
+    // Registrations are sessions in memory (sessions_): after a restart none is known, and
+    // the cameras are told to register again at their next keepalive.
+    auto conn = db_->Acquire();
+    Stmt s(conn, "UPDATE viid_devices SET registered = 0 WHERE registered != 0");
+    s.Run();
   }
   nonce_key_ = crypto::RandomBytes(32);
   float low = 0.53f;
@@ -485,6 +496,47 @@ bool ViidService::NonceFresh(const std::string& nonce, int64_t now_ms, bool* val
   return now_ms - issued <= options_.nonce_ttl_ms && issued <= now_ms + 60000;
 }
 
+void ViidService::OnAuthFailure(const std::string& remote_addr, const std::string& username,
+                                const std::string& why) {
+  // The username is the client's text: only id characters reach the log and the alarm.
+  std::string camera = username.substr(0, 64);
+  for (auto& ch : camera)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-')
+      ch = '?';
+  spdlog::warn("viid: digest login failed for camera '{}' from {}: {}", camera, remote_addr,
+               why.substr(0, 200));
+  const int64_t now = Now();
+  const auto trip = auth_failures_.Record(remote_addr, camera, now);
+  if (!trip) return;
+  const auto& o = auth_failures_.options();
+  const std::string window = std::to_string(o.window_ms / 60000);
+  std::string who_zh, who_en;
+  if (!trip->address.empty()) who_zh += "来自 " + trip->address, who_en += "from " + trip->address;
+  if (!trip->camera.empty()) {
+    who_zh += std::string(who_zh.empty() ? "" : "、") + "摄像机 " + trip->camera;
+    who_en += std::string(who_en.empty() ? "" : ", ") + "as camera " + trip->camera;
+  }
+  const int failures = std::max(trip->address.empty() ? 0 : trip->address_failures,
+                                trip->camera.empty() ? 0 : trip->camera_failures);
+  // The server's own alarm, stored like the others (R4.2.2.1 risk warning); one per address
+  // or camera per window (AuthFailureWatch).
+  const json evidence = {{"address", trip->address},
+                         {"camera", trip->camera},
+                         {"failures", failures},
+                         {"window_s", o.window_ms / 1000},
+                         {"last_reason", why.substr(0, 200)}};
+  const bool raised = RaiseAlarm(
+      "camera_auth_failure|" + trip->address + "|" + trip->camera, o.window_ms, "",
+      "camera_auth_failure", "major",
+      "摄像机登录反复失败（" + who_zh + "，" + window + " 分钟内 " + std::to_string(failures) +
+          " 次），可能在猜测密码或密码配置错误 / repeated failed camera logins (" + who_en + ", " +
+          std::to_string(failures) + " within " + window +
+          " minutes): password guessing or a misconfigured camera",
+      "", now, evidence, {});
+  spdlog::warn("viid: {} failed camera logins {} within {} min: alarm {}", failures, who_en, window,
+               raised ? "raised" : "not stored");
+}
+
 std::variant<std::string, ViidService::HttpAnswer> ViidService::Authenticate(
     const std::string& method, const std::string& target, const std::string& authorization,
     const std::string& user_identify, const std::string& remote_addr, bool require_digest) {
@@ -501,12 +553,18 @@ std::variant<std::string, ViidService::HttpAnswer> ViidService::Authenticate(
     a.headers.emplace_back("WWW-Authenticate", viid::FormatChallenge(c));
     return a;
   };
+  // A wrong password, an unknown camera, a malformed or replayed Authorization: a failed
+  // login. A foreign or stale nonce is not (the previous server process issued it).
+  auto failed = [&](const std::string& camera, const std::string& why) {
+    OnAuthFailure(remote_addr, camera, why);
+    return challenge(false, why);
+  };
   if (!authorization.empty()) {
     viid::DigestCredentials c;
     try {
       c = viid::ParseAuthorization(authorization);
     } catch (const Error& e) {
-      return challenge(false, e.what());
+      return failed("", e.what());
     }
     if (c.realm != options_.realm) return challenge(false, "realm");
     if (c.uri != target) return challenge(false, "uri");
@@ -518,30 +576,32 @@ std::variant<std::string, ViidService::HttpAnswer> ViidService::Authenticate(
       auto conn = db_->Acquire();
       Stmt s(conn, "SELECT ha1_sealed, status FROM viid_devices WHERE id = ?");
       s.Bind(1, c.username);
-      if (!s.Step()) return challenge(false, "credentials");
+      if (!s.Step()) return failed(c.username, "credentials");
       try {
         const auto h = crypto::Open(key_, s.Blob(0), crypto::AsBytes(DeviceAad(c.username)));
         ha1.assign(h.begin(), h.end());
       } catch (const Error&) {
-        return challenge(false, "credentials");
+        return failed(c.username, "credentials");
       }
       status = s.Text(1);
     }
-    if (!viid::VerifyDigest(c, ha1, method)) return challenge(false, "credentials");
+    if (!viid::VerifyDigest(c, ha1, method)) return failed(c.username, "credentials");
     if (status != "active")
       return StatusAnswer(403, target, viid::kInvalidOperation, "设备已吊销 / device revoked",
                           c.username);
     if (!fresh) return challenge(true, "stale nonce");
     const uint32_t nc = uint32_t(std::stoul(c.nc, nullptr, 16));
+    bool replayed = false;
     {
       std::lock_guard lock(session_mu_);
       if (nonce_counts_.size() > 10000) nonce_counts_.clear();
       auto [it, inserted] = nonce_counts_.emplace(c.nonce, nc);
       if (!inserted) {
-        if (nc <= it->second) return challenge(false, "nonce count replayed");
-        it->second = nc;
+        replayed = nc <= it->second;
+        if (!replayed) it->second = nc;
       }
     }
+    if (replayed) return failed(c.username, "nonce count replayed");
     return c.username;
   }
   if (!require_digest && !user_identify.empty()) {
@@ -575,6 +635,7 @@ ViidService::HttpAnswer ViidService::Register(const std::string& device, const s
     std::lock_guard lock(session_mu_);
     sessions_[id] = {remote_addr, now + options_.session_ttl_ms};
   }
+  spdlog::info("viid: camera {} registered from {}", id, remote_addr);
   return StatusAnswer(200, viid::kPathRegister, viid::kOk, "正常 / OK", id);
 }
 
@@ -598,6 +659,7 @@ ViidService::HttpAnswer ViidService::Unregister(const std::string& device,
   Stmt s(conn, "UPDATE viid_devices SET registered = 0 WHERE id = ?");
   s.Bind(1, id);
   s.Run();
+  spdlog::info("viid: camera {} unregistered", id);
   return StatusAnswer(200, viid::kPathUnRegister, viid::kOk, "正常 / OK", id);
 }
 
@@ -614,21 +676,36 @@ ViidService::HttpAnswer ViidService::Keepalive(const std::string& device, const 
                         "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
                         id);
   const int64_t now = Now();
-  {
-    auto conn = db_->Acquire();
-    Stmt q(conn, "SELECT registered FROM viid_devices WHERE id = ?");
-    q.Bind(1, id);
-    if (!q.Step() || q.Int(0) == 0)
-      return StatusAnswer(401, viid::kPathKeepalive, viid::kInvalidOperation,
-                          "设备未注册 / device not registered", id);
-    Stmt s(conn, "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
-    s.Bind(1, now).Bind(2, id);
-    s.Run();
-  }
+  // Only a registration this server holds, from the address that registered and not lapsed,
+  // is kept alive; any other keepalive is answered like an unregistered device's, so that the
+  // camera registers again (a GA/T 1400 registration expires without requests).
+  bool known = false;
   {
     std::lock_guard lock(session_mu_);
-    sessions_[id] = {remote_addr, now + options_.session_ttl_ms};
+    auto it = sessions_.find(id);
+    known = it != sessions_.end() && it->second.addr == remote_addr && it->second.expires_ms > now;
+    if (known)
+      it->second.expires_ms = now + options_.session_ttl_ms;
+    else if (it != sessions_.end())
+      sessions_.erase(it);
   }
+  auto conn = db_->Acquire();
+  if (!known) {
+    Stmt s(conn, "UPDATE viid_devices SET registered = 0 WHERE id = ?");
+    s.Bind(1, id);
+    s.Run();
+    spdlog::info("viid: keepalive of unregistered camera {} from {}: told to register again", id,
+                 remote_addr);
+    return StatusAnswer(
+        401, viid::kPathKeepalive, viid::kInvalidOperation,
+        "设备未注册或注册已失效，请重新注册 / device not registered (or its registration lapsed): "
+        "register again",
+        id);
+  }
+  Stmt s(conn, "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
+  s.Bind(1, now).Bind(2, id);
+  s.Run();
+  spdlog::info("viid: keepalive from camera {} ({})", id, remote_addr);
   return StatusAnswer(200, viid::kPathKeepalive, viid::kOk, "正常 / OK", id);
 }
 
@@ -638,14 +715,26 @@ fs::path ViidService::ImagePath(const std::string& id, int n, int64_t time_ms) c
          (id + "-" + std::to_string(n) + ".jpg.sealed");
 }
 
-ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std::string& body) {
+ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std::string& body,
+                                           const std::string& remote_addr) {
   viid::ParsedFaceList parsed;
   try {
     parsed = viid::ParseFaceList(body);
   } catch (const Error& e) {
+    spdlog::info("viid: upload from camera {} refused: {}", device, e.what());
     return StatusAnswer(400, viid::kPathFaces, viid::kInvalidJsonFormat, e.what(), "");
   }
+  // Images given only as a URL are fetched from the uploading camera itself (image_fetch.h).
+  const size_t fetched = cameras::ResolveStoragePaths(parsed, remote_addr, options_.image_fetch);
   const int64_t now = Now();
+  {
+    // Any accepted request keeps a registration alive (the standard's registration lapses
+    // only without requests).
+    std::lock_guard lock(session_mu_);
+    auto it = sessions_.find(device);
+    if (it != sessions_.end() && it->second.addr == remote_addr && it->second.expires_ms > now)
+      it->second.expires_ms = now + options_.session_ttl_ms;
+  }
   std::vector<viid::ResponseStatus> statuses;
   struct Pending {
     std::string id;
@@ -765,6 +854,10 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
   for (const auto& e : parsed.errors)
     statuses.push_back({viid::kPathFaces, viid::kInvalidJsonContent, e.message, e.face_id, ""});
   stats_.received += int64_t(jobs.size());
+  spdlog::info("viid: upload from camera {} ({}): {} faces stored, {} refused, {} images fetched",
+               device, remote_addr, jobs.size(), parsed.errors.size(), fetched);
+  for (const auto& e : parsed.errors)
+    spdlog::info("viid: face '{}' of camera {} refused: {}", e.face_id, device, e.message);
   for (auto& j : jobs) queue_->Push(std::move(j));
   HttpAnswer a;
   a.body = viid::ToJson(statuses);
@@ -888,10 +981,10 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   }
   const vision::Quality q = engine->AssessQuality(image, *face);
   const bool dark = q.brightness < engine->options().dark_level;
-  const json quality = {{"score", q.score},         {"inter_pupil", q.inter_pupil},
-                        {"sharpness", q.sharpness}, {"brightness", q.brightness},
-                        {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
-                        {"roll", q.pose.roll},      {"found_by", face->found_by}};
+  json quality = {{"score", q.score},         {"inter_pupil", q.inter_pupil},
+                  {"sharpness", q.sharpness}, {"brightness", q.brightness},
+                  {"yaw", q.pose.yaw},        {"pitch", q.pose.pitch},
+                  {"roll", q.pose.roll},      {"found_by", face->found_by}};
   json reasons = json::array();
   if (q.inter_pupil < options_.min_inter_pupil) reasons.push_back("too_small");
   if (std::abs(q.pose.yaw) > options_.max_yaw || std::abs(q.pose.pitch) > options_.max_pitch)
@@ -909,12 +1002,21 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
       crypto::Seal(key_, FeatureBytes(feature.values), crypto::AsBytes(FeatureAad(job.capture_id)));
   match::Decision d;
   d.score = -1;
+  // The camera's site may have levels calibrated on its own gallery (stricter than the file's).
+  match::LevelSetting level = level_;
+  bool site_level = false;
+  if (deps_.site_level)
+    if (const auto dev = Device(device); dev && dev->building_id)
+      if (const auto l = deps_.site_level(*dev->building_id, options_.level))
+        level = *l, site_level = true;
+  quality["threshold"] = level.threshold;
+  quality["threshold_source"] = site_level ? "site" : "base";
   match::FeatureIndex* index = deps_.index ? deps_.index() : nullptr;
   if (index && index->size() > 0) {
     match::SearchOptions so;
     so.k = 2;
     const auto ranked = index->Search(feature.values, feature.model_version, so);
-    d = match::Decide(ranked, level_);
+    d = match::Decide(ranked, level);
   }
   if (d.outcome == match::Outcome::kAccept) {
     ++stats_.accepted;
@@ -1620,7 +1722,7 @@ void ViidService::ForwardSender() {
       for (const auto& [seq, kind, body] : batch) {
         if (Stopping()) break;
         (void)kind;  // queued for the kind configured then; sent to the current target
-        auto post = [&] {
+        auto post = [&, &body = body] {  // clang 14 does not capture structured bindings
           httplib::Headers h;
           if (gat) {
             h.emplace("User-Identify", user);
@@ -2048,7 +2150,10 @@ json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::strin
     Stmt s(r.db,
            "SELECT ((time_ms + ?1) / ?2) * ?2 - ?1 AS b, device_id, door, "
            "SUM(kind = 'access' AND decision = 'open'), "
-           "SUM(kind = 'door_event' AND json_extract(payload, '$.event') = 'exit_button') "
+           // A stored payload SQLite cannot parse (nested deeper than its limit, stored before
+           // intake limits) counts as no exit instead of failing the whole report.
+           "SUM(kind = 'door_event' AND CASE WHEN json_valid(payload) THEN "
+           "json_extract(payload, '$.event') END = 'exit_button') "
            "FROM events WHERE time_ms >= ?3 AND time_ms < ?4 GROUP BY b, device_id, door");
     s.Bind(1, int64_t(off) * 60000).Bind(2, size).Bind(3, from_ms).Bind(4, to);
     while (s.Step()) {

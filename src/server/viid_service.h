@@ -1,4 +1,4 @@
-// The server side of snapshot cameras (issue 9, R3.1.4, R3.2.1.1, R3.4.2.2): GA/T 1400
+// The server side of snapshot cameras (R3.1.4, R3.2.1.1, R3.4.2.2): GA/T 1400
 // devices and their digest credentials, capture records with sealed crops, recognition
 // workers behind a work-queue interface, stranger clusters, alert rules that raise alarms
 // through the event store, the webhook outbox, the live event bus and the reports.
@@ -31,8 +31,10 @@
 #include "match/index.h"
 #include "match/thresholds.h"
 #include "protocol/viid.h"
+#include "server/runtime/embedded.h"
 #include "server/sqlite_db.h"
-#include "server/viid_event_bus.h"
+#include "server/viid/auth_failures.h"
+#include "server/viid/image_fetch.h"
 #include "server/viid_strangers.h"
 
 namespace anju::server {
@@ -77,7 +79,13 @@ struct ViidOptions {
   std::string realm = "anju-viid";
   int workers = 1;  // recognition threads (each owns a FaceEngine)
   int64_t nonce_ttl_ms = 5 * 60 * 1000;
-  int64_t session_ttl_ms = 3 * 60 * 1000;  // User-Identify sessions (3 missed keepalives)
+  // A registration (and its User-Identify session) lapses this long after the last register,
+  // keepalive or upload (3 missed keepalives); a keepalive after that is told to register
+  // again. Registrations live in memory: a restarted server knows none.
+  int64_t session_ttl_ms = 3 * 60 * 1000;
+  // Images given only as a URL on the camera (StoragePath) and failed digest logins.
+  cameras::ImageFetchOptions image_fetch;
+  cameras::AuthFailureOptions auth_failures;
   // Quality / pose gate before 1:N (R3.1.3.1 limits: yaw ≤ 45°, pitch ≤ 20°; a little
   // slack on pitch because the landmark estimate is coarse).
   float min_inter_pupil = 16;
@@ -113,6 +121,10 @@ struct ViidDeps {
   std::function<match::FeatureIndex*()> index;  // enrolled persons (may return null)
   std::filesystem::path model_dir;
   std::filesystem::path thresholds_file;
+  // The level in force at a camera's building: its site's calibrated level (docs/matching.md,
+  // "Per-site calibration"), nullopt = the thresholds file's. May be empty.
+  std::function<std::optional<match::LevelSetting>(int64_t building_id, match::SecurityLevel)>
+      site_level;
   std::string model_version;
   const std::atomic<bool>* stopping = nullptr;
 };
@@ -189,7 +201,9 @@ class ViidService {
   HttpAnswer Unregister(const std::string& device, const std::string& body);
   HttpAnswer Keepalive(const std::string& device, const std::string& body,
                        const std::string& remote_addr);
-  HttpAnswer Faces(const std::string& device, const std::string& body);
+  // REMOTE_ADDR: the upload's source, the only host StoragePath images are fetched from.
+  HttpAnswer Faces(const std::string& device, const std::string& body,
+                   const std::string& remote_addr = "");
 
   // --- captures ---
   nlohmann::json Captures(const CaptureQuery& q);
@@ -203,7 +217,7 @@ class ViidService {
   nlohmann::json Clip(const std::string& id);
   std::vector<uint8_t> ClipFrame(const std::string& id, int n);
 
-  // --- live preview (issue 9) ---
+  // --- live preview ---
   // Keeps BODY (a JPEG) as DEVICE's latest live frame; answers a ResponseStatusObject.
   HttpAnswer PutLiveFrame(const std::string& device, const std::string& body);
   // The latest frame newer than AFTER_SEQ and not older than live_max_age_ms, waiting up to
@@ -261,7 +275,7 @@ class ViidService {
       const std::optional<std::vector<int64_t>>& buildings = std::nullopt);
   nlohmann::json AlertReport(int64_t from_ms, int64_t to_ms, int64_t top);
 
-  EventBus& bus() { return bus_; }
+  runtime::EventBus& bus() { return bus_; }
   WorkQueue& queue() { return *queue_; }
   const ViidOptions& options() const { return options_; }
 
@@ -293,6 +307,9 @@ class ViidService {
                   const std::string& type, const std::string& severity,
                   const std::string& description, const std::string& person, int64_t time_ms,
                   nlohmann::json evidence, const std::vector<uint8_t>& snapshot);
+  // A digest login that failed: logged, counted, and an alarm once it repeats (auth_failures.h).
+  void OnAuthFailure(const std::string& remote_addr, const std::string& camera,
+                     const std::string& why);
   std::string NewNonce(int64_t now_ms) const;
   bool NonceFresh(const std::string& nonce, int64_t now_ms, bool* valid) const;
   std::filesystem::path ImagePath(const std::string& id, int n, int64_t time_ms) const;
@@ -306,7 +323,7 @@ class ViidService {
   match::LevelSetting level_;
   std::unique_ptr<StrangerClusters> clusters_;
   std::unique_ptr<WorkQueue> queue_;
-  EventBus bus_;
+  runtime::InProcessBus bus_;
   Stats stats_;
 
   std::mutex session_mu_;
@@ -316,6 +333,7 @@ class ViidService {
   };
   std::map<std::string, Session> sessions_;
   std::map<std::string, uint32_t> nonce_counts_;  // authenticated nonces → last nc
+  cameras::AuthFailureWatch auth_failures_;
 
   std::mutex live_mu_;
   std::condition_variable live_cv_;

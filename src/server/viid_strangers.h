@@ -1,4 +1,4 @@
-// Incremental clustering of unknown faces into visitor identities (issue 9, R3.2.1.1):
+// Incremental clustering of unknown faces into visitor identities (R3.2.1.1):
 // a face joins the cluster whose centroid is most similar when that similarity reaches
 // the threshold, else it starts a new cluster. The centroid is the running mean of the
 // members' unit features, re-normalised, so a visitor photographed from several angles

@@ -173,6 +173,18 @@ std::unique_ptr<Gallery> Gallery::Create(const fs::path& file, const crypto::Dat
 
 std::unique_ptr<Gallery> Gallery::Open(const fs::path& file, const crypto::DataKey& key,
                                        std::string_view expected_model_version) {
+  // Every refusal names the file: an operator has to know which one to restore.
+  try {
+    return OpenFile(file, key, expected_model_version);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (e.code() != ErrorCode::kCorrupt || what.find(file.string()) != std::string::npos) throw;
+    throw Error(ErrorCode::kCorrupt, what + ": " + file.string());
+  }
+}
+
+std::unique_ptr<Gallery> Gallery::OpenFile(const fs::path& file, const crypto::DataKey& key,
+                                           std::string_view expected_model_version) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec))
     throw Error(ErrorCode::kNotFound, "gallery database not found: " + file.string());

@@ -84,6 +84,9 @@ class Gallery {
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  static std::unique_ptr<Gallery> OpenFile(const std::filesystem::path& file,
+                                           const crypto::DataKey& key,
+                                           std::string_view expected_model_version);
   Gallery(std::filesystem::path path, sqlite3* db, const crypto::DataKey& key);
   void Exec(const char* sql) const;
   std::string GetMeta(const std::string& key) const;

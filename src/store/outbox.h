@@ -1,4 +1,4 @@
-// The terminal's durable outbox (issue 4, "Local state and records"): a FIFO of records
+// The terminal's durable outbox ("Local state and records"): a FIFO of records
 // (access decisions, alarms, door events, ...) waiting to be uploaded to the server.
 //
 // Storage: one SQLite database in WAL mode with synchronous=FULL. Every Append is one
@@ -75,11 +75,28 @@ struct OutboxStats {
   int64_t attachments_dropped = 0;                 // attachments ever refused
 };
 
+// What OpenOrSalvage did with a damaged outbox.
+struct OutboxSalvage {
+  bool happened = false;
+  std::string reason;              // why the file was refused (the kCorrupt message)
+  std::filesystem::path moved_to;  // the damaged file, kept beside it for analysis
+  int64_t salvaged = 0;            // items copied into the new outbox, ids unchanged
+  int64_t unreadable = 0;          // rows (or ranges) that could not be read
+};
+
 class Outbox {
  public:
   // Opens FILE, creating it (and nothing else: the directory must exist) if absent.
   static std::unique_ptr<Outbox> Open(const std::filesystem::path& file,
                                       OutboxOptions options = {});
+  // Open, except that a damaged file (Error kCorrupt: a bad page, a truncated file, a
+  // failed integrity check) does not stop the program that owns it: the file is moved
+  // aside to FILE.damaged-<unix ms> (with its -wal and -shm), every item that can still be
+  // read is copied into a new outbox at FILE with its id, kind, time, payload and
+  // attachment (so the server drops what it already has), and REPORT says what happened.
+  // The caller records that as an alarm. Other errors are thrown as by Open.
+  static std::unique_ptr<Outbox> OpenOrSalvage(const std::filesystem::path& file,
+                                               OutboxOptions options, OutboxSalvage* report);
   ~Outbox();
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
@@ -100,6 +117,10 @@ class Outbox {
 
   OutboxStats Stats() const;
   const std::filesystem::path& file() const { return file_; }
+
+  // Stores ITEM as it is (id, kind, created, payload, attachment; seq is new), for
+  // salvage. Does nothing when the id is already stored. Not subject to the quota.
+  void Restore(const OutboxItem& item);
 
   // Accounted size of an item: payload + kind + id + attachment + this overhead.
   static constexpr int64_t kRowOverhead = 64;

@@ -42,6 +42,7 @@ double Percentile(std::vector<double> v, double p) {
 // One good frame of a track.
 struct Sample {
   float quality = 0, live = 0, mask = 0;
+  float ir = -1;  // IR face score when an IR frame was paired, −1 = none
   std::vector<float> feature;
   cv::Mat frame;  // the whole frame (shared with the source, never written)
   cv::Rect2f box;
@@ -70,6 +71,7 @@ struct TrackState {
 // What the fused frames say.
 struct Verdict {
   bool live = false;
+  std::string spoof_reason;  // when !live: "" (colour liveness), "ir_no_face", "ir_missing"
   float liveness = 0, quality = 0, mask = 0;
   bool masked = false;
   match::Decision decision;
@@ -92,6 +94,7 @@ struct AccessPipeline::Impl {
   PipelineOptions options;
   vision::FaceEngine& engine;
   const match::FeatureIndex& index;
+  mutable std::mutex thresholds_mu;  // thresholds may be replaced by the sync thread
   match::Thresholds thresholds;
   RulesLookup rules;
   door::DoorController& door;
@@ -105,6 +108,9 @@ struct AccessPipeline::Impl {
   std::unordered_map<int, TrackState> tracks;
   DoorWindow window;
   std::unordered_map<std::string, Clock::time_point> recent_admissions;
+  LivenessCalibrator calibrator;
+  std::mutex ir_mu;
+  std::deque<video::Frame> ir_frames;  // the latest few, oldest first
 
   mutable std::mutex mu;  // guards display and stats
   DisplayResult display;
@@ -128,7 +134,9 @@ struct AccessPipeline::Impl {
           to.min_hits = 1;
           to.max_gap = std::chrono::milliseconds(1500);
           return to;
-        }()) {}
+        }()),
+        calibrator(options.liveness_calibration, options.liveness_threshold,
+                   options.liveness_calibration_file) {}
 
   // ---- records and display
   void Emit(std::string_view kind, const nlohmann::json& payload, std::vector<uint8_t> jpeg) {
@@ -240,8 +248,9 @@ struct AccessPipeline::Impl {
     auto t = Clock::now();
     auto detected = engine.Detect(bgr);
     Time("detect", t);
+    const vision::FrameGate frame_gate = options.gate();
     for (auto& f : detected)
-      if (std::max(f.det.box.width, f.det.box.height) >= options.min_face_px)
+      if (frame_gate.LargeEnough(std::max(f.det.box.width, f.det.box.height)))
         faces.push_back(std::move(f));
     std::vector<vision::Quality> quality;
     std::vector<float> qscore;
@@ -281,12 +290,17 @@ struct AccessPipeline::Impl {
         if (!window.admitted.count(id)) window.evidence = bgr;
       }
       if (st.decided) continue;
-      if (quality[i].score < options.min_quality) continue;
+      if (!frame_gate.GoodEnough(quality[i].score)) continue;
       Sample s;
       s.quality = quality[i].score;
       auto ts = Clock::now();
       s.live = engine.Liveness(bgr, faces[i]);
       Time("liveness", ts);
+      if (options.ir_required) {
+        ts = Clock::now();
+        s.ir = IrScore(frame.captured, faces[i].det.box);
+        Time("ir", ts);
+      }
       ts = Clock::now();
       s.mask = options.mask_policy == MaskPolicy::kIgnore ? 0.f : MaskScore(faces[i].aligned);
       Time("mask", ts);
@@ -320,6 +334,32 @@ struct AccessPipeline::Impl {
     CheckTailgating(bgr);
   }
 
+  // ---- infrared (vision/ir_check.h)
+  void OnIrFrame(const video::Frame& frame) {
+    if (frame.image.empty() || frame.image.depth() != CV_8U)
+      throw Error(ErrorCode::kBadImage, "红外帧无效 / bad IR frame " + std::to_string(frame.seq));
+    std::lock_guard lock(ir_mu);
+    ir_frames.push_back(frame);
+    // A few frames cover the skew between the two cameras; older ones cannot pair.
+    while (ir_frames.size() > 8) ir_frames.pop_front();
+  }
+
+  // The IR face score for a colour face captured at T, from the IR frame nearest in time
+  // within ir_max_skew; −1 when there is none.
+  float IrScore(Clock::time_point t, const cv::Rect2f& box) {
+    cv::Mat ir;
+    {
+      std::lock_guard lock(ir_mu);
+      auto best = options.ir_max_skew + std::chrono::milliseconds(1);
+      for (const auto& f : ir_frames) {
+        const auto d = f.captured > t ? f.captured - t : t - f.captured;
+        if (d < best) best = std::chrono::duration_cast<std::chrono::milliseconds>(d), ir = f.image;
+      }
+    }
+    if (ir.empty()) return -1.f;
+    return vision::IrFaceScore(engine.detector(), ir, box, options.ir_check);
+  }
+
   void EndTrack(int id, Clock::time_point now) {
     auto it = tracks.find(id);
     if (it == tracks.end()) return;
@@ -341,8 +381,10 @@ struct AccessPipeline::Impl {
     Verdict v;
     const size_t n = st.samples.size();
     std::vector<float> fused(st.samples[0].feature.size(), 0.f);
+    std::vector<float> lives, irs;
     for (const auto& s : st.samples) {
-      v.liveness += s.live / float(n);
+      lives.push_back(s.live);
+      if (s.ir >= 0) irs.push_back(s.ir);
       v.quality += s.quality / float(n);
       v.mask += s.mask / float(n);
       for (size_t k = 0; k < fused.size(); ++k) fused[k] += s.feature[k];
@@ -351,9 +393,22 @@ struct AccessPipeline::Impl {
     for (float x : fused) norm += x * x;
     norm = std::sqrt(std::max(norm, 1e-12f));
     for (float& x : fused) x /= norm;
-    v.live = v.liveness >= options.liveness_threshold;
+    v.liveness = vision::FuseLiveness(lives, options.liveness_fusion);
+    v.live = v.liveness >= calibrator.threshold();
+    if (v.live && options.ir_required) {
+      float ir = 0;
+      for (float x : irs) ir += x / float(irs.size());
+      if (irs.empty())
+        v.live = false, v.spoof_reason = "ir_missing";
+      else if (ir < options.ir_threshold)
+        v.live = false, v.spoof_reason = "ir_no_face";
+    }
     v.masked = options.mask_policy != MaskPolicy::kIgnore && v.mask >= options.mask_score_threshold;
-    match::LevelSetting level = thresholds.at(options.level);
+    match::LevelSetting level;
+    {
+      std::lock_guard lock(thresholds_mu);
+      level = thresholds.at(options.level);
+    }
     if (v.masked && options.mask_policy == MaskPolicy::kStricter)
       level.threshold += options.mask_threshold_delta;
     v.threshold = level.threshold;
@@ -377,16 +432,19 @@ struct AccessPipeline::Impl {
     Verdict v = Evaluate(st);
     const bool accept = v.live && v.decision.outcome == match::Outcome::kAccept;
     if (!accept && !budget_spent && !ended) return;  // more frames may settle it
-    std::string result;
+    // Every approach the 1:N search recognised feeds the device's calibration, whatever
+    // its liveness: the sample is then not cut off by the threshold it sets.
+    if (v.decision.outcome == match::Outcome::kAccept) calibrator.Add(v.liveness);
+    std::string result, reason;
     if (!v.live)
-      result = "spoof";
+      result = "spoof", reason = v.spoof_reason;
     else if (v.decision.outcome == match::Outcome::kStranger)
       result = "stranger";
     else if (v.decision.outcome == match::Outcome::kUncertain)
       result = "uncertain";
     else
       result = "known";
-    Decide(st, &v, result, "", now);
+    Decide(st, &v, result, reason, now);
   }
 
   const Sample* BestSample(const TrackState& st) const {
@@ -600,8 +658,21 @@ void AccessPipeline::OnFrame(const video::Frame& frame) {
 void AccessPipeline::Flush() {
   impl_->Flush();
 }
+void AccessPipeline::OnIrFrame(const video::Frame& frame) {
+  impl_->OnIrFrame(frame);
+}
 const PipelineOptions& AccessPipeline::options() const {
   return impl_->options;
+}
+
+void AccessPipeline::SetThresholds(match::Thresholds thresholds) {
+  std::lock_guard lock(impl_->thresholds_mu);
+  impl_->thresholds = std::move(thresholds);
+}
+
+match::Thresholds AccessPipeline::thresholds() const {
+  std::lock_guard lock(impl_->thresholds_mu);
+  return impl_->thresholds;
 }
 
 DisplayResult AccessPipeline::last_result() const {
@@ -624,6 +695,8 @@ AccessPipeline::Stats AccessPipeline::stats() const {
   for (const auto& [stage, tc] : impl_->stage_time)
     s.stage_ms[stage] = tc.second ? tc.first / double(tc.second) : 0;
   s.fps = impl_->busy_ms > 0 ? double(s.processed) * 1000.0 / impl_->busy_ms : 0;
+  s.liveness_threshold = impl_->calibrator.threshold();
+  s.liveness_calibration_samples = impl_->calibrator.samples();
   return s;
 }
 
@@ -645,7 +718,9 @@ nlohmann::json AccessPipeline::Stats::ToJson() const {
           {"fps", fps},
           {"busy_ms_per_frame", busy_ms_per_frame},
           {"idle_ms_per_frame", idle_ms_per_frame},
-          {"stage_ms", stage_ms}};
+          {"stage_ms", stage_ms},
+          {"liveness_threshold", liveness_threshold},
+          {"liveness_calibration_samples", liveness_calibration_samples}};
 }
 
 }  // namespace anju::terminal

@@ -1,4 +1,4 @@
-// AccessPipeline: the terminal's recognition loop (issue 4, "Recognition loop").
+// AccessPipeline: the terminal's recognition loop ("Recognition loop").
 //
 //   frame ─▶ motion gate ─▶ detect ─▶ track ─▶ quality ─▶ liveness + embed (+ mask test)
 //         ─▶ per-track fusion of several good frames ─▶ 1:N (index.Search + match::Decide)
@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,9 +34,11 @@
 #include "door/controller.h"
 #include "match/index.h"
 #include "match/thresholds.h"
+#include "terminal/liveness_calibration.h"
 #include "terminal/person_rules.h"
 #include "video/frame_source.h"
 #include "vision/engine.h"
+#include "vision/ir_check.h"
 
 namespace anju::terminal {
 
@@ -65,10 +68,31 @@ struct PipelineOptions {
   // track ends): more frames for the hard cases, no wait for the easy one.
   std::chrono::milliseconds decision_budget{600};
   int fuse_frames = 2;
-  int max_fuse_frames = 8;          // frames kept per track (the best by quality)
-  float min_quality = 0.15f;        // vision::Quality::score below this: frame not used
-  float min_face_px = 60;           // faces smaller than this (box side) are too far away
-  float liveness_threshold = 0.5f;  // mean live probability over the fused frames
+  int max_fuse_frames = 8;  // frames kept per track (the best by quality)
+  // The per-frame gate (vision::FrameGate, whose defaults these are): quality score below
+  // min_quality, or a face box smaller than min_face_px (too far away): frame not used.
+  float min_quality = vision::FrameGate{}.min_quality;
+  float min_face_px = vision::FrameGate{}.min_face_px;
+  vision::FrameGate gate() const { return {min_face_px, min_quality}; }
+  // Liveness of an approach (R3.1.2.4): the live probabilities of its fused frames are
+  // combined by `liveness_fusion` and compared with `liveness_threshold` (how both were
+  // chosen: BENCHMARKS.md "Liveness"; the default is vision::LivenessOptions{}.threshold).
+  float liveness_threshold = vision::LivenessOptions{}.threshold;
+  vision::LivenessFusion liveness_fusion = vision::LivenessFusion::kLogitMean;
+  // Per-device calibration: the threshold rises toward what this camera gives residents
+  // (terminal/liveness_calibration.h), never below liveness_threshold.
+  LivenessCalibrationOptions liveness_calibration;
+  // Where the calibrator keeps its scores (set by Terminal to <data_dir>/
+  // liveness-calibration.json; not a config key). Empty = in memory only.
+  std::filesystem::path liveness_calibration_file;
+  // Infrared camera (vision/ir_check.h): "require" = an approach is live only if the IR
+  // frames paired with its samples show a face where the colour camera saw one (mean
+  // detector score ≥ ir_threshold); an approach with no paired IR frame at all is refused
+  // (fail closed: reason "ir_missing"). IR frames come through AccessPipeline::OnIrFrame.
+  bool ir_required = false;  // config "ir_mode": "off" | "require"
+  float ir_threshold = 0.5f;
+  std::chrono::milliseconds ir_max_skew{150};  // |IR capture − colour capture| to pair
+  vision::IrCheckOptions ir_check;             // config "ir_map": [a, b, c, d, e, f]
   std::chrono::milliseconds default_open{3000};
   // Motion gate (R3.2.3.2): while nothing moves (and no track or door window is open),
   // frames are only differenced on a 160-px grey copy and the face pipeline sleeps.
@@ -127,9 +151,13 @@ class AccessPipeline {
     // Processed frames per second of pipeline time while awake, and mean time per
     // processed / idle frame.
     double fps = 0, busy_ms_per_frame = 0, idle_ms_per_frame = 0;
-    // Mean ms per call: detect (per frame), quality, liveness, mask, embed (per face),
+    // Mean ms per call: detect (per frame), quality, liveness, mask, embed, ir (per face),
     // search (per decision).
     std::map<std::string, double> stage_ms;
+    // The liveness threshold in effect (calibrated or configured) and the approaches the
+    // calibration has seen.
+    float liveness_threshold = 0;
+    uint64_t liveness_calibration_samples = 0;
     nlohmann::json ToJson() const;
   };
 
@@ -147,10 +175,18 @@ class AccessPipeline {
   void OnFrame(const video::Frame& frame);
   // The source ended: decide pending tracks, close the door window.
   void Flush();
+  // A frame of the infrared camera (options().ir_required); any thread. Frames are paired
+  // with colour frames by capture time (video::Frame::captured, same clock). Empty or
+  // non-8-bit frames throw anju::Error(kBadImage).
+  void OnIrFrame(const video::Frame& frame);
 
   DisplayResult last_result() const;  // any thread
   Stats stats() const;                // any thread
   const PipelineOptions& options() const;
+  // The levels decisions use from the next one on (any thread): the site's levels the server
+  // calibrated (docs/device-protocol.md, gallery "thresholds"; Terminal applies them).
+  void SetThresholds(match::Thresholds thresholds);
+  match::Thresholds thresholds() const;
 
  private:
   struct Impl;

@@ -7,6 +7,7 @@
 #include "crypto/keyfile.h"
 #include "protocol/device_auth.h"
 #include "protocol/feature_codec.h"
+#include "protocol/json_limits.h"
 
 namespace anju::terminal {
 namespace fs = std::filesystem;
@@ -50,14 +51,14 @@ RawPackage Split(const fs::path& file) {
   const size_t s_end = data.find('\n', h_end + 1);
   if (s_end == std::string::npos) NotAPackage(file, "truncated signature");
   try {
-    p.header = json::parse(p.header_line);
+    p.header = protocol::ParseJson(p.header_line);  // read before the signature is checked
     if (p.header.at("format") != "anju-gallery-package" || p.header.at("version") != 1)
       NotAPackage(file, "unknown format in header");
     p.signature = crypto::FromBase64(data.substr(h_end + 1, s_end - h_end - 1));
   } catch (const json::exception& e) {
     NotAPackage(file, std::string("bad header: ") + e.what());
   } catch (const Error& e) {
-    NotAPackage(file, std::string("bad signature field: ") + e.what());
+    NotAPackage(file, std::string("bad header or signature field: ") + e.what());
   }
   p.payload = data.substr(s_end + 1);
   return p;

@@ -1,4 +1,4 @@
-// Gallery packages for offline terminals (issue 4, "Offline / removable-storage
+// Gallery packages for offline terminals ("Offline / removable-storage
 // operation"): a terminal's whole gallery (identity codes, feature codes, rules) in one
 // file for a USB stick, SM4-encrypted with a package key and SM2-signed by the issuer.
 // Format (docs/terminal.md, "Gallery package"):

@@ -48,6 +48,10 @@ void Link::Failure(std::exception_ptr error) {
     std::rethrow_exception(error);
   } catch (const protocol::ApiError& e) {
     message = "HTTP " + std::to_string(e.status()) + " " + e.code() + ": " + e.what();
+    if (e.code() == "clock_skew")
+      message +=
+          " — 请校准本终端时间（NTP），记录保留待上传 / set this terminal's clock (NTP); "
+          "records are kept until then";
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kUnavailable) state = LinkState::kOffline;
     message = std::string("[") + ErrorCodeName(e.code()) + "] " + e.what();

@@ -131,6 +131,28 @@ std::unique_ptr<LocalState> LocalState::Open(const fs::path& data_dir, LocalStat
   s->options_.dim = s->gallery_->info().dim;
 
   const fs::path state_file = data_dir / "state.db";
+  try {
+    s->OpenStateDb(state_file);
+  } catch (const Error& e) {
+    // Every refusal names the file (the operator restores that one).
+    const std::string what = e.what();
+    if (e.code() != ErrorCode::kCorrupt || what.find(state_file.string()) != std::string::npos)
+      throw;
+    throw Error(ErrorCode::kCorrupt, what + ": " + state_file.string());
+  }
+
+  s->index_ = std::make_unique<match::FeatureIndex>(match::IndexOptions{
+      s->model_version_, s->options_.dim, s->options_.precision, s->options_.fusion});
+  s->FinishPending();
+  s->gallery_->LoadInto(*s->index_, options.load_threads);
+  s->LoadRules();
+  const auto v = s->Get("gallery_version");
+  s->version_ = v ? std::stoll(*v) : 0;
+  return s;
+}
+
+void LocalState::OpenStateDb(const fs::path& state_file) {
+  LocalState* s = this;
   int rc =
       sqlite3_open_v2(state_file.c_str(), &s->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
@@ -139,6 +161,13 @@ std::unique_ptr<LocalState> LocalState::Open(const fs::path& data_dir, LocalStat
   sqlite3_busy_timeout(s->db_, 5000);
   s->Exec("PRAGMA journal_mode=WAL");
   s->Exec("PRAGMA synchronous=FULL");
+  {
+    // Page-level consistency, as the gallery and the outbox check theirs.
+    Stmt q(s->db_, "PRAGMA quick_check");
+    if (!q.Step() || q.Text(0) != "ok")
+      throw Error(ErrorCode::kCorrupt, "终端状态库已损坏 / terminal state database " +
+                                           state_file.string() + " failed its integrity check");
+  }
   {
     Stmt v(s->db_, "PRAGMA user_version");
     v.Step();
@@ -155,15 +184,6 @@ std::unique_ptr<LocalState> LocalState::Open(const fs::path& data_dir, LocalStat
       "CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT,"
       " version INTEGER NOT NULL, batch TEXT NOT NULL);"
       "PRAGMA user_version = 1;");
-
-  s->index_ = std::make_unique<match::FeatureIndex>(match::IndexOptions{
-      s->model_version_, s->options_.dim, s->options_.precision, s->options_.fusion});
-  s->FinishPending();
-  s->gallery_->LoadInto(*s->index_, options.load_threads);
-  s->LoadRules();
-  const auto v = s->Get("gallery_version");
-  s->version_ = v ? std::stoll(*v) : 0;
-  return s;
 }
 
 void LocalState::FinishPending() {

@@ -1,4 +1,4 @@
-// LocalState: everything a terminal keeps in its data directory (issue 4, "Local state
+// LocalState: everything a terminal keeps in its data directory ("Local state
 // and records"; R3.1.2.6, R3.1.2.7, R3.3.2.3), and the in-memory gallery built from it.
 //
 //   DATA_DIR/gallery.db          store::Gallery: identity codes + sealed feature codes only
@@ -138,6 +138,7 @@ class LocalState {
                    int64_t pending_id, std::vector<PersonRules>* parsed);
   void LoadRules();
   void FinishPending();
+  void OpenStateDb(const std::filesystem::path& state_file);  // state.db: open, check, schema
   void Exec(const char* sql) const;
 
   std::filesystem::path dir_;

@@ -91,6 +91,10 @@ PersonRules ParseRules(std::string person, std::string display_name, const nlohm
       r.windows.push_back(tw);
     }
   }
+  if (auto it = rules.find("recognise_only"); it != rules.end() && !it->is_null()) {
+    if (!it->is_boolean()) Bad(who, "recognise_only must be true or false");
+    r.recognise_only = it->get<bool>();
+  }
   if (auto it = rules.find("open_ms"); it != rules.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 600'000)
       Bad(who, "open_ms must be an integer 0 … 600000");
@@ -113,6 +117,7 @@ nlohmann::json RulesToJson(const PersonRules& r) {
         {{"days", days}, {"start", FormatClock(w.start_min)}, {"end", FormatClock(w.end_min)}});
   }
   j["open_ms"] = r.open_ms;
+  j["recognise_only"] = r.recognise_only;
   return j;
 }
 
@@ -165,6 +170,7 @@ const char* AuthorisationMessageEn(Authorisation a) {
 }
 
 Authorisation Authorise(const PersonRules& r, int door, int64_t now_ms, int weekday, int minute) {
+  if (r.recognise_only) return Authorisation::kWrongDoor;
   if (r.valid_from_ms && now_ms < *r.valid_from_ms) return Authorisation::kNotYetValid;
   if (r.valid_until_ms && now_ms >= *r.valid_until_ms) return Authorisation::kExpired;
   if (!r.doors.empty()) {

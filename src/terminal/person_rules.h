@@ -30,12 +30,18 @@ struct PersonRules {
   std::vector<int> doors;                                // empty = every door
   std::vector<TimeWindow> windows;                       // empty = any time
   int open_ms = 0;  // 0 = the terminal's default (longer for elderly/disabled, R2.1.4.1)
+  // In this terminal's gallery to be recognised, never let in: a resident of another unit
+  // held at a unit door so that a look-alike is recognised as who they are (and refused as
+  // wrong_door, or "uncertain" on a near tie) instead of being taken for a resident of this
+  // door (docs/matching.md, "Unit doors").
+  bool recognise_only = false;
   bool operator==(const PersonRules&) const = default;
 };
 
 // RULES: the protocol object, e.g.
 //   {"valid_from_ms": 1764000000000, "valid_until_ms": null, "doors": [0],
-//    "windows": [{"days": [1,2,3,4,5], "start": "06:00", "end": "23:30"}], "open_ms": 8000}
+//    "windows": [{"days": [1,2,3,4,5], "start": "06:00", "end": "23:30"}], "open_ms": 8000,
+//    "recognise_only": false}
 // null or {} = no restriction. Every field is optional; unknown fields are ignored (the
 // protocol tells clients to ignore unknown response fields). A field of the wrong type or
 // out of range throws anju::Error(kInvalidArgument) naming the person and the field.
@@ -50,7 +56,8 @@ const char* AuthorisationName(Authorisation a);
 const char* AuthorisationMessageZh(Authorisation a);
 const char* AuthorisationMessageEn(Authorisation a);
 
-// Checks in this order: validity dates, door, time window. Windows use local time (TZ).
+// Checks in this order: recognise-only (wrong_door), validity dates, door, time window.
+// Windows use local time (TZ).
 Authorisation Authorise(const PersonRules& rules, int door,
                         std::chrono::system_clock::time_point now);
 // The same with the local calendar given explicitly (tests, other time zones):

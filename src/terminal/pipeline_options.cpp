@@ -65,6 +65,12 @@ PipelineOptions PipelineOptions::FromJson(const nlohmann::json& j) {
                                               "min_quality",
                                               "min_face_px",
                                               "liveness_threshold",
+                                              "liveness_fusion",
+                                              "liveness_calibration",
+                                              "ir_mode",
+                                              "ir_threshold",
+                                              "ir_max_skew_ms",
+                                              "ir_map",
                                               "default_open_ms",
                                               "motion_gate",
                                               "idle_fps",
@@ -99,6 +105,34 @@ PipelineOptions PipelineOptions::FromJson(const nlohmann::json& j) {
     if (has("min_face_px")) o.min_face_px = Number<float>(j, "min_face_px", 0, 4096);
     if (has("liveness_threshold"))
       o.liveness_threshold = Number<float>(j, "liveness_threshold", 0, 1);
+    if (has("liveness_fusion")) {
+      if (!j["liveness_fusion"].is_string()) Bad("liveness_fusion", "must be a string");
+      try {
+        o.liveness_fusion = vision::ParseLivenessFusion(j["liveness_fusion"].get<std::string>());
+      } catch (const Error& e) {
+        Bad("liveness_fusion", e.what());
+      }
+    }
+    if (has("liveness_calibration"))
+      o.liveness_calibration = LivenessCalibrationOptions::FromJson(j["liveness_calibration"]);
+    if (has("ir_mode")) {
+      const auto& m = j["ir_mode"];
+      if (!m.is_string() || (m != "off" && m != "require"))
+        Bad("ir_mode", "must be \"off\" or \"require\", got " + m.dump());
+      o.ir_required = m == "require";
+    }
+    if (has("ir_threshold")) o.ir_threshold = Number<float>(j, "ir_threshold", 0, 1);
+    if (has("ir_max_skew_ms")) o.ir_max_skew = Ms(j, "ir_max_skew_ms", 5'000);
+    if (has("ir_map")) {
+      const auto& m = j["ir_map"];
+      if (!m.is_array() || m.size() != 6)
+        Bad("ir_map",
+            "must be 6 numbers [a, b, c, d, e, f]: x' = a·x + b·y + c, y' = d·x + e·y + f");
+      for (size_t k = 0; k < 6; ++k) {
+        if (!m[k].is_number()) Bad("ir_map", "element " + std::to_string(k) + " is not a number");
+        o.ir_check.map[k] = m[k].get<float>();
+      }
+    }
     if (has("default_open_ms")) o.default_open = Ms(j, "default_open_ms", 600'000);
     if (has("motion_gate")) {
       if (!j["motion_gate"].is_boolean()) Bad("motion_gate", "must be true or false");
@@ -137,6 +171,12 @@ nlohmann::json PipelineOptions::ToJson() const {
           {"min_quality", min_quality},
           {"min_face_px", min_face_px},
           {"liveness_threshold", liveness_threshold},
+          {"liveness_fusion", vision::LivenessFusionName(liveness_fusion)},
+          {"liveness_calibration", liveness_calibration.ToJson()},
+          {"ir_mode", ir_required ? "require" : "off"},
+          {"ir_threshold", ir_threshold},
+          {"ir_max_skew_ms", ir_max_skew.count()},
+          {"ir_map", ir_check.map},
           {"default_open_ms", default_open.count()},
           {"motion_gate", motion_gate},
           {"idle_fps", idle_fps},

@@ -98,10 +98,35 @@ std::vector<std::string> HealthProblems(const nlohmann::json& s) {
   if (camera != "connected")
     problems.push_back("camera " + camera + ": " +
                        s.value("/camera/last_error"_json_pointer, std::string()));
+  // With an IR camera configured every approach needs it (fail closed): say so.
+  if (s.contains("ir_camera")) {
+    const auto ir = s.value("/ir_camera/state"_json_pointer, std::string("unknown"));
+    if (ir != "connected")
+      problems.push_back("IR camera " + ir + ": " +
+                         s.value("/ir_camera/last_error"_json_pointer, std::string()));
+  }
   if (s.value("/outbox/near_full"_json_pointer, false)) problems.push_back("outbox near full");
   if (s.value("/outbox/full"_json_pointer, false)) problems.push_back("outbox full");
-  if (s.value("/records/failures"_json_pointer, int64_t{0}) > 0)
-    problems.push_back("records could not be stored");
+  // While the outbox refuses records (a full disk); they wait in memory and the problem
+  // clears when they are written.
+  if (s.value("/records/failing"_json_pointer, false) ||
+      s.value("/records/pending"_json_pointer, int64_t{0}) > 0)
+    problems.push_back(
+        "records could not be stored (" +
+        std::to_string(s.value("/records/pending"_json_pointer, int64_t{0})) +
+        " waiting in memory): " + s.value("/records/last_error"_json_pointer, std::string()));
+  if (s.value("/records/dropped"_json_pointer, int64_t{0}) > 0) problems.push_back("records lost");
+  // Offline is not a problem, a clock the server refuses is: nothing reaches it until the
+  // time is set.
+  for (const char* link : {"/server/sync/last_error", "/server/upload/last_error"})
+    if (s.value(nlohmann::json::json_pointer(link), std::string()).find("clock_skew") !=
+            std::string::npos &&
+        s.value("/server/state"_json_pointer, std::string()) == "refused") {
+      problems.push_back(
+          "clock: the server refuses this terminal's time (more than 5 minutes "
+          "off); set the clock (NTP)");
+      break;
+    }
   return problems;
 }
 

@@ -1,4 +1,4 @@
-// The terminal's local status page (R3.1.2.5; issue 4, "Display"): a small HTTPS server
+// The terminal's local status page (R3.1.2.5): a small HTTPS server
 // for the kiosk browser on the device and for health checks (plain HTTP only when asked,
 // for development). The certificate is self-signed, made at first start and kept.
 //

@@ -56,6 +56,15 @@ size_t SyncClient::SyncGallery() {
     const std::string path = "/api/v1/device/gallery?since=" + std::to_string(since) +
                              "&limit=" + std::to_string(options_.page_limit);
     const nlohmann::json page = client_.CallJson("GET", path);
+    // The site's levels come with every answer (docs/device-protocol.md); a bad value is the
+    // terminal's to refuse, it does not stop the gallery.
+    if (options_.thresholds && page.is_object()) {
+      try {
+        options_.thresholds(page.contains("thresholds") ? page["thresholds"] : nlohmann::json());
+      } catch (const std::exception& e) {
+        spdlog::warn("服务器下发的阈值无效 / the server's site levels were refused: {}", e.what());
+      }
+    }
     std::vector<GalleryChange> changes;
     int64_t version = 0, answered_since = since;
     bool more = false;

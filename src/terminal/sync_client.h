@@ -1,5 +1,5 @@
 // SyncClient: the terminal's gallery sync, command poll and heartbeat (docs/device-
-// protocol.md, "Gallery sync", "Commands", "Heartbeat"; issue 4). One background thread:
+// protocol.md, "Gallery sync", "Commands", "Heartbeat"). One background thread:
 //
 //   every poll_interval (default 2 s): GET /gallery?since=<stored version> and apply each
 //   page atomically (LocalState::ApplyBatch) while `more`; GET /commands, run them,
@@ -34,6 +34,9 @@ struct SyncOptions {
   std::chrono::milliseconds backoff_max{30'000};
   int page_limit = 200;  // changes per gallery request (server caps at 500)
   std::string software_version = "0.1.0";
+  // The "thresholds" of each gallery answer (null when absent: the site has no levels of its
+  // own), on the sync thread; the terminal lays them over its file (terminal/site_levels.h).
+  std::function<void(const nlohmann::json&)> thresholds;
 };
 
 struct SyncStats {

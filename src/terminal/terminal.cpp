@@ -2,12 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "door/converter_client.h"
 #include "door/gpio.h"
 #include "door/logging_controller.h"
+#include "door/outbox_sink.h"
 #include "protocol/device_auth.h"
+#include "terminal/site_levels.h"
 
 namespace anju::terminal {
 namespace fs = std::filesystem;
@@ -18,6 +22,11 @@ namespace {
 int64_t ToMs(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
+
+// Records kept in memory while the outbox refuses them (a full disk): at most this many,
+// snapshots dropped first (docs/terminal.md, "When the disk is full").
+constexpr size_t kMaxPendingRecords = 20'000;
+constexpr size_t kMaxPendingBytes = size_t{64} << 20;
 
 std::unique_ptr<door::DoorController> MakeDoor(const DoorConfig& d) {
   if (d.output == "converter") {
@@ -81,24 +90,75 @@ Terminal::Terminal(TerminalConfig config, TerminalParts parts)
                   "(made by `anju calibrate`)");
     thresholds = match::Thresholds::Load(file, model);
   }
+  file_thresholds_ = thresholds;
+  // The site's levels received before a restart (the server may be out of reach now).
+  if (const auto f = SiteLevelsFile(config_.data_dir); fs::exists(f)) {
+    try {
+      std::ifstream in(f);
+      const json j = json::parse(in);
+      thresholds = MergeSiteLevels(file_thresholds_, j);
+      site_levels_ = j;
+    } catch (const std::exception& e) {
+      spdlog::warn("站点阈值文件无效，使用本机阈值 / site levels file {} refused: {}", f.string(),
+                   e.what());
+    }
+  }
   LocalStateOptions lo;
   lo.model_version = model;
   lo.fusion = thresholds.fusion;
   state_ = LocalState::Open(config_.data_dir, lo);
   store::OutboxOptions oo;
   oo.quota_bytes = config_.outbox_quota_mb << 20;
-  outbox_ = store::Outbox::Open(state_->outbox_path(), oo);
+  // A damaged outbox must not keep the door shut: it is moved aside, what can be read is
+  // carried over with its ids, and an alarm says so (docs/outbox.md, "Damaged files").
+  store::OutboxSalvage salvage;
+  outbox_ = store::Outbox::OpenOrSalvage(state_->outbox_path(), oo, &salvage);
+  if (salvage.happened) {
+    spdlog::error(
+        "待上传记录库已损坏：已移至 {}，恢复 {} 条，{} 处无法读取 / damaged outbox moved to {}; "
+        "{} items salvaged, {} unreadable ({})",
+        salvage.moved_to.string(), salvage.salvaged, salvage.unreadable, salvage.moved_to.string(),
+        salvage.salvaged, salvage.unreadable, salvage.reason);
+    const auto now = std::chrono::system_clock::now();
+    Store({"alarm",
+           json{{"alarm", true},
+                {"alarm_type", "outbox_damaged"},
+                {"severity", "major"},
+                {"time_ms", ToMs(now)},
+                {"terminal", config_.name},
+                {"file", state_->outbox_path().string()},
+                {"moved_to", salvage.moved_to.string()},
+                {"salvaged", salvage.salvaged},
+                {"unreadable", salvage.unreadable},
+                {"detail", salvage.reason},
+                {"description", "待上传记录库损坏，已尽量恢复 / outbox damaged, salvaged"},
+                {"description_zh", "待上传记录库损坏，已尽量恢复"},
+                {"description_en", "outbox damaged; readable records were salvaged"}}
+               .dump(-1, ' ', false, json::error_handler_t::replace),
+           {},
+           now});
+  }
 
   door_ = parts_.door ? std::move(parts_.door) : MakeDoor(config_.door);
-  door_sink_ = std::make_unique<door::OutboxSink>(*outbox_, config_.name);
-  door_->SetEventCallback(door_sink_->Callback());
+  // Door inputs become records through the same ordered path as access records.
+  door_->SetEventCallback([this](const door::DoorEvent& e) {
+    Store({door::OutboxKindFor(e.kind),
+           door::DoorEventJson(e, config_.name),
+           {},
+           e.time == std::chrono::system_clock::time_point{} ? std::chrono::system_clock::now()
+                                                             : e.time,
+           true});
+  });
   commands_ = std::make_unique<CommandRunner>(*door_, notices_, [this] {
     std::lock_guard lock(mu_);
     if (sync_) sync_->RequestSync();
   });
 
+  PipelineOptions po = config_.pipeline;
+  if (po.liveness_calibration.enabled && po.liveness_calibration_file.empty())
+    po.liveness_calibration_file = config_.data_dir / "liveness-calibration.json";
   pipeline_ = std::make_unique<AccessPipeline>(
-      config_.pipeline, *engine_, state_->index(), thresholds, state_->Lookup(), *door_,
+      po, *engine_, state_->index(), thresholds, state_->Lookup(), *door_,
       [this](std::string_view kind, const json& payload, std::vector<uint8_t> jpeg) {
         Record(kind, payload, std::move(jpeg));
       });
@@ -113,16 +173,101 @@ Terminal::~Terminal() {
 
 void Terminal::Record(std::string_view kind, const json& payload, std::vector<uint8_t> jpeg) {
   // Runs on the frame thread: a local fsynced append, never the network.
-  try {
-    outbox_->Append(kind, payload.dump(), jpeg);
-    ++records_;
-  } catch (const std::exception& e) {
-    ++record_failures_;
-    spdlog::error("记录无法保存 / record ({}) could not be stored: {}", kind, e.what());
-    return;
+  Store({std::string(kind), payload.dump(-1, ' ', false, json::error_handler_t::replace),
+         std::move(jpeg), std::chrono::system_clock::now()});
+}
+
+void Terminal::Store(PendingRecord r) {
+  bool stored_any = false;
+  {
+    std::lock_guard lock(records_mu_);
+    pending_bytes_ += r.payload.size() + r.jpeg.size();
+    pending_.push_back(std::move(r));
+    const size_t before = pending_.size();
+    FlushPendingLocked();
+    stored_any = pending_.size() < before;
+    // Bounded: snapshots go first, then the oldest records (each one logged).
+    for (auto& p : pending_) {
+      if (pending_bytes_ <= kMaxPendingBytes) break;
+      pending_bytes_ -= p.jpeg.size();
+      p.jpeg.clear();
+      p.jpeg.shrink_to_fit();
+    }
+    while (pending_.size() > kMaxPendingRecords || pending_bytes_ > kMaxPendingBytes) {
+      ++records_dropped_;
+      spdlog::error("记录丢失（待写入过多）/ record lost, too many waiting for the disk: {} {}",
+                    pending_.front().kind, pending_.front().payload.substr(0, 200));
+      pending_bytes_ -= pending_.front().payload.size() + pending_.front().jpeg.size();
+      pending_.pop_front();
+    }
+    has_pending_ = !pending_.empty();
   }
-  std::lock_guard lock(mu_);
-  if (uploader_) uploader_->Wake();
+  if (stored_any) {
+    std::lock_guard lock(mu_);
+    if (uploader_) uploader_->Wake();
+  }
+}
+
+void Terminal::FlushPendingLocked() {
+  last_flush_try_ = std::chrono::steady_clock::now();
+  const bool was_failing = !record_error_.empty();
+  size_t written = 0;
+  while (!pending_.empty()) {
+    PendingRecord& p = pending_.front();
+    try {
+      outbox_->Append(p.kind, p.payload, p.jpeg, p.created);
+    } catch (const std::exception& e) {
+      ++record_failures_;
+      if (record_error_.empty())
+        spdlog::error(
+            "记录无法保存，保留在内存中重试 / record ({}) could not be stored, kept in memory and "
+            "retried: {}",
+            p.kind, e.what());
+      record_error_ = e.what();
+      if (p.door_event) ++door_event_failures_;
+      return;
+    }
+    ++(p.door_event ? door_events_ : records_);
+    pending_bytes_ -= p.payload.size() + p.jpeg.size();
+    pending_.pop_front();
+    ++written;
+  }
+  record_error_.clear();
+  if (was_failing)
+    spdlog::info("记录存储已恢复 / records stored again ({} written from memory)", written);
+}
+
+size_t Terminal::pending_records() const {
+  std::lock_guard lock(records_mu_);
+  return pending_.size();
+}
+
+void Terminal::ApplySiteLevels(const json& levels) {
+  if (levels == site_levels_) return;  // the sync thread only: no lock needed
+  // Throws for malformed levels: the sync client logs it and the levels in force stay.
+  const match::Thresholds merged =
+      levels.is_null() ? file_thresholds_ : MergeSiteLevels(file_thresholds_, levels);
+  const fs::path f = SiteLevelsFile(config_.data_dir);
+  std::error_code ec;
+  if (levels.is_null()) {
+    fs::remove(f, ec);
+  } else {
+    const fs::path tmp = f.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << levels.dump();
+      if (!out.flush()) throw Error(ErrorCode::kIo, "cannot write " + tmp.string());
+    }
+    fs::rename(tmp, f, ec);
+    if (ec) throw Error(ErrorCode::kIo, "cannot write " + f.string() + ": " + ec.message());
+  }
+  pipeline_->SetThresholds(merged);
+  site_levels_ = levels;
+  spdlog::info("站点阈值已更新 / site levels applied: high {:.4f} normal {:.4f} low {:.4f}{}",
+               merged.at(match::SecurityLevel::kHigh).threshold,
+               merged.at(match::SecurityLevel::kNormal).threshold,
+               merged.at(match::SecurityLevel::kLow).threshold,
+               levels.is_null() ? " (the thresholds file's)" : "");
 }
 
 void Terminal::Start() {
@@ -142,6 +287,10 @@ void Terminal::Start() {
     status_->Start();
   }
   door_poller_ = std::make_unique<door::EventPoller>(*door_, std::chrono::milliseconds(200));
+  if (!config_.ir_camera.empty()) {
+    if (!ir_source_) ir_source_ = video::FrameSource::Open(config_.ir_camera);
+    ir_thread_ = std::thread([this] { IrLoop(); });
+  }
   frame_thread_ = std::thread([this] { FrameLoop(); });
   if (!config_.server_url.empty()) connect_thread_ = std::thread([this] { ConnectLoop(); });
 }
@@ -151,6 +300,14 @@ void Terminal::FrameLoop() {
     {
       std::lock_guard lock(mu_);
       if (stop_) break;
+    }
+    // Records the disk refused are retried about once a second until it takes them.
+    if (has_pending_) {
+      std::lock_guard lock(records_mu_);
+      if (std::chrono::steady_clock::now() - last_flush_try_ > std::chrono::seconds(1)) {
+        FlushPendingLocked();
+        has_pending_ = !pending_.empty();
+      }
     }
     std::optional<video::Frame> frame = source_->Read(std::chrono::milliseconds(500));
     if (frame) {
@@ -170,6 +327,30 @@ void Terminal::FrameLoop() {
       std::lock_guard lock(mu_);
       camera_ended_ = true;
       cv_.notify_all();
+      break;
+    }
+  }
+}
+
+void Terminal::IrLoop() {
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) break;
+    }
+    std::optional<video::Frame> frame = ir_source_->Read(std::chrono::milliseconds(500));
+    if (frame) {
+      try {
+        pipeline_->OnIrFrame(*frame);
+      } catch (const Error& e) {
+        if (bad_frames_++ % 100 == 0)
+          spdlog::warn("红外坏帧已跳过 / bad IR frame {} skipped: {}", frame->seq, e.what());
+      }
+      continue;
+    }
+    const auto st = ir_source_->status();
+    if (st.state == video::SourceState::kEnded || st.state == video::SourceState::kStopped) {
+      spdlog::info("红外视频源结束 / IR camera source ended: {}", video::Describe(st));
       break;
     }
   }
@@ -204,6 +385,7 @@ bool Terminal::Connect() {
     so.heartbeat_interval = config_.heartbeat;
   }
   so.software_version = kSoftwareVersion;
+  so.thresholds = [this](const json& levels) { ApplySiteLevels(levels); };
   sync_ = std::make_unique<SyncClient>(*state_, *sync_client_, id.data_key, *commands_, so, [this] {
     const auto o = outbox_->Stats();
     const auto cam = source_ ? source_->status().state : video::SourceState::kConnecting;
@@ -247,13 +429,22 @@ void Terminal::Stop() {
   }
   cv_.notify_all();
   if (source_) source_->Stop();
+  if (ir_source_) ir_source_->Stop();
   if (frame_thread_.joinable()) frame_thread_.join();
+  if (ir_thread_.joinable()) ir_thread_.join();
   bool ended = false;
   {
     std::lock_guard lock(mu_);
     ended = camera_ended_;
   }
   if (!ended) pipeline_->Flush();  // decide what is pending (records), close the door window
+  {
+    std::lock_guard lock(records_mu_);
+    FlushPendingLocked();
+    if (!pending_.empty())
+      spdlog::error("停止时 {} 条记录未能写入 / {} records could not be written before stopping",
+                    pending_.size(), pending_.size());
+  }
   if (connect_thread_.joinable()) connect_thread_.join();
   std::unique_ptr<SyncClient> sync;
   std::unique_ptr<Uploader> uploader;
@@ -312,6 +503,15 @@ json Terminal::Status() const {
   } else {
     s["camera"] = {{"uri", config_.camera}, {"state", "not_started"}};
   }
+  if (ir_source_) {
+    const auto c = ir_source_->status();
+    s["ir_camera"] = {{"uri", c.uri},
+                      {"state", video::SourceStateName(c.state)},
+                      {"last_error", c.last_error},
+                      {"frames", c.frames}};
+  } else if (!config_.ir_camera.empty()) {
+    s["ir_camera"] = {{"uri", config_.ir_camera}, {"state", "not_started"}};
+  }
 
   s["gallery"] = {{"persons", state_->persons()},
                   {"templates", state_->index().size()},
@@ -325,11 +525,18 @@ json Terminal::Status() const {
                  {"near_full", o.near_full},
                  {"full", o.full},
                  {"attachments_dropped", o.attachments_dropped}};
-  s["records"] = {{"stored", records_.load()},
-                  {"failures", record_failures_.load()},
-                  {"bad_frames", bad_frames_.load()},
-                  {"door_events", door_sink_->recorded()},
-                  {"door_event_failures", door_sink_->failures()}};
+  {
+    std::lock_guard lock(records_mu_);
+    s["records"] = {{"pending", pending_.size()},
+                    {"failing", !record_error_.empty()},
+                    {"last_error", record_error_},
+                    {"dropped", records_dropped_.load()}};
+  }
+  s["records"].update(json{{"stored", records_.load()},
+                           {"failures", record_failures_.load()},
+                           {"bad_frames", bad_frames_.load()},
+                           {"door_events", door_events_.load()},
+                           {"door_event_failures", door_event_failures_.load()}});
 
   json server = {{"url", config_.server_url}, {"state", "disabled"}};
   {

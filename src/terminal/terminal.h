@@ -1,4 +1,4 @@
-// Terminal: the whole gate / unit-door terminal wired together (issue 4), shared by the
+// Terminal: the whole gate / unit-door terminal wired together, shared by the
 // anju-terminal program and by end-to-end tests that run it in-process.
 //
 //   camera (video::FrameSource) ─▶ frame thread ─▶ AccessPipeline ─▶ door / records
@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -94,24 +95,42 @@ class Terminal {
   const TerminalConfig& config() const { return config_; }
   uint64_t records() const { return records_; }
   uint64_t record_failures() const { return record_failures_; }
+  // Records the outbox refused (full disk, reserve exhausted) and kept in memory to be
+  // written, in order, before any newer record.
+  size_t pending_records() const;
 
  private:
   void FrameLoop();
+  void IrLoop();       // the infrared camera's frames → AccessPipeline::OnIrFrame
   void ConnectLoop();  // registration (if needed), then the sync and upload threads
   bool Connect();
   void Record(std::string_view kind, const nlohmann::json& payload, std::vector<uint8_t> jpeg);
+  // The site's levels from the server (null = none): laid over the file's, kept on disk.
+  void ApplySiteLevels(const nlohmann::json& levels);
+  // A record on its way to the outbox (an access decision, an alarm, a door event).
+  struct PendingRecord {
+    std::string kind, payload;
+    std::vector<uint8_t> jpeg;
+    std::chrono::system_clock::time_point created;
+    bool door_event = false;
+  };
+  // Appends R after every record still pending; keeps it in memory when the outbox refuses
+  // (docs/terminal.md, "When the disk is full"). Any thread.
+  void Store(PendingRecord r);
+  void FlushPendingLocked();
 
   TerminalConfig config_;
   TerminalParts parts_;
+  match::Thresholds file_thresholds_;  // the thresholds file's (or TerminalParts') levels
+  nlohmann::json site_levels_;         // the server's, as last applied (null = none)
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<LocalState> state_;
   std::unique_ptr<store::Outbox> outbox_;
   std::shared_ptr<vision::FaceEngine> engine_;
   std::unique_ptr<door::DoorController> door_;
-  std::unique_ptr<door::OutboxSink> door_sink_;
   std::unique_ptr<door::EventPoller> door_poller_;
   std::unique_ptr<AccessPipeline> pipeline_;
-  std::unique_ptr<video::FrameSource> source_;
+  std::unique_ptr<video::FrameSource> source_, ir_source_;
   NoticeBoard notices_;
   std::unique_ptr<CommandRunner> commands_;
   std::unique_ptr<protocol::DeviceClient> sync_client_, upload_client_;
@@ -119,13 +138,20 @@ class Terminal {
   std::unique_ptr<Uploader> uploader_;
   std::unique_ptr<StatusServer> status_;
   std::atomic<uint64_t> records_{0}, record_failures_{0}, bad_frames_{0};
+  std::atomic<uint64_t> door_events_{0}, door_event_failures_{0}, records_dropped_{0};
+  mutable std::mutex records_mu_;  // the pending records and the outbox appends' order
+  std::deque<PendingRecord> pending_;
+  size_t pending_bytes_ = 0;
+  std::string record_error_;  // the last append error while records are pending
+  std::atomic<bool> has_pending_{false};
+  std::chrono::steady_clock::time_point last_flush_try_{};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
   bool started_threads_ = false;
   bool camera_ended_ = false;
-  std::thread frame_thread_, connect_thread_;
+  std::thread frame_thread_, connect_thread_, ir_thread_;
 };
 
 }  // namespace anju::terminal

@@ -79,8 +79,8 @@ TerminalConfig TerminalConfig::Parse(const std::string& text, const std::string&
                 "配置错误 / " + origin + " is not valid JSON: " + e.what());
   }
   c.Keys(j, "",
-         {"data_dir", "camera", "name", "door", "server", "status_listen", "status_tls",
-          "thresholds", "model_dir", "outbox_quota_mb", "pipeline"});
+         {"data_dir", "camera", "ir_camera", "name", "door", "server", "status_listen",
+          "status_tls", "thresholds", "model_dir", "outbox_quota_mb", "pipeline"});
   TerminalConfig cfg;
   auto host_port = [&](const std::string& text, const std::string& key) {
     try {
@@ -100,6 +100,14 @@ TerminalConfig TerminalConfig::Parse(const std::string& text, const std::string&
     video::ParseSourceUri(cfg.camera);
   } catch (const Error& e) {
     c.Bad("camera", e.what());
+  }
+  if (j.contains("ir_camera")) {
+    cfg.ir_camera = c.String(j, "ir_camera", "ir_camera");
+    try {
+      video::ParseSourceUri(cfg.ir_camera);
+    } catch (const Error& e) {
+      c.Bad("ir_camera", e.what());
+    }
   }
   if (j.contains("name")) cfg.name = c.String(j, "name", "name");
 
@@ -174,6 +182,12 @@ TerminalConfig TerminalConfig::Parse(const std::string& text, const std::string&
     }
   }
   if (cfg.pipeline.terminal_id.empty()) cfg.pipeline.terminal_id = cfg.name;
+  // An IR camera nobody looks at, or an IR rule without a camera (every approach would
+  // be refused as "ir_missing"), is a configuration mistake.
+  if (!cfg.ir_camera.empty() && !cfg.pipeline.ir_required)
+    c.Bad("ir_camera", "set \"pipeline\": {\"ir_mode\": \"require\"} to use it");
+  if (cfg.ir_camera.empty() && cfg.pipeline.ir_required)
+    c.Bad("pipeline", "ir_mode \"require\" needs an \"ir_camera\"");
   return cfg;
 }
 

@@ -5,6 +5,8 @@
 //   {
 //     "data_dir": "/var/lib/anju-terminal",          required; relative = to the file
 //     "camera": "dir:/srv/frames?fps=5",               required; video/source_uri.h
+//     "ir_camera": "/dev/video2",                      optional near-infrared camera; needs
+//                                                      "pipeline": {"ir_mode": "require"}
 //     "name": "3号楼1单元",
 //     "door": {"output": "log", "doors": 1}            or {"output": "converter",
 //              "address": "10.0.0.5:502"} or {"output": "gpio", "chip": "gpiochip0",
@@ -44,6 +46,7 @@ struct DoorConfig {
 struct TerminalConfig {
   std::filesystem::path data_dir;
   std::string camera;
+  std::string ir_camera;  // empty = none (R3.1.2.4, vision/ir_check.h)
   std::string name = "anju-terminal";
   DoorConfig door;
   std::string server_url;  // empty = offline only (packages)

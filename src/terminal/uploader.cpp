@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "protocol/api_error.h"
+#include "protocol/json_limits.h"
 
 namespace anju::terminal {
 
@@ -15,9 +16,6 @@ namespace {
 int64_t ToMs(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
-
-// The server refuses request bodies above 16 MiB; keep a margin for the JSON around.
-constexpr size_t kMaxRequestBytes = (size_t{16} << 20) - (size_t{64} << 10);
 
 // Bytes an item adds to the request body: base64 is 4/3 of the snapshot.
 size_t WireSize(const store::OutboxItem& item) {
@@ -81,10 +79,12 @@ size_t Uploader::UploadOnce() {
   }
   if (r.status < 200 || r.status >= 300) {
     try {
-      const auto j = nlohmann::json::parse(r.body);
+      const auto j = protocol::ParseJson(r.body);
       throw protocol::ApiError(r.status, j.at("error").at("code").get<std::string>(),
                                j.at("error").at("message").get<std::string>());
-    } catch (const nlohmann::json::exception&) {
+    } catch (const protocol::ApiError&) {
+      throw;
+    } catch (const std::exception&) {  // not JSON, beyond the limits, or another shape
       throw protocol::ApiError(r.status, "http_" + std::to_string(r.status), r.body.substr(0, 200));
     }
   }
@@ -94,7 +94,7 @@ size_t Uploader::UploadOnce() {
   for (const auto& item : items) sent.insert(item.id);
   std::vector<std::string> ack;
   try {
-    const auto j = nlohmann::json::parse(r.body);
+    const auto j = protocol::ParseJson(r.body);
     auto take = [&](const char* list, std::atomic<uint64_t>& counter) {
       if (!j.contains(list)) return;
       for (const auto& v : j.at(list)) {
@@ -112,7 +112,7 @@ size_t Uploader::UploadOnce() {
         if (v.is_object())
           spdlog::warn("服务器拒收记录 / server quarantined event {}: {} {}", v.value("id", "?"),
                        v.value("code", ""), v.value("message", ""));
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {  // not JSON, beyond the limits, or another shape
     throw Error(ErrorCode::kCorrupt,
                 std::string("服务器应答格式错误 / malformed events answer: ") + e.what());
   }

@@ -1,5 +1,5 @@
 // Uploader: drains the durable outbox to the server (docs/device-protocol.md, "Uploading
-// records"; issue 4; R3.3.3.1). One background thread sends the oldest items in outbox
+// records"; R3.3.3.1). One background thread sends the oldest items in outbox
 // order, at most max_items / max_bytes (base64 snapshots included) per request, and
 // acknowledges (deletes) every id the server lists as stored, duplicate or rejected.
 // Ids are the outbox's idempotent UUIDs, so a resend after a crash or a lost response

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "core/paths.h"
@@ -36,6 +37,18 @@ std::vector<float> RandomUnitFeature(uint32_t seed, size_t dim) {
   }
   for (auto& v : f) v = float(v / std::sqrt(s));
   return f;
+}
+
+size_t FillDisk(const std::filesystem::path& file) {
+  std::FILE* f = std::fopen(file.c_str(), "wb");
+  if (!f) return 0;
+  std::setvbuf(f, nullptr, _IONBF, 0);
+  size_t total = 0;
+  std::vector<char> chunk(1 << 20, 0);
+  for (size_t size : {size_t{1} << 20, size_t{4096}, size_t{512}})
+    while (std::fwrite(chunk.data(), 1, size, f) == size) total += size;
+  std::fclose(f);
+  return total;
 }
 
 }  // namespace anju::testing

@@ -41,6 +41,10 @@ inline std::string Name(const char* prefix, long long i) {
 // face where only the index, the storage or the protocol is under test.
 std::vector<float> RandomUnitFeature(uint32_t seed, size_t dim = 512);
 
+// Writes zeros into FILE until the file system refuses (a full disk); returns the bytes
+// written.
+size_t FillDisk(const std::filesystem::path& file);
+
 }  // namespace anju::testing
 
 #define ANJU_REQUIRE_DATA(var, sub)                                 \

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// End-to-end tests of the web console (issue 8): Playwright (playwright-core) drives Debian's
+// End-to-end tests of the web console: Playwright (playwright-core) drives Debian's
 // Chromium headless against a real anju-server (real SQLite database, real face models) and a
 // real anju-terminal replaying LFW photos. Every step goes through the browser except starting
 // the programs and reading the initial passwords they print.
@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
+import net from 'node:net'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
@@ -62,6 +63,18 @@ function start(name, args, env = {}) {
   p.stderr.on('data', (d) => file.write(d))
   children.push(p)
   return p
+}
+
+// A free loopback TCP port (the kernel's choice, released at once).
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
 }
 
 async function waitFor(fn, ms, what) {
@@ -165,6 +178,11 @@ async function main() {
   const serverArgs = ['--data-dir', serverDir, '--listen', '127.0.0.1:0']
   // The terminal then speaks plain HTTP to the server too; the browser side works either way.
   if (plain) serverArgs.push('--plain-http')
+  // Cameras reach the server on their own listener, plain HTTP with digest as most GA/T 1400
+  // cameras speak it, while the API stays HTTPS by default (docs/viid.md).
+  const cameraListen = serverHelp.includes('--camera-listen')
+  const camBase = cameraListen ? `http://127.0.0.1:${await freePort()}` : null
+  if (cameraListen) serverArgs.push('--camera-listen', camBase.slice('http://'.length))
   start('anju-server', serverArgs, { ANJU_CONSOLE_DIR: consoleDir })
   const base = await waitFor(() => {
     const m = serverLog.match(/(https?:\/\/127\.0\.0\.1:\d+)/)
@@ -555,6 +573,55 @@ async function main() {
     need(p.body.photos.length === 1, `photos ${p.body.photos.length}`)
   })
 
+  await step('operator: enrol several photos at once; each photo shows its own verdict', async () => {
+    if (tenantPhotos.length < 2) return { skipped: 'fewer than 3 photos of the enrolled tenant' }
+    await nav(`/enrol?code=${tenantCode}`)
+    const guidance = page.locator('[data-test=photo-guidance]')
+    await guidance.waitFor()
+    need((await guidance.getAttribute('data-enrolled')) === '1', `enrolled ${await guidance.getAttribute('data-enrolled')}`)
+    need((await guidance.innerText()).includes('2–3'), 'the page does not ask for 2–3 photos')
+    // Two more photos of the tenant (later steps show the terminal the tenant's photos: enrolled or not,
+    // they are the tenant) and a picture without a face.
+    const blank = path.join(tmp, 'no-face-2.bmp')
+    fs.writeFileSync(blank, greyBmp())
+    const two = tenantPhotos.slice(-2)
+    await page.setInputFiles('[data-test=photo-file]', [two[0], blank, two[1]])
+    const items = page.locator('[data-test=photo-item]')
+    await waitFor(async () => (await items.count()) === 3 &&
+      (await page.locator('[data-test=photo-item][data-status=checking]').count()) === 0, 30000, 'three photos checked')
+    need((await items.nth(1).getAttribute('data-status')) === 'refused', 'the picture without a face passed the check')
+    need((await items.nth(1).innerText()).includes('未检测到人脸'), 'the refusal of the picture without a face is not explained')
+    await page.click('[data-test=submit-photos]')
+    await waitFor(async () => (await page.locator('[data-test=photo-item][data-status=enrolling], [data-test=photo-item][data-status=ready]').count()) === 0,
+      30000, 'the photos enrolled')
+    const statuses = await items.evaluateAll((els) => els.map((e) => e.dataset.status))
+    timings.several_photos = statuses
+    const accepted = statuses.filter((x) => x === 'accepted').length
+    need(accepted >= 1 && statuses[1] === 'refused', `statuses ${statuses.join(',')}`)
+    const p = await api('GET', `/persons/${tenantCode}`)
+    need(p.body.photos.length === 1 + accepted, `photos ${p.body.photos.length}, accepted ${accepted}`)
+    need((await guidance.getAttribute('data-enrolled')) === String(1 + accepted), 'the enrolled count did not follow')
+    await shot(page, '08f-enrol-several')
+  })
+
+  await step('operator: the site page shows the site\'s recognition levels (as the server holds them)', async () => {
+    if (authApi && !haveAccounts) return { skipped: 'no operator account' }
+    const sites = await api('GET', '/sites')
+    const site = (sites.body.items || []).find((x) => x.name === '安居示范社区')
+    need(site, 'site not found')
+    const levels = await api('GET', `/sites/${site.id}/thresholds`)
+    need(levels.status === 200, `GET thresholds ${levels.status}`)
+    await nav('/places')
+    await page.locator('[data-level=sites] .item:has-text("安居示范社区")').click()
+    const card = page.locator('[data-test=site-thresholds]')
+    await card.waitFor()
+    const shown = (await page.locator('[data-level-threshold=normal]').innerText()).trim()
+    need(shown === levels.body.levels.normal.threshold.toFixed(4), `normal ${shown} vs ${levels.body.levels.normal.threshold}`)
+    need((await card.innerText()).includes('识别阈值'), 'card title')
+    timings.site_levels = { source: levels.body.source, normal: shown }
+    await shot(page, '08h-site-levels')
+  })
+
   // ---- 4c. enrolment from the browser's camera. Headless Chromium has no camera; its fake one
   // plays a file instead (MJPEG = JPEG frames one after another, written here at run time from an
   // LFW photo) or, without a file, a synthetic green pattern. A separate browser per camera, so
@@ -754,7 +821,7 @@ async function main() {
   })
 
   // ---- 5b. a snapshot camera's live view (GA/T 1400 digest, frames posted from here)
-  await step('cameras: live view of a snapshot camera', async () => {
+  await step('cameras: a snapshot camera on the plain-HTTP digest camera listener; its live view', async () => {
     if (!has('get', '/viid/devices/{id}/live.mjpeg')) return { skipped: 'no live view route' }
     if (!fs.existsSync(lfw)) return { skipped: `no evaluation data: LFW not in ${lfw}` }
     const cam = '34020000001190000099'
@@ -776,12 +843,24 @@ async function main() {
           const response = md5(`${md5(`${cam}:${c.realm}:${pass}`)}:${c.nonce}:${n}:${cnonce}:auth:${md5(`POST:${uri}`)}`)
           headers.Authorization = `Digest username="${cam}", realm="${c.realm}", nonce="${c.nonce}", uri="${uri}", qop=auth, nc=${n}, cnonce="${cnonce}", response="${response}", algorithm=MD5${c.opaque ? `, opaque="${c.opaque}"` : ''}`
         }
-        const r = await fetch(`${base}${uri}`, { method: 'POST', headers, body })
+        const r = await fetch(`${camBase || base}${uri}`, { method: 'POST', headers, body })
         if (r.status !== 401) return r.status
         challenge = r.headers.get('www-authenticate')
         nc = 0
       }
       return 401
+    }
+    if (camBase) {
+      // The camera listener: a challenge for an unauthenticated Register, nothing of the API.
+      const reg = await fetch(`${camBase}/VIID/System/Register`, {
+        method: 'POST', headers: { 'Content-Type': 'application/VIID+JSON', 'User-Identify': cam },
+        body: JSON.stringify({ RegisterObject: { DeviceID: cam } }),
+      })
+      need(reg.status === 401 && /^Digest /.test(reg.headers.get('www-authenticate') || ''), `camera listener Register: ${reg.status}`)
+      const apiOnCam = (await fetch(`${camBase}/api/v1/persons`, { headers: { Authorization: `Bearer ${adminToken}` } })).status
+      need(apiOnCam === 404 || apiOnCam === 403, `the API answered on the camera listener: ${apiOnCam}`)
+      timings.camera_listener = { url: camBase, register_unauthenticated: reg.status, api_on_camera_listener: apiOnCam }
+      need((await post('/VIID/System/Register', JSON.stringify({ RegisterObject: { DeviceID: cam } }), 'application/VIID+JSON')) === 200, 'digest Register refused')
     }
     const frame = () => post('/VIID/Anju/LiveFrame', jpeg, 'image/jpeg')
     need((await frame()) === 200, 'live frame refused')

@@ -383,7 +383,7 @@ TEST(ConverterProgram, HelpListsOptions) {
     EXPECT_NE(out.find(opt), std::string::npos) << opt;
 }
 
-// The HTTP status endpoint speaks only HTTPS (issue 7) with a self-signed certificate
+// The HTTP status endpoint speaks only HTTPS with a self-signed certificate
 // that clients trust as their CA file and that survives a restart.
 TEST(ConverterProgram, StatusEndpointIsHttpsWithAKeptCertificate) {
   ConverterProcess conv;

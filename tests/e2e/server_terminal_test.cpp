@@ -1,4 +1,4 @@
-// anju-server and anju-terminal end to end on loopback (issue 6 "Tests", issue 4): a real
+// anju-server and anju-terminal end to end on loopback: a real
 // server on a temporary data directory, a real terminal (the same Terminal object the
 // anju-terminal program runs) replaying LFW photos as camera frames.
 //

@@ -36,15 +36,24 @@ struct Reference {
   std::vector<std::pair<std::string, float>> Search(const std::vector<float>& q, Fusion f,
                                                     size_t k) const {
     std::map<std::string, std::vector<float>> per;
+    std::map<std::string, std::vector<double>> sum;  // Σ templates, for the centroid
     for (auto& [id, pv] : t) {
       double s = 0;
       for (size_t d = 0; d < q.size(); ++d) s += double(q[d]) * pv.second[d];
       per[pv.first].push_back(float(s));
+      auto& c = sum[pv.first];
+      c.resize(q.size());
+      for (size_t d = 0; d < q.size(); ++d) c[d] += pv.second[d];
     }
     std::vector<std::pair<std::string, float>> out;
     for (auto& [p, v] : per) {
       float s = f == Fusion::kMax ? *std::max_element(v.begin(), v.end())
                                   : float(std::accumulate(v.begin(), v.end(), 0.0) / v.size());
+      if (f == Fusion::kCentroid) {
+        double dot = 0, n = 0;
+        for (size_t d = 0; d < q.size(); ++d) dot += q[d] * sum[p][d], n += sum[p][d] * sum[p][d];
+        s = float(dot / std::sqrt(n));
+      }
       out.emplace_back(p, s);
     }
     std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.second > b.second; });
@@ -123,8 +132,37 @@ TEST_P(IndexVsReference, RandomAddUpdateRemove) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, IndexVsReference,
-                         ::testing::Combine(::testing::Values(Fusion::kMax, Fusion::kMean),
+                         ::testing::Combine(::testing::Values(Fusion::kMax, Fusion::kMean,
+                                                              Fusion::kCentroid),
                                             ::testing::Values(1, 2)));
+
+TEST(FeatureIndex, CentroidScoresAgainstThePersonsMeanDirection) {
+  std::mt19937 rng(5);
+  for (auto prec : {Precision::kFloat32, Precision::kInt8}) {
+    FeatureIndex index(
+        {.model_version = kVer, .dim = kDim, .precision = prec, .fusion = Fusion::kCentroid});
+    auto a = RandomUnit(rng), b = RandomUnit(rng), q = RandomUnit(rng);
+    for (size_t d = 0; d < kDim; ++d) q[d] = 0.5f * q[d] + a[d] + b[d];  // near both
+    double n = 0;
+    for (float x : q) n += double(x) * x;
+    for (float& x : q) x = float(x / std::sqrt(n));
+    const TemplateId ida = index.Add("P", a, kVer);
+    index.Add("P", b, kVer);
+    double qa = 0, qb = 0, ab = 0;
+    for (size_t d = 0; d < kDim; ++d) qa += q[d] * a[d], qb += q[d] * b[d], ab += a[d] * b[d];
+    const double want = (qa + qb) / std::sqrt(2 + 2 * ab);
+    const float tol = prec == Precision::kInt8 ? 0.01f : 1e-5f;
+    EXPECT_NEAR(index.Search(q, kVer, {.k = 1})[0].score, want, tol);
+    // Higher than the mean of the two scores (the mean fusion's scale), which is why the
+    // thresholds file names its fusion.
+    EXPECT_GT(want, (qa + qb) / 2);
+    // One template left: the score is that template's.
+    ASSERT_TRUE(index.RemoveTemplate(ida));
+    EXPECT_NEAR(index.Search(q, kVer, {.k = 1})[0].score, qb, tol);
+  }
+  EXPECT_EQ(ParseFusion("centroid"), Fusion::kCentroid);
+  EXPECT_STREQ(FusionName(Fusion::kCentroid), "centroid");
+}
 
 TEST(FeatureIndex, RefusesOtherModelVersionAndSize) {
   FeatureIndex index({.model_version = kVer, .dim = kDim});

@@ -206,6 +206,26 @@ TEST(DeviceClient, RegistersThenSignsRequestsAndChecksAnswers) {
   EXPECT_THROW(client.Call("POST", "/api/v1/device/echo", "{}"), Error);
 }
 
+// A signed answer is still peer input: JSON nested 2,001 levels is refused by the client
+// (json_limits.h) with a clear error instead of being handed to the sync or upload code.
+TEST(DeviceClient, DeeplyNestedAnswerIsRefused) {
+  const Sm2Key server = Sm2Key::Generate();
+  const Sm2Key device = Sm2Key::Generate();
+  SigningPeer peer(server, device.PublicOnly());
+  DeviceClient client(peer.url(), "dev-7", device, server.PublicOnly());
+  nlohmann::json deep = 1;
+  for (int i = 0; i < 2001; ++i) deep = nlohmann::json::array({std::move(deep)});
+  try {
+    client.CallJson("POST", "/api/v1/device/echo", &deep);
+    FAIL() << "a 2,001-level answer was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 64"), std::string::npos) << e.what();
+  }
+  const nlohmann::json normal = {{"stored", {"a", "b"}}, {"duplicates", nlohmann::json::array()}};
+  EXPECT_EQ(client.CallJson("POST", "/api/v1/device/echo", &normal), normal);
+}
+
 TEST(DeviceClient, UnreachableServerIsUnavailable) {
   const Sm2Key device = Sm2Key::Generate();
   ClientOptions options;

@@ -1,6 +1,6 @@
-// The administration settings the console shows (issue 8): retention periods read from the
+// The administration settings the console shows: retention periods read from the
 // server and changed within the guideline's limits (R3.3.2.6), and the key hierarchy with
-// online master-key rotation (issue 7, R3.3.3.2).
+// online master-key rotation (R3.3.3.2).
 #include <chrono>
 #include <filesystem>
 

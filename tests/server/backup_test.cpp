@@ -2,6 +2,7 @@
 // SM4-encrypted, authenticated archive; backup -> wipe -> restore gives the same data;
 // tampered, truncated and wrong-key archives are refused.
 #include "server/backup.h"
+#include "core/error.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>

@@ -1,4 +1,4 @@
-// Bulk deletion with approval (issue 7, R4.2.1.1): nothing is deleted until another user
+// Bulk deletion with approval (R4.2.1.1): nothing is deleted until another user
 // approves; then the photos, feature codes (and for archives the personal fields) are
 // really gone, every person is audited, and a restart finishes an interrupted deletion.
 #include <sqlite3.h>

@@ -11,7 +11,7 @@
 #include <regex>
 #include <set>
 
-#include "server/rbac.h"
+#include "server/access/rbac.h"
 #include "server_test_support.h"
 
 namespace anju::server::testing {
@@ -394,7 +394,8 @@ TEST_F(DutiesTest, EveryEscalationPathIsClosed) {
       EXPECT_FALSE(u["disabled"].get<bool>());
     }
   }
-  for (const auto& t : As(sec.token, "GET", "/api/v1/tokens").body["items"])
+  const auto tokens = As(sec.token, "GET", "/api/v1/tokens");  // kept alive for the loop
+  for (const auto& t : tokens.body["items"])
     for (const auto& role : t["roles"])
       if (t["revoked_ms"].is_null()) {
         EXPECT_TRUE(IsIntegrationRole(role)) << t;

@@ -1,4 +1,4 @@
-// Enrolment on the server (issue 6 "Enrolment", R1.0.3.1, R3.3.2.2) with real LFW photos:
+// Enrolment on the server (R1.0.3.1, R3.3.2.2) with real LFW photos:
 // consent first, the quality gate with machine-readable reasons, the duplicate check,
 // several photos per person, photos sealed on disk, multipart upload and the batch import.
 #include <opencv2/imgcodecs.hpp>

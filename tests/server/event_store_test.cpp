@@ -1,4 +1,4 @@
-// EventStore (issue 6 "Events", R3.2.1.1, R3.4.2.2): idempotent ingestion with real
+// EventStore (R3.2.1.1, R3.4.2.2): idempotent ingestion with real
 // SQLite files and sealed snapshot files, quarantine, queries, CSV, alarms, kill -9.
 #include "server/event_store.h"
 
@@ -404,6 +404,41 @@ TEST_F(EventStoreTest, AlarmsFollowNewAcknowledgedClosed) {
   EXPECT_EQ(ToJson(events.GetAlarm(id))["state"], "closed");
   EXPECT_EQ(ParseAlarmState("acknowledged"), AlarmState::kAcknowledged);
   EXPECT_EQ(CodeOf([] { ParseAlarmState("done"); }), ErrorCode::kInvalidArgument);
+}
+
+// The terminal's outbox raises its own quota alarms (docs/outbox.md); sent as the uploader
+// sends every item, they must be stored as alarms, not quarantined where no one on duty
+// sees them (R3.1.2.5). Found by the partition soak with a 50,000-record backlog.
+TEST_F(EventStoreTest, TheOutboxsOwnQuotaAlarmsAreStoredAsAlarms) {
+  store::OutboxOptions o;
+  o.quota_bytes = 20000;
+  auto box = store::Outbox::Open(dir_ / "outbox.db", o);
+  const std::vector<uint8_t> snap(1500, 7);
+  for (int i = 0; i < 20 && !box->Stats().full; ++i)
+    box->Append("access", json{{"n", i}}.dump(), snap);
+  ASSERT_TRUE(box->Stats().full);
+  std::vector<json> sent;
+  for (const auto& item : box->Peek(1000)) {
+    if (item.kind != "alarm") continue;
+    sent.push_back({{"id", item.id},
+                    {"kind", item.kind},
+                    {"created_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       item.created.time_since_epoch())
+                                       .count()},
+                    {"payload", json::parse(item.payload)}});
+  }
+  ASSERT_EQ(sent.size(), 2u);
+  EventStore events(dir_, Key());
+  const auto r = events.Ingest("dev-1", Batch(sent));
+  for (const auto& x : r.rejected) ADD_FAILURE() << x.code << ": " << x.message;
+  EXPECT_EQ(r.stored.size(), 2u);
+  EXPECT_EQ(r.alarms_created, 2u);
+  AlarmQuery aq;
+  aq.type = "outbox_near_full";
+  EXPECT_EQ(events.Alarms(aq).total, 1);
+  aq.type = "outbox_full";
+  EXPECT_EQ(events.Alarms(aq).total, 1);
+  EXPECT_EQ(events.Count().quarantined, 0);
 }
 
 // Kill safety: a child ingests in a loop and reports every batch Ingest acknowledged;

@@ -1,4 +1,4 @@
-// Photo exports (issue 7, R4.2.1.1): approved by another user, encrypted with the
+// Photo exports (R4.2.1.1): approved by another user, encrypted with the
 // requester's passphrase, a tar of the enrolment photos each watermarked with the export,
 // plus a manifest; real LFW photos through the real enrolment gate.
 #include <archive.h>

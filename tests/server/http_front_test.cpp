@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/error.h"
 #include "protocol/viid.h"
 #include "server/http/address_list.h"
 #include "server/http/message.h"
@@ -305,7 +306,15 @@ TEST_F(HttpFrontTest, ChunkedBodyOverTheLimitIsRefusedWithBoundedMemory) {
     EXPECT_EQ(reply->status, 413);
     EXPECT_EQ(json::parse(reply->body)["error"]["code"], "too_large");
   }
+#if defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer freed memory sits in its quarantine and every allocation carries
+  // redzones, so resident memory says nothing about what the server kept; the release build
+  // checks the bound.
+  (void)peak;
+  (void)before;
+#else
   EXPECT_LT(peak - before, size_t(64) << 20);
+#endif
   EXPECT_GE(server_->http_stats().refused_body, 1u);
   EXPECT_EQ(Healthz(), 200);
 }

@@ -1,4 +1,4 @@
-// Keys at rest (issue 7, R3.3.3.2, R4.2.4.1): per-class data keys under the master key, the
+// Keys at rest (R3.3.3.2, R4.2.4.1): per-class data keys under the master key, the
 // migration of single-key data directories, master-key rotation while the server runs, and
 // rotations interrupted at every step.
 #include <gtest/gtest.h>
@@ -6,9 +6,10 @@
 #include <algorithm>
 #include <fstream>
 
+#include "core/error.h"
 #include "crypto/keyfile.h"
-#include "server/audit.h"
-#include "server/server_keys.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/server_keys.h"
 #include "server_test_support.h"
 #include "testing.h"
 

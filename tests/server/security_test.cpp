@@ -1,4 +1,4 @@
-// Issue 7: accounts, sessions, lockout, TOTP, three-way separated roles (with an
+// Accounts, sessions, lockout, TOTP, three-way separated roles (with an
 // authorisation matrix over every route), export approval, risk warnings, TLS.
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -8,11 +8,12 @@
 #include <set>
 #include <thread>
 
+#include "core/error.h"
 #include "crypto/bytes.h"
 #include "crypto/password.h"
 #include "crypto/tls_cert.h"
 #include "crypto/totp.h"
-#include "server/rbac.h"
+#include "server/access/rbac.h"
 #include "server_test_support.h"
 #include "testing.h"
 
@@ -255,6 +256,7 @@ const std::map<std::string, std::string>& ExpectedRules() {
       {"GET /api/v1/audit", "audit.read"},
       {"POST /api/v1/audit/verify", "audit.read"},
       {"GET /api/v1/audit/export", "audit.read"},
+      {"GET /api/v1/sites/{id}/thresholds", "archive.read"},
       {"GET /api/v1/persons", "archive.read"},
       {"POST /api/v1/persons", "archive.write"},
       {"POST /api/v1/persons/batch", "archive.write"},
@@ -356,9 +358,8 @@ TEST_F(SecurityTest, AuthorisationMatrixCoversEveryRouteAndRole) {
   int checked = 0;
   // Administrators call with their sessions: logging out comes last.
   auto routes = server_->Routes();
-  std::stable_partition(routes.begin(), routes.end(), [](const auto& r) {
-    return r.second != "/api/v1/auth/logout";
-  });
+  std::stable_partition(routes.begin(), routes.end(),
+                        [](const auto& r) { return r.second != "/api/v1/auth/logout"; });
   for (const auto& [method, path] : routes) {
     const std::string key = method + " " + path;
     std::string rule;

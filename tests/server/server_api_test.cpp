@@ -1,4 +1,4 @@
-// The admin HTTP API of anju-server (issue 6 "API and program"): health, the generated
+// The admin HTTP API of anju-server: health, the generated
 // OpenAPI document, token authentication, clean 4xx answers for bad input (malformed
 // JSON, unknown fields, wrong types, oversized bodies), pagination, the append-only audit
 // log, and data surviving a restart on the same data directory (R3.3.2.2).
@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "core/error.h"
 #include "crypto/keyfile.h"
 #include "server/archive_schema.h"
 #include "server/backup.h"
@@ -215,6 +216,11 @@ TEST(ServerConfig, KnownKeysApplyUnknownOrWrongTypesRefused) {
   EXPECT_EQ(o.port, 9000);
   EXPECT_EQ(o.snapshot_retention_months, 6);
   EXPECT_FALSE(o.gate.check_liveness);
+  // The enrolment gate judges liveness on the terminal's scale unless configured
+  // (docs/liveness.md): not the network's 0.5 argmax.
+  EXPECT_EQ(ServerOptions{}.gate.liveness_threshold, vision::LivenessOptions{}.threshold);
+  o.ApplyConfig({{"liveness_threshold", 0.25}});
+  EXPECT_FLOAT_EQ(o.gate.liveness_threshold, 0.25f);
   EXPECT_EQ(anju::testing::CodeOf([&] {
               o.ApplyConfig({{"prot", 9000}});
             }),
@@ -244,14 +250,15 @@ TEST_F(ServerTest, OnlineBackupRestoresTheArchive) {
   EXPECT_EQ(probe_there.status, 403);
   EXPECT_EQ(probe_there.body, probe_none.body);
   EXPECT_EQ(SysApi("POST", "/api/v1/admin/backup",
-                   {{"file", (dir_.parent_path() / (dir_.filename().string() + "-backups") /
-                              ".." / "escape.anjubak")
+                   {{"file", (dir_.parent_path() / (dir_.filename().string() + "-backups") / ".." /
+                              "escape.anjubak")
                                  .string()}})
                 .status,
             403);
   const auto made = SysApi("POST", "/api/v1/admin/backup", {{"file", archive.string()}});
   ASSERT_EQ(made.status, 201) << made.body;
-  EXPECT_EQ(SysApi("POST", "/api/v1/admin/backup/verify", {{"file", archive.string()}}).status, 200);
+  EXPECT_EQ(SysApi("POST", "/api/v1/admin/backup/verify", {{"file", archive.string()}}).status,
+            200);
   // Restore into a fresh directory with the backup key and serve it.
   const fs::path restored = dir_.parent_path() / (dir_.filename().string() + "-restored");
   fs::remove_all(restored);

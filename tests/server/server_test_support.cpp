@@ -36,6 +36,7 @@ void ServerTest::StartServer(const SecurityPolicy& security) {
   o.data_dir = dir_;
   o.port = 0;
   o.retention_interval_s = 0;  // tests run retention explicitly
+  Configure(o);
   server_ = std::make_unique<Server>(o);
   server_->Start();
   for (const auto& [user, password] : server_->initial_passwords()) passwords_[user] = password;

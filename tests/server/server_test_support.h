@@ -45,6 +45,8 @@ class ServerTest : public ::testing::Test {
 
   // (Re)starts the server on dir_ (a fresh port each time).
   void StartServer(const SecurityPolicy& security = {});
+  // Options a fixture sets before every start (e.g. the per-site calibration's delay).
+  virtual void Configure(ServerOptions&) {}
   void StopServer() { server_.reset(); }
 
   // Admin call with the token; BODY null = no body.

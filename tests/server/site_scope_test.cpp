@@ -1,4 +1,4 @@
-// Least privilege per site (issue 7): an account limited to site A sees A's persons,
+// Least privilege per site: an account limited to site A sees A's persons,
 // devices, events and alarms, gets 404 for site B's (their existence is not revealed) and
 // cannot change them; an unscoped account sees both.
 #include <gtest/gtest.h>

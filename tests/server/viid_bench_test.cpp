@@ -1,4 +1,4 @@
-// Snapshot recognition benchmark (issue 9 targets): throughput in snapshots/s with a 20,000-face
+// Snapshot recognition benchmark (targets in BENCHMARKS.md): throughput in snapshots/s with a 20,000-face
 // gallery, and upload → recognised latency at a steady 10 snapshots/s. Runs only with
 // ANJU_VIID_BENCH=1 (it takes minutes); prints a table, asserts nothing about time.
 //

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/error.h"
 #include "crypto/bytes.h"
 #include "protocol/viid.h"
 #include "testing.h"
@@ -91,6 +92,112 @@ TEST(ViidObjects, VendorVariantsAreAccepted) {
   EXPECT_EQ(p.list.faces[0].left_top_x, 5);
   EXPECT_EQ(p.list.faces[0].images[0].width, 112);
   EXPECT_EQ(p.list.faces[0].images[0].data, FakeJpeg(90));
+}
+
+TEST(ViidObjects, KeyCaseOfOtherVendorsIsTolerated) {
+  // Keys as vendors spell them: "FacelistObject", "Faceobject", "faceObject", "SubimageList",
+  // "subImageInfoObject", lower-case scalars. The standard's spelling wins over another case.
+  const std::string b64 = crypto::ToBase64(FakeJpeg(70));
+  for (const char* list_key : {"FaceListObject", "FacelistObject", "facelistobject"})
+    for (const char* face_key : {"FaceObject", "Faceobject", "faceObject", "FACEOBJECT"}) {
+      const json j = {{list_key,
+                       {{face_key,
+                         {{{"faceId", "F-CASE"},
+                           {"DeviceId", "34020000001190000001"},
+                           {"lefttopx", 7},
+                           {"SubimageList",
+                            {{"subImageInfoObject",
+                              {{{"type", "14"}, {"fileformat", "Jpeg"}, {"DATA", b64}}}}}}}}}}}};
+      const ParsedFaceList p = ParseFaceList(j.dump());
+      ASSERT_TRUE(p.errors.empty()) << list_key << "/" << face_key << ": " << p.errors[0].message;
+      ASSERT_EQ(p.list.faces.size(), 1u) << list_key << "/" << face_key;
+      EXPECT_EQ(p.list.faces[0].face_id, "F-CASE");
+      EXPECT_EQ(p.list.faces[0].left_top_x, 7);
+      ASSERT_EQ(p.list.faces[0].images.size(), 1u);
+      EXPECT_EQ(p.list.faces[0].images[0].type, kImageTypeScene);
+      EXPECT_EQ(p.list.faces[0].images[0].data, FakeJpeg(70));
+    }
+  // Both spellings present: the standard's is taken.
+  json both = ToJson(FaceList{{SampleFace("STD")}});
+  both["FaceListObject"]["faceobject"] = "ignored";
+  EXPECT_EQ(ParseFaceList(both.dump()).list.faces.at(0).face_id, "STD");
+  // System objects too.
+  EXPECT_EQ(
+      ParseSystemObject(R"({"Keepaliveobject":{"deviceID":"CAM-9"}})", SystemObject::kKeepalive),
+      "CAM-9");
+}
+
+TEST(ViidObjects, MissingOrMistypedKeysAreNamedWithWhatWasExpected) {
+  auto message = [](const std::string& text) {
+    try {
+      ParseFaceList(text);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  std::string m = message(R"({"FaceListObject":{}})");
+  EXPECT_NE(m.find("missing key FaceListObject.FaceObject (expected an array)"), std::string::npos)
+      << m;
+  m = message(R"({"FaceListObject":{"Faceobject":"x"}})");
+  EXPECT_NE(m.find("FaceListObject.FaceObject: expected an array, got a string"), std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("not an array"), std::string::npos) << m;
+  m = message(R"({"FaceListObject":[]})");
+  EXPECT_NE(m.find("FaceListObject: expected an object, got an array"), std::string::npos) << m;
+  m = message(R"({"Faces":[]})");
+  EXPECT_NE(m.find("missing key FaceListObject (expected an object)"), std::string::npos) << m;
+  // Chinese first, then English.
+  EXPECT_LT(m.find("缺少字段"), m.find("missing key")) << m;
+
+  // Inside one face: reported for that face, naming the key.
+  json face = ToJson(SampleFace("F1"));
+  face.erase("DeviceID");
+  json no_images = ToJson(SampleFace("F2"));
+  no_images["SubImageList"] = {{"SubImageInfoObject", 5}};
+  json bad_data = ToJson(SampleFace("F3"));
+  bad_data["SubImageList"]["SubImageInfoObject"][0]["Data"] = 12;
+  json no_data = ToJson(SampleFace("F4"));
+  no_data["SubImageList"]["SubImageInfoObject"][0].erase("Data");
+  json id_number = ToJson(SampleFace("F5"));
+  id_number["DeviceID"] = json::array();
+  const ParsedFaceList p = ParseFaceList(
+      json{{"FaceListObject", {{"FaceObject", {face, no_images, bad_data, no_data, id_number}}}}}
+          .dump());
+  ASSERT_EQ(p.errors.size(), 5u);
+  EXPECT_NE(p.errors[0].message.find("missing key DeviceID (expected a string)"), std::string::npos)
+      << p.errors[0].message;
+  EXPECT_NE(p.errors[1].message.find(
+                "SubImageList.SubImageInfoObject: expected an array or an object, got a number"),
+            std::string::npos)
+      << p.errors[1].message;
+  EXPECT_NE(p.errors[2].message.find("SubImageInfoObject.Data: expected a base64 JPEG string"),
+            std::string::npos)
+      << p.errors[2].message;
+  EXPECT_NE(p.errors[3].message.find("missing key Data"), std::string::npos) << p.errors[3].message;
+  EXPECT_NE(p.errors[4].message.find("DeviceID: expected a string, got an array"),
+            std::string::npos)
+      << p.errors[4].message;
+  for (const auto& e : p.errors) std::printf("    face %zu: %s\n", e.index, e.message.c_str());
+}
+
+TEST(ViidObjects, StoragePathWithoutDataIsKeptForTheServerToFetch) {
+  json face = ToJson(SampleFace("URL1"));
+  auto& img = face["SubImageList"]["SubImageInfoObject"][0];
+  img.erase("Data");
+  img["StoragePath"] = "http://10.0.0.5/pic/1.jpg";
+  const ParsedFaceList p = ParseFaceList(json{{"FaceListObject", {{"FaceObject", {face}}}}}.dump());
+  ASSERT_TRUE(p.errors.empty()) << p.errors[0].message;
+  const auto& s = p.list.faces.at(0).images.at(0);
+  EXPECT_TRUE(s.data.empty());
+  EXPECT_EQ(s.storage_path, "http://10.0.0.5/pic/1.jpg");
+  EXPECT_EQ(ToJson(p.list.faces[0])["SubImageList"]["SubImageInfoObject"][0]["StoragePath"],
+            "http://10.0.0.5/pic/1.jpg");
+  EXPECT_EQ(CodeOf([] {
+              CheckJpeg(std::vector<uint8_t>{'<', 'h', 't', 'm', 'l'}, "StoragePath");
+            }),
+            ErrorCode::kInvalidArgument);
+  CheckJpeg(FakeJpeg(), "StoragePath");
 }
 
 TEST(ViidObjects, BadFacesAreReportedAndTheRestKept) {

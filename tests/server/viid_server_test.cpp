@@ -1,4 +1,4 @@
-// Issue 9 on a real in-process anju-server over real HTTP: GA/T 1400 digest registration,
+// Snapshot cameras on a real in-process anju-server over real HTTP: GA/T 1400 digest registration,
 // face intake stored sealed and recognised (real LFW photos), stranger clusters, alert rules
 // with evidence, the live stream, the webhook outbox and the reports.
 #include <arpa/inet.h>
@@ -301,9 +301,13 @@ TEST_F(ViidTest, FacesStoredSealedRecognisedAndStrangersClustered) {
   RequireModels();
   const int enrolled = Enrol(lfw, "Colin_Powell", "T-POWELL");
   ASSERT_GT(enrolled, 0);
+  // The probe is another photo of him, past those the enrolment tries first: not simply the
+  // next one, since the second photo in name order (Colin_Powell_0049) shows two people and
+  // the larger face is not his.
+  ASSERT_LT(enrolled, 6);
   Camera cam{"CAM-GATE", "camera-pass-g", {}, false, 0};
   AddCamera(cam);
-  const auto powell = ReadBytes(Photo(lfw, "Colin_Powell", enrolled + 1));
+  const auto powell = ReadBytes(Photo(lfw, "Colin_Powell", 6));
   const auto bush1 = ReadBytes(Photo(lfw, "George_W_Bush", 1));
   const auto bush2 = ReadBytes(Photo(lfw, "George_W_Bush", 2));
   const auto serena = ReadBytes(Photo(lfw, "Serena_Williams", 1));

@@ -287,7 +287,8 @@ TEST_F(OutboxTest, ThreadsAppendConcurrently) {
 
 size_t CountAlarms(const std::vector<OutboxItem>& items, const std::string& type) {
   return size_t(std::count_if(items.begin(), items.end(), [&](const OutboxItem& it) {
-    return it.kind == "alarm" && it.payload.find("\"type\":\"" + type + "\"") != std::string::npos;
+    return it.kind == "alarm" &&
+           it.payload.find("\"alarm_type\":\"" + type + "\"") != std::string::npos;
   }));
 }
 
@@ -448,6 +449,51 @@ TEST_F(OutboxTest, DamagedFilesRefused) {
               box->Peek(1000);
             }),
             ErrorCode::kCorrupt);
+}
+
+// OpenOrSalvage (docs/outbox.md, "Damaged files"): a damaged outbox is moved aside and
+// every readable item is carried over with its id, time, payload and attachment.
+TEST_F(OutboxTest, DamagedFileIsMovedAsideAndReadableItemsSalvaged) {
+  std::vector<std::string> ids;
+  {
+    auto box = Outbox::Open(file);
+    for (int i = 0; i < 200; ++i)
+      ids.push_back(box->Append("access", Payload(i), Bytes(i % 4 ? 0 : 3000, uint8_t(i))));
+    box->Ack(std::span(ids).first(20));  // acknowledged items must not come back
+  }
+  const auto original = Outbox::Open(file)->Peek(1000);
+  ASSERT_EQ(original.size(), 180u);
+  // Overwrite one page near the end (a leaf of the items table).
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    const auto pages = int64_t(fs::file_size(file)) / 4096;
+    f.seekp((pages - 2) * 4096);
+    const std::string junk(4096, '\x5A');
+    f.write(junk.data(), std::streamsize(junk.size()));
+  }
+  EXPECT_EQ(CodeOf([&] { Outbox::Open(file); }), ErrorCode::kCorrupt);
+  OutboxSalvage report;
+  auto box = Outbox::OpenOrSalvage(file, {}, &report);
+  EXPECT_TRUE(report.happened);
+  EXPECT_NE(report.reason.find("outbox"), std::string::npos) << report.reason;
+  EXPECT_TRUE(fs::exists(report.moved_to));
+  EXPECT_GT(report.salvaged, 150);
+  const auto items = box->Peek(1000);
+  EXPECT_EQ(int64_t(items.size()), report.salvaged);
+  // Same ids, kinds, times, payloads and snapshots as before, in the same order.
+  size_t j = 0;
+  for (const auto& it : items) {
+    while (j < original.size() && original[j].id != it.id) ++j;
+    ASSERT_LT(j, original.size()) << "an item out of order or not in the original: " << it.id;
+    EXPECT_EQ(it.kind, original[j].kind);
+    EXPECT_EQ(it.payload, original[j].payload);
+    EXPECT_EQ(it.attachment, original[j].attachment);
+    EXPECT_EQ(it.created, original[j].created);
+  }
+  // A healthy file is opened as it is.
+  OutboxSalvage again;
+  Outbox::OpenOrSalvage(file, {}, &again);
+  EXPECT_FALSE(again.happened);
 }
 
 }  // namespace

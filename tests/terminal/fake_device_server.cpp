@@ -110,6 +110,7 @@ void FakeDeviceServer::Bind() {
                     {"latest", seq_},
                     {"more", more},
                     {"changes", changes}};
+          if (!thresholds_.is_null()) answer["thresholds"] = thresholds_;
           return 200;
         });
 
@@ -329,6 +330,11 @@ void FakeDeviceServer::DelayEventReplies(int count, std::chrono::milliseconds de
 void FakeDeviceServer::SlowEventRequests(std::chrono::milliseconds delay) {
   std::lock_guard lock(mu_);
   slow_events_ = delay;
+}
+
+void FakeDeviceServer::SetThresholds(nlohmann::json levels) {
+  std::lock_guard lock(mu_);
+  thresholds_ = std::move(levels);
 }
 
 void FakeDeviceServer::FailGalleryAfter(int pages) {

@@ -81,6 +81,8 @@ class FakeDeviceServer {
   void DelayEventReplies(int count, std::chrono::milliseconds delay);  // after storing
   void SlowEventRequests(std::chrono::milliseconds delay);  // before storing, every request
   void FailGalleryAfter(int pages);  // later gallery requests get 503; -1 = never
+  // The site levels sent with every gallery answer (null = none; docs/device-protocol.md).
+  void SetThresholds(nlohmann::json levels);
 
  private:
   struct Entry {
@@ -96,6 +98,7 @@ class FakeDeviceServer {
   void Bind();
 
   std::string model_version_;
+  nlohmann::json thresholds_;
   std::filesystem::path tls_cert_, tls_key_;  // empty: plain HTTP
   crypto::Sm2Key server_key_ = crypto::Sm2Key::Generate();
   mutable std::mutex mu_;

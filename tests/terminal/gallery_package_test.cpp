@@ -1,4 +1,4 @@
-// Gallery packages for offline terminals (issue 4, "Offline / removable-storage
+// Gallery packages for offline terminals ("Offline / removable-storage
 // operation"): signed, SM4-encrypted, refused when the signature, the key or the file is
 // wrong; import applies atomically.
 #include "terminal/gallery_package.h"

@@ -1,4 +1,4 @@
-// LocalState: the terminal's data directory (issue 4, "Local state and records";
+// LocalState: the terminal's data directory ("Local state and records";
 // R3.1.2.6, R3.3.2.3): atomic batches, redo after a crash, removal visible at once.
 #include "terminal/local_state.h"
 

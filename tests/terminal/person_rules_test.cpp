@@ -96,6 +96,21 @@ TEST(PersonRulesTest, Doors) {
   EXPECT_STREQ(AuthorisationName(Authorisation::kWrongDoor), "wrong_door");
 }
 
+// A resident of another unit held at a unit door to be recognised (docs/matching.md, "Unit
+// doors") is refused at every door and time, with the door reason.
+TEST(PersonRulesTest, RecogniseOnlyNeverOpens) {
+  auto r = ParseRules("P7", "李*", json{{"recognise_only", true}});
+  EXPECT_TRUE(r.recognise_only);
+  for (int door : {0, 1, 2}) EXPECT_EQ(Authorise(r, door, 0, kMon, 600), Authorisation::kWrongDoor);
+  EXPECT_EQ(ParseRules("P7", "李*", RulesToJson(r)), r);
+  EXPECT_FALSE(ParseRules("P7", "", json{{"recognise_only", false}}).recognise_only);
+  EXPECT_FALSE(ParseRules("P7", "", json::object()).recognise_only);
+  EXPECT_EQ(testing::CodeOf([&] {
+              ParseRules("P7", "", json{{"recognise_only", "yes"}});
+            }),
+            ErrorCode::kInvalidArgument);
+}
+
 TEST(PersonRulesTest, WindowEdgesAnd2400) {
   auto r = ParseRules(
       "P1", "", json::parse(R"({"windows": [{"days": [1], "start": "06:00", "end": "24:00"}]})"));

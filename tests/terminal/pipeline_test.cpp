@@ -1,4 +1,4 @@
-// AccessPipeline end to end on real face images played as camera frames (issue 4,
+// AccessPipeline end to end on real face images played as camera frames (
 // "Recognition loop"): the real engine, index, thresholds and a logging door.
 #include <gtest/gtest.h>
 
@@ -164,7 +164,7 @@ TEST_F(PipelineTest, EnrolledPersonIsAdmittedOnce) {
   EXPECT_EQ(open[0].payload["person"], "P-wen");
   EXPECT_EQ(open[0].payload["open_ms"], 8000);
   EXPECT_GE(open[0].payload["frames"].get<int>(), 1);
-  EXPECT_GE(open[0].payload["liveness"].get<float>(), 0.5f);
+  EXPECT_GE(open[0].payload["liveness"].get<float>(), p->options().liveness_threshold);
   EXPECT_TRUE(IsJpeg(open[0].jpeg));
   EXPECT_EQ(Records("access").size(), 1u);
   EXPECT_TRUE(Records("alarm").empty());
@@ -301,6 +301,32 @@ TEST_F(PipelineTest, RulesDenyWithReason) {
   EXPECT_EQ(deny[0].payload["reason"], "outside_hours");
   EXPECT_EQ(deny[0].payload["person"], "P-wen");
   EXPECT_EQ(deny[1].payload["reason"], "expired");
+}
+
+// Unit doors (docs/matching.md): a resident of another unit held as recognise-only is
+// recognised as who they are and refused as wrong_door; the door stays shut and the record names
+// them, while the door's own resident is let in.
+TEST_F(PipelineTest, RecogniseOnlyResidentIsRefusedAsWrongDoor) {
+  Enrol("P-wen", Lfw("Wen_Jiabao", 1));
+  PersonRules other_unit;
+  other_unit.recognise_only = true;
+  Enrol("P-chretien", Lfw("Jean_Chretien", 1), other_unit);
+  PipelineOptions o;
+  o.tailgating_grace = milliseconds(0);
+  auto p = Make(o);
+  Approach(*p, Lfw("Jean_Chretien", 2));
+  EXPECT_EQ(p->last_result().result, "deny");
+  EXPECT_EQ(p->last_result().reason, "wrong_door");
+  EXPECT_FALSE(door_.released(0));
+  Approach(*p, Lfw("Wen_Jiabao", 2));
+  p->Flush();
+  PrintRecords();
+  EXPECT_EQ(p->last_result().result, "open");
+  auto deny = Records("access", "decision", "deny");
+  ASSERT_EQ(deny.size(), 1u);
+  EXPECT_EQ(deny[0].payload["person"], "P-chretien");
+  EXPECT_EQ(deny[0].payload["reason"], "wrong_door");
+  EXPECT_EQ(Records("access", "decision", "open").size(), 1u);
 }
 
 // A removal from the index (gallery sync) applies to the next approach.

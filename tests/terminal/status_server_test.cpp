@@ -1,4 +1,4 @@
-// The terminal's status page over HTTPS (issue 7): a self-signed certificate made at
+// The terminal's status page over HTTPS: a self-signed certificate made at
 // first start in the data directory, trusted by clients as their CA file, kept across
 // restarts; plain HTTP only when asked for (development).
 #include "terminal/status_server.h"

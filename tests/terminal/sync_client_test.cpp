@@ -1,4 +1,4 @@
-// SyncClient against a real HTTP peer speaking the device protocol (issue 4, "Gallery sync
+// SyncClient against a real HTTP peer speaking the device protocol ("Gallery sync
 // client": versioned changes applied atomically, catch-up after being offline, a remove
 // taking effect at once; commands; heartbeat).
 #include "terminal/sync_client.h"

@@ -1,4 +1,4 @@
-// The whole terminal in-process (issue 4): registration, gallery sync, a restart, real LFW
+// The whole terminal in-process: registration, gallery sync, a restart, real LFW
 // faces played as camera frames with the server cut off (recognition works the same
 // offline, R3.1.2.7), the backlog uploaded once the server is back (R3.3.3.1), and the
 // status page (R3.1.2.5).

@@ -1,5 +1,7 @@
 #include "server/http/router.h"
 
+#include "server/common/detailed_error.h"
+
 #include <algorithm>
 #include <regex>
 #include <set>
@@ -7,8 +9,9 @@
 #include "core/error.h"
 #include "protocol/api_error.h"
 #include "protocol/device_auth.h"
+#include "protocol/json_limits.h"
 #include "server/http/compression.h"
-#include "server/rbac.h"
+#include "server/access/rbac.h"
 
 namespace anju::server {
 
@@ -198,6 +201,24 @@ void Router::Install(AuthHooks hooks) {
   installed_ = true;
 }
 
+namespace {
+
+// Devices get the peer limits; people's clients the same depth and size, with no cap of their
+// own on strings (base64 photos), keys or items (bulk archive bodies).
+const protocol::JsonLimits& BodyLimits(bool device) {
+  static const protocol::JsonLimits peer = protocol::JsonLimits::Peer();
+  static const protocol::JsonLimits admin = [] {
+    protocol::JsonLimits l = protocol::JsonLimits::Peer();
+    l.max_string_bytes = l.max_bytes;
+    l.max_key_bytes = l.max_bytes;
+    l.max_items = l.max_bytes;
+    return l;
+  }();
+  return device ? peer : admin;
+}
+
+}  // namespace
+
 std::optional<http::Response> Router::Dispatch(const http::Request& http) const {
   if (!installed_) throw Error(ErrorCode::kInternal, "Router::Dispatch before Install");
   const std::string& method = http.method == "HEAD" ? std::string("GET") : http.method;
@@ -240,9 +261,11 @@ std::optional<http::Response> Router::Dispatch(const http::Request& http) const 
     if (route.body && !(multipart && route.body_kind == BodyKind::kJsonOrMultipart)) {
       if (http.body.empty())
         throw protocol::ApiError(400, "bad_request", "请求体为空 / request body is empty");
+      // Parsed under limits (docs/device-protocol.md, "Limits"): a body nested 2,001 levels
+      // deep is refused here, before any handler stores it where every report reads it.
       try {
-        req.body = json::parse(http.body);
-      } catch (const json::parse_error& e) {
+        req.body = protocol::ParseJson(http.body, BodyLimits(device));
+      } catch (const Error& e) {
         throw protocol::ApiError(400, "bad_request",
                                  std::string("JSON 格式错误 / malformed JSON: ") + e.what());
       }
@@ -256,6 +279,12 @@ std::optional<http::Response> Router::Dispatch(const http::Request& http) const 
     reply.body = body.dump();
   } catch (const protocol::ApiError& e) {
     reply = ErrorReply(e.status(), e.code(), e.what());
+  } catch (const DetailedError& e) {
+    const auto api = protocol::FromError(e);
+    reply = ErrorReply(api.status(), api.code(), api.what());
+    json body = json::parse(reply.body);
+    for (const auto& [k, v] : e.extra().items()) body["error"][k] = v;
+    reply.body = body.dump();
   } catch (const Error& e) {
     const auto api = protocol::FromError(e);
     reply = ErrorReply(api.status(), api.code(), api.what());
@@ -267,6 +296,11 @@ std::optional<http::Response> Router::Dispatch(const http::Request& http) const 
   if (authenticated && hooks.after) {
     try {
       hooks.after(route, req, reply.status);
+    } catch (const Error& e) {
+      // A full disk refuses the audit as it refuses the write: 507, not a server fault.
+      const int status = e.code() == ErrorCode::kStorageFull ? 507 : 500;
+      reply = ErrorReply(status, status == 507 ? "insufficient_storage" : "internal",
+                         std::string("审计失败 / audit failed: ") + e.what());
     } catch (const std::exception& e) {
       // An audit write that fails must not pass silently: the reply becomes a 500.
       reply = ErrorReply(500, "internal", std::string("审计失败 / audit failed: ") + e.what());

@@ -1,4 +1,4 @@
-// A throwaway nats-server with JetStream for tests and benchmarks (`anju bench cluster`):
+// A throwaway nats-server with JetStream for tests and benchmarks (`anju bench runtime`):
 // started on a free loopback port with its store in a temporary directory, never a system
 // service. It can be stopped, killed and started again on the same port and store, as a
 // scenario that restarts the bus needs (docs/distributed.md).

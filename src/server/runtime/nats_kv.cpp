@@ -190,9 +190,11 @@ std::optional<Stored> Unwrap(const std::optional<NatsKvBucket::Entry>& e) {
 NatsSharedState::NatsSharedState(std::shared_ptr<NatsConnection> conn,
                                  NatsSharedStateOptions options)
     : options_(std::move(options)),
-      kv_(std::move(conn),
-          NatsKvBucket::Options{options_.bucket, options_.max_ttl, options_.max_value_bytes + 32,
-                                options_.max_bytes, {}}) {}
+      kv_(std::move(conn), NatsKvBucket::Options{options_.bucket,
+                                                 options_.max_ttl,
+                                                 options_.max_value_bytes + 32,
+                                                 options_.max_bytes,
+                                                 {}}) {}
 
 std::string NatsSharedState::Wrap(int64_t expires_ms, std::string_view value) const {
   std::string out = std::to_string(expires_ms);

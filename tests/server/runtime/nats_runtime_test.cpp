@@ -166,7 +166,12 @@ TEST(NatsWorkQueue, AnItemWhoseWorkerVanishedIsDeliveredAgainAfterAckWait) {
   EXPECT_GE(MsSince(popped), 1200);
   EXPECT_EQ(again->id, "capture-7");
   EXPECT_EQ(again->payload, "crop");
-  EXPECT_EQ(again->deliveries, 2);
+  // The server's delivery count: 2 as a rule, but nats-server 2.9.10 once reported 1 here
+  // (one run in three on a loaded machine), the first delivery apparently not counted.
+  // deliveries is advisory (docs/distributed.md); the redelivery itself is the contract.
+  EXPECT_GE(again->deliveries, 1);
+  EXPECT_LE(again->deliveries, 2);
+  if (again->deliveries != 2) std::printf("    redelivered with deliveries = 1\n");
   q.Ack(*again);
   EXPECT_EQ(q.size(), 0u);
 }
@@ -272,6 +277,9 @@ TEST(NatsEventBus, TwoServersShareOneSequence) {
   for (int i = 0; i < 20; ++i)
     seqs.push_back((i % 2 ? b : a).Publish("capture", {{"i", i}, {"by", i % 2 ? "B" : "A"}}));
   for (size_t i = 1; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], seqs[i - 1] + 1);
+  // A follows the stream asynchronously: it is sure to hold its own messages at once
+  // (read-your-writes), B's last one once it has arrived.
+  ASSERT_EQ(a.Read(seqs[18], 5s).size(), 1u);
   auto from_a = a.Read(0, 5s, 100);
   auto from_b = b.Read(0, 5s, 100);
   ASSERT_EQ(from_a.size(), 20u);
@@ -464,7 +472,9 @@ TEST(NatsSharedState, LimitsAreClearErrors) {
             ErrorCode::kTooLarge);
   EXPECT_EQ(::anju::testing::CodeOf([&] { s.Put("k", "v", std::chrono::hours(2)); }),
             ErrorCode::kInvalidArgument);
-  s.Put("not-a-counter", "abc", 1000ms);
+  // Long enough not to expire before the Add on a loaded machine (an expired value would
+  // be a new counter).
+  s.Put("not-a-counter", "abc", std::chrono::minutes(1));
   EXPECT_EQ(::anju::testing::CodeOf([&] { s.Add("not-a-counter", 1, 1000ms); }),
             ErrorCode::kInvalidArgument);
 }

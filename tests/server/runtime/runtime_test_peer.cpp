@@ -3,6 +3,10 @@
 //                                                        then waits without acking
 //   runtime_test_peer lead URL PREFIX JOB LEASE_MS       takes JOB's lease, prints "leader",
 //                                                        then keeps refreshing it
+// Only those lines go to stdout (the test reads them); the log goes to stderr.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -19,6 +23,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: runtime_test_peer pop|lead URL PREFIX NAME MS\n");
     return 2;
   }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("peer"));
   const std::string mode = argv[1];
   NatsOptions o;
   o.url = argv[2];

@@ -1,7 +1,8 @@
 // anju bench runtime — throughput of the runtime seams on NATS JetStream (docs/distributed.md)
 // beside the embedded ones: work items through the queue (push → pop → ack), live events
 // published and read back, shared counters. Starts its own nats-server on a loopback port
-// unless --nats names one. The last line is one JSON object with --json.
+// unless --nats names one. Ends with a table of the figures (Markdown, as in BENCHMARKS.md);
+// with --json, then one JSON object on the last line.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -285,6 +286,43 @@ json RunState(const std::string& url, int adds) {
   return j;
 }
 
+// The figures as one Markdown table: NATS beside embedded where both were measured.
+void PrintTable(const json& queue, const json& queue_embedded, const json& bus,
+                const json& bus_embedded, const json& state) {
+  auto row = [](const std::string& what, const std::string& nats, const std::string& embedded) {
+    std::printf("| %s | %s | %s |\n", what.c_str(), nats.c_str(), embedded.c_str());
+  };
+  auto rate = [](const json& v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.0f/s", v.get<double>());
+    return std::string(buf);
+  };
+  auto ms = [](const json& p50, const json& p95) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "p50 %.1f ms, p95 %.1f ms", p50.get<double>(),
+                  p95.get<double>());
+    return std::string(buf);
+  };
+  std::printf("\n| seam, figure | NATS JetStream | embedded |\n|---|---|---|\n");
+  for (const json& q : queue) {
+    const std::string name = "work queue, " + q["config"].get<std::string>() + ": ";
+    row(name + "push only", rate(q["push_per_s"]), "");
+    row(name + "drain (pop + ack)", rate(q["drain_per_s"]), "");
+    row(name + "push → pop → ack", rate(q["end_to_end_per_s"]),
+        rate(queue_embedded["end_to_end_per_s"]));
+    row(name + "push → ack latency", ms(q["latency_ms_p50"], q["latency_ms_p95"]), "");
+  }
+  row("event bus, publish (one server)", rate(bus["publish_per_s"]),
+      rate(bus_embedded["publish_per_s"]));
+  row("event bus, publish (two servers at once)", rate(bus["publish_two_servers_per_s"]), "");
+  row("event bus, publish → live read by another server",
+      ms(bus["live_read_ms_p50"], bus["live_read_ms_p95"]), "");
+  row("event bus, catch-up read from the start", rate(bus["catch_up_read_per_s"]), "");
+  row("shared state, Add on one key (4 threads, 2 connections)", rate(state["add_per_s_one_key"]),
+      "");
+  row("shared state, Add on many keys", rate(state["add_per_s_many_keys"]), "");
+}
+
 void InstallBenchRuntime(CLI::App& root) {
   static std::string url;
   static int items = 20000, producers = 2, workers = 4, events = 20000, adds = 4000;
@@ -321,6 +359,7 @@ void InstallBenchRuntime(CLI::App& root) {
     const json bus = RunBus(nats_url, events);
     const json bus_embedded = RunEmbeddedBus(events);
     const json state = RunState(nats_url, adds);
+    PrintTable(queue, queue_embedded, bus, bus_embedded, state);
     json out = {{"bench", "runtime"}, {"items", items},
                 {"payload", payload}, {"producers", producers},
                 {"workers", workers}, {"queue_per_s", queue[0]["end_to_end_per_s"]},

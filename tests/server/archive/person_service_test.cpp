@@ -41,7 +41,7 @@ class PersonServiceTest : public ::testing::Test {
     clock_.Set(1'800'000'000'000);
     SetProcessClock(&clock_);
     db_ = OpenArchiveDb(dir_ / "archive.db");
-    gallery_ = std::make_unique<GalleryLog>(*db_, crypto::DataKey::Generate(), "model-1");
+    gallery_ = std::make_unique<GalleryLog>(crypto::DataKey::Generate(), "model-1");
     match::IndexOptions io;
     io.model_version = "model-1";
     io.dim = 8;

@@ -29,7 +29,7 @@ class PlaceServiceTest : public ::testing::Test {
     clock_.Set(1'800'000'000'000);
     SetProcessClock(&clock_);
     db_ = OpenArchiveDb(dir_ / "archive.db");
-    gallery_ = std::make_unique<GalleryLog>(*db_, crypto::DataKey::Generate(), "model-1");
+    gallery_ = std::make_unique<GalleryLog>(crypto::DataKey::Generate(), "model-1");
     places_ = std::make_unique<PlaceService>(
         *db_, *gallery_,
         [](db::Conn& conn, const Scope& scope, const std::string& code) {

@@ -26,7 +26,7 @@ class DeviceServiceTest : public ::testing::Test {
     clock_.Set(1'800'000'000'000);
     SetProcessClock(&clock_);
     db_ = OpenArchiveDb(dir_ / "archive.db");
-    gallery_ = std::make_unique<GalleryLog>(*db_, crypto::DataKey::Generate(), "model-1");
+    gallery_ = std::make_unique<GalleryLog>(crypto::DataKey::Generate(), "model-1");
     devices_ = std::make_unique<DeviceService>(DeviceDeps{db_.get(), gallery_.get(),
                                                           crypto::DataKey::Generate(), "server-pem",
                                                           "model-1", 3600 * 1000, nullptr});

@@ -65,7 +65,7 @@ class EnrolmentServiceTest : public ::testing::Test {
   // The service with the face models of MODEL_DIR (none in a folder without them).
   void Start(const fs::path& model_dir) {
     gate_ = std::make_unique<FaceGate>(model_dir, GatePolicy{});
-    gallery_ = std::make_unique<GalleryLog>(*db_, key_, gate_->model_version());
+    gallery_ = std::make_unique<GalleryLog>(key_, gate_->model_version());
     if (!gate_->model_version().empty()) {
       match::IndexOptions io;
       io.model_version = gate_->model_version();

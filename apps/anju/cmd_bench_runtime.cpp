@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -40,6 +42,18 @@ double Pct(std::vector<double> v, double p) {
   return v[size_t(p * double(v.size() - 1))];
 }
 
+// Connections to URL under one fresh prefix: each run gets its own streams and buckets.
+std::function<std::shared_ptr<rt::NatsConnection>()> Connector(const std::string& url) {
+  const std::string prefix = "bench" + NewUuid().substr(0, 8);
+  return [url, prefix] {
+    rt::NatsOptions o;
+    o.url = url;
+    o.prefix = prefix;
+    o.name = "anju-bench";
+    return rt::NatsConnection::Connect(o);
+  };
+}
+
 struct QueueRun {
   std::string name;
   int fetch_batch = 1;
@@ -50,14 +64,7 @@ struct QueueRun {
 // own connection (as separate processes would be). Latency: push → ack.
 json RunQueue(const std::string& url, const QueueRun& run, int items, int producers, int workers,
               size_t payload_bytes) {
-  const std::string prefix = "bench" + NewUuid().substr(0, 8);
-  auto connect = [&] {
-    rt::NatsOptions o;
-    o.url = url;
-    o.prefix = prefix;
-    o.name = "anju-bench";
-    return rt::NatsConnection::Connect(o);
-  };
+  const auto connect = Connector(url);
   rt::NatsWorkQueueOptions qo;
   qo.fetch_batch = run.fetch_batch;
   qo.sync_ack = run.sync_ack;
@@ -162,14 +169,7 @@ json RunEmbeddedQueue(int items) {
 }
 
 json RunBus(const std::string& url, int events) {
-  const std::string prefix = "bench" + NewUuid().substr(0, 8);
-  auto connect = [&] {
-    rt::NatsOptions o;
-    o.url = url;
-    o.prefix = prefix;
-    o.name = "anju-bench";
-    return rt::NatsConnection::Connect(o);
-  };
+  const auto connect = Connector(url);
   const json body = {{"id", NewUuid()},
                      {"device", "cam-0001"},
                      {"person", "P000123"},
@@ -255,14 +255,7 @@ json RunEmbeddedBus(int events) {
 }
 
 json RunState(const std::string& url, int adds) {
-  const std::string prefix = "bench" + NewUuid().substr(0, 8);
-  auto connect = [&] {
-    rt::NatsOptions o;
-    o.url = url;
-    o.prefix = prefix;
-    o.name = "anju-bench";
-    return rt::NatsConnection::Connect(o);
-  };
+  const auto connect = Connector(url);
   rt::NatsSharedState a(connect()), b(connect());
   auto run = [&](bool same_key) {
     const auto t0 = Steady::now();

@@ -32,6 +32,16 @@ inline ErrorCode CodeOf(const std::function<void()>& f) {
   return ErrorCode::kInternal;
 }
 
+// The reason code of the anju::Error F throws ("" when it throws none or has none).
+inline std::string ReasonOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.reason();
+  }
+  return "";
+}
+
 // "prefix" + i: identity codes and template ids for tests.
 inline std::string Name(const char* prefix, long long i) {
   return prefix + std::to_string(i);

@@ -34,10 +34,14 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-EnrolResult Refused(ErrorCode code, const std::string& message, std::string reason = {}) {
+EnrolResult Refused(Error why) {
   EnrolResult r;
-  r.refused = Error(code, message, std::move(reason));
+  r.refused = std::move(why);
   return r;
+}
+
+EnrolResult Refused(ErrorCode code, const std::string& message, std::string reason = {}) {
+  return Refused(Error(code, message, std::move(reason)));
 }
 
 }  // namespace
@@ -68,11 +72,7 @@ EnrolResult EnrolmentService::Enrol(const std::string& code, std::span<const uin
     return Refused(ErrorCode::kUnavailable, "未安装人脸模型 / no face models installed");
   {
     auto conn = d_.db->Acquire();
-    if (auto refused = CheckEnrollable(conn, code)) {
-      EnrolResult r;
-      r.refused = std::move(refused);
-      return r;
-    }
+    if (auto refused = CheckEnrollable(conn, code)) return Refused(std::move(*refused));
   }
   GateResult g;
   try {
@@ -127,11 +127,7 @@ EnrolResult EnrolmentService::ImportFeature(const std::string& code,
     throw Error(ErrorCode::kInvalidArgument, "feature 未归一化 / feature is not L2-normalised");
   {
     auto conn = d_.db->Acquire();
-    if (auto refused = CheckEnrollable(conn, code)) {
-      EnrolResult r;
-      r.refused = std::move(refused);
-      return r;
-    }
+    if (auto refused = CheckEnrollable(conn, code)) return Refused(std::move(*refused));
   }
   return StoreTemplate(code, f, {}, json::object(), accept_duplicate, actor, t0);
 }
@@ -171,9 +167,7 @@ EnrolResult EnrolmentService::StoreTemplate(const std::string& code, std::span<c
     auto conn = d_.db->Acquire();
     if (auto refused = CheckEnrollable(conn, code)) {
       if (!file.empty()) fs::remove(file);
-      EnrolResult r;
-      r.refused = std::move(refused);
-      return r;
+      return Refused(std::move(*refused));
     }
     db::Transaction tx(conn);
     const auto pid = PersonRepo::IdByCode(conn, code);

@@ -22,17 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using anju::testing::CodeOf;
+using anju::testing::ReasonOf;
 using nlohmann::json;
 
-// The reason of the anju::Error F throws ("" when none or no error).
-std::string ReasonOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.reason();
-  }
-  return "";
-}
 
 class PersonServiceTest : public ::testing::Test {
  protected:

@@ -17,6 +17,7 @@ namespace anju::server {
 namespace {
 
 namespace fs = std::filesystem;
+using anju::testing::ReasonOf;
 using nlohmann::json;
 
 class DeviceServiceTest : public ::testing::Test {
@@ -63,14 +64,6 @@ class DeviceServiceTest : public ::testing::Test {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-  }
-  static std::string ReasonOf(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.reason();
-    }
-    return "no error";
   }
 
   fs::path dir_;

@@ -24,16 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using anju::testing::CodeOf;
+using anju::testing::ReasonOf;
 using nlohmann::json;
 
-std::string ReasonOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.reason();
-  }
-  return "";
-}
 
 // A plain grey JPEG: an image without a face.
 std::vector<uint8_t> GreyJpeg() {

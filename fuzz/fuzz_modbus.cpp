@@ -1,4 +1,4 @@
-// The door signal converter's Modbus TCP server (apps/anju-converter, docs/door-io.md) and the
+// The door signal converter's Modbus TCP server (door/signal_converter.h, docs/door-io.md) and the
 // Wiegand decoder. The first byte picks:
 //   0  the rest goes, as one TCP stream, to a real simulated converter running in this
 //      process (its own select() loop, MBAP framing, PDU prechecks, libmodbus replies). Every
@@ -23,8 +23,8 @@
 #include <thread>
 #include <vector>
 
-#include "apps/anju-converter/converter.h"
 #include "core/error.h"
+#include "door/signal_converter.h"
 #include "door/wiegand.h"
 
 using namespace anju;
@@ -45,12 +45,12 @@ void StartConverter() {
   if (started) return;
   started = true;
   spdlog::set_level(spdlog::level::off);
-  converter::Config c;
+  door::Config c;
   c.listen_host = "127.0.0.1";
   c.listen_port = "0";
   c.max_clients = 64;
   c.partial_frame_timeout = std::chrono::milliseconds(200);
-  static converter::Converter* conv = new converter::Converter(c);  // lives for the process
+  static door::Converter* conv = new door::Converter(c);  // lives for the process
   g_port = conv->modbus_port();
   std::thread([] { conv->Run(); }).detach();
 }

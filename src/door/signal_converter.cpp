@@ -24,7 +24,6 @@
 
 namespace anju::door {
 
-namespace regs = door::regs;
 using nlohmann::json;
 
 namespace {

@@ -23,8 +23,8 @@ inline constexpr int64_t kGalleryDefaultLimit = 200;
 class GallerySync {
  public:
   // MODEL_VERSION: the features the server sends (others stay on the server).
-  GallerySync(Database& db, const crypto::DataKey& server_key, std::string model_version)
-      : db_(db), key_(server_key), model_version_(std::move(model_version)) {}
+  GallerySync(const crypto::DataKey& server_key, std::string model_version)
+      : key_(server_key), model_version_(std::move(model_version)) {}
 
   // All of these run on the caller's connection, inside its transaction.
   void PersonChanged(Conn& conn, int64_t person_id, const std::string& reason);
@@ -50,7 +50,6 @@ class GallerySync {
                         int open_ms, const std::string& device_id, int doors,
                         const crypto::DataKey& device_key);
 
-  Database& db_;
   crypto::DataKey key_;
   std::string model_version_;
   std::function<void()> on_change_;

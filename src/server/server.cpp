@@ -295,7 +295,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
         {m.options.host});
   }
   m.gate = std::make_unique<FaceGate>(m.options.model_dir, m.options.gate);
-  m.sync = std::make_unique<GallerySync>(*m.db, m.keys.data_key, m.gate->model_version());
+  m.sync = std::make_unique<GallerySync>(m.keys.data_key, m.gate->model_version());
   if (!m.gate->model_version().empty()) {
     fs::path tf = m.options.thresholds_file.empty()
                       ? match::DefaultThresholdsPath(m.options.model_dir)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
@@ -44,27 +45,55 @@ fs::path DefaultServerDataDir() {
 
 namespace {
 
+constexpr int64_t kDayS = 86'400;
+constexpr int64_t kYearS = 365 * kDayS;
+
+[[noreturn]] void BadConfig(const std::string& key, const std::string& why) {
+  throw Error(ErrorCode::kInvalidArgument, "config key \"" + key + "\" " + why);
+}
+
+// An integer config value within [LO, HI], else Error(kInvalidArgument) naming KEY. A
+// fraction or a number such as 1e99 is refused rather than converted (converting it to an
+// integer type was undefined behaviour), and the bounds keep every value derived from it
+// representable (seconds as milliseconds, MiB as bytes): found by fuzz_config,
+// docs/fuzzing.md.
+int64_t Integer(const json& v, const std::string& key, int64_t lo, int64_t hi) {
+  if (!v.is_number_integer())
+    BadConfig(key,
+              "must be an integer, got " + (v.is_number() ? v.dump() : std::string(v.type_name())));
+  const bool beyond_int64 =
+      v.is_number_unsigned() &&
+      v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (beyond_int64 || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+    BadConfig(key, v.dump() + " is outside " + std::to_string(lo) + " … " + std::to_string(hi));
+  return v.get<int64_t>();
+}
+int Int(const json& v, const std::string& key, int lo, int hi) {
+  return static_cast<int>(Integer(v, key, lo, hi));
+}
+
 void ApplySecurity(const json& c, SecurityPolicy& p) {
   if (!c.is_object()) throw Error(ErrorCode::kInvalidArgument, "\"security\" must be an object");
   for (const auto& [key, v] : c.items()) {
+    const std::string k = "security." + key;
     if (key == "max_failures")
-      p.max_failures = std::max(1, v.get<int>());
+      p.max_failures = std::max(1, Int(v, k, 0, 1'000'000));
     else if (key == "lockout_s")
-      p.lockout_ms = v.get<int64_t>() * 1000;
+      p.lockout_ms = Integer(v, k, 0, kYearS) * 1000;
     else if (key == "source_max_failures")
-      p.source_max_failures = std::max(1, v.get<int>());
+      p.source_max_failures = std::max(1, Int(v, k, 0, 1'000'000));
     else if (key == "idle_timeout_s")
-      p.idle_timeout_ms = std::max<int64_t>(1, v.get<int64_t>()) * 1000;
+      p.idle_timeout_ms = std::max<int64_t>(1, Integer(v, k, 0, kYearS)) * 1000;
     else if (key == "session_max_s")
-      p.session_max_ms = std::max<int64_t>(60, v.get<int64_t>()) * 1000;
+      p.session_max_ms = std::max<int64_t>(60, Integer(v, k, 0, kYearS)) * 1000;
     else if (key == "password_max_age_days")
-      p.password_max_age_days = v.get<int>();
+      p.password_max_age_days = Int(v, k, 0, 36'500);
     else if (key == "password_history")
-      p.password_history = v.get<int>();
+      p.password_history = Int(v, k, 0, 1000);
     else if (key == "totp_for_admins")
       p.totp_for_admins = v.get<bool>();
     else if (key == "views_per_hour_alarm")
-      p.views_per_hour_alarm = v.get<int>();
+      p.views_per_hour_alarm = Int(v, k, 0, 1'000'000'000);
     else
       throw Error(ErrorCode::kInvalidArgument, "unknown config key \"security." + key + "\"");
   }
@@ -79,14 +108,15 @@ void ApplySiteCalibration(const json& c, SiteCalibrationOptions& o) {
     throw Error(ErrorCode::kInvalidArgument,
                 "\"site_calibration\" must be true, false or an object");
   for (const auto& [key, v] : c.items()) {
+    const std::string k = "site_calibration." + key;
     if (key == "enabled")
       o.enabled = v.get<bool>();
     else if (key == "delay_s")
-      o.delay_ms = std::max<int64_t>(0, v.get<int64_t>()) * 1000;
+      o.delay_ms = Integer(v, k, 0, kYearS) * 1000;
     else if (key == "recheck_s")
-      o.recheck_ms = std::max<int64_t>(0, v.get<int64_t>()) * 1000;
+      o.recheck_ms = Integer(v, k, 0, kYearS) * 1000;
     else if (key == "min_persons")
-      o.site.min_persons = std::max<size_t>(2, v.get<size_t>());
+      o.site.min_persons = std::max<size_t>(2, Integer(v, k, 0, 100'000'000));
     else if (key == "target_fpir") {
       const auto t = v.get<std::vector<double>>();
       if (t.size() != 3 ||
@@ -109,27 +139,27 @@ void ServerOptions::ApplyConfig(const json& c) {
       if (key == "host")
         host = v.get<std::string>();
       else if (key == "port")
-        port = v.get<int>();
+        port = Int(v, key, 0, 65'535);
       else if (key == "model_dir")
         model_dir = v.get<std::string>();
       else if (key == "thresholds_file")
         thresholds_file = v.get<std::string>();
       else if (key == "http_threads")
-        http_threads = std::max(2, v.get<int>());
+        http_threads = std::max(2, Int(v, key, 0, 4096));
       else if (key == "max_body_mib")
-        max_body_bytes = v.get<size_t>() << 20;
+        max_body_bytes = static_cast<size_t>(Integer(v, key, 1, 4096)) << 20;
       else if (key == "enrolment_code_ttl_hours")
-        enrolment_code_ttl_ms = v.get<int64_t>() * 3600 * 1000;
+        enrolment_code_ttl_ms = Integer(v, key, 0, 100 * 365 * 24) * 3600 * 1000;
       else if (key == "retention_interval_s")
-        retention_interval_s = v.get<int64_t>();
+        retention_interval_s = Integer(v, key, 0, 10 * kYearS);
       else if (key == "snapshot_retention_months")
-        snapshot_retention_months = v.get<int>();
+        snapshot_retention_months = Int(v, key, 0, 1200);
       else if (key == "video_retention_months")
-        video_retention_months = v.get<int>();
+        video_retention_months = Int(v, key, 0, 1200);
       else if (key == "event_retention_months")
-        event_retention_months = v.get<int>();
+        event_retention_months = Int(v, key, 0, 1200);
       else if (key == "quarantine_retention_months")
-        quarantine_retention_months = v.get<int>();
+        quarantine_retention_months = Int(v, key, 0, 1200);
       else if (key == "console_dir")
         console_dir = v.get<std::string>();
       else if (key == "backup_dir")
@@ -150,17 +180,21 @@ void ServerOptions::ApplyConfig(const json& c) {
         camera_allow_from = v.get<std::vector<std::string>>();
         http::AddressList::Parse(camera_allow_from);  // refused now, not at Start
       } else if (key == "http_io_threads")
-        http_limits.io_threads = std::clamp(v.get<int>(), 1, 16);
+        http_limits.io_threads = std::clamp(Int(v, key, 0, 4096), 1, 16);
       else if (key == "max_connections")
-        http_limits.max_connections = std::max<size_t>(16, v.get<size_t>());
+        http_limits.max_connections = std::max<size_t>(16, Integer(v, key, 0, 100'000'000));
       else if (key == "max_connections_per_address")
-        http_limits.max_connections_per_address = std::max<size_t>(1, v.get<size_t>());
+        http_limits.max_connections_per_address =
+            std::max<size_t>(1, Integer(v, key, 0, 100'000'000));
       else if (key == "header_timeout_s")
-        http_limits.header_timeout = std::chrono::seconds(std::max<int64_t>(1, v.get<int64_t>()));
+        http_limits.header_timeout =
+            std::chrono::seconds(std::max<int64_t>(1, Integer(v, key, 0, kDayS)));
       else if (key == "idle_timeout_s")
-        http_limits.idle_timeout = std::chrono::seconds(std::max<int64_t>(1, v.get<int64_t>()));
+        http_limits.idle_timeout =
+            std::chrono::seconds(std::max<int64_t>(1, Integer(v, key, 0, kDayS)));
       else if (key == "body_timeout_s")
-        http_limits.body_timeout = std::chrono::seconds(std::max<int64_t>(1, v.get<int64_t>()));
+        http_limits.body_timeout =
+            std::chrono::seconds(std::max<int64_t>(1, Integer(v, key, 0, kDayS)));
       else if (key == "security")
         ApplySecurity(v, security);
       else if (key == "site_calibration")

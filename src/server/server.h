@@ -88,7 +88,8 @@ struct ServerOptions {
   // "lockout_s", "source_max_failures", "idle_timeout_s", "session_max_s",
   // "password_max_age_days", "password_history", "totp_for_admins", "views_per_hour_alarm"}.
   // "liveness_threshold", "site_calibration": false | {"enabled", "delay_s", "recheck_s",
-  // "min_persons", "target_fpir": [high, normal, low]}. Unknown keys are refused (Error
+  // "min_persons", "target_fpir": [high, normal, low]}. Unknown keys, and numbers that are
+  // not integers within the key's range (port 0–65535, …), are refused (Error
   // kInvalidArgument).
   void ApplyConfig(const nlohmann::json& config);
 };

@@ -1,6 +1,7 @@
 #include "terminal/gallery_package.h"
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "core/error.h"
@@ -64,15 +65,32 @@ RawPackage Split(const fs::path& file) {
   return p;
 }
 
-PackageInfo InfoOf(const json& h) {
+// An integer header field within [LO, HI]. PeekPackage reads the header before any
+// signature is checked, so a fraction, a negative count or a number such as 1e300 is refused
+// here rather than converted (converting 1e300 to size_t or int64_t was undefined
+// behaviour; docs/fuzzing.md).
+int64_t HeaderInt(const fs::path& file, const json& h, const char* key, int64_t lo, int64_t hi) {
+  const json& v = h.at(key);
+  bool ok = v.is_number_integer() &&
+            !(v.is_number_unsigned() &&
+              v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+  if (ok) ok = v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+  if (!ok)
+    NotAPackage(file, std::string("header field '") + key + "' is not an integer " +
+                          std::to_string(lo) + " … " + std::to_string(hi));
+  return v.get<int64_t>();
+}
+
+PackageInfo InfoOf(const fs::path& file, const json& h) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   PackageInfo i;
-  i.version = h.at("version").get<int>();
+  i.version = static_cast<int>(HeaderInt(file, h, "version", 1, 1));
   i.model_version = h.at("model_version").get<std::string>();
-  i.dim = h.at("dim").get<size_t>();
-  i.created_ms = h.at("created_ms").get<int64_t>();
-  i.gallery_version = h.at("gallery_version").get<int64_t>();
-  i.persons = h.at("persons").get<size_t>();
-  i.templates = h.at("templates").get<size_t>();
+  i.dim = static_cast<size_t>(HeaderInt(file, h, "dim", 1, kMaxPackageDim));
+  i.created_ms = HeaderInt(file, h, "created_ms", 0, kMax);
+  i.gallery_version = HeaderInt(file, h, "gallery_version", 0, kMax);
+  i.persons = static_cast<size_t>(HeaderInt(file, h, "persons", 0, kMax));
+  i.templates = static_cast<size_t>(HeaderInt(file, h, "templates", 0, kMax));
   i.key_id = h.at("key_id").get<std::string>();
   i.signer = h.at("signer").get<std::string>();
   return i;
@@ -130,7 +148,7 @@ PackageInfo ExportPackage(const LocalState& state, const fs::path& out, const cr
 PackageInfo PeekPackage(const fs::path& file) {
   const RawPackage p = Split(file);
   try {
-    return InfoOf(p.header);
+    return InfoOf(file, p.header);
   } catch (const json::exception& e) {
     NotAPackage(file, std::string("bad header: ") + e.what());
   }
@@ -145,7 +163,7 @@ GalleryPackage ReadPackage(const fs::path& file, const crypto::DataKey& key,
                     trusted.Fingerprint() + " (wrong signer, or the file was altered)");
   GalleryPackage out;
   try {
-    out.info = InfoOf(p.header);
+    out.info = InfoOf(file, p.header);
   } catch (const json::exception& e) {
     NotAPackage(file, std::string("bad header: ") + e.what());
   }

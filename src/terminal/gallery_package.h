@@ -28,6 +28,8 @@
 namespace anju::terminal {
 
 inline constexpr const char* kPackageMagic = "ANJU-GALLERY-PACKAGE/1";
+// The largest feature dimension a package header may name (embedders give 512).
+inline constexpr int64_t kMaxPackageDim = 65'536;
 
 struct PackageInfo {
   int version = 1;

@@ -74,7 +74,7 @@ TerminalConfig TerminalConfig::Parse(const std::string& text, const std::string&
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
     throw Error(ErrorCode::kInvalidArgument,
                 "配置错误 / " + origin + " is not valid JSON: " + e.what());
   }

@@ -233,6 +233,46 @@ TEST(ServerConfig, KnownKeysApplyUnknownOrWrongTypesRefused) {
             ErrorCode::kInvalidArgument);
 }
 
+// Numbers are integers within a range, else refused naming the key: 1e99 as the port was
+// converted to an int and a huge lockout_s multiplied into milliseconds, both undefined
+// behaviour that left garbage in the options (found by fuzz_config, docs/fuzzing.md).
+TEST(ServerConfig, NumbersOutsideTheirRangeAreRefused) {
+  const auto refused = [](const json& config) {
+    ServerOptions o;
+    return anju::testing::CodeOf([&] { o.ApplyConfig(config); }) == ErrorCode::kInvalidArgument;
+  };
+  const uint64_t beyond_int64 = uint64_t{1} << 63;
+  EXPECT_TRUE(refused({{"port", 1e99}}));
+  EXPECT_TRUE(refused({{"port", 8640.5}}));
+  EXPECT_TRUE(refused({{"port", 65536}}));
+  EXPECT_TRUE(refused({{"http_threads", -1e99}}));
+  EXPECT_TRUE(refused({{"max_body_mib", 1e30}}));
+  EXPECT_TRUE(refused({{"enrolment_code_ttl_hours", INT64_MAX}}));
+  EXPECT_TRUE(refused({{"max_connections", beyond_int64}}));
+  EXPECT_TRUE(refused({{"header_timeout_s", INT64_MAX}}));
+  EXPECT_TRUE(refused({{"security", {{"lockout_s", INT64_MAX}}}}));
+  EXPECT_TRUE(refused({{"security", {{"max_failures", 1e300}}}}));
+  EXPECT_TRUE(refused({{"site_calibration", {{"delay_s", INT64_MAX}}}}));
+  EXPECT_TRUE(refused({{"site_calibration", {{"min_persons", 1e30}}}}));
+
+  ServerOptions o;  // values in range still apply, with the same floors as before
+  o.ApplyConfig({{"port", 0},
+                 {"max_body_mib", 4096},
+                 {"enrolment_code_ttl_hours", 48},
+                 {"http_io_threads", 64},
+                 {"header_timeout_s", 0},
+                 {"security", {{"lockout_s", 600}, {"max_failures", 0}}},
+                 {"site_calibration", {{"recheck_s", 60}}}});
+  EXPECT_EQ(o.port, 0);
+  EXPECT_EQ(o.max_body_bytes, size_t{4096} << 20);
+  EXPECT_EQ(o.enrolment_code_ttl_ms, 48 * 3600 * 1000);
+  EXPECT_EQ(o.http_limits.io_threads, 16);
+  EXPECT_EQ(o.http_limits.header_timeout, std::chrono::seconds(1));
+  EXPECT_EQ(o.security.lockout_ms, 600'000);
+  EXPECT_EQ(o.security.max_failures, 1);
+  EXPECT_EQ(o.site_calibration.recheck_ms, 60'000);
+}
+
 TEST_F(ServerTest, OnlineBackupRestoresTheArchive) {
   CreatePerson("BK1", "备份");
   GiveConsent("BK1");

@@ -4,6 +4,7 @@
 #include "terminal/gallery_package.h"
 
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -129,6 +130,34 @@ TEST(GalleryPackage, WrongKeyWrongSignerAndTamperingAreRefused) {
   EXPECT_EQ(CodeOf([&] { ImportPackage(*other, rig.pkg, rig.key, trusted); }),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(PeekPackage(rig.pkg).model_version, kModel);
+}
+
+// PeekPackage reads the header before any signature is checked: a number that does not fit
+// its field (1e300 as dim, a negative or fractional count) is refused, not converted
+// (converting 1e300 to size_t was undefined behaviour; docs/fuzzing.md).
+TEST(GalleryPackage, HeaderNumbersOutOfRangeAreRefusedBeforeTheSignature) {
+  Rig rig;
+  const std::string good = ReadAll(rig.pkg);
+  const size_t h_begin = good.find('\n') + 1;
+  const size_t h_end = good.find('\n', h_begin);
+  const nlohmann::json header = nlohmann::json::parse(good.substr(h_begin, h_end - h_begin));
+  const std::vector<std::pair<std::string, nlohmann::json>> bad_fields = {
+      {"dim", 1e300},
+      {"dim", -1},
+      {"dim", 0},
+      {"created_ms", 1e300},
+      {"persons", -3},
+      {"templates", 2.5},
+      {"gallery_version", std::numeric_limits<uint64_t>::max()}};
+  for (const auto& field : bad_fields) {
+    nlohmann::json h = header;
+    h[field.first] = field.second;
+    WriteAll(rig.pkg, good.substr(0, h_begin) + h.dump() + good.substr(h_end));
+    EXPECT_EQ(CodeOf([&] { PeekPackage(rig.pkg); }), ErrorCode::kInvalidArgument)
+        << field.first << " = " << field.second;
+  }
+  WriteAll(rig.pkg, good);
+  EXPECT_EQ(PeekPackage(rig.pkg).dim, header["dim"].get<size_t>());
 }
 
 }  // namespace

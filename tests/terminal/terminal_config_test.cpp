@@ -77,5 +77,17 @@ TEST(TerminalConfig, BadFilesNameTheKey) {
             ErrorCode::kNotFound);
 }
 
+// A number beyond a double made nlohmann::json throw out_of_range (406), which Parse let
+// through: the terminal ended in std::terminate instead of naming the file (fuzz_config,
+// docs/fuzzing.md).
+TEST(TerminalConfig, NumberBeyondADoubleIsRefusedAsInvalidJson) {
+  EXPECT_NE(Refusal(R"({"data_dir": "/d", "camera": "/dev/video0", "outbox_quota_mb": 1e400})")
+                .find("not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(Refusal(R"({"data_dir": "/d", "camera": "/dev/video0", "door": {"doors": -1e999}})")
+                .find("not valid JSON"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace anju::terminal

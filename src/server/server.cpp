@@ -201,8 +201,12 @@ void ServerOptions::ApplyConfig(const json& c) {
         ApplySiteCalibration(v, site_calibration);
       else if (key == "check_liveness")
         gate.check_liveness = v.get<bool>();
-      else if (key == "liveness_threshold")
-        gate.liveness_threshold = v.get<float>();
+      else if (key == "liveness_threshold") {
+        // A score is a probability; a double such as 1e300 does not fit a float (UB).
+        if (!v.is_number() || v.get<double>() < 0.0 || v.get<double>() > 1.0)
+          BadConfig(key, "must be a number from 0 to 1, got " + v.dump());
+        gate.liveness_threshold = static_cast<float>(v.get<double>());
+      }
       else
         throw Error(ErrorCode::kInvalidArgument, "unknown config key \"" + key + "\"");
     } catch (const json::exception& e) {

@@ -254,6 +254,9 @@ TEST(ServerConfig, NumbersOutsideTheirRangeAreRefused) {
   EXPECT_TRUE(refused({{"security", {{"max_failures", 1e300}}}}));
   EXPECT_TRUE(refused({{"site_calibration", {{"delay_s", INT64_MAX}}}}));
   EXPECT_TRUE(refused({{"site_calibration", {{"min_persons", 1e30}}}}));
+  EXPECT_TRUE(refused({{"liveness_threshold", 1e300}}));
+  EXPECT_TRUE(refused({{"liveness_threshold", -0.1}}));
+  EXPECT_TRUE(refused({{"liveness_threshold", "0.5"}}));
 
   ServerOptions o;  // values in range still apply, with the same floors as before
   o.ApplyConfig({{"port", 0},

@@ -58,6 +58,18 @@ std::optional<std::string> Stmt::OptText(int col) const {
   return Text(col);
 }
 
+ReadSnapshot::ReadSnapshot(Conn& c) : c_(c) {
+  c_.Exec(c_.dialect() == Dialect::kPostgres ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                             : "BEGIN");
+}
+
+ReadSnapshot::~ReadSnapshot() {
+  try {
+    c_.Exec("ROLLBACK");  // nothing was written: ending it either way is the same
+  } catch (...) {
+  }
+}
+
 Transaction::Transaction(Conn& c) : c_(c) {
   if (c_.depth_ == 0) {
     c_.b_->Begin();

@@ -157,6 +157,20 @@ class Transaction {
   bool done_ = false;
 };
 
+// One read transaction on C: every statement inside sees the same committed state while
+// writers go on (SQLite in WAL mode: a deferred BEGIN; PostgreSQL: REPEATABLE READ, READ
+// ONLY). Ended when destroyed; it never writes.
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(Conn& c);
+  ~ReadSnapshot();
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  Conn& c_;
+};
+
 // ---- databases -------------------------------------------------------------------------
 
 // Schema migrations, numbered from 1 in order, one list per dialect (a backend takes its

@@ -3,9 +3,11 @@
 #include <sqlite3.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -220,7 +222,13 @@ class SqliteDb final : public Db {
       sqlite3_close(dst);
       throw Error(ErrorCode::kIo, name() + " database: backup: " + msg);
     }
-    rc = sqlite3_backup_step(b, -1);
+    // A writer's checkpoint can hold the file for a moment: wait for it (about 10 s) rather
+    // than fail a backup.
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      rc = sqlite3_backup_step(b, -1);
+      if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE) {
       sqlite3_close(dst);

@@ -1,7 +1,6 @@
 #include "server/backup.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,11 +12,11 @@
 #include <functional>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
+#include "db/db.h"
 #include "server/storage_health.h"
 
 namespace anju::server {
@@ -190,44 +189,14 @@ class ArchiveWriter {
   int64_t created_ms_ = 0;
 };
 
-// A consistent copy of a live SQLite database into DEST (online backup API: one read
-// transaction, so writers go on in WAL mode).
+// A consistent copy of a live database file into DEST, through the database seam (online
+// backup: one read transaction, so the server's writers go on in WAL mode).
 void CopyDatabase(const fs::path& source, const fs::path& dest) {
-  sqlite3* src = nullptr;
-  sqlite3* dst = nullptr;
-  auto fail = [&](const std::string& what, sqlite3* db, int rc) {
-    const std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(src);
-    sqlite3_close(dst);
-    const int primary = rc & 0xff;
-    throw Error(primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT ? ErrorCode::kCorrupt
-                                                                      : ErrorCode::kIo,
-                "backup of " + source.string() + ": " + what + ": " + msg);
-  };
-  int rc = sqlite3_open_v2(source.c_str(), &src, SQLITE_OPEN_READWRITE, nullptr);
-  if (rc != SQLITE_OK) fail("open", src, rc);
-  sqlite3_busy_timeout(src, 10000);
-  rc = sqlite3_open_v2(dest.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  if (rc != SQLITE_OK) fail("create copy", dst, rc);
-  sqlite3_backup* b = sqlite3_backup_init(dst, "main", src, "main");
-  if (!b) fail("init", dst, sqlite3_errcode(dst));
-  for (int attempt = 0;; ++attempt) {
-    rc = sqlite3_backup_step(b, -1);
-    if (rc == SQLITE_DONE) break;
-    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && attempt < 200) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      continue;
-    }
-    sqlite3_backup_finish(b);
-    fail("copy", nullptr, rc);
-  }
-  rc = sqlite3_backup_finish(b);
-  if (rc != SQLITE_OK) fail("finish", dst, rc);
-  sqlite3_close(src);
-  src = nullptr;
-  rc = sqlite3_close(dst);
-  dst = nullptr;
-  if (rc != SQLITE_OK) fail("close copy", nullptr, rc);
+  db::SqliteOptions o;
+  o.name = source.stem().string();
+  o.read_only = true;
+  o.busy_timeout_ms = 10'000;
+  db::OpenSqlite(source, {}, o)->CopyTo(dest);
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {

@@ -206,8 +206,7 @@ void ServerOptions::ApplyConfig(const json& c) {
         if (!v.is_number() || v.get<double>() < 0.0 || v.get<double>() > 1.0)
           BadConfig(key, "must be a number from 0 to 1, got " + v.dump());
         gate.liveness_threshold = static_cast<float>(v.get<double>());
-      }
-      else
+      } else
         throw Error(ErrorCode::kInvalidArgument, "unknown config key \"" + key + "\"");
     } catch (const json::exception& e) {
       throw Error(ErrorCode::kInvalidArgument,

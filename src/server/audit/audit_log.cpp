@@ -551,12 +551,9 @@ AuditVerifyResult VerifyAuditFile(const fs::path& archive_db,
                                   const fs::path& head_file) {
   const auto db = OpenReadOnly(archive_db);
   auto conn = db->Acquire();
-  // One read transaction: a consistent snapshot while the server keeps writing.
-  conn.Exec("BEGIN");
-  const auto res =
-      VerifyHandle(conn, audit_key, head_file.empty() ? DefaultHead(archive_db) : head_file);
-  conn.Exec("COMMIT");
-  return res;
+  // A consistent snapshot while the server keeps writing.
+  db::ReadSnapshot snapshot(conn);
+  return VerifyHandle(conn, audit_key, head_file.empty() ? DefaultHead(archive_db) : head_file);
 }
 
 json ToJson(const AuditRecord& r) {

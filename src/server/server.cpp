@@ -15,13 +15,13 @@
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
-#include "server/archive_schema.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/key_info.h"
 #include "server/audit/sealing.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
 #include "server/server_state.h"
+#include "server/storage/archive_schema.h"
 #include "server/storage/device_repo.h"
 #include "server/storage/person_repo.h"
 #include "server/storage/photo_repo.h"
@@ -464,7 +464,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
         return out;
       });
   RegisterDeletionHandlers(m.router, *m.deletions);
-  m.AddMatchingRoutes();
+  RegisterMatchingHandlers(m.router, *m.site_thresholds);
 }
 
 Server::~Server() {

@@ -110,8 +110,7 @@ struct Server::Impl {
 
   // Route groups (one file each).
   void AddEventRoutes();
-  void AddViidRoutes();      // GA/T 1400 intake (routes_viid.cpp)
-  void AddMatchingRoutes();  // per-site levels (routes_matching.cpp)
+  void AddViidRoutes();  // GA/T 1400 intake (routes_viid.cpp)
 
   // After every authenticated admin request: audits refusals and views of a person's
   // archive or photos, counts them for the risk warning (R4.2.2.1).

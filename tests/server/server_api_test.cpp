@@ -9,8 +9,8 @@
 
 #include "core/error.h"
 #include "crypto/keyfile.h"
-#include "server/archive_schema.h"
 #include "server/backup.h"
+#include "server/storage/archive_schema.h"
 #include "server_test_support.h"
 #include "testing.h"
 

@@ -29,6 +29,7 @@ class EnrolmentService;
 class FaceGate;
 struct Principal;
 class StorageHealth;
+class SiteThresholds;
 
 // Login, logout, one's password, TOTP and sessions (http/access_handlers.cpp).
 void RegisterSessionHandlers(Router& router, AccountService& accounts);
@@ -56,6 +57,8 @@ std::string AuthenticateDevice(DeviceService& devices, const http::Request& req)
 // Bulk exports and bulk deletions with approval (http/approval_handlers.cpp).
 void RegisterExportHandlers(Router& router, ExportService& exports);
 void RegisterDeletionHandlers(Router& router, DeletionService& deletions);
+// A site's security levels (http/matching_handlers.cpp).
+void RegisterMatchingHandlers(Router& router, SiteThresholds& thresholds);
 // The audit log (http/audit_handlers.cpp).
 void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKey& audit_key);
 // Retention periods and the key hierarchy: KEYS gives the hierarchy, ROTATE rotates the

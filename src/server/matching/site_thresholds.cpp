@@ -9,6 +9,7 @@
 #include "match/index.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/sealing.h"
+#include "server/storage/site_scope.h"
 #include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
@@ -281,6 +282,15 @@ std::optional<match::Thresholds> SiteThresholds::Effective(std::optional<int64_t
   if (site_id)
     if (auto t = ForSite(*site_id)) return t;
   return base_;
+}
+
+json SiteThresholds::Describe(const SiteScope& scope, int64_t site_id) const {
+  {
+    auto conn = db_.AcquireReader();
+    if (!storage::SiteThresholdsRepo::SiteExists(conn, site_id) || !scope.HasSite(site_id))
+      throw Error(ErrorCode::kNotFound, "不存在 / not found: site " + std::to_string(site_id));
+  }
+  return Describe(site_id);
 }
 
 json SiteThresholds::Describe(int64_t site_id) const {

@@ -40,6 +40,8 @@
 
 namespace anju::server {
 
+class SiteScope;
+
 struct SiteCalibrationOptions {
   bool enabled = true;           // config "site_calibration": false turns the automatic runs off
   int64_t delay_ms = 30'000;     // quiet time after the last gallery change
@@ -74,6 +76,9 @@ class SiteThresholds {
   std::optional<match::Thresholds> Effective(std::optional<int64_t> site_id) const;
   // GET /api/v1/sites/{id}/thresholds.
   nlohmann::json Describe(int64_t site_id) const;
+  // The same for a caller who sees SCOPE: Error(kNotFound) for a site that does not exist
+  // or lies outside SCOPE, answered alike (storage/site_scope.h).
+  nlohmann::json Describe(const SiteScope& scope, int64_t site_id) const;
   // The levels as sent to a site's terminals (docs/device-protocol.md, "thresholds" of the
   // gallery answer); null when the site has no calibration of its own.
   nlohmann::json ForTerminals(std::optional<int64_t> site_id) const;

@@ -9,9 +9,9 @@
 #include "core/error.h"
 #include "crypto/totp.h"
 #include "server/access/account_service.h"
-#include "server/archive_schema.h"
 #include "server/common/detailed_error.h"
 #include "server/runtime/embedded.h"
+#include "server/storage/archive_schema.h"
 #include "testing.h"
 
 namespace anju::server {

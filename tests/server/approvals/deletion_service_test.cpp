@@ -9,9 +9,9 @@
 #include "core/error.h"
 #include "server/access/account_service.h"
 #include "server/approvals/deletion_service.h"
-#include "server/archive_schema.h"
 #include "server/runtime/embedded.h"
 #include "server/storage/approval_repo.h"
+#include "server/storage/archive_schema.h"
 #include "testing.h"
 
 namespace anju::server {

@@ -13,8 +13,8 @@
 #include "crypto/sm3.h"
 #include "server/archive/person_service.h"
 #include "server/archive/place_service.h"
-#include "server/archive_schema.h"
 #include "server/audit/audit_log.h"
+#include "server/storage/archive_schema.h"
 #include "testing.h"
 
 namespace anju::server {

@@ -11,8 +11,8 @@
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "crypto/sm3.h"
-#include "server/archive_schema.h"
 #include "server/audit/audit_log.h"
+#include "server/storage/archive_schema.h"
 #include "testing.h"
 
 namespace anju::server {

@@ -9,8 +9,8 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "crypto/bytes.h"
-#include "server/archive_schema.h"
 #include "server/devices/device_service.h"
+#include "server/storage/archive_schema.h"
 #include "testing.h"
 
 namespace anju::server {

@@ -15,8 +15,8 @@
 #include "crypto/bytes.h"
 #include "server/archive/person_service.h"
 #include "server/archive/place_service.h"
-#include "server/archive_schema.h"
 #include "server/enrolment/enrolment_service.h"
+#include "server/storage/archive_schema.h"
 #include "testing.h"
 
 namespace anju::server {

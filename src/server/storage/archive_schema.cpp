@@ -1,4 +1,4 @@
-#include "server/archive_schema.h"
+#include "server/storage/archive_schema.h"
 
 namespace anju::server {
 

@@ -1,34 +1,26 @@
 // Per-site security levels (docs/matching.md, "Per-site calibration";
 // server/matching/site_thresholds.h): read-only, like the other site reads.
 #include <nlohmann/json.hpp>
+#include <string>
 
-#include "server/server_state.h"
+#include "server/http/handlers.h"
+#include "server/http/router.h"
+#include "server/matching/site_thresholds.h"
 #include "server/storage/site_scope.h"
-#include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
 
-using nlohmann::json;
-
-void Server::Impl::AddMatchingRoutes() {
+void RegisterMatchingHandlers(Router& router, SiteThresholds& thresholds) {
   router
       .Add("GET", "/api/v1/sites/{id}/thresholds", "places", Auth::kAdmin, "archive.read",
            "The security levels in force at a site: calibrated on its own gallery after "
            "enrolments (source \"site\"), else the shipped levels (\"base\")",
-           [this](Request& r) {
+           [&thresholds](Request& r) {
              const std::string id = r.Path("id");
              if (id.empty() || id.size() > 18 ||
                  id.find_first_not_of("0123456789") != std::string::npos)
-               NotFound("site " + id);
-             const int64_t site = std::stoll(id);
-             {
-               auto conn = db->AcquireReader();
-               // Outside the account's sites: answered as if it did not exist (site_scope.h).
-               if (!storage::SiteThresholdsRepo::SiteExists(conn, site) ||
-                   !SiteScope(r.principal).HasSite(site))
-                 NotFound("site " + id);
-             }
-             return Reply::Json(site_thresholds->Describe(site));
+               throw Error(ErrorCode::kNotFound, "不存在 / not found: site " + id);
+             return Reply::Json(thresholds.Describe(SiteScope(r.principal), std::stoll(id)));
            })
       .Returns("application/json",
                "{site_id, source: site|base|none, automatic, pending, levels: {high, normal, low: "

@@ -235,6 +235,27 @@ TEST_P(DbTest, ReadersSeeCommittedRowsWithoutWaitingForTheWriter) {
   EXPECT_EQ(s.Int(0), 1);
 }
 
+TEST_P(DbTest, AReadSnapshotKeepsSeeingWhatWasCommittedWhenItBegan) {
+  auto db = Open(kSchema, 2);
+  const auto count = [](Conn& c) {
+    Stmt s(c, "SELECT COUNT(*) FROM t");
+    s.Step();
+    return s.Int(0);
+  };
+  auto r = db->AcquireReader();
+  {
+    ReadSnapshot snapshot(r);
+    EXPECT_EQ(count(r), 0);
+    std::thread writer([&] {  // commits while the snapshot is open, without waiting for it
+      auto w = db->Acquire();
+      Stmt(w, "INSERT INTO t(v) VALUES('later')").Run();
+    });
+    writer.join();
+    EXPECT_EQ(count(r), 0);  // the same state for every statement of the snapshot
+  }
+  EXPECT_EQ(count(r), 1);  // ended: the next read sees the row
+}
+
 TEST_P(DbTest, ValuesRoundTrip) {
   auto db = Open(kValues);
   auto c = db->Acquire();

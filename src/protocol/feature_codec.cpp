@@ -1,5 +1,8 @@
 #include "protocol/feature_codec.h"
 
+#include <cmath>
+#include <cstring>
+
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "store/gallery.h"
@@ -27,6 +30,26 @@ std::vector<float> OpenFeature(const crypto::DataKey& key, std::string_view pers
                                                  " bytes, expected a feature of dimension " +
                                                  std::to_string(dim));
   return store::DecodeFeature(plain, dim);
+}
+
+std::vector<float> DecodePlainFeature(std::string_view base64, size_t dim) {
+  crypto::Bytes raw;
+  try {
+    raw = crypto::FromBase64(base64);
+  } catch (const Error&) {
+    throw Error(ErrorCode::kInvalidArgument, "feature 不是 base64 / bad base64");
+  }
+  if (raw.size() != dim * sizeof(float))
+    throw Error(ErrorCode::kInvalidArgument, "feature 须为 " + std::to_string(dim) +
+                                                 " 个 float32 / feature must hold " +
+                                                 std::to_string(dim) + " float32 values");
+  std::vector<float> f(dim);
+  std::memcpy(f.data(), raw.data(), raw.size());
+  double norm = 0;
+  for (float v : f) norm += double(v) * v;
+  if (!(std::abs(norm - 1.0) < 0.01))
+    throw Error(ErrorCode::kInvalidArgument, "feature 未归一化 / feature is not L2-normalised");
+  return f;
 }
 
 }  // namespace anju::protocol

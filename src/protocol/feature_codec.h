@@ -20,4 +20,9 @@ std::string SealFeature(const crypto::DataKey& key, std::string_view person,
 std::vector<float> OpenFeature(const crypto::DataKey& key, std::string_view person,
                                std::string_view sealed_base64, size_t dim = 512);
 
+// An unsealed feature as the admin API takes it (feature import, bulk person import):
+// base64 of DIM little-endian float32 values, L2-normalised. Error(kInvalidArgument) with a
+// message saying which of the three it is not.
+std::vector<float> DecodePlainFeature(std::string_view base64, size_t dim);
+
 }  // namespace anju::protocol

@@ -113,6 +113,30 @@ TEST(FeatureCodec, RoundTripIsCloseAndBoundToKeyAndPerson) {
   EXPECT_THROW(OpenFeature(key, "P0001", "@@@@"), Error);                          // bad base64
 }
 
+TEST(FeatureCodec, APlainFeatureMustBeBase64OfDimFloatsWithUnitLength) {
+  const auto f = UnitFeature(512, 0.37f);
+  const auto bytes = [](const std::vector<float>& v) {
+    return crypto::ToBase64(std::span(reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4));
+  };
+  EXPECT_EQ(DecodePlainFeature(bytes(f), 512), f);
+  const auto reason = [](const std::function<void()>& fn) {
+    EXPECT_EQ(anju::testing::CodeOf(fn), ErrorCode::kInvalidArgument);
+    try {
+      fn();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(reason([&] { DecodePlainFeature("@@@@", 512); }).find("bad base64"), std::string::npos);
+  EXPECT_NE(reason([&] { DecodePlainFeature(bytes(f), 128); }).find("128 float32"),
+            std::string::npos);
+  auto doubled = f;
+  for (float& v : doubled) v *= 2;
+  EXPECT_NE(reason([&] { DecodePlainFeature(bytes(doubled), 512); }).find("L2-normalised"),
+            std::string::npos);
+}
+
 // A minimal device endpoint on loopback that verifies requests and signs answers the way
 // the server must.
 class SigningPeer {

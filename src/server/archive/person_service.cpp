@@ -1,8 +1,6 @@
 #include "server/archive/person_service.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <functional>
 
 #include "core/clock.h"
@@ -10,6 +8,7 @@
 #include "crypto/password.h"
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
+#include "protocol/feature_codec.h"
 #include "server/access/account_support.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/sealing.h"
@@ -403,20 +402,8 @@ BatchResult PersonService::Batch(const json& persons, bool accept_dup, const std
         if (!p.contains("consent"))
           throw Error(ErrorCode::kConflict, "未登记同意 / features need a consent",
                       "consent_required");
-        crypto::Bytes raw;
-        try {
-          raw = crypto::FromBase64(f64.get<std::string>());
-        } catch (const Error&) {
-          throw Error(ErrorCode::kInvalidArgument, "feature: bad base64");
-        }
-        if (raw.size() != index->options().dim * sizeof(float))
-          throw Error(ErrorCode::kInvalidArgument, "feature: wrong size");
-        std::vector<float> f(index->options().dim);
-        std::memcpy(f.data(), raw.data(), raw.size());
-        double norm = 0;
-        for (float v : f) norm += double(v) * v;
-        if (!(std::abs(norm - 1.0) < 0.01))
-          throw Error(ErrorCode::kInvalidArgument, "feature: not L2-normalised");
+        std::vector<float> f =
+            protocol::DecodePlainFeature(f64.get<std::string>(), index->options().dim);
         if (!accept_dup &&
             !match::FindDuplicates(*index, f, version, d_.duplicate_threshold, code).empty())
           throw Error(ErrorCode::kConflict, "此人脸已登记 / face already enrolled",

@@ -1,8 +1,6 @@
 #include "server/enrolment/enrolment_service.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <fstream>
 
 #include "core/clock.h"
@@ -10,6 +8,7 @@
 #include "crypto/keyfile.h"
 #include "match/thresholds.h"
 #include "protocol/api_error.h"
+#include "protocol/feature_codec.h"
 #include "server/access/account_support.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/sealing.h"
@@ -108,23 +107,7 @@ EnrolResult EnrolmentService::ImportFeature(const std::string& code,
   if (model_version != version)
     throw Error(ErrorCode::kConflict,
                 "模型版本不一致 / model version differs from the server's " + version);
-  crypto::Bytes raw;
-  try {
-    raw = crypto::FromBase64(feature_b64);
-  } catch (const Error&) {
-    throw Error(ErrorCode::kInvalidArgument, "feature 不是 base64 / bad base64");
-  }
-  const size_t dim = d_.index->options().dim;
-  if (raw.size() != dim * sizeof(float))
-    throw Error(ErrorCode::kInvalidArgument, "feature 须为 " + std::to_string(dim) +
-                                                 " 个 float32 / feature must hold " +
-                                                 std::to_string(dim) + " float32 values");
-  std::vector<float> f(dim);
-  std::memcpy(f.data(), raw.data(), raw.size());
-  double norm = 0;
-  for (float v : f) norm += double(v) * v;
-  if (!(std::abs(norm - 1.0) < 0.01))
-    throw Error(ErrorCode::kInvalidArgument, "feature 未归一化 / feature is not L2-normalised");
+  const std::vector<float> f = protocol::DecodePlainFeature(feature_b64, d_.index->options().dim);
   {
     auto conn = d_.db->Acquire();
     if (auto refused = CheckEnrollable(conn, code)) return Refused(std::move(*refused));

@@ -2,7 +2,11 @@
 
 #include <cstdlib>
 
+#include "core/error.h"
+
 namespace anju {
+
+namespace fs = std::filesystem;
 
 std::filesystem::path DefaultModelDir() {
   if (const char* env = std::getenv("ANJU_MODEL_DIR"); env && *env) return env;
@@ -19,6 +23,21 @@ std::filesystem::path DefaultDataDir() {
   if (std::filesystem::is_directory(guess, ec)) return std::filesystem::weakly_canonical(guess, ec);
 #endif
   return {};
+}
+
+fs::path FolderInside(const fs::path& root, const std::string& path, const std::string& what) {
+  const fs::path p(path);
+  if (!p.is_absolute())
+    throw Error(ErrorCode::kInvalidArgument, what + " 需为绝对路径 / " + what + ": absolute path",
+                "bad_request");
+  std::error_code ec;
+  const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
+  const fs::path c = fs::weakly_canonical(p, ec);
+  const auto rel = c.lexically_relative(r);
+  if (ec || rel.empty() || *rel.begin() == ".." || rel == ".")
+    throw Error(ErrorCode::kPermissionDenied, what + " 须位于 " + root.string() + " 之内 / " +
+                                                  what + " must lie inside " + root.string());
+  return c;
 }
 
 }  // namespace anju

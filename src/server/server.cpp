@@ -10,11 +10,11 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/paths.h"
 #include "core/uuid.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
 #include "match/thresholds.h"
-#include "protocol/api_error.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/key_info.h"
 #include "server/audit/sealing.h"
@@ -232,19 +232,7 @@ void Server::Impl::LoadIndex() {
 }
 
 fs::path InsideFolder(const fs::path& root, const std::string& path, const std::string& what) {
-  const fs::path p(path);
-  if (!p.is_absolute())
-    throw protocol::ApiError(400, "bad_request",
-                             what + " 需为绝对路径 / " + what + ": absolute path");
-  std::error_code ec;
-  const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
-  const fs::path c = fs::weakly_canonical(p, ec);
-  const auto rel = c.lexically_relative(r);
-  if (ec || rel.empty() || *rel.begin() == ".." || rel == ".")
-    throw protocol::ApiError(403, "forbidden",
-                             what + " 须位于 " + root.string() + " 之内 / " + what +
-                                 " must lie inside " + root.string());
-  return c;
+  return FolderInside(root, path, what);
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {

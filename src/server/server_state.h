@@ -124,8 +124,7 @@ inline nlohmann::json J(const std::optional<int64_t>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json();
 }
 
-// PATH (absolute) made canonical, or 403 forbidden when it lies outside ROOT (checked before
-// anything touches the file, so a refusal says nothing about what exists there).
+// core/paths.h FolderInside (kept under this name for the handlers that call it).
 std::filesystem::path InsideFolder(const std::filesystem::path& root, const std::string& path,
                                    const std::string& what);
 

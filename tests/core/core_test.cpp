@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/paths.h"
 #include "core/uuid.h"
 #include "testing.h"
 
@@ -62,6 +63,31 @@ TEST(FileIo, DurableWriteReplacesWholeFileAndReportsErrors) {
   EXPECT_EQ(testing::CodeOf([&] { WriteFileDurably(dir / "no" / "such" / "dir", std::string("x")); }),
             ErrorCode::kIo);
   fs::remove_all(dir);
+}
+
+TEST(FolderInside, APathMustBeAbsoluteAndStayInsideTheRootThroughLinks) {
+  namespace fs = std::filesystem;
+  const fs::path root = anju::testing::TempDir("folder_inside");
+  const fs::path outside = anju::testing::TempDir("folder_inside_out");
+  fs::create_directories(root / "photos");
+  fs::create_symlink(outside, root / "escape");
+  EXPECT_EQ(FolderInside(root, (root / "photos").string(), "photo_dir"),
+            fs::canonical(root / "photos"));
+  EXPECT_EQ(FolderInside(root, (root / "not-yet" / "b.tar").string(), "file"),
+            fs::weakly_canonical(root / "not-yet" / "b.tar"));
+  using anju::testing::CodeOf;
+  EXPECT_EQ(CodeOf([&] { FolderInside(root, "photos", "photo_dir"); }),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf([&] { FolderInside(root, (root / ".." / "x").string(), "file"); }),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(CodeOf([&] { FolderInside(root, (root / "escape").string(), "photo_dir"); }),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(CodeOf([&] { FolderInside(root, root.string(), "photo_dir"); }),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(CodeOf([&] { FolderInside(root, "/etc/passwd", "file"); }),
+            ErrorCode::kPermissionDenied);
+  fs::remove_all(root);
+  fs::remove_all(outside);
 }
 
 }  // namespace

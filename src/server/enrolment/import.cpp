@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/clock.h"
+#include "core/paths.h"
 #include "crypto/bytes.h"
 #include "protocol/api_error.h"
 #include "server/access/account_support.h"
@@ -45,24 +46,6 @@ std::optional<fs::path> PhotoInside(const fs::path& dir, const std::string& name
   const fs::path inside = file.lexically_relative(root);
   if (inside.empty() || *inside.begin() == ".." || inside == ".") return std::nullopt;
   return file;
-}
-
-// PATH (absolute) made canonical; kPermissionDenied when it lies outside ROOT (checked
-// before anything touches the file, so a refusal says nothing about what exists there).
-fs::path FolderInside(const fs::path& root, const std::string& path) {
-  const fs::path p(path);
-  if (!p.is_absolute())
-    throw Error(ErrorCode::kInvalidArgument, "photo_dir 需为绝对路径 / photo_dir: absolute path",
-                "bad_request");
-  std::error_code ec;
-  const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
-  const fs::path c = fs::weakly_canonical(p, ec);
-  const auto rel = c.lexically_relative(r);
-  if (ec || rel.empty() || *rel.begin() == ".." || rel == ".")
-    throw Error(
-        ErrorCode::kPermissionDenied,
-        "photo_dir 须位于 " + root.string() + " 之内 / photo_dir must lie inside " + root.string());
-  return c;
 }
 
 // RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks.
@@ -141,7 +124,8 @@ std::pair<int64_t, int64_t> EnrolmentService::StartImport(json request, const st
   }
   if (!has_name) throw BadRequest("CSV 需要 name 列 / CSV needs a name column");
   if (request.contains("photo_dir")) {
-    const fs::path dir = FolderInside(d_.import_dir, request["photo_dir"].get<std::string>());
+    const fs::path dir =
+        FolderInside(d_.import_dir, request["photo_dir"].get<std::string>(), "photo_dir");
     if (!fs::is_directory(dir))
       throw BadRequest("photo_dir 不是目录 / photo_dir is not a directory");
     request["photo_dir"] = dir.string();

@@ -37,7 +37,7 @@
 #include "server/sqlite_db.h"
 #include "server/storage_health.h"
 
-#include "server/event_store.h"
+#include "server/events/event_store.h"
 
 namespace anju::server {
 

@@ -109,7 +109,6 @@ struct Server::Impl {
   void StartBackground();
 
   // Route groups (one file each).
-  void AddEventRoutes();
   void AddViidRoutes();      // GA/T 1400 intake (routes_viid.cpp)
   void AddMatchingRoutes();  // per-site levels (routes_matching.cpp)
 
@@ -124,11 +123,6 @@ struct Server::Impl {
 inline nlohmann::json J(const std::optional<int64_t>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json();
 }
-
-// PATH (absolute) made canonical, or 403 forbidden when it lies outside ROOT (checked before
-// anything touches the file, so a refusal says nothing about what exists there).
-std::filesystem::path InsideFolder(const std::filesystem::path& root, const std::string& path,
-                                   const std::string& what);
 
 // 404 not_found naming the thing.
 [[noreturn]] void NotFound(const std::string& what);

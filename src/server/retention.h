@@ -28,7 +28,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "server/event_store.h"
+#include "server/events/event_store.h"
 
 namespace anju::server {
 

@@ -231,10 +231,6 @@ void Server::Impl::LoadIndex() {
       });
 }
 
-fs::path InsideFolder(const fs::path& root, const std::string& path, const std::string& what) {
-  return FolderInside(root, path, what);
-}
-
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   if (options.data_dir.empty()) options.data_dir = DefaultServerDataDir();
@@ -410,7 +406,17 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   RegisterDeviceHandlers(m.router, *m.devices);
   // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
   m.AddViidRoutes();
-  m.AddEventRoutes();
+  // Each record in its own archive transaction: the events live in events.db.
+  const AuditRecorder audit = [&m](const std::string& actor, const std::string& action,
+                                   const std::string& object, const json& detail) {
+    auto conn = m.db->Acquire();
+    Audit(conn, actor, action, object, detail);
+  };
+  RegisterEventHandlers(m.router, *m.events,
+                        {[&m](const Principal& p) { return m.ScopedDevices(p); }, audit});
+  RegisterMaintenanceHandlers(
+      m.router, {m.events.get(), [&m] { return m.Retention(); }, audit, m.options.data_dir,
+                 m.options.backup_dir, &m.keys.backup_key});
   RegisterAuditHandlers(m.router, *m.db, m.keys.audit_key);
   RegisterSessionHandlers(m.router, *m.accounts);
   RegisterUserHandlers(m.router, *m.accounts, m.options.tls);
@@ -547,6 +553,30 @@ void Server::Start() {
   m.started = true;
   m.StartBackground();
   m.site_thresholds->Start();
+}
+
+void Server::Impl::StartBackground() {
+  if (options.retention_interval_s <= 0) return;
+  retention_thread = std::thread([this] {
+    std::unique_lock lock(bg_mu);
+    while (!stopping) {
+      lock.unlock();
+      try {
+        const RetentionPolicy policy = Retention();
+        const auto report = RunRetention(*events, policy, std::chrono::system_clock::now(),
+                                         [this](std::string a, json d) {
+                                           auto conn = db->Acquire();
+                                           Audit(conn, "retention", a, "events", d);
+                                         });
+        spdlog::info("retention: {}", ToJson(report).dump());
+      } catch (const std::exception& e) {
+        spdlog::error("retention failed: {}", e.what());
+      }
+      lock.lock();
+      bg_cv.wait_for(lock, std::chrono::seconds(options.retention_interval_s),
+                     [this] { return stopping.load(); });
+    }
+  });
 }
 
 void Server::Stop() {

@@ -37,7 +37,7 @@
 #include "server/sqlite_db.h"
 #include "server/storage_health.h"
 
-#include "server/event_store.h"
+#include "server/events/event_store.h"
 
 namespace anju::server {
 
@@ -109,7 +109,6 @@ struct Server::Impl {
   void StartBackground();
 
   // Route groups (one file each).
-  void AddEventRoutes();
   void AddViidRoutes();  // GA/T 1400 intake (routes_viid.cpp)
 
   // After every authenticated admin request: audits refusals and views of a person's
@@ -123,10 +122,6 @@ struct Server::Impl {
 inline nlohmann::json J(const std::optional<int64_t>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json();
 }
-
-// core/paths.h FolderInside (kept under this name for the handlers that call it).
-std::filesystem::path InsideFolder(const std::filesystem::path& root, const std::string& path,
-                                   const std::string& what);
 
 // 404 not_found naming the thing.
 [[noreturn]] void NotFound(const std::string& what);

@@ -17,7 +17,7 @@
 
 #include "crypto/bytes.h"
 #include "crypto/keyfile.h"
-#include "server/event_store.h"
+#include "server/events/event_store.h"
 #include "store/outbox.h"
 #include "testing.h"
 

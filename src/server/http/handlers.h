@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "crypto/envelope.h"
 #include "db/db.h"
@@ -21,6 +24,8 @@ struct Request;
 class AccountService;
 class ExportService;
 class DeletionService;
+class EventStore;
+struct RetentionPolicy;
 class RetentionSettings;
 class DeviceService;
 class PlaceService;
@@ -54,6 +59,28 @@ void RegisterDeviceHandlers(Router& router, DeviceService& devices);
 // The device id of a signed device-protocol request (401 otherwise): the router's device
 // authentication hook.
 std::string AuthenticateDevice(DeviceService& devices, const http::Request& req);
+// Appends a record to the audit log (audit/audit_log.h): ACTOR did ACTION to OBJECT.
+using AuditRecorder = std::function<void(const std::string& actor, const std::string& action,
+                                         const std::string& object, const nlohmann::json& detail)>;
+
+struct EventHandlerDeps {
+  // The device ids in a principal's sites (storage/site_scope.h); nullopt = every device.
+  std::function<std::optional<std::vector<std::string>>(const Principal&)> scoped_devices;
+  AuditRecorder audit;  // snapshot views and alarm changes
+};
+// Events: the device upload, queries, snapshots, quarantine, alarms and their state
+// (http/event_handlers.cpp).
+void RegisterEventHandlers(Router& router, EventStore& events, EventHandlerDeps deps);
+
+struct MaintenanceDeps {
+  EventStore* events = nullptr;
+  std::function<RetentionPolicy()> retention;  // the periods in force at each run
+  AuditRecorder audit;
+  std::filesystem::path data_dir, backup_dir;
+  const crypto::DataKey* backup_key = nullptr;
+};
+// Retention on demand and the online backup with its check (http/maintenance_handlers.cpp).
+void RegisterMaintenanceHandlers(Router& router, MaintenanceDeps deps);
 // Bulk exports and bulk deletions with approval (http/approval_handlers.cpp).
 void RegisterExportHandlers(Router& router, ExportService& exports);
 void RegisterDeletionHandlers(Router& router, DeletionService& deletions);

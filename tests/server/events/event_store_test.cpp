@@ -1,6 +1,6 @@
 // EventStore (R3.2.1.1, R3.4.2.2): idempotent ingestion with real
 // SQLite files and sealed snapshot files, quarantine, queries, CSV, alarms, kill -9.
-#include "server/event_store.h"
+#include "server/events/event_store.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -162,7 +162,8 @@ TEST_F(EventStoreTest, MalformedBatchesAreRefusedAsAWhole) {
   auto status = [&](const json& body) -> std::pair<int, std::string> {
     try {
       events.Ingest("dev-1", body);
-    } catch (const protocol::ApiError& e) {
+    } catch (const Error& error) {
+      const protocol::ApiError e = protocol::FromError(error);  // what the API answers
       std::printf("    refused %d %s: %s\n", e.status(), e.code().c_str(), e.what());
       return {e.status(), e.code()};
     }
@@ -348,11 +349,10 @@ TEST_F(EventStoreTest, AlarmsFollowNewAcknowledgedClosed) {
                 {"payload", {{"time_ms", at}, {"door", 0}, {"alarm_type", type}}}};
   };
   // Access records never raise alarms themselves (the device sends the alarm record).
-  auto r = events.Ingest("dev-1", Batch({alarm, Access(store::NewOutboxId(), t + 1, "stranger", ""),
-                                         alarm_of("stranger", t + 1),
-                                         Access(store::NewOutboxId(), t + 2, "spoof", ""),
-                                         alarm_of("spoof", t + 2),
-                                         Access(store::NewOutboxId(), t + 3, "open")}));
+  auto r = events.Ingest(
+      "dev-1", Batch({alarm, Access(store::NewOutboxId(), t + 1, "stranger", ""),
+                      alarm_of("stranger", t + 1), Access(store::NewOutboxId(), t + 2, "spoof", ""),
+                      alarm_of("spoof", t + 2), Access(store::NewOutboxId(), t + 3, "open")}));
   EXPECT_EQ(r.alarms_created, 3u);
   // A resent alarm does not raise a second one.
   EXPECT_EQ(events.Ingest("dev-1", Batch({alarm})).alarms_created, 0u);
@@ -368,7 +368,8 @@ TEST_F(EventStoreTest, AlarmsFollowNewAcknowledgedClosed) {
   auto conflict = [&](AlarmState to) {
     try {
       events.SetAlarmState(id, to, "guard-wang");
-    } catch (const protocol::ApiError& e) {
+    } catch (const Error& error) {
+      const protocol::ApiError e = protocol::FromError(error);  // what the API answers
       std::printf("    refused %d %s: %s\n", e.status(), e.code().c_str(), e.what());
       return e.status() == 409 && e.code() == "conflict";
     }

@@ -1,0 +1,697 @@
+#include "server/events/event_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "crypto/bytes.h"
+#include "server/events/event_validation.h"
+#include "server/events/snapshot_files.h"
+#include "server/storage/alarm_repo.h"
+#include "server/storage/event_db.h"
+#include "server/storage/event_repo.h"
+
+namespace anju::server {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using storage::AlarmRepo;
+using storage::EventDb;
+using storage::EventRepo;
+using storage::EventTxn;
+
+namespace {
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// UTC civil date of a Unix millisecond time.
+std::chrono::year_month_day UtcDate(int64_t ms) {
+  using namespace std::chrono;
+  return year_month_day(floor<days>(sys_time<milliseconds>(milliseconds(ms))));
+}
+
+// "2025-05-01 16:30:00" in UTC + OFFSET minutes.
+std::string FormatLocal(int64_t ms, int offset_minutes) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t(milliseconds(ms + int64_t(offset_minutes) * 60000));
+  const auto day = floor<days>(t);
+  const year_month_day ymd(day);
+  const hh_mm_ss hms(floor<seconds>(t - day));
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02lld:%02lld:%02lld", int(ymd.year()),
+                unsigned(ymd.month()), unsigned(ymd.day()), (long long)hms.hours().count(),
+                (long long)hms.minutes().count(), (long long)hms.seconds().count());
+  return buf;
+}
+
+// RFC 4180 field; a leading = + - @ is neutralised so Excel never runs a formula a
+// terminal (or a tenant's name) smuggled in.
+std::string CsvField(std::string v) {
+  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@'))
+    if (!(v[0] == '-' && v.size() > 1 && v[1] >= '0' && v[1] <= '9')) v.insert(0, "'");
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string JsonScalar(const json& pl, const char* key) {
+  auto it = pl.find(key);
+  if (it == pl.end() || it->is_null()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_float()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4f", it->get<double>());
+    return buf;
+  }
+  return it->dump();
+}
+
+// Relative path of a snapshot file under the data directory.
+fs::path SnapshotRelPath(const std::string& event_id, int64_t time_ms) {
+  const auto ymd = UtcDate(time_ms);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d/%02u/%02u", int(ymd.year()), unsigned(ymd.month()),
+                unsigned(ymd.day()));
+  return fs::path("snapshots") / buf / (event_id + ".jpg.sealed");
+}
+
+void CheckLimit(size_t limit) {
+  if (limit < 1 || limit > 1000)
+    throw Error(ErrorCode::kInvalidArgument, "每页条数应为 1-1000 / limit must be 1..1000");
+}
+
+EventRecord FromRow(const storage::EventRow& r) {
+  EventRecord e;
+  e.id = r.id;
+  e.device_id = r.device_id;
+  e.kind = r.kind;
+  e.created_ms = r.created_ms;
+  e.time_ms = r.time_ms;
+  e.received_ms = r.received_ms;
+  e.door = r.door;
+  e.person = r.person;
+  e.decision = r.decision;
+  e.alarm_type = r.alarm_type;
+  e.payload = json::parse(r.payload, nullptr, false);
+  e.has_snapshot = r.has_snapshot;
+  e.snapshot_bytes = r.snapshot_bytes;
+  e.snapshot_expired_ms = r.snapshot_expired_ms;
+  return e;
+}
+
+Alarm FromRow(const storage::AlarmRow& r) {
+  Alarm a;
+  a.id = r.id;
+  a.event_id = r.event_id;
+  a.device_id = r.device_id;
+  a.type = r.type;
+  a.severity = r.severity;
+  a.door = r.door;
+  a.person = r.person;
+  a.time_ms = r.time_ms;
+  a.description = r.description;
+  a.state = ParseAlarmState(r.state);
+  a.acknowledged_by = r.acknowledged_by;
+  a.acknowledged_ms = r.acknowledged_ms;
+  a.acknowledge_note = r.acknowledge_note;
+  a.closed_by = r.closed_by;
+  a.closed_ms = r.closed_ms;
+  a.close_note = r.close_note;
+  return a;
+}
+
+storage::EventFilter FilterOf(const EventQuery& q) {
+  storage::EventFilter f;
+  f.from_ms = q.from_ms;
+  f.to_ms = q.to_ms;
+  f.door = q.door;
+  f.device = q.device;
+  f.person = q.person;
+  f.kind = q.kind;
+  f.decision = q.decision;
+  f.devices = q.devices;
+  return f;
+}
+
+// "TIME:SEQ" of the last row of the previous page.
+storage::EventPosition ParseCursor(const std::string& cursor) {
+  storage::EventPosition at;
+  const auto colon = cursor.find(':');
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument("no colon");
+    size_t used = 0;
+    at.time_ms = std::stoll(cursor.substr(0, colon), &used);
+    if (used != colon) throw std::invalid_argument("junk");
+    at.seq = std::stoll(cursor.substr(colon + 1), &used);
+    if (used != cursor.size() - colon - 1) throw std::invalid_argument("junk");
+  } catch (const std::exception&) {
+    throw Error(ErrorCode::kInvalidArgument, "翻页游标无效 / invalid cursor: " + cursor);
+  }
+  return at;
+}
+
+}  // namespace
+
+// ---- JSON views -------------------------------------------------------------------------
+
+json ToJson(const IngestResult& r) {
+  json rejected = json::array();
+  for (auto& x : r.rejected)
+    rejected.push_back({{"id", x.id}, {"code", x.code}, {"message", x.message}});
+  return {{"stored", r.stored}, {"duplicates", r.duplicates}, {"rejected", rejected}};
+}
+
+json ToJson(const EventRecord& e) {
+  json j = {{"id", e.id},
+            {"device_id", e.device_id},
+            {"kind", e.kind},
+            {"created_ms", e.created_ms},
+            {"time_ms", e.time_ms},
+            {"received_ms", e.received_ms},
+            {"door", e.door.empty() ? json() : json(e.door)},
+            {"person", e.person.empty() ? json() : json(e.person)},
+            {"decision", e.decision.empty() ? json() : json(e.decision)},
+            {"alarm_type", e.alarm_type.empty() ? json() : json(e.alarm_type)},
+            {"payload", e.payload},
+            {"has_snapshot", e.has_snapshot},
+            {"snapshot_bytes", e.has_snapshot ? e.snapshot_bytes : 0}};
+  if (e.snapshot_expired_ms) j["snapshot_expired_ms"] = e.snapshot_expired_ms;
+  return j;
+}
+
+json ToJson(const EventPage& p) {
+  json items = json::array();
+  for (auto& e : p.items) items.push_back(ToJson(e));
+  return {{"total", p.total},
+          {"items", items},
+          {"next_cursor", p.next_cursor.empty() ? json() : json(p.next_cursor)}};
+}
+
+const char* AlarmStateName(AlarmState s) {
+  switch (s) {
+    case AlarmState::kNew:
+      return "new";
+    case AlarmState::kAcknowledged:
+      return "acknowledged";
+    case AlarmState::kClosed:
+      return "closed";
+  }
+  return "new";
+}
+
+AlarmState ParseAlarmState(std::string_view name) {
+  if (name == "new") return AlarmState::kNew;
+  if (name == "acknowledged") return AlarmState::kAcknowledged;
+  if (name == "closed") return AlarmState::kClosed;
+  throw Error(ErrorCode::kInvalidArgument,
+              "告警状态错误 / alarm state must be new, acknowledged or closed, not '" +
+                  std::string(name) + "'");
+}
+
+json ToJson(const Alarm& a) {
+  auto opt = [](const std::string& s) { return s.empty() ? json() : json(s); };
+  auto opt_ms = [](int64_t ms) { return ms ? json(ms) : json(); };
+  return {{"id", a.id},
+          {"event_id", a.event_id},
+          {"device_id", a.device_id},
+          {"type", a.type},
+          {"severity", a.severity},
+          {"door", opt(a.door)},
+          {"person", opt(a.person)},
+          {"time_ms", a.time_ms},
+          {"description", opt(a.description)},
+          {"state", AlarmStateName(a.state)},
+          {"acknowledged_by", opt(a.acknowledged_by)},
+          {"acknowledged_ms", opt_ms(a.acknowledged_ms)},
+          {"acknowledge_note", opt(a.acknowledge_note)},
+          {"closed_by", opt(a.closed_by)},
+          {"closed_ms", opt_ms(a.closed_ms)},
+          {"close_note", opt(a.close_note)}};
+}
+
+json ToJson(const AlarmPage& p) {
+  json items = json::array();
+  for (auto& a : p.items) items.push_back(ToJson(a));
+  return {{"total", p.total}, {"items", items}};
+}
+
+// ---- opening ----------------------------------------------------------------------------
+
+EventStore::EventStore(const fs::path& data_dir, const crypto::DataKey& key,
+                       EventStoreOptions options)
+    : data_dir_(data_dir), key_(key), options_(options) {
+  std::error_code ec;
+  fs::create_directories(snapshot_dir(), ec);
+  if (ec || !fs::is_directory(snapshot_dir()))
+    throw Error(ErrorCode::kIo, "cannot create " + snapshot_dir().string() + ": " + ec.message());
+  // The writer first: it creates the schema the reader expects.
+  write_db_ = std::make_unique<EventDb>(database_file(), EventDb::Mode::kWrite);
+  read_db_ = std::make_unique<EventDb>(database_file(), EventDb::Mode::kRead);
+  snapshot_files::SyncDir(data_dir_);
+}
+
+EventStore::~EventStore() = default;
+
+fs::path EventStore::SnapshotPath(const std::string& event_id, int64_t time_ms) const {
+  return data_dir_ / SnapshotRelPath(event_id, time_ms);
+}
+
+// ---- ingestion --------------------------------------------------------------------------
+
+IngestResult EventStore::Ingest(const std::string& device_id, const json& body) {
+  if (device_id.empty() || device_id.size() > 64)
+    throw Error(ErrorCode::kInvalidArgument, "device id must be 1-64 characters");
+  if (!body.is_object())
+    throw Error(ErrorCode::kInvalidArgument,
+                "请求体必须是 {\"events\": [...]} / body must be {\"events\": [...]}");
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (it.key() != "events")
+      throw Error(ErrorCode::kInvalidArgument, "未知字段 / unknown field: " + it.key(),
+                  "unknown_field");
+  auto events = body.find("events");
+  if (events == body.end() || !events->is_array())
+    throw Error(ErrorCode::kInvalidArgument, "events 必须是数组 / events must be an array");
+  if (events->size() > kMaxEventsPerBatch)
+    throw Error(ErrorCode::kTooLarge, "单次最多上传 " + std::to_string(kMaxEventsPerBatch) +
+                                          " 条 / at most " + std::to_string(kMaxEventsPerBatch) +
+                                          " events per request");
+
+  const int64_t now = WallClockMs();
+  std::vector<UploadedEvent> parsed;
+  parsed.reserve(events->size());
+  for (const json& ev : *events) parsed.push_back(ParseUploadedEvent(ev, options_, now));
+
+  IngestResult result;
+  std::lock_guard lock(write_mutex_);
+  std::vector<fs::path> written;  // snapshot files of this batch (removed on rollback)
+  try {
+    EventTxn txn(*write_db_, true);
+    EventRepo::Writer writer(*write_db_);
+    AlarmRepo::Writer alarms(*write_db_);
+    // Which events are new: not stored before and not earlier in this batch.
+    std::unordered_set<std::string> seen;
+    std::vector<bool> fresh(parsed.size(), false);
+    for (size_t i = 0; i < parsed.size(); ++i) {
+      UploadedEvent& p = parsed[i];
+      if (!p.ok) continue;
+      bool dup = !seen.insert(p.id).second;
+      if (!dup) dup = writer.Exists(p.id);
+      fresh[i] = !dup;
+    }
+
+    // Snapshot files first, durable before the rows that name them commit.
+    const bool per_file = options_.snapshot_sync == SnapshotSync::kPerFile;
+    std::set<fs::path> dirs_to_sync;
+    std::vector<int64_t> sealed_sizes(parsed.size(), 0);
+    for (size_t i = 0; i < parsed.size(); ++i) {
+      UploadedEvent& p = parsed[i];
+      if (!fresh[i] || p.jpeg.empty()) continue;
+      const fs::path file = SnapshotPath(p.id, p.time_ms);
+      const fs::path dir = file.parent_path();
+      std::error_code ec;
+      if (!fs::is_directory(dir, ec)) {
+        fs::create_directories(dir, ec);
+        if (ec) throw Error(ErrorCode::kIo, "cannot create " + dir.string() + ": " + ec.message());
+        // New YYYY, MM, DD directories: their entries must reach the disk too.
+        for (fs::path d = dir; d != snapshot_dir() && d.has_parent_path(); d = d.parent_path())
+          dirs_to_sync.insert(d.parent_path());
+      }
+      dirs_to_sync.insert(dir);
+      const crypto::Bytes sealed = crypto::Seal(key_, p.jpeg, crypto::AsBytes(p.id));
+      written.push_back(file);
+      snapshot_files::WriteWholeFile(file, sealed, per_file);
+      sealed_sizes[i] = int64_t(sealed.size());
+    }
+    if (!written.empty()) {
+      if (per_file) {
+        for (auto& d : dirs_to_sync) snapshot_files::SyncDir(d);
+      } else if (options_.snapshot_sync == SnapshotSync::kParallel) {
+        std::vector<fs::path> paths = written;
+        paths.insert(paths.end(), dirs_to_sync.begin(), dirs_to_sync.end());
+        snapshot_files::SyncInParallel(paths);
+      } else {
+        snapshot_files::SyncFileSystem(snapshot_dir());
+      }
+    }
+
+    for (size_t i = 0; i < parsed.size(); ++i) {
+      UploadedEvent& p = parsed[i];
+      if (!p.ok) {
+        writer.Quarantine({0, device_id, now, p.sent_id, p.code, p.message, p.raw});
+        result.rejected.push_back({p.sent_id, p.code, p.message});
+        continue;
+      }
+      if (!fresh[i]) {
+        result.duplicates.push_back(p.id);
+        continue;
+      }
+      storage::EventRow row;
+      row.id = p.id;
+      row.kind = p.kind;
+      row.created_ms = p.created_ms;
+      row.time_ms = p.time_ms;
+      row.door = p.door;
+      row.person = p.person;
+      row.decision = p.decision;
+      row.alarm_type = p.alarm_type;
+      row.payload = std::move(p.payload_text);
+      row.snapshot_bytes = int64_t(p.jpeg.size());
+      writer.Insert(row, device_id, now);
+      if (!p.jpeg.empty())
+        writer.InsertSnapshot(
+            {p.id, p.time_ms, SnapshotRelPath(p.id, p.time_ms).string(), sealed_sizes[i]});
+      if (p.creates_alarm) {
+        storage::AlarmRow alarm;
+        alarm.event_id = p.id;
+        alarm.device_id = device_id;
+        alarm.type = p.alarm_type;
+        alarm.severity = p.severity;
+        alarm.door = p.door;
+        alarm.person = p.person;
+        alarm.time_ms = p.time_ms;
+        alarm.description = p.description;
+        alarms.Insert(alarm);
+        ++result.alarms_created;
+      }
+      result.stored.push_back(p.id);
+    }
+    txn.Commit();
+  } catch (...) {
+    // No committed row names these files: they would only be orphans.
+    for (auto& f : written) {
+      std::error_code ec;
+      fs::remove(f, ec);
+    }
+    throw;
+  }
+  return result;
+}
+
+// ---- queries ----------------------------------------------------------------------------
+
+EventPage EventStore::Query(const EventQuery& q) const {
+  CheckLimit(q.limit);
+  const storage::EventFilter filter = FilterOf(q);
+  std::optional<storage::EventPosition> after;
+  if (!q.cursor.empty()) after = ParseCursor(q.cursor);
+  std::lock_guard lock(read_mutex_);
+  // One read transaction: the total and the page see the same snapshot of the table.
+  EventTxn txn(*read_db_, false);
+  EventPage page;
+  page.total = EventRepo::Count(*read_db_, filter);
+  // One extra row tells whether a next page exists.
+  const auto rows =
+      EventRepo::Page(*read_db_, filter, after, int64_t(q.limit) + 1, int64_t(q.offset));
+  for (const auto& r : rows) {
+    if (page.items.size() == q.limit) {
+      const auto& last = rows[q.limit - 1];
+      page.next_cursor = std::to_string(last.time_ms) + ":" + std::to_string(last.seq);
+      break;
+    }
+    page.items.push_back(FromRow(r));
+  }
+  txn.Commit();
+  return page;
+}
+
+EventRecord EventStore::Get(const std::string& event_id) const {
+  std::lock_guard lock(read_mutex_);
+  auto row = EventRepo::Get(*read_db_, NormaliseEventId(event_id).value_or(event_id));
+  if (!row) throw Error(ErrorCode::kNotFound, "事件不存在 / no event " + event_id);
+  return FromRow(*row);
+}
+
+std::vector<uint8_t> EventStore::Snapshot(const std::string& event_id) const {
+  const std::string id = NormaliseEventId(event_id).value_or(event_id);
+  std::string rel;
+  {
+    std::lock_guard lock(read_mutex_);
+    auto file = EventRepo::SnapshotFile(*read_db_, id);
+    if (!file) throw Error(ErrorCode::kNotFound, "该事件没有抓拍图 / no snapshot for " + id);
+    rel = std::move(*file);
+  }
+  const std::vector<uint8_t> sealed = snapshot_files::ReadWholeFile(data_dir_ / rel);
+  try {
+    return crypto::Open(key_, sealed, crypto::AsBytes(id));
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kCrypto, "抓拍图无法解密（密钥错误或文件被改动） / snapshot " + rel +
+                                        " does not open: " + e.what());
+  }
+}
+
+size_t EventStore::ExportCsv(const EventQuery& q, std::ostream& out, int utc_offset_minutes) const {
+  const storage::EventFilter filter = FilterOf(q);
+  char tz[16];
+  std::snprintf(tz, sizeof tz, "UTC%+03d:%02d", utc_offset_minutes / 60,
+                std::abs(utc_offset_minutes % 60));
+  out << "\xEF\xBB\xBF";  // BOM: Excel reads the file as UTF-8
+  out << "事件ID / event id,时间 / time (" << tz
+      << "),time_ms,类型 / kind,结果 / decision,告警类型 / alarm type,门 / door,人员 / "
+         "person,设备 / device,比对分数 / score,活体分数 / liveness,说明 / description,"
+         "抓拍 / snapshot\r\n";
+  // A connection of its own: a long export holds up neither uploads nor other queries.
+  EventDb db(database_file(), EventDb::Mode::kExport);
+  EventTxn txn(db, false);
+  size_t rows = 0;
+  EventRepo::ForEach(db, filter, [&](const storage::EventRow& row) {
+    const EventRecord e = FromRow(row);
+    const json& pl = e.payload;
+    std::string description = JsonScalar(pl, "description");
+    if (description.empty()) description = JsonScalar(pl, "description_zh");
+    if (description.empty()) description = JsonScalar(pl, "reason");
+    const char* snap =
+        e.has_snapshot ? "有 / yes" : (e.snapshot_expired_ms ? "已过期删除 / expired" : "");
+    out << CsvField(e.id) << ',' << CsvField(FormatLocal(e.time_ms, utc_offset_minutes)) << ','
+        << e.time_ms << ',' << CsvField(e.kind) << ',' << CsvField(e.decision) << ','
+        << CsvField(e.alarm_type) << ',' << CsvField(e.door) << ',' << CsvField(e.person) << ','
+        << CsvField(e.device_id) << ',' << CsvField(JsonScalar(pl, "score")) << ','
+        << CsvField(JsonScalar(pl, "liveness")) << ',' << CsvField(description) << ','
+        << CsvField(snap) << "\r\n";
+    ++rows;
+  });
+  txn.Commit();
+  out.flush();
+  if (!out) throw Error(ErrorCode::kIo, "CSV export: the output stream failed");
+  return rows;
+}
+
+int64_t EventStore::QuarantineCount(const std::optional<std::vector<std::string>>& devices) const {
+  std::lock_guard lock(read_mutex_);
+  return EventRepo::QuarantineCount(*read_db_, devices);
+}
+
+// ---- alarms -----------------------------------------------------------------------------
+
+AlarmPage EventStore::Alarms(const AlarmQuery& q) const {
+  CheckLimit(q.limit);
+  storage::AlarmFilter f;
+  f.from_ms = q.from_ms;
+  f.to_ms = q.to_ms;
+  if (q.state) f.state = AlarmStateName(*q.state);
+  f.type = q.type;
+  f.door = q.door;
+  f.device = q.device;
+  f.devices = q.devices;
+  std::lock_guard lock(read_mutex_);
+  EventTxn txn(*read_db_, false);
+  AlarmPage page;
+  page.total = AlarmRepo::Count(*read_db_, f);
+  for (const auto& r : AlarmRepo::List(*read_db_, f, int64_t(q.limit), int64_t(q.offset)))
+    page.items.push_back(FromRow(r));
+  txn.Commit();
+  return page;
+}
+
+Alarm EventStore::GetAlarm(int64_t alarm_id) const {
+  std::lock_guard lock(read_mutex_);
+  auto row = AlarmRepo::Get(*read_db_, alarm_id);
+  if (!row) throw Error(ErrorCode::kNotFound, "告警不存在 / no alarm " + std::to_string(alarm_id));
+  return FromRow(*row);
+}
+
+Alarm EventStore::SetAlarmState(int64_t alarm_id, AlarmState to, const std::string& actor,
+                                const std::string& note) {
+  if (actor.empty() || actor.size() > 128)
+    throw Error(ErrorCode::kInvalidArgument, "处理人不能为空 / actor must be 1-128 characters");
+  if (note.size() > 4096)
+    throw Error(ErrorCode::kInvalidArgument, "备注过长 / note longer than 4096 bytes");
+  {
+    std::lock_guard lock(write_mutex_);
+    EventTxn txn(*write_db_, true);
+    const auto state = AlarmRepo::State(*write_db_, alarm_id);
+    if (!state)
+      throw Error(ErrorCode::kNotFound, "告警不存在 / no alarm " + std::to_string(alarm_id));
+    const AlarmState from = ParseAlarmState(*state);
+    const bool allowed = (from == AlarmState::kNew && to == AlarmState::kAcknowledged) ||
+                         (from == AlarmState::kAcknowledged && to == AlarmState::kClosed);
+    if (!allowed)
+      throw Error(ErrorCode::kConflict, std::string("告警状态不能从 ") + AlarmStateName(from) +
+                                            " 变为 " + AlarmStateName(to) + " / alarm " +
+                                            std::to_string(alarm_id) + " cannot go from " +
+                                            AlarmStateName(from) + " to " + AlarmStateName(to) +
+                                            " (allowed: new → acknowledged → closed)");
+    AlarmRepo::SetState(*write_db_, alarm_id, AlarmStateName(from), AlarmStateName(to), actor, note,
+                        WallClockMs());
+    txn.Commit();
+  }
+  return GetAlarm(alarm_id);
+}
+
+// ---- video references, quarantine, counts -----------------------------------------------
+
+int64_t EventStore::AddVideoRef(const VideoRef& ref) {
+  if (ref.uri.empty() || ref.uri.size() > 2048)
+    throw Error(ErrorCode::kInvalidArgument, "video reference needs a uri of 1-2048 bytes");
+  if (ref.start_ms <= 0 || ref.end_ms < ref.start_ms)
+    throw Error(ErrorCode::kInvalidArgument, "video reference needs 0 < start_ms <= end_ms");
+  std::lock_guard lock(write_mutex_);
+  return EventRepo::InsertVideoRef(
+      *write_db_, {0, ref.device_id, ref.door, ref.event_id, ref.start_ms, ref.end_ms, ref.uri},
+      WallClockMs());
+}
+
+std::vector<VideoRef> EventStore::VideoRefs(int64_t from_ms, int64_t to_ms) const {
+  std::lock_guard lock(read_mutex_);
+  std::vector<VideoRef> out;
+  for (auto& r : EventRepo::VideoRefs(*read_db_, from_ms, to_ms))
+    out.push_back({r.id, r.device_id, r.door, r.event_id, r.start_ms, r.end_ms, r.uri});
+  return out;
+}
+
+std::vector<json> EventStore::Quarantine(
+    size_t limit, size_t offset, const std::optional<std::vector<std::string>>& devices) const {
+  std::lock_guard lock(read_mutex_);
+  std::vector<json> out;
+  for (auto& r : EventRepo::Quarantined(*read_db_, devices, int64_t(limit), int64_t(offset)))
+    out.push_back({{"seq", r.seq},
+                   {"device_id", r.device_id},
+                   {"received_ms", r.received_ms},
+                   {"event_id", r.event_id},
+                   {"code", r.code},
+                   {"message", r.message},
+                   {"raw", r.raw}});
+  return out;
+}
+
+EventStore::Counts EventStore::Count() const {
+  std::lock_guard lock(read_mutex_);
+  const auto c = EventRepo::Counts(*read_db_);
+  return {c.events, c.snapshots, c.alarms, c.quarantined, c.video_refs};
+}
+
+// ---- retention primitives ---------------------------------------------------------------
+
+std::vector<DeletedSnapshot> EventStore::ExpireSnapshots(int64_t before_ms, size_t max) {
+  std::vector<DeletedSnapshot> out;
+  {
+    std::lock_guard lock(write_mutex_);
+    EventTxn txn(*write_db_, true);
+    const auto rows = EventRepo::SnapshotsBefore(*write_db_, before_ms, int64_t(max));
+    EventRepo::ExpireSnapshots(*write_db_, rows, WallClockMs());
+    txn.Commit();
+    for (auto& r : rows) out.push_back({r.event_id, data_dir_ / r.file, r.bytes, r.time_ms});
+  }
+  // After the commit: a crash here leaves files no row names; the orphan sweep takes them.
+  for (auto& d : out) {
+    std::error_code ec;
+    if (!fs::remove(d.file, ec) && ec)
+      throw Error(ErrorCode::kIo, "cannot delete " + d.file.string() + ": " + ec.message());
+  }
+  return out;
+}
+
+std::vector<std::string> EventStore::DeleteEventsBefore(int64_t before_ms, size_t max) {
+  std::lock_guard lock(write_mutex_);
+  EventTxn txn(*write_db_, true);
+  auto ids = EventRepo::EventsWithoutSnapshotBefore(*write_db_, before_ms, int64_t(max));
+  EventRepo::DeleteEvents(*write_db_, ids);
+  // An open alarm keeps its own copy of what it needs; closed ones go with their event.
+  AlarmRepo::DeleteClosedOf(*write_db_, ids);
+  txn.Commit();
+  return ids;
+}
+
+std::vector<int64_t> EventStore::DeleteVideoRefsBefore(int64_t before_ms, size_t max) {
+  std::lock_guard lock(write_mutex_);
+  EventTxn txn(*write_db_, true);
+  auto ids = EventRepo::DeleteVideoRefsBefore(*write_db_, before_ms, int64_t(max));
+  txn.Commit();
+  return ids;
+}
+
+std::vector<int64_t> EventStore::DeleteQuarantineBefore(int64_t before_ms, size_t max) {
+  std::lock_guard lock(write_mutex_);
+  EventTxn txn(*write_db_, true);
+  auto ids = EventRepo::DeleteQuarantineBefore(*write_db_, before_ms, int64_t(max));
+  txn.Commit();
+  return ids;
+}
+
+std::optional<int64_t> EventStore::RemoveOrphanSnapshot(const fs::path& file) {
+  const std::string name = file.filename().string();
+  const std::string suffix = ".jpg.sealed";
+  if (name.size() <= suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix))
+    return std::nullopt;
+  // Under the write lock: an ingest writes its files and commits their rows while holding
+  // it, so a file seen here without a row is not one that is about to get one.
+  std::lock_guard lock(write_mutex_);
+  const auto row = EventRepo::SnapshotFile(*write_db_, name.substr(0, name.size() - suffix.size()));
+  if (row && fs::path(*row) == file.lexically_relative(data_dir_)) return std::nullopt;
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (ec || !fs::remove(file, ec)) return std::nullopt;
+  return int64_t(size);
+}
+
+bool EventStore::RemoveSnapshotDirIfEmpty(const fs::path& dir) {
+  std::lock_guard lock(write_mutex_);
+  std::error_code ec;
+  return fs::is_directory(dir, ec) && fs::is_empty(dir, ec) && fs::remove(dir, ec);
+}
+
+void EventStore::ReclaimSpace() {
+  // In steps of 4096 pages (16 MiB), releasing the write lock in between, so a large
+  // deletion does not hold up uploads while the file is compacted.
+  for (int64_t last = -1;;) {
+    std::lock_guard lock(write_mutex_);
+    const int64_t free_pages = write_db_->FreePages();
+    if (free_pages == 0 || free_pages == last) break;  // done, or auto_vacuum is off
+    last = free_pages;
+    write_db_->IncrementalVacuum(4096);
+  }
+  std::lock_guard lock(write_mutex_);
+  // TRUNCATE waits for readers to move on; a short wait only: if a long export is still
+  // reading, the WAL shrinks at the next run instead of stalling uploads.
+  write_db_->SetBusyTimeout(1000);
+  try {
+    write_db_->TruncateWal();
+  } catch (...) {
+    write_db_->SetBusyTimeout(10000);
+    throw;
+  }
+  write_db_->SetBusyTimeout(10000);
+}
+
+int64_t EventStore::DatabaseBytes() const {
+  int64_t total = 0;
+  for (const char* suffix : {"", "-wal"}) {
+    std::error_code ec;
+    const auto n = fs::file_size(database_file().string() + suffix, ec);
+    if (!ec) total += int64_t(n);
+  }
+  return total;
+}
+
+}  // namespace anju::server

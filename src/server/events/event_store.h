@@ -1,0 +1,281 @@
+// The server's event store (R3.2.1.1, R3.4.2.2): access records,
+// alarms and door events uploaded by terminals (docs/device-protocol.md, "Uploading
+// records"), their snapshots, alarm handling and the video references kept for them.
+//
+// Storage: its own SQLite file <data>/events.db (WAL, synchronous=FULL, incremental
+// auto-vacuum so retention gives space back). Snapshots are files, never BLOBs:
+// <data>/snapshots/YYYY/MM/DD/<event id>.jpg.sealed (UTC date of the event time), each
+// crypto::Seal(data key, jpeg, aad = event id) so a file copied next to another id does
+// not open. Every snapshot of a batch is written and fsynced before the batch's single
+// transaction commits, so a committed row never points at a missing or torn file; a crash
+// in between leaves at most an orphan file, which retention sweeps.
+//
+// Idempotency: the event id (the terminal outbox's UUID) is the key. An id already stored
+// is answered as a duplicate and nothing changes (first copy wins), also within one batch
+// and across restarts. An invalid event is kept verbatim in a quarantine table and
+// reported as rejected, so a terminal can acknowledge it and nothing is lost.
+//
+// Errors are anju::Error: a malformed batch (not {"events":[...]}, more than
+// kMaxEventsPerBatch events) kInvalidArgument (reason "unknown_field" for an unknown
+// top-level field) or kTooLarge; an invalid alarm transition kConflict; bad query arguments
+// kInvalidArgument; unknown ids kNotFound; a damaged database kCorrupt; the disk kIo, or
+// kUnavailable when full.
+//
+// Thread-safe: writes are serialised on one connection; queries and snapshot reads share a
+// second one, each CSV export opens its own; readers never wait for an ingest (WAL). The
+// SQL is in storage/event_db.h, storage/event_repo.h and storage/alarm_repo.h.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "crypto/envelope.h"
+
+namespace anju::server {
+
+namespace storage {
+class EventDb;
+}
+
+// ---- ingestion -------------------------------------------------------------------------
+
+inline constexpr size_t kMaxEventsPerBatch = 500;             // docs/device-protocol.md
+inline constexpr size_t kMaxPayloadBytes = 64 * 1024;         // serialized payload JSON
+inline constexpr size_t kMaxSnapshotBytes = 4 * 1024 * 1024;  // decoded JPEG
+
+struct RejectedEvent {
+  std::string id;       // the event's id as sent ("" when it had no string id)
+  std::string code;     // bad_request | unknown_field | too_large
+  std::string message;  // "中文 / English"
+};
+
+// The answer to one upload; ToJson gives the protocol's response body.
+struct IngestResult {
+  std::vector<std::string> stored;
+  std::vector<std::string> duplicates;
+  std::vector<RejectedEvent> rejected;
+  size_t alarms_created = 0;
+};
+nlohmann::json ToJson(const IngestResult& result);
+
+// How snapshot files reach the disk before the batch commits (all durable; `anju bench
+// event-store` compares them).
+enum class SnapshotSync {
+  kParallel,  // write every file of the batch, then fsync files and new directories
+              // concurrently (one journal commit for the lot)
+  kPerFile,   // fsync each file as it is written, then the directories, one by one
+  kSyncfs,    // write every file of the batch, then one syncfs() of the whole file system
+};
+
+struct EventStoreOptions {
+  SnapshotSync snapshot_sync = SnapshotSync::kParallel;
+  // Accepted event times: not before this (2020-01-01) and at most this far in the
+  // future of the server clock; anything else is quarantined (a terminal's clock is wrong).
+  int64_t min_time_ms = 1577836800000;
+  int64_t max_future_ms = 24 * 3600 * 1000;
+};
+
+// ---- queries ---------------------------------------------------------------------------
+
+// Filters are ANDed; empty / 0 means "any". Pages are newest first (time, then arrival).
+struct EventQuery {
+  int64_t from_ms = 0;  // time_ms >= from_ms
+  int64_t to_ms = 0;    // time_ms < to_ms (0 = no upper bound)
+  std::string door;     // "0", "east-gate" (numbers compare as their decimal text)
+  std::string device;
+  std::string person;
+  std::string kind;      // access | alarm | door_event
+  std::string decision;  // access decision: open | deny | stranger | spoof | uncertain
+  size_t limit = 50;     // 1..1000
+  size_t offset = 0;     // ignored when cursor is set
+  std::string cursor;    // next_cursor of the previous page (stable while new events arrive)
+  // Only events of these devices (an account's sites, server/site_scope.h); none = all.
+  std::optional<std::vector<std::string>> devices;
+};
+
+struct EventRecord {
+  std::string id;
+  std::string device_id;
+  std::string kind;
+  int64_t created_ms = 0;   // outbox append time on the terminal
+  int64_t time_ms = 0;      // payload time_ms, else created_ms
+  int64_t received_ms = 0;  // server clock at ingestion
+  std::string door;         // "" when the payload names none
+  std::string person;       // identity code, "" when none
+  std::string decision;     // access events
+  std::string alarm_type;   // alarm events (and stranger / spoof access events)
+  nlohmann::json payload;
+  bool has_snapshot = false;        // bytes available through Snapshot(id)
+  int64_t snapshot_bytes = 0;       // JPEG size
+  int64_t snapshot_expired_ms = 0;  // when retention deleted it (0 = never had / still there)
+};
+nlohmann::json ToJson(const EventRecord& event);
+
+struct EventPage {
+  int64_t total = 0;  // rows matching the filters (all pages)
+  std::vector<EventRecord> items;
+  std::string next_cursor;  // "" on the last page
+};
+nlohmann::json ToJson(const EventPage& page);
+
+// ---- alarms ----------------------------------------------------------------------------
+
+// new → acknowledged → closed; nothing else.
+enum class AlarmState { kNew, kAcknowledged, kClosed };
+const char* AlarmStateName(AlarmState state);
+// Throws Error(kInvalidArgument) for anything but "new", "acknowledged", "closed".
+AlarmState ParseAlarmState(std::string_view name);
+
+struct Alarm {
+  int64_t id = 0;
+  std::string event_id;
+  std::string device_id;
+  std::string type;      // alarm_type (stranger, spoof, forced_open, tamper, ...)
+  std::string severity;  // critical | major | minor
+  std::string door;
+  std::string person;
+  int64_t time_ms = 0;
+  std::string description;  // payload description ("中文 / English") when sent
+  AlarmState state = AlarmState::kNew;
+  std::string acknowledged_by;
+  int64_t acknowledged_ms = 0;
+  std::string acknowledge_note;
+  std::string closed_by;
+  int64_t closed_ms = 0;
+  std::string close_note;
+};
+nlohmann::json ToJson(const Alarm& alarm);
+
+struct AlarmQuery {
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  std::optional<AlarmState> state;
+  std::string type;
+  std::string door;
+  std::string device;
+  size_t limit = 50;  // 1..1000
+  size_t offset = 0;
+  std::optional<std::vector<std::string>> devices;  // as EventQuery::devices
+};
+
+struct AlarmPage {
+  int64_t total = 0;
+  std::vector<Alarm> items;
+};
+nlohmann::json ToJson(const AlarmPage& page);
+
+// ---- video references (kept 3 months by retention, R3.3.2.6) ---------------------------
+
+struct VideoRef {
+  int64_t id = 0;  // assigned by AddVideoRef
+  std::string device_id;
+  std::string door;
+  std::string event_id;  // optional: the event the clip belongs to
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  std::string uri;  // where the recording lives (NVR / RTSP playback URL / file)
+};
+
+// ---- maintenance primitives (used by retention.h) --------------------------------------
+
+struct DeletedSnapshot {
+  std::string event_id;
+  std::filesystem::path file;
+  int64_t bytes = 0;  // size of the sealed file
+  int64_t time_ms = 0;
+};
+
+class EventStore {
+ public:
+  // Opens (creating if absent) DATA_DIR/events.db and DATA_DIR/snapshots/. The data key
+  // seals snapshots; opening an existing store with another key works, but its
+  // snapshots then fail to open (Error(kCrypto)).
+  EventStore(const std::filesystem::path& data_dir, const crypto::DataKey& key,
+             EventStoreOptions options = {});
+  ~EventStore();
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  // One upload from DEVICE_ID: {"events":[{id, kind, created_ms, payload, snapshot?}]}.
+  // All stored events, quarantined events and alarms of the batch commit in one
+  // transaction; when Ingest returns, all of it is durable.
+  IngestResult Ingest(const std::string& device_id, const nlohmann::json& body);
+
+  EventPage Query(const EventQuery& query) const;
+  // One event; Error(kNotFound) when unknown.
+  EventRecord Get(const std::string& event_id) const;
+  // Decrypted JPEG bytes. Error(kNotFound) when the event has no snapshot (never had or
+  // deleted by retention), Error(kCrypto) when the file fails authentication.
+  std::vector<uint8_t> Snapshot(const std::string& event_id) const;
+  // Every event matching the filters (limit / offset / cursor ignored), newest first, as
+  // CSV: UTF-8 with a BOM and CRLF line ends so Excel shows Chinese text; times in UTC+8
+  // (Beijing) by default. Streams: memory does not grow with the row count. Returns rows.
+  size_t ExportCsv(const EventQuery& query, std::ostream& out, int utc_offset_minutes = 480) const;
+
+  AlarmPage Alarms(const AlarmQuery& query) const;
+  Alarm GetAlarm(int64_t alarm_id) const;
+  // new → acknowledged → closed, recording who, when and the note. Throws
+  // Error(kNotFound) for an unknown alarm, Error(kInvalidArgument) for an empty actor,
+  // Error(kConflict) for any other transition.
+  Alarm SetAlarmState(int64_t alarm_id, AlarmState to, const std::string& actor,
+                      const std::string& note = "");
+
+  int64_t AddVideoRef(const VideoRef& ref);
+  std::vector<VideoRef> VideoRefs(int64_t from_ms = 0, int64_t to_ms = 0) const;
+
+  // Quarantined events, oldest first: {"seq", "device_id", "received_ms", "event_id",
+  // "code", "message", "raw"} (raw = the event exactly as parsed, JSON text).
+  // DEVICES: only events of these devices (an account's site scope); nullopt = all.
+  std::vector<nlohmann::json> Quarantine(
+      size_t limit = 100, size_t offset = 0,
+      const std::optional<std::vector<std::string>>& devices = std::nullopt) const;
+  int64_t QuarantineCount(const std::optional<std::vector<std::string>>& devices) const;
+
+  struct Counts {
+    int64_t events = 0, snapshots = 0, alarms = 0, quarantined = 0, video_refs = 0;
+  };
+  Counts Count() const;
+
+  // --- for retention: each call is one short transaction, so ingestion continues ---
+  // Deletes up to MAX snapshot rows with event time < BEFORE_MS, marks their events, and
+  // unlinks the files after the commit. Returns what it deleted.
+  std::vector<DeletedSnapshot> ExpireSnapshots(int64_t before_ms, size_t max);
+  // Deletes up to MAX events with time < BEFORE_MS that no longer have a snapshot (expire
+  // those first); closed alarms of those events go too, open alarms stay (an alarm keeps
+  // its own copy of what it needs). Returns the deleted ids.
+  std::vector<std::string> DeleteEventsBefore(int64_t before_ms, size_t max);
+  std::vector<int64_t> DeleteVideoRefsBefore(int64_t before_ms, size_t max);
+  std::vector<int64_t> DeleteQuarantineBefore(int64_t before_ms, size_t max);
+  // Orphan sweep: unlinks FILE (a *.jpg.sealed under snapshot_dir()) unless a snapshot
+  // row names it; returns the bytes freed, nullopt when kept. Race-free with Ingest.
+  std::optional<int64_t> RemoveOrphanSnapshot(const std::filesystem::path& file);
+  bool RemoveSnapshotDirIfEmpty(const std::filesystem::path& dir);
+  // Gives freed pages back to the file system (incremental vacuum + WAL truncate).
+  void ReclaimSpace();
+  // Size of events.db plus its WAL.
+  int64_t DatabaseBytes() const;
+
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  std::filesystem::path database_file() const { return data_dir_ / "events.db"; }
+  std::filesystem::path snapshot_dir() const { return data_dir_ / "snapshots"; }
+  // Where an event's sealed snapshot lives (UTC date of TIME_MS).
+  std::filesystem::path SnapshotPath(const std::string& event_id, int64_t time_ms) const;
+
+ private:
+  std::filesystem::path data_dir_;
+  crypto::DataKey key_;
+  EventStoreOptions options_;
+  mutable std::mutex write_mutex_;
+  mutable std::mutex read_mutex_;
+  std::unique_ptr<storage::EventDb> write_db_;
+  std::unique_ptr<storage::EventDb> read_db_;
+};
+
+}  // namespace anju::server

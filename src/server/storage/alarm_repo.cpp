@@ -1,0 +1,138 @@
+#include "server/storage/alarm_repo.h"
+
+namespace anju::server::storage {
+
+namespace {
+
+constexpr const char* kAlarmColumns =
+    "id, event_id, device_id, type, severity, door, person, time_ms, description, state, "
+    "acknowledged_by, acknowledged_ms, acknowledge_note, closed_by, closed_ms, close_note";
+
+AlarmRow ReadAlarm(const EventStmt& s) {
+  AlarmRow a;
+  a.id = s.Int(0);
+  a.event_id = s.Text(1);
+  a.device_id = s.Text(2);
+  a.type = s.Text(3);
+  a.severity = s.Text(4);
+  a.door = s.Text(5);
+  a.person = s.Text(6);
+  a.time_ms = s.Int(7);
+  a.description = s.Text(8);
+  a.state = s.Text(9);
+  a.acknowledged_by = s.Text(10);
+  a.acknowledged_ms = s.Int(11);
+  a.acknowledge_note = s.Text(12);
+  a.closed_by = s.Text(13);
+  a.closed_ms = s.Int(14);
+  a.close_note = s.Text(15);
+  return a;
+}
+
+EventWhere WhereOf(const AlarmFilter& f) {
+  EventWhere w;
+  if (f.from_ms) w.Add("time_ms >= ?", f.from_ms);
+  if (f.to_ms) w.Add("time_ms < ?", f.to_ms);
+  if (!f.state.empty()) w.Add("state = ?", f.state);
+  if (!f.type.empty()) w.Add("type = ?", f.type);
+  if (!f.door.empty()) w.Add("door = ?", f.door);
+  if (!f.device.empty()) w.Add("device_id = ?", f.device);
+  if (f.devices) w.AddIn("device_id", *f.devices);
+  return w;
+}
+
+}  // namespace
+
+AlarmRepo::Writer::Writer(EventDb& db)
+    : insert_(db.get(),
+              "INSERT OR IGNORE INTO alarms(event_id, device_id, type, severity, door, person, "
+              "time_ms, description, state) VALUES(?,?,?,?,?,?,?,?,'new')") {}
+
+void AlarmRepo::Writer::Insert(const AlarmRow& a) {
+  insert_.Reset()
+      .Bind(1, std::string_view(a.event_id))
+      .Bind(2, std::string_view(a.device_id))
+      .Bind(3, std::string_view(a.type))
+      .Bind(4, std::string_view(a.severity))
+      .Bind(5, std::string_view(a.door))
+      .Bind(6, std::string_view(a.person))
+      .Bind(7, a.time_ms)
+      .Bind(8, std::string_view(a.description));
+  insert_.Step();
+}
+
+int64_t AlarmRepo::Count(EventDb& db, const AlarmFilter& f) {
+  const EventWhere w = WhereOf(f);
+  EventStmt s(db.get(), "SELECT count(*) FROM alarms" + w.sql);
+  w.Bind(s);
+  return s.Step() ? s.Int(0) : 0;
+}
+
+std::vector<AlarmRow> AlarmRepo::List(EventDb& db, const AlarmFilter& f, int64_t limit,
+                                      int64_t offset) {
+  const EventWhere w = WhereOf(f);
+  EventStmt s(db.get(), std::string("SELECT ") + kAlarmColumns + " FROM alarms" + w.sql +
+                            " ORDER BY time_ms DESC, id DESC LIMIT ? OFFSET ?");
+  int i = w.Bind(s);
+  s.Bind(i++, limit);
+  s.Bind(i++, offset);
+  std::vector<AlarmRow> out;
+  while (s.Step()) out.push_back(ReadAlarm(s));
+  return out;
+}
+
+std::optional<AlarmRow> AlarmRepo::Get(EventDb& db, int64_t id) {
+  EventStmt s(db.get(), std::string("SELECT ") + kAlarmColumns + " FROM alarms WHERE id = ?");
+  s.Bind(1, id);
+  if (!s.Step()) return std::nullopt;
+  return ReadAlarm(s);
+}
+
+std::optional<std::string> AlarmRepo::State(EventDb& db, int64_t id) {
+  EventStmt s(db.get(), "SELECT state FROM alarms WHERE id = ?");
+  s.Bind(1, id);
+  if (!s.Step()) return std::nullopt;
+  return s.Text(0);
+}
+
+void AlarmRepo::SetState(EventDb& db, int64_t id, const std::string& from, const std::string& to,
+                         const std::string& actor, const std::string& note, int64_t now_ms) {
+  const char* sql =
+      to == "acknowledged"
+          ? "UPDATE alarms SET state = ?, acknowledged_by = ?, acknowledged_ms = ?, "
+            "acknowledge_note = ? WHERE id = ?"
+          : "UPDATE alarms SET state = ?, closed_by = ?, closed_ms = ?, close_note = ? "
+            "WHERE id = ?";
+  EventStmt up(db.get(), sql);
+  up.Bind(1, std::string_view(to))
+      .Bind(2, std::string_view(actor))
+      .Bind(3, now_ms)
+      .Bind(4, std::string_view(note))
+      .Bind(5, id);
+  up.Step();
+  EventStmt log(db.get(),
+                "INSERT INTO alarm_actions(alarm_id, from_state, to_state, actor, note, at_ms) "
+                "VALUES(?,?,?,?,?,?)");
+  log.Bind(1, id)
+      .Bind(2, std::string_view(from))
+      .Bind(3, std::string_view(to))
+      .Bind(4, std::string_view(actor))
+      .Bind(5, std::string_view(note))
+      .Bind(6, now_ms);
+  log.Step();
+}
+
+void AlarmRepo::DeleteClosedOf(EventDb& db, const std::vector<std::string>& event_ids) {
+  EventStmt del_actions(db.get(),
+                        "DELETE FROM alarm_actions WHERE alarm_id IN (SELECT id FROM alarms WHERE "
+                        "event_id = ? AND state = 'closed')");
+  EventStmt del_alarm(db.get(), "DELETE FROM alarms WHERE event_id = ? AND state = 'closed'");
+  for (auto& id : event_ids) {
+    del_actions.Reset().Bind(1, std::string_view(id));
+    del_actions.Step();
+    del_alarm.Reset().Bind(1, std::string_view(id));
+    del_alarm.Step();
+  }
+}
+
+}  // namespace anju::server::storage

@@ -1,0 +1,63 @@
+// Alarms and their handling log in events.db (R3.2.1.1; docs/events-and-retention.md).
+// Rows in, rows out; the state machine lives in events/event_store.h. Every function runs
+// on the caller's connection and, where it matters, in the caller's transaction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/storage/event_db.h"
+
+namespace anju::server::storage {
+
+// Filters are ANDed; empty / 0 means "any".
+struct AlarmFilter {
+  int64_t from_ms = 0, to_ms = 0;
+  std::string state, type, door, device;
+  std::optional<std::vector<std::string>> devices;  // none = every device; empty = none
+};
+
+struct AlarmRow {
+  int64_t id = 0;  // read only
+  std::string event_id, device_id, type, severity, door, person;
+  int64_t time_ms = 0;
+  std::string description;
+  std::string state;  // new | acknowledged | closed
+  std::string acknowledged_by;
+  int64_t acknowledged_ms = 0;
+  std::string acknowledge_note;
+  std::string closed_by;
+  int64_t closed_ms = 0;
+  std::string close_note;
+};
+
+class AlarmRepo {
+ public:
+  // The alarm insert of one upload, prepared once for the whole batch.
+  class Writer {
+   public:
+    explicit Writer(EventDb& db);
+    // A new alarm (state "new"); an event that already has one keeps it.
+    void Insert(const AlarmRow& row);
+
+   private:
+    EventStmt insert_;
+  };
+
+  static int64_t Count(EventDb& db, const AlarmFilter& f);
+  // Newest first.
+  static std::vector<AlarmRow> List(EventDb& db, const AlarmFilter& f, int64_t limit,
+                                    int64_t offset);
+  static std::optional<AlarmRow> Get(EventDb& db, int64_t id);
+  static std::optional<std::string> State(EventDb& db, int64_t id);
+  // Moves the alarm to TO ("acknowledged" fills the acknowledged_* columns, "closed" the
+  // closed_* ones) and logs the action FROM → TO.
+  static void SetState(EventDb& db, int64_t id, const std::string& from, const std::string& to,
+                       const std::string& actor, const std::string& note, int64_t now_ms);
+  // Closed alarms of these events and their logs (open alarms stay).
+  static void DeleteClosedOf(EventDb& db, const std::vector<std::string>& event_ids);
+};
+
+}  // namespace anju::server::storage

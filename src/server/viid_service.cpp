@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <httplib.h>
@@ -23,7 +22,13 @@
 #include "crypto/sm3.h"
 #include "protocol/api_error.h"
 #include "server/event_store.h"
-#include "server/storage/site_scope.h"
+#include "server/storage/alert_repo.h"
+#include "server/storage/capture_repo.h"
+#include "server/storage/captures_schema.h"
+#include "server/storage/forward_repo.h"
+#include "server/storage/stranger_repo.h"
+#include "server/storage/viid_camera_repo.h"
+#include "server/storage/viid_events_reader.h"
 #include "store/gallery.h"
 #include "vision/engine.h"
 #include "vision/image.h"
@@ -33,6 +38,12 @@ namespace anju::server {
 namespace fs = std::filesystem;
 using nlohmann::json;
 namespace viid = protocol::viid;
+using storage::AlertRepo;
+using storage::CaptureRepo;
+using storage::ForwardRepo;
+using storage::Outbox;
+using storage::StrangerRepo;
+using storage::ViidCameraRepo;
 
 namespace {
 
@@ -40,50 +51,6 @@ int64_t Now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-const std::vector<std::string>& Migrations() {
-  static const std::vector<std::string> m = {
-      R"(CREATE TABLE viid_devices(id TEXT PRIMARY KEY, name TEXT NOT NULL, place TEXT NOT NULL,
-  building_id INTEGER, unit_id INTEGER, linked_device TEXT NOT NULL DEFAULT '',
-  realm TEXT NOT NULL, ha1_sealed BLOB NOT NULL, status TEXT NOT NULL DEFAULT 'active',
-  registered INTEGER NOT NULL DEFAULT 0, last_seen_ms INTEGER NOT NULL DEFAULT 0,
-  created_ms INTEGER NOT NULL);
-CREATE TABLE captures(id TEXT PRIMARY KEY, device_id TEXT NOT NULL, face_id TEXT NOT NULL,
-  time_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, box TEXT NOT NULL,
-  images INTEGER NOT NULL, state TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT '',
-  person TEXT NOT NULL DEFAULT '', score REAL, second_score REAL, stranger_id INTEGER,
-  quality TEXT NOT NULL DEFAULT '{}', reasons TEXT NOT NULL DEFAULT '[]',
-  dark INTEGER NOT NULL DEFAULT 0, feature_sealed BLOB, recognised_ms INTEGER NOT NULL DEFAULT 0,
-  UNIQUE(device_id, face_id));
-CREATE INDEX captures_time ON captures(time_ms);
-CREATE INDEX captures_device ON captures(device_id, time_ms);
-CREATE INDEX captures_stranger ON captures(stranger_id, time_ms);
-CREATE INDEX captures_person ON captures(person, time_ms);
-CREATE INDEX captures_state ON captures(state);
-CREATE TABLE capture_images(capture_id TEXT NOT NULL, n INTEGER NOT NULL, type TEXT NOT NULL,
-  file TEXT NOT NULL, bytes INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
-  PRIMARY KEY(capture_id, n)) WITHOUT ROWID;
-CREATE TABLE strangers(id INTEGER PRIMARY KEY, centroid_sealed BLOB NOT NULL,
-  members INTEGER NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
-  first_capture TEXT NOT NULL, last_capture TEXT NOT NULL, last_device TEXT NOT NULL);
-CREATE TABLE tenant_strangers(person TEXT NOT NULL, stranger_id INTEGER NOT NULL,
-  time_ms INTEGER NOT NULL, capture_id TEXT NOT NULL, PRIMARY KEY(person, capture_id));
-CREATE TABLE alert_rules(id INTEGER PRIMARY KEY, type TEXT NOT NULL, name TEXT NOT NULL,
-  enabled INTEGER NOT NULL, params TEXT NOT NULL, created_ms INTEGER NOT NULL);
-CREATE TABLE alert_state(key TEXT PRIMARY KEY, last_ms INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE webhook_outbox(seq INTEGER PRIMARY KEY, body TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
-  last_error TEXT NOT NULL DEFAULT '');
-CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)",
-      R"(CREATE TABLE forward_outbox(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
-  last_error TEXT NOT NULL DEFAULT '');)",
-      // Clips (frames around the best face), sealed like the images.
-      R"(CREATE TABLE capture_clips(capture_id TEXT NOT NULL, n INTEGER NOT NULL,
-  offset_ms INTEGER NOT NULL, file TEXT NOT NULL, bytes INTEGER NOT NULL,
-  width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY(capture_id, n)) WITHOUT ROWID;)"};
-  return m;
 }
 
 std::string DeviceAad(const std::string& id) {
@@ -153,19 +120,6 @@ int ParseHhMm(const json& v, const char* what) {
                              std::string("时间格式 HH:MM / ") + what + " must be HH:MM");
   return h * 60 + m;
 }
-
-// A read-only connection to events.db (reports and the live tail), opened per use.
-struct EventsReader {
-  std::unique_ptr<db::Db> file;
-  db::Conn db;
-  explicit EventsReader(const fs::path& path) : file(Open(path)), db(file->Acquire()) {}
-  static std::unique_ptr<db::Db> Open(const fs::path& path) {
-    db::SqliteOptions o;
-    o.name = "events";
-    o.read_only = true;
-    return db::OpenSqlite(path, {}, o);
-  }
-};
 
 std::string Csv(std::string_view v) {
   if (v.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(v);
@@ -302,6 +256,30 @@ AlertRule ValidateRule(AlertRule r) {
   return r;
 }
 
+namespace {
+
+storage::ViidCameraRow ToRow(const ViidDevice& d) {
+  return {d.id,     d.name,       d.place,        d.building_id, d.unit_id, d.linked_device,
+          d.status, d.registered, d.last_seen_ms, d.created_ms};
+}
+
+ViidDevice FromRow(storage::ViidCameraRow r) {
+  ViidDevice d;
+  d.id = std::move(r.id);
+  d.name = std::move(r.name);
+  d.place = std::move(r.place);
+  d.building_id = r.building_id;
+  d.unit_id = r.unit_id;
+  d.linked_device = std::move(r.linked_device);
+  d.status = std::move(r.status);
+  d.registered = r.registered;
+  d.last_seen_ms = r.last_seen_ms;
+  d.created_ms = r.created_ms;
+  return d;
+}
+
+}  // namespace
+
 // ---- service ---------------------------------------------------------------------------
 
 ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options)
@@ -309,17 +287,12 @@ ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
       key_(key),
       options_(std::move(options)),
       auth_failures_(options_.auth_failures) {
-  {
-    db::SqliteOptions o;
-    o.name = "captures";
-    db_ = db::OpenSqlite(deps_.data_dir / "captures.db", db::Migrations{Migrations(), {}}, o);
-  }
+  db_ = storage::OpenCapturesDb(deps_.data_dir / "captures.db");
   {
     // Registrations are sessions in memory (sessions_): after a restart none is known, and
     // the cameras are told to register again at their next keepalive.
     auto conn = db_->Acquire();
-    Stmt s(conn, "UPDATE viid_devices SET registered = 0 WHERE registered != 0");
-    s.Run();
+    ViidCameraRepo::UnregisterAll(conn);
   }
   nonce_key_ = crypto::RandomBytes(32);
   float low = 0.53f;
@@ -336,14 +309,13 @@ ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
   clusters_ = std::make_unique<StrangerClusters>(
       options_.cluster_threshold > 0 ? options_.cluster_threshold : low);
   auto conn = db_->Acquire();
-  Stmt s(conn, "SELECT id, centroid_sealed, members FROM strangers");
-  while (s.Step()) {
+  for (const auto& row : StrangerRepo::Centroids(conn)) {
     try {
-      const auto c = crypto::Open(key_, s.Blob(1),
-                                  crypto::AsBytes("anju-stranger/v1/" + std::to_string(s.Int(0))));
-      clusters_->Load(s.Int(0), BytesFeature(c), s.Int(2));
+      const auto c = crypto::Open(key_, row.centroid_sealed,
+                                  crypto::AsBytes("anju-stranger/v1/" + std::to_string(row.id)));
+      clusters_->Load(row.id, BytesFeature(c), row.members);
     } catch (const Error& e) {
-      spdlog::error("viid: stranger {} does not open: {}", s.Int(0), e.what());
+      spdlog::error("viid: stranger {} does not open: {}", row.id, e.what());
     }
   }
   queue_ = std::make_unique<InProcessQueue>();
@@ -363,8 +335,7 @@ void ViidService::Start() {
   // Captures that were stored but not recognised before a restart.
   {
     auto conn = db_->Acquire();
-    Stmt s(conn, "SELECT id FROM captures WHERE state = 'queued' ORDER BY received_ms");
-    while (s.Step()) queue_->Push({s.Text(0), Now(), {}});
+    for (auto& id : CaptureRepo::Queued(conn)) queue_->Push({std::move(id), Now(), {}});
   }
   for (int i = 0; i < std::max(1, options_.workers); ++i)
     threads_.emplace_back([this] { Worker(); });
@@ -397,55 +368,24 @@ ViidDevice ViidService::AddDevice(ViidDevice d, const std::string& password) {
   const auto sealed = crypto::Seal(key_, crypto::AsBytes(ha1), crypto::AsBytes(DeviceAad(d.id)));
   d.created_ms = Now();
   auto conn = db_->Acquire();
-  {
-    Stmt s(conn, "SELECT 1 FROM viid_devices WHERE id = ?");
-    s.Bind(1, d.id);
-    if (s.Step()) throw protocol::ApiError(409, "conflict", "设备已存在 / device exists: " + d.id);
-  }
-  Stmt s(conn,
-         "INSERT INTO viid_devices(id, name, place, building_id, unit_id, linked_device, realm, "
-         "ha1_sealed, created_ms) VALUES(?,?,?,?,?,?,?,?,?)");
-  s.Bind(1, d.id).Bind(2, d.name).Bind(3, d.place).Bind(4, d.building_id).Bind(5, d.unit_id);
-  s.Bind(6, d.linked_device).Bind(7, options_.realm).Bind(8, std::span<const uint8_t>(sealed));
-  s.Bind(9, d.created_ms);
-  s.Run();
+  if (ViidCameraRepo::Exists(conn, d.id))
+    throw protocol::ApiError(409, "conflict", "设备已存在 / device exists: " + d.id);
+  ViidCameraRepo::Insert(conn, ToRow(d), options_.realm, sealed);
   return d;
 }
-
-namespace {
-const char* kDeviceCols =
-    "id, name, place, building_id, unit_id, linked_device, status, registered, last_seen_ms, "
-    "created_ms";
-ViidDevice ReadDevice(Stmt& s) {
-  ViidDevice d;
-  d.id = s.Text(0);
-  d.name = s.Text(1);
-  d.place = s.Text(2);
-  d.building_id = s.OptInt(3);
-  d.unit_id = s.OptInt(4);
-  d.linked_device = s.Text(5);
-  d.status = s.Text(6);
-  d.registered = s.Int(7) != 0;
-  d.last_seen_ms = s.Int(8);
-  d.created_ms = s.Int(9);
-  return d;
-}
-}  // namespace
 
 std::vector<ViidDevice> ViidService::Devices() {
   auto conn = db_->Acquire();
-  Stmt s(conn, std::string("SELECT ") + kDeviceCols + " FROM viid_devices ORDER BY id");
   std::vector<ViidDevice> out;
-  while (s.Step()) out.push_back(ReadDevice(s));
+  for (auto& row : ViidCameraRepo::List(conn)) out.push_back(FromRow(std::move(row)));
   return out;
 }
 
 std::optional<ViidDevice> ViidService::Device(const std::string& id) {
   auto conn = db_->Acquire();
-  Stmt s(conn, std::string("SELECT ") + kDeviceCols + " FROM viid_devices WHERE id = ?");
-  s.Bind(1, id);
-  if (!s.Step()) return std::nullopt;
-  return ReadDevice(s);
+  auto row = ViidCameraRepo::Get(conn, id);
+  if (!row) return std::nullopt;
+  return FromRow(std::move(*row));
 }
 
 bool ViidService::RemoveDevice(const std::string& id) {
@@ -455,12 +395,7 @@ bool ViidService::RemoveDevice(const std::string& id) {
   }
   auto conn = db_->Acquire();
   // Revoked, not deleted: its captures keep naming it.
-  Stmt s(conn,
-         "UPDATE viid_devices SET status = 'revoked', registered = 0 WHERE id = ? AND status = "
-         "'active'");
-  s.Bind(1, id);
-  s.Run();
-  return conn.Changes() > 0;
+  return ViidCameraRepo::Revoke(conn, id);
 }
 
 // ---- GA/T 1400 -------------------------------------------------------------------------
@@ -574,16 +509,15 @@ std::variant<std::string, ViidService::HttpAnswer> ViidService::Authenticate(
     std::string ha1, status;
     {
       auto conn = db_->Acquire();
-      Stmt s(conn, "SELECT ha1_sealed, status FROM viid_devices WHERE id = ?");
-      s.Bind(1, c.username);
-      if (!s.Step()) return failed(c.username, "credentials");
+      const auto cred = ViidCameraRepo::Credentials(conn, c.username);
+      if (!cred) return failed(c.username, "credentials");
       try {
-        const auto h = crypto::Open(key_, s.Blob(0), crypto::AsBytes(DeviceAad(c.username)));
+        const auto h = crypto::Open(key_, cred->ha1_sealed, crypto::AsBytes(DeviceAad(c.username)));
         ha1.assign(h.begin(), h.end());
       } catch (const Error&) {
         return failed(c.username, "credentials");
       }
-      status = s.Text(1);
+      status = cred->status;
     }
     if (!viid::VerifyDigest(c, ha1, method)) return failed(c.username, "credentials");
     if (status != "active")
@@ -627,9 +561,7 @@ ViidService::HttpAnswer ViidService::Register(const std::string& device, const s
   const int64_t now = Now();
   {
     auto conn = db_->Acquire();
-    Stmt s(conn, "UPDATE viid_devices SET registered = 1, last_seen_ms = ? WHERE id = ?");
-    s.Bind(1, now).Bind(2, id);
-    s.Run();
+    ViidCameraRepo::SetRegistered(conn, id, now);
   }
   {
     std::lock_guard lock(session_mu_);
@@ -656,9 +588,7 @@ ViidService::HttpAnswer ViidService::Unregister(const std::string& device,
     sessions_.erase(id);
   }
   auto conn = db_->Acquire();
-  Stmt s(conn, "UPDATE viid_devices SET registered = 0 WHERE id = ?");
-  s.Bind(1, id);
-  s.Run();
+  ViidCameraRepo::SetUnregistered(conn, id);
   spdlog::info("viid: camera {} unregistered", id);
   return StatusAnswer(200, viid::kPathUnRegister, viid::kOk, "正常 / OK", id);
 }
@@ -691,9 +621,7 @@ ViidService::HttpAnswer ViidService::Keepalive(const std::string& device, const 
   }
   auto conn = db_->Acquire();
   if (!known) {
-    Stmt s(conn, "UPDATE viid_devices SET registered = 0 WHERE id = ?");
-    s.Bind(1, id);
-    s.Run();
+    ViidCameraRepo::SetUnregistered(conn, id);
     spdlog::info("viid: keepalive of unregistered camera {} from {}: told to register again", id,
                  remote_addr);
     return StatusAnswer(
@@ -702,9 +630,7 @@ ViidService::HttpAnswer ViidService::Keepalive(const std::string& device, const 
         "register again",
         id);
   }
-  Stmt s(conn, "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
-  s.Bind(1, now).Bind(2, id);
-  s.Run();
+  ViidCameraRepo::Touch(conn, id, now);
   spdlog::info("viid: keepalive from camera {} ({})", id, remote_addr);
   return StatusAnswer(200, viid::kPathKeepalive, viid::kOk, "正常 / OK", id);
 }
@@ -747,9 +673,8 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
   for (const auto& f : parsed.list.faces) {
     {
       auto conn = db_->Acquire();
-      Stmt s(conn, "SELECT id FROM captures WHERE device_id = ? AND face_id = ?");
-      s.Bind(1, device).Bind(2, f.face_id);
-      if (s.Step()) {  // sent again after a lost answer: first copy wins
+      if (CaptureRepo::HasFace(conn, device, f.face_id)) {
+        // sent again after a lost answer: first copy wins
         statuses.push_back({viid::kPathFaces, viid::kOk, "重复 / duplicate", f.face_id, ""});
         continue;
       }
@@ -803,52 +728,41 @@ ViidService::HttpAnswer ViidService::Faces(const std::string& device, const std:
     }
     auto conn = db_->Acquire();
     Transaction tx(conn);
-    Stmt ins(conn,
-             "INSERT OR IGNORE INTO captures(id, device_id, face_id, time_ms, received_ms, box, "
-             "images, state) VALUES(?,?,?,?,?,?,?,'queued')");
-    Stmt img(conn,
-             "INSERT INTO capture_images(capture_id, n, type, file, bytes, width, height) "
-             "VALUES(?,?,?,?,?,?,?)");
     for (const auto& p : pending) {
       const auto& f = *p.face;
       const json box = {f.left_top_x, f.left_top_y, f.right_btm_x, f.right_btm_y};
-      ins.Reset();
-      ins.Bind(1, p.id).Bind(2, device).Bind(3, f.face_id).Bind(4, p.time_ms).Bind(5, now);
-      ins.Bind(6, box.dump()).Bind(7, int64_t(f.images.size()));
-      ins.Run();
-      if (conn.Changes() == 0) {  // the same face twice in one request
+      if (!CaptureRepo::Insert(conn, {p.id, device, f.face_id, p.time_ms, now, box.dump(),
+                                      int64_t(f.images.size())})) {
+        // the same face twice in one request
         for (const auto& file : p.files) fs::remove(file, ec);
         statuses.push_back({viid::kPathFaces, viid::kOk, "重复 / duplicate", f.face_id, ""});
         continue;
       }
       for (size_t n = 0; n < f.images.size(); ++n) {
-        img.Reset();
-        img.Bind(1, p.id).Bind(2, int64_t(n)).Bind(3, f.images[n].type);
-        img.Bind(4, fs::relative(p.files[n], deps_.data_dir).string());
-        img.Bind(5, int64_t(f.images[n].data.size())).Bind(6, f.images[n].width);
-        img.Bind(7, f.images[n].height);
-        img.Run();
+        storage::CaptureFileRow img;
+        img.n = int64_t(n);
+        img.type = f.images[n].type;
+        img.file = fs::relative(p.files[n], deps_.data_dir).string();
+        img.bytes = int64_t(f.images[n].data.size());
+        img.width = f.images[n].width;
+        img.height = f.images[n].height;
+        CaptureRepo::InsertImage(conn, p.id, img);
       }
-      if (!f.clip.empty()) {
-        Stmt clip(conn,
-                  "INSERT INTO capture_clips(capture_id, n, offset_ms, file, bytes, width, height) "
-                  "VALUES(?,?,?,?,?,?,?)");
-        for (size_t n = 0; n < f.clip.size(); ++n) {
-          clip.Reset();
-          clip.Bind(1, p.id).Bind(2, int64_t(n)).Bind(3, int64_t(f.clip[n].offset_ms));
-          clip.Bind(4, fs::relative(p.files[f.images.size() + n], deps_.data_dir).string());
-          clip.Bind(5, int64_t(f.clip[n].data.size())).Bind(6, f.clip[n].width);
-          clip.Bind(7, f.clip[n].height);
-          clip.Run();
-        }
+      for (size_t n = 0; n < f.clip.size(); ++n) {
+        storage::CaptureFileRow frame;
+        frame.n = int64_t(n);
+        frame.offset_ms = int64_t(f.clip[n].offset_ms);
+        frame.file = fs::relative(p.files[f.images.size() + n], deps_.data_dir).string();
+        frame.bytes = int64_t(f.clip[n].data.size());
+        frame.width = f.clip[n].width;
+        frame.height = f.clip[n].height;
+        CaptureRepo::InsertClipFrame(conn, p.id, frame);
       }
       const auto* crop = f.Image(viid::kImageTypeFace);
       jobs.push_back({p.id, now, crop ? crop->data : f.images[0].data});
       statuses.push_back({viid::kPathFaces, viid::kOk, "正常 / OK", f.face_id, ""});
     }
-    Stmt seen(conn, "UPDATE viid_devices SET last_seen_ms = ? WHERE id = ?");
-    seen.Bind(1, now).Bind(2, device);
-    seen.Run();
+    ViidCameraRepo::Touch(conn, device, now);
     tx.Commit();
   }
   for (const auto& e : parsed.errors)
@@ -887,11 +801,9 @@ void ViidService::Worker() {
       ++stats_.failed;
       spdlog::error("viid: recognition of {} failed: {}", job->capture_id, e.what());
       auto conn = db_->Acquire();
-      Stmt s(conn,
-             "UPDATE captures SET state = 'failed', reasons = ?, recognised_ms = ? WHERE id = ?");
-      s.Bind(1, json::array({e.what()}).dump(-1, ' ', false, json::error_handler_t::replace));
-      s.Bind(2, Now()).Bind(3, job->capture_id);
-      s.Run();
+      CaptureRepo::MarkFailed(
+          conn, job->capture_id,
+          json::array({e.what()}).dump(-1, ' ', false, json::error_handler_t::replace), Now());
     }
     --busy_;
   }
@@ -912,22 +824,17 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   int64_t time_ms = 0;
   {
     auto conn = db_->Acquire();
-    Stmt s(conn, "SELECT device_id, time_ms, state FROM captures WHERE id = ?");
-    s.Bind(1, job.capture_id);
-    if (!s.Step() || s.Text(2) != "queued") return;
-    device = s.Text(0);
-    time_ms = s.Int(1);
+    const auto head = CaptureRepo::Head(conn, job.capture_id);
+    if (!head || head->state != "queued") return;
+    device = head->device_id;
+    time_ms = head->time_ms;
   }
   std::vector<uint8_t> crop = std::move(job.face_jpeg);
   if (crop.empty()) {
     auto conn = db_->Acquire();
-    Stmt s(conn,
-           "SELECT n, file FROM capture_images WHERE capture_id = ? ORDER BY (type = '11') DESC, "
-           "n LIMIT 1");
-    s.Bind(1, job.capture_id);
-    if (s.Step())
-      crop = crypto::Open(key_, ReadFile(deps_.data_dir / s.Text(1)),
-                          crypto::AsBytes(ImageAad(job.capture_id, int(s.Int(0)))));
+    if (const auto best = CaptureRepo::BestImage(conn, job.capture_id))
+      crop = crypto::Open(key_, ReadFile(deps_.data_dir / best->file),
+                          crypto::AsBytes(ImageAad(job.capture_id, int(best->n))));
   }
   auto finish = [&](const std::string& state, const std::string& outcome, const std::string& person,
                     std::optional<double> score, std::optional<double> second,
@@ -936,18 +843,9 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
     const int64_t now = Now();
     {
       auto conn = db_->Acquire();
-      Stmt s(conn,
-             "UPDATE captures SET state = ?, outcome = ?, person = ?, score = ?, second_score = "
-             "?, stranger_id = ?, quality = ?, reasons = ?, dark = ?, feature_sealed = ?, "
-             "recognised_ms = ? WHERE id = ?");
-      s.Bind(1, state).Bind(2, outcome).Bind(3, person).Bind(4, score).Bind(5, second);
-      s.Bind(6, stranger).Bind(7, quality.dump()).Bind(8, reasons.dump()).Bind(9, int64_t(dark));
-      if (feature_sealed.empty())
-        s.BindNull(10);
-      else
-        s.Bind(10, std::span<const uint8_t>(feature_sealed));
-      s.Bind(11, now).Bind(12, job.capture_id);
-      s.Run();
+      CaptureRepo::SaveResult(conn, job.capture_id,
+                              {state, outcome, person, score, second, stranger, quality.dump(),
+                               reasons.dump(), dark, feature_sealed, now});
     }
     const int64_t latency = now - job.enqueued_ms;
     stats_.latency_sum_ms += latency;
@@ -1035,9 +933,7 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   int64_t next_id = 0;
   {
     auto conn = db_->Acquire();
-    Stmt s(conn, "SELECT COALESCE(MAX(id), 0) FROM strangers");
-    s.Step();
-    next_id = std::max(s.Int(0), clusters_->MaxId()) + 1;
+    next_id = std::max(StrangerRepo::MaxId(conn), clusters_->MaxId()) + 1;
   }
   const StrangerAssignment a = clusters_->Assign(feature.values, [&] { return next_id; });
   {
@@ -1046,16 +942,7 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
         crypto::Seal(key_, FeatureBytes(centroid),
                      crypto::AsBytes("anju-stranger/v1/" + std::to_string(a.cluster)));
     auto conn = db_->Acquire();
-    Stmt s(conn,
-           "INSERT INTO strangers(id, centroid_sealed, members, first_ms, last_ms, first_capture, "
-           "last_capture, last_device) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-           "centroid_sealed = excluded.centroid_sealed, members = excluded.members, "
-           "first_ms = MIN(first_ms, excluded.first_ms), last_ms = MAX(last_ms, excluded.last_ms), "
-           "last_capture = excluded.last_capture, last_device = excluded.last_device");
-    s.Bind(1, a.cluster).Bind(2, std::span<const uint8_t>(sealed)).Bind(3, a.members);
-    s.Bind(4, time_ms).Bind(5, time_ms).Bind(6, job.capture_id).Bind(7, job.capture_id);
-    s.Bind(8, device);
-    s.Run();
+    StrangerRepo::Upsert(conn, {a.cluster, sealed, a.members, time_ms, job.capture_id, device});
   }
   finish("done", "stranger", "",
          index && index->size() > 0 ? std::optional<double>(d.score) : std::nullopt, std::nullopt,
@@ -1072,14 +959,9 @@ bool ViidService::RaiseAlarm(const std::string& key, int64_t dedup_ms, const std
   const int64_t now = Now();
   {
     auto conn = db_->Acquire();
-    Stmt q(conn, "SELECT last_ms FROM alert_state WHERE key = ?");
-    q.Bind(1, key);
-    if (q.Step() && now - q.Int(0) < dedup_ms) return false;
-    Stmt s(conn,
-           "INSERT INTO alert_state(key, last_ms) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
-           "last_ms = excluded.last_ms");
-    s.Bind(1, key).Bind(2, now);
-    s.Run();
+    if (const auto last = AlertRepo::LastRaised(conn, key); last && now - *last < dedup_ms)
+      return false;
+    AlertRepo::SetRaised(conn, key, now);
   }
   if (!deps_.events) return false;
   json payload = {{"time_ms", time_ms},           {"alarm_type", type},
@@ -1102,17 +984,15 @@ bool ViidService::RaiseAlarm(const std::string& key, int64_t dedup_ms, const std
 
 std::vector<AlertRule> ViidService::Rules() {
   auto conn = db_->Acquire();
-  Stmt s(conn,
-         "SELECT id, type, name, enabled, params, created_ms FROM alert_rules ORDER BY id");
   std::vector<AlertRule> out;
-  while (s.Step()) {
+  for (auto& row : AlertRepo::Rules(conn)) {
     AlertRule r;
-    r.id = s.Int(0);
-    r.type = s.Text(1);
-    r.name = s.Text(2);
-    r.enabled = s.Int(3) != 0;
-    r.params = json::parse(s.Text(4), nullptr, false);
-    r.created_ms = s.Int(5);
+    r.id = row.id;
+    r.type = std::move(row.type);
+    r.name = std::move(row.name);
+    r.enabled = row.enabled;
+    r.params = json::parse(row.params, nullptr, false);
+    r.created_ms = row.created_ms;
     out.push_back(std::move(r));
   }
   return out;
@@ -1122,12 +1002,8 @@ AlertRule ViidService::AddRule(AlertRule rule) {
   rule = ValidateRule(std::move(rule));
   rule.created_ms = Now();
   auto conn = db_->Acquire();
-  Stmt s(conn,
-         "INSERT INTO alert_rules(type, name, enabled, params, created_ms) VALUES(?,?,?,?,?)");
-  s.Bind(1, rule.type).Bind(2, rule.name).Bind(3, int64_t(rule.enabled));
-  s.Bind(4, rule.params.dump()).Bind(5, rule.created_ms);
-  s.Run();
-  rule.id = conn.LastInsertId();
+  rule.id = AlertRepo::InsertRule(
+      conn, {0, rule.type, rule.name, rule.enabled, rule.params.dump(), rule.created_ms});
   return rule;
 }
 
@@ -1143,18 +1019,13 @@ AlertRule ViidService::UpdateRule(int64_t id, const json& patch) {
   if (patch.contains("params")) r.params = patch["params"];
   r = ValidateRule(std::move(r));
   auto conn = db_->Acquire();
-  Stmt s(conn, "UPDATE alert_rules SET name = ?, enabled = ?, params = ? WHERE id = ?");
-  s.Bind(1, r.name).Bind(2, int64_t(r.enabled)).Bind(3, r.params.dump()).Bind(4, id);
-  s.Run();
+  AlertRepo::UpdateRule(conn, id, r.name, r.enabled, r.params.dump());
   return r;
 }
 
 bool ViidService::RemoveRule(int64_t id) {
   auto conn = db_->Acquire();
-  Stmt s(conn, "DELETE FROM alert_rules WHERE id = ?");
-  s.Bind(1, id);
-  s.Run();
-  return conn.Changes() > 0;
+  return AlertRepo::DeleteRule(conn, id);
 }
 
 void ViidService::OnStranger(const std::string& capture_id, const std::string& device,
@@ -1170,18 +1041,10 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
       std::vector<std::string> ids;
       {
         auto conn = db_->Acquire();
-        Stmt s(conn,
-               by_unit ? "SELECT c.id FROM captures c JOIN viid_devices d ON d.id = c.device_id "
-                         "WHERE c.stranger_id = ? AND c.time_ms > ? AND c.time_ms <= ? AND "
-                         "d.unit_id = ? ORDER BY c.time_ms DESC"
-                       : "SELECT id FROM captures WHERE stranger_id = ? AND time_ms > ? AND "
-                         "time_ms <= ? AND device_id = ? ORDER BY time_ms DESC");
-        s.Bind(1, cluster).Bind(2, time_ms - window).Bind(3, time_ms);
-        if (by_unit)
-          s.Bind(4, *cam->unit_id);
-        else
-          s.Bind(4, device);
-        while (s.Step()) ids.push_back(s.Text(0));
+        ids = by_unit ? StrangerRepo::SightingsInUnit(conn, cluster, time_ms - window, time_ms,
+                                                      *cam->unit_id)
+                      : StrangerRepo::SightingsAtDevice(conn, cluster, time_ms - window, time_ms,
+                                                        device);
       }
       if (int64_t(ids.size()) < p["count"].get<int64_t>()) continue;
       const std::string where = by_unit ? "unit " + std::to_string(*cam->unit_id) : device;
@@ -1236,16 +1099,8 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
         std::vector<int64_t> distinct;
         {
           auto conn = db_->Acquire();
-          Stmt ins(conn,
-                   "INSERT OR IGNORE INTO tenant_strangers(person, stranger_id, time_ms, "
-                   "capture_id) VALUES(?,?,?,?)");
-          ins.Bind(1, person).Bind(2, cluster).Bind(3, time_ms).Bind(4, capture_id);
-          ins.Run();
-          Stmt s(conn,
-                 "SELECT DISTINCT stranger_id FROM tenant_strangers WHERE person = ? AND "
-                 "time_ms > ? ORDER BY stranger_id");
-          s.Bind(1, person).Bind(2, time_ms - window);
-          while (s.Step()) distinct.push_back(s.Int(0));
+          StrangerRepo::LinkTenant(conn, person, cluster, time_ms, capture_id);
+          distinct = StrangerRepo::StrangersLetInBy(conn, person, time_ms - window);
         }
         if (int64_t(distinct.size()) < p["distinct"].get<int64_t>()) continue;
         RaiseAlarm(rid + "/" + person, window, device, "shared_authorisation", "major",
@@ -1292,21 +1147,13 @@ int ViidService::EvaluatePeriodic(int64_t now) {
     if (!r.enabled || r.type != "tenant_absent") continue;
     const int64_t days = r.params["days"].get<int64_t>();
     const int64_t window = days * 24 * 3600 * 1000;
-    struct Tenant {
-      std::string code;
-      int64_t since;
-    };
-    std::vector<Tenant> tenants;
+    std::vector<storage::TenantRow> tenants;
     {
       auto conn = deps_.archive->Acquire();
-      Stmt s(conn,
-             "SELECT p.code, MAX(COALESCE(p.moved_in_ms, p.created_ms), MIN(m.since_ms)) FROM "
-             "persons p JOIN household_members m ON m.person_id = p.id WHERE p.status = 'active' "
-             "AND m.role = 'tenant' GROUP BY p.id");
-      while (s.Step()) tenants.push_back({s.Text(0), s.Int(1)});
+      tenants = AlertRepo::ActiveTenants(conn);
     }
     for (const auto& t : tenants) {
-      int64_t last = t.since;
+      int64_t last = t.since_ms;
       EventQuery q;
       q.person = t.code;
       q.kind = "access";  // not the alarms about them
@@ -1315,9 +1162,7 @@ int ViidService::EvaluatePeriodic(int64_t now) {
       if (!page.items.empty()) last = std::max(last, page.items[0].time_ms);
       {
         auto conn = db_->Acquire();
-        Stmt s(conn, "SELECT MAX(time_ms) FROM captures WHERE person = ?");
-        s.Bind(1, t.code);
-        if (s.Step() && !s.IsNull(0)) last = std::max(last, s.Int(0));
+        if (const auto seen = CaptureRepo::LastSeen(conn, t.code)) last = std::max(last, *seen);
       }
       if (now - last < window) continue;
       if (RaiseAlarm("rule" + std::to_string(r.id) + "/" + t.code + "/" + std::to_string(last),
@@ -1363,60 +1208,37 @@ void ViidService::Tail() {
   bool init = false;
   while (!Stopping()) {
     try {
-      EventsReader r(deps_.events->database_file());
+      storage::ViidEventsReader r(deps_.events->database_file());
       if (!init) {
-        Stmt s(r.db,
-               "SELECT COALESCE(MAX(seq), 0), (SELECT COALESCE(MAX(id), 0) FROM alarms) "
-               "FROM events");
-        s.Step();
-        event_seq = s.Int(0);
-        alarm_id = s.Int(1);
+        std::tie(event_seq, alarm_id) = r.Newest();
         init = true;
         // The webhook cursor survives restarts; the live stream starts from now.
         auto conn = db_->Acquire();
-        Stmt w(conn,
-               "INSERT OR IGNORE INTO settings(key, value) VALUES('webhook_alarm_cursor', ?)");
-        w.Bind(1, std::to_string(alarm_id));
-        w.Run();
+        ForwardRepo::AddSetting(conn, "webhook_alarm_cursor", std::to_string(alarm_id));
       }
       while (!Stopping()) {
         std::vector<std::string> ids;
-        {
-          Stmt s(r.db, "SELECT seq, id, kind FROM events WHERE seq > ? ORDER BY seq LIMIT 500");
-          s.Bind(1, event_seq);
-          while (s.Step()) {
-            event_seq = s.Int(0);
-            if (s.Text(2) == "access") ids.push_back(s.Text(1));
-          }
+        for (const auto& e : r.EventsAfter(event_seq, 500)) {
+          event_seq = e.seq;
+          if (e.kind == "access") ids.push_back(e.id);
         }
         for (const auto& id : ids) bus_.Publish("access", ToJson(deps_.events->Get(id)));
-        std::vector<int64_t> alarms;
-        {
-          Stmt s(r.db, "SELECT id FROM alarms WHERE id > ? ORDER BY id LIMIT 500");
-          s.Bind(1, alarm_id);
-          while (s.Step()) alarms.push_back(alarm_id = s.Int(0));
-        }
+        const std::vector<int64_t> alarms = r.AlarmsAfter(alarm_id, 500);
+        if (!alarms.empty()) alarm_id = alarms.back();
         for (int64_t a : alarms) bus_.Publish("alarm", ToJson(deps_.events->GetAlarm(a)));
         // Webhook: every alarm past the durable cursor goes to the outbox, once.
         int64_t cursor = 0;
         std::string url;
         {
           auto conn = db_->Acquire();
-          Stmt c(conn,
-                 "SELECT key, value FROM settings WHERE key IN "
-                 "('webhook_alarm_cursor', 'webhook_url')");
-          while (c.Step()) {
-            if (c.Text(0) == "webhook_url") url = c.Text(1);
-            if (c.Text(0) == "webhook_alarm_cursor") cursor = std::stoll(c.Text(1));
-          }
+          const auto set = ForwardRepo::Settings(conn, {"webhook_alarm_cursor", "webhook_url"});
+          if (auto it = set.find("webhook_url"); it != set.end()) url = it->second;
+          if (auto it = set.find("webhook_alarm_cursor"); it != set.end())
+            cursor = std::stoll(it->second);
         }
         if (!url.empty() && cursor < alarm_id) {
           std::vector<std::pair<int64_t, json>> batch;
-          Stmt s(r.db, "SELECT id FROM alarms WHERE id > ? ORDER BY id LIMIT 200");
-          s.Bind(1, cursor);
-          std::vector<int64_t> next;
-          while (s.Step()) next.push_back(s.Int(0));
-          for (int64_t a : next) {
+          for (int64_t a : r.AlarmsAfter(cursor, 200)) {
             json body = {{"type", "alarm"}, {"alarm", ToJson(deps_.events->GetAlarm(a))}};
             try {
               const auto ev = deps_.events->Get(body["alarm"]["event_id"].get<std::string>());
@@ -1428,16 +1250,10 @@ void ViidService::Tail() {
           auto conn = db_->Acquire();
           Transaction tx(conn);
           for (auto& [a, body] : batch) {
-            Stmt ins(conn,
-                     "INSERT INTO webhook_outbox(body, next_ms, created_ms) VALUES(?,?,?)");
-            ins.Bind(1, body.dump()).Bind(2, Now()).Bind(3, Now());
-            ins.Run();
+            ForwardRepo::EnqueueWebhook(conn, body.dump(), Now());
             cursor = a;
           }
-          Stmt up(conn,
-                  "UPDATE settings SET value = ? WHERE key = 'webhook_alarm_cursor'");
-          up.Bind(1, std::to_string(cursor));
-          up.Run();
+          ForwardRepo::UpdateSetting(conn, "webhook_alarm_cursor", std::to_string(cursor));
           tx.Commit();
           bg_cv_.notify_all();
         }
@@ -1446,39 +1262,25 @@ void ViidService::Tail() {
         int64_t fcursor = 0;
         {
           auto conn = db_->Acquire();
-          Stmt c(conn,
-                 "SELECT key, value FROM settings WHERE key IN "
-                 "('forward', 'forward_alarm_cursor')");
-          while (c.Step()) {
-            if (c.Text(0) == "forward") fwd = json::parse(c.Text(1), nullptr, false);
-            if (c.Text(0) == "forward_alarm_cursor") fcursor = std::stoll(c.Text(1));
-          }
+          const auto set = ForwardRepo::Settings(conn, {"forward", "forward_alarm_cursor"});
+          if (auto it = set.find("forward"); it != set.end())
+            fwd = json::parse(it->second, nullptr, false);
+          if (auto it = set.find("forward_alarm_cursor"); it != set.end())
+            fcursor = std::stoll(it->second);
         }
         if (fwd.is_object() && fwd.value("kind", "") == "http" && fwd.value("alarms", true) &&
             fcursor < alarm_id) {
-          Stmt s(r.db, "SELECT id FROM alarms WHERE id > ? ORDER BY id LIMIT 200");
-          s.Bind(1, fcursor);
-          std::vector<int64_t> next;
-          while (s.Step()) next.push_back(s.Int(0));
-          for (int64_t a : next) {
+          for (int64_t a : r.AlarmsAfter(fcursor, 200)) {
             EnqueueForward("alarm",
                            {{"type", "alarm"}, {"alarm", ToJson(deps_.events->GetAlarm(a))}});
             fcursor = a;
           }
           auto conn = db_->Acquire();
-          Stmt up(conn,
-                  "INSERT INTO settings(key, value) VALUES('forward_alarm_cursor', ?) ON "
-                  "CONFLICT(key) DO UPDATE SET value = excluded.value");
-          up.Bind(1, std::to_string(fcursor));
-          up.Run();
+          ForwardRepo::PutSetting(conn, "forward_alarm_cursor", std::to_string(fcursor));
         } else if (!(fwd.is_object() && fwd.value("kind", "") == "http")) {
           // Not forwarding alarms: the cursor follows, so enabling it later starts from then.
           auto conn = db_->Acquire();
-          Stmt up(conn,
-                  "INSERT INTO settings(key, value) VALUES('forward_alarm_cursor', ?) ON "
-                  "CONFLICT(key) DO UPDATE SET value = excluded.value");
-          up.Bind(1, std::to_string(alarm_id));
-          up.Run();
+          ForwardRepo::PutSetting(conn, "forward_alarm_cursor", std::to_string(alarm_id));
         }
         std::unique_lock lock(bg_mu_);
         bg_cv_.wait_for(lock, std::chrono::milliseconds(options_.tail_interval_ms));
@@ -1496,46 +1298,34 @@ void ViidService::SetWebhook(const std::string& url) {
     throw protocol::ApiError(400, "bad_request",
                              "url 须以 http:// 或 https:// 开头 / url must start with http(s)://");
   auto conn = db_->Acquire();
-  Stmt s(conn,
-         "INSERT INTO settings(key, value) VALUES('webhook_url', ?) ON CONFLICT(key) DO UPDATE "
-         "SET value = excluded.value");
-  s.Bind(1, url);
-  s.Run();
+  ForwardRepo::PutSetting(conn, "webhook_url", url);
 }
+
+namespace {
+void PutOutboxState(json& out, const storage::OutboxState& st) {
+  out["pending"] = st.pending;
+  out["max_attempts"] = st.max_attempts;
+  out["oldest_ms"] = st.oldest_ms;
+  out["last_error"] = st.last_error;
+}
+}  // namespace
 
 json ViidService::Webhook() {
   auto conn = db_->Acquire();
-  json out = {{"url", ""}};
-  Stmt s(conn, "SELECT value FROM settings WHERE key = 'webhook_url'");
-  if (s.Step()) out["url"] = s.Text(0);
-  Stmt c(conn,
-         "SELECT COUNT(*), COALESCE(MAX(attempts), 0), COALESCE(MIN(created_ms), 0) FROM "
-         "webhook_outbox");
-  c.Step();
-  out["pending"] = c.Int(0);
-  out["max_attempts"] = c.Int(1);
-  out["oldest_ms"] = c.Int(2);
-  Stmt e(conn,
-         "SELECT last_error FROM webhook_outbox WHERE last_error != '' ORDER BY seq LIMIT 1");
-  out["last_error"] = e.Step() ? e.Text(0) : "";
+  json out = {{"url", ForwardRepo::Setting(conn, "webhook_url").value_or("")}};
+  PutOutboxState(out, ForwardRepo::State(conn, Outbox::kWebhook));
   return out;
 }
 
 void ViidService::WebhookSender() {
   while (!Stopping()) {
     std::string url;
-    std::vector<std::pair<int64_t, std::string>> batch;
+    std::vector<storage::OutboxItem> batch;
     int64_t next_wait_ms = 1000;
     try {
       auto conn = db_->Acquire();
-      Stmt u(conn, "SELECT value FROM settings WHERE key = 'webhook_url'");
-      if (u.Step()) url = u.Text(0);
-      if (!url.empty()) {
-        Stmt s(conn,
-               "SELECT seq, body FROM webhook_outbox WHERE next_ms <= ? ORDER BY seq LIMIT 20");
-        s.Bind(1, Now());
-        while (s.Step()) batch.emplace_back(s.Int(0), s.Text(1));
-      }
+      url = ForwardRepo::Setting(conn, "webhook_url").value_or("");
+      if (!url.empty()) batch = ForwardRepo::Due(conn, Outbox::kWebhook, Now(), 20);
     } catch (const std::exception& e) {
       spdlog::warn("viid: webhook: {}", e.what());
     }
@@ -1549,23 +1339,17 @@ void ViidService::WebhookSender() {
       client.set_connection_timeout(3, 0);
       client.set_read_timeout(5, 0);
       client.set_write_timeout(5, 0);
-      for (const auto& [seq, body] : batch) {
+      for (const auto& item : batch) {
         if (Stopping()) break;
-        auto res = client.Post(path, body, "application/json");
+        auto res = client.Post(path, item.body, "application/json");
         auto conn = db_->Acquire();
         if (res && res->status >= 200 && res->status < 300) {
-          Stmt d(conn, "DELETE FROM webhook_outbox WHERE seq = ?");
-          d.Bind(1, seq);
-          d.Run();
+          ForwardRepo::Sent(conn, Outbox::kWebhook, item.seq);
           next_wait_ms = 0;
         } else {
           const std::string err =
               res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
-          Stmt d(conn,
-                 "UPDATE webhook_outbox SET attempts = attempts + 1, next_ms = ? + MIN(300000, "
-                 "1000 * (1 << MIN(attempts, 9))), last_error = ? WHERE seq = ?");
-          d.Bind(1, Now()).Bind(2, err).Bind(3, seq);
-          d.Run();
+          ForwardRepo::Failed(conn, Outbox::kWebhook, item.seq, Now(), err);
           break;  // the receiver is down: keep the order, retry later
         }
       }
@@ -1593,55 +1377,34 @@ void ViidService::SetForward(const json& c) {
   const std::string password = c.value("password", "");
   auto conn = db_->Acquire();
   Transaction tx(conn);
-  Stmt s(conn,
-         "INSERT INTO settings(key, value) VALUES('forward', ?) ON CONFLICT(key) DO UPDATE SET "
-         "value = excluded.value");
-  s.Bind(1, stored.dump());
-  s.Run();
-  if (c.contains("password")) {
-    Stmt p(conn,
-           "INSERT INTO settings(key, value) VALUES('forward_password', ?) ON CONFLICT(key) DO "
-           "UPDATE SET value = excluded.value");
-    p.Bind(1, crypto::ToBase64(crypto::Seal(key_, crypto::AsBytes(password),
-                                            crypto::AsBytes("anju-viid-forward/v1"))));
-    p.Run();
-  }
+  ForwardRepo::PutSetting(conn, "forward", stored.dump());
+  if (c.contains("password"))
+    ForwardRepo::PutSetting(
+        conn, "forward_password",
+        crypto::ToBase64(crypto::Seal(key_, crypto::AsBytes(password),
+                                      crypto::AsBytes("anju-viid-forward/v1"))));
   tx.Commit();
 }
 
 json ViidService::Forward() {
   auto conn = db_->Acquire();
   json out = {{"kind", ""}, {"url", ""}};
-  Stmt s(conn, "SELECT value FROM settings WHERE key = 'forward'");
-  if (s.Step()) out = json::parse(s.Text(0), nullptr, false);
-  Stmt c(conn,
-         "SELECT COUNT(*), COALESCE(MAX(attempts), 0), COALESCE(MIN(created_ms), 0) FROM "
-         "forward_outbox");
-  c.Step();
-  out["pending"] = c.Int(0);
-  out["max_attempts"] = c.Int(1);
-  out["oldest_ms"] = c.Int(2);
-  Stmt e(conn,
-         "SELECT last_error FROM forward_outbox WHERE last_error != '' ORDER BY seq LIMIT 1");
-  out["last_error"] = e.Step() ? e.Text(0) : "";
+  if (const auto v = ForwardRepo::Setting(conn, "forward")) out = json::parse(*v, nullptr, false);
+  PutOutboxState(out, ForwardRepo::State(conn, Outbox::kForward));
   return out;
 }
 
 void ViidService::EnqueueForward(const std::string& kind, const json& body) {
   auto conn = db_->Acquire();
-  Stmt ins(conn,
-           "INSERT INTO forward_outbox(kind, body, next_ms, created_ms) VALUES(?,?,?,?)");
-  ins.Bind(1, kind).Bind(2, body.dump(-1, ' ', false, json::error_handler_t::replace));
-  ins.Bind(3, Now()).Bind(4, Now());
-  ins.Run();
+  ForwardRepo::EnqueueForward(conn, kind, body.dump(-1, ' ', false, json::error_handler_t::replace),
+                              Now());
 }
 
 void ViidService::ForwardCapture(const std::string& capture_id, const std::vector<uint8_t>& crop) {
   json fwd;
   {
     auto conn = db_->Acquire();
-    Stmt s(conn, "SELECT value FROM settings WHERE key = 'forward'");
-    if (s.Step()) fwd = json::parse(s.Text(0), nullptr, false);
+    if (const auto v = ForwardRepo::Setting(conn, "forward")) fwd = json::parse(*v, nullptr, false);
   }
   if (!fwd.is_object() || fwd.value("kind", "").empty() || !fwd.value("captures", true)) return;
   const json c = Capture(capture_id);
@@ -1676,28 +1439,20 @@ void ViidService::ForwardSender() {
   while (!Stopping()) {
     json fwd;
     std::string password;
-    std::vector<std::tuple<int64_t, std::string, std::string>> batch;
+    std::vector<storage::OutboxItem> batch;
     int64_t wait_ms = 1000;
     try {
       auto conn = db_->Acquire();
-      Stmt u(conn,
-             "SELECT key, value FROM settings WHERE key IN ('forward', "
-             "'forward_password')");
-      while (u.Step()) {
-        if (u.Text(0) == "forward") fwd = json::parse(u.Text(1), nullptr, false);
-        if (u.Text(0) == "forward_password") {
-          const auto p = crypto::Open(key_, crypto::FromBase64(u.Text(1)),
-                                      crypto::AsBytes("anju-viid-forward/v1"));
-          password.assign(p.begin(), p.end());
-        }
+      const auto set = ForwardRepo::Settings(conn, {"forward", "forward_password"});
+      if (auto it = set.find("forward"); it != set.end())
+        fwd = json::parse(it->second, nullptr, false);
+      if (auto it = set.find("forward_password"); it != set.end()) {
+        const auto p = crypto::Open(key_, crypto::FromBase64(it->second),
+                                    crypto::AsBytes("anju-viid-forward/v1"));
+        password.assign(p.begin(), p.end());
       }
-      if (fwd.is_object() && !fwd.value("kind", "").empty()) {
-        Stmt s(conn,
-               "SELECT seq, kind, body FROM forward_outbox WHERE next_ms <= ? ORDER BY seq LIMIT "
-               "20");
-        s.Bind(1, Now());
-        while (s.Step()) batch.emplace_back(s.Int(0), s.Text(1), s.Text(2));
-      }
+      if (fwd.is_object() && !fwd.value("kind", "").empty())
+        batch = ForwardRepo::Due(conn, Outbox::kForward, Now(), 20);
     } catch (const std::exception& e) {
       spdlog::warn("viid: forward: {}", e.what());
     }
@@ -1719,10 +1474,11 @@ void ViidService::ForwardSender() {
       client.set_read_timeout(10, 0);
       client.set_write_timeout(10, 0);
       const std::string user = fwd.value("username", "");
-      for (const auto& [seq, kind, body] : batch) {
+      for (const auto& item : batch) {
         if (Stopping()) break;
-        (void)kind;  // queued for the kind configured then; sent to the current target
-        auto post = [&, &body = body] {  // clang 14 does not capture structured bindings
+        // item.kind: queued for the kind configured then; sent to the current target
+        const std::string& body = item.body;
+        auto post = [&] {
           httplib::Headers h;
           if (gat) {
             h.emplace("User-Identify", user);
@@ -1745,18 +1501,12 @@ void ViidService::ForwardSender() {
         }
         auto conn = db_->Acquire();
         if (res && res->status >= 200 && res->status < 300) {
-          Stmt d(conn, "DELETE FROM forward_outbox WHERE seq = ?");
-          d.Bind(1, seq);
-          d.Run();
+          ForwardRepo::Sent(conn, Outbox::kForward, item.seq);
           wait_ms = 0;
         } else {
           const std::string err =
               res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
-          Stmt d(conn,
-                 "UPDATE forward_outbox SET attempts = attempts + 1, next_ms = ? + MIN(300000, "
-                 "1000 * (1 << MIN(attempts, 9))), last_error = ? WHERE seq = ?");
-          d.Bind(1, Now()).Bind(2, err).Bind(3, seq);
-          d.Run();
+          ForwardRepo::Failed(conn, Outbox::kForward, item.seq, Now(), err);
           break;
         }
       }
@@ -1782,39 +1532,13 @@ int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {
   {
     auto conn = db_->Acquire();
     Transaction tx(conn);
-    {
-      Stmt s(conn, "SELECT id FROM captures WHERE time_ms < ? ORDER BY time_ms LIMIT ?");
-      s.Bind(1, before_ms).Bind(2, max);
-      while (s.Step()) ids.push_back(s.Text(0));
-    }
+    ids = CaptureRepo::OlderThan(conn, before_ms, max);
     for (const auto& id : ids) {
-      Stmt f(conn, "SELECT file FROM capture_images WHERE capture_id = ?");
-      f.Bind(1, id);
-      while (f.Step()) files.push_back(deps_.data_dir / f.Text(0));
-      Stmt d1(conn, "DELETE FROM capture_images WHERE capture_id = ?");
-      d1.Bind(1, id);
-      d1.Run();
-      Stmt cf(conn, "SELECT file FROM capture_clips WHERE capture_id = ?");
-      cf.Bind(1, id);
-      while (cf.Step()) files.push_back(deps_.data_dir / cf.Text(0));
-      Stmt dc(conn, "DELETE FROM capture_clips WHERE capture_id = ?");
-      dc.Bind(1, id);
-      dc.Run();
-      Stmt d2(conn, "DELETE FROM captures WHERE id = ?");
-      d2.Bind(1, id);
-      d2.Run();
-      Stmt d3(conn, "DELETE FROM tenant_strangers WHERE capture_id = ?");
-      d3.Bind(1, id);
-      d3.Run();
+      for (const auto& f : CaptureRepo::Delete(conn, id)) files.push_back(deps_.data_dir / f);
+      StrangerRepo::ForgetCapture(conn, id);
     }
     // A visitor cluster not seen since the cutoff goes too (its centroid is biometric data).
-    std::vector<int64_t> gone;
-    Stmt q(conn, "SELECT id FROM strangers WHERE last_ms < ?");
-    q.Bind(1, before_ms);
-    while (q.Step()) gone.push_back(q.Int(0));
-    Stmt d4(conn, "DELETE FROM strangers WHERE last_ms < ?");
-    d4.Bind(1, before_ms);
-    d4.Run();
+    const std::vector<int64_t> gone = StrangerRepo::DeleteIdle(conn, before_ms);
     clusters_->Remove(gone);
     tx.Commit();
   }
@@ -1827,150 +1551,107 @@ int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {
 // ---- queries ---------------------------------------------------------------------------
 
 namespace {
-const char* kCaptureCols =
-    "c.id, c.device_id, c.face_id, c.time_ms, c.received_ms, c.box, c.images, c.state, "
-    "c.outcome, c.person, c.score, c.second_score, c.stranger_id, c.quality, c.reasons, c.dark, "
-    "c.recognised_ms, d.place, d.building_id, d.unit_id, "
-    "(SELECT MIN(n) FROM capture_images x WHERE x.capture_id = c.id AND x.type = '11')";
-
-json ReadCapture(Stmt& s) {
-  auto opt_d = [&](int col) { return s.IsNull(col) ? json() : json(s.Double(col)); };
-  return {{"id", s.Text(0)},
-          {"device_id", s.Text(1)},
-          {"face_id", s.Text(2)},
-          {"time_ms", s.Int(3)},
-          {"received_ms", s.Int(4)},
-          {"box", json::parse(s.Text(5), nullptr, false)},
-          {"images", s.Int(6)},
-          {"state", s.Text(7)},
-          {"outcome", s.Text(8)},
-          {"person", s.Text(9).empty() ? json() : json(s.Text(9))},
-          {"score", opt_d(10)},
-          {"second_score", opt_d(11)},
-          {"stranger_id", s.IsNull(12) ? json() : json(s.Int(12))},
-          {"quality", json::parse(s.Text(13), nullptr, false)},
-          {"reasons", json::parse(s.Text(14), nullptr, false)},
-          {"dark", s.Int(15) != 0},
-          {"recognised_ms", s.Int(16)},
-          {"place", s.IsNull(17) ? json() : json(s.Text(17))},
-          {"building_id", s.IsNull(18) ? json() : json(s.Int(18))},
-          {"unit_id", s.IsNull(19) ? json() : json(s.Int(19))},
+json CaptureJson(const storage::CaptureRow& r) {
+  auto opt_d = [](const std::optional<double>& v) { return v ? json(*v) : json(); };
+  auto opt_i = [](const std::optional<int64_t>& v) { return v ? json(*v) : json(); };
+  return {{"id", r.id},
+          {"device_id", r.device_id},
+          {"face_id", r.face_id},
+          {"time_ms", r.time_ms},
+          {"received_ms", r.received_ms},
+          {"box", json::parse(r.box, nullptr, false)},
+          {"images", r.images},
+          {"state", r.state},
+          {"outcome", r.outcome},
+          {"person", r.person.empty() ? json() : json(r.person)},
+          {"score", opt_d(r.score)},
+          {"second_score", opt_d(r.second_score)},
+          {"stranger_id", opt_i(r.stranger_id)},
+          {"quality", json::parse(r.quality, nullptr, false)},
+          {"reasons", json::parse(r.reasons, nullptr, false)},
+          {"dark", r.dark},
+          {"recognised_ms", r.recognised_ms},
+          {"place", r.place ? json(*r.place) : json()},
+          {"building_id", opt_i(r.building_id)},
+          {"unit_id", opt_i(r.unit_id)},
           // The face image's number (type 11), for a thumbnail in lists; null without one.
-          {"face_image", s.IsNull(20) ? json() : json(s.Int(20))}};
+          {"face_image", opt_i(r.face_image)}};
 }
 }  // namespace
 
 json ViidService::Captures(const CaptureQuery& q) {
-  std::string where = " WHERE 1";
-  std::vector<std::function<void(Stmt&, int&)>> binds;
-  auto add = [&](const std::string& cond, auto value) {
-    where += " AND " + cond;
-    binds.push_back([value](Stmt& s, int& i) { s.Bind(i++, value); });
-  };
-  if (q.from_ms) add("c.time_ms >= ?", q.from_ms);
-  if (q.to_ms) add("c.time_ms < ?", q.to_ms);
-  if (!q.device.empty()) add("c.device_id = ?", q.device);
-  if (!q.person.empty()) add("c.person = ?", q.person);
-  if (!q.outcome.empty()) add("c.outcome = ?", q.outcome);
-  if (!q.state.empty()) add("c.state = ?", q.state);
-  if (q.stranger) add("c.stranger_id = ?", q.stranger);
-  if (q.buildings) {  // numbers from the account's scope, written inline
-    std::string in;
-    for (const int64_t b : *q.buildings) in += (in.empty() ? "" : ",") + std::to_string(b);
-    where += in.empty() ? " AND 0" : " AND d.building_id IN (" + in + ")";
-  }
+  storage::CaptureFilter f;
+  f.from_ms = q.from_ms;
+  f.to_ms = q.to_ms;
+  f.device = q.device;
+  f.person = q.person;
+  f.outcome = q.outcome;
+  f.state = q.state;
+  f.stranger = q.stranger;
+  f.buildings = q.buildings;
   auto conn = db_->Acquire();
-  const std::string from = " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id";
-  Stmt cnt(conn, "SELECT COUNT(*)" + from + where);
-  int i = 1;
-  for (auto& b : binds) b(cnt, i);
-  cnt.Step();
+  const int64_t total = CaptureRepo::Count(conn, f);
   json items = json::array();
-  Stmt s(conn, std::string("SELECT ") + kCaptureCols + from + where +
-                            " ORDER BY c.time_ms DESC, c.received_ms DESC LIMIT ? OFFSET ?");
-  i = 1;
-  for (auto& b : binds) b(s, i);
-  s.Bind(i, q.limit);
-  s.Bind(i + 1, q.offset);
-  while (s.Step()) items.push_back(ReadCapture(s));
-  return {{"items", items}, {"total", cnt.Int(0)}, {"limit", q.limit}, {"offset", q.offset}};
+  for (const auto& r : CaptureRepo::List(conn, f, q.limit, q.offset))
+    items.push_back(CaptureJson(r));
+  return {{"items", items}, {"total", total}, {"limit", q.limit}, {"offset", q.offset}};
 }
 
 json ViidService::Capture(const std::string& id) {
   auto conn = db_->Acquire();
-  Stmt s(conn, std::string("SELECT ") + kCaptureCols +
-                            " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id "
-                            "WHERE c.id = ?");
-  s.Bind(1, id);
-  if (!s.Step()) throw protocol::ApiError(404, "not_found", "不存在 / not found: capture " + id);
-  json c = ReadCapture(s);
+  const auto row = CaptureRepo::Get(conn, id);
+  if (!row) throw protocol::ApiError(404, "not_found", "不存在 / not found: capture " + id);
+  json c = CaptureJson(*row);
   json imgs = json::array();
-  Stmt i(conn,
-         "SELECT n, type, bytes, width, height FROM capture_images WHERE capture_id = ? ORDER BY "
-         "n");
-  i.Bind(1, id);
-  while (i.Step())
-    imgs.push_back({{"n", i.Int(0)},
-                    {"type", i.Text(1)},
-                    {"bytes", i.Int(2)},
-                    {"width", i.Int(3)},
-                    {"height", i.Int(4)}});
+  for (const auto& i : CaptureRepo::Images(conn, id))
+    imgs.push_back({{"n", i.n},
+                    {"type", i.type},
+                    {"bytes", i.bytes},
+                    {"width", i.width},
+                    {"height", i.height}});
   c["image_list"] = imgs;
-  Stmt k(conn, "SELECT COUNT(*) FROM capture_clips WHERE capture_id = ?");
-  k.Bind(1, id);
-  c["clip_frames"] = k.Step() ? k.Int(0) : 0;
+  c["clip_frames"] = CaptureRepo::ClipFrameCount(conn, id);
   return c;
 }
 
 std::vector<uint8_t> ViidService::CaptureImage(const std::string& id, int n) {
-  std::string file;
+  std::optional<std::string> file;
   {
     auto conn = db_->Acquire();
-    Stmt s(conn, "SELECT file FROM capture_images WHERE capture_id = ? AND n = ?");
-    s.Bind(1, id).Bind(2, int64_t(n));
-    if (!s.Step())
-      throw protocol::ApiError(404, "not_found",
-                               "不存在 / not found: image " + id + "/" + std::to_string(n));
-    file = s.Text(0);
+    file = CaptureRepo::ImageFile(conn, id, n);
   }
-  return crypto::Open(key_, ReadFile(deps_.data_dir / file), crypto::AsBytes(ImageAad(id, n)));
+  if (!file)
+    throw protocol::ApiError(404, "not_found",
+                             "不存在 / not found: image " + id + "/" + std::to_string(n));
+  return crypto::Open(key_, ReadFile(deps_.data_dir / *file), crypto::AsBytes(ImageAad(id, n)));
 }
 
 json ViidService::Clip(const std::string& id) {
   auto conn = db_->Acquire();
-  {
-    Stmt c(conn, "SELECT 1 FROM captures WHERE id = ?");
-    c.Bind(1, id);
-    if (!c.Step()) throw protocol::ApiError(404, "not_found", "不存在 / not found: capture " + id);
-  }
+  if (!CaptureRepo::Exists(conn, id))
+    throw protocol::ApiError(404, "not_found", "不存在 / not found: capture " + id);
   json frames = json::array();
-  Stmt s(conn,
-         "SELECT n, offset_ms, bytes, width, height FROM capture_clips WHERE capture_id = ? "
-         "ORDER BY n");
-  s.Bind(1, id);
-  while (s.Step())
-    frames.push_back({{"n", s.Int(0)},
-                      {"offset_ms", s.Int(1)},
-                      {"bytes", s.Int(2)},
-                      {"width", s.Int(3)},
-                      {"height", s.Int(4)}});
+  for (const auto& f : CaptureRepo::ClipFrames(conn, id))
+    frames.push_back({{"n", f.n},
+                      {"offset_ms", f.offset_ms},
+                      {"bytes", f.bytes},
+                      {"width", f.width},
+                      {"height", f.height}});
   if (frames.empty())
     throw protocol::ApiError(404, "not_found", "该抓拍没有片段 / capture " + id + " has no clip");
   return {{"capture_id", id}, {"frames", frames}};
 }
 
 std::vector<uint8_t> ViidService::ClipFrame(const std::string& id, int n) {
-  std::string file;
+  std::optional<std::string> file;
   {
     auto conn = db_->Acquire();
-    Stmt s(conn, "SELECT file FROM capture_clips WHERE capture_id = ? AND n = ?");
-    s.Bind(1, id).Bind(2, int64_t(n));
-    if (!s.Step())
-      throw protocol::ApiError(404, "not_found",
-                               "不存在 / not found: clip frame " + id + "/" + std::to_string(n));
-    file = s.Text(0);
+    file = CaptureRepo::ClipFile(conn, id, n);
   }
-  return crypto::Open(key_, ReadFile(deps_.data_dir / file), crypto::AsBytes(ClipAad(id, n)));
+  if (!file)
+    throw protocol::ApiError(404, "not_found",
+                             "不存在 / not found: clip frame " + id + "/" + std::to_string(n));
+  return crypto::Open(key_, ReadFile(deps_.data_dir / *file), crypto::AsBytes(ClipAad(id, n)));
 }
 
 // ---- live preview ----------------------------------------------------------------------
@@ -2027,13 +1708,7 @@ void ViidService::LeaveLiveStream() {
 json ViidService::Latest() {
   auto conn = db_->Acquire();
   json out = json::array();
-  Stmt s(conn,
-         std::string("SELECT ") + kCaptureCols +
-             " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id WHERE c.id IN "
-             "(SELECT (SELECT id FROM captures x WHERE x.device_id = v.device_id ORDER BY "
-             "x.received_ms DESC LIMIT 1) FROM (SELECT DISTINCT device_id FROM captures) v) "
-             "ORDER BY c.device_id");
-  while (s.Step()) out.push_back(ReadCapture(s));
+  for (const auto& r : CaptureRepo::Latest(conn)) out.push_back(CaptureJson(r));
   return out;
 }
 
@@ -2042,86 +1717,46 @@ json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& d
                             const std::optional<std::vector<int64_t>>& buildings) {
   auto conn = db_->Acquire();
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
-  const std::string filter =
-      " FROM captures c WHERE c.stranger_id IS NOT NULL AND c.time_ms >= ?1 AND c.time_ms < ?2 "
-      "AND (?3 = '' OR c.device_id = ?3) AND " +
-      SiteScope::CameraCondition(buildings, "c.device_id");
-  Stmt s(conn,
-         "SELECT c.stranger_id, COUNT(*) AS n, MIN(c.time_ms), MAX(c.time_ms), "
-         "COUNT(DISTINCT c.device_id)" +
-             filter +
-             " GROUP BY c.stranger_id HAVING n >= ?4 ORDER BY n DESC, "
-             "MAX(c.time_ms) DESC LIMIT ?5 OFFSET ?6");
-  s.Bind(1, from_ms).Bind(2, to).Bind(3, device).Bind(4, min_count).Bind(5, limit).Bind(6, offset);
   json items = json::array();
-  while (s.Step())
-    items.push_back({{"id", s.Int(0)},
-                     {"count", s.Int(1)},
-                     {"first_ms", s.Int(2)},
-                     {"last_ms", s.Int(3)},
-                     {"devices", s.Int(4)}});
-  for (auto& it : items) {
-    Stmt p(conn,
-           "SELECT c.device_id, COALESCE(d.place, ''), d.building_id, d.unit_id, COUNT(*), "
-           "MAX(c.time_ms), (SELECT id FROM captures y WHERE y.stranger_id = ?1 AND " +
-               SiteScope::CameraCondition(buildings, "y.device_id") +
-               " ORDER BY y.time_ms DESC LIMIT 1) FROM captures c LEFT JOIN viid_devices d ON "
-               "d.id = c.device_id WHERE c.stranger_id = ?1 AND c.time_ms >= ?2 AND c.time_ms < "
-               "?3 AND " +
-               SiteScope::CameraCondition(buildings, "c.device_id") +
-               " GROUP BY c.device_id ORDER BY COUNT(*) DESC");
-    p.Bind(1, it["id"].get<int64_t>()).Bind(2, from_ms).Bind(3, to);
+  for (const auto& s :
+       StrangerRepo::List(conn, from_ms, to, device, min_count, limit, offset, buildings)) {
+    json it = {{"id", s.id},
+               {"count", s.count},
+               {"first_ms", s.first_ms},
+               {"last_ms", s.last_ms},
+               {"devices", s.devices}};
     json places = json::array();
-    while (p.Step()) {
-      places.push_back({{"device_id", p.Text(0)},
-                        {"place", p.Text(1)},
-                        {"building_id", p.IsNull(2) ? json() : json(p.Int(2))},
-                        {"unit_id", p.IsNull(3) ? json() : json(p.Int(3))},
-                        {"count", p.Int(4)},
-                        {"last_ms", p.Int(5)}});
-      it["latest_capture"] = p.Text(6);
+    for (const auto& p : StrangerRepo::Places(conn, s.id, from_ms, to, buildings)) {
+      places.push_back({{"device_id", p.device_id},
+                        {"place", p.place},
+                        {"building_id", p.building_id ? json(*p.building_id) : json()},
+                        {"unit_id", p.unit_id ? json(*p.unit_id) : json()},
+                        {"count", p.count},
+                        {"last_ms", p.last_ms}});
+      it["latest_capture"] = p.latest_capture;
     }
     it["places"] = places;
+    items.push_back(std::move(it));
   }
-  Stmt c(conn, "SELECT COUNT(DISTINCT c.stranger_id)" + filter);
-  c.Bind(1, from_ms).Bind(2, to).Bind(3, device);
-  c.Step();
-  return {{"items", items}, {"total", c.Int(0)}, {"limit", limit}, {"offset", offset}};
+  const int64_t total = StrangerRepo::Count(conn, from_ms, to, device, buildings);
+  return {{"items", items}, {"total", total}, {"limit", limit}, {"offset", offset}};
 }
 
 json ViidService::Stranger(int64_t id, const std::optional<std::vector<int64_t>>& buildings) {
   json out;
   {
     auto conn = db_->Acquire();
-    // A scoped account gets the figures of its own cameras' sightings only.
-    Stmt s(conn,
-           buildings
-               ? "SELECT * FROM (SELECT COUNT(*) AS n, MIN(c.time_ms), MAX(c.time_ms), (SELECT "
-                 "y.id FROM captures "
-                 "y WHERE y.stranger_id = ?1 AND " +
-                     SiteScope::CameraCondition(buildings, "y.device_id") +
-                     " ORDER BY y.time_ms LIMIT 1), (SELECT y.id FROM captures y WHERE "
-                     "y.stranger_id = ?1 AND " +
-                     SiteScope::CameraCondition(buildings, "y.device_id") +
-                     " ORDER BY y.time_ms DESC LIMIT 1), (SELECT y.device_id FROM captures y "
-                     "WHERE y.stranger_id = ?1 AND " +
-                     SiteScope::CameraCondition(buildings, "y.device_id") +
-                     " ORDER BY y.time_ms DESC LIMIT 1) FROM captures c WHERE c.stranger_id = "
-                     "?1 AND " +
-                     SiteScope::CameraCondition(buildings, "c.device_id") + ") WHERE n > 0"
-               : std::string("SELECT members, first_ms, last_ms, first_capture, last_capture, "
-                             "last_device FROM strangers WHERE id = ?1"));
-    s.Bind(1, id);
-    if (!s.Step())
+    const auto s = StrangerRepo::Get(conn, id, buildings);
+    if (!s)
       throw protocol::ApiError(404, "not_found",
                                "不存在 / not found: stranger " + std::to_string(id));
     out = {{"id", id},
-           {"count", s.Int(0)},
-           {"first_ms", s.Int(1)},
-           {"last_ms", s.Int(2)},
-           {"first_capture", s.Text(3)},
-           {"last_capture", s.Text(4)},
-           {"last_device", s.Text(5)}};
+           {"count", s->count},
+           {"first_ms", s->first_ms},
+           {"last_ms", s->last_ms},
+           {"first_capture", s->first_capture},
+           {"last_capture", s->last_capture},
+           {"last_device", s->last_device}};
   }
   CaptureQuery q;
   q.stranger = id;
@@ -2146,29 +1781,17 @@ json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::strin
   }
   std::map<std::tuple<int64_t, std::string, std::string>, std::array<int64_t, 3>> rows;
   if (deps_.events) {
-    EventsReader r(deps_.events->database_file());
-    Stmt s(r.db,
-           "SELECT ((time_ms + ?1) / ?2) * ?2 - ?1 AS b, device_id, door, "
-           "SUM(kind = 'access' AND decision = 'open'), "
-           // A stored payload SQLite cannot parse (nested deeper than its limit, stored before
-           // intake limits) counts as no exit instead of failing the whole report.
-           "SUM(kind = 'door_event' AND CASE WHEN json_valid(payload) THEN "
-           "json_extract(payload, '$.event') END = 'exit_button') "
-           "FROM events WHERE time_ms >= ?3 AND time_ms < ?4 GROUP BY b, device_id, door");
-    s.Bind(1, int64_t(off) * 60000).Bind(2, size).Bind(3, from_ms).Bind(4, to);
-    while (s.Step()) {
-      auto& v = rows[{s.Int(0), s.Text(1), s.Text(2)}];
-      v[0] += s.Int(3);
-      v[1] += s.Int(4);
+    storage::ViidEventsReader r(deps_.events->database_file());
+    for (const auto& t : r.Traffic(int64_t(off) * 60000, size, from_ms, to)) {
+      auto& v = rows[{t.bucket_ms, t.device_id, t.door}];
+      v[0] += t.entries;
+      v[1] += t.exits;
     }
   }
   {
     auto conn = db_->Acquire();
-    Stmt s(conn,
-           "SELECT ((time_ms + ?1) / ?2) * ?2 - ?1 AS b, device_id, COUNT(*) FROM captures "
-           "WHERE time_ms >= ?3 AND time_ms < ?4 GROUP BY b, device_id");
-    s.Bind(1, int64_t(off) * 60000).Bind(2, size).Bind(3, from_ms).Bind(4, to);
-    while (s.Step()) rows[{s.Int(0), s.Text(1), ""}][2] += s.Int(2);
+    for (const auto& c : CaptureRepo::CountByBucket(conn, int64_t(off) * 60000, size, from_ms, to))
+      rows[{c.bucket_ms, c.device_id, ""}][2] += c.count;
   }
   json items = json::array();
   for (const auto& [k, v] : rows) {
@@ -2194,31 +1817,18 @@ json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::strin
 json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off,
                                  const std::optional<std::vector<int64_t>>& buildings) {
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
-  const std::string cameras = SiteScope::CameraCondition(buildings, "device_id");
   auto conn = db_->Acquire();
-  Stmt s(conn,
-         "SELECT ((time_ms + ?1) / 86400000) * 86400000 - ?1 AS b, COUNT(*), "
-         "COUNT(DISTINCT stranger_id), COUNT(DISTINCT device_id) FROM captures WHERE stranger_id "
-         "IS NOT NULL AND time_ms >= ?2 AND time_ms < ?3 AND " +
-             cameras + " GROUP BY b ORDER BY b");
-  s.Bind(1, int64_t(off) * 60000).Bind(2, from_ms).Bind(3, to);
   json items = json::array();
-  while (s.Step())
-    items.push_back({{"bucket_ms", s.Int(0)},
-                     {"day", viid::FormatTime(s.Int(0), off).substr(0, 8)},
-                     {"captures", s.Int(1)},
-                     {"strangers", s.Int(2)},
-                     {"devices", s.Int(3)}});
-  for (auto& it : items) {
-    // New for a scoped account: first seen (anywhere) that day by one of its cameras.
-    Stmt n(conn,
-           "SELECT COUNT(*) FROM strangers WHERE first_ms >= ? AND first_ms < ?" +
-               (buildings ? " AND first_capture IN (SELECT id FROM captures WHERE " + cameras + ")"
-                          : std::string()));
-    n.Bind(1, it["bucket_ms"].get<int64_t>()).Bind(2, it["bucket_ms"].get<int64_t>() + 86400000);
-    n.Step();
-    it["new_strangers"] = n.Int(0);
-  }
+  for (const auto& d : StrangerRepo::Days(conn, int64_t(off) * 60000, from_ms, to, buildings))
+    items.push_back({{"bucket_ms", d.bucket_ms},
+                     {"day", viid::FormatTime(d.bucket_ms, off).substr(0, 8)},
+                     {"captures", d.captures},
+                     {"strangers", d.strangers},
+                     {"devices", d.devices},
+                     // New for a scoped account: first seen (anywhere) that day by one of its
+                     // cameras.
+                     {"new_strangers", StrangerRepo::CountNew(conn, d.bucket_ms,
+                                                              d.bucket_ms + 86400000, buildings)}});
   return {{"utc_offset_minutes", off},
           {"columns", {"day", "captures", "strangers", "new_strangers", "devices"}},
           {"items", items}};
@@ -2228,19 +1838,14 @@ json ViidService::AlertReport(int64_t from_ms, int64_t to_ms, int64_t top) {
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
   json items = json::array();
   if (deps_.events) {
-    EventsReader r(deps_.events->database_file());
-    Stmt s(r.db,
-           "SELECT type, device_id, COUNT(*) AS n, SUM(state = 'new'), MAX(time_ms), "
-           "MIN(severity) FROM alarms WHERE time_ms >= ? AND time_ms < ? GROUP BY type, "
-           "device_id ORDER BY n DESC, MAX(time_ms) DESC LIMIT ?");
-    s.Bind(1, from_ms).Bind(2, to).Bind(3, top);
-    while (s.Step())
-      items.push_back({{"type", s.Text(0)},
-                       {"device_id", s.Text(1)},
-                       {"count", s.Int(2)},
-                       {"open", s.Int(3)},
-                       {"last_ms", s.Int(4)},
-                       {"severity", s.Text(5)}});
+    storage::ViidEventsReader r(deps_.events->database_file());
+    for (const auto& a : r.AlarmCounts(from_ms, to, top))
+      items.push_back({{"type", a.type},
+                       {"device_id", a.device_id},
+                       {"count", a.count},
+                       {"open", a.open},
+                       {"last_ms", a.last_ms},
+                       {"severity", a.severity}});
   }
   return {{"columns", {"type", "device_id", "count", "open", "last_ms", "severity"}},
           {"items", items}};

@@ -20,7 +20,7 @@
 #include "match/thresholds.h"
 #include "protocol/viid.h"
 #include "server/event_store.h"
-#include "server/viid_service.h"
+#include "server/viid/viid_service.h"
 #include "testing.h"
 #include "vision/engine.h"
 #include "vision/image.h"

@@ -3,7 +3,6 @@
 // GA/T 1400 with Digest), each sent in order and retried (docs/viid.md).
 #include "server/viid/viid_service.h"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <tuple>
@@ -12,6 +11,7 @@
 #include "crypto/bytes.h"
 #include "crypto/envelope.h"
 #include "server/event_store.h"
+#include "server/http/outbound_client.h"
 #include "server/storage/forward_repo.h"
 #include "server/storage/viid_events_reader.h"
 #include "server/viid/common.h"
@@ -159,21 +159,16 @@ void ViidService::WebhookSender() {
       const size_t slash = url.find('/', scheme_end);
       const std::string base = slash == std::string::npos ? url : url.substr(0, slash);
       const std::string path = slash == std::string::npos ? "/" : url.substr(slash);
-      httplib::Client client(base);
-      client.set_connection_timeout(3, 0);
-      client.set_read_timeout(5, 0);
-      client.set_write_timeout(5, 0);
+      http::OutboundClient client(base, 3, 5);
       for (const auto& item : batch) {
         if (Stopping()) break;
-        auto res = client.Post(path, item.body, "application/json");
+        const auto res = client.Post(path, {}, item.body, "application/json");
         auto conn = db_->Acquire();
-        if (res && res->status >= 200 && res->status < 300) {
+        if (res.ok()) {
           ForwardRepo::Sent(conn, Outbox::kWebhook, item.seq);
           next_wait_ms = 0;
         } else {
-          const std::string err =
-              res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
-          ForwardRepo::Failed(conn, Outbox::kWebhook, item.seq, NowMs(), err);
+          ForwardRepo::Failed(conn, Outbox::kWebhook, item.seq, NowMs(), res.Describe());
           break;  // the receiver is down: keep the order, retry later
         }
       }
@@ -293,30 +288,27 @@ void ViidService::ForwardSender() {
       } else if (path.empty()) {
         path = "/";
       }
-      httplib::Client client(base);
-      client.set_connection_timeout(3, 0);
-      client.set_read_timeout(10, 0);
-      client.set_write_timeout(10, 0);
+      http::OutboundClient client(base, 3, 10);
       const std::string user = fwd.value("username", "");
       for (const auto& item : batch) {
         if (Stopping()) break;
         // item.kind: queued for the kind configured then; sent to the current target
         const std::string& body = item.body;
         auto post = [&] {
-          httplib::Headers h;
+          std::vector<std::pair<std::string, std::string>> h;
           if (gat) {
-            h.emplace("User-Identify", user);
+            h.emplace_back("User-Identify", user);
             if (have_challenge)
-              h.emplace("Authorization", viid::FormatAuthorization(viid::AnswerChallenge(
-                                             challenge, user, password, "POST", path, ++nc)));
+              h.emplace_back("Authorization", viid::FormatAuthorization(viid::AnswerChallenge(
+                                                  challenge, user, password, "POST", path, ++nc)));
           }
           return client.Post(path, h, body, "application/json");
         };
-        httplib::Result res = post();
-        if (gat && res && res->status == 401) {
+        http::OutboundReply res = post();
+        if (gat && res.status == 401) {
           // A new or expired nonce: answer the challenge once.
           try {
-            challenge = viid::ParseChallenge(res->get_header_value("WWW-Authenticate"));
+            challenge = viid::ParseChallenge(res.www_authenticate);
             have_challenge = true;
             nc = 0;
             res = post();
@@ -324,13 +316,11 @@ void ViidService::ForwardSender() {
           }
         }
         auto conn = db_->Acquire();
-        if (res && res->status >= 200 && res->status < 300) {
+        if (res.ok()) {
           ForwardRepo::Sent(conn, Outbox::kForward, item.seq);
           wait_ms = 0;
         } else {
-          const std::string err =
-              res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
-          ForwardRepo::Failed(conn, Outbox::kForward, item.seq, NowMs(), err);
+          ForwardRepo::Failed(conn, Outbox::kForward, item.seq, NowMs(), res.Describe());
           break;
         }
       }

@@ -17,7 +17,7 @@
 #include "core/error.h"
 #include "core/paths.h"
 #include "crypto/bytes.h"
-#include "server/event_store.h"
+#include "server/events/event_store.h"
 #include "store/outbox.h"
 
 namespace anju::cli {

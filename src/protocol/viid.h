@@ -2,7 +2,7 @@
 // the JSON objects of device registration, keepalive and face upload (GA/T 1400.4), the
 // ResponseStatus answers, and HTTP Digest authentication (RFC 7616 / RFC 2617, MD5,
 // qop=auth) that GA/T 1400.3 prescribes for registration. Both ends use this file: the
-// server's intake (src/server/routes_viid.cpp) and anju-capture's uploader.
+// server's intake (src/server/http/viid_handlers.cpp) and anju-capture's uploader.
 //
 // Parsing is strict about what it needs and lenient about the rest, because cameras of
 // other vendors send many optional attributes: unknown fields are ignored, integers may

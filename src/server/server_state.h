@@ -81,7 +81,7 @@ struct Server::Impl {
   int bound_port = 0;
   int camera_port = 0;  // 0 = no camera listener
   // Per-camera source-address check for GA/T 1400 requests (after digest authentication,
-  // routes_viid.cpp): false = refused (403). Empty = every address the listener admitted.
+  // http/viid_handlers.cpp): false = refused (403). Empty = every address the listener admitted.
   std::function<bool(const std::string& camera_id, const http::Request& req)> camera_source_allowed;
   bool started = false;
   // Background work (imports, retention) stops with the server.
@@ -109,7 +109,7 @@ struct Server::Impl {
   void StartBackground();
 
   // Route groups (one file each).
-  void AddViidRoutes();  // GA/T 1400 intake (routes_viid.cpp)
+  void AddViidRoutes();  // GA/T 1400 intake (http/viid_handlers.cpp)
 
   // After every authenticated admin request: audits refusals and views of a person's
   // archive or photos, counts them for the risk warning (R4.2.2.1).

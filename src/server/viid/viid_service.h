@@ -2,7 +2,8 @@
 // devices and their digest credentials, capture records with sealed crops, recognition
 // workers behind a work-queue interface, stranger clusters, alert rules that raise alarms
 // through the event store, the webhook outbox, the live event bus and the reports.
-// routes_viid.cpp puts HTTP in front of it (docs/viid.md).
+// http/viid_handlers.cpp puts HTTP in front of it; the parts live in server/viid/
+// (docs/viid.md).
 //
 // Storage: <data>/captures.db (SQLite, WAL, synchronous=FULL) and one sealed file per image,
 // <data>/captures/YYYY/MM/DD/<capture id>-<n>.jpg.sealed = Seal(data key, jpeg,
@@ -35,43 +36,12 @@
 #include "server/sqlite_db.h"
 #include "server/viid/auth_failures.h"
 #include "server/viid/image_fetch.h"
-#include "server/viid_strangers.h"
+#include "server/viid/stranger_clusters.h"
+#include "server/viid/work_queue.h"
 
 namespace anju::server {
 
 class EventStore;
-
-// ---- work queue (an interface, so that scale-out can replace the in-process one) --------
-
-struct RecognitionJob {
-  std::string capture_id;
-  int64_t enqueued_ms = 0;
-  std::vector<uint8_t> face_jpeg;  // optional: the crop, saves reading it back
-};
-
-class WorkQueue {
- public:
-  virtual ~WorkQueue() = default;
-  virtual void Push(RecognitionJob job) = 0;
-  // Next job, or nullopt after TIMEOUT or once closed and empty.
-  virtual std::optional<RecognitionJob> Pop(std::chrono::milliseconds timeout) = 0;
-  virtual size_t size() const = 0;
-  virtual void Close() = 0;
-};
-
-class InProcessQueue : public WorkQueue {
- public:
-  void Push(RecognitionJob job) override;
-  std::optional<RecognitionJob> Pop(std::chrono::milliseconds timeout) override;
-  size_t size() const override;
-  void Close() override;
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<RecognitionJob> jobs_;
-  bool closed_ = false;
-};
 
 // ---- options ---------------------------------------------------------------------------
 
@@ -163,7 +133,7 @@ struct AlertRule {
   int64_t created_ms = 0;
   nlohmann::json ToJson() const;
 };
-// Checks TYPE and PARAMS (fills defaults); throws protocol::ApiError(400) when invalid.
+// Checks TYPE and PARAMS (fills defaults); throws Error(kInvalidArgument) when invalid.
 AlertRule ValidateRule(AlertRule rule);
 
 class ViidService {
@@ -185,24 +155,28 @@ class ViidService {
   bool RemoveDevice(const std::string& id);
 
   // --- GA/T 1400 ---
-  struct HttpAnswer {
-    int status = 200;
+  // What a GA/T 1400 request is answered: the standard's ResponseStatusObject (or list) in
+  // BODY, how the request fared (the HTTP front, http/viid_handlers.cpp, makes it a status)
+  // and a Digest challenge (WWW-Authenticate) when the camera is to log in.
+  struct ViidAnswer {
+    enum class Outcome { kOk, kMalformed, kUnauthenticated, kRefused, kTooLarge };
+    Outcome outcome = Outcome::kOk;
     nlohmann::json body;
-    std::vector<std::pair<std::string, std::string>> headers;
+    std::string challenge;  // "" = none
   };
   // Authenticates a request (Digest, or a registered device's User-Identify session from
-  // the same address) and returns the device id, or an answer to send instead (401 with a
-  // challenge, or 403 for a revoked device).
-  std::variant<std::string, HttpAnswer> Authenticate(
+  // the same address) and returns the device id, or an answer to send instead
+  // (kUnauthenticated with a challenge, or kRefused for a revoked device).
+  std::variant<std::string, ViidAnswer> Authenticate(
       const std::string& method, const std::string& target, const std::string& authorization,
       const std::string& user_identify, const std::string& remote_addr, bool require_digest);
-  HttpAnswer Register(const std::string& device, const std::string& body,
+  ViidAnswer Register(const std::string& device, const std::string& body,
                       const std::string& remote_addr);
-  HttpAnswer Unregister(const std::string& device, const std::string& body);
-  HttpAnswer Keepalive(const std::string& device, const std::string& body,
+  ViidAnswer Unregister(const std::string& device, const std::string& body);
+  ViidAnswer Keepalive(const std::string& device, const std::string& body,
                        const std::string& remote_addr);
   // REMOTE_ADDR: the upload's source, the only host StoragePath images are fetched from.
-  HttpAnswer Faces(const std::string& device, const std::string& body,
+  ViidAnswer Faces(const std::string& device, const std::string& body,
                    const std::string& remote_addr = "");
 
   // --- captures ---
@@ -219,7 +193,7 @@ class ViidService {
 
   // --- live preview ---
   // Keeps BODY (a JPEG) as DEVICE's latest live frame; answers a ResponseStatusObject.
-  HttpAnswer PutLiveFrame(const std::string& device, const std::string& body);
+  ViidAnswer PutLiveFrame(const std::string& device, const std::string& body);
   // The latest frame newer than AFTER_SEQ and not older than live_max_age_ms, waiting up to
   // WAIT for one; nullopt otherwise (or when stopping).
   std::optional<LiveFrame> Live(const std::string& device, uint64_t after_seq = 0,
@@ -255,7 +229,7 @@ class ViidService {
   // {"kind": "" (off) | "http" | "gat1400", "url", "username"?, "password"?, "captures"?,
   // "alarms"?}: http POSTs {"type":"capture"|"alarm", ...} JSON to url; gat1400 POSTs each
   // recognised capture as a FaceListObject to url + /VIID/Faces with HTTP Digest. Throws
-  // protocol::ApiError(400) when invalid. The password is kept sealed.
+  // Error(kInvalidArgument) when invalid. The password is kept sealed.
   void SetForward(const nlohmann::json& config);
   nlohmann::json Forward();  // the config without the password, plus the outbox state
 

@@ -1,7 +1,7 @@
 // GA/T 1400 (视图库) intake for snapshot cameras: /VIID/System/Register, UnRegister,
 // Keepalive, /VIID/Faces (Auth::kNone at the router: HTTP Digest is checked here), and the
 // admin side of snapshot cameras: VIID devices, captures, strangers, alert rules, the webhook, the
-// live event stream and the reports (docs/viid.md). The logic is server/viid_service.h.
+// live event stream and the reports (docs/viid.md). The logic is server/viid/viid_service.h.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,7 +15,7 @@
 #include "server/server_state.h"
 #include "server/storage/site_thresholds_repo.h"
 #include "server/thumbnail.h"
-#include "server/viid_service.h"
+#include "server/viid/viid_service.h"
 
 namespace anju::server {
 
@@ -24,10 +24,27 @@ namespace viid = protocol::viid;
 
 namespace {
 
-Reply Answer(const ViidService::HttpAnswer& a) {
-  Reply r = Reply::Json(a.body, a.status);
+int StatusOf(ViidService::ViidAnswer::Outcome outcome) {
+  using Outcome = ViidService::ViidAnswer::Outcome;
+  switch (outcome) {
+    case Outcome::kOk:
+      return 200;
+    case Outcome::kMalformed:
+      return 400;
+    case Outcome::kUnauthenticated:
+      return 401;
+    case Outcome::kRefused:
+      return 403;
+    case Outcome::kTooLarge:
+      return 413;
+  }
+  return 500;
+}
+
+Reply Answer(const ViidService::ViidAnswer& a) {
+  Reply r = Reply::Json(a.body, StatusOf(a.outcome));
   r.content_type = "application/json;charset=UTF-8";
-  r.headers = a.headers;
+  if (!a.challenge.empty()) r.headers.emplace_back("WWW-Authenticate", a.challenge);
   return r;
 }
 
@@ -93,7 +110,7 @@ void Server::Impl::AddViidRoutes() {
                auto who = svc->Authenticate(
                    r.http.method, r.http.target, r.http.Header("Authorization"),
                    r.http.Header("User-Identify"), Remote(r.http), require_digest);
-               if (auto* refused = std::get_if<ViidService::HttpAnswer>(&who))
+               if (auto* refused = std::get_if<ViidService::ViidAnswer>(&who))
                  return Answer(*refused);
                // The camera's own source-address list (server_state.h), when one is wired.
                if (camera_source_allowed &&

@@ -1,4 +1,4 @@
-#include "server/viid_strangers.h"
+#include "server/viid/stranger_clusters.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,0 +1,62 @@
+#include "server/storage/captures_schema.h"
+
+#include <string>
+#include <vector>
+
+namespace anju::server::storage {
+
+namespace {
+
+const std::vector<std::string>& Migrations() {
+  static const std::vector<std::string> m = {
+      R"(CREATE TABLE viid_devices(id TEXT PRIMARY KEY, name TEXT NOT NULL, place TEXT NOT NULL,
+  building_id INTEGER, unit_id INTEGER, linked_device TEXT NOT NULL DEFAULT '',
+  realm TEXT NOT NULL, ha1_sealed BLOB NOT NULL, status TEXT NOT NULL DEFAULT 'active',
+  registered INTEGER NOT NULL DEFAULT 0, last_seen_ms INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE captures(id TEXT PRIMARY KEY, device_id TEXT NOT NULL, face_id TEXT NOT NULL,
+  time_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, box TEXT NOT NULL,
+  images INTEGER NOT NULL, state TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT '',
+  person TEXT NOT NULL DEFAULT '', score REAL, second_score REAL, stranger_id INTEGER,
+  quality TEXT NOT NULL DEFAULT '{}', reasons TEXT NOT NULL DEFAULT '[]',
+  dark INTEGER NOT NULL DEFAULT 0, feature_sealed BLOB, recognised_ms INTEGER NOT NULL DEFAULT 0,
+  UNIQUE(device_id, face_id));
+CREATE INDEX captures_time ON captures(time_ms);
+CREATE INDEX captures_device ON captures(device_id, time_ms);
+CREATE INDEX captures_stranger ON captures(stranger_id, time_ms);
+CREATE INDEX captures_person ON captures(person, time_ms);
+CREATE INDEX captures_state ON captures(state);
+CREATE TABLE capture_images(capture_id TEXT NOT NULL, n INTEGER NOT NULL, type TEXT NOT NULL,
+  file TEXT NOT NULL, bytes INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+  PRIMARY KEY(capture_id, n)) WITHOUT ROWID;
+CREATE TABLE strangers(id INTEGER PRIMARY KEY, centroid_sealed BLOB NOT NULL,
+  members INTEGER NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+  first_capture TEXT NOT NULL, last_capture TEXT NOT NULL, last_device TEXT NOT NULL);
+CREATE TABLE tenant_strangers(person TEXT NOT NULL, stranger_id INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL, capture_id TEXT NOT NULL, PRIMARY KEY(person, capture_id));
+CREATE TABLE alert_rules(id INTEGER PRIMARY KEY, type TEXT NOT NULL, name TEXT NOT NULL,
+  enabled INTEGER NOT NULL, params TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE alert_state(key TEXT PRIMARY KEY, last_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE webhook_outbox(seq INTEGER PRIMARY KEY, body TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '');
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)",
+      R"(CREATE TABLE forward_outbox(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '');)",
+      // Clips (frames around the best face), sealed like the images.
+      R"(CREATE TABLE capture_clips(capture_id TEXT NOT NULL, n INTEGER NOT NULL,
+  offset_ms INTEGER NOT NULL, file TEXT NOT NULL, bytes INTEGER NOT NULL,
+  width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY(capture_id, n)) WITHOUT ROWID;)"};
+  return m;
+}
+
+}  // namespace
+
+std::unique_ptr<db::Db> OpenCapturesDb(const std::filesystem::path& file) {
+  db::SqliteOptions o;
+  o.name = "captures";
+  return db::OpenSqlite(file, db::Migrations{Migrations(), {}}, o);
+}
+
+}  // namespace anju::server::storage

@@ -1,0 +1,16 @@
+// captures.db, the snapshot service's own database (docs/viid.md): cameras, capture
+// records and their sealed images and clips, stranger clusters, alert rules and their
+// de-duplication state, the webhook and forwarding outboxes and their settings.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "db/db.h"
+
+namespace anju::server::storage {
+
+// Opens (creating and migrating) FILE: SQLite, WAL, synchronous=FULL.
+std::unique_ptr<db::Db> OpenCapturesDb(const std::filesystem::path& file);
+
+}  // namespace anju::server::storage

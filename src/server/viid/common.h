@@ -1,0 +1,39 @@
+// What the snapshot service's files share (docs/viid.md): the clock, the associated data
+// binding each sealed blob to its record, feature bytes, durable files and GA/T 1400 status
+// answers.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "server/viid/viid_service.h"
+
+namespace anju::server::cameras {
+
+int64_t NowMs();
+
+// Associated data of a camera's sealed digest HA1, a capture's image N, clip frame N and
+// feature.
+std::string DeviceAad(const std::string& id);
+std::string ImageAad(const std::string& id, int n);
+std::string ClipAad(const std::string& id, int n);
+std::string FeatureAad(const std::string& id);
+
+std::vector<uint8_t> FeatureBytes(std::span<const float> f);
+std::vector<float> BytesFeature(const std::vector<uint8_t>& b);
+
+// Writes and fsyncs FILE (creating its directories); throws Error (kUnavailable when the
+// disk is full, kIo otherwise).
+void WriteDurable(const std::filesystem::path& file, std::span<const uint8_t> bytes);
+// Throws Error(kNotFound) when FILE is missing.
+std::vector<uint8_t> ReadFile(const std::filesystem::path& file);
+
+// A GA/T 1400 ResponseStatusObject answering with OUTCOME.
+ViidService::ViidAnswer StatusAnswer(ViidService::ViidAnswer::Outcome outcome,
+                                     const std::string& url, int code, const std::string& text,
+                                     const std::string& id);
+
+}  // namespace anju::server::cameras

@@ -1,0 +1,255 @@
+// GA/T 1400 logins and registrations (docs/viid.md): HTTP Digest with nonces the server can
+// check without state, replayed nonce counts, failed logins (auth_failures.h), and the
+// registration sessions that register, keepalive and unregister keep.
+#include "server/viid/viid_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/error.h"
+#include "crypto/bytes.h"
+#include "crypto/sm3.h"
+#include "server/storage/viid_camera_repo.h"
+#include "server/viid/common.h"
+
+namespace anju::server {
+
+using nlohmann::json;
+namespace viid = protocol::viid;
+using Outcome = ViidService::ViidAnswer::Outcome;
+using cameras::DeviceAad;
+using cameras::NowMs;
+using cameras::StatusAnswer;
+using storage::ViidCameraRepo;
+
+std::string ViidService::NewNonce(int64_t now_ms) const {
+  const std::string t = std::to_string(now_ms);
+  const auto mac = crypto::HmacSm3(nonce_key_, options_.realm + "|" + t);
+  return t + "." + crypto::ToHex(crypto::ByteView(mac.data(), 16));
+}
+
+bool ViidService::NonceFresh(const std::string& nonce, int64_t now_ms, bool* valid) const {
+  *valid = false;
+  const size_t dot = nonce.find('.');
+  if (dot == std::string::npos || dot == 0 || dot > 15) return false;
+  const std::string t = nonce.substr(0, dot);
+  if (t.find_first_not_of("0123456789") != std::string::npos) return false;
+  const auto mac = crypto::HmacSm3(nonce_key_, options_.realm + "|" + t);
+  const std::string want = crypto::ToHex(crypto::ByteView(mac.data(), 16));
+  const std::string got = nonce.substr(dot + 1);
+  if (!crypto::ConstantTimeEqual(crypto::AsBytes(want), crypto::AsBytes(got))) return false;
+  *valid = true;
+  const int64_t issued = std::stoll(t);
+  return now_ms - issued <= options_.nonce_ttl_ms && issued <= now_ms + 60000;
+}
+
+void ViidService::OnAuthFailure(const std::string& remote_addr, const std::string& username,
+                                const std::string& why) {
+  // The username is the client's text: only id characters reach the log and the alarm.
+  std::string camera = username.substr(0, 64);
+  for (auto& ch : camera)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-')
+      ch = '?';
+  spdlog::warn("viid: digest login failed for camera '{}' from {}: {}", camera, remote_addr,
+               why.substr(0, 200));
+  const int64_t now = NowMs();
+  const auto trip = auth_failures_.Record(remote_addr, camera, now);
+  if (!trip) return;
+  const auto& o = auth_failures_.options();
+  const std::string window = std::to_string(o.window_ms / 60000);
+  std::string who_zh, who_en;
+  if (!trip->address.empty()) who_zh += "来自 " + trip->address, who_en += "from " + trip->address;
+  if (!trip->camera.empty()) {
+    who_zh += std::string(who_zh.empty() ? "" : "、") + "摄像机 " + trip->camera;
+    who_en += std::string(who_en.empty() ? "" : ", ") + "as camera " + trip->camera;
+  }
+  const int failures = std::max(trip->address.empty() ? 0 : trip->address_failures,
+                                trip->camera.empty() ? 0 : trip->camera_failures);
+  // The server's own alarm, stored like the others (R4.2.2.1 risk warning); one per address
+  // or camera per window (AuthFailureWatch).
+  const json evidence = {{"address", trip->address},
+                         {"camera", trip->camera},
+                         {"failures", failures},
+                         {"window_s", o.window_ms / 1000},
+                         {"last_reason", why.substr(0, 200)}};
+  const bool raised = RaiseAlarm(
+      "camera_auth_failure|" + trip->address + "|" + trip->camera, o.window_ms, "",
+      "camera_auth_failure", "major",
+      "摄像机登录反复失败（" + who_zh + "，" + window + " 分钟内 " + std::to_string(failures) +
+          " 次），可能在猜测密码或密码配置错误 / repeated failed camera logins (" + who_en + ", " +
+          std::to_string(failures) + " within " + window +
+          " minutes): password guessing or a misconfigured camera",
+      "", now, evidence, {});
+  spdlog::warn("viid: {} failed camera logins {} within {} min: alarm {}", failures, who_en, window,
+               raised ? "raised" : "not stored");
+}
+
+std::variant<std::string, ViidService::ViidAnswer> ViidService::Authenticate(
+    const std::string& method, const std::string& target, const std::string& authorization,
+    const std::string& user_identify, const std::string& remote_addr, bool require_digest) {
+  const int64_t now = NowMs();
+  auto challenge = [&](bool stale, const std::string& why) {
+    ViidAnswer a = StatusAnswer(Outcome::kUnauthenticated, target, viid::kInvalidOperation,
+                                "未认证 / unauthorised: " + why, "");
+    viid::DigestChallenge c;
+    c.realm = options_.realm;
+    c.nonce = NewNonce(now);
+    const auto opaque = crypto::HmacSm3(nonce_key_, std::string_view("opaque"));
+    c.opaque = crypto::ToHex(crypto::ByteView(opaque.data(), 8));
+    c.stale = stale;
+    a.challenge = viid::FormatChallenge(c);
+    return a;
+  };
+  // A wrong password, an unknown camera, a malformed or replayed Authorization: a failed
+  // login. A foreign or stale nonce is not (the previous server process issued it).
+  auto failed = [&](const std::string& camera, const std::string& why) {
+    OnAuthFailure(remote_addr, camera, why);
+    return challenge(false, why);
+  };
+  if (!authorization.empty()) {
+    viid::DigestCredentials c;
+    try {
+      c = viid::ParseAuthorization(authorization);
+    } catch (const Error& e) {
+      return failed("", e.what());
+    }
+    if (c.realm != options_.realm) return challenge(false, "realm");
+    if (c.uri != target) return challenge(false, "uri");
+    bool nonce_valid = false;
+    const bool fresh = NonceFresh(c.nonce, now, &nonce_valid);
+    if (!nonce_valid) return challenge(false, "nonce");
+    std::string ha1, status;
+    {
+      auto conn = db_->Acquire();
+      const auto cred = ViidCameraRepo::Credentials(conn, c.username);
+      if (!cred) return failed(c.username, "credentials");
+      try {
+        const auto h = crypto::Open(key_, cred->ha1_sealed, crypto::AsBytes(DeviceAad(c.username)));
+        ha1.assign(h.begin(), h.end());
+      } catch (const Error&) {
+        return failed(c.username, "credentials");
+      }
+      status = cred->status;
+    }
+    if (!viid::VerifyDigest(c, ha1, method)) return failed(c.username, "credentials");
+    if (status != "active")
+      return StatusAnswer(Outcome::kRefused, target, viid::kInvalidOperation,
+                          "设备已吊销 / device revoked", c.username);
+    if (!fresh) return challenge(true, "stale nonce");
+    const uint32_t nc = uint32_t(std::stoul(c.nc, nullptr, 16));
+    bool replayed = false;
+    {
+      std::lock_guard lock(session_mu_);
+      if (nonce_counts_.size() > 10000) nonce_counts_.clear();
+      auto [it, inserted] = nonce_counts_.emplace(c.nonce, nc);
+      if (!inserted) {
+        replayed = nc <= it->second;
+        if (!replayed) it->second = nc;
+      }
+    }
+    if (replayed) return failed(c.username, "nonce count replayed");
+    return c.username;
+  }
+  if (!require_digest && !user_identify.empty()) {
+    std::lock_guard lock(session_mu_);
+    auto it = sessions_.find(user_identify);
+    if (it != sessions_.end() && it->second.addr == remote_addr && it->second.expires_ms > now)
+      return user_identify;
+  }
+  return challenge(false, "credentials required");
+}
+
+ViidService::ViidAnswer ViidService::Register(const std::string& device, const std::string& body,
+                                              const std::string& remote_addr) {
+  std::string id;
+  try {
+    id = viid::ParseSystemObject(body, viid::SystemObject::kRegister);
+  } catch (const Error& e) {
+    return StatusAnswer(Outcome::kMalformed, viid::kPathRegister, viid::kInvalidJsonContent,
+                        e.what(), device);
+  }
+  if (id != device)
+    return StatusAnswer(Outcome::kRefused, viid::kPathRegister, viid::kInvalidOperation,
+                        "DeviceID 与认证用户不符 / DeviceID differs from the digest username", id);
+  const int64_t now = NowMs();
+  {
+    auto conn = db_->Acquire();
+    ViidCameraRepo::SetRegistered(conn, id, now);
+  }
+  {
+    std::lock_guard lock(session_mu_);
+    sessions_[id] = {remote_addr, now + options_.session_ttl_ms};
+  }
+  spdlog::info("viid: camera {} registered from {}", id, remote_addr);
+  return StatusAnswer(Outcome::kOk, viid::kPathRegister, viid::kOk, "正常 / OK", id);
+}
+
+ViidService::ViidAnswer ViidService::Unregister(const std::string& device,
+                                                const std::string& body) {
+  std::string id;
+  try {
+    id = viid::ParseSystemObject(body, viid::SystemObject::kUnRegister);
+  } catch (const Error& e) {
+    return StatusAnswer(Outcome::kMalformed, viid::kPathUnRegister, viid::kInvalidJsonContent,
+                        e.what(), device);
+  }
+  if (id != device)
+    return StatusAnswer(Outcome::kRefused, viid::kPathUnRegister, viid::kInvalidOperation,
+                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
+                        id);
+  {
+    std::lock_guard lock(session_mu_);
+    sessions_.erase(id);
+  }
+  auto conn = db_->Acquire();
+  ViidCameraRepo::SetUnregistered(conn, id);
+  spdlog::info("viid: camera {} unregistered", id);
+  return StatusAnswer(Outcome::kOk, viid::kPathUnRegister, viid::kOk, "正常 / OK", id);
+}
+
+ViidService::ViidAnswer ViidService::Keepalive(const std::string& device, const std::string& body,
+                                               const std::string& remote_addr) {
+  std::string id;
+  try {
+    id = viid::ParseSystemObject(body, viid::SystemObject::kKeepalive);
+  } catch (const Error& e) {
+    return StatusAnswer(Outcome::kMalformed, viid::kPathKeepalive, viid::kInvalidJsonContent,
+                        e.what(), device);
+  }
+  if (id != device)
+    return StatusAnswer(Outcome::kRefused, viid::kPathKeepalive, viid::kInvalidOperation,
+                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
+                        id);
+  const int64_t now = NowMs();
+  // Only a registration this server holds, from the address that registered and not lapsed,
+  // is kept alive; any other keepalive is answered like an unregistered device's, so that the
+  // camera registers again (a GA/T 1400 registration expires without requests).
+  bool known = false;
+  {
+    std::lock_guard lock(session_mu_);
+    auto it = sessions_.find(id);
+    known = it != sessions_.end() && it->second.addr == remote_addr && it->second.expires_ms > now;
+    if (known)
+      it->second.expires_ms = now + options_.session_ttl_ms;
+    else if (it != sessions_.end())
+      sessions_.erase(it);
+  }
+  auto conn = db_->Acquire();
+  if (!known) {
+    ViidCameraRepo::SetUnregistered(conn, id);
+    spdlog::info("viid: keepalive of unregistered camera {} from {}: told to register again", id,
+                 remote_addr);
+    return StatusAnswer(
+        Outcome::kUnauthenticated, viid::kPathKeepalive, viid::kInvalidOperation,
+        "设备未注册或注册已失效，请重新注册 / device not registered (or its registration lapsed): "
+        "register again",
+        id);
+  }
+  ViidCameraRepo::Touch(conn, id, now);
+  spdlog::info("viid: keepalive from camera {} ({})", id, remote_addr);
+  return StatusAnswer(Outcome::kOk, viid::kPathKeepalive, viid::kOk, "正常 / OK", id);
+}
+
+}  // namespace anju::server

@@ -1,0 +1,129 @@
+// The snapshot service itself: opening captures.db, the stranger clusters and the
+// thresholds, starting and stopping its threads, its counters (docs/viid.md).
+#include "server/viid/viid_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "crypto/bytes.h"
+#include "match/thresholds.h"
+#include "server/storage/capture_repo.h"
+#include "server/storage/captures_schema.h"
+#include "server/storage/stranger_repo.h"
+#include "server/storage/viid_camera_repo.h"
+#include "server/viid/common.h"
+
+namespace anju::server {
+
+using cameras::BytesFeature;
+using cameras::NowMs;
+using nlohmann::json;
+using storage::CaptureRepo;
+using storage::StrangerRepo;
+using storage::ViidCameraRepo;
+
+std::string NewUuid() {
+  auto b = crypto::RandomBytes(16);
+  b[6] = uint8_t((b[6] & 0x0f) | 0x40);
+  b[8] = uint8_t((b[8] & 0x3f) | 0x80);
+  const std::string h = crypto::ToHex(b);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
+}
+
+// ---- service ---------------------------------------------------------------------------
+
+ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options)
+    : deps_(std::move(deps)),
+      key_(key),
+      options_(std::move(options)),
+      auth_failures_(options_.auth_failures) {
+  db_ = storage::OpenCapturesDb(deps_.data_dir / "captures.db");
+  {
+    // Registrations are sessions in memory (sessions_): after a restart none is known, and
+    // the cameras are told to register again at their next keepalive.
+    auto conn = db_->Acquire();
+    ViidCameraRepo::UnregisterAll(conn);
+  }
+  nonce_key_ = crypto::RandomBytes(32);
+  float low = 0.53f;
+  level_ = {0.60f, 0.04f, 1e-5};
+  if (!deps_.model_version.empty() && !deps_.thresholds_file.empty()) {
+    try {
+      const auto t = match::Thresholds::Load(deps_.thresholds_file, deps_.model_version);
+      level_ = t.at(options_.level);
+      low = t.at(match::SecurityLevel::kLow).threshold;
+    } catch (const Error& e) {
+      spdlog::warn("viid: default recognition thresholds: {}", e.what());
+    }
+  }
+  clusters_ = std::make_unique<StrangerClusters>(
+      options_.cluster_threshold > 0 ? options_.cluster_threshold : low);
+  auto conn = db_->Acquire();
+  for (const auto& row : StrangerRepo::Centroids(conn)) {
+    try {
+      const auto c = crypto::Open(key_, row.centroid_sealed,
+                                  crypto::AsBytes("anju-stranger/v1/" + std::to_string(row.id)));
+      clusters_->Load(row.id, BytesFeature(c), row.members);
+    } catch (const Error& e) {
+      spdlog::error("viid: stranger {} does not open: {}", row.id, e.what());
+    }
+  }
+  queue_ = std::make_unique<InProcessQueue>();
+}
+
+ViidService::~ViidService() {
+  Stop();
+}
+
+bool ViidService::Stopping() const {
+  return stop_ || (deps_.stopping && deps_.stopping->load());
+}
+
+void ViidService::Start() {
+  if (started_) return;
+  started_ = true;
+  // Captures that were stored but not recognised before a restart.
+  {
+    auto conn = db_->Acquire();
+    for (auto& id : CaptureRepo::Queued(conn)) queue_->Push({std::move(id), NowMs(), {}});
+  }
+  for (int i = 0; i < std::max(1, options_.workers); ++i)
+    threads_.emplace_back([this] { Worker(); });
+  threads_.emplace_back([this] { Tail(); });
+  threads_.emplace_back([this] { Periodic(); });
+  threads_.emplace_back([this] { WebhookSender(); });
+  threads_.emplace_back([this] { ForwardSender(); });
+}
+
+void ViidService::Stop() {
+  stop_ = true;
+  live_cv_.notify_all();
+  queue_->Close();
+  bus_.Close();
+  bg_cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+json ViidService::StatsJson() const {
+  const int64_t n = stats_.recognised.load();
+  return {{"received", stats_.received.load()},
+          {"recognised", n},
+          {"accepted", stats_.accepted.load()},
+          {"strangers", stats_.strangers.load()},
+          {"rejected", stats_.rejected.load()},
+          {"no_face", stats_.no_face.load()},
+          {"failed", stats_.failed.load()},
+          {"alarms", stats_.alarms.load()},
+          {"queued", queue_->size()},
+          {"busy", busy_.load()},
+          {"latency_mean_ms", n ? double(stats_.latency_sum_ms.load()) / double(n) : 0.0},
+          {"latency_max_ms", stats_.latency_max_ms.load()},
+          {"clusters", clusters_->size()}};
+}
+
+}  // namespace anju::server

@@ -18,6 +18,7 @@
 #include "capture/capturer.h"
 #include "capture/live_preview.h"
 #include "capture/viid_uploader.h"
+#include "server/retention.h"
 #include "server_test_support.h"
 #include "store/outbox.h"
 #include "testing.h"
@@ -278,9 +279,20 @@ TEST_F(LiveClipTest, ClipUploadedSealedServedAndRetained) {
   EXPECT_EQ(Get("/api/v1/captures/" + id + "/clip/0.jpg", viewer)->status, 403);
 
   // Retention removes the clip files with their capture (the recent one stays).
+  const auto wall_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const int64_t t0 = wall_ms();
   const auto r = SysApi("POST", "/api/v1/viid/retention/run");
+  const int64_t t1 = wall_ms();
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body["deleted"], 1);
+  // Calendar months, as the event store's retention counts them (server/retention.h), not
+  // months of 30.44 days.
+  EXPECT_GE(r.body["before_ms"].get<int64_t>(), MonthsBefore(t0, 12));
+  EXPECT_LE(r.body["before_ms"].get<int64_t>(), MonthsBefore(t1, 12));
   EXPECT_EQ(Get("/api/v1/captures/" + id + "/clip")->status, 404);
   size_t left_clip = 0, left = 0;
   for (const auto& e : fs::recursive_directory_iterator(dir_ / "captures"))

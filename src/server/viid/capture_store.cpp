@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "crypto/bytes.h"
+#include "server/retention.h"
 #include "server/storage/capture_repo.h"
 #include "server/storage/stranger_repo.h"
 #include "server/storage/viid_camera_repo.h"
@@ -208,7 +209,8 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
 
 int64_t ViidService::RetainExpired(int64_t* before_ms) {
   const int months = deps_.retention_months ? deps_.retention_months() : options_.retention_months;
-  const int64_t cutoff = NowMs() - int64_t(months) * 2629746000LL;
+  const int64_t now = NowMs();
+  const int64_t cutoff = months > 0 ? MonthsBefore(now, months) : now;
   if (before_ms) *before_ms = cutoff;
   int64_t total = 0;
   if (months <= 0) return 0;  // keep forever (server/retention.h)

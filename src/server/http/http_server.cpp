@@ -1,5 +1,7 @@
 #include "server/http/http_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -217,6 +219,16 @@ class HttpServer::Impl::Session : public SessionBase,
  private:
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(*stream_); }
 
+  // ACK what arrives at once while a request is read. A client that leaves Nagle's algorithm
+  // on (cpp-httplib's default) sends a request's body only once its header is acknowledged;
+  // with Linux's delayed ACK that stalled every such POST by 40 ms (measured with anju bench
+  // enrol). The kernel drops quick-ACK mode by itself, so it is set again before each read.
+  void QuickAck() {
+    beast::error_code ignored;
+    Lowest().socket().set_option(
+        net::detail::socket_option::boolean<IPPROTO_TCP, TCP_QUICKACK>(true), ignored);
+  }
+
   // Arms the deadline of the next operations; a failure at or after it counts as a timeout
   // (through TLS the error is not always beast::error::timeout).
   void Expire(std::chrono::steady_clock::duration d) {
@@ -247,6 +259,7 @@ class HttpServer::Impl::Session : public SessionBase,
     if (!first) Expire(impl_.limits.idle_timeout);
     if (buffer_.size() > 0) return ReadHeader(first);
     buffer_.shrink_to_fit();  // an idle connection keeps no read buffer
+    QuickAck();
     stream_->async_read_some(buffer_.prepare(4096), [self = this->shared_from_this(), first](
                                                         beast::error_code ec, size_t n) {
       self->buffer_.commit(n);
@@ -260,6 +273,7 @@ class HttpServer::Impl::Session : public SessionBase,
     parser_.emplace();
     parser_->header_limit(uint32_t(impl_.limits.max_header_bytes));
     parser_->body_limit(impl_.limits.max_body_bytes);
+    QuickAck();
     bhttp::async_read_header(
         *stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -311,6 +325,7 @@ class HttpServer::Impl::Session : public SessionBase,
   void ReadBody() {
     const auto len = parser_->content_length();
     Expire(Allowance(impl_.limits.body_timeout, len ? *len : 0, impl_.limits.min_rate_bytes_per_s));
+    QuickAck();
     bhttp::async_read(*stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
                         if (ec == bhttp::error::body_limit) return self->TooLarge();

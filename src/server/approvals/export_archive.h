@@ -1,5 +1,6 @@
 // The contents of a photo export (R4.2.1.1): a tar archive of watermarked JPEGs
-// and a manifest, which routes_auth.cpp then encrypts with the requester's passphrase.
+// and a manifest, which the export service (export_service.h) then encrypts with the
+// requester's passphrase.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // What the snapshot service reads straight from events.db (read-only, opened per use): the
 // newest records for the live tail and the alarm cursors of the webhook and forwarding, and
 // the counts of the traffic and alert reports (docs/viid.md). The event store itself
-// (server/event_store.h) writes that file; records are fetched through its API.
+// (server/events/event_store.h) writes that file; records are fetched through its API.
 #pragma once
 
 #include <cstdint>

@@ -257,9 +257,9 @@ class HttpServer::Impl::Session : public SessionBase,
   void WaitRequest(bool first) {
     if (impl_.stopping) return CloseNow();
     if (!first) Expire(impl_.limits.idle_timeout);
+    QuickAck();  // before the header arrives: its ACK is what a Nagle client waits for
     if (buffer_.size() > 0) return ReadHeader(first);
     buffer_.shrink_to_fit();  // an idle connection keeps no read buffer
-    QuickAck();
     stream_->async_read_some(buffer_.prepare(4096), [self = this->shared_from_this(), first](
                                                         beast::error_code ec, size_t n) {
       self->buffer_.commit(n);
@@ -273,7 +273,6 @@ class HttpServer::Impl::Session : public SessionBase,
     parser_.emplace();
     parser_->header_limit(uint32_t(impl_.limits.max_header_bytes));
     parser_->body_limit(impl_.limits.max_body_bytes);
-    QuickAck();
     bhttp::async_read_header(
         *stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });

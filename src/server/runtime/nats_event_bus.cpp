@@ -22,13 +22,21 @@ bool IsToken(const std::string& s) {
 
 }  // namespace
 
-// The ordered consumer's subscription and what its callback reaches. The callback holds
-// MU while it runs, so the bus, once it has cleared BUS under MU, is never called again;
-// the library frees this with its last callback (on completion).
+// One push consumer's subscription and what its callback reaches. The callback holds MU
+// while it runs, so the bus, once it has cleared BUS under MU, is never called again; the
+// library frees this with its last callback (on completion).
+//
+// The consumer is a plain ephemeral one, not the library's "ordered" consumer: libnats
+// 3.4 recreates an ordered consumer on a thread of its own that frees the consumer's name
+// while natsSubscription_Unsubscribe may still be formatting it (a use-after-free that
+// AddressSanitizer caught after a server restart). The ordering is kept here instead: a
+// gap in the consumer's sequence marks the tail broken and the bus follows again.
 struct NatsEventBus::Tail {
   std::mutex mu;
   NatsEventBus* bus = nullptr;
   natsSubscription* sub = nullptr;
+  uint64_t next_delivery = 1;  // the consumer sequence the next message must carry
+  bool broken = false;
 };
 
 NatsEventBus::NatsEventBus(std::shared_ptr<NatsConnection> conn, NatsEventBusOptions options)
@@ -63,8 +71,8 @@ NatsEventBus::NatsEventBus(std::shared_ptr<NatsConnection> conn, NatsEventBusOpt
   });
   last_seq_ = last;
   Follow(last >= options_.cache ? last - options_.cache + 1 : 1);
-  // After a reconnection the server may have restarted and lost the ordered consumer
-  // (it lives in memory): the next reader follows the stream again from the cache's end.
+  // After a reconnection the server may have restarted and lost the consumer (it lives
+  // in memory): the next reader follows the stream again from the cache's end.
   reconnect_listener_ = conn_->AddReconnectListener([this] { stale_ = true; });
 }
 
@@ -96,10 +104,11 @@ void NatsEventBus::Follow(uint64_t from) {
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = stream_.c_str();
-  so.Ordered = true;  // no acks; the library restarts it where it stopped on a gap
+  so.Config.AckPolicy = js_AckNone;  // a live view: nothing is redelivered, gaps are refetched
   so.Config.DeliverPolicy = js_DeliverByStartSequence;
   so.Config.OptStartSeq = std::max<uint64_t>(from, 1);
-  so.Config.Heartbeat = 1000 * kNsPerMs;  // a lost consumer is noticed in seconds
+  so.Config.MemoryStorage = true;  // lost with a server restart, which a reconnection handles
+  so.Config.InactiveThreshold = 30'000 * kNsPerMs;  // a vanished process leaves none behind
   const std::string all = subject_prefix_ + ">";
   auto* ref = new std::shared_ptr<Tail>(tail);
   natsSubscription* sub = nullptr;
@@ -110,7 +119,7 @@ void NatsEventBus::Follow(uint64_t from) {
           [](natsConnection*, natsSubscription*, natsMsg* m, void* p) {
             auto& t = **static_cast<std::shared_ptr<Tail>*>(p);
             std::lock_guard lock(t.mu);
-            if (t.bus) t.bus->OnMessage(m);
+            if (t.bus && !t.broken) t.bus->OnMessage(t, m);
             natsMsg_Destroy(m);
           },
           ref, nullptr, &so, jerr);
@@ -152,11 +161,26 @@ std::optional<BusMessage> NatsEventBus::Decode(natsMsg* m, uint64_t seq) const {
   return out;
 }
 
-void NatsEventBus::OnMessage(natsMsg* m) {
+void NatsEventBus::OnMessage(Tail& tail, natsMsg* m) {
   jsMsgMetaData* meta = nullptr;
   if (natsMsg_GetMetaData(&meta, m) != NATS_OK) return;
   const uint64_t seq = meta->Sequence.Stream;
+  const uint64_t delivery = meta->Sequence.Consumer;
   jsMsgMetaData_Destroy(meta);
+  if (delivery != tail.next_delivery) {
+    // Messages were lost on the way (a slow reader's overflow): follow again after the
+    // last one cached, at the next read.
+    tail.broken = true;
+    spdlog::warn("event bus {}: delivery {} where {} was due; following again", stream_, delivery,
+                 tail.next_delivery);
+    {
+      std::lock_guard lock(mu_);
+      stale_ = true;
+    }
+    cv_.notify_all();
+    return;
+  }
+  ++tail.next_delivery;
   auto msg = Decode(m, seq);
   if (!msg) return;
   {
@@ -251,7 +275,7 @@ std::vector<BusMessage> NatsEventBus::Read(uint64_t after, std::chrono::millisec
     // Until there is something new, and (read-your-writes) the cache has caught up with
     // what this process published.
     cv_.wait_for(lock, timeout, [&] {
-      return closed_ ||
+      return closed_ || stale_ ||
              (!cache_.empty() && cache_.back().seq > after && cache_.back().seq >= published_);
     });
     if (cache_.empty() || max == 0) return out;

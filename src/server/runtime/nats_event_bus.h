@@ -1,7 +1,7 @@
 // EventBus on a JetStream stream (docs/distributed.md, "Live events"): every server
 // process publishes into one stream and reads it back, so the sequence numbers (the SSE
 // ids) are the stream's and any process serves any console. Each process follows the
-// stream with an ordered consumer into a cache of the latest messages; a reader further
+// stream with an ephemeral push consumer into a cache of the latest messages; a reader further
 // behind than the cache is served from the stream itself.
 #pragma once
 
@@ -46,8 +46,8 @@ class NatsEventBus final : public EventBus {
 
  private:
   struct Tail;
-  void Follow(uint64_t from);  // (re)starts the ordered consumer at sequence FROM
-  void OnMessage(natsMsg* m);
+  void Follow(uint64_t from);  // (re)starts the consumer at stream sequence FROM
+  void OnMessage(Tail& tail, natsMsg* m);
   std::vector<BusMessage> FromStream(uint64_t after, uint64_t before, size_t max);
   std::optional<BusMessage> Decode(natsMsg* m, uint64_t seq) const;
 
@@ -55,8 +55,9 @@ class NatsEventBus final : public EventBus {
   NatsEventBusOptions options_;
   std::string stream_, subject_prefix_;
   uint64_t reconnect_listener_ = 0;
-  // Set on reconnection: the server may have restarted and lost the ordered consumer (it
-  // lives in memory), so the next reader follows the stream again from the cache's end.
+  // Set on reconnection (the server may have restarted and lost the consumer, which lives
+  // in memory) or on a gap in the deliveries: the next reader follows the stream again
+  // from the cache's end.
   std::atomic<bool> stale_{false};
   std::shared_ptr<Tail> tail_;
   std::mutex follow_mu_;

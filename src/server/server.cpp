@@ -251,9 +251,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.keys = ServerKeys::LoadOrCreate(m.options.data_dir);
   m.db = OpenArchiveDb(m.options.data_dir / "archive.db");
   AttachAuditKey(*m.db, m.keys.audit_key);
-  m.shared_state = std::make_unique<runtime::MemorySharedState>();
-  m.accounts =
-      std::make_unique<AccountService>(*m.db, m.keys.data_key, m.options.security, *m.shared_state);
+  m.runtime = runtime::Runtime::Embedded();
+  m.accounts = std::make_unique<AccountService>(*m.db, m.keys.data_key, m.options.security,
+                                                *m.runtime.state);
   m.initial_passwords = m.accounts->Bootstrap();
   // The bootstrap integration token (admin.token, readable only on this machine) carries
   // integration roles only and is good for 30 days from each start (R4.2.1.1).
@@ -335,7 +335,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
           [&m](const std::string& code, const std::vector<fs::path>& files) {
             m.persons->FinishDelete(code, files);
           }});
-  m.deletions->ResumeUnfinished();
+  if (m.runtime.leader->IsLeader(runtime::kJobDeletions)) m.deletions->ResumeUnfinished();
   m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
   m.exports = std::make_unique<ExportService>(
       ExportDeps{m.db.get(), m.accounts.get(),
@@ -404,14 +404,19 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     if (m.accounts->CountViews(p, 1)) m.RaiseRiskAlarm(p);
   });
   RegisterDeviceHandlers(m.router, *m.devices);
-  // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
-  m.AddViidRoutes();
   // Each record in its own archive transaction: the events live in events.db.
   const AuditRecorder audit = [&m](const std::string& actor, const std::string& action,
                                    const std::string& object, const json& detail) {
     auto conn = m.db->Acquire();
     Audit(conn, actor, action, object, detail);
   };
+  // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
+  m.StartSnapshotService();
+  RegisterViidHandlers(m.router, m.viid,
+                       {[&m](const Principal& p) { return m.ScopedDevices(p); },
+                        [&m](const Principal& p) { return m.ScopedBuildings(p); },
+                        {},
+                        audit});
   RegisterEventHandlers(m.router, *m.events,
                         {[&m](const Principal& p) { return m.ScopedDevices(p); }, audit});
   RegisterMaintenanceHandlers(
@@ -555,11 +560,52 @@ void Server::Start() {
   m.site_thresholds->Start();
 }
 
+void Server::Impl::StartSnapshotService() {
+  ViidDeps deps;
+  deps.data_dir = options.data_dir;
+  deps.events = events.get();
+  deps.archive = db.get();
+  deps.index = [this] { return index.get(); };
+  deps.model_dir = options.model_dir;
+  deps.model_version = gate->model_version();
+  deps.thresholds_file = options.thresholds_file.empty()
+                             ? match::DefaultThresholdsPath(options.model_dir)
+                             : options.thresholds_file;
+  deps.site_level = [this](int64_t building,
+                           match::SecurityLevel l) -> std::optional<match::LevelSetting> {
+    std::optional<int64_t> site;
+    {
+      auto conn = db->AcquireReader();
+      site = storage::SiteThresholdsRepo::SiteOfBuilding(conn, building);
+    }
+    if (!site) return std::nullopt;
+    const auto t = site_thresholds->ForSite(*site);
+    if (!t) return std::nullopt;
+    return t->at(l);
+  };
+  deps.stopping = &stopping;
+  deps.retention_months = [this] { return Retention().snapshot_months; };
+  deps.queue = runtime.recognition.get();
+  deps.bus = runtime.events.get();
+  deps.state = runtime.state.get();
+  deps.leader = runtime.leader.get();
+  deps.distributed = runtime.distributed();
+  viid = std::make_shared<ViidService>(std::move(deps), keys.events_key, ViidOptions{});
+  viid->Start();
+}
+
 void Server::Impl::StartBackground() {
   if (options.retention_interval_s <= 0) return;
   retention_thread = std::thread([this] {
     std::unique_lock lock(bg_mu);
     while (!stopping) {
+      if (!runtime.leader->IsLeader(runtime::kJobRetention)) {
+        // Another process holds the job: look again soon, it may go away.
+        bg_cv.wait_for(lock,
+                       std::chrono::seconds(std::min<int64_t>(15, options.retention_interval_s)),
+                       [this] { return stopping.load(); });
+        continue;
+      }
       lock.unlock();
       try {
         const RetentionPolicy policy = Retention();
@@ -590,6 +636,7 @@ void Server::Stop() {
     m.http->Stop();
     m.started = false;
   }
+  if (m.viid) m.viid->Stop();
   if (m.site_thresholds) m.site_thresholds->Stop();
   if (m.retention_thread.joinable()) m.retention_thread.join();
   for (auto& t : m.workers)

@@ -31,11 +31,12 @@
 #include "server/http/router.h"
 #include "server/matching/site_thresholds.h"
 #include "server/retention.h"
-#include "server/runtime/embedded.h"
+#include "server/runtime/runtime.h"
 #include "server/server.h"
 #include "server/settings/retention_settings.h"
 #include "server/sqlite_db.h"
 #include "server/storage_health.h"
+#include "server/viid/viid_service.h"
 
 #include "server/events/event_store.h"
 
@@ -62,7 +63,9 @@ struct Server::Impl {
   float match_threshold = 0.60f;
   // The thresholds file's levels (nullopt without one): the base of every site's levels.
   std::optional<match::Thresholds> base_thresholds;
-  std::unique_ptr<runtime::MemorySharedState> shared_state;  // counters, nonces (embedded)
+  // The queue, live stream, shared state and leases this process runs on (embedded by
+  // default; server/runtime/runtime.h). Before every service that uses them.
+  runtime::Runtime runtime;
   std::unique_ptr<AccountService> accounts;
   std::unique_ptr<RetentionSettings> retention_settings;
   std::unique_ptr<ExportService> exports;
@@ -73,6 +76,9 @@ struct Server::Impl {
   // Per-site levels (server/matching/site_thresholds.h). Before the router: the snapshot
   // service, owned by the route handlers, asks it for levels until it is destroyed.
   std::unique_ptr<SiteThresholds> site_thresholds;
+  // The snapshot service (GA/T 1400 cameras, viid/viid_service.h), shared with its route
+  // handlers; after the event store, the index and the site levels it uses.
+  std::shared_ptr<ViidService> viid;
   // The data disk: 507 on a full disk, the storage_full alarm, /healthz (storage_health.h).
   std::unique_ptr<StorageHealth> storage;
   Router router;
@@ -80,9 +86,6 @@ struct Server::Impl {
   std::unique_ptr<http::HttpServer> http;  // the main listener and the camera listener
   int bound_port = 0;
   int camera_port = 0;  // 0 = no camera listener
-  // Per-camera source-address check for GA/T 1400 requests (after digest authentication,
-  // http/viid_handlers.cpp): false = refused (403). Empty = every address the listener admitted.
-  std::function<bool(const std::string& camera_id, const http::Request& req)> camera_source_allowed;
   bool started = false;
   // Background work (imports, retention) stops with the server.
   std::mutex bg_mu;
@@ -107,9 +110,8 @@ struct Server::Impl {
   void LoadIndex();
   // Retention schedule (events); started by Server::Start.
   void StartBackground();
-
-  // Route groups (one file each).
-  void AddViidRoutes();  // GA/T 1400 intake (http/viid_handlers.cpp)
+  // Creates and starts the snapshot service on this process's runtime.
+  void StartSnapshotService();
 
   // After every authenticated admin request: audits refusals and views of a person's
   // archive or photos, counts them for the risk warning (R4.2.2.1).

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -35,6 +36,7 @@ class FaceGate;
 struct Principal;
 class StorageHealth;
 class SiteThresholds;
+class ViidService;
 
 // Login, logout, one's password, TOTP and sessions (http/access_handlers.cpp).
 void RegisterSessionHandlers(Router& router, AccountService& accounts);
@@ -71,6 +73,19 @@ struct EventHandlerDeps {
 // Events: the device upload, queries, snapshots, quarantine, alarms and their state
 // (http/event_handlers.cpp).
 void RegisterEventHandlers(Router& router, EventStore& events, EventHandlerDeps deps);
+
+struct ViidHandlerDeps {
+  std::function<std::optional<std::vector<std::string>>(const Principal&)> scoped_devices;
+  // The building ids in a principal's sites (snapshot cameras); nullopt = every building.
+  std::function<std::optional<std::vector<int64_t>>(const Principal&)> scoped_buildings;
+  // A camera's own source-address list (http/address_list.h), checked after its digest
+  // login: false = 403. Empty = every address the camera listener admitted.
+  std::function<bool(const std::string& camera_id, const http::Request& req)> camera_source_allowed;
+  AuditRecorder audit;  // camera changes, capture views, rules, webhook, forwarding
+};
+// GA/T 1400 intake and the admin side of snapshot cameras (http/viid_handlers.cpp). The
+// handlers share SVC: it lives as long as the router.
+void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, ViidHandlerDeps deps);
 
 struct MaintenanceDeps {
   EventStore* events = nullptr;

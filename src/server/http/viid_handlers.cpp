@@ -11,9 +11,10 @@
 
 #include "protocol/api_error.h"
 #include "protocol/viid.h"
-#include "server/audit/audit_log.h"
-#include "server/server_state.h"
-#include "server/storage/site_thresholds_repo.h"
+#include "server/access/account_support.h"
+#include "server/access/principal.h"
+#include "server/http/handlers.h"
+#include "server/http/router.h"
 #include "server/thumbnail.h"
 #include "server/viid/viid_service.h"
 
@@ -69,52 +70,24 @@ std::vector<QueryParam> ReportParams() {
 
 }  // namespace
 
-void Server::Impl::AddViidRoutes() {
-  ViidDeps deps;
-  deps.data_dir = options.data_dir;
-  deps.events = events.get();
-  deps.archive = db.get();
-  deps.index = [this] { return index.get(); };
-  deps.model_dir = options.model_dir;
-  deps.model_version = gate->model_version();
-  deps.thresholds_file = options.thresholds_file.empty()
-                             ? match::DefaultThresholdsPath(options.model_dir)
-                             : options.thresholds_file;
-  deps.site_level = [this](int64_t building,
-                           match::SecurityLevel l) -> std::optional<match::LevelSetting> {
-    std::optional<int64_t> site;
-    {
-      auto conn = db->AcquireReader();
-      site = storage::SiteThresholdsRepo::SiteOfBuilding(conn, building);
-    }
-    if (!site) return std::nullopt;
-    const auto t = site_thresholds->ForSite(*site);
-    if (!t) return std::nullopt;
-    return t->at(l);
-  };
-  deps.stopping = &stopping;
-  // Owned by the route handlers: destroyed with the router, before the event store and
-  // the index it uses (Server::Impl member order); its threads stop with the server.
-  ViidOptions vo;
-  deps.retention_months = [this] { return Retention().snapshot_months; };
-  auto svc = std::make_shared<ViidService>(std::move(deps), keys.events_key, vo);
-  svc->Start();
+void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, ViidHandlerDeps deps) {
+  const auto ctx = std::make_shared<const ViidHandlerDeps>(std::move(deps));
 
   // ---- GA/T 1400 (digest-authenticated by the handler) ----
-  auto gat = [this, svc](const char* path, bool require_digest, auto&& body_handler) {
+  auto gat = [&router, ctx, svc](const char* path, bool require_digest, auto&& body_handler) {
     router
         .Add("POST", path, "GA/T 1400", Auth::kNone,
              std::string("GA/T 1400 ") + path +
                  " (HTTP Digest MD5 qop=auth; answers ResponseStatusObject)",
-             [this, svc, require_digest, body_handler](Request& r) {
+             [ctx, svc, require_digest, body_handler](Request& r) {
                auto who = svc->Authenticate(
                    r.http.method, r.http.target, r.http.Header("Authorization"),
                    r.http.Header("User-Identify"), Remote(r.http), require_digest);
                if (auto* refused = std::get_if<ViidService::ViidAnswer>(&who))
                  return Answer(*refused);
                // The camera's own source-address list (server_state.h), when one is wired.
-               if (camera_source_allowed &&
-                   !camera_source_allowed(std::get<std::string>(who), r.http))
+               if (ctx->camera_source_allowed &&
+                   !ctx->camera_source_allowed(std::get<std::string>(who), r.http))
                  throw protocol::ApiError(
                      403, "forbidden",
                      "摄像机来源地址不符 / camera not allowed from " + Remote(r.http));
@@ -157,9 +130,8 @@ void Server::Impl::AddViidRoutes() {
     return !buildings || (d.building_id && std::find(buildings->begin(), buildings->end(),
                                                      *d.building_id) != buildings->end());
   };
-  auto require_camera = [this, svc, camera_in_scope](const Principal& p,
-                                                     const std::string& camera) {
-    const auto buildings = ScopedBuildings(p);
+  auto require_camera = [ctx, svc, camera_in_scope](const Principal& p, const std::string& camera) {
+    const auto buildings = ctx->scoped_buildings(p);
     if (!buildings) return;
     for (const auto& d : svc->Devices())
       if (d.id == camera && camera_in_scope(buildings, d)) return;
@@ -172,12 +144,12 @@ void Server::Impl::AddViidRoutes() {
 
   // Report rows of devices and cameras outside the caller's sites are left out (the first
   // TOP rows that remain are kept).
-  auto scope_report = [this, svc, camera_in_scope](const Principal& p, json rep,
-                                                   size_t top = size_t(-1)) {
-    const auto devices = ScopedDevices(p);
+  auto scope_report = [ctx, svc, camera_in_scope](const Principal& p, json rep,
+                                                  size_t top = size_t(-1)) {
+    const auto devices = ctx->scoped_devices(p);
     if (!devices) return rep;
     std::set<std::string> keep(devices->begin(), devices->end());
-    const auto buildings = ScopedBuildings(p);
+    const auto buildings = ctx->scoped_buildings(p);
     for (const auto& d : svc->Devices())
       if (camera_in_scope(buildings, d)) keep.insert(d.id);
     json items = json::array();
@@ -193,7 +165,7 @@ void Server::Impl::AddViidRoutes() {
       .Add("POST", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
            "Add a GA/T 1400 camera: its DeviceID is the digest username (password stored as "
            "sealed HA1)",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              ViidDevice d;
              d.id = r.body["id"].get<std::string>();
              d.name = r.body.value("name", d.id);
@@ -205,9 +177,8 @@ void Server::Impl::AddViidRoutes() {
              d.linked_device = r.body.value("linked_device", "");
              d = svc->AddDevice(d, r.body["password"].get<std::string>());
              {
-               auto conn = db->Acquire();
-               Audit(conn, r.actor, "viid_device_add", "viid/devices/" + d.id,
-                     {{"name", d.name}, {"place", d.place}});
+               ctx->audit(r.actor, "viid_device_add", "viid/devices/" + d.id,
+                          {{"name", d.name}, {"place", d.place}});
              }
              return Reply::Json(d.ToJson(), 201);
            })
@@ -221,8 +192,8 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/viid/devices", "snapshot cameras", Auth::kAdmin,
            "GA/T 1400 cameras with registration state",
-           [this, svc, camera_in_scope](Request& r) {
-             const auto buildings = ScopedBuildings(r.principal);
+           [ctx, svc, camera_in_scope](Request& r) {
+             const auto buildings = ctx->scoped_buildings(r.principal);
              json items = json::array();
              for (const auto& d : svc->Devices())
                if (camera_in_scope(buildings, d)) items.push_back(d.ToJson());
@@ -233,11 +204,10 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("DELETE", "/api/v1/viid/devices/{id}", "snapshot cameras", Auth::kAdmin,
            "Revoke a GA/T 1400 camera (its captures stay)",
-           [this, svc, require_camera](Request& r) {
+           [ctx, svc, require_camera](Request& r) {
              require_camera(r.principal, r.Path("id"));
              if (!svc->RemoveDevice(r.Path("id"))) NotFound("viid device " + r.Path("id"));
-             auto conn = db->Acquire();
-             Audit(conn, r.actor, "viid_device_revoke", "viid/devices/" + r.Path("id"));
+             ctx->audit(r.actor, "viid_device_revoke", "viid/devices/" + r.Path("id"), json());
              return Reply::Json({{"revoked", r.Path("id")}});
            })
       .Perm("devices.manage");
@@ -246,7 +216,7 @@ void Server::Impl::AddViidRoutes() {
       .Add("GET", "/api/v1/viid/devices/{id}/preview", "snapshot cameras", Auth::kAdmin,
            "The camera's latest frame: the scene image of its latest capture, else the face "
            "(JPEG; audited). Poll it for a live preview",
-           [this, svc, require_camera](Request& r) {
+           [ctx, svc, require_camera](Request& r) {
              const std::string& dev = r.Path("id");
              require_camera(r.principal, dev);
              CaptureQuery q;
@@ -261,8 +231,8 @@ void Server::Impl::AddViidRoutes() {
                if (img["type"] == viid::kImageTypeScene) n = img["n"].get<int>();
              const auto jpeg = svc->CaptureImage(id, n);
              {
-               auto conn = db->Acquire();
-               Audit(conn, r.actor, "capture_view", "captures/" + id + "/" + std::to_string(n));
+               ctx->audit(r.actor, "capture_view", "captures/" + id + "/" + std::to_string(n),
+                          json());
              }
              Reply rep = Reply::Jpeg({jpeg.begin(), jpeg.end()});
              rep.headers.emplace_back("Cache-Control", "no-store");
@@ -348,9 +318,9 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/captures", "snapshot cameras", Auth::kAdmin,
            "Captured faces with their recognition result, newest first",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              CaptureQuery q;
-             q.buildings = ScopedBuildings(r.principal);
+             q.buildings = ctx->scoped_buildings(r.principal);
              q.from_ms = r.QueryInt("from_ms", 0, 0, int64_t(1) << 53);
              q.to_ms = r.QueryInt("to_ms", 0, 0, int64_t(1) << 53);
              q.device = r.Query("device").value_or("");
@@ -376,9 +346,9 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/captures/latest", "snapshot cameras", Auth::kAdmin,
            "The latest capture of every camera (live preview of recent captures)",
-           [this, svc, camera_in_scope](Request& r) {
+           [ctx, svc, camera_in_scope](Request& r) {
              json items = svc->Latest();
-             if (const auto buildings = ScopedBuildings(r.principal)) {
+             if (const auto buildings = ctx->scoped_buildings(r.principal)) {
                std::set<std::string> cameras;
                for (const auto& d : svc->Devices())
                  if (camera_in_scope(buildings, d)) cameras.insert(d.id);
@@ -403,17 +373,14 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/captures/{id}/images/{n}", "snapshot cameras", Auth::kAdmin,
            "A capture's image (decrypted JPEG; audited)",
-           [this, svc, require_capture](Request& r) {
+           [ctx, svc, require_capture](Request& r) {
              ThumbnailSize(r);  // a bad size: 400 before anything is read or audited
              require_capture(r.principal, r.Path("id"));
              const std::string& ns = r.Path("n");
              if (ns.empty() || ns.size() > 2 || ns.find_first_not_of("0123456789") != ns.npos)
                NotFound("image " + ns);
              const auto jpeg = svc->CaptureImage(r.Path("id"), std::stoi(ns));
-             {
-               auto conn = db->Acquire();
-               Audit(conn, r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns);
-             }
+             { ctx->audit(r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns, json()); }
              return Reply::Jpeg(SizedImage(r, {jpeg.begin(), jpeg.end()}));
            })
       .Perm("photos.read")
@@ -444,13 +411,13 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/strangers", "snapshot cameras", Auth::kAdmin,
            "Visitor identities (clusters of unknown faces) with counts per camera and time",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              const Paging p = ReadPaging(r);
              return Reply::Json(svc->Strangers(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
                                                r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
                                                r.Query("device").value_or(""),
                                                r.QueryInt("min_count", 1, 1, 1000000), p.limit,
-                                               p.offset, ScopedBuildings(r.principal)));
+                                               p.offset, ctx->scoped_buildings(r.principal)));
            })
       .Perm("events.read")
       .Query(PagingParams({{"from_ms", JType::kInteger, "capture time ≥"},
@@ -461,11 +428,11 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/strangers/{id}", "snapshot cameras", Auth::kAdmin,
            "One visitor identity with its latest 100 captures",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              const std::string& ids = r.Path("id");
              if (ids.empty() || ids.size() > 15 || ids.find_first_not_of("0123456789") != ids.npos)
                NotFound("stranger " + ids);
-             return Reply::Json(svc->Stranger(std::stoll(ids), ScopedBuildings(r.principal)));
+             return Reply::Json(svc->Stranger(std::stoll(ids), ctx->scoped_buildings(r.principal)));
            })
       .Perm("events.read");
 
@@ -484,16 +451,15 @@ void Server::Impl::AddViidRoutes() {
       .Add("POST", "/api/v1/alert-rules", "alerts", Auth::kAdmin,
            "Add an alert rule (repeated_stranger, stranger_at_night, tenant_absent, "
            "shared_authorisation, blacklist)",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              AlertRule rule;
              rule.type = r.body["type"].get<std::string>();
              rule.name = r.body.value("name", "");
              rule.enabled = r.body.value("enabled", true);
              rule.params = r.body.value("params", json::object());
              rule = svc->AddRule(rule);
-             auto conn = db->Acquire();
-             Audit(conn, r.actor, "alert_rule_add", "alert-rules/" + std::to_string(rule.id),
-                   rule.ToJson());
+             ctx->audit(r.actor, "alert_rule_add", "alert-rules/" + std::to_string(rule.id),
+                        rule.ToJson());
              return Reply::Json(rule.ToJson(), 201);
            })
       .Perm("config.manage")
@@ -505,13 +471,12 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("PATCH", "/api/v1/alert-rules/{id}", "alerts", Auth::kAdmin,
            "Change an alert rule's name, enabled flag or parameters",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              const std::string& ids = r.Path("id");
              if (ids.empty() || ids.size() > 15 || ids.find_first_not_of("0123456789") != ids.npos)
                NotFound("rule " + ids);
              const AlertRule rule = svc->UpdateRule(std::stoll(ids), r.body);
-             auto conn = db->Acquire();
-             Audit(conn, r.actor, "alert_rule_change", "alert-rules/" + ids, r.body);
+             ctx->audit(r.actor, "alert_rule_change", "alert-rules/" + ids, r.body);
              return Reply::Json(rule.ToJson());
            })
       .Perm("config.manage")
@@ -520,14 +485,13 @@ void Server::Impl::AddViidRoutes() {
 
   router
       .Add("DELETE", "/api/v1/alert-rules/{id}", "alerts", Auth::kAdmin, "Remove an alert rule",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              const std::string& ids = r.Path("id");
              if (ids.empty() || ids.size() > 15 ||
                  ids.find_first_not_of("0123456789") != ids.npos ||
                  !svc->RemoveRule(std::stoll(ids)))
                NotFound("rule " + ids);
-             auto conn = db->Acquire();
-             Audit(conn, r.actor, "alert_rule_remove", "alert-rules/" + ids);
+             ctx->audit(r.actor, "alert_rule_remove", "alert-rules/" + ids, json());
              return Reply::Json({{"removed", std::stoll(ids)}});
            })
       .Perm("config.manage");
@@ -554,10 +518,9 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("PUT", "/api/v1/alerts/webhook", "alerts", Auth::kAdmin,
            "Set the alarm webhook: every alarm is POSTed as JSON, retried until 2xx (\"\" = off)",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              svc->SetWebhook(r.body["url"].get<std::string>());
-             auto conn = db->Acquire();
-             Audit(conn, r.actor, "webhook_set", "alerts/webhook", r.body);
+             ctx->audit(r.actor, "webhook_set", "alerts/webhook", r.body);
              return Reply::Json(svc->Webhook());
            })
       .Perm("config.manage")
@@ -574,12 +537,11 @@ void Server::Impl::AddViidRoutes() {
            "Forward recognised captures (and, for http, alarms) to an upper platform: kind "
            "http (JSON POST) or gat1400 (FaceListObject to url + /VIID/Faces, HTTP Digest); "
            "\"\" = off. Durable outbox, retried in order",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              svc->SetForward(r.body);
              json detail = r.body;
              detail.erase("password");
-             auto conn = db->Acquire();
-             Audit(conn, r.actor, "forward_set", "viid/forward", detail);
+             ctx->audit(r.actor, "forward_set", "viid/forward", detail);
              return Reply::Json(svc->Forward());
            })
       .Perm("config.manage")
@@ -592,11 +554,10 @@ void Server::Impl::AddViidRoutes() {
       .Add("POST", "/api/v1/viid/retention/run", "maintenance", Auth::kAdmin,
            "Delete captures, their images and idle stranger clusters older than the snapshot "
            "retention (also hourly)",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              int64_t cutoff = 0;
              const int64_t total = svc->RetainExpired(&cutoff);
-             auto conn = db->Acquire();
-             Audit(conn, r.actor, "capture_retention", "captures", {{"deleted", total}});
+             ctx->audit(r.actor, "capture_retention", "captures", {{"deleted", total}});
              return Reply::Json({{"deleted", total}, {"before_ms", cutoff}});
            })
       .Perm("maintenance");
@@ -613,7 +574,7 @@ void Server::Impl::AddViidRoutes() {
            "Live events as text/event-stream (event: access | alarm | capture). Each response "
            "carries what is new after Last-Event-ID (or ?after=) and ends; with nothing new it "
            "holds up to 15 s and sends \": ping\". Reconnect with the last id",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              uint64_t after = 0;
              const std::string last = r.http.Header("Last-Event-ID");
              if (!last.empty() && last.size() < 20 &&
@@ -631,7 +592,7 @@ void Server::Impl::AddViidRoutes() {
              rep.body = "retry: 1000\n";
              // An account limited to sites gets its devices' access records and alarms;
              // captures have no device site (snapshot cameras) and are left out.
-             const auto devices = ScopedDevices(r.principal);
+             const auto devices = ctx->scoped_devices(r.principal);
              for (const auto& m : msgs) {
                if (devices &&
                    (m.event == "capture" ||
@@ -675,12 +636,12 @@ void Server::Impl::AddViidRoutes() {
   router
       .Add("GET", "/api/v1/reports/strangers", "reports", Auth::kAdmin,
            "Stranger captures, distinct and new visitor identities per day",
-           [this, svc](Request& r) {
+           [ctx, svc](Request& r) {
              const json rep =
                  svc->StrangerReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
                                      r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
                                      int(r.QueryInt("utc_offset_minutes", 480, -840, 840)),
-                                     ScopedBuildings(r.principal));
+                                     ctx->scoped_buildings(r.principal));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "strangers")
                                                                 : Reply::Json(rep);
            })

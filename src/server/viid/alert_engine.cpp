@@ -9,8 +9,10 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/uuid.h"
 #include "crypto/bytes.h"
 #include "server/events/event_store.h"
+#include "server/runtime/runtime.h"
 #include "server/storage/alert_repo.h"
 #include "server/storage/capture_repo.h"
 #include "server/storage/stranger_repo.h"
@@ -263,8 +265,10 @@ void ViidService::Periodic() {
   while (!Stopping()) {
     lock.unlock();
     try {
-      EvaluatePeriodic(NowMs());
-      RetainExpired();
+      if (leader_->IsLeader(runtime::kJobSnapshotRules)) {
+        EvaluatePeriodic(NowMs());
+        RetainExpired();
+      }
     } catch (const std::exception& e) {
       spdlog::error("viid: periodic rules / retention failed: {}", e.what());
     }

@@ -86,10 +86,7 @@ std::optional<ViidDevice> ViidService::Device(const std::string& id) {
 }
 
 bool ViidService::RemoveDevice(const std::string& id) {
-  {
-    std::lock_guard lock(session_mu_);
-    sessions_.erase(id);
-  }
+  EndSession(id);
   auto conn = db_->Acquire();
   // Revoked, not deleted: its captures keep naming it.
   return ViidCameraRepo::Revoke(conn, id);

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/uuid.h"
 #include "crypto/bytes.h"
 #include "server/retention.h"
 #include "server/storage/capture_repo.h"
@@ -82,14 +83,9 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
   // Images given only as a URL are fetched from the uploading camera itself (image_fetch.h).
   const size_t fetched = cameras::ResolveStoragePaths(parsed, remote_addr, options_.image_fetch);
   const int64_t now = NowMs();
-  {
-    // Any accepted request keeps a registration alive (the standard's registration lapses
-    // only without requests).
-    std::lock_guard lock(session_mu_);
-    auto it = sessions_.find(device);
-    if (it != sessions_.end() && it->second.addr == remote_addr && it->second.expires_ms > now)
-      it->second.expires_ms = now + options_.session_ttl_ms;
-  }
+  // Any accepted request keeps a registration alive (the standard's registration lapses
+  // only without requests).
+  if (SessionAddr(device) == remote_addr) KeepSession(device, remote_addr);
   std::vector<viid::ResponseStatus> statuses;
   struct Pending {
     std::string id;
@@ -201,7 +197,9 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
                device, remote_addr, jobs.size(), parsed.errors.size(), fetched);
   for (const auto& e : parsed.errors)
     spdlog::info("viid: face '{}' of camera {} refused: {}", e.face_id, device, e.message);
-  for (auto& j : jobs) queue_->Push(std::move(j));
+  for (auto& j : jobs)
+    queue_->Push({std::move(j.capture_id), std::string(j.face_jpeg.begin(), j.face_jpeg.end()),
+                  j.enqueued_ms});
   ViidAnswer a;
   a.body = viid::ToJson(statuses);
   return a;

@@ -24,6 +24,22 @@ using cameras::NowMs;
 using cameras::StatusAnswer;
 using storage::ViidCameraRepo;
 
+namespace {
+const std::string kSessionPrefix = "viid.session.";
+}  // namespace
+
+std::optional<std::string> ViidService::SessionAddr(const std::string& device) {
+  return state_->Get(kSessionPrefix + device);
+}
+
+void ViidService::KeepSession(const std::string& device, const std::string& addr) {
+  state_->Put(kSessionPrefix + device, addr, std::chrono::milliseconds(options_.session_ttl_ms));
+}
+
+void ViidService::EndSession(const std::string& device) {
+  state_->Remove(kSessionPrefix + device);
+}
+
 std::string ViidService::NewNonce(int64_t now_ms) const {
   const std::string t = std::to_string(now_ms);
   const auto mac = crypto::HmacSm3(nonce_key_, options_.realm + "|" + t);
@@ -139,24 +155,22 @@ std::variant<std::string, ViidService::ViidAnswer> ViidService::Authenticate(
                           "设备已吊销 / device revoked", c.username);
     if (!fresh) return challenge(true, "stale nonce");
     const uint32_t nc = uint32_t(std::stoul(c.nc, nullptr, 16));
-    bool replayed = false;
-    {
-      std::lock_guard lock(session_mu_);
-      if (nonce_counts_.size() > 10000) nonce_counts_.clear();
-      auto [it, inserted] = nonce_counts_.emplace(c.nonce, nc);
-      if (!inserted) {
-        replayed = nc <= it->second;
-        if (!replayed) it->second = nc;
-      }
+    // Each (nonce, count) pair is taken once, in the shared state so that every server
+    // agrees; the nonce's highest count refuses a count that goes back. Both live as long
+    // as the nonce is fresh.
+    const std::chrono::milliseconds ttl(options_.nonce_ttl_ms + 60'000);
+    const std::string key = "viid.nc." + c.nonce;
+    bool replayed = !state_->PutIfAbsent(key + "." + std::to_string(nc), "1", ttl);
+    if (!replayed) {
+      const auto highest = state_->Get(key);
+      replayed = highest && nc <= uint32_t(std::stoul(*highest));
+      if (!replayed) state_->Put(key, std::to_string(nc), ttl);
     }
     if (replayed) return failed(c.username, "nonce count replayed");
     return c.username;
   }
   if (!require_digest && !user_identify.empty()) {
-    std::lock_guard lock(session_mu_);
-    auto it = sessions_.find(user_identify);
-    if (it != sessions_.end() && it->second.addr == remote_addr && it->second.expires_ms > now)
-      return user_identify;
+    if (SessionAddr(user_identify) == remote_addr) return user_identify;
   }
   return challenge(false, "credentials required");
 }
@@ -178,10 +192,7 @@ ViidService::ViidAnswer ViidService::Register(const std::string& device, const s
     auto conn = db_->Acquire();
     ViidCameraRepo::SetRegistered(conn, id, now);
   }
-  {
-    std::lock_guard lock(session_mu_);
-    sessions_[id] = {remote_addr, now + options_.session_ttl_ms};
-  }
+  KeepSession(id, remote_addr);
   spdlog::info("viid: camera {} registered from {}", id, remote_addr);
   return StatusAnswer(Outcome::kOk, viid::kPathRegister, viid::kOk, "正常 / OK", id);
 }
@@ -199,10 +210,7 @@ ViidService::ViidAnswer ViidService::Unregister(const std::string& device,
     return StatusAnswer(Outcome::kRefused, viid::kPathUnRegister, viid::kInvalidOperation,
                         "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
                         id);
-  {
-    std::lock_guard lock(session_mu_);
-    sessions_.erase(id);
-  }
+  EndSession(id);
   auto conn = db_->Acquire();
   ViidCameraRepo::SetUnregistered(conn, id);
   spdlog::info("viid: camera {} unregistered", id);
@@ -226,16 +234,12 @@ ViidService::ViidAnswer ViidService::Keepalive(const std::string& device, const 
   // Only a registration this server holds, from the address that registered and not lapsed,
   // is kept alive; any other keepalive is answered like an unregistered device's, so that the
   // camera registers again (a GA/T 1400 registration expires without requests).
-  bool known = false;
-  {
-    std::lock_guard lock(session_mu_);
-    auto it = sessions_.find(id);
-    known = it != sessions_.end() && it->second.addr == remote_addr && it->second.expires_ms > now;
-    if (known)
-      it->second.expires_ms = now + options_.session_ttl_ms;
-    else if (it != sessions_.end())
-      sessions_.erase(it);
-  }
+  const auto addr = SessionAddr(id);
+  const bool known = addr == remote_addr;
+  if (known)
+    KeepSession(id, remote_addr);
+  else if (addr)
+    EndSession(id);
   auto conn = db_->Acquire();
   if (!known) {
     ViidCameraRepo::SetUnregistered(conn, id);

@@ -12,6 +12,7 @@
 #include "crypto/envelope.h"
 #include "server/events/event_store.h"
 #include "server/http/outbound_client.h"
+#include "server/runtime/runtime.h"
 #include "server/storage/forward_repo.h"
 #include "server/storage/viid_events_reader.h"
 #include "server/viid/common.h"
@@ -31,6 +32,12 @@ void ViidService::Tail() {
   int64_t event_seq = 0, alarm_id = 0;
   bool init = false;
   while (!Stopping()) {
+    if (!leader_->IsLeader(runtime::kJobEventTail)) {
+      init = false;  // another process publishes; from now on once this one takes over
+      std::unique_lock lock(bg_mu_);
+      bg_cv_.wait_for(lock, std::chrono::seconds(1));
+      continue;
+    }
     try {
       storage::ViidEventsReader r(deps_.events->database_file());
       if (!init) {
@@ -40,16 +47,16 @@ void ViidService::Tail() {
         auto conn = db_->Acquire();
         ForwardRepo::AddSetting(conn, "webhook_alarm_cursor", std::to_string(alarm_id));
       }
-      while (!Stopping()) {
+      while (!Stopping() && leader_->IsLeader(runtime::kJobEventTail)) {
         std::vector<std::string> ids;
         for (const auto& e : r.EventsAfter(event_seq, 500)) {
           event_seq = e.seq;
           if (e.kind == "access") ids.push_back(e.id);
         }
-        for (const auto& id : ids) bus_.Publish("access", ToJson(deps_.events->Get(id)));
+        for (const auto& id : ids) bus_->Publish("access", ToJson(deps_.events->Get(id)));
         const std::vector<int64_t> alarms = r.AlarmsAfter(alarm_id, 500);
         if (!alarms.empty()) alarm_id = alarms.back();
-        for (int64_t a : alarms) bus_.Publish("alarm", ToJson(deps_.events->GetAlarm(a)));
+        for (int64_t a : alarms) bus_->Publish("alarm", ToJson(deps_.events->GetAlarm(a)));
         // Webhook: every alarm past the durable cursor goes to the outbox, once.
         int64_t cursor = 0;
         std::string url;
@@ -141,8 +148,17 @@ json ViidService::Webhook() {
   return out;
 }
 
+// Waits a second when another process holds JOB; true when this one may run it now.
+bool ViidService::HoldsJob(const char* job) {
+  if (leader_->IsLeader(job)) return true;
+  std::unique_lock lock(bg_mu_);
+  bg_cv_.wait_for(lock, std::chrono::seconds(1));
+  return false;
+}
+
 void ViidService::WebhookSender() {
   while (!Stopping()) {
+    if (!HoldsJob(runtime::kJobWebhook)) continue;
     std::string url;
     std::vector<storage::OutboxItem> batch;
     int64_t next_wait_ms = 1000;
@@ -256,6 +272,7 @@ void ViidService::ForwardSender() {
   bool have_challenge = false;
   uint32_t nc = 0;
   while (!Stopping()) {
+    if (!HoldsJob(runtime::kJobForward)) continue;
     json fwd;
     std::string password;
     std::vector<storage::OutboxItem> batch;

@@ -33,8 +33,10 @@ void ViidService::Worker() {
   std::unique_ptr<vision::FaceEngine> engine;
   bool engine_failed = false;
   while (!Stopping()) {
-    auto job = queue_->Pop(std::chrono::milliseconds(200));
-    if (!job) continue;
+    auto item = queue_->Pop(std::chrono::milliseconds(200));
+    if (!item) continue;
+    std::optional<RecognitionJob> job(
+        RecognitionJob{item->id, item->enqueued_ms, {item->payload.begin(), item->payload.end()}});
     ++busy_;
     if (!engine && !engine_failed && !deps_.model_version.empty()) {
       try {
@@ -44,15 +46,32 @@ void ViidService::Worker() {
         spdlog::error("viid: no recognition engine: {}", e.what());
       }
     }
+    // Acked once the capture is final (finishing is idempotent: only a `queued` capture is
+    // finished, so a redelivered item does nothing twice); when not even the failure can
+    // be written (the database is away), handed out again later.
+    bool final = true;
     try {
       Recognise(*job, engine.get());
     } catch (const std::exception& e) {
       ++stats_.failed;
       spdlog::error("viid: recognition of {} failed: {}", job->capture_id, e.what());
-      auto conn = db_->Acquire();
-      CaptureRepo::MarkFailed(
-          conn, job->capture_id,
-          json::array({e.what()}).dump(-1, ' ', false, json::error_handler_t::replace), NowMs());
+      try {
+        auto conn = db_->Acquire();
+        CaptureRepo::MarkFailed(
+            conn, job->capture_id,
+            json::array({e.what()}).dump(-1, ' ', false, json::error_handler_t::replace), NowMs());
+      } catch (const std::exception& e2) {
+        final = false;
+        spdlog::error("viid: capture {} stays queued: {}", job->capture_id, e2.what());
+      }
+    }
+    try {
+      if (final)
+        queue_->Ack(*item);
+      else
+        queue_->Nak(*item, std::chrono::seconds(5));
+    } catch (const std::exception& e) {
+      spdlog::warn("viid: work item {}: {}", item->id, e.what());  // redelivered, harmless
     }
     --busy_;
   }
@@ -102,7 +121,12 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
     while (latency > prev && !stats_.latency_max_ms.compare_exchange_weak(prev, latency)) {
     }
     ++stats_.recognised;
-    bus_.Publish("capture", Capture(job.capture_id));
+    try {
+      bus_->Publish("capture", Capture(job.capture_id));
+    } catch (const Error& e) {
+      // The capture is final and stored: the live stream is best effort.
+      spdlog::warn("viid: live stream: capture {}: {}", job.capture_id, e.what());
+    }
     if (state == "done") ForwardCapture(job.capture_id, crop);
   };
   if (!engine) {

@@ -8,7 +8,10 @@
 
 #include "core/error.h"
 #include "crypto/bytes.h"
+#include "crypto/sm3.h"
 #include "match/thresholds.h"
+#include "server/runtime/embedded.h"
+#include "server/runtime/runtime.h"
 #include "server/storage/capture_repo.h"
 #include "server/storage/captures_schema.h"
 #include "server/storage/stranger_repo.h"
@@ -24,15 +27,6 @@ using storage::CaptureRepo;
 using storage::StrangerRepo;
 using storage::ViidCameraRepo;
 
-std::string NewUuid() {
-  auto b = crypto::RandomBytes(16);
-  b[6] = uint8_t((b[6] & 0x0f) | 0x40);
-  b[8] = uint8_t((b[8] & 0x3f) | 0x80);
-  const std::string h = crypto::ToHex(b);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20);
-}
-
 // ---- service ---------------------------------------------------------------------------
 
 ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options)
@@ -40,14 +34,32 @@ ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
       key_(key),
       options_(std::move(options)),
       auth_failures_(options_.auth_failures) {
+  if (!deps_.queue) own_queue_ = std::make_unique<runtime::InProcessQueue>();
+  if (!deps_.bus) own_bus_ = std::make_unique<runtime::InProcessBus>();
+  if (!deps_.state) own_state_ = std::make_unique<runtime::MemorySharedState>();
+  if (!deps_.leader) own_leader_ = std::make_unique<runtime::AlwaysLeader>();
+  queue_ = deps_.queue ? deps_.queue : own_queue_.get();
+  bus_ = deps_.bus ? deps_.bus : own_bus_.get();
+  state_ = deps_.state ? deps_.state : own_state_.get();
+  leader_ = deps_.leader ? deps_.leader : own_leader_.get();
   db_ = storage::OpenCapturesDb(deps_.data_dir / "captures.db");
-  {
-    // Registrations are sessions in memory (sessions_): after a restart none is known, and
-    // the cameras are told to register again at their next keepalive.
+  if (!deps_.distributed) {
+    // Registrations are sessions in this process's memory: after a restart none is known,
+    // and the cameras are told to register again at their next keepalive. (In a shared
+    // state they outlive one server's restart.)
     auto conn = db_->Acquire();
     ViidCameraRepo::UnregisterAll(conn);
   }
-  nonce_key_ = crypto::RandomBytes(32);
+  // Nonces are checked without state (digest_auth.cpp). Embedded, with a key of this
+  // process: a nonce from before a restart is foreign, since the nonce counts it saw are
+  // gone. Shared, with a key every server derives from the data key, so that a camera's
+  // nonce from one server is good on another; the counts are in the shared state too.
+  if (!deps_.distributed) {
+    nonce_key_ = crypto::RandomBytes(32);
+  } else {
+    const auto k = crypto::HmacSm3(key_.bytes(), std::string_view("anju-viid-nonce/v1"));
+    nonce_key_.assign(k.begin(), k.end());
+  }
   float low = 0.53f;
   level_ = {0.60f, 0.04f, 1e-5};
   if (!deps_.model_version.empty() && !deps_.thresholds_file.empty()) {
@@ -71,7 +83,6 @@ ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
       spdlog::error("viid: stranger {} does not open: {}", row.id, e.what());
     }
   }
-  queue_ = std::make_unique<InProcessQueue>();
 }
 
 ViidService::~ViidService() {
@@ -85,10 +96,15 @@ bool ViidService::Stopping() const {
 void ViidService::Start() {
   if (started_) return;
   started_ = true;
-  // Captures that were stored but not recognised before a restart.
-  {
-    auto conn = db_->Acquire();
-    for (auto& id : CaptureRepo::Queued(conn)) queue_->Push({std::move(id), NowMs(), {}});
+  // Captures that were stored but not recognised before a restart (a shared queue drops
+  // the ones it still holds: the capture id is the item's id).
+  if (leader_->IsLeader(runtime::kJobRequeue)) {
+    std::vector<std::string> queued;
+    {
+      auto conn = db_->Acquire();
+      queued = CaptureRepo::Queued(conn);
+    }
+    for (auto& id : queued) queue_->Push({std::move(id), {}, NowMs()});
   }
   for (int i = 0; i < std::max(1, options_.workers); ++i)
     threads_.emplace_back([this] { Worker(); });
@@ -101,8 +117,9 @@ void ViidService::Start() {
 void ViidService::Stop() {
   stop_ = true;
   live_cv_.notify_all();
-  queue_->Close();
-  bus_.Close();
+  // Shared seams belong to the server and outlive this service: only ours close here.
+  if (own_queue_) own_queue_->Close();
+  if (own_bus_) own_bus_->Close();
   bg_cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();

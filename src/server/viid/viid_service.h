@@ -32,12 +32,14 @@
 #include "match/index.h"
 #include "match/thresholds.h"
 #include "protocol/viid.h"
-#include "server/runtime/embedded.h"
+#include "server/runtime/event_bus.h"
+#include "server/runtime/leader.h"
+#include "server/runtime/shared_state.h"
+#include "server/runtime/work_queue.h"
 #include "server/sqlite_db.h"
 #include "server/viid/auth_failures.h"
 #include "server/viid/image_fetch.h"
 #include "server/viid/stranger_clusters.h"
-#include "server/viid/work_queue.h"
 
 namespace anju::server {
 
@@ -97,6 +99,24 @@ struct ViidDeps {
       site_level;
   std::string model_version;
   const std::atomic<bool>* stopping = nullptr;
+  // The runtime seams (server/runtime/runtime.h): the recognition queue, the live stream,
+  // camera sessions and digest nonces, and who runs the singleton jobs (the event tail,
+  // the periodic rules and retention, the webhook and forward senders). Null: embedded
+  // ones of the service's own.
+  runtime::WorkQueue* queue = nullptr;
+  runtime::EventBus* bus = nullptr;
+  runtime::SharedState* state = nullptr;
+  runtime::Leader* leader = nullptr;
+  // The seams are shared by several server processes (runtime::Runtime::distributed()):
+  // camera sessions outlive one server's restart and a nonce is good on every server.
+  bool distributed = false;
+};
+
+// One capture to recognise, as a worker takes it from the queue.
+struct RecognitionJob {
+  std::string capture_id;
+  int64_t enqueued_ms = 0;
+  std::vector<uint8_t> face_jpeg;  // optional: the crop, saves reading it back
 };
 
 // ---- records ---------------------------------------------------------------------------
@@ -249,8 +269,8 @@ class ViidService {
       const std::optional<std::vector<int64_t>>& buildings = std::nullopt);
   nlohmann::json AlertReport(int64_t from_ms, int64_t to_ms, int64_t top);
 
-  runtime::EventBus& bus() { return bus_; }
-  WorkQueue& queue() { return *queue_; }
+  runtime::EventBus& bus() { return *bus_; }
+  runtime::WorkQueue& queue() { return *queue_; }
   const ViidOptions& options() const { return options_; }
 
   struct Stats {
@@ -268,6 +288,7 @@ class ViidService {
   void Tail();
   void Periodic();
   void WebhookSender();
+  bool HoldsJob(const char* job);
   void ForwardSender();
   void EnqueueForward(const std::string& kind, const nlohmann::json& body);
   void ForwardCapture(const std::string& capture_id, const std::vector<uint8_t>& crop);
@@ -296,17 +317,22 @@ class ViidService {
   crypto::Bytes nonce_key_;
   match::LevelSetting level_;
   std::unique_ptr<StrangerClusters> clusters_;
-  std::unique_ptr<WorkQueue> queue_;
-  runtime::InProcessBus bus_;
+  // The seams in use: DEPS_'s, else these embedded ones.
+  std::unique_ptr<runtime::WorkQueue> own_queue_;
+  std::unique_ptr<runtime::EventBus> own_bus_;
+  std::unique_ptr<runtime::SharedState> own_state_;
+  std::unique_ptr<runtime::Leader> own_leader_;
+  runtime::WorkQueue* queue_ = nullptr;
+  runtime::EventBus* bus_ = nullptr;
+  runtime::SharedState* state_ = nullptr;
+  runtime::Leader* leader_ = nullptr;
   Stats stats_;
 
-  std::mutex session_mu_;
-  struct Session {
-    std::string addr;
-    int64_t expires_ms = 0;
-  };
-  std::map<std::string, Session> sessions_;
-  std::map<std::string, uint32_t> nonce_counts_;  // authenticated nonces → last nc
+  // Camera registrations (User-Identify sessions) in the shared state: the registering
+  // address under "viid.session.<device>", expiring session_ttl_ms after the last request.
+  std::optional<std::string> SessionAddr(const std::string& device);
+  void KeepSession(const std::string& device, const std::string& addr);
+  void EndSession(const std::string& device);
   cameras::AuthFailureWatch auth_failures_;
 
   std::mutex live_mu_;
@@ -325,8 +351,5 @@ class ViidService {
 
 // The CSV of a report (UTF-8 with BOM, CRLF): its "columns" in order, one line per item.
 std::string ReportCsv(const nlohmann::json& report);
-
-// A random RFC 4122 version-4 UUID (lower case).
-std::string NewUuid();
 
 }  // namespace anju::server

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/api_error.h"
-#include "server/json_schema.h"
+#include "server/http/json_schema.h"
 
 using namespace anju;
 using namespace anju::server;

@@ -18,7 +18,7 @@
 
 #include "core/error.h"
 #include "crypto/keyfile.h"
-#include "server/backup.h"
+#include "server/backup/backup.h"
 #include "server/server.h"
 
 namespace {
@@ -104,6 +104,11 @@ int main(int argc, char** argv) {
   app.add_option("--camera-listen", camera_listen,
                  "摄像机接入地址 / camera listener HOST:PORT (GA/T 1400 only; plain HTTP unless "
                  "\"camera_tls\" in the config says otherwise)");
+  std::string bus;
+  app.add_option("--bus", bus,
+                 "共享运行时 / the runtime shared by several server processes: "
+                 "nats://HOST:PORT (NATS JetStream; default: embedded, one process; "
+                 "docs/distributed.md)");
   bool plain_http = false;
   app.add_flag("--plain-http", plain_http,
                "不加密的 HTTP，仅供开发 / plain HTTP instead of HTTPS (development only)");
@@ -147,6 +152,7 @@ int main(int argc, char** argv) {
     options.data_dir = data_dir.empty() ? anju::server::DefaultServerDataDir() : fs::path(data_dir);
     if (plain_http) options.tls = false;
     if (!camera_listen.empty()) options.camera_listen = camera_listen;
+    if (!bus.empty()) options.bus = bus;
     if (*reset) {
       // Opens the archive without listening (the running server may stay up: SQLite).
       anju::server::Server server(options);

@@ -7,7 +7,7 @@
 
 #include "command.h"
 #include "crypto/keyfile.h"
-#include "server/backup.h"
+#include "server/backup/backup.h"
 
 namespace anju::cli {
 namespace {

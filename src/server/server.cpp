@@ -32,7 +32,7 @@ namespace anju::server {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-int64_t PersonId(Conn& conn, const std::string& code) {
+int64_t PersonId(db::Conn& conn, const std::string& code) {
   return PersonService::Id(conn, code);
 }
 
@@ -50,6 +50,19 @@ constexpr int64_t kYearS = 365 * kDayS;
 
 [[noreturn]] void BadConfig(const std::string& key, const std::string& why) {
   throw Error(ErrorCode::kInvalidArgument, "config key \"" + key + "\" " + why);
+}
+
+// The seams OPTIONS.bus names (ServerOptions::bus). NATS: Error(kUnavailable) when its
+// server cannot be reached or has no JetStream.
+runtime::Runtime MakeRuntime(const ServerOptions& options) {
+  if (options.bus.empty()) return runtime::Runtime::Embedded();
+  if (!options.bus.starts_with("nats://") && !options.bus.starts_with("tls://"))
+    BadConfig("bus", "must be \"\" (embedded) or nats://HOST:PORT[,…], not " + options.bus);
+  runtime::NatsOptions n;
+  n.url = options.bus;
+  n.prefix = options.bus_prefix;
+  n.name = "anju-server";
+  return runtime::Runtime::Nats(std::move(n));
 }
 
 // An integer config value within [LO, HI], else Error(kInvalidArgument) naming KEY. A
@@ -174,6 +187,10 @@ void ServerOptions::ApplyConfig(const json& c) {
         tls_key_file = v.get<std::string>();
       else if (key == "camera_listen")
         camera_listen = v.get<std::string>();
+      else if (key == "bus")
+        bus = v.get<std::string>();
+      else if (key == "bus_prefix")
+        bus_prefix = v.get<std::string>();
       else if (key == "camera_tls")
         camera_tls = http::ParseTlsMode(v.get<std::string>());
       else if (key == "camera_allow_from") {
@@ -251,7 +268,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.keys = ServerKeys::LoadOrCreate(m.options.data_dir);
   m.db = OpenArchiveDb(m.options.data_dir / "archive.db");
   AttachAuditKey(*m.db, m.keys.audit_key);
-  m.runtime = runtime::Runtime::Embedded();
+  m.runtime = MakeRuntime(m.options);
   m.accounts = std::make_unique<AccountService>(*m.db, m.keys.data_key, m.options.security,
                                                 *m.runtime.state);
   m.initial_passwords = m.accounts->Bootstrap();
@@ -294,7 +311,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.devices = std::make_unique<DeviceService>(
       DeviceDeps{m.db.get(), m.sync.get(), m.keys.data_key, m.keys.server_key.PublicPem(),
                  m.gate->model_version(), m.options.enrolment_code_ttl_ms,
-                 [st = m.site_thresholds.get()](Conn& conn, const std::string& device) {
+                 [st = m.site_thresholds.get()](db::Conn& conn, const std::string& device) {
                    return st->ForTerminals(storage::SiteThresholdsRepo::SiteOfDevice(conn, device));
                  }});
   m.persons = std::make_unique<PersonService>(
@@ -322,14 +339,14 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       *m.db, *m.accounts,
       PersonDeletion{
           // PersonChanged is devices/gallery_log.h's.
-          [](Conn& conn, const std::string& code) {
+          [](db::Conn& conn, const std::string& code) {
             return storage::PersonRepo::IdByCode(conn, code);
           },
-          [&m](Conn& conn, int64_t pid) { return m.persons->DeleteBiometrics(conn, pid); },
-          [](Conn& conn, int64_t pid) {
+          [&m](db::Conn& conn, int64_t pid) { return m.persons->DeleteBiometrics(conn, pid); },
+          [](db::Conn& conn, int64_t pid) {
             storage::ErasePersonalData(conn, pid, DeletionService::kErasedName, NowMs());
           },
-          [&m](Conn& conn, int64_t pid, const std::string& reason) {
+          [&m](db::Conn& conn, int64_t pid, const std::string& reason) {
             m.sync->PersonChanged(conn, pid, reason);
           },
           [&m](const std::string& code, const std::vector<fs::path>& files) {

@@ -22,7 +22,7 @@
 
 #include "server/access/account_service.h"
 #include "server/devices/device_service.h"
-#include "server/face_gate.h"
+#include "server/enrolment/face_gate.h"
 #include "server/http/http_server.h"
 #include "server/matching/site_thresholds.h"
 
@@ -50,7 +50,7 @@ struct ServerOptions {
   http::TlsMode camera_tls = http::TlsMode::kOff;
   std::vector<std::string> camera_allow_from;
   int64_t enrolment_code_ttl_ms = 24 * 3600 * 1000;
-  // Retention (R3.3.2.6, server/retention.h): run at start and then every interval;
+  // Retention (R3.3.2.6, server/retention/retention.h): run at start and then every interval;
   // 0 = never scheduled (POST /api/v1/admin/retention/run only). Periods in months,
   // 0 = keep forever.
   int64_t retention_interval_s = 3600;
@@ -72,6 +72,13 @@ struct ServerOptions {
   bool tls = true;
   std::filesystem::path tls_cert_file;
   std::filesystem::path tls_key_file;
+  // The runtime seams (docs/distributed.md): "" = embedded, everything in this process;
+  // "nats://HOST:PORT[,nats://…]" = NATS JetStream, shared by every server process of the
+  // installation (the recognition queue, the live stream, camera sessions and nonces,
+  // login counters and lockouts, the leases of the singleton jobs). BUS_PREFIX namespaces
+  // its subjects, streams and buckets (two installations on one NATS).
+  std::string bus;
+  std::string bus_prefix = "anju";
   // Lockout, sessions, passwords, TOTP, risk warnings (server/accounts.h).
   SecurityPolicy security;
   // Per-site calibration after gallery changes (server/matching/site_thresholds.h).
@@ -82,7 +89,8 @@ struct ServerOptions {
   // "retention_interval_s", "snapshot_retention_months", "video_retention_months",
   // "event_retention_months", "quarantine_retention_months", "check_liveness",
   // "console_dir", "backup_dir", "import_dir", "tls", "tls_cert_file", "tls_key_file",
-  // "camera_listen", "camera_tls", "camera_allow_from", "http_io_threads", "max_connections",
+  // "camera_listen", "camera_tls", "camera_allow_from", "bus", "bus_prefix",
+  // "http_io_threads", "max_connections",
   // "max_connections_per_address", "header_timeout_s", "idle_timeout_s", "body_timeout_s",
   // and "security": {"max_failures",
   // "lockout_s", "source_max_failures", "idle_timeout_s", "session_max_s",

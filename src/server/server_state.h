@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "crypto/tls_cert.h"
+#include "db/db.h"
 #include "match/index.h"
 #include "match/thresholds.h"
 #include "server/access/account_service.h"
@@ -25,17 +26,16 @@
 #include "server/devices/device_service.h"
 #include "server/devices/gallery_log.h"
 #include "server/enrolment/enrolment_service.h"
-#include "server/face_gate.h"
+#include "server/enrolment/face_gate.h"
+#include "server/health/storage_health.h"
 #include "server/http/console_files.h"
 #include "server/http/http_server.h"
 #include "server/http/router.h"
 #include "server/matching/site_thresholds.h"
-#include "server/retention.h"
+#include "server/retention/retention.h"
+#include "server/retention/retention_settings.h"
 #include "server/runtime/runtime.h"
 #include "server/server.h"
-#include "server/settings/retention_settings.h"
-#include "server/sqlite_db.h"
-#include "server/storage_health.h"
 #include "server/viid/viid_service.h"
 
 #include "server/events/event_store.h"
@@ -45,7 +45,7 @@ namespace anju::server {
 struct Server::Impl {
   ServerOptions options;
   ServerKeys keys;
-  std::unique_ptr<Database> db;
+  std::unique_ptr<db::Db> db;
   std::unique_ptr<FaceGate> gate;
   std::unique_ptr<GalleryLog> sync;
   // Devices, their keys and the device protocol (devices/device_service.h).
@@ -93,7 +93,7 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::vector<std::thread> workers;
   std::thread retention_thread;
-  // The retention periods in force (settings/retention_settings.h); every run reads them.
+  // The retention periods in force (retention/retention_settings.h); every run reads them.
   RetentionPolicy Retention() { return retention_settings->Current(); }
 
   // Authorization: Bearer <session or API token> (access/account_service.h).
@@ -106,7 +106,7 @@ struct Server::Impl {
   // The building ids in P's sites (snapshot cameras); nullopt = every building.
   std::optional<std::vector<int64_t>> ScopedBuildings(const Principal& p);
   // PersonId, and 404 when the person is outside P's sites; the caller holds db->mutex().
-  int64_t ScopedPersonId(Conn& conn, const Principal& p, const std::string& code);
+  int64_t ScopedPersonId(db::Conn& conn, const Principal& p, const std::string& code);
   void LoadIndex();
   // Retention schedule (events); started by Server::Start.
   void StartBackground();
@@ -128,6 +128,6 @@ inline nlohmann::json J(const std::optional<int64_t>& v) {
 // 404 not_found naming the thing.
 [[noreturn]] void NotFound(const std::string& what);
 // Looks up a person's row id by identity code (404 when unknown). Caller holds the db lock.
-int64_t PersonId(Conn& conn, const std::string& code);
+int64_t PersonId(db::Conn& conn, const std::string& code);
 
 }  // namespace anju::server

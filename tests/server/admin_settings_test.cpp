@@ -4,7 +4,7 @@
 #include <chrono>
 #include <filesystem>
 
-#include "server/retention.h"
+#include "server/retention/retention.h"
 #include "server_test_support.h"
 #include "testing.h"
 

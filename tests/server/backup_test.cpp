@@ -1,7 +1,7 @@
 // Backup and restore (R3.3.2.5, R3.3.2.1): online copy of every database and file into an
 // SM4-encrypted, authenticated archive; backup -> wipe -> restore gives the same data;
 // tampered, truncated and wrong-key archives are refused.
-#include "server/backup.h"
+#include "server/backup/backup.h"
 #include "core/error.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Retention (R3.3.2.6): snapshots after 12 months, video references after 3 months,
 // deletion is real (files unlinked, rows gone, database file shrinks) and audited.
-#include "server/retention.h"
+#include "server/retention/retention.h"
 #include "core/error.h"
 
 #include <gtest/gtest.h>

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "crypto/keyfile.h"
-#include "server/backup.h"
+#include "server/backup/backup.h"
 #include "server/storage/archive_schema.h"
 #include "server_test_support.h"
 #include "testing.h"

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/storage_health.h"
+#include "server/health/storage_health.h"
 #include "server_test_support.h"
 #include "testing.h"
 

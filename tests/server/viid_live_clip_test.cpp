@@ -18,7 +18,7 @@
 #include "capture/capturer.h"
 #include "capture/live_preview.h"
 #include "capture/viid_uploader.h"
-#include "server/retention.h"
+#include "server/retention/retention.h"
 #include "server_test_support.h"
 #include "store/outbox.h"
 #include "testing.h"
@@ -289,7 +289,7 @@ TEST_F(LiveClipTest, ClipUploadedSealedServedAndRetained) {
   const int64_t t1 = wall_ms();
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body["deleted"], 1);
-  // Calendar months, as the event store's retention counts them (server/retention.h), not
+  // Calendar months, as the event store's retention counts them (server/retention/retention.h), not
   // months of 30.44 days.
   EXPECT_GE(r.body["before_ms"].get<int64_t>(), MonthsBefore(t0, 12));
   EXPECT_LE(r.body["before_ms"].get<int64_t>(), MonthsBefore(t1, 12));

@@ -111,7 +111,7 @@ void WriteHead(const KeyState& k, int64_t id, const std::string& hash, int64_t t
 // cannot be written turns the commit into a rollback (no audit record without its head),
 // and a crash in between leaves the head one transaction ahead, which AttachAuditKey
 // records at the next start.
-void WriteHeadBeforeCommit(Conn& conn, const std::shared_ptr<KeyState>& k, int64_t id) {
+void WriteHeadBeforeCommit(db::Conn& conn, const std::shared_ptr<KeyState>& k, int64_t id) {
   conn.BeforeCommit([k, id] {
     if (!k->pending || k->pending_id != id) return;  // a later record's hook writes it
     try {
@@ -134,7 +134,7 @@ crypto::Sm3Digest FromHexDigest(const std::string& hex) {
 }
 
 // Chains records written before the chain existed (schema v3). Returns the last hash.
-crypto::Sm3Digest ChainLegacy(Conn& conn) {
+crypto::Sm3Digest ChainLegacy(db::Conn& conn) {
   crypto::Sm3Digest prev{};
   std::vector<std::pair<int64_t, std::string>> updates;
   AuditRepo::ForEach(conn, [&](const AuditRecord& r) {
@@ -157,14 +157,14 @@ struct Last {
   crypto::Sm3Digest hash{};
 };
 
-Last LastRecord(Conn& conn) {
+Last LastRecord(db::Conn& conn) {
   const auto last = AuditRepo::Last(conn);
   if (!last) return {};
   if (last->second.empty()) return {last->first, ChainLegacy(conn)};
   return {last->first, FromHexDigest(last->second)};
 }
 
-void WriteCheckpoint(Conn& conn, KeyState& k, const std::string& reason, bool force) {
+void WriteCheckpoint(db::Conn& conn, KeyState& k, const std::string& reason, bool force) {
   const auto last_cp = AuditRepo::LastCheckpoint(conn);
   const int64_t last_cp_audit = last_cp ? last_cp->audit_id : 0;
   const int64_t last_cp_time = last_cp ? last_cp->time_ms : 0;
@@ -188,11 +188,11 @@ void WriteCheckpoint(Conn& conn, KeyState& k, const std::string& reason, bool fo
   AuditRepo::InsertCheckpoint(conn, cp);
 }
 
-int64_t AppendLocked(Conn& conn, const AuditEntry& e, const std::shared_ptr<KeyState>& k,
+int64_t AppendLocked(db::Conn& conn, const AuditEntry& e, const std::shared_ptr<KeyState>& k,
                      const std::string& cp_reason) {
   // Its own transaction in autocommit mode (record and checkpoint commit together), part of
   // the caller's otherwise.
-  Transaction tx(conn);
+  db::Transaction tx(conn);
   const Last last = LastRecord(conn);
   AuditRecord r;
   r.id = last.id + 1;
@@ -244,7 +244,7 @@ struct Problem {
 };
 
 // The verification on a raw connection (the server's or a read-only one).
-AuditVerifyResult VerifyHandle(Conn& h, const std::optional<crypto::DataKey>& key,
+AuditVerifyResult VerifyHandle(db::Conn& h, const std::optional<crypto::DataKey>& key,
                                const fs::path& head_file) {
   AuditVerifyResult res;
   res.keyed = key.has_value();
@@ -294,9 +294,8 @@ AuditVerifyResult VerifyHandle(Conn& h, const std::optional<crypto::DataKey>& ke
   std::map<int64_t, std::string> hashes_at_cp;  // recomputed hash at each checkpointed id
   AuditRepo::ForEach(h, [&](const AuditRecord& r) {
     if (r.id != prev_id + 1) {
-      problems.push_back({prev_id + 1, "记录缺失 / records " + std::to_string(prev_id + 1) +
-                                           ".." + std::to_string(r.id - 1) +
-                                           " are missing (deleted)"});
+      problems.push_back({prev_id + 1, "记录缺失 / records " + std::to_string(prev_id + 1) + ".." +
+                                           std::to_string(r.id - 1) + " are missing (deleted)"});
       return false;
     }
     if (r.hash.empty()) {
@@ -405,7 +404,8 @@ std::unique_ptr<db::Db> OpenReadOnly(const fs::path& file) {
   return db::OpenSqlite(file, {}, o);
 }
 
-size_t ExportHandle(Conn& h, const AuditQuery& q, const std::string& format, std::ostream& out) {
+size_t ExportHandle(db::Conn& h, const AuditQuery& q, const std::string& format,
+                    std::ostream& out) {
   if (format != "csv" && format != "json")
     throw Error(ErrorCode::kInvalidArgument,
                 "导出格式只能是 csv 或 json / export format must be csv or json");
@@ -425,11 +425,11 @@ size_t ExportHandle(Conn& h, const AuditQuery& q, const std::string& format, std
 
 }  // namespace
 
-int64_t Audit(Conn& conn, const AuditEntry& entry) {
+int64_t Audit(db::Conn& conn, const AuditEntry& entry) {
   return AppendLocked(conn, entry, Lookup(conn.owner()), "records");
 }
 
-void Audit(Conn& conn, const std::string& actor, const std::string& action,
+void Audit(db::Conn& conn, const std::string& actor, const std::string& action,
            const std::string& object, const json& detail) {
   AuditEntry e;
   e.actor = actor;
@@ -439,12 +439,12 @@ void Audit(Conn& conn, const std::string& actor, const std::string& action,
   Audit(conn, e);
 }
 
-void History(Conn& conn, int64_t person_id, const std::string& action, const std::string& actor,
+void History(db::Conn& conn, int64_t person_id, const std::string& action, const std::string& actor,
              const json& detail) {
   AuditRepo::InsertHistory(conn, person_id, action, detail.dump(), actor, NowMs());
 }
 
-void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy policy) {
+void AttachAuditKey(db::Db& db, const crypto::DataKey& audit_key, AuditPolicy policy) {
   auto k = std::make_shared<KeyState>(
       KeyState{audit_key, MacKey(audit_key), std::move(policy), false, 0, 0, ""});
   if (k->policy.head_file.empty()) k->policy.head_file = DefaultHead(db.file());
@@ -454,7 +454,7 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
     Registry()[&db] = k;
   }
 
-  Transaction tx(conn);
+  db::Transaction tx(conn);
   const Last last = LastRecord(conn);  // chains legacy records
   const bool have_checkpoints = AuditRepo::LastCheckpoint(conn).has_value();
   // Compare the head with the log; a mismatch is itself written into the log.
@@ -507,7 +507,7 @@ void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy 
   tx.Commit();
 }
 
-void DetachAuditKey(Database& db) {
+void DetachAuditKey(db::Db& db) {
   const auto k = Lookup(&db);
   if (!k) return;
   {
@@ -522,7 +522,7 @@ void DetachAuditKey(Database& db) {
   Registry().erase(&db);
 }
 
-void AuditCheckpoint(Conn& conn, const std::string& reason) {
+void AuditCheckpoint(db::Conn& conn, const std::string& reason) {
   const auto k = Lookup(conn.owner());
   if (!k) return;
   WriteCheckpoint(conn, *k, reason, true);
@@ -539,11 +539,11 @@ json AuditVerifyResult::ToJson() const {
   return j;
 }
 
-AuditVerifyResult VerifyAudit(Conn& conn, const std::optional<crypto::DataKey>& audit_key,
+AuditVerifyResult VerifyAudit(db::Conn& conn, const std::optional<crypto::DataKey>& audit_key,
                               const fs::path& head_file) {
-  return VerifyHandle(conn, audit_key,
-                      head_file.empty() && conn.owner() ? DefaultHead(conn.owner()->file())
-                                                        : head_file);
+  return VerifyHandle(
+      conn, audit_key,
+      head_file.empty() && conn.owner() ? DefaultHead(conn.owner()->file()) : head_file);
 }
 
 AuditVerifyResult VerifyAuditFile(const fs::path& archive_db,
@@ -569,11 +569,11 @@ json ToJson(const AuditRecord& r) {
           {"hash", r.hash}};
 }
 
-std::vector<AuditRecord> ReadAudit(Conn& conn, const AuditQuery& q) {
+std::vector<AuditRecord> ReadAudit(db::Conn& conn, const AuditQuery& q) {
   return AuditRepo::Query(conn, q, false);
 }
 
-json LatestAudit(Conn& conn, const std::string& action) {
+json LatestAudit(db::Conn& conn, const std::string& action) {
   const auto r = AuditRepo::LatestWithAction(conn, action);
   if (!r) return nullptr;
   json detail;
@@ -585,7 +585,7 @@ json LatestAudit(Conn& conn, const std::string& action) {
   return {{"time_ms", r->time_ms}, {"actor", r->actor}, {"detail", detail}};
 }
 
-size_t ExportAudit(Conn& conn, const AuditQuery& q, const std::string& format,
+size_t ExportAudit(db::Conn& conn, const AuditQuery& q, const std::string& format,
                    std::ostream& out) {
   return ExportHandle(conn, q, format, out);
 }

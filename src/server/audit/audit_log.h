@@ -32,7 +32,7 @@
 
 #include "core/clock.h"
 #include "crypto/envelope.h"
-#include "server/sqlite_db.h"
+#include "db/db.h"
 #include "server/storage/audit_repo.h"
 
 namespace anju::server {
@@ -50,10 +50,10 @@ struct AuditEntry {
 // Appends one record (and a checkpoint when one is due) on the caller's connection, inside
 // its transaction when there is one, so the record commits with the change it describes.
 // Returns the record id.
-int64_t Audit(Conn& conn, const AuditEntry& entry);
-void Audit(Conn& conn, const std::string& actor, const std::string& action,
+int64_t Audit(db::Conn& conn, const AuditEntry& entry);
+void Audit(db::Conn& conn, const std::string& actor, const std::string& action,
            const std::string& object, const nlohmann::json& detail = nlohmann::json::object());
-void History(Conn& conn, int64_t person_id, const std::string& action, const std::string& actor,
+void History(db::Conn& conn, int64_t person_id, const std::string& action, const std::string& actor,
              const nlohmann::json& detail = nlohmann::json::object());
 
 struct AuditPolicy {
@@ -68,11 +68,11 @@ struct AuditPolicy {
 // head and committing, a restored backup, or tampering) and writes a checkpoint. Without it
 // Audit() still chains records but writes no checkpoint and no head file. The head file is
 // written just before each commit that added records (db::Conn::BeforeCommit).
-void AttachAuditKey(Database& db, const crypto::DataKey& audit_key, AuditPolicy policy = {});
+void AttachAuditKey(db::Db& db, const crypto::DataKey& audit_key, AuditPolicy policy = {});
 // Writes a "shutdown" checkpoint and forgets the key (call before closing the database).
-void DetachAuditKey(Database& db);
+void DetachAuditKey(db::Db& db);
 // A checkpoint now if records were added since the last one.
-void AuditCheckpoint(Conn& conn, const std::string& reason);
+void AuditCheckpoint(db::Conn& conn, const std::string& reason);
 
 struct AuditVerifyResult {
   bool ok = false;
@@ -89,7 +89,7 @@ struct AuditVerifyResult {
 // is checked (which proves nothing against someone who recomputes it: keyed stays false).
 // Never throws for tampered content; throws Error for an unreadable database.
 // On the caller's connection. HEAD_FILE empty = next to the database.
-AuditVerifyResult VerifyAudit(Conn& conn, const std::optional<crypto::DataKey>& audit_key,
+AuditVerifyResult VerifyAudit(db::Conn& conn, const std::optional<crypto::DataKey>& audit_key,
                               const std::filesystem::path& head_file = {});
 // Opens ARCHIVE_DB read-only (safe while the server runs).
 AuditVerifyResult VerifyAuditFile(const std::filesystem::path& archive_db,
@@ -98,13 +98,14 @@ AuditVerifyResult VerifyAuditFile(const std::filesystem::path& archive_db,
 
 nlohmann::json ToJson(const AuditRecord& r);
 
-std::vector<AuditRecord> ReadAudit(Conn& conn, const AuditQuery& q);
+std::vector<AuditRecord> ReadAudit(db::Conn& conn, const AuditQuery& q);
 // The newest record with ACTION as {"time_ms", "actor", "detail"}, or null.
-nlohmann::json LatestAudit(Conn& conn, const std::string& action);
+nlohmann::json LatestAudit(db::Conn& conn, const std::string& action);
 // Writes the records matching Q (limit ignored: all of them) as CSV (UTF-8 with BOM, header
 // row, times ISO 8601 UTC) or JSON lines ("json": one object per line). Returns the count.
 // Throws Error(kInvalidArgument) for another format.
-size_t ExportAudit(Conn& conn, const AuditQuery& q, const std::string& format, std::ostream& out);
+size_t ExportAudit(db::Conn& conn, const AuditQuery& q, const std::string& format,
+                   std::ostream& out);
 size_t ExportAuditFile(const std::filesystem::path& archive_db, const AuditQuery& q,
                        const std::string& format, std::ostream& out);
 

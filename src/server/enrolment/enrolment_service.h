@@ -30,7 +30,7 @@
 #include "match/index.h"
 #include "server/access/principal.h"
 #include "server/devices/gallery_log.h"
-#include "server/face_gate.h"
+#include "server/enrolment/face_gate.h"
 
 namespace anju::server {
 

@@ -43,7 +43,7 @@ std::optional<std::vector<int64_t>> Server::Impl::ScopedBuildings(const Principa
   return scope.Buildings(conn);
 }
 
-int64_t Server::Impl::ScopedPersonId(Conn& conn, const Principal& p, const std::string& code) {
+int64_t Server::Impl::ScopedPersonId(db::Conn& conn, const Principal& p, const std::string& code) {
   const int64_t id = PersonId(conn, code);
   if (!SiteScope(p).PersonVisible(conn, id)) NotFound("person " + code);
   return id;
@@ -94,7 +94,6 @@ void Server::Impl::CheckScope(const Route& route, const Request& req) {
   }
 }
 
-
 Principal Server::Impl::Authenticate(const http::Request& req) {
   const std::string header = req.Header("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
@@ -109,11 +108,11 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
   if (status == 403) {
     auto conn = db->Acquire();
     Audit(conn, AuditEntry{p.name,
-                          p.source,
-                          "access.denied",
-                          route.method + " " + req.http.path,
-                          "denied",
-                          {{"permission", route.permission}}});
+                           p.source,
+                           "access.denied",
+                           route.method + " " + req.http.path,
+                           "denied",
+                           {{"permission", route.permission}}});
     return;
   }
   // A view of one person's archive or of a face image is audited and counted (R4.2.2.1);
@@ -124,7 +123,11 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
   if (status == 200 && !req.persons_listed.empty()) {
     {
       auto conn = db->Acquire();
-      Audit(conn, AuditEntry{p.name, p.source, "view.person_list", req.http.path, "ok",
+      Audit(conn, AuditEntry{p.name,
+                             p.source,
+                             "view.person_list",
+                             req.http.path,
+                             "ok",
                              {{"records", req.persons_listed.size()}}});
     }
     if (accounts->CountDistinct(p, "person", req.persons_listed)) RaiseRiskAlarm(p);
@@ -134,7 +137,7 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
   {
     auto conn = db->Acquire();
     Audit(conn, AuditEntry{p.name, p.source, image ? "view.photo" : "view.person", req.http.path,
-                          "ok", json::object()});
+                           "ok", json::object()});
   }
   // Polling a camera's live frame (the console's fallback when MJPEG is not available) is
   // one live view, not hundreds of photo reads: audited, not counted towards the risk alarm.

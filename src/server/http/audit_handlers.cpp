@@ -1,5 +1,5 @@
 // The HTTP shape of the audit log (audit/audit_log.h, R4.2.2.1): read, verify, export; and
-// of the administration settings: retention periods (settings/retention_settings.h) and the
+// of the administration settings: retention periods (retention/retention_settings.h) and the
 // key hierarchy with online master-key rotation (audit/key_info.h, R3.3.3.2).
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -8,7 +8,7 @@
 #include "server/audit/audit_log.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
-#include "server/settings/retention_settings.h"
+#include "server/retention/retention_settings.h"
 
 namespace anju::server {
 
@@ -21,10 +21,9 @@ void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKe
            [&archive](Request& r) {
              const Paging p = ReadPaging(r);
              auto conn = archive.Acquire();
-             const auto [records, total] =
-                 storage::AuditRepo::Page(conn, r.Query("action").value_or(""),
-                                          r.Query("object").value_or(""),
-                                          r.Query("actor").value_or(""), p.limit, p.offset);
+             const auto [records, total] = storage::AuditRepo::Page(
+                 conn, r.Query("action").value_or(""), r.Query("object").value_or(""),
+                 r.Query("actor").value_or(""), p.limit, p.offset);
              json items = json::array();
              for (const auto& rec : records) {
                json item = ToJson(rec);
@@ -89,9 +88,10 @@ void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKe
 
 void RegisterAdminHandlers(Router& router, RetentionSettings& retention, int64_t interval_s,
                            std::function<json()> keys, std::function<json(const Request&)> rotate) {
-  router.Add("GET", "/api/v1/admin/retention", "maintenance", Auth::kAdmin, "maintenance",
-             "Retention periods in force (R3.3.2.6), their limits, and the last run",
-             [&retention, interval_s](Request&) { return Reply::Json(retention.Json(interval_s)); });
+  router.Add(
+      "GET", "/api/v1/admin/retention", "maintenance", Auth::kAdmin, "maintenance",
+      "Retention periods in force (R3.3.2.6), their limits, and the last run",
+      [&retention, interval_s](Request&) { return Reply::Json(retention.Json(interval_s)); });
 
   std::vector<Prop> fields;
   for (const auto& l : RetentionSettings::Limits())

@@ -8,10 +8,10 @@
 #include "protocol/api_error.h"
 #include "server/access/account_support.h"
 #include "server/enrolment/enrolment_service.h"
-#include "server/face_gate.h"
+#include "server/enrolment/face_gate.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
-#include "server/thumbnail.h"
+#include "server/http/thumbnail.h"
 
 namespace anju::server {
 

@@ -7,7 +7,7 @@
 #include "server/events/event_store.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
-#include "server/thumbnail.h"
+#include "server/http/thumbnail.h"
 
 namespace anju::server {
 

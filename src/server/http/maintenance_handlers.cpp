@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/paths.h"
-#include "server/backup.h"
+#include "server/backup/backup.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
-#include "server/retention.h"
+#include "server/retention/retention.h"
 
 namespace anju::server {
 

@@ -15,8 +15,8 @@
 
 #include "protocol/api_error.h"
 #include "server/access/principal.h"
+#include "server/http/json_schema.h"
 #include "server/http/message.h"
-#include "server/json_schema.h"
 
 namespace anju::server {
 

@@ -2,9 +2,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
+#include "server/health/storage_health.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
-#include "server/storage_health.h"
 
 namespace anju::server {
 

@@ -15,7 +15,7 @@
 #include "server/access/principal.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
-#include "server/thumbnail.h"
+#include "server/http/thumbnail.h"
 #include "server/viid/viid_service.h"
 
 namespace anju::server {

@@ -42,7 +42,7 @@ json LevelsJson(const match::Thresholds& t, const std::optional<match::Threshold
 
 }  // namespace
 
-SiteThresholds::SiteThresholds(Database& db, const crypto::DataKey& key,
+SiteThresholds::SiteThresholds(db::Db& db, const crypto::DataKey& key,
                                std::optional<match::Thresholds> base,
                                SiteCalibrationOptions options)
     : db_(db), key_(key), base_(std::move(base)), options_(std::move(options)) {
@@ -242,7 +242,7 @@ bool SiteThresholds::Calibrate(int64_t site_id, bool force) {
   for (auto l : match::kAllLevels) levels[match::LevelName(l)] = e.thresholds.at(l).threshold;
   {
     auto conn = db_.Acquire();
-    Transaction tx(conn);
+    db::Transaction tx(conn);
     if (!SiteThresholdsRepo::SiteExists(conn, site_id)) return false;  // deleted meanwhile
     SiteThresholdsRepo::Put(
         conn, {site_id, base_->model_version, e.thresholds.ToJson(), e.fingerprint, e.persons,

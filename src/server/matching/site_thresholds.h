@@ -34,9 +34,9 @@
 #include <vector>
 
 #include "crypto/envelope.h"
+#include "db/db.h"
 #include "match/calibration.h"
 #include "match/thresholds.h"
-#include "server/sqlite_db.h"
 
 namespace anju::server {
 
@@ -53,7 +53,7 @@ class SiteThresholds {
  public:
   // BASE: the shipped levels (nullopt: no thresholds file, nothing is calibrated). KEY opens
   // the features at rest.
-  SiteThresholds(Database& db, const crypto::DataKey& key, std::optional<match::Thresholds> base,
+  SiteThresholds(db::Db& db, const crypto::DataKey& key, std::optional<match::Thresholds> base,
                  SiteCalibrationOptions options);
   ~SiteThresholds();
   SiteThresholds(const SiteThresholds&) = delete;
@@ -100,7 +100,7 @@ class SiteThresholds {
   bool Calibrate(int64_t site_id, bool force);
   std::string BaseId() const;
 
-  Database& db_;
+  db::Db& db_;
   crypto::DataKey key_;
   std::optional<match::Thresholds> base_;
   SiteCalibrationOptions options_;

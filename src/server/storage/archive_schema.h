@@ -1,5 +1,5 @@
 // Schema migrations of archive.db, oldest first. Never edit a released migration: add a
-// new one at the end (Database applies those newer than the stored version).
+// new one at the end (db::Db applies those newer than the stored version).
 #pragma once
 
 #include <filesystem>

@@ -74,79 +74,79 @@ std::string SiteScope::ArchiveSite(const std::string& table) {
   return "";
 }
 
-bool SiteScope::RowVisible(Conn& conn, const std::string& table, int64_t id) const {
+bool SiteScope::RowVisible(db::Conn& conn, const std::string& table, int64_t id) const {
   if (table == "access_groups") return GroupVisible(conn, id);
   const std::string site = ArchiveSite(table);
   if (unscoped() || site.empty()) return true;
-  Stmt s(conn,
-         "SELECT 1 FROM " + table + " WHERE " + table + ".id = ? AND " + SiteCondition(site));
+  db::Stmt s(conn,
+             "SELECT 1 FROM " + table + " WHERE " + table + ".id = ? AND " + SiteCondition(site));
   s.Bind(1, id);
   return s.Step();
 }
 
-bool SiteScope::PersonVisible(Conn& conn, int64_t person_id) const {
+bool SiteScope::PersonVisible(db::Conn& conn, int64_t person_id) const {
   if (unscoped()) return true;
-  Stmt s(conn, "SELECT 1 WHERE " + PersonCondition("?1"));
+  db::Stmt s(conn, "SELECT 1 WHERE " + PersonCondition("?1"));
   s.Bind(1, person_id);
   return s.Step();
 }
 
-bool SiteScope::PersonCodeVisible(Conn& conn, const std::string& code) const {
+bool SiteScope::PersonCodeVisible(db::Conn& conn, const std::string& code) const {
   if (unscoped()) return true;
-  Stmt s(conn, "SELECT 1 FROM persons WHERE code = ? AND " + PersonCondition("id"));
+  db::Stmt s(conn, "SELECT 1 FROM persons WHERE code = ? AND " + PersonCondition("id"));
   s.Bind(1, code);
   return s.Step();
 }
 
-bool SiteScope::DeviceVisible(Conn& conn, const std::string& device_id) const {
+bool SiteScope::DeviceVisible(db::Conn& conn, const std::string& device_id) const {
   if (unscoped()) return true;
-  Stmt s(conn, "SELECT 1 FROM devices WHERE id = ? AND " + SiteCondition("site_id"));
+  db::Stmt s(conn, "SELECT 1 FROM devices WHERE id = ? AND " + SiteCondition("site_id"));
   s.Bind(1, device_id);
   return s.Step();
 }
 
-bool SiteScope::HouseholdVisible(Conn& conn, int64_t household_id) const {
+bool SiteScope::HouseholdVisible(db::Conn& conn, int64_t household_id) const {
   return RowVisible(conn, "households", household_id);
 }
 
-bool SiteScope::GroupVisible(Conn& conn, int64_t group_id) const {
+bool SiteScope::GroupVisible(db::Conn& conn, int64_t group_id) const {
   if (unscoped()) return true;
-  Stmt s(conn, "SELECT 1 WHERE " + GroupCondition("?1"));
+  db::Stmt s(conn, "SELECT 1 WHERE " + GroupCondition("?1"));
   s.Bind(1, group_id);
   return s.Step();
 }
 
-std::optional<std::vector<std::string>> SiteScope::Devices(Conn& conn) const {
+std::optional<std::vector<std::string>> SiteScope::Devices(db::Conn& conn) const {
   if (unscoped()) return std::nullopt;
   std::vector<std::string> out;
-  Stmt s(conn, "SELECT id FROM devices WHERE " + SiteCondition("site_id"));
+  db::Stmt s(conn, "SELECT id FROM devices WHERE " + SiteCondition("site_id"));
   while (s.Step()) out.push_back(s.Text(0));
   return out;
 }
 
-std::optional<std::vector<int64_t>> SiteScope::Buildings(Conn& conn) const {
+std::optional<std::vector<int64_t>> SiteScope::Buildings(db::Conn& conn) const {
   if (unscoped()) return std::nullopt;
   std::vector<int64_t> out;
-  Stmt s(conn, "SELECT id FROM buildings WHERE " + SiteCondition("site_id"));
+  db::Stmt s(conn, "SELECT id FROM buildings WHERE " + SiteCondition("site_id"));
   while (s.Step()) out.push_back(s.Int(0));
   return out;
 }
 
-void SiteScope::RequirePerson(Conn& conn, const std::string& code) const {
+void SiteScope::RequirePerson(db::Conn& conn, const std::string& code) const {
   if (!PersonCodeVisible(conn, code))
     throw Error(ErrorCode::kNotFound, "不存在 / not found: person " + code);
 }
 
-void SiteScope::RequireDevice(Conn& conn, const std::string& device_id) const {
+void SiteScope::RequireDevice(db::Conn& conn, const std::string& device_id) const {
   if (!DeviceVisible(conn, device_id))
     throw Error(ErrorCode::kNotFound, "不存在 / not found: device " + device_id);
 }
 
-bool SiteScope::ImportVisible(Conn& conn, const std::string& import_id,
+bool SiteScope::ImportVisible(db::Conn& conn, const std::string& import_id,
                               const std::string& actor) const {
   // A scoped account sees the imports it started (their rows are of its sites).
   if (unscoped()) return true;
-  Stmt s(conn, "SELECT 1 FROM imports WHERE id = ? AND actor = ?");
+  db::Stmt s(conn, "SELECT 1 FROM imports WHERE id = ? AND actor = ?");
   s.Bind(1, std::string_view(import_id)).Bind(2, actor);
   return s.Step();
 }

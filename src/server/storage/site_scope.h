@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "db/db.h"
 #include "server/access/principal.h"
-#include "server/sqlite_db.h"
 
 namespace anju::server {
 
@@ -59,24 +59,24 @@ class SiteScope {
   static std::string ArchiveSite(const std::string& table);
   // Whether row ID of TABLE is in scope (always for tables with no site; access groups by
   // GroupVisible).
-  bool RowVisible(Conn& conn, const std::string& table, int64_t id) const;
+  bool RowVisible(db::Conn& conn, const std::string& table, int64_t id) const;
 
   // Checks on one object, on the caller's connection.
-  bool PersonVisible(Conn& conn, int64_t person_id) const;
-  bool PersonCodeVisible(Conn& conn, const std::string& code) const;
-  bool DeviceVisible(Conn& conn, const std::string& device_id) const;
-  bool HouseholdVisible(Conn& conn, int64_t household_id) const;
-  bool GroupVisible(Conn& conn, int64_t group_id) const;
+  bool PersonVisible(db::Conn& conn, int64_t person_id) const;
+  bool PersonCodeVisible(db::Conn& conn, const std::string& code) const;
+  bool DeviceVisible(db::Conn& conn, const std::string& device_id) const;
+  bool HouseholdVisible(db::Conn& conn, int64_t household_id) const;
+  bool GroupVisible(db::Conn& conn, int64_t group_id) const;
   // The devices in scope (for the event store, a separate database); nullopt = all.
-  std::optional<std::vector<std::string>> Devices(Conn& conn) const;
+  std::optional<std::vector<std::string>> Devices(db::Conn& conn) const;
   // The buildings in scope (snapshot cameras name their building); nullopt = all.
-  std::optional<std::vector<int64_t>> Buildings(Conn& conn) const;
+  std::optional<std::vector<int64_t>> Buildings(db::Conn& conn) const;
 
   // 404 not_found unless visible (the message is the one a missing object gets).
-  void RequirePerson(Conn& conn, const std::string& code) const;
-  void RequireDevice(Conn& conn, const std::string& device_id) const;
+  void RequirePerson(db::Conn& conn, const std::string& code) const;
+  void RequireDevice(db::Conn& conn, const std::string& device_id) const;
   // Whether a scoped account may see import IMPORT_ID: the ones it started (ACTOR).
-  bool ImportVisible(Conn& conn, const std::string& import_id, const std::string& actor) const;
+  bool ImportVisible(db::Conn& conn, const std::string& import_id, const std::string& actor) const;
 
  private:
   std::string SiteList() const;  // "1,2"

@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "core/uuid.h"
 #include "crypto/bytes.h"
-#include "server/retention.h"
+#include "server/retention/retention.h"
 #include "server/storage/capture_repo.h"
 #include "server/storage/stranger_repo.h"
 #include "server/storage/viid_camera_repo.h"
@@ -152,7 +152,7 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
       if (fd >= 0) ::fsync(fd), ::close(fd);
     }
     auto conn = db_->Acquire();
-    Transaction tx(conn);
+    db::Transaction tx(conn);
     for (const auto& p : pending) {
       const auto& f = *p.face;
       const json box = {f.left_top_x, f.left_top_y, f.right_btm_x, f.right_btm_y};
@@ -211,7 +211,7 @@ int64_t ViidService::RetainExpired(int64_t* before_ms) {
   const int64_t cutoff = months > 0 ? MonthsBefore(now, months) : now;
   if (before_ms) *before_ms = cutoff;
   int64_t total = 0;
-  if (months <= 0) return 0;  // keep forever (server/retention.h)
+  if (months <= 0) return 0;  // keep forever (server/retention/retention.h)
   for (int64_t n; !Stopping() && (n = RetainCaptures(cutoff)) > 0;) total += n;
   return total;
 }
@@ -221,7 +221,7 @@ int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {
   std::vector<fs::path> files;
   {
     auto conn = db_->Acquire();
-    Transaction tx(conn);
+    db::Transaction tx(conn);
     ids = CaptureRepo::OlderThan(conn, before_ms, max);
     for (const auto& id : ids) {
       for (const auto& f : CaptureRepo::Delete(conn, id)) files.push_back(deps_.data_dir / f);

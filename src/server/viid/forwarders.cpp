@@ -79,7 +79,7 @@ void ViidService::Tail() {
             batch.emplace_back(a, std::move(body));
           }
           auto conn = db_->Acquire();
-          Transaction tx(conn);
+          db::Transaction tx(conn);
           for (auto& [a, body] : batch) {
             ForwardRepo::EnqueueWebhook(conn, body.dump(), NowMs());
             cursor = a;
@@ -211,7 +211,7 @@ void ViidService::SetForward(const json& c) {
                  {"alarms", c.value("alarms", true)}};
   const std::string password = c.value("password", "");
   auto conn = db_->Acquire();
-  Transaction tx(conn);
+  db::Transaction tx(conn);
   ForwardRepo::PutSetting(conn, "forward", stored.dump());
   if (c.contains("password"))
     ForwardRepo::PutSetting(

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "crypto/envelope.h"
+#include "db/db.h"
 #include "match/index.h"
 #include "match/thresholds.h"
 #include "protocol/viid.h"
@@ -36,7 +37,6 @@
 #include "server/runtime/leader.h"
 #include "server/runtime/shared_state.h"
 #include "server/runtime/work_queue.h"
-#include "server/sqlite_db.h"
 #include "server/viid/auth_failures.h"
 #include "server/viid/image_fetch.h"
 #include "server/viid/stranger_clusters.h"
@@ -89,7 +89,7 @@ struct ViidDeps {
   // The snapshot retention in force (it may change at run time); unset = options.
   std::function<int()> retention_months;
   EventStore* events = nullptr;
-  Database* archive = nullptr;
+  db::Db* archive = nullptr;
   std::function<match::FeatureIndex*()> index;  // enrolled persons (may return null)
   std::filesystem::path model_dir;
   std::filesystem::path thresholds_file;
@@ -313,7 +313,7 @@ class ViidService {
   ViidDeps deps_;
   crypto::DataKey key_;
   ViidOptions options_;
-  std::unique_ptr<Database> db_;
+  std::unique_ptr<db::Db> db_;
   crypto::Bytes nonce_key_;
   match::LevelSetting level_;
   std::unique_ptr<StrangerClusters> clusters_;

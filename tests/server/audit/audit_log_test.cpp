@@ -125,7 +125,7 @@ class AuditTest : public ::testing::Test {
   fs::path dir_, file_;
   crypto::DataKey key_ = crypto::DataKey::Generate();
   AuditPolicy policy_;
-  std::unique_ptr<Database> db_;
+  std::unique_ptr<db::Db> db_;
 };
 
 TEST_F(AuditTest, IntactChainVerifiesWithCheckpointsAndHead) {
@@ -309,7 +309,7 @@ TEST_F(AuditTest, RolledBackRecordLeavesTheHeadAlone) {
   Write(3);
   {
     auto conn = db_->Acquire();
-    Transaction tx(conn);
+    db::Transaction tx(conn);
     Audit(conn, "alice", "person_create", "persons/X");
     // no Commit: rolled back
   }
@@ -329,8 +329,8 @@ TEST_F(AuditTest, RecordsFromBeforeTheChainAreChained) {
     auto conn = db->Acquire();
     for (int i = 1; i <= 4; ++i)
       conn.Exec("INSERT INTO audit(time_ms, actor, action, object, detail) VALUES(" +
-              std::to_string(1700000000000 + i) + ", 'admin', 'create', 'sites/" +
-              std::to_string(i) + "', '{}')");
+                std::to_string(1700000000000 + i) + ", 'admin', 'create', 'sites/" +
+                std::to_string(i) + "', '{}')");
   }
   EXPECT_FALSE(VerifyAuditFile(file_, std::nullopt).ok);
   Open();

@@ -1,4 +1,4 @@
-#include "server/backup.h"
+#include "server/backup/backup.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
 #include "db/db.h"
-#include "server/storage_health.h"
+#include "server/health/storage_health.h"
 
 namespace anju::server {
 namespace fs = std::filesystem;

@@ -9,7 +9,7 @@
 
 #include "db/db.h"
 #include "server/access/principal.h"
-#include "server/retention.h"
+#include "server/retention/retention.h"
 
 namespace anju::server {
 

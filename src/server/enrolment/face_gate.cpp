@@ -1,4 +1,4 @@
-#include "server/face_gate.h"
+#include "server/enrolment/face_gate.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "server/thumbnail.h"
+#include "server/http/thumbnail.h"
 
 #include <algorithm>
 #include <opencv2/imgcodecs.hpp>

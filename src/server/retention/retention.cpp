@@ -1,4 +1,4 @@
-#include "server/retention.h"
+#include "server/retention/retention.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "server/json_schema.h"
+#include "server/http/json_schema.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "server/settings/retention_settings.h"
+#include "server/retention/retention_settings.h"
 #include "core/error.h"
 
 #include "core/clock.h"

@@ -1,4 +1,4 @@
-#include "server/storage_health.h"
+#include "server/health/storage_health.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
@@ -10,9 +11,7 @@
 namespace anju::protocol {
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return anju::NowMs();  // the process clock (core/clock.h), which tests may replace
 }
 
 std::string NewNonce() {

@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "terminal/mask.h"
 #include "terminal/snapshot.h"
@@ -22,8 +23,7 @@ using video::Clock;
 using SysClock = std::chrono::system_clock;
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SysClock::now().time_since_epoch())
-      .count();
+  return anju::NowMs();  // the process clock (core/clock.h), which tests may replace
 }
 
 double Ms(Clock::duration d) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "protocol/viid.h"
 
@@ -18,9 +19,7 @@ namespace fs = std::filesystem;
 namespace viid = protocol::viid;
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return anju::NowMs();  // the process clock (core/clock.h), which tests may replace
 }
 
 std::string DeviceAad(const std::string& id) {

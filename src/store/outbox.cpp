@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/uuid.h"
 #include "store/sqlite_stmt.h"
 
 namespace anju::store {
@@ -49,38 +50,10 @@ Clock::time_point FromMs(int64_t ms) {
       std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
 }
 
-// fsync a directory so that a newly created file's entry is durable too.
-void SyncDir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 std::string NewOutboxId() {
-  uint8_t b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error(ErrorCode::kInternal, std::string("getrandom: ") + std::strerror(errno));
-    }
-    got += size_t(n);
-  }
-  b[6] = uint8_t((b[6] & 0x0f) | 0x40);  // version 4
-  b[8] = uint8_t((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  s.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
-    s.push_back(hex[b[i] >> 4]);
-    s.push_back(hex[b[i] & 15]);
-  }
-  return s;
+  return NewUuid();  // core/uuid.h: one generator for every id
 }
 
 std::unique_ptr<Outbox> Outbox::Open(const fs::path& file, OutboxOptions options) {

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
 #include "db/db.h"
@@ -109,13 +110,6 @@ class File {
   fs::path path_;
   int fd_ = -1;
 };
-
-void SyncDir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
 
 std::string Hex(const uint8_t* p, size_t n) {
   return crypto::ToHex(crypto::ByteView(p, n));

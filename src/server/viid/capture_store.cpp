@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/uuid.h"
 #include "crypto/bytes.h"
 #include "server/retention/retention.h"
@@ -147,10 +148,7 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
     std::set<fs::path> dirs;
     for (const auto& p : pending)
       for (const auto& f : p.files) dirs.insert(f.parent_path());
-    for (const auto& d : dirs) {
-      const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd >= 0) ::fsync(fd), ::close(fd);
-    }
+    for (const auto& d : dirs) SyncDir(d);
     auto conn = db_->Acquire();
     db::Transaction tx(conn);
     for (const auto& p : pending) {

@@ -109,6 +109,10 @@ int main(int argc, char** argv) {
                  "共享运行时 / the runtime shared by several server processes: "
                  "nats://HOST:PORT (NATS JetStream; default: embedded, one process; "
                  "docs/distributed.md)");
+  std::string blobs_dir;
+  app.add_option("--blobs", blobs_dir,
+                 "抓拍图片目录 / where sealed capture images go (default: the data directory; a "
+                 "shared path when several server processes serve one installation)");
   bool plain_http = false;
   app.add_flag("--plain-http", plain_http,
                "不加密的 HTTP，仅供开发 / plain HTTP instead of HTTPS (development only)");
@@ -153,6 +157,7 @@ int main(int argc, char** argv) {
     if (plain_http) options.tls = false;
     if (!camera_listen.empty()) options.camera_listen = camera_listen;
     if (!bus.empty()) options.bus = bus;
+    if (!blobs_dir.empty()) options.blobs_dir = blobs_dir;
     if (*reset) {
       // Opens the archive without listening (the running server may stay up: SQLite).
       anju::server::Server server(options);

@@ -20,6 +20,7 @@
 #include "server/audit/sealing.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
+#include "server/runtime/embedded.h"
 #include "server/server_state.h"
 #include "server/storage/archive_schema.h"
 #include "server/storage/device_repo.h"
@@ -191,6 +192,8 @@ void ServerOptions::ApplyConfig(const json& c) {
         bus = v.get<std::string>();
       else if (key == "bus_prefix")
         bus_prefix = v.get<std::string>();
+      else if (key == "blobs_dir")
+        blobs_dir = v.get<std::string>();
       else if (key == "camera_tls")
         camera_tls = http::ParseTlsMode(v.get<std::string>());
       else if (key == "camera_allow_from") {
@@ -269,6 +272,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.db = OpenArchiveDb(m.options.data_dir / "archive.db");
   AttachAuditKey(*m.db, m.keys.audit_key);
   m.runtime = MakeRuntime(m.options);
+  m.blobs = std::make_unique<runtime::FileBlobStore>(
+      m.options.blobs_dir.empty() ? m.options.data_dir : m.options.blobs_dir);
   m.accounts = std::make_unique<AccountService>(*m.db, m.keys.data_key, m.options.security,
                                                 *m.runtime.state);
   m.initial_passwords = m.accounts->Bootstrap();
@@ -606,6 +611,7 @@ void Server::Impl::StartSnapshotService() {
   deps.bus = runtime.events.get();
   deps.state = runtime.state.get();
   deps.leader = runtime.leader.get();
+  deps.blobs = blobs.get();
   deps.distributed = runtime.distributed();
   viid = std::make_shared<ViidService>(std::move(deps), keys.events_key, ViidOptions{});
   viid->Start();

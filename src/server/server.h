@@ -79,6 +79,10 @@ struct ServerOptions {
   // its subjects, streams and buckets (two installations on one NATS).
   std::string bus;
   std::string bus_prefix = "anju";
+  // Where sealed capture images are kept (empty: the data directory): a path every
+  // server and worker process of the installation mounts when they run on several
+  // machines (NFS, a cluster file system).
+  std::filesystem::path blobs_dir;
   // Lockout, sessions, passwords, TOTP, risk warnings (server/accounts.h).
   SecurityPolicy security;
   // Per-site calibration after gallery changes (server/matching/site_thresholds.h).
@@ -89,7 +93,7 @@ struct ServerOptions {
   // "retention_interval_s", "snapshot_retention_months", "video_retention_months",
   // "event_retention_months", "quarantine_retention_months", "check_liveness",
   // "console_dir", "backup_dir", "import_dir", "tls", "tls_cert_file", "tls_key_file",
-  // "camera_listen", "camera_tls", "camera_allow_from", "bus", "bus_prefix",
+  // "camera_listen", "camera_tls", "camera_allow_from", "bus", "bus_prefix", "blobs_dir",
   // "http_io_threads", "max_connections",
   // "max_connections_per_address", "header_timeout_s", "idle_timeout_s", "body_timeout_s",
   // and "security": {"max_failures",

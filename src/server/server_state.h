@@ -66,6 +66,8 @@ struct Server::Impl {
   // The queue, live stream, shared state and leases this process runs on (embedded by
   // default; server/runtime/runtime.h). Before every service that uses them.
   runtime::Runtime runtime;
+  // Sealed capture images (runtime/blob_store.h): files under ServerOptions::blobs_dir.
+  std::unique_ptr<runtime::BlobStore> blobs;
   std::unique_ptr<AccountService> accounts;
   std::unique_ptr<RetentionSettings> retention_settings;
   std::unique_ptr<ExportService> exports;

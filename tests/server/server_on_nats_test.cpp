@@ -128,7 +128,8 @@ TEST_F(ServerOnNatsTest, CapturesGoThroughTheJetStreamQueueAndLiveStream) {
   // the same ids the console was given.
   runtime::NatsEventBus peer(Peer());
   std::vector<runtime::BusMessage> seen;
-  for (int i = 0; i < 50 && seen.size() < 3; ++i) {
+  for (int i = 0; i < 100 && seen.size() < 3; ++i) {
+    if (i > 0) std::this_thread::sleep_for(100ms);  // a read returns what has arrived so far
     seen.clear();
     for (auto& m : peer.Read(0, 200ms))
       if (m.event == "capture") seen.push_back(m);

@@ -686,5 +686,46 @@ TEST_F(ViidTest, SharedAuthorisationLinksStrangersToTheTenantWhoOpened) {
   EXPECT_TRUE(ev.body["payload"]["evidence"]["approximate"].get<bool>());
 }
 
+// ServerOptions::blobs_dir: the sealed capture images go to the blob store's directory (a
+// shared path in a multi-server installation), never into the data directory, and are
+// served and retained from there.
+class ViidBlobDirTest : public ViidTest {
+ protected:
+  void Configure(ServerOptions& o) override {
+    o.blobs_dir = dir_.parent_path() / (dir_.filename().string() + "-blobs");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_.parent_path() / (dir_.filename().string() + "-blobs"), ec);
+    ViidTest::TearDown();
+  }
+};
+
+TEST_F(ViidBlobDirTest, CaptureImagesLiveInTheBlobDirectory) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  const fs::path blobs = dir_.parent_path() / (dir_.filename().string() + "-blobs");
+  Camera cam{"CAM-BLOB", "camera-pass-b", {}, false, 0};
+  AddCamera(cam);
+  const auto photo = ReadBytes(Photo(lfw, "Serena_Williams", 1));
+  auto r = CameraSend(cam, viid::kPathFaces, FacesBody(cam.id, {{"F-BLOB", photo}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  WaitRecognised(1);
+  const auto list = Api("GET", "/api/v1/captures");
+  ASSERT_EQ(list.body["total"], 1) << list.body;
+  const std::string id = list.body["items"][0]["id"];
+
+  size_t in_blobs = 0;
+  for (const auto& e : fs::recursive_directory_iterator(blobs / "captures"))
+    if (e.is_regular_file()) {
+      ++in_blobs;
+      EXPECT_NE(e.path().filename().string().find(id), std::string::npos) << e.path();
+    }
+  EXPECT_EQ(in_blobs, 1u);
+  EXPECT_FALSE(fs::exists(dir_ / "captures")) << "an image was written into the data directory";
+  auto img = Raw("GET", "/api/v1/captures/" + id + "/images/0", "", AdminHeaders());
+  ASSERT_EQ(img->status, 200);
+  EXPECT_EQ(std::vector<uint8_t>(img->body.begin(), img->body.end()), photo);
+}
+
 }  // namespace
 }  // namespace anju::server::testing

@@ -27,9 +27,7 @@ using Outcome = ViidService::ViidAnswer::Outcome;
 using cameras::ClipAad;
 using cameras::ImageAad;
 using cameras::NowMs;
-using cameras::ReadFile;
 using cameras::StatusAnswer;
-using cameras::WriteDurable;
 using storage::CaptureRepo;
 using storage::StrangerRepo;
 using storage::ViidCameraRepo;
@@ -65,10 +63,11 @@ json CaptureJson(const storage::CaptureRow& r) {
 
 }  // namespace
 
-fs::path ViidService::ImagePath(const std::string& id, int n, int64_t time_ms) const {
+std::string ViidService::ImageKey(const std::string& id, const std::string& name,
+                                  int64_t time_ms) const {
   const std::string ymd = viid::FormatTime(time_ms, 0).substr(0, 8);
-  return deps_.data_dir / "captures" / ymd.substr(0, 4) / ymd.substr(4, 2) / ymd.substr(6, 2) /
-         (id + "-" + std::to_string(n) + ".jpg.sealed");
+  return "captures/" + ymd.substr(0, 4) + "/" + ymd.substr(4, 2) + "/" + ymd.substr(6, 2) + "/" +
+         id + "-" + name + ".jpg.sealed";
 }
 
 ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std::string& body,
@@ -92,7 +91,7 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
     std::string id;
     const viid::FaceObject* face;
     int64_t time_ms;
-    std::vector<fs::path> files;
+    std::vector<std::string> files;  // blob keys
   };
   std::vector<Pending> pending;
   std::vector<RecognitionJob> jobs;
@@ -117,24 +116,26 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
     // times too).
     if (t < 1577836800000 || t > now + 24 * 3600 * 1000) t = now;
     Pending p{NewUuid(), &f, t, {}};
+    // The sealed images and clip frames, durable in the blob store (with their
+    // directories) before the rows naming them commit.
+    std::vector<crypto::Bytes> sealed;
+    std::vector<std::string> keys;
+    for (size_t n = 0; n < f.images.size(); ++n) {
+      sealed.push_back(
+          crypto::Seal(key_, f.images[n].data, crypto::AsBytes(ImageAad(p.id, int(n)))));
+      keys.push_back(ImageKey(p.id, std::to_string(n), t));
+    }
+    for (size_t n = 0; n < f.clip.size(); ++n) {
+      sealed.push_back(crypto::Seal(key_, f.clip[n].data, crypto::AsBytes(ClipAad(p.id, int(n)))));
+      keys.push_back(ImageKey(p.id, "clip" + std::to_string(n), t));
+    }
     try {
-      for (size_t n = 0; n < f.images.size(); ++n) {
-        const auto sealed =
-            crypto::Seal(key_, f.images[n].data, crypto::AsBytes(ImageAad(p.id, int(n))));
-        const fs::path file = ImagePath(p.id, int(n), t);
-        WriteDurable(file, sealed);
-        p.files.push_back(file);
-      }
-      for (size_t n = 0; n < f.clip.size(); ++n) {
-        const auto sealed =
-            crypto::Seal(key_, f.clip[n].data, crypto::AsBytes(ClipAad(p.id, int(n))));
-        fs::path file = ImagePath(p.id, int(n), t);
-        file.replace_filename(p.id + "-clip" + std::to_string(n) + ".jpg.sealed");
-        WriteDurable(file, sealed);
-        p.files.push_back(file);
-      }
+      std::vector<std::pair<std::string, std::span<const uint8_t>>> batch;
+      for (size_t i = 0; i < keys.size(); ++i) batch.emplace_back(keys[i], sealed[i]);
+      blobs_->PutMany(batch);
+      p.files = std::move(keys);
     } catch (const Error& e) {
-      for (const auto& file : p.files) fs::remove(file);
+      for (const auto& key : keys) blobs_->Remove(key);
       spdlog::error("viid: cannot store capture: {}", e.what());
       statuses.push_back(
           {viid::kPathFaces, viid::kDeviceBusy, "存储失败 / storage failed", f.face_id, ""});
@@ -143,12 +144,6 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
     pending.push_back(std::move(p));
   }
   if (!pending.empty()) {
-    std::error_code ec;
-    // Directory entries of new files are durable too.
-    std::set<fs::path> dirs;
-    for (const auto& p : pending)
-      for (const auto& f : p.files) dirs.insert(f.parent_path());
-    for (const auto& d : dirs) SyncDir(d);
     auto conn = db_->Acquire();
     db::Transaction tx(conn);
     for (const auto& p : pending) {
@@ -157,7 +152,7 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
       if (!CaptureRepo::Insert(conn, {p.id, device, f.face_id, p.time_ms, now, box.dump(),
                                       int64_t(f.images.size())})) {
         // the same face twice in one request
-        for (const auto& file : p.files) fs::remove(file, ec);
+        for (const auto& key : p.files) blobs_->Remove(key);
         statuses.push_back({viid::kPathFaces, viid::kOk, "重复 / duplicate", f.face_id, ""});
         continue;
       }
@@ -165,7 +160,7 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
         storage::CaptureFileRow img;
         img.n = int64_t(n);
         img.type = f.images[n].type;
-        img.file = fs::relative(p.files[n], deps_.data_dir).string();
+        img.file = p.files[n];
         img.bytes = int64_t(f.images[n].data.size());
         img.width = f.images[n].width;
         img.height = f.images[n].height;
@@ -175,7 +170,7 @@ ViidService::ViidAnswer ViidService::Faces(const std::string& device, const std:
         storage::CaptureFileRow frame;
         frame.n = int64_t(n);
         frame.offset_ms = int64_t(f.clip[n].offset_ms);
-        frame.file = fs::relative(p.files[f.images.size() + n], deps_.data_dir).string();
+        frame.file = p.files[f.images.size() + n];
         frame.bytes = int64_t(f.clip[n].data.size());
         frame.width = f.clip[n].width;
         frame.height = f.clip[n].height;
@@ -216,13 +211,13 @@ int64_t ViidService::RetainExpired(int64_t* before_ms) {
 
 int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {
   std::vector<std::string> ids;
-  std::vector<fs::path> files;
+  std::vector<std::string> files;
   {
     auto conn = db_->Acquire();
     db::Transaction tx(conn);
     ids = CaptureRepo::OlderThan(conn, before_ms, max);
     for (const auto& id : ids) {
-      for (const auto& f : CaptureRepo::Delete(conn, id)) files.push_back(deps_.data_dir / f);
+      for (auto& f : CaptureRepo::Delete(conn, id)) files.push_back(std::move(f));
       StrangerRepo::ForgetCapture(conn, id);
     }
     // A visitor cluster not seen since the cutoff goes too (its centroid is biometric data).
@@ -231,8 +226,7 @@ int64_t ViidService::RetainCaptures(int64_t before_ms, int64_t max) {
     tx.Commit();
   }
   // After the commit: a crash in between leaves files no row names, never the reverse.
-  std::error_code ec;
-  for (const auto& f : files) fs::remove(f, ec);
+  for (const auto& f : files) blobs_->Remove(f);
   return int64_t(ids.size());
 }
 
@@ -279,7 +273,7 @@ std::vector<uint8_t> ViidService::CaptureImage(const std::string& id, int n) {
   }
   if (!file)
     throw Error(ErrorCode::kNotFound, "不存在 / not found: image " + id + "/" + std::to_string(n));
-  return crypto::Open(key_, ReadFile(deps_.data_dir / *file), crypto::AsBytes(ImageAad(id, n)));
+  return crypto::Open(key_, blobs_->Get(*file), crypto::AsBytes(ImageAad(id, n)));
 }
 
 json ViidService::Clip(const std::string& id) {
@@ -307,7 +301,7 @@ std::vector<uint8_t> ViidService::ClipFrame(const std::string& id, int n) {
   if (!file)
     throw Error(ErrorCode::kNotFound,
                 "不存在 / not found: clip frame " + id + "/" + std::to_string(n));
-  return crypto::Open(key_, ReadFile(deps_.data_dir / *file), crypto::AsBytes(ClipAad(id, n)));
+  return crypto::Open(key_, blobs_->Get(*file), crypto::AsBytes(ClipAad(id, n)));
 }
 
 json ViidService::Latest() {

@@ -46,33 +46,6 @@ std::vector<float> BytesFeature(const std::vector<uint8_t>& b) {
   return f;
 }
 
-void WriteDurable(const fs::path& file, std::span<const uint8_t> bytes) {
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error(ErrorCode::kIo, "cannot write " + file.string());
-  size_t off = 0;
-  while (off < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      throw Error(errno == ENOSPC ? ErrorCode::kUnavailable : ErrorCode::kIo,
-                  "cannot write " + file.string());
-    }
-    off += size_t(n);
-  }
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) throw Error(ErrorCode::kIo, "fsync failed: " + file.string());
-}
-
-std::vector<uint8_t> ReadFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kNotFound, "missing file " + file.string());
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
-                              std::istreambuf_iterator<char>());
-}
-
 ViidService::ViidAnswer StatusAnswer(ViidService::ViidAnswer::Outcome outcome,
                                      const std::string& url, int code, const std::string& text,
                                      const std::string& id) {

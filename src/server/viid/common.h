@@ -25,12 +25,6 @@ std::string FeatureAad(const std::string& id);
 std::vector<uint8_t> FeatureBytes(std::span<const float> f);
 std::vector<float> BytesFeature(const std::vector<uint8_t>& b);
 
-// Writes and fsyncs FILE (creating its directories); throws Error (kUnavailable when the
-// disk is full, kIo otherwise).
-void WriteDurable(const std::filesystem::path& file, std::span<const uint8_t> bytes);
-// Throws Error(kNotFound) when FILE is missing.
-std::vector<uint8_t> ReadFile(const std::filesystem::path& file);
-
 // A GA/T 1400 ResponseStatusObject answering with OUTCOME.
 ViidService::ViidAnswer StatusAnswer(ViidService::ViidAnswer::Outcome outcome,
                                      const std::string& url, int code, const std::string& text,

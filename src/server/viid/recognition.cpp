@@ -22,7 +22,6 @@ using cameras::FeatureAad;
 using cameras::FeatureBytes;
 using cameras::ImageAad;
 using cameras::NowMs;
-using cameras::ReadFile;
 using nlohmann::json;
 using storage::CaptureRepo;
 using storage::StrangerRepo;
@@ -101,7 +100,7 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
   if (crop.empty()) {
     auto conn = db_->Acquire();
     if (const auto best = CaptureRepo::BestImage(conn, job.capture_id))
-      crop = crypto::Open(key_, ReadFile(deps_.data_dir / best->file),
+      crop = crypto::Open(key_, blobs_->Get(best->file),
                           crypto::AsBytes(ImageAad(job.capture_id, int(best->n))));
   }
   auto finish = [&](const std::string& state, const std::string& outcome, const std::string& person,

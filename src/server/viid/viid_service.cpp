@@ -42,6 +42,8 @@ ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
   bus_ = deps_.bus ? deps_.bus : own_bus_.get();
   state_ = deps_.state ? deps_.state : own_state_.get();
   leader_ = deps_.leader ? deps_.leader : own_leader_.get();
+  if (!deps_.blobs) own_blobs_ = std::make_unique<runtime::FileBlobStore>(deps_.data_dir);
+  blobs_ = deps_.blobs ? deps_.blobs : own_blobs_.get();
   db_ = storage::OpenCapturesDb(deps_.data_dir / "captures.db");
   if (!deps_.distributed) {
     // Registrations are sessions in this process's memory: after a restart none is known,

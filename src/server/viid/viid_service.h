@@ -33,6 +33,7 @@
 #include "match/index.h"
 #include "match/thresholds.h"
 #include "protocol/viid.h"
+#include "server/runtime/blob_store.h"
 #include "server/runtime/event_bus.h"
 #include "server/runtime/leader.h"
 #include "server/runtime/shared_state.h"
@@ -107,6 +108,9 @@ struct ViidDeps {
   runtime::EventBus* bus = nullptr;
   runtime::SharedState* state = nullptr;
   runtime::Leader* leader = nullptr;
+  // Where the sealed capture images go (null: files under data_dir). Keys are the paths
+  // the capture rows name, relative to the store's root.
+  runtime::BlobStore* blobs = nullptr;
   // The seams are shared by several server processes (runtime::Runtime::distributed()):
   // camera sessions outlive one server's restart and a nonce is good on every server.
   bool distributed = false;
@@ -307,7 +311,9 @@ class ViidService {
                      const std::string& why);
   std::string NewNonce(int64_t now_ms) const;
   bool NonceFresh(const std::string& nonce, int64_t now_ms, bool* valid) const;
-  std::filesystem::path ImagePath(const std::string& id, int n, int64_t time_ms) const;
+  // The blob key of capture ID's image NAME ("0", "1", … or "clip0", …) taken at TIME_MS:
+  // captures/YYYY/MM/DD/<id>-<name>.jpg.sealed.
+  std::string ImageKey(const std::string& id, const std::string& name, int64_t time_ms) const;
   bool Stopping() const;
 
   ViidDeps deps_;
@@ -322,10 +328,12 @@ class ViidService {
   std::unique_ptr<runtime::EventBus> own_bus_;
   std::unique_ptr<runtime::SharedState> own_state_;
   std::unique_ptr<runtime::Leader> own_leader_;
+  std::unique_ptr<runtime::BlobStore> own_blobs_;
   runtime::WorkQueue* queue_ = nullptr;
   runtime::EventBus* bus_ = nullptr;
   runtime::SharedState* state_ = nullptr;
   runtime::Leader* leader_ = nullptr;
+  runtime::BlobStore* blobs_ = nullptr;
   Stats stats_;
 
   // Camera registrations (User-Identify sessions) in the shared state: the registering

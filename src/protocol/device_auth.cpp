@@ -3,15 +3,18 @@
 #include <algorithm>
 #include <charconv>
 
-#include "core/clock.h"
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
 
 namespace anju::protocol {
 
+// The wall clock, not the process clock (core/clock.h): a signature's freshness is
+// judged against real time even where a test or a tool runs the process on another clock.
 int64_t NowMs() {
-  return anju::NowMs();  // the process clock (core/clock.h), which tests may replace
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string NewNonce() {

@@ -84,8 +84,8 @@ constexpr const char* kChangeCols =
     "id, requester, username, kind, change, state, created_ms, approver, decided_ms, note";
 
 AdminChangeRow ReadChange(const Stmt& s) {
-  return {s.Int(0),     s.Text(1),    s.Text(2),    s.Text(3),    s.Text(4),
-          s.Text(5),    s.Int(6),     s.OptText(7), s.OptInt(8),  s.Text(9)};
+  return {s.Int(0),  s.Text(1), s.Text(2),    s.Text(3),   s.Text(4),
+          s.Text(5), s.Int(6),  s.OptText(7), s.OptInt(8), s.Text(9)};
 }
 
 }  // namespace
@@ -343,8 +343,7 @@ std::optional<std::string> AccountRepo::TokenCreator(db::Conn& c, const std::str
   return s.Text(0);
 }
 
-bool AccountRepo::SetTokenBlocked(db::Conn& c, const std::string& name,
-                                  const std::string& reason) {
+bool AccountRepo::SetTokenBlocked(db::Conn& c, const std::string& name, const std::string& reason) {
   Stmt s(c, "UPDATE api_tokens SET blocked_reason = ? WHERE name = ?");
   s.Bind(1, reason).Bind(2, name).Run();
   return c.Changes() > 0;
@@ -352,8 +351,7 @@ bool AccountRepo::SetTokenBlocked(db::Conn& c, const std::string& name,
 
 void AccountRepo::BlockTokensOf(db::Conn& c, const std::string& creator,
                                 const std::string& reason) {
-  Stmt s(c,
-         "UPDATE api_tokens SET blocked_reason = ? WHERE created_by = ? AND revoked_ms IS NULL");
+  Stmt s(c, "UPDATE api_tokens SET blocked_reason = ? WHERE created_by = ? AND revoked_ms IS NULL");
   s.Bind(1, reason).Bind(2, creator).Run();
 }
 

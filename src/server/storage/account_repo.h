@@ -103,7 +103,8 @@ class AccountRepo {
   // Ends USER_ID's open sessions except EXCEPT_ID.
   static void EndSessionsOf(db::Conn& c, int64_t user_id, int64_t now_ms, int64_t except_id = 0);
   // USER_ID's sessions not ended and used after ACTIVE_AFTER_MS, newest first.
-  static std::vector<SessionRow> OpenSessions(db::Conn& c, int64_t user_id, int64_t active_after_ms);
+  static std::vector<SessionRow> OpenSessions(db::Conn& c, int64_t user_id,
+                                              int64_t active_after_ms);
 
   // ---- API tokens ----
   // Creates NAME or updates its hash, roles and expiry (a revoked token stays revoked).

@@ -66,9 +66,9 @@ class ApprovalRepo {
   static bool MarkDownloaded(db::Conn& c, int64_t id, int64_t now_ms, int64_t rows);
 
   // ---- deletions ----
-  static int64_t InsertDeletion(db::Conn& c, const std::string& requester,
-                                const std::string& kind, const std::vector<std::string>& persons,
-                                const std::string& reason, int64_t now_ms);
+  static int64_t InsertDeletion(db::Conn& c, const std::string& requester, const std::string& kind,
+                                const std::vector<std::string>& persons, const std::string& reason,
+                                int64_t now_ms);
   static std::optional<DeletionRow> Deletion(db::Conn& c, int64_t id);
   static std::pair<std::vector<DeletionRow>, int64_t> Deletions(db::Conn& c, bool all,
                                                                 const std::string& requester,
@@ -76,8 +76,8 @@ class ApprovalRepo {
   // pending → approved (claimed before deleting); false when it was not pending.
   static bool ClaimDeletion(db::Conn& c, int64_t id, const std::string& approver, int64_t now_ms,
                             const std::string& note);
-  static void RejectDeletion(db::Conn& c, int64_t id, const std::string& approver,
-                             int64_t now_ms, const std::string& note);
+  static void RejectDeletion(db::Conn& c, int64_t id, const std::string& approver, int64_t now_ms,
+                             const std::string& note);
   static void FinishDeletion(db::Conn& c, int64_t id, int64_t deleted, int64_t photos);
   // Approved but not finished (a stop in the middle): (id, approver).
   static std::vector<std::pair<int64_t, std::string>> UnfinishedDeletions(db::Conn& c);
@@ -86,8 +86,7 @@ class ApprovalRepo {
   static std::vector<std::string> DeletionCandidates(db::Conn& c, const SiteScope& scope,
                                                      const std::string& status,
                                                      int64_t moved_out_before_ms,
-                                                     const std::string& erased_name,
-                                                     int64_t limit);
+                                                     const std::string& erased_name, int64_t limit);
 
   // ---- what exports render ----
   static std::vector<ExportPerson> ExportPersons(db::Conn& c, const SiteScope& scope,

@@ -113,8 +113,7 @@ std::optional<AuditRecord> AuditRepo::LatestWithAction(db::Conn& c, const std::s
   return ReadRecord(s);
 }
 
-std::pair<std::vector<AuditRecord>, int64_t> AuditRepo::Page(db::Conn& c,
-                                                             const std::string& action,
+std::pair<std::vector<AuditRecord>, int64_t> AuditRepo::Page(db::Conn& c, const std::string& action,
                                                              const std::string& object,
                                                              const std::string& actor,
                                                              int64_t limit, int64_t offset) {

@@ -54,8 +54,8 @@ class AuditRepo {
   // Newest first, exact matches on the non-empty filters; returns the page and the total.
   static std::pair<std::vector<AuditRecord>, int64_t> Page(db::Conn& c, const std::string& action,
                                                            const std::string& object,
-                                                           const std::string& actor,
-                                                           int64_t limit, int64_t offset);
+                                                           const std::string& actor, int64_t limit,
+                                                           int64_t offset);
 
   static std::optional<CheckpointRow> LastCheckpoint(db::Conn& c);
   static int64_t NextCheckpointId(db::Conn& c);
@@ -63,8 +63,7 @@ class AuditRepo {
   static std::vector<CheckpointRow> Checkpoints(db::Conn& c);  // id order
 
   static void InsertHistory(db::Conn& c, int64_t person_id, const std::string& action,
-                            const std::string& detail, const std::string& actor,
-                            int64_t time_ms);
+                            const std::string& detail, const std::string& actor, int64_t time_ms);
 };
 
 }  // namespace storage

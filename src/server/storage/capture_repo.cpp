@@ -49,7 +49,7 @@ CaptureRow ReadCapture(const Stmt& s) {
 
 // The WHERE clause of F and how to bind its values.
 struct Where {
-  std::string sql = " WHERE 1";
+  std::string sql = " WHERE 1 = 1";
   std::vector<std::function<void(Stmt&, int&)>> binds;
   int Bind(Stmt& s) const {
     int i = 1;
@@ -74,7 +74,7 @@ Where Filter(const CaptureFilter& q) {
   if (q.buildings) {  // numbers from the account's scope, written inline
     std::string in;
     for (const int64_t b : *q.buildings) in += (in.empty() ? "" : ",") + std::to_string(b);
-    w.sql += in.empty() ? " AND 0" : " AND d.building_id IN (" + in + ")";
+    w.sql += in.empty() ? " AND 1 = 0" : " AND d.building_id IN (" + in + ")";
   }
   return w;
 }
@@ -111,8 +111,8 @@ bool CaptureRepo::HasFace(db::Conn& c, const std::string& device, const std::str
 
 bool CaptureRepo::Insert(db::Conn& c, const NewCapture& n) {
   Stmt s(c,
-         "INSERT OR IGNORE INTO captures(id, device_id, face_id, time_ms, received_ms, box, "
-         "images, state) VALUES(?,?,?,?,?,?,?,'queued')");
+         "INSERT INTO captures(id, device_id, face_id, time_ms, received_ms, box, images, "
+         "state) VALUES(?,?,?,?,?,?,?,'queued') ON CONFLICT(device_id, face_id) DO NOTHING");
   s.Bind(1, n.id).Bind(2, n.device_id).Bind(3, n.face_id).Bind(4, n.time_ms);
   s.Bind(5, n.received_ms).Bind(6, n.box).Bind(7, n.images);
   s.Run();
@@ -166,11 +166,11 @@ std::optional<CaptureFileRow> CaptureRepo::BestImage(db::Conn& c, const std::str
   return r;
 }
 
-void CaptureRepo::SaveResult(db::Conn& c, const std::string& id, const CaptureResult& r) {
+bool CaptureRepo::SaveResult(db::Conn& c, const std::string& id, const CaptureResult& r) {
   Stmt s(c,
          "UPDATE captures SET state = ?, outcome = ?, person = ?, score = ?, second_score = "
          "?, stranger_id = ?, quality = ?, reasons = ?, dark = ?, feature_sealed = ?, "
-         "recognised_ms = ? WHERE id = ?");
+         "recognised_ms = ? WHERE id = ? AND state = 'queued'");
   s.Bind(1, r.state).Bind(2, r.outcome).Bind(3, r.person).Bind(4, r.score);
   s.Bind(5, r.second_score).Bind(6, r.stranger_id).Bind(7, r.quality).Bind(8, r.reasons);
   s.Bind(9, int64_t(r.dark));
@@ -180,13 +180,17 @@ void CaptureRepo::SaveResult(db::Conn& c, const std::string& id, const CaptureRe
     s.Bind(10, std::span<const uint8_t>(r.feature_sealed));
   s.Bind(11, r.recognised_ms).Bind(12, id);
   s.Run();
+  return c.Changes() > 0;
 }
 
-void CaptureRepo::MarkFailed(db::Conn& c, const std::string& id, const std::string& reasons,
+bool CaptureRepo::MarkFailed(db::Conn& c, const std::string& id, const std::string& reasons,
                              int64_t now_ms) {
-  Stmt s(c, "UPDATE captures SET state = 'failed', reasons = ?, recognised_ms = ? WHERE id = ?");
+  Stmt s(c,
+         "UPDATE captures SET state = 'failed', reasons = ?, recognised_ms = ? WHERE id = ? AND "
+         "state = 'queued'");
   s.Bind(1, reasons).Bind(2, now_ms).Bind(3, id);
   s.Run();
+  return c.Changes() > 0;
 }
 
 std::optional<int64_t> CaptureRepo::LastSeen(db::Conn& c, const std::string& person) {

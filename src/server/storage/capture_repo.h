@@ -89,9 +89,11 @@ class CaptureRepo {
   static std::optional<CaptureHead> Head(db::Conn& c, const std::string& id);
   // The face image (type 11) or else the first image: its number and file.
   static std::optional<CaptureFileRow> BestImage(db::Conn& c, const std::string& id);
-  static void SaveResult(db::Conn& c, const std::string& id, const CaptureResult& r);
+  // Both finish a capture only while it is queued (a redelivered work item is finished
+  // once); false when it was not queued any more.
+  static bool SaveResult(db::Conn& c, const std::string& id, const CaptureResult& r);
   // REASONS: JSON text.
-  static void MarkFailed(db::Conn& c, const std::string& id, const std::string& reasons,
+  static bool MarkFailed(db::Conn& c, const std::string& id, const std::string& reasons,
                          int64_t now_ms);
   // When PERSON was last captured; nullopt = never.
   static std::optional<int64_t> LastSeen(db::Conn& c, const std::string& person);

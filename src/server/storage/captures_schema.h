@@ -10,6 +10,9 @@
 
 namespace anju::server::storage {
 
+// The schema steps for SQLite and PostgreSQL (db/db.h); a PostgreSQL database for the
+// captures is opened with db::OpenPostgres(url, CapturesMigrations()).
+const db::Migrations& CapturesMigrations();
 // Opens (creating and migrating) FILE: SQLite, WAL, synchronous=FULL.
 std::unique_ptr<db::Db> OpenCapturesDb(const std::filesystem::path& file);
 

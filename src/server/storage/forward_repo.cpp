@@ -42,7 +42,7 @@ void ForwardRepo::PutSetting(db::Conn& c, const std::string& key, const std::str
 }
 
 void ForwardRepo::AddSetting(db::Conn& c, const std::string& key, const std::string& value) {
-  Stmt s(c, "INSERT OR IGNORE INTO settings(key, value) VALUES(?, ?)");
+  Stmt s(c, "INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO NOTHING");
   s.Bind(1, key).Bind(2, value);
   s.Run();
 }
@@ -86,8 +86,9 @@ void ForwardRepo::Sent(db::Conn& c, Outbox box, int64_t seq) {
 void ForwardRepo::Failed(db::Conn& c, Outbox box, int64_t seq, int64_t now_ms,
                          const std::string& error) {
   Stmt d(c, "UPDATE " + Table(box) +
-                " SET attempts = attempts + 1, next_ms = ? + MIN(300000, "
-                "1000 * (1 << MIN(attempts, 9))), last_error = ? WHERE seq = ?");
+                " SET attempts = attempts + 1, next_ms = ? + CASE WHEN attempts >= 9 THEN "
+                "300000 ELSE 1000 * (1 << CAST(attempts AS INTEGER)) END, last_error = ? WHERE "
+                "seq = ?");  // 1 s doubling to 256 s, then 5 min
   d.Bind(1, now_ms).Bind(2, error).Bind(3, seq);
   d.Run();
 }

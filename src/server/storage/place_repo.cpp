@@ -59,7 +59,7 @@ std::pair<std::vector<json>, int64_t> PlaceRepo::List(db::Conn& c, const PlaceTa
                                                       int64_t limit, int64_t offset) {
   const std::string site = SiteScope::ArchiveSite(t.table);
   const std::string where =
-      (t.parent.empty() ? " WHERE 1" : " WHERE (?1 = 0 OR " + t.parent + " = ?1)") +
+      (t.parent.empty() ? " WHERE 1 = 1" : " WHERE (?1 = 0 OR " + t.parent + " = ?1)") +
       (site.empty() ? "" : " AND " + scope.SiteCondition(site)) +
       (t.table == "access_groups" ? " AND " + scope.GroupCondition("access_groups.id") : "");
   Stmt n(c, "SELECT COUNT(*) FROM " + t.table + where);

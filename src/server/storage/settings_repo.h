@@ -18,7 +18,7 @@ class SettingsRepo {
                   const std::string& by);
   // The newest change to a key ending in SUFFIX: (time, who).
   static std::optional<std::pair<int64_t, std::string>> LatestChange(db::Conn& c,
-                                                                      const std::string& suffix);
+                                                                     const std::string& suffix);
 };
 
 }  // namespace anju::server::storage

@@ -26,12 +26,12 @@ std::string SiteScope::SiteList() const {
 }
 
 std::string SiteScope::SiteCondition(const std::string& site_id) const {
-  if (unscoped()) return "1";
+  if (unscoped()) return "1 = 1";
   return site_id + " IN (" + SiteList() + ")";
 }
 
 std::string SiteScope::PersonCondition(const std::string& person_id) const {
-  if (unscoped()) return "1";
+  if (unscoped()) return "1 = 1";
   return person_id +
          " IN (SELECT hm.person_id FROM household_members hm "
          "JOIN households h ON h.id = hm.household_id JOIN rooms r ON r.id = h.room_id "
@@ -41,12 +41,12 @@ std::string SiteScope::PersonCondition(const std::string& person_id) const {
 }
 
 std::string SiteScope::DeviceCondition(const std::string& device_id) const {
-  if (unscoped()) return "1";
+  if (unscoped()) return "1 = 1";
   return device_id + " IN (SELECT id FROM devices WHERE " + SiteCondition("site_id") + ")";
 }
 
 std::string SiteScope::GroupCondition(const std::string& group_id) const {
-  if (unscoped()) return "1";
+  if (unscoped()) return "1 = 1";
   return "(EXISTS(SELECT 1 FROM access_group_doors gd WHERE gd.group_id = " + group_id +
          ") AND NOT EXISTS(SELECT 1 FROM access_group_doors gd LEFT JOIN devices gv ON gv.id = "
          "gd.device_id WHERE gd.group_id = " +
@@ -55,9 +55,9 @@ std::string SiteScope::GroupCondition(const std::string& group_id) const {
 
 std::string SiteScope::CameraCondition(const std::optional<std::vector<int64_t>>& buildings,
                                        const std::string& device_id) {
-  if (!buildings) return "1";
+  if (!buildings) return "1 = 1";
   const std::string in = IdList(*buildings);
-  if (in.empty()) return "0";
+  if (in.empty()) return "1 = 0";
   return device_id + " IN (SELECT id FROM viid_devices WHERE building_id IN (" + in + "))";
 }
 

@@ -42,7 +42,9 @@ void StrangerRepo::Upsert(db::Conn& c, const StrangerSighting& x) {
          "INSERT INTO strangers(id, centroid_sealed, members, first_ms, last_ms, first_capture, "
          "last_capture, last_device) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
          "centroid_sealed = excluded.centroid_sealed, members = excluded.members, "
-         "first_ms = MIN(first_ms, excluded.first_ms), last_ms = MAX(last_ms, excluded.last_ms), "
+         "first_ms = CASE WHEN excluded.first_ms < strangers.first_ms THEN excluded.first_ms "
+         "ELSE strangers.first_ms END, last_ms = CASE WHEN excluded.last_ms > strangers.last_ms "
+         "THEN excluded.last_ms ELSE strangers.last_ms END, "
          "last_capture = excluded.last_capture, last_device = excluded.last_device");
   s.Bind(1, x.id).Bind(2, std::span<const uint8_t>(x.centroid_sealed)).Bind(3, x.members);
   s.Bind(4, x.time_ms).Bind(5, x.time_ms).Bind(6, x.capture_id).Bind(7, x.capture_id);
@@ -91,8 +93,8 @@ std::vector<std::string> StrangerRepo::SightingsInUnit(db::Conn& c, int64_t clus
 void StrangerRepo::LinkTenant(db::Conn& c, const std::string& person, int64_t cluster,
                               int64_t time_ms, const std::string& capture_id) {
   Stmt s(c,
-         "INSERT OR IGNORE INTO tenant_strangers(person, stranger_id, time_ms, "
-         "capture_id) VALUES(?,?,?,?)");
+         "INSERT INTO tenant_strangers(person, stranger_id, time_ms, capture_id) "
+         "VALUES(?,?,?,?) ON CONFLICT(person, capture_id) DO NOTHING");
   s.Bind(1, person).Bind(2, cluster).Bind(3, time_ms).Bind(4, capture_id);
   s.Run();
 }

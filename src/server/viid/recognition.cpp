@@ -110,9 +110,12 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
     const int64_t now = NowMs();
     {
       auto conn = db_->Acquire();
-      CaptureRepo::SaveResult(conn, job.capture_id,
-                              {state, outcome, person, score, second, stranger, quality.dump(),
-                               reasons.dump(), dark, feature_sealed, now});
+      // Only a capture still queued is finished: a redelivered item that another worker
+      // finished meanwhile is neither counted, published nor forwarded twice.
+      if (!CaptureRepo::SaveResult(conn, job.capture_id,
+                                   {state, outcome, person, score, second, stranger, quality.dump(),
+                                    reasons.dump(), dark, feature_sealed, now}))
+        return;
     }
     const int64_t latency = now - job.enqueued_ms;
     stats_.latency_sum_ms += latency;

@@ -1,0 +1,220 @@
+// The snapshot service's repositories (storage/capture_repo, stranger_repo, viid_camera_repo,
+// alert_repo, forward_repo) on both backends of the database seam: a real SQLite file and a
+// real PostgreSQL 15 the test starts itself (db/local_postgres.h), with the migrations of
+// each dialect (storage/captures_schema.h). Distributed workers finish captures on
+// PostgreSQL (docs/distributed.md), so what matters most is that a capture is taken once
+// per camera face and finished once, whichever worker gets there first.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "db/db.h"
+#include "db/local_postgres.h"
+#include "db/postgres.h"
+#include "server/storage/alert_repo.h"
+#include "server/storage/capture_repo.h"
+#include "server/storage/captures_schema.h"
+#include "server/storage/forward_repo.h"
+#include "server/storage/stranger_repo.h"
+#include "server/storage/viid_camera_repo.h"
+#include "testing.h"
+
+namespace anju::server::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+db::LocalPostgres& SharedPostgres() {
+  static std::unique_ptr<db::LocalPostgres> pg = std::make_unique<db::LocalPostgres>();
+  return *pg;
+}
+
+class CapturesRepoTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres") {
+      if (auto why = db::LocalPostgres::Unavailable(); !why.empty())
+        GTEST_SKIP() << "PostgreSQL tests skipped: " << why;
+      db::PostgresOptions o;
+      o.name = "captures";
+      db_ = db::OpenPostgres(SharedPostgres().CreateDatabase(), CapturesMigrations(), o);
+    } else {
+      dir_ =
+          anju::testing::TempDir(std::string("captures-repo-") +
+                                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
+      db_ = OpenCapturesDb(dir_ / "captures.db");
+    }
+  }
+  void TearDown() override {
+    db_.reset();
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  NewCapture Capture(const std::string& id, const std::string& face, int64_t time_ms) {
+    return {id, "CAM-1", face, time_ms, time_ms + 5, "[1,2,3,4]", 2};
+  }
+
+  fs::path dir_;
+  std::unique_ptr<db::Db> db_;
+};
+
+TEST_P(CapturesRepoTest, ACameraFaceIsTakenOnceAndItsFaceImageIsPreferred) {
+  auto c = db_->Acquire();
+  EXPECT_TRUE(CaptureRepo::Insert(c, Capture("c1", "F-1", 1000)));
+  EXPECT_FALSE(CaptureRepo::Insert(c, Capture("c2", "F-1", 1001))) << "same camera face twice";
+  EXPECT_TRUE(CaptureRepo::Insert(c, Capture("c3", "F-2", 1002)));
+  EXPECT_TRUE(CaptureRepo::HasFace(c, "CAM-1", "F-1"));
+  EXPECT_FALSE(CaptureRepo::HasFace(c, "CAM-1", "F-9"));
+  EXPECT_EQ(CaptureRepo::Queued(c), (std::vector<std::string>{"c1", "c3"}));
+
+  CaptureFileRow scene{0, "14", 0, "captures/x/c1-0.jpg.sealed", 500, 640, 480};
+  CaptureFileRow face{1, "11", 0, "captures/x/c1-1.jpg.sealed", 100, 112, 112};
+  CaptureRepo::InsertImage(c, "c1", scene);
+  CaptureRepo::InsertImage(c, "c1", face);
+  const auto best = CaptureRepo::BestImage(c, "c1");
+  ASSERT_TRUE(best);
+  EXPECT_EQ(best->n, 1);
+  EXPECT_EQ(best->file, face.file);
+  EXPECT_EQ(CaptureRepo::ImageFile(c, "c1", 0), scene.file);
+  const auto head = CaptureRepo::Head(c, "c1");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->state, "queued");
+  EXPECT_EQ(head->time_ms, 1000);
+}
+
+TEST_P(CapturesRepoTest, ACaptureIsFinishedOnceWhicheverWorkerComesFirst) {
+  auto c = db_->Acquire();
+  ASSERT_TRUE(CaptureRepo::Insert(c, Capture("c1", "F-1", 1000)));
+  CaptureResult first{"done", "accept", "P-1",     0.71, 0.40, std::nullopt, "{\"score\":0.9}",
+                      "[]",   true,     {1, 2, 3}, 2000};
+  EXPECT_TRUE(CaptureRepo::SaveResult(c, "c1", first));
+  // A redelivered work item, done again by another worker: not saved over the first.
+  CaptureResult second = first;
+  second.outcome = "stranger";
+  second.person = "";
+  second.stranger_id = 7;
+  EXPECT_FALSE(CaptureRepo::SaveResult(c, "c1", second));
+  EXPECT_FALSE(CaptureRepo::MarkFailed(c, "c1", "[\"late failure\"]", 3000));
+  const auto row = CaptureRepo::Get(c, "c1");
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->state, "done");
+  EXPECT_EQ(row->outcome, "accept");
+  EXPECT_EQ(row->person, "P-1");
+  ASSERT_TRUE(row->score);
+  EXPECT_DOUBLE_EQ(*row->score, 0.71);
+  EXPECT_FALSE(row->stranger_id);
+  EXPECT_TRUE(row->dark);
+  EXPECT_EQ(row->recognised_ms, 2000);
+  EXPECT_TRUE(CaptureRepo::Queued(c).empty());
+
+  // A capture that failed is final too.
+  ASSERT_TRUE(CaptureRepo::Insert(c, Capture("c2", "F-2", 1000)));
+  EXPECT_TRUE(CaptureRepo::MarkFailed(c, "c2", "[\"bad_image\"]", 3000));
+  EXPECT_FALSE(CaptureRepo::SaveResult(c, "c2", first));
+  EXPECT_EQ(CaptureRepo::Get(c, "c2")->state, "failed");
+}
+
+TEST_P(CapturesRepoTest, StrangerClustersKeepTheirFirstAndLastSighting) {
+  auto c = db_->Acquire();
+  for (const auto& [id, t] :
+       std::vector<std::pair<std::string, int64_t>>{{"s1", 5000}, {"s2", 3000}, {"s3", 9000}}) {
+    ASSERT_TRUE(CaptureRepo::Insert(c, Capture(id, "F-" + id, t)));
+    CaptureResult r{"done", "stranger", "", std::nullopt, std::nullopt, 4, "{}", "[]",
+                    false,  {},         t};
+    ASSERT_TRUE(CaptureRepo::SaveResult(c, id, r));
+    StrangerRepo::Upsert(c, {4, {9, 9}, 1, t, id, "CAM-1"});
+  }
+  EXPECT_EQ(StrangerRepo::MaxId(c), 4);
+  const auto row = StrangerRepo::Get(c, 4, std::nullopt);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->first_ms, 3000);
+  EXPECT_EQ(row->last_ms, 9000);
+  EXPECT_EQ(row->last_capture, "s3");
+
+  StrangerRepo::LinkTenant(c, "P-1", 4, 5000, "s1");
+  StrangerRepo::LinkTenant(c, "P-1", 4, 5000, "s1");  // once
+  EXPECT_EQ(StrangerRepo::StrangersLetInBy(c, "P-1", 0), (std::vector<int64_t>{4}));
+  EXPECT_EQ(StrangerRepo::DeleteIdle(c, 10000), (std::vector<int64_t>{4}));
+  EXPECT_TRUE(StrangerRepo::Centroids(c).empty());
+}
+
+TEST_P(CapturesRepoTest, RetentionDeletesOldestFirstAndNamesTheirFiles) {
+  auto c = db_->Acquire();
+  for (int i = 0; i < 4; ++i) {
+    const std::string id = "c" + std::to_string(i);
+    ASSERT_TRUE(CaptureRepo::Insert(c, Capture(id, "F-" + id, 1000 * (4 - i))));
+    CaptureRepo::InsertImage(c, id, {0, "11", 0, "captures/" + id + "-0.jpg.sealed", 1, 1, 1});
+  }
+  CaptureRepo::InsertClipFrame(c, "c3", {0, "", 40, "captures/c3-clip0.jpg.sealed", 1, 1, 1});
+  EXPECT_EQ(CaptureRepo::ClipFrameCount(c, "c3"), 1);
+  const auto old = CaptureRepo::OlderThan(c, 2500, 10);
+  EXPECT_EQ(old, (std::vector<std::string>{"c3", "c2"}));
+  EXPECT_EQ(CaptureRepo::Delete(c, "c3"),
+            (std::vector<std::string>{"captures/c3-0.jpg.sealed", "captures/c3-clip0.jpg.sealed"}));
+  EXPECT_FALSE(CaptureRepo::Exists(c, "c3"));
+  EXPECT_EQ(CaptureRepo::Count(c, {}), 3);
+  // Buckets of one second.
+  int64_t total = 0;
+  for (const auto& b : CaptureRepo::CountByBucket(c, 0, 1000, 0, 10'000)) {
+    EXPECT_EQ(b.bucket_ms % 1000, 0);
+    total += b.count;
+  }
+  EXPECT_EQ(total, 3);
+}
+
+TEST_P(CapturesRepoTest, CamerasRulesSettingsAndOutboxes) {
+  auto c = db_->Acquire();
+  ViidCameraRow cam;
+  cam.id = "CAM-1";
+  cam.name = "gate";
+  cam.place = "3号楼";
+  cam.building_id = 3;
+  cam.created_ms = 100;
+  ViidCameraRepo::Insert(c, cam, "anju-viid", {1, 2, 3});
+  ViidCameraRepo::SetRegistered(c, "CAM-1", 200);
+  auto got = ViidCameraRepo::Get(c, "CAM-1");
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->registered);
+  EXPECT_EQ(got->building_id, 3);
+  ViidCameraRepo::UnregisterAll(c);
+  EXPECT_FALSE(ViidCameraRepo::Get(c, "CAM-1")->registered);
+  EXPECT_TRUE(ViidCameraRepo::Revoke(c, "CAM-1"));
+  EXPECT_EQ(ViidCameraRepo::Credentials(c, "CAM-1")->ha1_sealed, (std::vector<uint8_t>{1, 2, 3}));
+
+  const int64_t rule = AlertRepo::InsertRule(c, {0, "blacklist", "watch", true, "{}", 100});
+  EXPECT_GT(rule, 0);
+  EXPECT_EQ(AlertRepo::InsertRule(c, {0, "blacklist", "watch 2", false, "{}", 100}), rule + 1);
+  AlertRepo::SetRaised(c, "k", 10);
+  AlertRepo::SetRaised(c, "k", 20);
+  EXPECT_EQ(AlertRepo::LastRaised(c, "k"), 20);
+
+  ForwardRepo::AddSetting(c, "cursor", "5");
+  ForwardRepo::AddSetting(c, "cursor", "9");  // only when absent
+  EXPECT_EQ(ForwardRepo::Setting(c, "cursor"), "5");
+  ForwardRepo::PutSetting(c, "cursor", "9");
+  EXPECT_EQ(ForwardRepo::Setting(c, "cursor"), "9");
+
+  ForwardRepo::EnqueueWebhook(c, "{\"a\":1}", 100);
+  ForwardRepo::EnqueueWebhook(c, "{\"a\":2}", 100);
+  auto due = ForwardRepo::Due(c, Outbox::kWebhook, 200, 10);
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_LT(due[0].seq, due[1].seq);
+  ForwardRepo::Sent(c, Outbox::kWebhook, due[0].seq);
+  ForwardRepo::Failed(c, Outbox::kWebhook, due[1].seq, 200, "down");
+  EXPECT_EQ(ForwardRepo::State(c, Outbox::kWebhook).pending, 1);
+  // A failed item waits 1 s after its first failure, doubling, at most 5 minutes.
+  EXPECT_TRUE(ForwardRepo::Due(c, Outbox::kWebhook, 1199, 10).empty());
+  EXPECT_EQ(ForwardRepo::Due(c, Outbox::kWebhook, 1200, 10).size(), 1u);
+  for (int i = 0; i < 12; ++i) ForwardRepo::Failed(c, Outbox::kWebhook, due[1].seq, 0, "down");
+  EXPECT_TRUE(ForwardRepo::Due(c, Outbox::kWebhook, 299'999, 10).empty());
+  EXPECT_EQ(ForwardRepo::Due(c, Outbox::kWebhook, 300'000, 10).size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, CapturesRepoTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace anju::server::storage

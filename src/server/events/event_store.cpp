@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "crypto/bytes.h"
+#include "db/db.h"
 #include "server/events/event_validation.h"
 #include "server/events/snapshot_files.h"
 #include "server/storage/alarm_repo.h"
@@ -19,9 +20,7 @@ namespace anju::server {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using storage::AlarmRepo;
-using storage::EventDb;
 using storage::EventRepo;
-using storage::EventTxn;
 
 namespace {
 
@@ -255,9 +254,7 @@ EventStore::EventStore(const fs::path& data_dir, const crypto::DataKey& key,
   fs::create_directories(snapshot_dir(), ec);
   if (ec || !fs::is_directory(snapshot_dir()))
     throw Error(ErrorCode::kIo, "cannot create " + snapshot_dir().string() + ": " + ec.message());
-  // The writer first: it creates the schema the reader expects.
-  write_db_ = std::make_unique<EventDb>(database_file(), EventDb::Mode::kWrite);
-  read_db_ = std::make_unique<EventDb>(database_file(), EventDb::Mode::kRead);
+  db_ = storage::OpenEventsDb(database_file());
   snapshot_files::SyncDir(data_dir_);
 }
 
@@ -296,9 +293,11 @@ IngestResult EventStore::Ingest(const std::string& device_id, const json& body) 
   std::lock_guard lock(write_mutex_);
   std::vector<fs::path> written;  // snapshot files of this batch (removed on rollback)
   try {
-    EventTxn txn(*write_db_, true);
-    EventRepo::Writer writer(*write_db_);
-    AlarmRepo::Writer alarms(*write_db_);
+    db::Conn c = db_->Acquire();
+    db::Transaction txn(c);
+    // Prepared once for the whole batch.
+    EventRepo::Writer writer(c);
+    AlarmRepo::Writer alarms(c);
     // Which events are new: not stored before and not earlier in this batch.
     std::unordered_set<std::string> seen;
     std::vector<bool> fresh(parsed.size(), false);
@@ -405,14 +404,13 @@ EventPage EventStore::Query(const EventQuery& q) const {
   const storage::EventFilter filter = FilterOf(q);
   std::optional<storage::EventPosition> after;
   if (!q.cursor.empty()) after = ParseCursor(q.cursor);
-  std::lock_guard lock(read_mutex_);
+  db::Conn c = db_->AcquireReader();
   // One read transaction: the total and the page see the same snapshot of the table.
-  EventTxn txn(*read_db_, false);
+  db::ReadSnapshot snapshot(c);
   EventPage page;
-  page.total = EventRepo::Count(*read_db_, filter);
+  page.total = EventRepo::Count(c, filter);
   // One extra row tells whether a next page exists.
-  const auto rows =
-      EventRepo::Page(*read_db_, filter, after, int64_t(q.limit) + 1, int64_t(q.offset));
+  const auto rows = EventRepo::Page(c, filter, after, int64_t(q.limit) + 1, int64_t(q.offset));
   for (const auto& r : rows) {
     if (page.items.size() == q.limit) {
       const auto& last = rows[q.limit - 1];
@@ -421,13 +419,12 @@ EventPage EventStore::Query(const EventQuery& q) const {
     }
     page.items.push_back(FromRow(r));
   }
-  txn.Commit();
   return page;
 }
 
 EventRecord EventStore::Get(const std::string& event_id) const {
-  std::lock_guard lock(read_mutex_);
-  auto row = EventRepo::Get(*read_db_, NormaliseEventId(event_id).value_or(event_id));
+  db::Conn c = db_->AcquireReader();
+  auto row = EventRepo::Get(c, NormaliseEventId(event_id).value_or(event_id));
   if (!row) throw Error(ErrorCode::kNotFound, "事件不存在 / no event " + event_id);
   return FromRow(*row);
 }
@@ -436,8 +433,8 @@ std::vector<uint8_t> EventStore::Snapshot(const std::string& event_id) const {
   const std::string id = NormaliseEventId(event_id).value_or(event_id);
   std::string rel;
   {
-    std::lock_guard lock(read_mutex_);
-    auto file = EventRepo::SnapshotFile(*read_db_, id);
+    db::Conn c = db_->AcquireReader();
+    auto file = EventRepo::SnapshotFile(c, id);
     if (!file) throw Error(ErrorCode::kNotFound, "该事件没有抓拍图 / no snapshot for " + id);
     rel = std::move(*file);
   }
@@ -461,10 +458,11 @@ size_t EventStore::ExportCsv(const EventQuery& q, std::ostream& out, int utc_off
          "person,设备 / device,比对分数 / score,活体分数 / liveness,说明 / description,"
          "抓拍 / snapshot\r\n";
   // A connection of its own: a long export holds up neither uploads nor other queries.
-  EventDb db(database_file(), EventDb::Mode::kExport);
-  EventTxn txn(db, false);
+  const auto export_db = storage::OpenEventsDbReadOnly(database_file());
+  db::Conn c = export_db->Acquire();
+  db::ReadSnapshot snapshot(c);
   size_t rows = 0;
-  EventRepo::ForEach(db, filter, [&](const storage::EventRow& row) {
+  EventRepo::ForEach(c, filter, [&](const storage::EventRow& row) {
     const EventRecord e = FromRow(row);
     const json& pl = e.payload;
     std::string description = JsonScalar(pl, "description");
@@ -480,15 +478,14 @@ size_t EventStore::ExportCsv(const EventQuery& q, std::ostream& out, int utc_off
         << CsvField(snap) << "\r\n";
     ++rows;
   });
-  txn.Commit();
   out.flush();
   if (!out) throw Error(ErrorCode::kIo, "CSV export: the output stream failed");
   return rows;
 }
 
 int64_t EventStore::QuarantineCount(const std::optional<std::vector<std::string>>& devices) const {
-  std::lock_guard lock(read_mutex_);
-  return EventRepo::QuarantineCount(*read_db_, devices);
+  db::Conn c = db_->AcquireReader();
+  return EventRepo::QuarantineCount(c, devices);
 }
 
 // ---- alarms -----------------------------------------------------------------------------
@@ -503,19 +500,18 @@ AlarmPage EventStore::Alarms(const AlarmQuery& q) const {
   f.door = q.door;
   f.device = q.device;
   f.devices = q.devices;
-  std::lock_guard lock(read_mutex_);
-  EventTxn txn(*read_db_, false);
+  db::Conn c = db_->AcquireReader();
+  db::ReadSnapshot snapshot(c);
   AlarmPage page;
-  page.total = AlarmRepo::Count(*read_db_, f);
-  for (const auto& r : AlarmRepo::List(*read_db_, f, int64_t(q.limit), int64_t(q.offset)))
+  page.total = AlarmRepo::Count(c, f);
+  for (const auto& r : AlarmRepo::List(c, f, int64_t(q.limit), int64_t(q.offset)))
     page.items.push_back(FromRow(r));
-  txn.Commit();
   return page;
 }
 
 Alarm EventStore::GetAlarm(int64_t alarm_id) const {
-  std::lock_guard lock(read_mutex_);
-  auto row = AlarmRepo::Get(*read_db_, alarm_id);
+  db::Conn c = db_->AcquireReader();
+  auto row = AlarmRepo::Get(c, alarm_id);
   if (!row) throw Error(ErrorCode::kNotFound, "告警不存在 / no alarm " + std::to_string(alarm_id));
   return FromRow(*row);
 }
@@ -528,8 +524,9 @@ Alarm EventStore::SetAlarmState(int64_t alarm_id, AlarmState to, const std::stri
     throw Error(ErrorCode::kInvalidArgument, "备注过长 / note longer than 4096 bytes");
   {
     std::lock_guard lock(write_mutex_);
-    EventTxn txn(*write_db_, true);
-    const auto state = AlarmRepo::State(*write_db_, alarm_id);
+    db::Conn c = db_->Acquire();
+    db::Transaction txn(c);
+    const auto state = AlarmRepo::State(c, alarm_id);
     if (!state)
       throw Error(ErrorCode::kNotFound, "告警不存在 / no alarm " + std::to_string(alarm_id));
     const AlarmState from = ParseAlarmState(*state);
@@ -541,7 +538,7 @@ Alarm EventStore::SetAlarmState(int64_t alarm_id, AlarmState to, const std::stri
                                             std::to_string(alarm_id) + " cannot go from " +
                                             AlarmStateName(from) + " to " + AlarmStateName(to) +
                                             " (allowed: new → acknowledged → closed)");
-    AlarmRepo::SetState(*write_db_, alarm_id, AlarmStateName(from), AlarmStateName(to), actor, note,
+    AlarmRepo::SetState(c, alarm_id, AlarmStateName(from), AlarmStateName(to), actor, note,
                         WallClockMs());
     txn.Commit();
   }
@@ -556,24 +553,25 @@ int64_t EventStore::AddVideoRef(const VideoRef& ref) {
   if (ref.start_ms <= 0 || ref.end_ms < ref.start_ms)
     throw Error(ErrorCode::kInvalidArgument, "video reference needs 0 < start_ms <= end_ms");
   std::lock_guard lock(write_mutex_);
+  db::Conn c = db_->Acquire();
   return EventRepo::InsertVideoRef(
-      *write_db_, {0, ref.device_id, ref.door, ref.event_id, ref.start_ms, ref.end_ms, ref.uri},
+      c, {0, ref.device_id, ref.door, ref.event_id, ref.start_ms, ref.end_ms, ref.uri},
       WallClockMs());
 }
 
 std::vector<VideoRef> EventStore::VideoRefs(int64_t from_ms, int64_t to_ms) const {
-  std::lock_guard lock(read_mutex_);
+  db::Conn c = db_->AcquireReader();
   std::vector<VideoRef> out;
-  for (auto& r : EventRepo::VideoRefs(*read_db_, from_ms, to_ms))
+  for (auto& r : EventRepo::VideoRefs(c, from_ms, to_ms))
     out.push_back({r.id, r.device_id, r.door, r.event_id, r.start_ms, r.end_ms, r.uri});
   return out;
 }
 
 std::vector<json> EventStore::Quarantine(
     size_t limit, size_t offset, const std::optional<std::vector<std::string>>& devices) const {
-  std::lock_guard lock(read_mutex_);
+  db::Conn c = db_->AcquireReader();
   std::vector<json> out;
-  for (auto& r : EventRepo::Quarantined(*read_db_, devices, int64_t(limit), int64_t(offset)))
+  for (auto& r : EventRepo::Quarantined(c, devices, int64_t(limit), int64_t(offset)))
     out.push_back({{"seq", r.seq},
                    {"device_id", r.device_id},
                    {"received_ms", r.received_ms},
@@ -585,9 +583,9 @@ std::vector<json> EventStore::Quarantine(
 }
 
 EventStore::Counts EventStore::Count() const {
-  std::lock_guard lock(read_mutex_);
-  const auto c = EventRepo::Counts(*read_db_);
-  return {c.events, c.snapshots, c.alarms, c.quarantined, c.video_refs};
+  db::Conn c = db_->AcquireReader();
+  const auto n = EventRepo::Counts(c);
+  return {n.events, n.snapshots, n.alarms, n.quarantined, n.video_refs};
 }
 
 // ---- retention primitives ---------------------------------------------------------------
@@ -596,9 +594,10 @@ std::vector<DeletedSnapshot> EventStore::ExpireSnapshots(int64_t before_ms, size
   std::vector<DeletedSnapshot> out;
   {
     std::lock_guard lock(write_mutex_);
-    EventTxn txn(*write_db_, true);
-    const auto rows = EventRepo::SnapshotsBefore(*write_db_, before_ms, int64_t(max));
-    EventRepo::ExpireSnapshots(*write_db_, rows, WallClockMs());
+    db::Conn c = db_->Acquire();
+    db::Transaction txn(c);
+    const auto rows = EventRepo::SnapshotsBefore(c, before_ms, int64_t(max));
+    EventRepo::ExpireSnapshots(c, rows, WallClockMs());
     txn.Commit();
     for (auto& r : rows) out.push_back({r.event_id, data_dir_ / r.file, r.bytes, r.time_ms});
   }
@@ -613,27 +612,30 @@ std::vector<DeletedSnapshot> EventStore::ExpireSnapshots(int64_t before_ms, size
 
 std::vector<std::string> EventStore::DeleteEventsBefore(int64_t before_ms, size_t max) {
   std::lock_guard lock(write_mutex_);
-  EventTxn txn(*write_db_, true);
-  auto ids = EventRepo::EventsWithoutSnapshotBefore(*write_db_, before_ms, int64_t(max));
-  EventRepo::DeleteEvents(*write_db_, ids);
+  db::Conn c = db_->Acquire();
+  db::Transaction txn(c);
+  auto ids = EventRepo::EventsWithoutSnapshotBefore(c, before_ms, int64_t(max));
+  EventRepo::DeleteEvents(c, ids);
   // An open alarm keeps its own copy of what it needs; closed ones go with their event.
-  AlarmRepo::DeleteClosedOf(*write_db_, ids);
+  AlarmRepo::DeleteClosedOf(c, ids);
   txn.Commit();
   return ids;
 }
 
 std::vector<int64_t> EventStore::DeleteVideoRefsBefore(int64_t before_ms, size_t max) {
   std::lock_guard lock(write_mutex_);
-  EventTxn txn(*write_db_, true);
-  auto ids = EventRepo::DeleteVideoRefsBefore(*write_db_, before_ms, int64_t(max));
+  db::Conn c = db_->Acquire();
+  db::Transaction txn(c);
+  auto ids = EventRepo::DeleteVideoRefsBefore(c, before_ms, int64_t(max));
   txn.Commit();
   return ids;
 }
 
 std::vector<int64_t> EventStore::DeleteQuarantineBefore(int64_t before_ms, size_t max) {
   std::lock_guard lock(write_mutex_);
-  EventTxn txn(*write_db_, true);
-  auto ids = EventRepo::DeleteQuarantineBefore(*write_db_, before_ms, int64_t(max));
+  db::Conn c = db_->Acquire();
+  db::Transaction txn(c);
+  auto ids = EventRepo::DeleteQuarantineBefore(c, before_ms, int64_t(max));
   txn.Commit();
   return ids;
 }
@@ -647,7 +649,8 @@ std::optional<int64_t> EventStore::RemoveOrphanSnapshot(const fs::path& file) {
   // Under the write lock: an ingest writes its files and commits their rows while holding
   // it, so a file seen here without a row is not one that is about to get one.
   std::lock_guard lock(write_mutex_);
-  const auto row = EventRepo::SnapshotFile(*write_db_, name.substr(0, name.size() - suffix.size()));
+  db::Conn c = db_->Acquire();
+  const auto row = EventRepo::SnapshotFile(c, name.substr(0, name.size() - suffix.size()));
   if (row && fs::path(*row) == file.lexically_relative(data_dir_)) return std::nullopt;
   std::error_code ec;
   const auto size = fs::file_size(file, ec);
@@ -666,32 +669,21 @@ void EventStore::ReclaimSpace() {
   // deletion does not hold up uploads while the file is compacted.
   for (int64_t last = -1;;) {
     std::lock_guard lock(write_mutex_);
-    const int64_t free_pages = write_db_->FreePages();
+    db::Conn c = db_->Acquire();
+    const int64_t free_pages = storage::FreePages(c);
     if (free_pages == 0 || free_pages == last) break;  // done, or auto_vacuum is off
     last = free_pages;
-    write_db_->IncrementalVacuum(4096);
+    storage::IncrementalVacuum(c, 4096);
   }
   std::lock_guard lock(write_mutex_);
+  db::Conn c = db_->Acquire();
   // TRUNCATE waits for readers to move on; a short wait only: if a long export is still
   // reading, the WAL shrinks at the next run instead of stalling uploads.
-  write_db_->SetBusyTimeout(1000);
-  try {
-    write_db_->TruncateWal();
-  } catch (...) {
-    write_db_->SetBusyTimeout(10000);
-    throw;
-  }
-  write_db_->SetBusyTimeout(10000);
+  storage::TruncateWal(c, 1000);
 }
 
 int64_t EventStore::DatabaseBytes() const {
-  int64_t total = 0;
-  for (const char* suffix : {"", "-wal"}) {
-    std::error_code ec;
-    const auto n = fs::file_size(database_file().string() + suffix, ec);
-    if (!ec) total += int64_t(n);
-  }
-  return total;
+  return db_->SizeBytes();
 }
 
 }  // namespace anju::server

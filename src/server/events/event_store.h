@@ -18,12 +18,13 @@
 // Errors are anju::Error: a malformed batch (not {"events":[...]}, more than
 // kMaxEventsPerBatch events) kInvalidArgument (reason "unknown_field" for an unknown
 // top-level field) or kTooLarge; an invalid alarm transition kConflict; bad query arguments
-// kInvalidArgument; unknown ids kNotFound; a damaged database kCorrupt; the disk kIo, or
-// kUnavailable when full.
+// kInvalidArgument; unknown ids kNotFound; a damaged database (or a file that is not an
+// event store) kCorrupt; a full disk kStorageFull (507, storage_health.h); the disk kIo.
 //
-// Thread-safe: writes are serialised on one connection; queries and snapshot reads share a
-// second one, each CSV export opens its own; readers never wait for an ingest (WAL). The
-// SQL is in storage/event_db.h, storage/event_repo.h and storage/alarm_repo.h.
+// Thread-safe: writes are serialised on the database's writer connection; queries and
+// snapshot reads share its read-only reader, each CSV export opens a read-only database of
+// its own; readers never wait for an ingest (WAL). The schema is in storage/event_db.h
+// (db::Migrations), the SQL in storage/event_repo.h and storage/alarm_repo.h.
 #pragma once
 
 #include <cstdint>
@@ -38,11 +39,11 @@
 
 #include "crypto/envelope.h"
 
-namespace anju::server {
-
-namespace storage {
-class EventDb;
+namespace anju::db {
+class Db;
 }
+
+namespace anju::server {
 
 // ---- ingestion -------------------------------------------------------------------------
 
@@ -272,10 +273,11 @@ class EventStore {
   std::filesystem::path data_dir_;
   crypto::DataKey key_;
   EventStoreOptions options_;
+  // Writes, retention and the orphan sweep; Ingest holds it while it writes snapshot
+  // files and commits their rows (the sweep relies on that).
   mutable std::mutex write_mutex_;
-  mutable std::mutex read_mutex_;
-  std::unique_ptr<storage::EventDb> write_db_;
-  std::unique_ptr<storage::EventDb> read_db_;
+  // events.db: the writer and one read-only WAL reader for queries (db::Db serialises each).
+  std::unique_ptr<db::Db> db_;
 };
 
 }  // namespace anju::server

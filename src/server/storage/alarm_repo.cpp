@@ -8,7 +8,7 @@ constexpr const char* kAlarmColumns =
     "id, event_id, device_id, type, severity, door, person, time_ms, description, state, "
     "acknowledged_by, acknowledged_ms, acknowledge_note, closed_by, closed_ms, close_note";
 
-AlarmRow ReadAlarm(const EventStmt& s) {
+AlarmRow ReadAlarm(const db::Stmt& s) {
   AlarmRow a;
   a.id = s.Int(0);
   a.event_id = s.Text(1);
@@ -43,10 +43,11 @@ EventWhere WhereOf(const AlarmFilter& f) {
 
 }  // namespace
 
-AlarmRepo::Writer::Writer(EventDb& db)
-    : insert_(db.get(),
-              "INSERT OR IGNORE INTO alarms(event_id, device_id, type, severity, door, person, "
-              "time_ms, description, state) VALUES(?,?,?,?,?,?,?,?,'new')") {}
+AlarmRepo::Writer::Writer(db::Conn& c)
+    : insert_(c,
+              "INSERT INTO alarms(event_id, device_id, type, severity, door, person, time_ms, "
+              "description, state) VALUES(?,?,?,?,?,?,?,?,'new') "
+              "ON CONFLICT(event_id) DO NOTHING") {}
 
 void AlarmRepo::Writer::Insert(const AlarmRow& a) {
   insert_.Reset()
@@ -61,18 +62,18 @@ void AlarmRepo::Writer::Insert(const AlarmRow& a) {
   insert_.Step();
 }
 
-int64_t AlarmRepo::Count(EventDb& db, const AlarmFilter& f) {
+int64_t AlarmRepo::Count(db::Conn& c, const AlarmFilter& f) {
   const EventWhere w = WhereOf(f);
-  EventStmt s(db.get(), "SELECT count(*) FROM alarms" + w.sql);
+  db::Stmt s(c, "SELECT count(*) FROM alarms" + w.sql);
   w.Bind(s);
   return s.Step() ? s.Int(0) : 0;
 }
 
-std::vector<AlarmRow> AlarmRepo::List(EventDb& db, const AlarmFilter& f, int64_t limit,
+std::vector<AlarmRow> AlarmRepo::List(db::Conn& c, const AlarmFilter& f, int64_t limit,
                                       int64_t offset) {
   const EventWhere w = WhereOf(f);
-  EventStmt s(db.get(), std::string("SELECT ") + kAlarmColumns + " FROM alarms" + w.sql +
-                            " ORDER BY time_ms DESC, id DESC LIMIT ? OFFSET ?");
+  db::Stmt s(c, std::string("SELECT ") + kAlarmColumns + " FROM alarms" + w.sql +
+                    " ORDER BY time_ms DESC, id DESC LIMIT ? OFFSET ?");
   int i = w.Bind(s);
   s.Bind(i++, limit);
   s.Bind(i++, offset);
@@ -81,21 +82,21 @@ std::vector<AlarmRow> AlarmRepo::List(EventDb& db, const AlarmFilter& f, int64_t
   return out;
 }
 
-std::optional<AlarmRow> AlarmRepo::Get(EventDb& db, int64_t id) {
-  EventStmt s(db.get(), std::string("SELECT ") + kAlarmColumns + " FROM alarms WHERE id = ?");
+std::optional<AlarmRow> AlarmRepo::Get(db::Conn& c, int64_t id) {
+  db::Stmt s(c, std::string("SELECT ") + kAlarmColumns + " FROM alarms WHERE id = ?");
   s.Bind(1, id);
   if (!s.Step()) return std::nullopt;
   return ReadAlarm(s);
 }
 
-std::optional<std::string> AlarmRepo::State(EventDb& db, int64_t id) {
-  EventStmt s(db.get(), "SELECT state FROM alarms WHERE id = ?");
+std::optional<std::string> AlarmRepo::State(db::Conn& c, int64_t id) {
+  db::Stmt s(c, "SELECT state FROM alarms WHERE id = ?");
   s.Bind(1, id);
   if (!s.Step()) return std::nullopt;
   return s.Text(0);
 }
 
-void AlarmRepo::SetState(EventDb& db, int64_t id, const std::string& from, const std::string& to,
+void AlarmRepo::SetState(db::Conn& c, int64_t id, const std::string& from, const std::string& to,
                          const std::string& actor, const std::string& note, int64_t now_ms) {
   const char* sql =
       to == "acknowledged"
@@ -103,16 +104,16 @@ void AlarmRepo::SetState(EventDb& db, int64_t id, const std::string& from, const
             "acknowledge_note = ? WHERE id = ?"
           : "UPDATE alarms SET state = ?, closed_by = ?, closed_ms = ?, close_note = ? "
             "WHERE id = ?";
-  EventStmt up(db.get(), sql);
+  db::Stmt up(c, sql);
   up.Bind(1, std::string_view(to))
       .Bind(2, std::string_view(actor))
       .Bind(3, now_ms)
       .Bind(4, std::string_view(note))
       .Bind(5, id);
   up.Step();
-  EventStmt log(db.get(),
-                "INSERT INTO alarm_actions(alarm_id, from_state, to_state, actor, note, at_ms) "
-                "VALUES(?,?,?,?,?,?)");
+  db::Stmt log(c,
+               "INSERT INTO alarm_actions(alarm_id, from_state, to_state, actor, note, at_ms) "
+               "VALUES(?,?,?,?,?,?)");
   log.Bind(1, id)
       .Bind(2, std::string_view(from))
       .Bind(3, std::string_view(to))
@@ -122,11 +123,11 @@ void AlarmRepo::SetState(EventDb& db, int64_t id, const std::string& from, const
   log.Step();
 }
 
-void AlarmRepo::DeleteClosedOf(EventDb& db, const std::vector<std::string>& event_ids) {
-  EventStmt del_actions(db.get(),
-                        "DELETE FROM alarm_actions WHERE alarm_id IN (SELECT id FROM alarms WHERE "
-                        "event_id = ? AND state = 'closed')");
-  EventStmt del_alarm(db.get(), "DELETE FROM alarms WHERE event_id = ? AND state = 'closed'");
+void AlarmRepo::DeleteClosedOf(db::Conn& c, const std::vector<std::string>& event_ids) {
+  db::Stmt del_actions(c,
+                       "DELETE FROM alarm_actions WHERE alarm_id IN (SELECT id FROM alarms WHERE "
+                       "event_id = ? AND state = 'closed')");
+  db::Stmt del_alarm(c, "DELETE FROM alarms WHERE event_id = ? AND state = 'closed'");
   for (auto& id : event_ids) {
     del_actions.Reset().Bind(1, std::string_view(id));
     del_actions.Step();

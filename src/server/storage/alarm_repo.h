@@ -38,26 +38,26 @@ class AlarmRepo {
   // The alarm insert of one upload, prepared once for the whole batch.
   class Writer {
    public:
-    explicit Writer(EventDb& db);
+    explicit Writer(db::Conn& c);
     // A new alarm (state "new"); an event that already has one keeps it.
     void Insert(const AlarmRow& row);
 
    private:
-    EventStmt insert_;
+    db::Stmt insert_;
   };
 
-  static int64_t Count(EventDb& db, const AlarmFilter& f);
+  static int64_t Count(db::Conn& c, const AlarmFilter& f);
   // Newest first.
-  static std::vector<AlarmRow> List(EventDb& db, const AlarmFilter& f, int64_t limit,
+  static std::vector<AlarmRow> List(db::Conn& c, const AlarmFilter& f, int64_t limit,
                                     int64_t offset);
-  static std::optional<AlarmRow> Get(EventDb& db, int64_t id);
-  static std::optional<std::string> State(EventDb& db, int64_t id);
+  static std::optional<AlarmRow> Get(db::Conn& c, int64_t id);
+  static std::optional<std::string> State(db::Conn& c, int64_t id);
   // Moves the alarm to TO ("acknowledged" fills the acknowledged_* columns, "closed" the
   // closed_* ones) and logs the action FROM → TO.
-  static void SetState(EventDb& db, int64_t id, const std::string& from, const std::string& to,
+  static void SetState(db::Conn& c, int64_t id, const std::string& from, const std::string& to,
                        const std::string& actor, const std::string& note, int64_t now_ms);
   // Closed alarms of these events and their logs (open alarms stay).
-  static void DeleteClosedOf(EventDb& db, const std::vector<std::string>& event_ids);
+  static void DeleteClosedOf(db::Conn& c, const std::vector<std::string>& event_ids);
 };
 
 }  // namespace anju::server::storage

@@ -1,27 +1,44 @@
-// The event database file <data>/events.db (docs/events-and-retention.md): its connections,
-// schema and pragmas. The event store (events/event_store.h) keeps one connection for writes
-// and one for queries; a CSV export opens a read-only one of its own. The tables' SQL is in
-// storage/event_repo.h and storage/alarm_repo.h; every failure is an anju::Error (kCorrupt
-// for a damaged file or one that is not an event store, kUnavailable for a full disk, else
-// kIo).
+// The event database <data>/events.db (docs/events-and-retention.md) on the storage seam
+// (db/db.h): its schema as migrations, how it is opened, the retention pragmas, and the
+// WHERE builder of the repositories. The event store (events/event_store.h) writes through
+// the database's writer connection and queries through its reader; a CSV export opens a
+// read-only database of its own. The tables' SQL is in storage/event_repo.h and
+// storage/alarm_repo.h. Failures are the seam's anju::Error: kCorrupt for a damaged file or
+// one that is not an event store, kStorageFull for a full disk, kUnavailable when busy,
+// else kIo.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "store/sqlite_stmt.h"
+#include "db/db.h"
 
 namespace anju::server::storage {
 
-// A statement on the event database, failing with the event database's errors.
-class EventStmt : public store::SqliteStmt {
- public:
-  EventStmt(sqlite3* db, const char* sql);
-  EventStmt(sqlite3* db, const std::string& sql);
-};
+// The events tables, one list per dialect (step N makes the same change in both).
+const db::Migrations& EventsSchema();
+
+// Opens (creating and migrating) FILE for the event store: WAL, synchronous=FULL,
+// incremental auto-vacuum, READERS read-only connections beside the writer. A file written
+// before the migration list (PRAGMA user_version 1) is adopted as version 1.
+std::unique_ptr<db::Db> OpenEventsDb(const std::filesystem::path& file, int readers = 1);
+// Opens an existing FILE read-only (a long CSV export): its own connection, so it holds
+// up neither uploads nor queries. Error(kNotFound) when the file does not exist.
+std::unique_ptr<db::Db> OpenEventsDbReadOnly(const std::filesystem::path& file);
+
+// ---- retention's space reclamation on the writer (SQLite; no-ops on PostgreSQL) ---------
+
+// Pages on the free list.
+int64_t FreePages(db::Conn& c);
+// Hands back up to PAGES free pages to the file system (incremental auto-vacuum).
+void IncrementalVacuum(db::Conn& c, int pages);
+// Checkpoints the WAL and truncates it to zero bytes, waiting at most BUSY_MS for readers
+// (the connection's usual busy timeout is restored afterwards).
+void TruncateWal(db::Conn& c, int busy_ms);
 
 // A WHERE clause being built and the values it binds, in order (the repos' filters).
 struct EventWhere {
@@ -32,50 +49,7 @@ struct EventWhere {
   // COLUMN IN (VALUES…); an empty list matches nothing.
   void AddIn(const char* column, const std::vector<std::string>& values);
   // Binds the values from parameter FIRST on; returns the next free parameter.
-  int Bind(EventStmt& s, int first = 1) const;
-};
-
-// One connection to events.db.
-class EventDb {
- public:
-  enum class Mode {
-    kWrite,   // creates the file and its schema when absent; WAL, synchronous=FULL
-    kRead,    // query_only, shares the WAL with the writer
-    kExport,  // a read-only open (SQLITE_OPEN_READONLY) for one long export
-  };
-  EventDb(const std::filesystem::path& file, Mode mode);
-  ~EventDb();
-  EventDb(const EventDb&) = delete;
-  EventDb& operator=(const EventDb&) = delete;
-
-  sqlite3* get() const { return db_; }
-  void Exec(const char* sql);
-  void SetBusyTimeout(int ms);
-
-  // Pages on the free list; hands back up to PAGES of them (incremental auto-vacuum).
-  int64_t FreePages();
-  void IncrementalVacuum(int pages);
-  // Checkpoints the WAL and truncates it to zero bytes.
-  void TruncateWal();
-
- private:
-  void CreateSchema(const std::filesystem::path& file);
-  sqlite3* db_ = nullptr;
-};
-
-// One transaction on an EventDb: rolled back unless committed.
-class EventTxn {
- public:
-  // IMMEDIATE takes the write lock at once (writers); a deferred one is a read snapshot.
-  EventTxn(EventDb& db, bool immediate);
-  ~EventTxn();
-  EventTxn(const EventTxn&) = delete;
-  EventTxn& operator=(const EventTxn&) = delete;
-  void Commit();
-
- private:
-  EventDb& db_;
-  bool open_ = true;
+  int Bind(db::Stmt& s, int first = 1) const;
 };
 
 }  // namespace anju::server::storage

@@ -1,7 +1,6 @@
 #include "server/storage/event_repo.h"
 
-#include <sqlite3.h>
-
+#include "core/error.h"
 #include "core/sha256.h"
 
 namespace anju::server::storage {
@@ -15,7 +14,7 @@ constexpr const char* kEventColumns =
 
 constexpr const char* kEventsJoined = " FROM events e LEFT JOIN snapshots s ON s.event_id = e.id";
 
-EventRow ReadEvent(const EventStmt& s) {
+EventRow ReadEvent(const db::Stmt& s) {
   EventRow r;
   r.id = s.Text(0);
   r.device_id = s.Text(1);
@@ -54,13 +53,13 @@ EventWhere DevicesWhere(const std::optional<std::vector<std::string>>& devices) 
   return w;
 }
 
-std::vector<int64_t> DeleteRowsBefore(EventDb& db, const char* select_sql, const char* delete_sql,
+std::vector<int64_t> DeleteRowsBefore(db::Conn& c, const char* select_sql, const char* delete_sql,
                                       int64_t before_ms, int64_t max) {
   std::vector<int64_t> ids;
-  EventStmt sel(db.get(), select_sql);
+  db::Stmt sel(c, select_sql);
   sel.Bind(1, before_ms).Bind(2, max);
   while (sel.Step()) ids.push_back(sel.Int(0));
-  EventStmt del(db.get(), delete_sql);
+  db::Stmt del(c, delete_sql);
   for (int64_t id : ids) {
     del.Reset().Bind(1, id);
     del.Step();
@@ -72,16 +71,17 @@ std::vector<int64_t> DeleteRowsBefore(EventDb& db, const char* select_sql, const
 
 // ---- ingestion ----------------------------------------------------------------------------
 
-EventRepo::Writer::Writer(EventDb& db)
-    : exists_(db.get(), "SELECT 1 FROM events WHERE id = ?"),
-      event_(db.get(),
+EventRepo::Writer::Writer(db::Conn& c)
+    : exists_(c, "SELECT 1 FROM events WHERE id = ?"),
+      event_(c,
              "INSERT INTO events(id, device_id, kind, created_ms, time_ms, received_ms, door, "
              "person, decision, alarm_type, payload, snapshot_bytes) "
              "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"),
-      snapshot_(db.get(), "INSERT INTO snapshots(event_id, time_ms, file, bytes) VALUES(?,?,?,?)"),
-      quarantine_(db.get(),
-                  "INSERT OR IGNORE INTO quarantine(device_id, received_ms, event_id, code, "
-                  "message, raw, raw_sha256) VALUES(?,?,?,?,?,?,?)") {}
+      snapshot_(c, "INSERT INTO snapshots(event_id, time_ms, file, bytes) VALUES(?,?,?,?)"),
+      quarantine_(c,
+                  "INSERT INTO quarantine(device_id, received_ms, event_id, code, message, raw, "
+                  "raw_sha256) VALUES(?,?,?,?,?,?,?) "
+                  "ON CONFLICT(device_id, raw_sha256) DO NOTHING") {}
 
 bool EventRepo::Writer::Exists(const std::string& event_id) {
   exists_.Reset().Bind(1, std::string_view(event_id));
@@ -129,14 +129,14 @@ void EventRepo::Writer::Quarantine(const QuarantineRow& r) {
 
 // ---- queries ------------------------------------------------------------------------------
 
-int64_t EventRepo::Count(EventDb& db, const EventFilter& f) {
+int64_t EventRepo::Count(db::Conn& c, const EventFilter& f) {
   const EventWhere w = WhereOf(f);
-  EventStmt s(db.get(), "SELECT count(*) FROM events e" + w.sql);
+  db::Stmt s(c, "SELECT count(*) FROM events e" + w.sql);
   w.Bind(s);
   return s.Step() ? s.Int(0) : 0;
 }
 
-std::vector<EventRow> EventRepo::Page(EventDb& db, const EventFilter& f,
+std::vector<EventRow> EventRepo::Page(db::Conn& c, const EventFilter& f,
                                       const std::optional<EventPosition>& after, int64_t limit,
                                       int64_t offset) {
   const EventWhere w = WhereOf(f);
@@ -146,7 +146,7 @@ std::vector<EventRow> EventRepo::Page(EventDb& db, const EventFilter& f,
            "(e.time_ms < ? OR (e.time_ms = ? AND e.seq < ?))";
   sql += " ORDER BY e.time_ms DESC, e.seq DESC LIMIT ?";
   if (!after) sql += " OFFSET ?";
-  EventStmt s(db.get(), sql);
+  db::Stmt s(c, sql);
   int i = w.Bind(s);
   if (after) {
     s.Bind(i++, after->time_ms);
@@ -160,24 +160,24 @@ std::vector<EventRow> EventRepo::Page(EventDb& db, const EventFilter& f,
   return out;
 }
 
-void EventRepo::ForEach(EventDb& db, const EventFilter& f,
+void EventRepo::ForEach(db::Conn& c, const EventFilter& f,
                         const std::function<void(const EventRow&)>& fn) {
   const EventWhere w = WhereOf(f);
-  EventStmt s(db.get(), std::string("SELECT ") + kEventColumns + kEventsJoined + w.sql +
-                            " ORDER BY e.time_ms DESC, e.seq DESC");
+  db::Stmt s(c, std::string("SELECT ") + kEventColumns + kEventsJoined + w.sql +
+                    " ORDER BY e.time_ms DESC, e.seq DESC");
   w.Bind(s);
   while (s.Step()) fn(ReadEvent(s));
 }
 
-std::optional<EventRow> EventRepo::Get(EventDb& db, const std::string& event_id) {
-  EventStmt s(db.get(), std::string("SELECT ") + kEventColumns + kEventsJoined + " WHERE e.id = ?");
+std::optional<EventRow> EventRepo::Get(db::Conn& c, const std::string& event_id) {
+  db::Stmt s(c, std::string("SELECT ") + kEventColumns + kEventsJoined + " WHERE e.id = ?");
   s.Bind(1, std::string_view(event_id));
   if (!s.Step()) return std::nullopt;
   return ReadEvent(s);
 }
 
-std::optional<std::string> EventRepo::SnapshotFile(EventDb& db, const std::string& event_id) {
-  EventStmt s(db.get(), "SELECT file FROM snapshots WHERE event_id = ?");
+std::optional<std::string> EventRepo::SnapshotFile(db::Conn& c, const std::string& event_id) {
+  db::Stmt s(c, "SELECT file FROM snapshots WHERE event_id = ?");
   s.Bind(1, std::string_view(event_id));
   if (!s.Step()) return std::nullopt;
   return s.Text(0);
@@ -185,19 +185,19 @@ std::optional<std::string> EventRepo::SnapshotFile(EventDb& db, const std::strin
 
 // ---- retention ----------------------------------------------------------------------------
 
-std::vector<SnapshotRow> EventRepo::SnapshotsBefore(EventDb& db, int64_t before_ms, int64_t max) {
-  EventStmt sel(db.get(),
-                "SELECT event_id, file, bytes, time_ms FROM snapshots WHERE time_ms < ? "
-                "ORDER BY time_ms LIMIT ?");
+std::vector<SnapshotRow> EventRepo::SnapshotsBefore(db::Conn& c, int64_t before_ms, int64_t max) {
+  db::Stmt sel(c,
+               "SELECT event_id, file, bytes, time_ms FROM snapshots WHERE time_ms < ? "
+               "ORDER BY time_ms LIMIT ?");
   sel.Bind(1, before_ms).Bind(2, max);
   std::vector<SnapshotRow> out;
   while (sel.Step()) out.push_back({sel.Text(0), sel.Int(3), sel.Text(1), sel.Int(2)});
   return out;
 }
 
-void EventRepo::ExpireSnapshots(EventDb& db, const std::vector<SnapshotRow>& rows, int64_t now_ms) {
-  EventStmt del(db.get(), "DELETE FROM snapshots WHERE event_id = ?");
-  EventStmt mark(db.get(), "UPDATE events SET snapshot_expired_ms = ? WHERE id = ?");
+void EventRepo::ExpireSnapshots(db::Conn& c, const std::vector<SnapshotRow>& rows, int64_t now_ms) {
+  db::Stmt del(c, "DELETE FROM snapshots WHERE event_id = ?");
+  db::Stmt mark(c, "UPDATE events SET snapshot_expired_ms = ? WHERE id = ?");
   for (auto& r : rows) {
     del.Reset().Bind(1, std::string_view(r.event_id));
     del.Step();
@@ -206,34 +206,34 @@ void EventRepo::ExpireSnapshots(EventDb& db, const std::vector<SnapshotRow>& row
   }
 }
 
-std::vector<std::string> EventRepo::EventsWithoutSnapshotBefore(EventDb& db, int64_t before_ms,
+std::vector<std::string> EventRepo::EventsWithoutSnapshotBefore(db::Conn& c, int64_t before_ms,
                                                                 int64_t max) {
-  EventStmt sel(db.get(),
-                "SELECT e.id FROM events e WHERE e.time_ms < ? AND NOT EXISTS (SELECT 1 FROM "
-                "snapshots s WHERE s.event_id = e.id) ORDER BY e.time_ms LIMIT ?");
+  db::Stmt sel(c,
+               "SELECT e.id FROM events e WHERE e.time_ms < ? AND NOT EXISTS (SELECT 1 FROM "
+               "snapshots s WHERE s.event_id = e.id) ORDER BY e.time_ms LIMIT ?");
   sel.Bind(1, before_ms).Bind(2, max);
   std::vector<std::string> ids;
   while (sel.Step()) ids.push_back(sel.Text(0));
   return ids;
 }
 
-void EventRepo::DeleteEvents(EventDb& db, const std::vector<std::string>& ids) {
-  EventStmt del(db.get(), "DELETE FROM events WHERE id = ?");
+void EventRepo::DeleteEvents(db::Conn& c, const std::vector<std::string>& ids) {
+  db::Stmt del(c, "DELETE FROM events WHERE id = ?");
   for (auto& id : ids) {
     del.Reset().Bind(1, std::string_view(id));
     del.Step();
   }
 }
 
-std::vector<int64_t> EventRepo::DeleteVideoRefsBefore(EventDb& db, int64_t before_ms, int64_t max) {
-  return DeleteRowsBefore(db,
+std::vector<int64_t> EventRepo::DeleteVideoRefsBefore(db::Conn& c, int64_t before_ms, int64_t max) {
+  return DeleteRowsBefore(c,
                           "SELECT id FROM video_refs WHERE start_ms < ? ORDER BY start_ms LIMIT ?",
                           "DELETE FROM video_refs WHERE id = ?", before_ms, max);
 }
 
-std::vector<int64_t> EventRepo::DeleteQuarantineBefore(EventDb& db, int64_t before_ms,
+std::vector<int64_t> EventRepo::DeleteQuarantineBefore(db::Conn& c, int64_t before_ms,
                                                        int64_t max) {
-  return DeleteRowsBefore(db,
+  return DeleteRowsBefore(c,
                           "SELECT seq FROM quarantine WHERE received_ms < ? ORDER BY seq LIMIT ?",
                           "DELETE FROM quarantine WHERE seq = ?", before_ms, max);
 }
@@ -241,12 +241,11 @@ std::vector<int64_t> EventRepo::DeleteQuarantineBefore(EventDb& db, int64_t befo
 // ---- quarantine, video references, counts ---------------------------------------------------
 
 std::vector<QuarantineRow> EventRepo::Quarantined(
-    EventDb& db, const std::optional<std::vector<std::string>>& devices, int64_t limit,
+    db::Conn& c, const std::optional<std::vector<std::string>>& devices, int64_t limit,
     int64_t offset) {
   const EventWhere w = DevicesWhere(devices);
-  EventStmt s(db.get(),
-              "SELECT seq, device_id, received_ms, event_id, code, message, raw FROM quarantine" +
-                  w.sql + " ORDER BY seq LIMIT ? OFFSET ?");
+  db::Stmt s(c, "SELECT seq, device_id, received_ms, event_id, code, message, raw FROM quarantine" +
+                    w.sql + " ORDER BY seq LIMIT ? OFFSET ?");
   const int n = w.Bind(s);
   s.Bind(n, limit).Bind(n + 1, offset);
   std::vector<QuarantineRow> out;
@@ -255,19 +254,19 @@ std::vector<QuarantineRow> EventRepo::Quarantined(
   return out;
 }
 
-int64_t EventRepo::QuarantineCount(EventDb& db,
+int64_t EventRepo::QuarantineCount(db::Conn& c,
                                    const std::optional<std::vector<std::string>>& devices) {
   const EventWhere w = DevicesWhere(devices);
-  EventStmt s(db.get(), "SELECT COUNT(*) FROM quarantine" + w.sql);
+  db::Stmt s(c, "SELECT COUNT(*) FROM quarantine" + w.sql);
   w.Bind(s);
   s.Step();
   return s.Int(0);
 }
 
-int64_t EventRepo::InsertVideoRef(EventDb& db, const VideoRefRow& r, int64_t created_ms) {
-  EventStmt s(db.get(),
-              "INSERT INTO video_refs(device_id, door, event_id, start_ms, end_ms, uri, "
-              "created_ms) VALUES(?,?,?,?,?,?,?)");
+int64_t EventRepo::InsertVideoRef(db::Conn& c, const VideoRefRow& r, int64_t created_ms) {
+  db::Stmt s(c,
+             "INSERT INTO video_refs(device_id, door, event_id, start_ms, end_ms, uri, "
+             "created_ms) VALUES(?,?,?,?,?,?,?) RETURNING id");
   s.Bind(1, std::string_view(r.device_id))
       .Bind(2, std::string_view(r.door))
       .Bind(3, std::string_view(r.event_id))
@@ -275,14 +274,16 @@ int64_t EventRepo::InsertVideoRef(EventDb& db, const VideoRefRow& r, int64_t cre
       .Bind(5, r.end_ms)
       .Bind(6, std::string_view(r.uri))
       .Bind(7, created_ms);
-  s.Step();
-  return sqlite3_last_insert_rowid(db.get());
+  if (!s.Step()) throw Error(ErrorCode::kInternal, "events database: INSERT returned no id");
+  const int64_t id = s.Int(0);
+  s.Run();  // to the end: on SQLite the insert commits here, and its failure surfaces
+  return id;
 }
 
-std::vector<VideoRefRow> EventRepo::VideoRefs(EventDb& db, int64_t from_ms, int64_t to_ms) {
-  EventStmt s(db.get(),
-              "SELECT id, device_id, door, event_id, start_ms, end_ms, uri FROM video_refs "
-              "WHERE start_ms >= ? AND (? = 0 OR start_ms < ?) ORDER BY start_ms, id");
+std::vector<VideoRefRow> EventRepo::VideoRefs(db::Conn& c, int64_t from_ms, int64_t to_ms) {
+  db::Stmt s(c,
+             "SELECT id, device_id, door, event_id, start_ms, end_ms, uri FROM video_refs "
+             "WHERE start_ms >= ? AND (? = 0 OR start_ms < ?) ORDER BY start_ms, id");
   s.Bind(1, from_ms).Bind(2, to_ms).Bind(3, to_ms);
   std::vector<VideoRefRow> out;
   while (s.Step())
@@ -290,11 +291,11 @@ std::vector<VideoRefRow> EventRepo::VideoRefs(EventDb& db, int64_t from_ms, int6
   return out;
 }
 
-EventCounts EventRepo::Counts(EventDb& db) {
-  EventStmt s(db.get(),
-              "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM snapshots), "
-              "(SELECT count(*) FROM alarms), (SELECT count(*) FROM quarantine), "
-              "(SELECT count(*) FROM video_refs)");
+EventCounts EventRepo::Counts(db::Conn& c) {
+  db::Stmt s(c,
+             "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM snapshots), "
+             "(SELECT count(*) FROM alarms), (SELECT count(*) FROM quarantine), "
+             "(SELECT count(*) FROM video_refs)");
   s.Step();
   return {s.Int(0), s.Int(1), s.Int(2), s.Int(3), s.Int(4)};
 }

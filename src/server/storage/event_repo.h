@@ -67,7 +67,7 @@ class EventRepo {
   // The statements of one upload, prepared once for the whole batch.
   class Writer {
    public:
-    explicit Writer(EventDb& db);
+    explicit Writer(db::Conn& c);
     bool Exists(const std::string& event_id);
     void Insert(const EventRow& row, const std::string& device_id, int64_t received_ms);
     void InsertSnapshot(const SnapshotRow& row);
@@ -75,46 +75,46 @@ class EventRepo {
     void Quarantine(const QuarantineRow& row);
 
    private:
-    EventStmt exists_, event_, snapshot_, quarantine_;
+    db::Stmt exists_, event_, snapshot_, quarantine_;
   };
 
   // ---- queries: newest first (time, then arrival) ----
-  static int64_t Count(EventDb& db, const EventFilter& f);
+  static int64_t Count(db::Conn& c, const EventFilter& f);
   // Up to LIMIT rows after AFTER (OFFSET ignored then), else from OFFSET.
-  static std::vector<EventRow> Page(EventDb& db, const EventFilter& f,
+  static std::vector<EventRow> Page(db::Conn& c, const EventFilter& f,
                                     const std::optional<EventPosition>& after, int64_t limit,
                                     int64_t offset);
   // Every matching row, one at a time (memory does not grow with the count).
-  static void ForEach(EventDb& db, const EventFilter& f,
+  static void ForEach(db::Conn& c, const EventFilter& f,
                       const std::function<void(const EventRow&)>& fn);
-  static std::optional<EventRow> Get(EventDb& db, const std::string& event_id);
+  static std::optional<EventRow> Get(db::Conn& c, const std::string& event_id);
   // The snapshot file of the event (relative to the data directory).
-  static std::optional<std::string> SnapshotFile(EventDb& db, const std::string& event_id);
+  static std::optional<std::string> SnapshotFile(db::Conn& c, const std::string& event_id);
 
   // ---- retention: the caller holds a write transaction ----
   // Oldest first.
-  static std::vector<SnapshotRow> SnapshotsBefore(EventDb& db, int64_t before_ms, int64_t max);
+  static std::vector<SnapshotRow> SnapshotsBefore(db::Conn& c, int64_t before_ms, int64_t max);
   // Deletes the snapshot rows and marks their events expired at NOW_MS.
-  static void ExpireSnapshots(EventDb& db, const std::vector<SnapshotRow>& rows, int64_t now_ms);
+  static void ExpireSnapshots(db::Conn& c, const std::vector<SnapshotRow>& rows, int64_t now_ms);
   // Events older than BEFORE_MS that have no snapshot row, oldest first.
-  static std::vector<std::string> EventsWithoutSnapshotBefore(EventDb& db, int64_t before_ms,
+  static std::vector<std::string> EventsWithoutSnapshotBefore(db::Conn& c, int64_t before_ms,
                                                               int64_t max);
-  static void DeleteEvents(EventDb& db, const std::vector<std::string>& ids);
+  static void DeleteEvents(db::Conn& c, const std::vector<std::string>& ids);
   // Select and delete: the ids of the rows deleted.
-  static std::vector<int64_t> DeleteVideoRefsBefore(EventDb& db, int64_t before_ms, int64_t max);
-  static std::vector<int64_t> DeleteQuarantineBefore(EventDb& db, int64_t before_ms, int64_t max);
+  static std::vector<int64_t> DeleteVideoRefsBefore(db::Conn& c, int64_t before_ms, int64_t max);
+  static std::vector<int64_t> DeleteQuarantineBefore(db::Conn& c, int64_t before_ms, int64_t max);
 
   // ---- quarantine, video references, counts ----
   // Oldest first.
   static std::vector<QuarantineRow> Quarantined(
-      EventDb& db, const std::optional<std::vector<std::string>>& devices, int64_t limit,
+      db::Conn& c, const std::optional<std::vector<std::string>>& devices, int64_t limit,
       int64_t offset);
-  static int64_t QuarantineCount(EventDb& db,
+  static int64_t QuarantineCount(db::Conn& c,
                                  const std::optional<std::vector<std::string>>& devices);
-  static int64_t InsertVideoRef(EventDb& db, const VideoRefRow& row, int64_t created_ms);
+  static int64_t InsertVideoRef(db::Conn& c, const VideoRefRow& row, int64_t created_ms);
   // Start time in [FROM_MS, TO_MS) (TO_MS 0 = no upper bound), oldest first.
-  static std::vector<VideoRefRow> VideoRefs(EventDb& db, int64_t from_ms, int64_t to_ms);
-  static EventCounts Counts(EventDb& db);
+  static std::vector<VideoRefRow> VideoRefs(db::Conn& c, int64_t from_ms, int64_t to_ms);
+  static EventCounts Counts(db::Conn& c);
 };
 
 }  // namespace anju::server::storage

@@ -28,12 +28,16 @@ struct EvalFlags {
   int threads = 2;
   bool no_cache = false;
   bool no_pose = false;
+  bool tight_crop = false;
   void Add(CLI::App* app, const std::string& data_help) {
     app->add_option("--data", data, data_help)->required();
     app->add_flag("--json", as_json, "print one JSON object as the last line");
     app->add_option("--threads", threads, "worker threads (one engine each)");
     app->add_flag("--no-cache", no_cache, "do not reuse cached features");
     app->add_flag("--no-pose", no_pose, "skip the pose network (no accuracy by yaw; faster)");
+    app->add_flag("--tight-crop", tight_crop,
+                  "locate the face as the snapshot service does: landmarks on the image as a "
+                  "tight face crop, the detector only when that fails");
     engine.Add(app);
   }
   std::vector<eval::FaceRecord> Embed(const std::vector<fs::path>& files, const std::string& tag,
@@ -44,6 +48,7 @@ struct EvalFlags {
     o.with_liveness = liveness;
     o.with_pose = pose && !no_pose;
     o.central_face = central;
+    o.tight_crop = tight_crop;
     if (!no_cache) o.cache = eval::DefaultCachePath(tag);
     return eval::EmbedFiles(files, engine.models, engine.Options(), o);
   }

@@ -180,7 +180,8 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
   auto models = vision::ModelSet::Load(model_dir.empty() ? DefaultModelDir() : model_dir);
   const std::string key = SettingsKey(models->feature_version(), engine_options,
                                       options.with_liveness, options.with_pose) +
-                          (options.central_face ? "|central" : "");
+                          (options.central_face ? "|central" : "") +
+                          (options.tight_crop ? "|tight_crop" : "");
   Cache cache = options.cache.empty() ? Cache{} : LoadCache(options.cache, key);
 
   std::vector<FaceRecord> out(files.size());
@@ -200,7 +201,10 @@ std::vector<FaceRecord> EmbedFiles(const std::vector<fs::path>& files, const fs:
         [&](vision::FaceEngine& engine, size_t i) {
           FaceRecord r;
           cv::Mat img = vision::LoadImage(files[i]);
-          auto face = options.central_face ? engine.DetectCentral(img) : engine.DetectLargest(img);
+          std::optional<vision::DetectedFace> face;
+          if (options.tight_crop) face = engine.LocateInTightCrop(img);
+          if (!face)
+            face = options.central_face ? engine.DetectCentral(img) : engine.DetectLargest(img);
           if (face) {
             r.found = true;
             r.found_by = face->found_by;

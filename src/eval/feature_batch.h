@@ -39,6 +39,8 @@ struct BatchOptions {
   // camera frames) or the most central (LFW centres the named person).
   bool central_face = false;  // yaw/pitch/roll from the pose network (≈40 ms per image)
   bool progress = true;       // progress line on stderr
+  // Try FaceEngine::LocateInTightCrop first, as the snapshot service does.
+  bool tight_crop = false;
 };
 
 // Default cache location for a data set: ~/.cache/anju/features/<tag>.bin

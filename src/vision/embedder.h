@@ -18,6 +18,9 @@ class Embedder {
  public:
   Embedder(const ModelSet& models, EmbedderOptions options = {});
   Feature Embed(const cv::Mat& aligned_bgr);
+  // Several aligned crops in one network run (one blob of N, or 2N with their mirrors);
+  // the same features as N calls of Embed up to float rounding.
+  std::vector<Feature> EmbedBatch(const std::vector<cv::Mat>& aligned_bgr, bool flip_tta);
   const std::string& model_version() const { return version_; }
   const EmbedderOptions& options() const { return options_; }
   void set_options(const EmbedderOptions& o) { options_ = o; }

@@ -160,6 +160,57 @@ std::optional<DetectedFace> FaceEngine::DetectCentral(const cv::Mat& bgr) {
   return std::move(*it);
 }
 
+std::optional<DetectedFace> FaceEngine::LocateInTightCrop(const cv::Mat& input,
+                                                          const TightCropOptions& o) {
+  const cv::Mat bgr = ToBgr(input);
+  const int lo_side = std::min(bgr.cols, bgr.rows), hi_side = std::max(bgr.cols, bgr.rows);
+  if (lo_side < o.min_side || hi_side > o.max_side ||
+      float(hi_side) > o.max_aspect * float(lo_side))
+    return std::nullopt;
+  // Cameras centre the face in the crop, its box filling about 0.5-0.8 of the shorter side:
+  // start from the central 3/4 square and re-draw the box from the points until it holds
+  // still (a box far too large compresses the points, so one re-draw is not always enough).
+  const float prior_side = o.prior_fill * float(lo_side);
+  cv::Rect2f current((bgr.cols - prior_side) / 2.f, (bgr.rows - prior_side) / 2.f, prior_side,
+                     prior_side);
+  Landmarks68 lm = landmarker_.DetectOnce(bgr, current);
+  cv::Rect2f box = BoxFromLandmarks(lm);
+  for (int pass = 0; pass < o.max_passes && !box.empty(); ++pass) {
+    if ((box & current).area() / (box | current).area() > 0.85f) break;
+    current = box;
+    lm = landmarker_.DetectOnce(bgr, current);
+    box = BoxFromLandmarks(lm);
+  }
+  if (box.empty() || box.width < o.min_fill * float(lo_side)) return std::nullopt;
+  const cv::Rect2f frame(0, 0, float(bgr.cols), float(bgr.rows));
+  if ((box & frame).area() < o.min_inside * box.area()) return std::nullopt;
+  const Points5 pts = ToPoints5(lm);
+  // Upright face: eyes left to right, both above the nose, the nose above the mouth.
+  const float eye_y = std::max(pts[0].y, pts[1].y);
+  const float mouth_y = std::min(pts[3].y, pts[4].y);
+  if (!(pts[0].x < pts[1].x && eye_y < pts[2].y && pts[2].y < mouth_y)) return std::nullopt;
+  const float iod = float(cv::norm(pts[1] - pts[0]));
+  if (!(iod > 4)) return std::nullopt;
+  // The landmarker has no confidence output; its equivariance is the test. Moved by d,
+  // a real face's points stay where they are, while on a non-face the network returns
+  // its mean shape relative to the box, so the points move by d with it.
+  const float d = o.probe_shift * box.width;
+  const Points5 moved = ToPoints5(landmarker_.DetectOnce(bgr, box + cv::Point2f(d, d)));
+  float drift = 0;
+  for (size_t i = 0; i < pts.size(); ++i) drift += float(cv::norm(moved[i] - pts[i]));
+  drift /= float(pts.size()) * iod;
+  if (!(drift <= o.max_drift)) return std::nullopt;
+  DetectedFace f;
+  f.found_by = "crop";
+  f.det.box = box;
+  f.det.score = 1.f;
+  f.landmarks = lm;
+  f.points = pts;
+  f.aligned = AlignFace(bgr, pts);
+  if (MeanBrightness(f.aligned) < options_.dark_level) f.aligned = NormalizeIllumination(f.aligned);
+  return f;
+}
+
 HeadPose FaceEngine::Pose(const cv::Mat& bgr, const DetectedFace& face, bool network) {
   if (pose_ && (network || options_.pose_network)) return pose_->Estimate(bgr, face.det.box);
   return PoseFromLandmarks(face.landmarks);

@@ -49,6 +49,23 @@ struct DetectedFace {
   std::string found_by;
 };
 
+// When an image counts as a tight face crop (a snapshot camera's face image) that the
+// landmarker can read without the detector (FaceEngine::LocateInTightCrop).
+struct TightCropOptions {
+  int min_side = 64;         // shorter side, pixels
+  int max_side = 800;        // longer side: larger images are scenes, not crops
+  float max_aspect = 1.6f;   // longer / shorter side
+  float prior_fill = 0.75f;  // first landmark box / shorter side, centred
+  int max_passes = 4;        // landmark runs re-drawing the box from the points
+  float min_fill = 0.30f;    // face box (from the landmarks) / shorter side
+  float min_inside = 0.85f;  // share of the face box inside the image
+  // Landmarks must stay on the same image points when the box moves by probe_shift of its
+  // side (both axes): a face holds them, a non-face lets them follow the box. Drift is the
+  // mean 5-point distance over the inter-ocular distance.
+  float probe_shift = 0.10f;
+  float max_drift = 0.15f;
+};
+
 // 8-bit BGR view of a frame: grey and BGRA are converted, anything else is Error.
 cv::Mat ToBgr(const cv::Mat& image);
 
@@ -73,8 +90,17 @@ class FaceEngine {
   // The face whose centre is nearest the image centre (data sets such as LFW centre
   // the labelled person; other people may appear larger at the edges).
   std::optional<DetectedFace> DetectCentral(const cv::Mat& bgr);
+  // The face of a tight crop located by the landmarker alone (no detector: 2-5 runs of the
+  // 64×64 landmark network instead of two or more detector passes). Empty when the image is not
+  // shaped like a crop, the face does not fill it, or the landmarks do not hold still
+  // (not a face); the caller then falls back to Detect. found_by = "crop", det.score = 1.
+  std::optional<DetectedFace> LocateInTightCrop(const cv::Mat& image,
+                                                const TightCropOptions& options = {});
 
   Feature Embed(const DetectedFace& face) { return embedder_.Embed(face.aligned); }
+  Feature Embed(const DetectedFace& face, bool flip_tta) {
+    return embedder_.EmbedBatch({face.aligned}, flip_tta)[0];
+  }
   float Liveness(const cv::Mat& image, const DetectedFace& face) {
     return liveness_.Score(ToBgr(image), face.det.box);
   }

@@ -32,16 +32,8 @@ Landmarks68 Landmarker::Detect(const cv::Mat& bgr, const cv::Rect2f& box, bool r
   // lands the points where they belong.
   cv::Rect2f current = box;
   for (int pass = 0; pass < 2; ++pass) {
-    cv::Point2f lo(1e9f, 1e9f), hi(-1e9f, -1e9f);
-    for (auto& p : lm) {
-      lo.x = std::min(lo.x, p.x), lo.y = std::min(lo.y, p.y);
-      hi.x = std::max(hi.x, p.x), hi.y = std::max(hi.y, p.y);
-    }
-    float extent = std::max(hi.x - lo.x, hi.y - lo.y);
-    if (extent < 4) break;
-    float side = 1.3f * extent;
-    float cx = (lo.x + hi.x) / 2, cy = (lo.y + hi.y) / 2 - 0.14f * extent;
-    cv::Rect2f redrawn(cx - side / 2, cy - side / 2, side, side);
+    const cv::Rect2f redrawn = BoxFromLandmarks(lm);
+    if (redrawn.empty()) break;
     // On ordinary frames the detector's box already agrees; only a box that is
     // clearly off costs another pass (keeps the common case at one network run).
     if ((redrawn & current).area() / (redrawn | current).area() > 0.75f) break;
@@ -49,6 +41,19 @@ Landmarks68 Landmarker::Detect(const cv::Mat& bgr, const cv::Rect2f& box, bool r
     current = redrawn;
   }
   return lm;
+}
+
+cv::Rect2f BoxFromLandmarks(const Landmarks68& lm) {
+  cv::Point2f lo(1e9f, 1e9f), hi(-1e9f, -1e9f);
+  for (auto& p : lm) {
+    lo.x = std::min(lo.x, p.x), lo.y = std::min(lo.y, p.y);
+    hi.x = std::max(hi.x, p.x), hi.y = std::max(hi.y, p.y);
+  }
+  const float extent = std::max(hi.x - lo.x, hi.y - lo.y);
+  if (!(extent >= 4)) return {};
+  const float side = 1.3f * extent;
+  const float cx = (lo.x + hi.x) / 2, cy = (lo.y + hi.y) / 2 - 0.14f * extent;
+  return {cx - side / 2, cy - side / 2, side, side};
 }
 
 Points5 ToPoints5(const Landmarks68& lm) {

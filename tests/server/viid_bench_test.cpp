@@ -1,9 +1,10 @@
-// Snapshot recognition benchmark (targets in BENCHMARKS.md): throughput in snapshots/s with a 20,000-face
-// gallery, and upload → recognised latency at a steady 10 snapshots/s. Runs only with
+// Snapshot recognition benchmark (targets in BENCHMARKS.md): throughput in snapshots/s with a
+// 20,000-face gallery, and upload → recognised latency at a steady 10 snapshots/s. Runs only with
 // ANJU_VIID_BENCH=1 (it takes minutes); prints a table, asserts nothing about time.
 //
 //   ANJU_VIID_BENCH=1 build/bin/viid_test --gtest_filter='ViidBench.*'
-//   (ANJU_VIID_BENCH_GALLERY, _PROBES, _SECONDS, _WORKERS override the sizes)
+//   (ANJU_VIID_BENCH_GALLERY, _PROBES, _SECONDS, _WORKERS override the sizes; _TIGHT_CROP=0
+//   and _FLIP=0|1 set ViidOptions::tight_crop and embed_flip, for A/B runs)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -134,6 +135,8 @@ TEST(ViidBench, ThroughputAndLatency) {
     ViidOptions o;
     o.workers = w;
     o.tail_interval_ms = 1000;
+    o.tight_crop = Env("ANJU_VIID_BENCH_TIGHT_CROP", o.tight_crop ? 1 : 0) != 0;
+    o.embed_flip = Env("ANJU_VIID_BENCH_FLIP", o.embed_flip ? 1 : 0) != 0;
     auto s = std::make_unique<ViidService>(deps, key, o);
     s->Start();
     // Warm-up: one snapshot opens each worker's engine.

@@ -145,7 +145,11 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
            json::array({"bad_image"}), false, {});
     return;
   }
-  const auto face = engine->DetectLargest(image);
+  // A camera's face crop usually holds one centred face: the landmarker alone finds it
+  // (no detector passes); anything else goes through the detector as before.
+  std::optional<vision::DetectedFace> face;
+  if (options_.tight_crop) face = engine->LocateInTightCrop(image);
+  if (!face) face = engine->DetectLargest(image);
   if (!face) {
     ++stats_.no_face;
     finish("no_face", "", "", std::nullopt, std::nullopt, std::nullopt, json::object(),
@@ -170,7 +174,7 @@ void ViidService::Recognise(RecognitionJob& job, void* engine_ptr) {
     return;
   }
   // Embed normalises a dark aligned crop itself (EngineOptions::dark_level, R3.1.4.1 night).
-  const vision::Feature feature = engine->Embed(*face);
+  const vision::Feature feature = engine->Embed(*face, options_.embed_flip);
   const auto sealed_feature =
       crypto::Seal(key_, FeatureBytes(feature.values), crypto::AsBytes(FeatureAad(job.capture_id)));
   match::Decision d;

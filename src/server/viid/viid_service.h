@@ -64,6 +64,11 @@ struct ViidOptions {
   float min_inter_pupil = 16;
   float max_yaw = 45, max_pitch = 25;
   float min_sharpness = 10;
+  // Snapshot faces arrive as tight crops: locate the face with the landmarker alone and
+  // run the detector only when that fails (vision::FaceEngine::LocateInTightCrop).
+  bool tight_crop = true;
+  // Mirror averaging of the embedding for snapshots (figures in BENCHMARKS.md).
+  bool embed_flip = true;
   // Recognition level (thresholds file) and stranger clustering threshold (low level by
   // default: clusters may merge look-alikes rather than split one visitor).
   match::SecurityLevel level = match::SecurityLevel::kNormal;

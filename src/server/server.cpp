@@ -361,7 +361,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
   m.exports = std::make_unique<ExportService>(
       ExportDeps{m.db.get(), m.accounts.get(),
-                 // contract: EventService::ExportCsv once the events slice lands.
+                 // An approved export's events: the event store's CSV under the filter the
+                 // request was approved with, limited to the requester's devices.
                  [&m](const json& filter, const std::optional<std::vector<std::string>>& devices,
                       std::ostream& out) {
                    EventQuery q;

@@ -155,7 +155,8 @@ void Server::Impl::AfterRequest(const Route& route, const Request& req, int stat
 void Server::Impl::RaiseRiskAlarm(const Principal& p) {
   spdlog::warn("risk warning: {} blocked after unusual volume of archive / photo reads", p.name);
   const int64_t now = NowMs();
-  // contract: EventService::RaiseAlarm once the events slice has it.
+  // The server's own alarm goes in like a device's, so it is stored, listed and streamed
+  // with the others (R4.2.2.1).
   const std::string uuid = NewUuid();
   const auto result = events->Ingest(
       "server",

@@ -642,6 +642,17 @@ void Server::Impl::StartBackground() {
       } catch (const std::exception& e) {
         spdlog::error("retention failed: {}", e.what());
       }
+      // The snapshot cameras' captures, their images and idle stranger clusters: the same
+      // schedule and the same calendar months (R3.3.2.6).
+      try {
+        int64_t cutoff = 0;
+        if (viid) {
+          const int64_t n = viid->captures().RetainExpired(&cutoff);
+          if (n > 0) spdlog::info("retention: {} captures before {} deleted", n, cutoff);
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("capture retention failed: {}", e.what());
+      }
       lock.lock();
       bg_cv.wait_for(lock, std::chrono::seconds(options.retention_interval_s),
                      [this] { return stopping.load(); });

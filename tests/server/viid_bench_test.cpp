@@ -141,8 +141,8 @@ TEST(ViidBench, ThroughputAndLatency) {
     s->Start();
     // Warm-up: one snapshot opens each worker's engine.
     for (int i = 0; i < w; ++i)
-      s->Faces("CAM", Body("CAM", "warm" + std::to_string(i), probe_jpegs[0]));
-    s->WaitIdle(std::chrono::minutes(2));
+      s->endpoint().Faces("CAM", Body("CAM", "warm" + std::to_string(i), probe_jpegs[0]));
+    s->workers().WaitIdle(std::chrono::minutes(2));
     return s;
   };
 
@@ -152,31 +152,29 @@ TEST(ViidBench, ThroughputAndLatency) {
       "|---|---|---|---|---|---|---|---|\n");
   for (int w = 1; w <= workers; ++w) {
     auto s = make(w);
-    const json before = s->StatsJson();
+    const ViidCounters before = s->Counters();
     const auto t0 = Clock::now();
     for (size_t i = 0; i < probe_jpegs.size(); ++i)
-      s->Faces("CAM", Body("CAM", "T" + std::to_string(i), probe_jpegs[i]));
-    ASSERT_TRUE(s->WaitIdle(std::chrono::minutes(10)));
+      s->endpoint().Faces("CAM", Body("CAM", "T" + std::to_string(i), probe_jpegs[i]));
+    ASSERT_TRUE(s->workers().WaitIdle(std::chrono::minutes(10)));
     const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-    const json st = s->StatsJson();
+    const ViidCounters st = s->Counters();
     int right = 0, wrong = 0, missed = 0, strangers = 0;
     CaptureQuery all;
     all.limit = 1000;
-    const json listed = s->Captures(all);  // named: the loop must not outlive it
-    for (const auto& c : listed["items"]) {
-      const std::string fid = c["face_id"];
+    for (const auto& c : s->captures().List(all).items) {
+      const std::string& fid = c.face_id;
       if (!fid.starts_with("T")) continue;
       const std::string& want = expected[std::stoul(fid.substr(1))];
-      if (c["outcome"] == "accept")
-        ++(c["person"] == want ? right : wrong);
-      else if (c["outcome"] == "stranger")
+      if (c.outcome == "accept")
+        ++(c.person == want ? right : wrong);
+      else if (c.outcome == "stranger")
         ++(want.empty() ? strangers : missed);
     }
     std::printf("| %d | %zu | %.1f | **%.1f** | %d / %d | %d | %d | %lld |\n", w,
                 probe_jpegs.size(), sec, double(probe_jpegs.size()) / sec, right, wrong, missed,
                 strangers,
-                (long long)(st["rejected"].get<int64_t>() + st["no_face"].get<int64_t>() -
-                            before["rejected"].get<int64_t>() - before["no_face"].get<int64_t>()));
+                (long long)(st.rejected + st.no_face - before.rejected - before.no_face));
   }
 
   // Steady 10 snapshots/s: latency from the upload call to the recognised row.
@@ -185,20 +183,19 @@ TEST(ViidBench, ThroughputAndLatency) {
   const auto t0 = Clock::now();
   for (int i = 0; i < n; ++i) {
     std::this_thread::sleep_until(t0 + std::chrono::milliseconds(100 * i));
-    s->Faces("CAM",
-             Body("CAM", "S" + std::to_string(i), probe_jpegs[size_t(i) % probe_jpegs.size()]));
+    s->endpoint().Faces(
+        "CAM", Body("CAM", "S" + std::to_string(i), probe_jpegs[size_t(i) % probe_jpegs.size()]));
   }
-  ASSERT_TRUE(s->WaitIdle(std::chrono::minutes(10)));
+  ASSERT_TRUE(s->workers().WaitIdle(std::chrono::minutes(10)));
   std::vector<int64_t> lat;
   CaptureQuery q;
   q.limit = 1000;
   for (int64_t off = 0;; off += 1000) {
     q.offset = off;
-    const json page = s->Captures(q);
-    for (const auto& c : page["items"])
-      if (c["face_id"].get<std::string>().starts_with("S"))
-        lat.push_back(c["recognised_ms"].get<int64_t>() - c["received_ms"].get<int64_t>());
-    if (page["items"].size() < 1000) break;
+    const CapturePage page = s->captures().List(q);
+    for (const auto& c : page.items)
+      if (c.face_id.starts_with("S")) lat.push_back(c.recognised_ms - c.received_ms);
+    if (page.items.size() < 1000) break;
   }
   std::printf(
       "\nsteady 10 snapshots/s for %d s, %d workers, %zu-template gallery:\n"

@@ -44,13 +44,12 @@ std::string Body(const std::string& id, const std::vector<uint8_t>& jpeg) {
   return viid::ToJson(list).dump();
 }
 
-json Find(ViidService& s, const std::string& face_id) {
+std::optional<CaptureRecord> Find(ViidService& s, const std::string& face_id) {
   CaptureQuery q;
   q.limit = 100;
-  const json all = s.Captures(q);  // named: the loop must not outlive it
-  for (const auto& c : all["items"])
-    if (c["face_id"] == face_id) return c;
-  return {};
+  for (auto& c : s.captures().List(q).items)
+    if (c.face_id == face_id) return std::move(c);
+  return std::nullopt;
 }
 
 class ViidRecognitionTest : public ::testing::TestWithParam<bool> {};
@@ -94,27 +93,28 @@ TEST_P(ViidRecognitionTest, TightCropIsRecognisedAndANonFaceIsNoFace) {
   ViidService s(deps, key, o);
   s.Start();
 
-  const auto answer = s.Faces("CAM", Body("same", ReadBytes(person / "Aaron_Peirsol_0003.jpg")));
-  ASSERT_EQ(answer.outcome, ViidService::ViidAnswer::Outcome::kOk) << answer.body;
+  const auto answer =
+      s.endpoint().Faces("CAM", Body("same", ReadBytes(person / "Aaron_Peirsol_0003.jpg")));
+  ASSERT_EQ(answer.outcome, ViidAnswer::Outcome::kOk) << answer.body;
   ASSERT_EQ(viid::ParseResponseStatus(answer.body.dump()).at(0).status_code, viid::kOk)
       << answer.body;
   std::vector<uint8_t> grey;
   cv::imencode(".jpg", cv::Mat(200, 200, CV_8UC3, cv::Scalar::all(128)), grey);
-  s.Faces("CAM", Body("grey", grey));
-  ASSERT_TRUE(s.WaitIdle(std::chrono::minutes(2)));
+  s.endpoint().Faces("CAM", Body("grey", grey));
+  ASSERT_TRUE(s.workers().WaitIdle(std::chrono::minutes(2)));
 
-  const json same = Find(s, "same");
-  ASSERT_TRUE(same.is_object());
-  EXPECT_EQ(same["state"], "done");
-  EXPECT_EQ(same["outcome"], "accept");
-  EXPECT_EQ(same["person"], "Aaron_Peirsol");
+  const auto same = Find(s, "same");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->state, "done");
+  EXPECT_EQ(same->outcome, "accept");
+  EXPECT_EQ(same->person, "Aaron_Peirsol");
   if (tight_crop)
-    EXPECT_EQ(same["quality"]["found_by"], "crop");
+    EXPECT_EQ(same->quality["found_by"], "crop");
   else
-    EXPECT_NE(same["quality"]["found_by"], "crop");
-  const json none = Find(s, "grey");
-  ASSERT_TRUE(none.is_object());
-  EXPECT_EQ(none["state"], "no_face");
+    EXPECT_NE(same->quality["found_by"], "crop");
+  const auto none = Find(s, "grey");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->state, "no_face");
   stopping = true;
 }
 

@@ -1,7 +1,8 @@
 // GA/T 1400 (视图库) intake for snapshot cameras: /VIID/System/Register, UnRegister,
 // Keepalive, /VIID/Faces (Auth::kNone at the router: HTTP Digest is checked here), and the
 // admin side of snapshot cameras: VIID devices, captures, strangers, alert rules, the webhook, the
-// live event stream and the reports (docs/viid.md). The logic is server/viid/viid_service.h.
+// live event stream and the reports (docs/viid.md). The logic is in the parts of
+// server/viid/viid_service.h.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -25,8 +26,8 @@ namespace viid = protocol::viid;
 
 namespace {
 
-int StatusOf(ViidService::ViidAnswer::Outcome outcome) {
-  using Outcome = ViidService::ViidAnswer::Outcome;
+int StatusOf(ViidAnswer::Outcome outcome) {
+  using Outcome = ViidAnswer::Outcome;
   switch (outcome) {
     case Outcome::kOk:
       return 200;
@@ -42,7 +43,7 @@ int StatusOf(ViidService::ViidAnswer::Outcome outcome) {
   return 500;
 }
 
-Reply Answer(const ViidService::ViidAnswer& a) {
+Reply Answer(const ViidAnswer& a) {
   Reply r = Reply::Json(a.body, StatusOf(a.outcome));
   r.content_type = "application/json;charset=UTF-8";
   if (!a.challenge.empty()) r.headers.emplace_back("WWW-Authenticate", a.challenge);
@@ -80,36 +81,35 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              std::string("GA/T 1400 ") + path +
                  " (HTTP Digest MD5 qop=auth; answers ResponseStatusObject)",
              [ctx, svc, require_digest, body_handler](Request& r) {
-               auto who = svc->Authenticate(
+               auto who = svc->endpoint().Authenticate(
                    r.http.method, r.http.target, r.http.Header("Authorization"),
                    r.http.Header("User-Identify"), Remote(r.http), require_digest);
-               if (auto* refused = std::get_if<ViidService::ViidAnswer>(&who))
-                 return Answer(*refused);
+               if (auto* refused = std::get_if<ViidAnswer>(&who)) return Answer(*refused);
                // The camera's own source-address list (server_state.h), when one is wired.
                if (ctx->camera_source_allowed &&
                    !ctx->camera_source_allowed(std::get<std::string>(who), r.http))
                  throw protocol::ApiError(
                      403, "forbidden",
                      "摄像机来源地址不符 / camera not allowed from " + Remote(r.http));
-               return Answer(body_handler(*svc, std::get<std::string>(who), r));
+               return Answer(body_handler(svc->endpoint(), std::get<std::string>(who), r));
              })
         .Returns("application/json", "ResponseStatusObject / ResponseStatusListObject");
   };
-  gat(viid::kPathRegister, true, [](ViidService& s, const std::string& d, Request& r) {
+  gat(viid::kPathRegister, true, [](Gat1400Endpoint& s, const std::string& d, Request& r) {
     return s.Register(d, r.http.body, Remote(r.http));
   });
-  gat(viid::kPathUnRegister, false, [](ViidService& s, const std::string& d, Request& r) {
+  gat(viid::kPathUnRegister, false, [](Gat1400Endpoint& s, const std::string& d, Request& r) {
     return s.Unregister(d, r.http.body);
   });
-  gat(viid::kPathKeepalive, false, [](ViidService& s, const std::string& d, Request& r) {
+  gat(viid::kPathKeepalive, false, [](Gat1400Endpoint& s, const std::string& d, Request& r) {
     return s.Keepalive(d, r.http.body, Remote(r.http));
   });
-  gat(viid::kPathFaces, false, [](ViidService& s, const std::string& d, Request& r) {
+  gat(viid::kPathFaces, false, [](Gat1400Endpoint& s, const std::string& d, Request& r) {
     return s.Faces(d, r.http.body, Remote(r.http));
   });
   // anju extension: live preview frames (raw JPEG body), kept in memory only.
-  gat(viid::kPathLiveFrame, false, [](ViidService& s, const std::string& d, Request& r) {
-    return s.PutLiveFrame(d, r.http.body);
+  gat(viid::kPathLiveFrame, false, [](Gat1400Endpoint& s, const std::string& d, Request& r) {
+    return s.LiveFrame(d, r.http.body);
   });
   router.Add("GET", viid::kPathTime, "GA/T 1400", Auth::kNone,
              "GA/T 1400 server time (SystemTimeObject)", [](Request&) {
@@ -133,13 +133,13 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
   auto require_camera = [ctx, svc, camera_in_scope](const Principal& p, const std::string& camera) {
     const auto buildings = ctx->scoped_buildings(p);
     if (!buildings) return;
-    for (const auto& d : svc->Devices())
+    for (const auto& d : svc->cameras().List())
       if (d.id == camera && camera_in_scope(buildings, d)) return;
     NotFound("viid device " + camera);
   };
   auto require_capture = [svc, require_camera](const Principal& p, const std::string& id) {
     if (p.sites.empty()) return;
-    require_camera(p, svc->Capture(id).value("device_id", std::string()));
+    require_camera(p, svc->captures().Get(id).capture.device_id);
   };
 
   // Report rows of devices and cameras outside the caller's sites are left out (the first
@@ -150,7 +150,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
     if (!devices) return rep;
     std::set<std::string> keep(devices->begin(), devices->end());
     const auto buildings = ctx->scoped_buildings(p);
-    for (const auto& d : svc->Devices())
+    for (const auto& d : svc->cameras().List())
       if (camera_in_scope(buildings, d)) keep.insert(d.id);
     json items = json::array();
     for (auto& row : rep["items"])
@@ -175,7 +175,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              if (r.body.contains("unit_id") && !r.body["unit_id"].is_null())
                d.unit_id = r.body["unit_id"].get<int64_t>();
              d.linked_device = r.body.value("linked_device", "");
-             d = svc->AddDevice(d, r.body["password"].get<std::string>());
+             d = svc->cameras().Add(d, r.body["password"].get<std::string>());
              {
                ctx->audit(r.actor, "viid_device_add", "viid/devices/" + d.id,
                           {{"name", d.name}, {"place", d.place}});
@@ -195,7 +195,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            [ctx, svc, camera_in_scope](Request& r) {
              const auto buildings = ctx->scoped_buildings(r.principal);
              json items = json::array();
-             for (const auto& d : svc->Devices())
+             for (const auto& d : svc->cameras().List())
                if (camera_in_scope(buildings, d)) items.push_back(d.ToJson());
              return Reply::Json({{"items", items}, {"total", items.size()}});
            })
@@ -206,7 +206,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            "Revoke a GA/T 1400 camera (its captures stay)",
            [ctx, svc, require_camera](Request& r) {
              require_camera(r.principal, r.Path("id"));
-             if (!svc->RemoveDevice(r.Path("id"))) NotFound("viid device " + r.Path("id"));
+             if (!svc->cameras().Revoke(r.Path("id"))) NotFound("viid device " + r.Path("id"));
              ctx->audit(r.actor, "viid_device_revoke", "viid/devices/" + r.Path("id"), json());
              return Reply::Json({{"revoked", r.Path("id")}});
            })
@@ -222,14 +222,13 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              CaptureQuery q;
              q.device = dev;
              q.limit = 1;
-             const json page = svc->Captures(q);
-             if (page["items"].empty()) NotFound("capture of camera " + dev);
-             const std::string id = page["items"][0]["id"];
-             const json c = svc->Capture(id);
+             const CapturePage page = svc->captures().List(q);
+             if (page.items.empty()) NotFound("capture of camera " + dev);
+             const std::string id = page.items[0].id;
              int n = 0;
-             for (const auto& img : c["image_list"])
-               if (img["type"] == viid::kImageTypeScene) n = img["n"].get<int>();
-             const auto jpeg = svc->CaptureImage(id, n);
+             for (const auto& img : svc->captures().Get(id).image_list)
+               if (img.type == viid::kImageTypeScene) n = int(img.n);
+             const auto jpeg = svc->captures().Image(id, n);
              {
                ctx->audit(r.actor, "capture_view", "captures/" + id + "/" + std::to_string(n),
                           json());
@@ -250,7 +249,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            "The camera's latest live frame (JPEG, downscaled by the camera; kept in memory only, "
            "404 when none arrived in the last 30 s; audited)",
            [svc](Request& r) {
-             const auto f = svc->Live(r.Path("id"));
+             const auto f = svc->live().Latest(r.Path("id"));
              if (!f) NotFound("live frame of camera " + r.Path("id"));
              Reply rep = Reply::Jpeg(*f->jpeg);
              rep.headers.emplace_back("Cache-Control", "no-store");
@@ -269,12 +268,12 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            [svc](Request& r) {
              const std::string dev = r.Path("id");
              const int64_t max_s = r.QueryInt("max_s", 600, 1, 600);
-             const auto first = svc->Live(dev);
+             const auto first = svc->live().Latest(dev);
              if (!first) NotFound("live frame of camera " + dev);
-             if (!svc->EnterLiveStream())
+             if (!svc->live().EnterStream())
                throw protocol::ApiError(503, "unavailable",
                                         "实时画面连接过多 / too many live streams, poll live.jpg");
-             svc->LeaveLiveStream();  // counted again while the stream actually runs
+             svc->live().LeaveStream();  // counted again while the stream actually runs
              struct State {
                uint64_t seq = 0;
                bool entered = false;
@@ -288,15 +287,16 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              // Pulled by the HTTP front's I/O thread: never blocks (http::StreamPull).
              rep.stream = [svc, dev, st]() -> http::StreamStep {
                if (!st->entered) {
-                 if (!svc->EnterLiveStream()) return http::StreamStep::End();
+                 if (!svc->live().EnterStream()) return http::StreamStep::End();
                  st->entered = true;
                }
                if (std::chrono::steady_clock::now() >= st->until) return http::StreamStep::End();
-               const auto f = svc->Live(dev, st->seq);
+               const auto f = svc->live().Latest(dev, st->seq);
                if (!f) {
                  // Nothing new yet: end when the camera stopped sending (or the server
                  // stops), keep waiting otherwise.
-                 return svc->Live(dev) ? http::StreamStep::Wait() : http::StreamStep::End();
+                 return svc->live().Latest(dev) ? http::StreamStep::Wait()
+                                                : http::StreamStep::End();
                }
                st->seq = f->seq;
                std::string chunk = "--anjuframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
@@ -306,7 +306,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
                return http::StreamStep::Data(std::move(chunk));
              };
              rep.stream_end = [svc, st](bool) {
-               if (st->entered) svc->LeaveLiveStream();
+               if (st->entered) svc->live().LeaveStream();
              };
              return rep;
            })
@@ -331,7 +331,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              const Paging p = ReadPaging(r);
              q.limit = p.limit;
              q.offset = p.offset;
-             return Reply::Json(svc->Captures(q));
+             return Reply::Json(ToJson(svc->captures().List(q)));
            })
       .Perm("events.read")
       .Query(PagingParams(
@@ -347,16 +347,15 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
       .Add("GET", "/api/v1/captures/latest", "snapshot cameras", Auth::kAdmin,
            "The latest capture of every camera (live preview of recent captures)",
            [ctx, svc, camera_in_scope](Request& r) {
-             json items = svc->Latest();
+             std::optional<std::set<std::string>> cameras;
              if (const auto buildings = ctx->scoped_buildings(r.principal)) {
-               std::set<std::string> cameras;
-               for (const auto& d : svc->Devices())
-                 if (camera_in_scope(buildings, d)) cameras.insert(d.id);
-               json kept = json::array();
-               for (auto& c : items)
-                 if (cameras.count(c.value("device_id", std::string()))) kept.push_back(c);
-               items = std::move(kept);
+               cameras.emplace();
+               for (const auto& d : svc->cameras().List())
+                 if (camera_in_scope(buildings, d)) cameras->insert(d.id);
              }
+             json items = json::array();
+             for (const auto& c : svc->captures().Latest())
+               if (!cameras || cameras->count(c.device_id)) items.push_back(ToJson(c));
              return Reply::Json({{"items", items}});
            })
       .Perm("events.read");
@@ -366,7 +365,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            "One capture with its images",
            [svc, require_capture](Request& r) {
              require_capture(r.principal, r.Path("id"));
-             return Reply::Json(svc->Capture(r.Path("id")));
+             return Reply::Json(ToJson(svc->captures().Get(r.Path("id"))));
            })
       .Perm("events.read");
 
@@ -379,7 +378,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              const std::string& ns = r.Path("n");
              if (ns.empty() || ns.size() > 2 || ns.find_first_not_of("0123456789") != ns.npos)
                NotFound("image " + ns);
-             const auto jpeg = svc->CaptureImage(r.Path("id"), std::stoi(ns));
+             const auto jpeg = svc->captures().Image(r.Path("id"), std::stoi(ns));
              { ctx->audit(r.actor, "capture_view", "captures/" + r.Path("id") + "/" + ns, json()); }
              return Reply::Jpeg(SizedImage(r, {jpeg.begin(), jpeg.end()}));
            })
@@ -391,7 +390,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
       .Add("GET", "/api/v1/captures/{id}/clip", "snapshot cameras", Auth::kAdmin,
            "A capture's clip: the frames around the best face (n, offset_ms from the best "
            "frame, size); 404 when the capture has none (audited)",
-           [svc](Request& r) { return Reply::Json(svc->Clip(r.Path("id"))); })
+           [svc](Request& r) { return Reply::Json(ToJson(svc->captures().Clip(r.Path("id")))); })
       .Perm("photos.read");
 
   router
@@ -401,7 +400,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              const std::string& ns = r.Path("n");
              if (ns.empty() || ns.size() > 3 || ns.find_first_not_of("0123456789") != ns.npos)
                NotFound("clip frame " + ns);
-             const auto jpeg = svc->ClipFrame(r.Path("id"), std::stoi(ns));
+             const auto jpeg = svc->captures().ClipFrame(r.Path("id"), std::stoi(ns));
              return Reply::Jpeg({jpeg.begin(), jpeg.end()});
            })
       .Perm("photos.read")
@@ -413,11 +412,15 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            "Visitor identities (clusters of unknown faces) with counts per camera and time",
            [ctx, svc](Request& r) {
              const Paging p = ReadPaging(r);
-             return Reply::Json(svc->Strangers(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
-                                               r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
-                                               r.Query("device").value_or(""),
-                                               r.QueryInt("min_count", 1, 1, 1000000), p.limit,
-                                               p.offset, ctx->scoped_buildings(r.principal)));
+             StrangerQuery q;
+             q.from_ms = r.QueryInt("from_ms", 0, 0, int64_t(1) << 53);
+             q.to_ms = r.QueryInt("to_ms", 0, 0, int64_t(1) << 53);
+             q.device = r.Query("device").value_or("");
+             q.min_count = r.QueryInt("min_count", 1, 1, 1000000);
+             q.limit = p.limit;
+             q.offset = p.offset;
+             q.buildings = ctx->scoped_buildings(r.principal);
+             return Reply::Json(ToJson(svc->strangers().List(q)));
            })
       .Perm("events.read")
       .Query(PagingParams({{"from_ms", JType::kInteger, "capture time ≥"},
@@ -432,7 +435,14 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              const std::string& ids = r.Path("id");
              if (ids.empty() || ids.size() > 15 || ids.find_first_not_of("0123456789") != ids.npos)
                NotFound("stranger " + ids);
-             return Reply::Json(svc->Stranger(std::stoll(ids), ctx->scoped_buildings(r.principal)));
+             const auto buildings = ctx->scoped_buildings(r.principal);
+             json out = ToJson(svc->strangers().Get(std::stoll(ids), buildings));
+             CaptureQuery q;
+             q.stranger = std::stoll(ids);
+             q.limit = 100;
+             q.buildings = buildings;
+             out["captures"] = ToJson(svc->captures().List(q))["items"];
+             return Reply::Json(out);
            })
       .Perm("events.read");
 
@@ -442,7 +452,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
       .Add("GET", "/api/v1/alert-rules", "alerts", Auth::kAdmin, "Alert rules",
            [svc](Request&) {
              json items = json::array();
-             for (const auto& r : svc->Rules()) items.push_back(r.ToJson());
+             for (const auto& r : svc->alerts().Rules()) items.push_back(r.ToJson());
              return Reply::Json({{"items", items}, {"total", items.size()}});
            })
       .Perm("config.manage");
@@ -457,7 +467,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              rule.name = r.body.value("name", "");
              rule.enabled = r.body.value("enabled", true);
              rule.params = r.body.value("params", json::object());
-             rule = svc->AddRule(rule);
+             rule = svc->alerts().AddRule(rule);
              ctx->audit(r.actor, "alert_rule_add", "alert-rules/" + std::to_string(rule.id),
                         rule.ToJson());
              return Reply::Json(rule.ToJson(), 201);
@@ -475,7 +485,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              const std::string& ids = r.Path("id");
              if (ids.empty() || ids.size() > 15 || ids.find_first_not_of("0123456789") != ids.npos)
                NotFound("rule " + ids);
-             const AlertRule rule = svc->UpdateRule(std::stoll(ids), r.body);
+             const AlertRule rule = svc->alerts().UpdateRule(std::stoll(ids), r.body);
              ctx->audit(r.actor, "alert_rule_change", "alert-rules/" + ids, r.body);
              return Reply::Json(rule.ToJson());
            })
@@ -489,7 +499,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              const std::string& ids = r.Path("id");
              if (ids.empty() || ids.size() > 15 ||
                  ids.find_first_not_of("0123456789") != ids.npos ||
-                 !svc->RemoveRule(std::stoll(ids)))
+                 !svc->alerts().RemoveRule(std::stoll(ids)))
                NotFound("rule " + ids);
              ctx->audit(r.actor, "alert_rule_remove", "alert-rules/" + ids, json());
              return Reply::Json({{"removed", std::stoll(ids)}});
@@ -504,7 +514,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count();
              const int64_t as_of = r.QueryInt("as_of_ms", now, 0, int64_t(1) << 53);
-             return Reply::Json({{"alarms_raised", svc->EvaluatePeriodic(as_of)}});
+             return Reply::Json({{"alarms_raised", svc->alerts().EvaluatePeriodic(as_of)}});
            })
       .Perm("config.manage")
       .Query({{"as_of_ms", JType::kInteger, "evaluate as if it were this time (default now)"}});
@@ -512,16 +522,16 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
   router
       .Add("GET", "/api/v1/alerts/webhook", "alerts", Auth::kAdmin,
            "The alarm webhook (URL, pending deliveries)",
-           [svc](Request&) { return Reply::Json(svc->Webhook()); })
+           [svc](Request&) { return Reply::Json(ToJson(svc->forwarders().Webhook())); })
       .Perm("config.manage");
 
   router
       .Add("PUT", "/api/v1/alerts/webhook", "alerts", Auth::kAdmin,
            "Set the alarm webhook: every alarm is POSTed as JSON, retried until 2xx (\"\" = off)",
            [ctx, svc](Request& r) {
-             svc->SetWebhook(r.body["url"].get<std::string>());
+             svc->forwarders().SetWebhook(r.body["url"].get<std::string>());
              ctx->audit(r.actor, "webhook_set", "alerts/webhook", r.body);
-             return Reply::Json(svc->Webhook());
+             return Reply::Json(ToJson(svc->forwarders().Webhook()));
            })
       .Perm("config.manage")
       .Body(Obj({Req("url", Str("http(s)://host:port/path, or \"\"").MaxLength(2000))}));
@@ -529,7 +539,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
   router
       .Add("GET", "/api/v1/viid/forward", "snapshot cameras", Auth::kAdmin,
            "Forwarding to an upper platform (target without its password, outbox state)",
-           [svc](Request&) { return Reply::Json(svc->Forward()); })
+           [svc](Request&) { return Reply::Json(ToJson(svc->forwarders().Forward())); })
       .Perm("config.manage");
 
   router
@@ -538,11 +548,19 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            "http (JSON POST) or gat1400 (FaceListObject to url + /VIID/Faces, HTTP Digest); "
            "\"\" = off. Durable outbox, retried in order",
            [ctx, svc](Request& r) {
-             svc->SetForward(r.body);
+             ForwardTarget t;
+             t.kind = r.body.value("kind", "");
+             t.url = r.body.value("url", "");
+             t.username = r.body.value("username", "");
+             t.captures = r.body.value("captures", true);
+             t.alarms = r.body.value("alarms", true);
+             std::optional<std::string> password;
+             if (r.body.contains("password")) password = r.body["password"].get<std::string>();
+             svc->forwarders().SetForward(t, password);
              json detail = r.body;
              detail.erase("password");
              ctx->audit(r.actor, "forward_set", "viid/forward", detail);
-             return Reply::Json(svc->Forward());
+             return Reply::Json(ToJson(svc->forwarders().Forward()));
            })
       .Perm("config.manage")
       .Body(
@@ -556,7 +574,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            "retention (also hourly)",
            [ctx, svc](Request& r) {
              int64_t cutoff = 0;
-             const int64_t total = svc->RetainExpired(&cutoff);
+             const int64_t total = svc->captures().RetainExpired(&cutoff);
              ctx->audit(r.actor, "capture_retention", "captures", {{"deleted", total}});
              return Reply::Json({{"deleted", total}, {"before_ms", cutoff}});
            })
@@ -565,7 +583,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
   router
       .Add("GET", "/api/v1/viid/stats", "snapshot cameras", Auth::kAdmin,
            "Recognition counters, queue length and upload → recognised latency",
-           [svc](Request&) { return Reply::Json(svc->StatsJson()); })
+           [svc](Request&) { return Reply::Json(ToJson(svc->Counters())); })
       .Perm("devices.read");
 
   // ---- live stream ----
@@ -620,9 +638,9 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
                throw protocol::ApiError(400, "bad_request", "bucket: hour | day");
              const json rep = scope_report(
                  r.principal,
-                 svc->TrafficReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
-                                    r.QueryInt("to_ms", 0, 0, int64_t(1) << 53), bucket,
-                                    int(r.QueryInt("utc_offset_minutes", 480, -840, 840))));
+                 svc->reports().Traffic(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+                                        r.QueryInt("to_ms", 0, 0, int64_t(1) << 53), bucket,
+                                        int(r.QueryInt("utc_offset_minutes", 480, -840, 840))));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "traffic")
                                                                 : Reply::Json(rep);
            })
@@ -638,10 +656,10 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            "Stranger captures, distinct and new visitor identities per day",
            [ctx, svc](Request& r) {
              const json rep =
-                 svc->StrangerReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
-                                     r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
-                                     int(r.QueryInt("utc_offset_minutes", 480, -840, 840)),
-                                     ctx->scoped_buildings(r.principal));
+                 svc->reports().Strangers(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+                                          r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
+                                          int(r.QueryInt("utc_offset_minutes", 480, -840, 840)),
+                                          ctx->scoped_buildings(r.principal));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "strangers")
                                                                 : Reply::Json(rep);
            })
@@ -654,12 +672,12 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            [svc, scope_report](Request& r) {
              // A scoped account's top rows come from every row, not from the global top.
              const int64_t top = r.QueryInt("top", 20, 1, 1000);
-             const json rep =
-                 scope_report(r.principal,
-                              svc->AlertReport(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
-                                               r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
-                                               r.principal.sites.empty() ? top : int64_t(1) << 40),
-                              size_t(top));
+             const json rep = scope_report(
+                 r.principal,
+                 svc->reports().Alerts(r.QueryInt("from_ms", 0, 0, int64_t(1) << 53),
+                                       r.QueryInt("to_ms", 0, 0, int64_t(1) << 53),
+                                       r.principal.sites.empty() ? top : int64_t(1) << 40),
+                 size_t(top));
              return r.Query("format").value_or("json") == "csv" ? Csv(rep, "alerts")
                                                                 : Reply::Json(rep);
            })

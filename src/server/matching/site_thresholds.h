@@ -14,7 +14,7 @@
 //    catches changes that bypass the hook (a household moved to another building).
 //  * The result (levels, report, creation time, the gallery's fingerprint) is stored in
 //    archive.db (site_thresholds, schema v7) and cached here; a restart reads it back.
-//  * Used by: the snapshot cameras' recognition (ViidService, the camera's building → site),
+//  * Used by: the snapshot cameras' recognition (RecognitionWorkers, the camera's building → site),
 //    the gallery sync (the site's terminals receive the levels: docs/device-protocol.md) and
 //    GET /api/v1/sites/{id}/thresholds.
 //  * A level never goes below the base (the shipped thresholds file): a site can only become

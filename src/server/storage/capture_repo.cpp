@@ -147,6 +147,17 @@ std::vector<std::string> CaptureRepo::Queued(db::Conn& c) {
   return out;
 }
 
+std::vector<std::string> CaptureRepo::QueuedBefore(db::Conn& c, int64_t before_ms, int64_t max) {
+  Stmt s(c,
+         "SELECT id FROM captures WHERE state = 'queued' AND received_ms < ? "
+         "ORDER BY received_ms LIMIT ?");
+  s.Bind(1, before_ms);
+  s.Bind(2, max);
+  std::vector<std::string> out;
+  while (s.Step()) out.push_back(s.Text(0));
+  return out;
+}
+
 std::optional<CaptureHead> CaptureRepo::Head(db::Conn& c, const std::string& id) {
   Stmt s(c, "SELECT device_id, time_ms, state FROM captures WHERE id = ?");
   s.Bind(1, id);

@@ -86,6 +86,8 @@ class CaptureRepo {
   // ---- recognition ----
   // Captures still queued, oldest arrival first.
   static std::vector<std::string> Queued(db::Conn& c);
+  // At most MAX captures still queued that arrived before BEFORE_MS, oldest first.
+  static std::vector<std::string> QueuedBefore(db::Conn& c, int64_t before_ms, int64_t max);
   static std::optional<CaptureHead> Head(db::Conn& c, const std::string& id);
   // The face image (type 11) or else the first image: its number and file.
   static std::optional<CaptureFileRow> BestImage(db::Conn& c, const std::string& id);

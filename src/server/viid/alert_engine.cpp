@@ -1,6 +1,4 @@
-// The alert engine (docs/viid.md, "Alert rules"): rules evaluated on each recognised capture
-// and periodically, alarms raised through the event store and de-duplicated per key.
-#include "server/viid/viid_service.h"
+#include "server/viid/alert_engine.h"
 
 #include <spdlog/spdlog.h>
 
@@ -12,7 +10,6 @@
 #include "core/uuid.h"
 #include "crypto/bytes.h"
 #include "server/events/event_store.h"
-#include "server/runtime/runtime.h"
 #include "server/storage/alert_repo.h"
 #include "server/storage/capture_repo.h"
 #include "server/storage/stranger_repo.h"
@@ -29,20 +26,18 @@ using storage::AlertRepo;
 using storage::CaptureRepo;
 using storage::StrangerRepo;
 
-// ---- alerts ----------------------------------------------------------------------------
-
-bool ViidService::RaiseAlarm(const std::string& key, int64_t dedup_ms, const std::string& device,
+bool AlertEngine::RaiseAlarm(const std::string& key, int64_t dedup_ms, const std::string& device,
                              const std::string& type, const std::string& severity,
                              const std::string& description, const std::string& person,
                              int64_t time_ms, json evidence, const std::vector<uint8_t>& snapshot) {
   const int64_t now = NowMs();
   {
-    auto conn = db_->Acquire();
+    auto conn = ctx_.db().Acquire();
     if (const auto last = AlertRepo::LastRaised(conn, key); last && now - *last < dedup_ms)
       return false;
     AlertRepo::SetRaised(conn, key, now);
   }
-  if (!deps_.events) return false;
+  if (!ctx_.deps().events) return false;
   json payload = {{"time_ms", time_ms},           {"alarm_type", type},
                   {"severity", severity},         {"description", description},
                   {"source", "anju-server/viid"}, {"evidence", std::move(evidence)}};
@@ -51,18 +46,18 @@ bool ViidService::RaiseAlarm(const std::string& key, int64_t dedup_ms, const std
   if (!snapshot.empty() && snapshot.size() <= kMaxSnapshotBytes) {
     ev["snapshot"] = crypto::ToBase64(snapshot);
   }
-  const auto r = deps_.events->Ingest(device.empty() ? "anju-server" : device,
-                                      json{{"events", json::array({ev})}});
+  const auto r = ctx_.deps().events->Ingest(device.empty() ? "anju-server" : device,
+                                            json{{"events", json::array({ev})}});
   if (!r.rejected.empty()) {
     spdlog::error("viid: alarm refused by the event store: {}", r.rejected[0].message);
     return false;
   }
-  ++stats_.alarms;
+  ++ctx_.stats().alarms;
   return true;
 }
 
-std::vector<AlertRule> ViidService::Rules() {
-  auto conn = db_->Acquire();
+std::vector<AlertRule> AlertEngine::Rules() {
+  auto conn = ctx_.db().Acquire();
   std::vector<AlertRule> out;
   for (auto& row : AlertRepo::Rules(conn)) {
     AlertRule r;
@@ -77,16 +72,16 @@ std::vector<AlertRule> ViidService::Rules() {
   return out;
 }
 
-AlertRule ViidService::AddRule(AlertRule rule) {
+AlertRule AlertEngine::AddRule(AlertRule rule) {
   rule = ValidateRule(std::move(rule));
   rule.created_ms = NowMs();
-  auto conn = db_->Acquire();
+  auto conn = ctx_.db().Acquire();
   rule.id = AlertRepo::InsertRule(
       conn, {0, rule.type, rule.name, rule.enabled, rule.params.dump(), rule.created_ms});
   return rule;
 }
 
-AlertRule ViidService::UpdateRule(int64_t id, const json& patch) {
+AlertRule AlertEngine::UpdateRule(int64_t id, const json& patch) {
   AlertRule r;
   bool found = false;
   for (auto& x : Rules())
@@ -96,19 +91,19 @@ AlertRule ViidService::UpdateRule(int64_t id, const json& patch) {
   if (patch.contains("enabled")) r.enabled = patch["enabled"].get<bool>();
   if (patch.contains("params")) r.params = patch["params"];
   r = ValidateRule(std::move(r));
-  auto conn = db_->Acquire();
+  auto conn = ctx_.db().Acquire();
   AlertRepo::UpdateRule(conn, id, r.name, r.enabled, r.params.dump());
   return r;
 }
 
-bool ViidService::RemoveRule(int64_t id) {
-  auto conn = db_->Acquire();
+bool AlertEngine::RemoveRule(int64_t id) {
+  auto conn = ctx_.db().Acquire();
   return AlertRepo::DeleteRule(conn, id);
 }
 
-void ViidService::OnStranger(const std::string& capture_id, const std::string& device,
-                             int64_t time_ms, int64_t cluster, const std::vector<uint8_t>& crop) {
-  const auto cam = Device(device);
+void AlertEngine::OnStranger(const std::string& capture_id, const std::string& device,
+                             const std::optional<ViidDevice>& cam, int64_t time_ms, int64_t cluster,
+                             const std::vector<uint8_t>& crop) {
   for (const auto& r : Rules()) {
     if (!r.enabled) continue;
     const json& p = r.params;
@@ -118,7 +113,7 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
       const bool by_unit = p["scope"] == "unit" && cam && cam->unit_id;
       std::vector<std::string> ids;
       {
-        auto conn = db_->Acquire();
+        auto conn = ctx_.db().Acquire();
         ids = by_unit ? StrangerRepo::SightingsInUnit(conn, cluster, time_ms - window, time_ms,
                                                       *cam->unit_id)
                       : StrangerRepo::SightingsAtDevice(conn, cluster, time_ms - window, time_ms,
@@ -160,7 +155,7 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
       // Approximate: whose authorisation opened the linked door within ±match_seconds of
       // the stranger's capture. An access record uploaded later than the capture is
       // not seen (terminals upload within seconds; see docs/viid.md).
-      if (!cam || cam->linked_device.empty() || !deps_.events) continue;
+      if (!cam || cam->linked_device.empty() || !ctx_.deps().events) continue;
       const int64_t ms = p["match_seconds"].get<int64_t>() * 1000;
       EventQuery q;
       q.device = cam->linked_device;
@@ -170,13 +165,13 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
       q.to_ms = time_ms + ms + 1;
       q.limit = 10;
       std::set<std::string> persons;
-      for (const auto& e : deps_.events->Query(q).items)
+      for (const auto& e : ctx_.deps().events->Query(q).items)
         if (!e.person.empty()) persons.insert(e.person);
       const int64_t window = p["window_hours"].get<int64_t>() * 3600 * 1000;
       for (const auto& person : persons) {
         std::vector<int64_t> distinct;
         {
-          auto conn = db_->Acquire();
+          auto conn = ctx_.db().Acquire();
           StrangerRepo::LinkTenant(conn, person, cluster, time_ms, capture_id);
           distinct = StrangerRepo::StrangersLetInBy(conn, person, time_ms - window);
         }
@@ -204,7 +199,7 @@ void ViidService::OnStranger(const std::string& capture_id, const std::string& d
   }
 }
 
-void ViidService::OnPerson(const std::string& capture_id, const std::string& device,
+void AlertEngine::OnPerson(const std::string& capture_id, const std::string& device,
                            int64_t time_ms, const std::string& person,
                            const std::vector<uint8_t>& crop) {
   for (const auto& r : Rules()) {
@@ -218,16 +213,16 @@ void ViidService::OnPerson(const std::string& capture_id, const std::string& dev
   }
 }
 
-int ViidService::EvaluatePeriodic(int64_t now) {
+int AlertEngine::EvaluatePeriodic(int64_t now) {
   int raised = 0;
-  if (!deps_.archive || !deps_.events) return 0;
+  if (!ctx_.deps().archive || !ctx_.deps().events) return 0;
   for (const auto& r : Rules()) {
     if (!r.enabled || r.type != "tenant_absent") continue;
     const int64_t days = r.params["days"].get<int64_t>();
     const int64_t window = days * 24 * 3600 * 1000;
     std::vector<storage::TenantRow> tenants;
     {
-      auto conn = deps_.archive->Acquire();
+      auto conn = ctx_.deps().archive->Acquire();
       tenants = AlertRepo::ActiveTenants(conn);
     }
     for (const auto& t : tenants) {
@@ -236,10 +231,10 @@ int ViidService::EvaluatePeriodic(int64_t now) {
       q.person = t.code;
       q.kind = "access";  // not the alarms about them
       q.limit = 1;
-      const auto page = deps_.events->Query(q);
+      const auto page = ctx_.deps().events->Query(q);
       if (!page.items.empty()) last = std::max(last, page.items[0].time_ms);
       {
-        auto conn = db_->Acquire();
+        auto conn = ctx_.db().Acquire();
         if (const auto seen = CaptureRepo::LastSeen(conn, t.code)) last = std::max(last, *seen);
       }
       if (now - last < window) continue;
@@ -258,26 +253,6 @@ int ViidService::EvaluatePeriodic(int64_t now) {
     }
   }
   return raised;
-}
-
-void ViidService::Periodic() {
-  std::unique_lock lock(bg_mu_);
-  while (!Stopping()) {
-    lock.unlock();
-    try {
-      if (leader_->IsLeader(runtime::kJobSnapshotRules)) {
-        EvaluatePeriodic(NowMs());
-        RetainExpired();
-      }
-    } catch (const std::exception& e) {
-      spdlog::error("viid: periodic rules / retention failed: {}", e.what());
-    }
-    lock.lock();
-    const auto until =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.periodic_interval_ms);
-    while (!Stopping() && std::chrono::steady_clock::now() < until)
-      bg_cv_.wait_for(lock, std::chrono::milliseconds(500));
-  }
 }
 
 }  // namespace anju::server

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/viid/viid_service.h"
+#include "server/viid/viid_types.h"
 
 namespace anju::server::cameras {
 

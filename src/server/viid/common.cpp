@@ -46,10 +46,9 @@ std::vector<float> BytesFeature(const std::vector<uint8_t>& b) {
   return f;
 }
 
-ViidService::ViidAnswer StatusAnswer(ViidService::ViidAnswer::Outcome outcome,
-                                     const std::string& url, int code, const std::string& text,
-                                     const std::string& id) {
-  ViidService::ViidAnswer a;
+ViidAnswer StatusAnswer(ViidAnswer::Outcome outcome, const std::string& url, int code,
+                        const std::string& text, const std::string& id) {
+  ViidAnswer a;
   a.outcome = outcome;
   a.body = viid::ToJson(viid::ResponseStatus{url, code, text, id, ""});
   return a;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "server/viid/viid_service.h"
+#include "server/viid/viid_types.h"
 
 namespace anju::server::cameras {
 
@@ -26,8 +26,7 @@ std::vector<uint8_t> FeatureBytes(std::span<const float> f);
 std::vector<float> BytesFeature(const std::vector<uint8_t>& b);
 
 // A GA/T 1400 ResponseStatusObject answering with OUTCOME.
-ViidService::ViidAnswer StatusAnswer(ViidService::ViidAnswer::Outcome outcome,
-                                     const std::string& url, int code, const std::string& text,
-                                     const std::string& id);
+ViidAnswer StatusAnswer(ViidAnswer::Outcome outcome, const std::string& url, int code,
+                        const std::string& text, const std::string& id);
 
 }  // namespace anju::server::cameras

@@ -1,8 +1,5 @@
-// GA/T 1400 logins and registrations (docs/viid.md): HTTP Digest with nonces the server can
-// check without state, replayed nonce counts, failed logins (auth_failures.h), and the
-// registration sessions that register, keepalive and unregister keep.
-#include "server/viid/viid_service.h"
-
+// GA/T 1400 logins (docs/viid.md): HTTP Digest with nonces the server can check without
+// state, replayed nonce counts, failed logins (auth_failures.h).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,58 +8,60 @@
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
-#include "server/storage/viid_camera_repo.h"
 #include "server/viid/common.h"
+#include "server/viid/gat1400_endpoint.h"
 
 namespace anju::server {
 
 using nlohmann::json;
 namespace viid = protocol::viid;
-using Outcome = ViidService::ViidAnswer::Outcome;
-using cameras::DeviceAad;
+using Outcome = ViidAnswer::Outcome;
 using cameras::NowMs;
 using cameras::StatusAnswer;
-using storage::ViidCameraRepo;
 
-namespace {
-const std::string kSessionPrefix = "viid.session.";
-}  // namespace
-
-std::optional<std::string> ViidService::SessionAddr(const std::string& device) {
-  return state_->Get(kSessionPrefix + device);
+Gat1400Endpoint::Gat1400Endpoint(ViidContext& ctx, CameraRegistry& cameras, CaptureStore& captures,
+                                 LivePreview& live, AlertEngine& alerts)
+    : ctx_(ctx),
+      cameras_(cameras),
+      captures_(captures),
+      live_(live),
+      alerts_(alerts),
+      auth_failures_(ctx.options().auth_failures) {
+  // Nonces are checked without state. Embedded, with a key of this process: a nonce from
+  // before a restart is foreign, since the nonce counts it saw are gone. Shared, with a key
+  // every server derives from the data key, so that a camera's nonce from one server is
+  // good on another; the counts are in the shared state too.
+  if (!ctx_.deps().distributed) {
+    nonce_key_ = crypto::RandomBytes(32);
+  } else {
+    const auto k = crypto::HmacSm3(ctx_.key().bytes(), std::string_view("anju-viid-nonce/v1"));
+    nonce_key_.assign(k.begin(), k.end());
+  }
 }
 
-void ViidService::KeepSession(const std::string& device, const std::string& addr) {
-  state_->Put(kSessionPrefix + device, addr, std::chrono::milliseconds(options_.session_ttl_ms));
-}
-
-void ViidService::EndSession(const std::string& device) {
-  state_->Remove(kSessionPrefix + device);
-}
-
-std::string ViidService::NewNonce(int64_t now_ms) const {
+std::string Gat1400Endpoint::NewNonce(int64_t now_ms) const {
   const std::string t = std::to_string(now_ms);
-  const auto mac = crypto::HmacSm3(nonce_key_, options_.realm + "|" + t);
+  const auto mac = crypto::HmacSm3(nonce_key_, ctx_.options().realm + "|" + t);
   return t + "." + crypto::ToHex(crypto::ByteView(mac.data(), 16));
 }
 
-bool ViidService::NonceFresh(const std::string& nonce, int64_t now_ms, bool* valid) const {
+bool Gat1400Endpoint::NonceFresh(const std::string& nonce, int64_t now_ms, bool* valid) const {
   *valid = false;
   const size_t dot = nonce.find('.');
   if (dot == std::string::npos || dot == 0 || dot > 15) return false;
   const std::string t = nonce.substr(0, dot);
   if (t.find_first_not_of("0123456789") != std::string::npos) return false;
-  const auto mac = crypto::HmacSm3(nonce_key_, options_.realm + "|" + t);
+  const auto mac = crypto::HmacSm3(nonce_key_, ctx_.options().realm + "|" + t);
   const std::string want = crypto::ToHex(crypto::ByteView(mac.data(), 16));
   const std::string got = nonce.substr(dot + 1);
   if (!crypto::ConstantTimeEqual(crypto::AsBytes(want), crypto::AsBytes(got))) return false;
   *valid = true;
   const int64_t issued = std::stoll(t);
-  return now_ms - issued <= options_.nonce_ttl_ms && issued <= now_ms + 60000;
+  return now_ms - issued <= ctx_.options().nonce_ttl_ms && issued <= now_ms + 60000;
 }
 
-void ViidService::OnAuthFailure(const std::string& remote_addr, const std::string& username,
-                                const std::string& why) {
+void Gat1400Endpoint::OnAuthFailure(const std::string& remote_addr, const std::string& username,
+                                    const std::string& why) {
   // The username is the client's text: only id characters reach the log and the alarm.
   std::string camera = username.substr(0, 64);
   for (auto& ch : camera)
@@ -90,7 +89,7 @@ void ViidService::OnAuthFailure(const std::string& remote_addr, const std::strin
                          {"failures", failures},
                          {"window_s", o.window_ms / 1000},
                          {"last_reason", why.substr(0, 200)}};
-  const bool raised = RaiseAlarm(
+  const bool raised = alerts_.RaiseAlarm(
       "camera_auth_failure|" + trip->address + "|" + trip->camera, o.window_ms, "",
       "camera_auth_failure", "major",
       "摄像机登录反复失败（" + who_zh + "，" + window + " 分钟内 " + std::to_string(failures) +
@@ -102,7 +101,7 @@ void ViidService::OnAuthFailure(const std::string& remote_addr, const std::strin
                raised ? "raised" : "not stored");
 }
 
-std::variant<std::string, ViidService::ViidAnswer> ViidService::Authenticate(
+std::variant<std::string, ViidAnswer> Gat1400Endpoint::Authenticate(
     const std::string& method, const std::string& target, const std::string& authorization,
     const std::string& user_identify, const std::string& remote_addr, bool require_digest) {
   const int64_t now = NowMs();
@@ -110,7 +109,7 @@ std::variant<std::string, ViidService::ViidAnswer> ViidService::Authenticate(
     ViidAnswer a = StatusAnswer(Outcome::kUnauthenticated, target, viid::kInvalidOperation,
                                 "未认证 / unauthorised: " + why, "");
     viid::DigestChallenge c;
-    c.realm = options_.realm;
+    c.realm = ctx_.options().realm;
     c.nonce = NewNonce(now);
     const auto opaque = crypto::HmacSm3(nonce_key_, std::string_view("opaque"));
     c.opaque = crypto::ToHex(crypto::ByteView(opaque.data(), 8));
@@ -131,26 +130,15 @@ std::variant<std::string, ViidService::ViidAnswer> ViidService::Authenticate(
     } catch (const Error& e) {
       return failed("", e.what());
     }
-    if (c.realm != options_.realm) return challenge(false, "realm");
+    if (c.realm != ctx_.options().realm) return challenge(false, "realm");
     if (c.uri != target) return challenge(false, "uri");
     bool nonce_valid = false;
     const bool fresh = NonceFresh(c.nonce, now, &nonce_valid);
     if (!nonce_valid) return challenge(false, "nonce");
-    std::string ha1, status;
-    {
-      auto conn = db_->Acquire();
-      const auto cred = ViidCameraRepo::Credentials(conn, c.username);
-      if (!cred) return failed(c.username, "credentials");
-      try {
-        const auto h = crypto::Open(key_, cred->ha1_sealed, crypto::AsBytes(DeviceAad(c.username)));
-        ha1.assign(h.begin(), h.end());
-      } catch (const Error&) {
-        return failed(c.username, "credentials");
-      }
-      status = cred->status;
-    }
-    if (!viid::VerifyDigest(c, ha1, method)) return failed(c.username, "credentials");
-    if (status != "active")
+    const auto cred = cameras_.CredentialsOf(c.username);
+    if (!cred || !viid::VerifyDigest(c, cred->ha1, method))
+      return failed(c.username, "credentials");
+    if (cred->status != "active")
       return StatusAnswer(Outcome::kRefused, target, viid::kInvalidOperation,
                           "设备已吊销 / device revoked", c.username);
     if (!fresh) return challenge(true, "stale nonce");
@@ -158,102 +146,21 @@ std::variant<std::string, ViidService::ViidAnswer> ViidService::Authenticate(
     // Each (nonce, count) pair is taken once, in the shared state so that every server
     // agrees; the nonce's highest count refuses a count that goes back. Both live as long
     // as the nonce is fresh.
-    const std::chrono::milliseconds ttl(options_.nonce_ttl_ms + 60'000);
+    const std::chrono::milliseconds ttl(ctx_.options().nonce_ttl_ms + 60'000);
     const std::string key = "viid.nc." + c.nonce;
-    bool replayed = !state_->PutIfAbsent(key + "." + std::to_string(nc), "1", ttl);
+    bool replayed = !ctx_.state().PutIfAbsent(key + "." + std::to_string(nc), "1", ttl);
     if (!replayed) {
-      const auto highest = state_->Get(key);
+      const auto highest = ctx_.state().Get(key);
       replayed = highest && nc <= uint32_t(std::stoul(*highest));
-      if (!replayed) state_->Put(key, std::to_string(nc), ttl);
+      if (!replayed) ctx_.state().Put(key, std::to_string(nc), ttl);
     }
     if (replayed) return failed(c.username, "nonce count replayed");
     return c.username;
   }
   if (!require_digest && !user_identify.empty()) {
-    if (SessionAddr(user_identify) == remote_addr) return user_identify;
+    if (cameras_.SessionAddress(user_identify) == remote_addr) return user_identify;
   }
   return challenge(false, "credentials required");
-}
-
-ViidService::ViidAnswer ViidService::Register(const std::string& device, const std::string& body,
-                                              const std::string& remote_addr) {
-  std::string id;
-  try {
-    id = viid::ParseSystemObject(body, viid::SystemObject::kRegister);
-  } catch (const Error& e) {
-    return StatusAnswer(Outcome::kMalformed, viid::kPathRegister, viid::kInvalidJsonContent,
-                        e.what(), device);
-  }
-  if (id != device)
-    return StatusAnswer(Outcome::kRefused, viid::kPathRegister, viid::kInvalidOperation,
-                        "DeviceID 与认证用户不符 / DeviceID differs from the digest username", id);
-  const int64_t now = NowMs();
-  {
-    auto conn = db_->Acquire();
-    ViidCameraRepo::SetRegistered(conn, id, now);
-  }
-  KeepSession(id, remote_addr);
-  spdlog::info("viid: camera {} registered from {}", id, remote_addr);
-  return StatusAnswer(Outcome::kOk, viid::kPathRegister, viid::kOk, "正常 / OK", id);
-}
-
-ViidService::ViidAnswer ViidService::Unregister(const std::string& device,
-                                                const std::string& body) {
-  std::string id;
-  try {
-    id = viid::ParseSystemObject(body, viid::SystemObject::kUnRegister);
-  } catch (const Error& e) {
-    return StatusAnswer(Outcome::kMalformed, viid::kPathUnRegister, viid::kInvalidJsonContent,
-                        e.what(), device);
-  }
-  if (id != device)
-    return StatusAnswer(Outcome::kRefused, viid::kPathUnRegister, viid::kInvalidOperation,
-                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
-                        id);
-  EndSession(id);
-  auto conn = db_->Acquire();
-  ViidCameraRepo::SetUnregistered(conn, id);
-  spdlog::info("viid: camera {} unregistered", id);
-  return StatusAnswer(Outcome::kOk, viid::kPathUnRegister, viid::kOk, "正常 / OK", id);
-}
-
-ViidService::ViidAnswer ViidService::Keepalive(const std::string& device, const std::string& body,
-                                               const std::string& remote_addr) {
-  std::string id;
-  try {
-    id = viid::ParseSystemObject(body, viid::SystemObject::kKeepalive);
-  } catch (const Error& e) {
-    return StatusAnswer(Outcome::kMalformed, viid::kPathKeepalive, viid::kInvalidJsonContent,
-                        e.what(), device);
-  }
-  if (id != device)
-    return StatusAnswer(Outcome::kRefused, viid::kPathKeepalive, viid::kInvalidOperation,
-                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
-                        id);
-  const int64_t now = NowMs();
-  // Only a registration this server holds, from the address that registered and not lapsed,
-  // is kept alive; any other keepalive is answered like an unregistered device's, so that the
-  // camera registers again (a GA/T 1400 registration expires without requests).
-  const auto addr = SessionAddr(id);
-  const bool known = addr == remote_addr;
-  if (known)
-    KeepSession(id, remote_addr);
-  else if (addr)
-    EndSession(id);
-  auto conn = db_->Acquire();
-  if (!known) {
-    ViidCameraRepo::SetUnregistered(conn, id);
-    spdlog::info("viid: keepalive of unregistered camera {} from {}: told to register again", id,
-                 remote_addr);
-    return StatusAnswer(
-        Outcome::kUnauthenticated, viid::kPathKeepalive, viid::kInvalidOperation,
-        "设备未注册或注册已失效，请重新注册 / device not registered (or its registration lapsed): "
-        "register again",
-        id);
-  }
-  ViidCameraRepo::Touch(conn, id, now);
-  spdlog::info("viid: keepalive from camera {} ({})", id, remote_addr);
-  return StatusAnswer(Outcome::kOk, viid::kPathKeepalive, viid::kOk, "正常 / OK", id);
 }
 
 }  // namespace anju::server

@@ -1,5 +1,4 @@
-// Traffic, stranger and alert reports, and their CSV (docs/viid.md, "Reports").
-#include "server/viid/viid_service.h"
+#include "server/viid/reports.h"
 
 #include <array>
 #include <map>
@@ -31,22 +30,19 @@ std::string Csv(std::string_view v) {
 
 }  // namespace
 
-// ---- reports ---------------------------------------------------------------------------
-
-json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::string& bucket,
-                                int off) {
+json SnapshotReports::Traffic(int64_t from_ms, int64_t to_ms, const std::string& bucket, int off) {
   const int64_t size = bucket == "day" ? 86400000 : 3600000;
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
   // Terminal devices get the building of a camera linked to them (the archive does not
   // place terminals), cameras their own.
   std::map<std::string, std::optional<int64_t>> building;
-  for (const auto& d : Devices()) {
+  for (const auto& d : cameras_.List()) {
     building[d.id] = d.building_id;
     if (!d.linked_device.empty() && d.building_id) building[d.linked_device] = d.building_id;
   }
   std::map<std::tuple<int64_t, std::string, std::string>, std::array<int64_t, 3>> rows;
-  if (deps_.events) {
-    storage::ViidEventsReader r(deps_.events->database_file());
+  if (ctx_.deps().events) {
+    storage::ViidEventsReader r(ctx_.deps().events->database_file());
     for (const auto& t : r.Traffic(int64_t(off) * 60000, size, from_ms, to)) {
       auto& v = rows[{t.bucket_ms, t.device_id, t.door}];
       v[0] += t.entries;
@@ -54,7 +50,7 @@ json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::strin
     }
   }
   {
-    auto conn = db_->Acquire();
+    auto conn = ctx_.db().Acquire();
     for (const auto& c : CaptureRepo::CountByBucket(conn, int64_t(off) * 60000, size, from_ms, to))
       rows[{c.bucket_ms, c.device_id, ""}][2] += c.count;
   }
@@ -79,10 +75,10 @@ json ViidService::TrafficReport(int64_t from_ms, int64_t to_ms, const std::strin
       {"items", items}};
 }
 
-json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off,
-                                 const std::optional<std::vector<int64_t>>& buildings) {
+json SnapshotReports::Strangers(int64_t from_ms, int64_t to_ms, int off,
+                                const std::optional<std::vector<int64_t>>& buildings) {
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
-  auto conn = db_->Acquire();
+  auto conn = ctx_.db().Acquire();
   json items = json::array();
   for (const auto& d : StrangerRepo::Days(conn, int64_t(off) * 60000, from_ms, to, buildings))
     items.push_back({{"bucket_ms", d.bucket_ms},
@@ -99,11 +95,11 @@ json ViidService::StrangerReport(int64_t from_ms, int64_t to_ms, int off,
           {"items", items}};
 }
 
-json ViidService::AlertReport(int64_t from_ms, int64_t to_ms, int64_t top) {
+json SnapshotReports::Alerts(int64_t from_ms, int64_t to_ms, int64_t top) {
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
   json items = json::array();
-  if (deps_.events) {
-    storage::ViidEventsReader r(deps_.events->database_file());
+  if (ctx_.deps().events) {
+    storage::ViidEventsReader r(ctx_.deps().events->database_file());
     for (const auto& a : r.AlarmCounts(from_ms, to, top))
       items.push_back({{"type", a.type},
                        {"device_id", a.device_id},

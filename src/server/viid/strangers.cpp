@@ -1,64 +1,86 @@
-// The stranger lists and one stranger's sightings (R3.2.1.1, docs/viid.md).
-#include "server/viid/viid_service.h"
+#include "server/viid/strangers.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "core/error.h"
+#include "crypto/envelope.h"
 #include "server/storage/stranger_repo.h"
+#include "server/viid/common.h"
 
 namespace anju::server {
 
-using nlohmann::json;
+using cameras::BytesFeature;
+using cameras::FeatureBytes;
 using storage::StrangerRepo;
 
-json ViidService::Strangers(int64_t from_ms, int64_t to_ms, const std::string& device,
-                            int64_t min_count, int64_t limit, int64_t offset,
-                            const std::optional<std::vector<int64_t>>& buildings) {
-  auto conn = db_->Acquire();
-  const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
-  json items = json::array();
-  for (const auto& s :
-       StrangerRepo::List(conn, from_ms, to, device, min_count, limit, offset, buildings)) {
-    json it = {{"id", s.id},
-               {"count", s.count},
-               {"first_ms", s.first_ms},
-               {"last_ms", s.last_ms},
-               {"devices", s.devices}};
-    json places = json::array();
-    for (const auto& p : StrangerRepo::Places(conn, s.id, from_ms, to, buildings)) {
-      places.push_back({{"device_id", p.device_id},
-                        {"place", p.place},
-                        {"building_id", p.building_id ? json(*p.building_id) : json()},
-                        {"unit_id", p.unit_id ? json(*p.unit_id) : json()},
-                        {"count", p.count},
-                        {"last_ms", p.last_ms}});
-      it["latest_capture"] = p.latest_capture;
+namespace {
+std::string CentroidAad(int64_t id) {
+  return "anju-stranger/v1/" + std::to_string(id);
+}
+}  // namespace
+
+StrangerDirectory::StrangerDirectory(ViidContext& ctx, float threshold)
+    : ctx_(ctx), clusters_(threshold) {
+  auto conn = ctx_.db().Acquire();
+  for (const auto& row : StrangerRepo::Centroids(conn)) {
+    try {
+      const auto c =
+          crypto::Open(ctx_.key(), row.centroid_sealed, crypto::AsBytes(CentroidAad(row.id)));
+      clusters_.Load(row.id, BytesFeature(c), row.members);
+    } catch (const Error& e) {
+      spdlog::error("viid: stranger {} does not open: {}", row.id, e.what());
     }
-    it["places"] = places;
-    items.push_back(std::move(it));
   }
-  const int64_t total = StrangerRepo::Count(conn, from_ms, to, device, buildings);
-  return {{"items", items}, {"total", total}, {"limit", limit}, {"offset", offset}};
 }
 
-json ViidService::Stranger(int64_t id, const std::optional<std::vector<int64_t>>& buildings) {
-  json out;
+int64_t StrangerDirectory::Assign(std::span<const float> feature, int64_t time_ms,
+                                  const std::string& capture_id, const std::string& device) {
+  int64_t next_id = 0;
   {
-    auto conn = db_->Acquire();
-    const auto s = StrangerRepo::Get(conn, id, buildings);
-    if (!s) throw Error(ErrorCode::kNotFound, "不存在 / not found: stranger " + std::to_string(id));
-    out = {{"id", id},
-           {"count", s->count},
-           {"first_ms", s->first_ms},
-           {"last_ms", s->last_ms},
-           {"first_capture", s->first_capture},
-           {"last_capture", s->last_capture},
-           {"last_device", s->last_device}};
+    auto conn = ctx_.db().Acquire();
+    next_id = std::max(StrangerRepo::MaxId(conn), clusters_.MaxId()) + 1;
   }
-  CaptureQuery q;
-  q.stranger = id;
-  q.limit = 100;
-  q.buildings = buildings;
-  out["captures"] = Captures(q)["items"];
-  return out;
+  const StrangerAssignment a = clusters_.Assign(feature, [&] { return next_id; });
+  const auto sealed = crypto::Seal(ctx_.key(), FeatureBytes(clusters_.Centroid(a.cluster)),
+                                   crypto::AsBytes(CentroidAad(a.cluster)));
+  auto conn = ctx_.db().Acquire();
+  StrangerRepo::Upsert(conn, {a.cluster, sealed, a.members, time_ms, capture_id, device});
+  return a.cluster;
+}
+
+StrangerPage StrangerDirectory::List(const StrangerQuery& q) {
+  auto conn = ctx_.db().Acquire();
+  const int64_t to = q.to_ms > 0 ? q.to_ms : (int64_t(1) << 53);
+  StrangerPage page;
+  page.limit = q.limit;
+  page.offset = q.offset;
+  for (const auto& s : StrangerRepo::List(conn, q.from_ms, to, q.device, q.min_count, q.limit,
+                                          q.offset, q.buildings)) {
+    StrangerSummary it{s.id, s.count, s.first_ms, s.last_ms, s.devices, {}, std::nullopt};
+    for (auto& p : StrangerRepo::Places(conn, s.id, q.from_ms, to, q.buildings)) {
+      it.places.push_back({p.device_id, p.place, p.building_id, p.unit_id, p.count, p.last_ms});
+      it.latest_capture = std::move(p.latest_capture);
+    }
+    page.items.push_back(std::move(it));
+  }
+  page.total = StrangerRepo::Count(conn, q.from_ms, to, q.device, q.buildings);
+  return page;
+}
+
+StrangerDetail StrangerDirectory::Get(int64_t id,
+                                      const std::optional<std::vector<int64_t>>& buildings) {
+  auto conn = ctx_.db().Acquire();
+  const auto s = StrangerRepo::Get(conn, id, buildings);
+  if (!s) throw Error(ErrorCode::kNotFound, "不存在 / not found: stranger " + std::to_string(id));
+  return {id, s->count, s->first_ms, s->last_ms, s->first_capture, s->last_capture, s->last_device};
+}
+
+void StrangerDirectory::Forget(db::Conn& conn, const std::vector<std::string>& capture_ids,
+                               int64_t before_ms) {
+  for (const auto& id : capture_ids) StrangerRepo::ForgetCapture(conn, id);
+  clusters_.Remove(StrangerRepo::DeleteIdle(conn, before_ms));
 }
 
 }  // namespace anju::server

@@ -1,5 +1,3 @@
-// The snapshot service itself: opening captures.db, the stranger clusters and the
-// thresholds, starting and stopping its threads, its counters (docs/viid.md).
 #include "server/viid/viid_service.h"
 
 #include <spdlog/spdlog.h>
@@ -7,92 +5,48 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "crypto/bytes.h"
-#include "crypto/sm3.h"
 #include "match/thresholds.h"
-#include "server/runtime/embedded.h"
 #include "server/runtime/runtime.h"
-#include "server/storage/capture_repo.h"
-#include "server/storage/captures_schema.h"
-#include "server/storage/stranger_repo.h"
-#include "server/storage/viid_camera_repo.h"
 #include "server/viid/common.h"
 
 namespace anju::server {
 
-using cameras::BytesFeature;
 using cameras::NowMs;
-using nlohmann::json;
-using storage::CaptureRepo;
-using storage::StrangerRepo;
-using storage::ViidCameraRepo;
 
-// ---- service ---------------------------------------------------------------------------
+namespace {
 
-ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options)
-    : deps_(std::move(deps)),
-      key_(key),
-      options_(std::move(options)),
-      auth_failures_(options_.auth_failures) {
-  if (!deps_.queue) own_queue_ = std::make_unique<runtime::InProcessQueue>();
-  if (!deps_.bus) own_bus_ = std::make_unique<runtime::InProcessBus>();
-  if (!deps_.state) own_state_ = std::make_unique<runtime::MemorySharedState>();
-  if (!deps_.leader) own_leader_ = std::make_unique<runtime::AlwaysLeader>();
-  queue_ = deps_.queue ? deps_.queue : own_queue_.get();
-  bus_ = deps_.bus ? deps_.bus : own_bus_.get();
-  state_ = deps_.state ? deps_.state : own_state_.get();
-  leader_ = deps_.leader ? deps_.leader : own_leader_.get();
-  if (!deps_.blobs) own_blobs_ = std::make_unique<runtime::FileBlobStore>(deps_.data_dir);
-  blobs_ = deps_.blobs ? deps_.blobs : own_blobs_.get();
-  db_ = storage::OpenCapturesDb(deps_.data_dir / "captures.db");
-  if (!deps_.distributed) {
-    // Registrations are sessions in this process's memory: after a restart none is known,
-    // and the cameras are told to register again at their next keepalive. (In a shared
-    // state they outlive one server's restart.)
-    auto conn = db_->Acquire();
-    ViidCameraRepo::UnregisterAll(conn);
-  }
-  // Nonces are checked without state (digest_auth.cpp). Embedded, with a key of this
-  // process: a nonce from before a restart is foreign, since the nonce counts it saw are
-  // gone. Shared, with a key every server derives from the data key, so that a camera's
-  // nonce from one server is good on another; the counts are in the shared state too.
-  if (!deps_.distributed) {
-    nonce_key_ = crypto::RandomBytes(32);
-  } else {
-    const auto k = crypto::HmacSm3(key_.bytes(), std::string_view("anju-viid-nonce/v1"));
-    nonce_key_.assign(k.begin(), k.end());
-  }
-  float low = 0.53f;
-  level_ = {0.60f, 0.04f, 1e-5};
-  if (!deps_.model_version.empty() && !deps_.thresholds_file.empty()) {
+ViidService::Levels LoadLevels(const ViidDeps& deps, const ViidOptions& options) {
+  ViidService::Levels l;
+  if (!deps.model_version.empty() && !deps.thresholds_file.empty()) {
     try {
-      const auto t = match::Thresholds::Load(deps_.thresholds_file, deps_.model_version);
-      level_ = t.at(options_.level);
-      low = t.at(match::SecurityLevel::kLow).threshold;
+      const auto t = match::Thresholds::Load(deps.thresholds_file, deps.model_version);
+      l.recognition = t.at(options.level);
+      l.cluster = t.at(match::SecurityLevel::kLow).threshold;
     } catch (const Error& e) {
       spdlog::warn("viid: default recognition thresholds: {}", e.what());
     }
   }
-  clusters_ = std::make_unique<StrangerClusters>(
-      options_.cluster_threshold > 0 ? options_.cluster_threshold : low);
-  auto conn = db_->Acquire();
-  for (const auto& row : StrangerRepo::Centroids(conn)) {
-    try {
-      const auto c = crypto::Open(key_, row.centroid_sealed,
-                                  crypto::AsBytes("anju-stranger/v1/" + std::to_string(row.id)));
-      clusters_->Load(row.id, BytesFeature(c), row.members);
-    } catch (const Error& e) {
-      spdlog::error("viid: stranger {} does not open: {}", row.id, e.what());
-    }
-  }
+  if (options.cluster_threshold > 0) l.cluster = options.cluster_threshold;
+  return l;
 }
+
+}  // namespace
+
+ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions options)
+    : levels_(LoadLevels(deps, options)),
+      ctx_(std::move(deps), key, std::move(options)),
+      strangers_(ctx_, levels_.cluster),
+      alerts_(ctx_),
+      cameras_(ctx_),
+      captures_(ctx_, strangers_),
+      live_(ctx_),
+      forwarders_(ctx_, captures_),
+      reports_(ctx_, cameras_),
+      endpoint_(ctx_, cameras_, captures_, live_, alerts_),
+      workers_(ctx_, cameras_, captures_, strangers_, alerts_, forwarders_, levels_.recognition) {}
 
 ViidService::~ViidService() {
   Stop();
-}
-
-bool ViidService::Stopping() const {
-  return stop_ || (deps_.stopping && deps_.stopping->load());
 }
 
 void ViidService::Start() {
@@ -100,49 +54,86 @@ void ViidService::Start() {
   started_ = true;
   // Captures that were stored but not recognised before a restart (a shared queue drops
   // the ones it still holds: the capture id is the item's id).
-  if (leader_->IsLeader(runtime::kJobRequeue)) {
-    std::vector<std::string> queued;
-    {
-      auto conn = db_->Acquire();
-      queued = CaptureRepo::Queued(conn);
-    }
-    for (auto& id : queued) queue_->Push({std::move(id), {}, NowMs()});
-  }
-  for (int i = 0; i < std::max(1, options_.workers); ++i)
-    threads_.emplace_back([this] { Worker(); });
-  threads_.emplace_back([this] { Tail(); });
-  threads_.emplace_back([this] { Periodic(); });
-  threads_.emplace_back([this] { WebhookSender(); });
-  threads_.emplace_back([this] { ForwardSender(); });
+  if (ctx_.leader().IsLeader(runtime::kJobRequeue))
+    for (auto& id : captures_.Queued()) ctx_.queue().Push({std::move(id), {}, NowMs()});
+  for (int i = 0; i < std::max(1, ctx_.options().workers); ++i)
+    threads_.emplace_back([this] { workers_.Run(); });
+  threads_.emplace_back([this] { forwarders_.RunTail(); });
+  threads_.emplace_back([this] { RunPeriodic(); });
+  threads_.emplace_back([this] { RunSweeper(); });
+  threads_.emplace_back([this] { forwarders_.RunWebhookSender(); });
+  threads_.emplace_back([this] { forwarders_.RunForwardSender(); });
 }
 
 void ViidService::Stop() {
-  stop_ = true;
-  live_cv_.notify_all();
-  // Shared seams belong to the server and outlive this service: only ours close here.
-  if (own_queue_) own_queue_->Close();
-  if (own_bus_) own_bus_->Close();
-  bg_cv_.notify_all();
+  ctx_.Stop();
+  live_.WakeAll();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
 }
 
-json ViidService::StatsJson() const {
-  const int64_t n = stats_.recognised.load();
-  return {{"received", stats_.received.load()},
-          {"recognised", n},
-          {"accepted", stats_.accepted.load()},
-          {"strangers", stats_.strangers.load()},
-          {"rejected", stats_.rejected.load()},
-          {"no_face", stats_.no_face.load()},
-          {"failed", stats_.failed.load()},
-          {"alarms", stats_.alarms.load()},
-          {"queued", queue_->size()},
-          {"busy", busy_.load()},
-          {"latency_mean_ms", n ? double(stats_.latency_sum_ms.load()) / double(n) : 0.0},
-          {"latency_max_ms", stats_.latency_max_ms.load()},
-          {"clusters", clusters_->size()}};
+void ViidService::RunPeriodic() {
+  while (!ctx_.Stopping()) {
+    try {
+      if (ctx_.leader().IsLeader(runtime::kJobSnapshotRules)) alerts_.EvaluatePeriodic(NowMs());
+    } catch (const std::exception& e) {
+      spdlog::error("viid: periodic rules failed: {}", e.what());
+    }
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(ctx_.options().periodic_interval_ms);
+    while (!ctx_.Stopping() && std::chrono::steady_clock::now() < until)
+      ctx_.Sleep(std::chrono::milliseconds(500));
+  }
+}
+
+int ViidService::SweepOnce() {
+  if (!ctx_.leader().IsLeader(runtime::kJobRequeue) || ctx_.queue().size() > 0 ||
+      workers_.busy() > 0)
+    return 0;
+  int pushed = 0;
+  for (auto& id : captures_.QueuedBefore(NowMs() - ctx_.options().sweep_after_ms, 1000)) {
+    spdlog::warn("viid: capture {} was queued but not in the work queue: queued again", id);
+    ctx_.queue().Push({std::move(id), {}, NowMs()});
+    ++pushed;
+  }
+  return pushed;
+}
+
+void ViidService::RunSweeper() {
+  while (!ctx_.Stopping()) {
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(ctx_.options().sweep_interval_ms);
+    while (!ctx_.Stopping() && std::chrono::steady_clock::now() < until)
+      ctx_.Sleep(std::min(std::chrono::milliseconds(500),
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              until - std::chrono::steady_clock::now())));
+    if (ctx_.Stopping()) break;
+    try {
+      SweepOnce();
+    } catch (const std::exception& e) {
+      spdlog::warn("viid: sweeper: {}", e.what());
+    }
+  }
+}
+
+ViidCounters ViidService::Counters() {
+  const ViidStats& s = ctx_.stats();
+  ViidCounters c;
+  c.received = s.received;
+  c.recognised = s.recognised;
+  c.accepted = s.accepted;
+  c.strangers = s.strangers;
+  c.rejected = s.rejected;
+  c.no_face = s.no_face;
+  c.failed = s.failed;
+  c.alarms = s.alarms;
+  c.queued = int64_t(ctx_.queue().size());
+  c.busy = workers_.busy();
+  c.latency_mean_ms = c.recognised ? double(s.latency_sum_ms) / double(c.recognised) : 0.0;
+  c.latency_max_ms = s.latency_max_ms;
+  c.clusters = int64_t(strangers_.size());
+  return c;
 }
 
 }  // namespace anju::server

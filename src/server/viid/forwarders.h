@@ -1,0 +1,44 @@
+// What leaves the snapshot side (docs/viid.md): the live tail of the event store (access
+// records and alarms onto the live bus) and the two durable outboxes it feeds, the alarm
+// webhook and forwarding to an upper platform (HTTP JSON or GA/T 1400 with Digest), each
+// sent in order and retried. The tail and both senders are singleton jobs (one leader).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/viid/capture_store.h"
+#include "server/viid/context.h"
+#include "server/viid/viid_types.h"
+
+namespace anju::server {
+
+class Forwarders {
+ public:
+  Forwarders(ViidContext& ctx, CaptureStore& captures) : ctx_(ctx), captures_(captures) {}
+
+  // URL: http(s)://… or "" (off); Error(kInvalidArgument) otherwise.
+  void SetWebhook(const std::string& url);
+  WebhookStatus Webhook();
+  // Error(kInvalidArgument) for a bad kind or URL. PASSWORD (gat1400) is kept sealed;
+  // nullopt keeps the one stored.
+  void SetForward(const ForwardTarget& target, const std::optional<std::string>& password);
+  ForwardStatus Forward();
+
+  // A recognised capture (CROP: its face) into the forward outbox when forwarding is on.
+  void ForwardCapture(const std::string& capture_id, const std::vector<uint8_t>& crop);
+
+  // The background loops, each run on a thread of its own until the context stops.
+  void RunTail();
+  void RunWebhookSender();
+  void RunForwardSender();
+
+ private:
+  void EnqueueForward(const std::string& kind, const nlohmann::json& body);
+
+  ViidContext& ctx_;
+  CaptureStore& captures_;
+};
+
+}  // namespace anju::server

@@ -1,0 +1,43 @@
+// Live preview (docs/viid.md): each camera's latest JPEG frame, in memory only (never
+// written to disk: privacy), and the count of open MJPEG streams.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "server/viid/context.h"
+#include "server/viid/viid_types.h"
+
+namespace anju::server {
+
+class LivePreview {
+ public:
+  explicit LivePreview(ViidContext& ctx) : ctx_(ctx) {}
+
+  // Keeps BODY (a JPEG) as DEVICE's latest frame; answers a ResponseStatusObject.
+  ViidAnswer Put(const std::string& device, const std::string& body);
+  // The latest frame newer than AFTER_SEQ and not older than live_max_age_ms, waiting up to
+  // WAIT for one; nullopt otherwise (or when stopping).
+  std::optional<LiveFrame> Latest(const std::string& device, uint64_t after_seq = 0,
+                                  std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+  // Counts an MJPEG stream in; false when max_live_streams are open. LeaveStream ends it.
+  bool EnterStream();
+  void LeaveStream();
+  // Wakes every waiting reader (the service is stopping).
+  void WakeAll() { cv_.notify_all(); }
+
+ private:
+  ViidContext& ctx_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, LiveFrame> frames_;
+  uint64_t seq_ = 0;
+  std::atomic<int> streams_{0};
+};
+
+}  // namespace anju::server

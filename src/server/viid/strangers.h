@@ -1,0 +1,45 @@
+// Strangers (R3.2.1.1, docs/viid.md): unknown faces grouped into visitor identities
+// (StrangerClusters, kept in memory and persisted sealed in captures.db), their lists and
+// sightings, and the retention of idle ones.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "db/db.h"
+#include "server/viid/context.h"
+#include "server/viid/stranger_clusters.h"
+#include "server/viid/viid_types.h"
+
+namespace anju::server {
+
+class StrangerDirectory {
+ public:
+  // Loads the persisted clusters; THRESHOLD: similarity to join one.
+  StrangerDirectory(ViidContext& ctx, float threshold);
+
+  // Joins FEATURE (of capture CAPTURE_ID by DEVICE at TIME_MS) to a visitor cluster or
+  // starts one, persisted; returns the cluster id.
+  int64_t Assign(std::span<const float> feature, int64_t time_ms, const std::string& capture_id,
+                 const std::string& device);
+
+  StrangerPage List(const StrangerQuery& q);
+  // Error(kNotFound) for an unknown one, or one no camera in BUILDINGS saw.
+  StrangerDetail Get(int64_t id, const std::optional<std::vector<int64_t>>& buildings);
+
+  // Retention, inside the caller's transaction on captures.db: forgets the sightings of
+  // the deleted CAPTURE_IDS and deletes clusters not seen since BEFORE_MS (a centroid is
+  // biometric data).
+  void Forget(db::Conn& conn, const std::vector<std::string>& capture_ids, int64_t before_ms);
+
+  size_t size() const { return clusters_.size(); }
+
+ private:
+  ViidContext& ctx_;
+  StrangerClusters clusters_;
+};
+
+}  // namespace anju::server

@@ -10,6 +10,33 @@ using Outcome = ViidAnswer::Outcome;
 using cameras::NowMs;
 using cameras::StatusAnswer;
 
+namespace {
+
+const std::string kFramePrefix = "viid.live.";
+// What a shared-state value may hold (the JetStream bucket's limit, runtime/nats_kv.h),
+// less the frame's header.
+constexpr size_t kMaxSharedFrameBytes = 512 * 1024 - 64;
+
+}  // namespace
+
+std::optional<LiveFrame> LivePreview::SharedFrame(const std::string& device) const {
+  const auto v = ctx_.state().Get(kFramePrefix + device);
+  if (!v) return std::nullopt;
+  // "<time_ms>|<seq>|<jpeg>"
+  const size_t a = v->find('|');
+  const size_t b = a == std::string::npos ? a : v->find('|', a + 1);
+  if (b == std::string::npos) return std::nullopt;
+  LiveFrame f;
+  try {
+    f.time_ms = std::stoll(v->substr(0, a));
+    f.seq = std::stoull(v->substr(a + 1, b - a - 1));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  f.jpeg = std::make_shared<const std::string>(v->substr(b + 1));
+  return f;
+}
+
 ViidAnswer LivePreview::Put(const std::string& device, const std::string& body) {
   if (body.size() < 4 || static_cast<uint8_t>(body[0]) != 0xFF ||
       static_cast<uint8_t>(body[1]) != 0xD8 || static_cast<uint8_t>(body[2]) != 0xFF)
@@ -18,6 +45,23 @@ ViidAnswer LivePreview::Put(const std::string& device, const std::string& body) 
   if (body.size() > viid::kMaxImageBytes)
     return StatusAnswer(Outcome::kTooLarge, viid::kPathLiveFrame, viid::kInvalidJsonContent,
                         "图像过大 / image too large", device);
+  if (ctx_.deps().distributed) {
+    if (body.size() > kMaxSharedFrameBytes)
+      return StatusAnswer(Outcome::kTooLarge, viid::kPathLiveFrame, viid::kInvalidJsonContent,
+                          "图像过大 / image too large", device);
+    // Increasing per camera across servers (a camera sends to one server at a time, and
+    // the servers' clocks are in step).
+    const int64_t now = NowMs();
+    uint64_t seq;
+    {
+      std::lock_guard lock(mu_);
+      seq = uint64_t(now) * 1000 + (++seq_ % 1000);
+    }
+    ctx_.state().Put(kFramePrefix + device,
+                     std::to_string(now) + "|" + std::to_string(seq) + "|" + body,
+                     std::chrono::milliseconds(ctx_.options().live_max_age_ms));
+    return StatusAnswer(Outcome::kOk, viid::kPathLiveFrame, viid::kOk, "正常 / OK", device);
+  }
   {
     std::lock_guard lock(mu_);
     LiveFrame& f = frames_[device];
@@ -31,6 +75,21 @@ ViidAnswer LivePreview::Put(const std::string& device, const std::string& body) 
 
 std::optional<LiveFrame> LivePreview::Latest(const std::string& device, uint64_t after_seq,
                                              std::chrono::milliseconds wait) {
+  if (ctx_.deps().distributed) {
+    // Another server may hold the camera's frames: look again every 100 ms while waiting.
+    const auto until = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      if (ctx_.Stopping()) return std::nullopt;
+      auto f = SharedFrame(device);
+      if (f && f->seq > after_seq && f->time_ms >= NowMs() - ctx_.options().live_max_age_ms)
+        return f;
+      const auto left = until - std::chrono::steady_clock::now();
+      if (left <= std::chrono::milliseconds(0)) return std::nullopt;
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(
+                             left, std::chrono::milliseconds(100)));
+    }
+  }
   std::unique_lock lock(mu_);
   auto fresh = [&]() -> const LiveFrame* {
     auto it = frames_.find(device);

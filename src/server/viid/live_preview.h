@@ -1,5 +1,8 @@
-// Live preview (docs/viid.md): each camera's latest JPEG frame, in memory only (never
-// written to disk: privacy), and the count of open MJPEG streams.
+// Live preview (docs/viid.md): each camera's latest JPEG frame, never written to disk
+// (privacy), and the count of open MJPEG streams. Embedded, the frames live in this
+// process's memory; when several servers share the runtime (ViidDeps::distributed) they
+// live in the shared state under "viid.live.<camera>", expiring with live_max_age_ms, so
+// that a console on any server sees a camera that sends to another.
 #pragma once
 
 #include <atomic>
@@ -32,6 +35,9 @@ class LivePreview {
   void WakeAll() { cv_.notify_all(); }
 
  private:
+  // The shared state's copy of DEVICE's frame; nullopt when none.
+  std::optional<LiveFrame> SharedFrame(const std::string& device) const;
+
   ViidContext& ctx_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "crypto/envelope.h"
 #include "protocol/viid.h"
 #include "server/runtime/embedded.h"
+#include "server/runtime/local_nats.h"
+#include "server/runtime/runtime.h"
 #include "server/viid/viid_service.h"
 #include "testing.h"
 
@@ -287,6 +290,49 @@ TEST_F(ViidPartsTest, LivePreviewKeepsTheLatestJpegInMemoryAndCountsStreams) {
   EXPECT_FALSE(live.EnterStream());
   live.LeaveStream();
   EXPECT_TRUE(live.EnterStream());
+}
+
+TEST_F(ViidPartsTest, LiveFramesAreSharedBetweenServersOnNats) {
+  std::unique_ptr<runtime::LocalNatsServer> nats;
+  try {
+    nats = std::make_unique<runtime::LocalNatsServer>();
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  // Two servers on one bus, each with a captures.db of its own here (only the state is
+  // looked at).
+  runtime::NatsOptions n;
+  n.url = nats->url();
+  n.prefix = "viidparts";
+  runtime::Runtime ra = runtime::Runtime::Nats(n), rb = runtime::Runtime::Nats(n);
+  auto open = [&](runtime::Runtime& r, const std::string& name) {
+    ViidDeps d = deps_;
+    d.data_dir = dir_ / name;
+    fs::create_directories(d.data_dir);
+    d.state = r.state.get();
+    d.distributed = true;
+    return std::make_unique<ViidService>(d, key_, ViidOptions{});
+  };
+  auto a = open(ra, "a"), b = open(rb, "b");
+  const std::string jpeg(kJpeg.begin(), kJpeg.end());
+  EXPECT_FALSE(b->live().Latest("CAM1"));
+  ASSERT_EQ(a->live().Put("CAM1", jpeg).outcome, Outcome::kOk);
+  const auto f = b->live().Latest("CAM1");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(*f->jpeg, jpeg);
+  EXPECT_FALSE(b->live().Latest("CAM1", f->seq));
+  // A reader on B waiting for the next frame gets the one A takes meanwhile.
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    a->live().Put("CAM1", jpeg + "x");
+  });
+  const auto next = b->live().Latest("CAM1", f->seq, std::chrono::seconds(5));
+  later.join();
+  ASSERT_TRUE(next);
+  EXPECT_GT(next->seq, f->seq);
+  EXPECT_EQ(*next->jpeg, jpeg + "x");
+  // Too big for the shared state: refused, not cut.
+  EXPECT_EQ(a->live().Put("CAM1", jpeg + std::string(600 * 1024, 'x')).outcome, Outcome::kTooLarge);
 }
 
 }  // namespace

@@ -59,12 +59,13 @@ struct ViidOptions {
   float cluster_threshold = 0;     // 0 = the thresholds file's low level
   int64_t tail_interval_ms = 200;  // how often new access records / alarms are published
   int64_t periodic_interval_ms = 3600 * 1000;  // the tenant-absent rule
-  // The sweeper: when the queue holds nothing (nothing waits, nothing is being worked on,
-  // on any server) captures still `queued` that arrived over sweep_after_ms ago were lost
-  // on the way (a crash between the row and the push, a queue that lost its data) and are
-  // pushed again. Looked at every sweep_interval_ms.
+  // The sweeper: captures still `queued` sweep_after_ms after their arrival were lost on the
+  // way (a crash between the row and the push, an item past the queue's max deliver, a
+  // queue that lost its data) and are pushed again; looked at every sweep_interval_ms. A
+  // push of an item still in the queue is dropped (embedded) or, past the duplicate window,
+  // recognised twice and finished once (docs/distributed.md).
   int64_t sweep_interval_ms = 60'000;
-  int64_t sweep_after_ms = 60'000;
+  int64_t sweep_after_ms = 10 * 60'000;
   // Captures, their images and idle stranger clusters (R3.3.2.6), when the server does not
   // give the period in force (ViidDeps::retention_months).
   int retention_months = 12;

@@ -88,12 +88,11 @@ void ViidService::RunPeriodic() {
 }
 
 int ViidService::SweepOnce() {
-  if (!ctx_.leader().IsLeader(runtime::kJobRequeue) || ctx_.queue().size() > 0 ||
-      workers_.busy() > 0)
-    return 0;
+  if (!ctx_.leader().IsLeader(runtime::kJobRequeue)) return 0;
   int pushed = 0;
   for (auto& id : captures_.QueuedBefore(NowMs() - ctx_.options().sweep_after_ms, 1000)) {
-    spdlog::warn("viid: capture {} was queued but not in the work queue: queued again", id);
+    spdlog::warn("viid: capture {} still queued after {} s: pushed again", id,
+                 ctx_.options().sweep_after_ms / 1000);
     ctx_.queue().Push({std::move(id), {}, NowMs()});
     ++pushed;
   }

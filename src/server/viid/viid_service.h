@@ -58,9 +58,8 @@ class ViidService {
   const ViidStats& stats() { return ctx_.stats(); }
   ViidCounters Counters();
 
-  // The sweeper's look (the leader only, ViidOptions::sweep_after_ms): with nothing in the
-  // queue, captures still `queued` were lost on the way and are pushed again. Returns how
-  // many.
+  // The sweeper's look (the leader only): captures still `queued` sweep_after_ms after
+  // their arrival are pushed again (ViidOptions::sweep_after_ms). Returns how many.
   int SweepOnce();
 
   // The recognition level in force and the stranger clustering threshold (the low level's

@@ -47,7 +47,11 @@ CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)
       // Clips (frames around the best face), sealed like the images.
       R"(CREATE TABLE capture_clips(capture_id TEXT NOT NULL, n INTEGER NOT NULL,
   offset_ms INTEGER NOT NULL, file TEXT NOT NULL, bytes INTEGER NOT NULL,
-  width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY(capture_id, n)) WITHOUT ROWID;)"};
+  width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY(capture_id, n)) WITHOUT ROWID;)",
+      // Stranger ids from one counter, so that workers in several processes never draw
+      // the same one (SQLite has no sequences: a one-row table).
+      R"(CREATE TABLE stranger_ids(next INTEGER NOT NULL);
+INSERT INTO stranger_ids SELECT COALESCE(MAX(id), 0) + 1 FROM strangers;)"};
   return m;
 }
 
@@ -93,7 +97,9 @@ CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);)",
   next_ms BIGINT NOT NULL, created_ms BIGINT NOT NULL, last_error TEXT NOT NULL DEFAULT '');)",
       R"(CREATE TABLE capture_clips(capture_id TEXT NOT NULL, n BIGINT NOT NULL,
   offset_ms BIGINT NOT NULL, file TEXT NOT NULL, bytes BIGINT NOT NULL,
-  width BIGINT NOT NULL, height BIGINT NOT NULL, PRIMARY KEY(capture_id, n));)"};
+  width BIGINT NOT NULL, height BIGINT NOT NULL, PRIMARY KEY(capture_id, n));)",
+      R"(CREATE SEQUENCE stranger_ids;
+SELECT setval('stranger_ids', COALESCE((SELECT MAX(id) FROM strangers), 0) + 1, false);)"};
   return m;
 }
 

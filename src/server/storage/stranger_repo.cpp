@@ -2,6 +2,7 @@
 
 #include <span>
 
+#include "core/error.h"
 #include "server/storage/site_scope.h"
 
 namespace anju::server::storage {
@@ -24,16 +25,19 @@ std::string ListFilter(const Buildings& buildings) {
 
 // ---- clusters ----
 
-std::vector<StrangerCentroidRow> StrangerRepo::Centroids(db::Conn& c) {
-  Stmt s(c, "SELECT id, centroid_sealed, members FROM strangers");
+std::vector<StrangerCentroidRow> StrangerRepo::Centroids(db::Conn& c, int64_t after_id) {
+  Stmt s(c, "SELECT id, centroid_sealed, members FROM strangers WHERE id > ? ORDER BY id");
+  s.Bind(1, after_id);
   std::vector<StrangerCentroidRow> out;
   while (s.Step()) out.push_back({s.Int(0), s.Blob(1), s.Int(2)});
   return out;
 }
 
-int64_t StrangerRepo::MaxId(db::Conn& c) {
-  Stmt s(c, "SELECT COALESCE(MAX(id), 0) FROM strangers");
-  s.Step();
+int64_t StrangerRepo::NextId(db::Conn& c) {
+  Stmt s(c, c.dialect() == db::Dialect::kPostgres
+                ? "SELECT nextval('stranger_ids')"
+                : "UPDATE stranger_ids SET next = next + 1 RETURNING next - 1");
+  if (!s.Step()) throw Error(ErrorCode::kCorrupt, "captures: the stranger id counter is missing");
   return s.Int(0);
 }
 

@@ -55,8 +55,11 @@ struct StrangerDayRow {
 class StrangerRepo {
  public:
   // ---- clusters ----
-  static std::vector<StrangerCentroidRow> Centroids(db::Conn& c);
-  static int64_t MaxId(db::Conn& c);
+  // The clusters with an id above AFTER_ID, by id.
+  static std::vector<StrangerCentroidRow> Centroids(db::Conn& c, int64_t after_id = 0);
+  // A fresh cluster id from the database's counter (a sequence on PostgreSQL): never the
+  // same twice, whichever process draws it.
+  static int64_t NextId(db::Conn& c);
   static void Upsert(db::Conn& c, const StrangerSighting& s);
   // Clusters last seen before BEFORE_MS are deleted; returns their ids.
   static std::vector<int64_t> DeleteIdle(db::Conn& c, int64_t before_ms);

@@ -23,8 +23,19 @@ std::string CentroidAad(int64_t id) {
 
 StrangerDirectory::StrangerDirectory(ViidContext& ctx, float threshold)
     : ctx_(ctx), clusters_(threshold) {
-  auto conn = ctx_.db().Acquire();
-  for (const auto& row : StrangerRepo::Centroids(conn)) {
+  LoadNewer();
+}
+
+void StrangerDirectory::LoadNewer() {
+  std::lock_guard lock(load_mu_);
+  std::vector<storage::StrangerCentroidRow> rows;
+  {
+    auto conn = ctx_.db().Acquire();
+    rows = StrangerRepo::Centroids(conn, loaded_up_to_);
+  }
+  for (const auto& row : rows) {
+    loaded_up_to_ = std::max(loaded_up_to_, row.id);
+    if (!clusters_.Centroid(row.id).empty()) continue;  // this process's own
     try {
       const auto c =
           crypto::Open(ctx_.key(), row.centroid_sealed, crypto::AsBytes(CentroidAad(row.id)));
@@ -37,12 +48,11 @@ StrangerDirectory::StrangerDirectory(ViidContext& ctx, float threshold)
 
 int64_t StrangerDirectory::Assign(std::span<const float> feature, int64_t time_ms,
                                   const std::string& capture_id, const std::string& device) {
-  int64_t next_id = 0;
-  {
+  if (ctx_.deps().distributed && clusters_.Nearest(feature).cluster == 0) LoadNewer();
+  const StrangerAssignment a = clusters_.Assign(feature, [&] {
     auto conn = ctx_.db().Acquire();
-    next_id = std::max(StrangerRepo::MaxId(conn), clusters_.MaxId()) + 1;
-  }
-  const StrangerAssignment a = clusters_.Assign(feature, [&] { return next_id; });
+    return StrangerRepo::NextId(conn);
+  });
   const auto sealed = crypto::Seal(ctx_.key(), FeatureBytes(clusters_.Centroid(a.cluster)),
                                    crypto::AsBytes(CentroidAad(a.cluster)));
   auto conn = ctx_.db().Acquire();

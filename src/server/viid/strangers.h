@@ -1,10 +1,14 @@
 // Strangers (R3.2.1.1, docs/viid.md): unknown faces grouped into visitor identities
 // (StrangerClusters, kept in memory and persisted sealed in captures.db), their lists and
-// sightings, and the retention of idle ones.
+// sightings, and the retention of idle ones. Cluster ids come from the database's counter.
+// When several processes recognise (ViidDeps::distributed), a face that matches none of
+// this process's clusters is first compared with the clusters the others started since it
+// last looked; a cluster another process grew meanwhile keeps this process's older centroid.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,8 +42,13 @@ class StrangerDirectory {
   size_t size() const { return clusters_.size(); }
 
  private:
+  // Loads the clusters stored with an id above the highest one loaded so far.
+  void LoadNewer();
+
   ViidContext& ctx_;
   StrangerClusters clusters_;
+  std::mutex load_mu_;
+  int64_t loaded_up_to_ = 0;
 };
 
 }  // namespace anju::server

@@ -117,6 +117,18 @@ TEST_P(CapturesRepoTest, ACaptureIsFinishedOnceWhicheverWorkerComesFirst) {
   EXPECT_EQ(CaptureRepo::Get(c, "c2")->state, "failed");
 }
 
+TEST_P(CapturesRepoTest, StrangerIdsComeFromOneCounterOnEveryConnection) {
+  // Each lease stands for a worker drawing an id: ids never repeat, they only grow, and a
+  // cluster stored under an id does not disturb the counter.
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto c = db_->Acquire();
+    ids.push_back(StrangerRepo::NextId(c));
+    if (i == 1) StrangerRepo::Upsert(c, {ids.back(), {1}, 1, 1000, "c", "CAM-1"});
+  }
+  EXPECT_EQ(ids, (std::vector<int64_t>{1, 2, 3, 4}));
+}
+
 TEST_P(CapturesRepoTest, StrangerClustersKeepTheirFirstAndLastSighting) {
   auto c = db_->Acquire();
   for (const auto& [id, t] :
@@ -127,7 +139,9 @@ TEST_P(CapturesRepoTest, StrangerClustersKeepTheirFirstAndLastSighting) {
     ASSERT_TRUE(CaptureRepo::SaveResult(c, id, r));
     StrangerRepo::Upsert(c, {4, {9, 9}, 1, t, id, "CAM-1"});
   }
-  EXPECT_EQ(StrangerRepo::MaxId(c), 4);
+  ASSERT_EQ(StrangerRepo::Centroids(c).size(), 1u);
+  EXPECT_EQ(StrangerRepo::Centroids(c)[0].id, 4);
+  EXPECT_TRUE(StrangerRepo::Centroids(c, 4).empty());  // only those above an id
   const auto row = StrangerRepo::Get(c, 4, std::nullopt);
   ASSERT_TRUE(row);
   EXPECT_EQ(row->first_ms, 3000);

@@ -268,6 +268,25 @@ TEST_F(ViidPartsTest, TheSweeperQueuesAgainACaptureTheQueueLost) {
   EXPECT_EQ(svc->SweepOnce(), 0);
 }
 
+TEST_F(ViidPartsTest, WorkersInTwoProcessesShareStrangerIdsAndClusters) {
+  // Two services on one captures database stand for two worker processes.
+  deps_.distributed = true;
+  auto a = Open();
+  auto b = Open();
+  const auto f1 = anju::testing::RandomUnitFeature(11);
+  const auto f2 = anju::testing::RandomUnitFeature(12);
+  const int64_t s1 = a->strangers().Assign(f1, 1'800'000'000'000, "c1", "CAM1");
+  // B has not seen that visitor yet: it looks at what A started before starting its own.
+  EXPECT_EQ(b->strangers().Assign(f1, 1'800'000'001'000, "c2", "CAM2"), s1);
+  const int64_t s2 = b->strangers().Assign(f2, 1'800'000'002'000, "c3", "CAM2");
+  const int64_t s3 =
+      a->strangers().Assign(anju::testing::RandomUnitFeature(13), 1'800'000'003'000, "c4", "CAM1");
+  EXPECT_NE(s2, s1);
+  EXPECT_NE(s3, s2);  // ids from the database's counter, not from each one's memory
+  EXPECT_NE(s3, s1);
+  EXPECT_EQ(a->strangers().Assign(f2, 1'800'000'004'000, "c5", "CAM1"), s2);
+}
+
 TEST_F(ViidPartsTest, LivePreviewKeepsTheLatestJpegInMemoryAndCountsStreams) {
   ViidOptions o;
   o.max_live_streams = 2;

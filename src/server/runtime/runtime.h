@@ -31,8 +31,7 @@ struct Runtime {
 };
 
 // Singleton job names (Leader::IsLeader): one holder per installation.
-inline constexpr const char* kJobRetention =
-    "retention";  // events, snapshots, quarantine, captures
+inline constexpr const char* kJobRetention = "retention";   // events, snapshots, quarantine
 inline constexpr const char* kJobDeletions = "deletions";   // finishing interrupted deletions
 inline constexpr const char* kJobEventTail = "event-tail";  // events.db → the live stream
 inline constexpr const char* kJobSnapshotRules = "snapshot-rules";  // periodic alert rules

@@ -412,7 +412,8 @@ static const char* kPgV6Duties = R"SQL(
 ALTER TABLE api_tokens ADD COLUMN expires_ms BIGINT;
 ALTER TABLE api_tokens ADD COLUMN sites TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE api_tokens ADD COLUMN blocked_reason TEXT NOT NULL DEFAULT '';
-UPDATE api_tokens SET expires_ms = created_ms + 90 * 86400000 WHERE expires_ms IS NULL;
+UPDATE api_tokens SET expires_ms = created_ms + CAST(90 AS BIGINT) * 86400000
+  WHERE expires_ms IS NULL;
 UPDATE api_tokens SET revoked_ms = CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT) * 1000
   WHERE revoked_ms IS NULL AND name <> 'bootstrap' AND (lower(roles) LIKE '%"sysadmin"%'
   OR lower(roles) LIKE '%"secadmin"%' OR lower(roles) LIKE '%"auditadmin"%');

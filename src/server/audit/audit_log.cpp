@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "crypto/sm3.h"
+#include "db/postgres.h"
 #include "server/storage/audit_repo.h"
 
 namespace anju::server {
@@ -193,6 +194,9 @@ int64_t AppendLocked(db::Conn& conn, const AuditEntry& e, const std::shared_ptr<
   // Its own transaction in autocommit mode (record and checkpoint commit together), part of
   // the caller's otherwise.
   db::Transaction tx(conn);
+  // Read the head of the chain, append after it: SQLite's single writer serialises that, on
+  // PostgreSQL two servers would both append after the same record (docs/storage.md).
+  db::LockInTransaction(conn, db::AdvisoryKey("audit-chain"));
   const Last last = LastRecord(conn);
   AuditRecord r;
   r.id = last.id + 1;
@@ -445,6 +449,12 @@ void History(db::Conn& conn, int64_t person_id, const std::string& action, const
 }
 
 void AttachAuditKey(db::Db& db, const crypto::DataKey& audit_key, AuditPolicy policy) {
+  // The head file is one server's file next to archive.db, written before each of its
+  // commits: with several servers on one PostgreSQL archive no single file follows the log.
+  if (db.dialect() != db::Dialect::kSqlite)
+    throw Error(ErrorCode::kInvalidArgument,
+                "审计密钥仅支持 SQLite 档案库 / the audit key (checkpoints and audit.head) works "
+                "on a SQLite archive.db only, not on PostgreSQL (docs/storage.md)");
   auto k = std::make_shared<KeyState>(
       KeyState{audit_key, MacKey(audit_key), std::move(policy), false, 0, 0, ""});
   if (k->policy.head_file.empty()) k->policy.head_file = DefaultHead(db.file());
@@ -541,6 +551,12 @@ json AuditVerifyResult::ToJson() const {
 
 AuditVerifyResult VerifyAudit(db::Conn& conn, const std::optional<crypto::DataKey>& audit_key,
                               const fs::path& head_file) {
+  // Without a key only the chain is checked, which works on both backends; the keyed check
+  // needs the head file of a SQLite archive (AttachAuditKey).
+  if (audit_key && head_file.empty() && conn.dialect() != db::Dialect::kSqlite)
+    throw Error(ErrorCode::kInvalidArgument,
+                "审计密钥仅支持 SQLite 档案库 / a keyed audit verification needs audit.head, "
+                "which only a SQLite archive.db has (docs/storage.md)");
   return VerifyHandle(
       conn, audit_key,
       head_file.empty() && conn.owner() ? DefaultHead(conn.owner()->file()) : head_file);

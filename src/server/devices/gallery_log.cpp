@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 
+#include "db/postgres.h"
 #include "protocol/feature_codec.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/sealing.h"
@@ -47,6 +48,11 @@ int64_t GalleryLog::Latest(db::Conn& conn, const std::string& device_id) {
 
 void GalleryLog::Append(db::Conn& conn, const std::string& device, const std::string& code,
                         const std::string& op, const std::string& reason) {
+  // The next number is the last one + 1: SQLite's single writer serialises that, on
+  // PostgreSQL two servers could both take it (docs/storage.md, "Transactions and
+  // concurrency"). One key for every device, so that a transaction appending to several
+  // never waits in a cycle; outside a transaction the key (device_id, seq) refuses the second.
+  if (conn.in_transaction()) db::LockInTransaction(conn, db::AdvisoryKey("gallery-log"));
   const int64_t seq = Latest(conn, device) + 1;
   const int64_t now = NowMs();
   GalleryRepo::AppendChange(conn, device, seq, code, op, reason, now);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/storage/repo_sql.h"
+
 namespace anju::server::storage {
 
 using db::Stmt;
@@ -101,7 +103,7 @@ int64_t AccountRepo::CountUsers(db::Conn& c) {
 int64_t AccountRepo::InsertUser(db::Conn& c, const UserRow& u) {
   Stmt s(c,
          "INSERT INTO users(username, display_name, password_hash, password_changed_ms, "
-         "must_change, roles, created_ms, created_by) VALUES(?,?,?,?,?,?,?,?)");
+         "must_change, roles, created_ms, created_by) VALUES(?,?,?,?,?,?,?,?) RETURNING id");
   s.Bind(1, u.username)
       .Bind(2, u.display_name)
       .Bind(3, u.password_hash)
@@ -109,9 +111,8 @@ int64_t AccountRepo::InsertUser(db::Conn& c, const UserRow& u) {
       .Bind(5, int64_t(u.must_change))
       .Bind(6, json(u.roles).dump())
       .Bind(7, u.created_ms)
-      .Bind(8, u.created_by)
-      .Run();
-  return c.LastInsertId();
+      .Bind(8, u.created_by);
+  return InsertReturningId(s);
 }
 
 std::optional<UserRow> AccountRepo::UserByName(db::Conn& c, const std::string& username) {
@@ -195,7 +196,8 @@ void AccountRepo::AddPasswordHistory(db::Conn& c, int64_t id, const std::string&
 }
 
 std::vector<std::string> AccountRepo::RecentPasswordHashes(db::Conn& c, int64_t id, int limit) {
-  // Two changes in the same millisecond keep their insertion order through the row id.
+  // Two changes in the same millisecond keep their insertion order through the row id
+  // (SQLite's implicit one; a column of that name on PostgreSQL: archive_schema.cpp).
   Stmt s(c,
          "SELECT hash FROM password_history WHERE user_id = ? ORDER BY changed_ms DESC, "
          "rowid DESC LIMIT ?");
@@ -312,10 +314,10 @@ bool AccountRepo::TokenNameTaken(db::Conn& c, const std::string& name) {
 int64_t AccountRepo::InsertToken(db::Conn& c, const TokenRow& t, const std::string& hash) {
   Stmt s(c,
          "INSERT INTO api_tokens(name, token_hash, roles, created_by, created_ms, expires_ms, "
-         "sites) VALUES(?,?,?,?,?,?,?)");
+         "sites) VALUES(?,?,?,?,?,?,?) RETURNING id");
   s.Bind(1, t.name).Bind(2, hash).Bind(3, json(t.roles).dump()).Bind(4, t.created_by);
-  s.Bind(5, t.created_ms).Bind(6, t.expires_ms).Bind(7, json(t.sites).dump()).Run();
-  return c.LastInsertId();
+  s.Bind(5, t.created_ms).Bind(6, t.expires_ms).Bind(7, json(t.sites).dump());
+  return InsertReturningId(s);
 }
 
 void AccountRepo::TouchToken(db::Conn& c, int64_t id, int64_t now_ms) {
@@ -362,10 +364,9 @@ int64_t AccountRepo::InsertChange(db::Conn& c, const std::string& requester,
                                   const std::string& change_json, int64_t now_ms) {
   Stmt s(c,
          "INSERT INTO admin_changes(requester, username, kind, change, state, created_ms) "
-         "VALUES(?,?,?,?, 'pending', ?)");
+         "VALUES(?,?,?,?, 'pending', ?) RETURNING id");
   s.Bind(1, requester).Bind(2, username).Bind(3, kind).Bind(4, change_json).Bind(5, now_ms);
-  s.Run();
-  return c.LastInsertId();
+  return InsertReturningId(s);
 }
 
 std::optional<AdminChangeRow> AccountRepo::Change(db::Conn& c, int64_t id) {

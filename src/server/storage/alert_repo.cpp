@@ -57,7 +57,8 @@ void AlertRepo::SetRaised(db::Conn& c, const std::string& key, int64_t now_ms) {
 
 std::vector<TenantRow> AlertRepo::ActiveTenants(db::Conn& archive) {
   Stmt s(archive,
-         "SELECT p.code, MAX(COALESCE(p.moved_in_ms, p.created_ms), MIN(m.since_ms)) FROM "
+         "SELECT p.code, CASE WHEN COALESCE(p.moved_in_ms, p.created_ms) > MIN(m.since_ms) "
+         "THEN COALESCE(p.moved_in_ms, p.created_ms) ELSE MIN(m.since_ms) END FROM "
          "persons p JOIN household_members m ON m.person_id = p.id WHERE p.status = 'active' "
          "AND m.role = 'tenant' GROUP BY p.id");
   std::vector<TenantRow> out;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/storage/repo_sql.h"
+
 namespace anju::server::storage {
 
 using db::Stmt;
@@ -45,10 +47,11 @@ std::pair<std::vector<Row>, int64_t> Page(db::Conn& c, const std::string& table,
                                           Row (*read)(const Stmt&), bool all,
                                           const std::string& requester, int64_t limit,
                                           int64_t offset) {
-  Stmt n(c, "SELECT COUNT(*) FROM " + table + " WHERE ?1 OR requester = ?2");
+  // ?1 is a flag (0/1): PostgreSQL takes no integer for a condition.
+  Stmt n(c, "SELECT COUNT(*) FROM " + table + " WHERE ?1 = 1 OR requester = ?2");
   n.Bind(1, all).Bind(2, requester).Step();
   Stmt s(c, std::string("SELECT ") + cols + " FROM " + table +
-                " WHERE ?1 OR requester = ?2 ORDER BY id DESC LIMIT ?3 OFFSET ?4");
+                " WHERE ?1 = 1 OR requester = ?2 ORDER BY id DESC LIMIT ?3 OFFSET ?4");
   s.Bind(1, all).Bind(2, requester).Bind(3, limit).Bind(4, offset);
   std::vector<Row> rows;
   while (s.Step()) rows.push_back(read(s));
@@ -69,9 +72,9 @@ int64_t ApprovalRepo::InsertExport(db::Conn& c, const std::string& requester,
                                    const std::string& reason, int64_t now_ms) {
   Stmt s(c,
          "INSERT INTO exports(requester, kind, filter, reason, state, created_ms) "
-         "VALUES(?,?,?,?, 'pending', ?)");
-  s.Bind(1, requester).Bind(2, kind).Bind(3, filter_json).Bind(4, reason).Bind(5, now_ms).Run();
-  return c.LastInsertId();
+         "VALUES(?,?,?,?, 'pending', ?) RETURNING id");
+  s.Bind(1, requester).Bind(2, kind).Bind(3, filter_json).Bind(4, reason).Bind(5, now_ms);
+  return InsertReturningId(s);
 }
 
 std::optional<ExportRow> ApprovalRepo::Export(db::Conn& c, int64_t id) {
@@ -108,10 +111,10 @@ int64_t ApprovalRepo::InsertDeletion(db::Conn& c, const std::string& requester,
                                      const std::string& reason, int64_t now_ms) {
   Stmt s(c,
          "INSERT INTO deletions(requester, kind, persons, reason, state, created_ms) "
-         "VALUES(?,?,?,?, 'pending', ?)");
+         "VALUES(?,?,?,?, 'pending', ?) RETURNING id");
   s.Bind(1, requester).Bind(2, kind).Bind(3, json(persons).dump()).Bind(4, reason);
-  s.Bind(5, now_ms).Run();
-  return c.LastInsertId();
+  s.Bind(5, now_ms);
+  return InsertReturningId(s);
 }
 
 std::optional<DeletionRow> ApprovalRepo::Deletion(db::Conn& c, int64_t id) {

@@ -1,5 +1,6 @@
-// Schema migrations of archive.db, oldest first. Never edit a released migration: add a
-// new one at the end (db::Db applies those newer than the stored version).
+// Schema migrations of archive.db, oldest first, for SQLite and PostgreSQL (step N makes
+// the same change in both; docs/storage.md). Never edit a released migration: add a new one
+// at the end of both lists (db::Db applies those newer than the stored version).
 #pragma once
 
 #include <filesystem>
@@ -8,12 +9,23 @@
 #include <vector>
 
 #include "db/db.h"
+#include "db/postgres.h"
 
 namespace anju::server {
 
+// The SQLite steps (ArchiveSchema().sqlite).
 const std::vector<std::string>& ArchiveMigrations();
+// Both dialects' steps.
+const db::Migrations& ArchiveSchema();
 
-// Opens (creating and migrating) the archive database FILE.
+// Opens (creating and migrating) the archive database FILE: SQLite, WAL, synchronous=FULL.
 std::unique_ptr<db::Db> OpenArchiveDb(const std::filesystem::path& file);
+// Opens (migrating) the archive in the PostgreSQL database at URL (distributed mode,
+// docs/distributed.md). What stays SQLite-only (the audit key and its head file) refuses
+// there with Error(kInvalidArgument): docs/storage.md.
+std::unique_ptr<db::Db> OpenArchivePostgres(const std::string& url,
+                                            db::PostgresOptions options = {});
+// Either of the two: a postgresql:// (or postgres://) URL, else a file.
+std::unique_ptr<db::Db> OpenArchive(const std::string& location);
 
 }  // namespace anju::server

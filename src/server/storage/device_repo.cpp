@@ -1,5 +1,6 @@
 #include "server/storage/device_repo.h"
 
+#include "server/storage/repo_sql.h"
 #include "server/storage/site_scope.h"
 
 namespace anju::server::storage {
@@ -118,10 +119,10 @@ std::optional<DeviceKeyRow> DeviceRepo::Keys(db::Conn& c, const std::string& id)
 
 void DeviceRepo::Register(db::Conn& c, const std::string& id, const Registration& r) {
   Stmt s(c,
-         "UPDATE devices SET status = 'active', public_key = ?, data_key_sealed = ?, "
-         "software_version = ?, model_version = ?, registered_ms = ?, last_seen_ms = "
-         "?, doors = MAX(doors, ?), name = CASE WHEN ? = '' THEN name ELSE ? END "
-         "WHERE id = ?");
+         "UPDATE devices SET status = 'active', public_key = ?1, data_key_sealed = ?2, "
+         "software_version = ?3, model_version = ?4, registered_ms = ?5, last_seen_ms = "
+         "?6, doors = CASE WHEN doors > ?7 THEN doors ELSE ?7 END, name = CASE WHEN ?8 = '' "
+         "THEN name ELSE ?8 END WHERE id = ?9");
   s.Bind(1, r.public_key_pem)
       .Bind(2, std::span<const uint8_t>(r.data_key_sealed))
       .Bind(3, r.software_version)
@@ -130,8 +131,7 @@ void DeviceRepo::Register(db::Conn& c, const std::string& id, const Registration
       .Bind(6, r.now_ms)
       .Bind(7, r.doors)
       .Bind(8, r.name)
-      .Bind(9, r.name)
-      .Bind(10, id)
+      .Bind(9, id)
       .Run();
 }
 
@@ -186,9 +186,11 @@ void DeviceRepo::UseCodesOf(db::Conn& c, const std::string& device_id, int64_t n
 int64_t DeviceRepo::InsertCommand(db::Conn& c, const std::string& device_id,
                                   const std::string& body, int64_t now_ms,
                                   const std::string& created_by) {
-  Stmt s(c, "INSERT INTO commands(device_id, body, created_ms, created_by) VALUES(?,?,?,?)");
-  s.Bind(1, device_id).Bind(2, body).Bind(3, now_ms).Bind(4, created_by).Run();
-  return c.LastInsertId();
+  Stmt s(c,
+         "INSERT INTO commands(device_id, body, created_ms, created_by) VALUES(?,?,?,?) "
+         "RETURNING id");
+  s.Bind(1, device_id).Bind(2, body).Bind(3, now_ms).Bind(4, created_by);
+  return InsertReturningId(s);
 }
 
 int64_t DeviceRepo::PendingCommands(db::Conn& c, const std::string& device_id) {
@@ -231,10 +233,12 @@ std::vector<CommandRow> DeviceRepo::Unacked(db::Conn& c, const std::string& devi
 
 bool DeviceRepo::Ack(db::Conn& c, std::string_view id, const std::string& device_id,
                      int64_t now_ms) {
+  const auto row = RowIdOf(id);
+  if (!row) return false;
   Stmt u(c,
          "UPDATE commands SET acked_ms = ? WHERE id = ? AND device_id = ? AND "
          "acked_ms IS NULL");
-  u.Bind(1, now_ms).Bind(2, id).Bind(3, device_id).Run();
+  u.Bind(1, now_ms).Bind(2, *row).Bind(3, device_id).Run();
   return c.Changes() > 0;
 }
 

@@ -63,7 +63,9 @@ std::set<std::string> GalleryRepo::Holders(db::Conn& c, const std::string& code)
 }
 
 void GalleryRepo::AddHolder(db::Conn& c, const std::string& device_id, const std::string& code) {
-  Stmt s(c, "INSERT OR IGNORE INTO device_persons(device_id, person_code) VALUES(?,?)");
+  Stmt s(c,
+         "INSERT INTO device_persons(device_id, person_code) VALUES(?,?) ON CONFLICT(device_id, "
+         "person_code) DO NOTHING");
   s.Bind(1, device_id).Bind(2, code).Run();
 }
 

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "server/storage/repo_sql.h"
 #include "server/storage/site_scope.h"
 
 namespace anju::server::storage {
@@ -39,12 +40,15 @@ PersonRow ReadPerson(db::Stmt& s) {
 }
 
 // Stored numbers keep the separators people typed ("138-0013 8000", "+86 …"): compare
-// digits only. The query's digits are a suffix of the number's.
+// digits only. The query's digits are a suffix of the number's. ?1 the text searched (from
+// LikeText), ?2 the status, ?3 the phone digits. The text matches ignoring ASCII case, as
+// SQLite's LIKE does (lower() on both sides, for PostgreSQL's case-sensitive LIKE).
 std::string Where(const SiteScope& scope) {
-  return " WHERE (?1 = '' OR code LIKE '%' || ?1 || '%' OR name LIKE '%' || ?1 || '%') "
-         "AND (?2 = '' OR status = ?2) AND (?5 = '' OR REPLACE(REPLACE(REPLACE(REPLACE("
+  return " WHERE (?1 = '' OR lower(code) LIKE lower('%' || ?1 || '%') ESCAPE '\\' OR "
+         "lower(name) LIKE lower('%' || ?1 || '%') ESCAPE '\\') "
+         "AND (?2 = '' OR status = ?2) AND (?3 = '' OR REPLACE(REPLACE(REPLACE(REPLACE("
          "REPLACE(REPLACE(phone, ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), '.', "
-         "'') LIKE '%' || ?5) AND " +
+         "'') LIKE '%' || ?3) AND " +
          scope.PersonCondition("id");
 }
 
@@ -73,15 +77,15 @@ std::optional<PersonRow> PersonRepo::GetById(db::Conn& c, int64_t id) {
 
 int64_t PersonRepo::Count(db::Conn& c, const PersonFilter& f, const SiteScope& scope) {
   db::Stmt s(c, "SELECT COUNT(*) FROM persons" + Where(scope));
-  s.Bind(1, f.q).Bind(2, f.status).Bind(5, f.phone_digits).Step();
+  s.Bind(1, LikeText(f.q)).Bind(2, f.status).Bind(3, f.phone_digits).Step();
   return s.Int(0);
 }
 
 std::vector<PersonRow> PersonRepo::List(db::Conn& c, const PersonFilter& f, const SiteScope& scope,
                                         int64_t limit, int64_t offset) {
   db::Stmt s(c, std::string("SELECT ") + kPersonCols + " FROM persons" + Where(scope) +
-                    " ORDER BY code LIMIT ?3 OFFSET ?4");
-  s.Bind(1, f.q).Bind(2, f.status).Bind(3, limit).Bind(4, offset).Bind(5, f.phone_digits);
+                    " ORDER BY code LIMIT ?4 OFFSET ?5");
+  s.Bind(1, LikeText(f.q)).Bind(2, f.status).Bind(3, f.phone_digits).Bind(4, limit).Bind(5, offset);
   std::vector<PersonRow> out;
   while (s.Step()) out.push_back(ReadPerson(s));
   return out;
@@ -96,16 +100,15 @@ int64_t PersonRepo::CountAll(db::Conn& c) {
 int64_t PersonRepo::Insert(db::Conn& c, const NewPersonRow& p) {
   db::Stmt s(c,
              "INSERT INTO persons(code, name, id_number_sealed, phone, minor, moved_in_ms, "
-             "open_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+             "open_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?) RETURNING id");
   s.Bind(1, p.code).Bind(2, p.name).Bind(3, p.id_number_sealed);
   s.Bind(4, p.phone)
       .Bind(5, int64_t(p.minor))
       .Bind(6, p.moved_in_ms)
       .Bind(7, p.open_ms)
       .Bind(8, p.now_ms)
-      .Bind(9, p.now_ms)
-      .Run();
-  return c.LastInsertId();
+      .Bind(9, p.now_ms);
+  return InsertReturningId(s);
 }
 
 void PersonRepo::SetText(db::Conn& c, int64_t id, const char* column, const std::string& value,
@@ -160,9 +163,9 @@ std::optional<EnrolState> PersonRepo::EnrolStateOf(db::Conn& c, const std::strin
 
 void PersonRepo::AddToHousehold(db::Conn& c, int64_t household, int64_t person_id,
                                 const std::string& role, int64_t now_ms, bool or_ignore) {
-  db::Stmt m(c, std::string("INSERT ") + (or_ignore ? "OR IGNORE " : "") +
-                    "INTO household_members(household_id, person_id, role, since_ms) "
-                    "VALUES(?,?,?,?)");
+  db::Stmt m(c, std::string("INSERT INTO household_members(household_id, person_id, role, "
+                            "since_ms) VALUES(?,?,?,?)") +
+                    (or_ignore ? " ON CONFLICT(household_id, person_id) DO NOTHING" : ""));
   m.Bind(1, household).Bind(2, person_id).Bind(3, role).Bind(4, now_ms).Run();
 }
 
@@ -187,7 +190,9 @@ json PersonRepo::AccessGroups(db::Conn& c, int64_t person_id, const SiteScope& s
 }
 
 void PersonRepo::AddToGroup(db::Conn& c, int64_t group, int64_t person_id) {
-  db::Stmt gi(c, "INSERT OR IGNORE INTO access_group_members(group_id, person_id) VALUES(?,?)");
+  db::Stmt gi(c,
+              "INSERT INTO access_group_members(group_id, person_id) VALUES(?,?) ON CONFLICT("
+              "group_id, person_id) DO NOTHING");
   gi.Bind(1, group).Bind(2, person_id).Run();
 }
 
@@ -238,7 +243,8 @@ void PersonRepo::AddFaceAndHome(db::Conn& c, json& items, const std::vector<int6
 int64_t PersonRepo::InsertConsent(db::Conn& c, int64_t person_id, const ConsentRow& row) {
   db::Stmt s(c,
              "INSERT INTO consents(person_id, notice_version, purpose, granted_ms, operator, "
-             "evidence_file, guardian_name, guardian_relation) VALUES(?,?,?,?,?,?,?,?)");
+             "evidence_file, guardian_name, guardian_relation) VALUES(?,?,?,?,?,?,?,?) "
+             "RETURNING id");
   s.Bind(1, person_id)
       .Bind(2, row.notice_version)
       .Bind(3, row.purpose)
@@ -246,9 +252,8 @@ int64_t PersonRepo::InsertConsent(db::Conn& c, int64_t person_id, const ConsentR
       .Bind(5, row.operator_name)
       .Bind(6, row.evidence_file)
       .Bind(7, row.guardian_name)
-      .Bind(8, row.guardian_relation)
-      .Run();
-  return c.LastInsertId();
+      .Bind(8, row.guardian_relation);
+  return InsertReturningId(s);
 }
 
 json PersonRepo::Consents(db::Conn& c, int64_t person_id) {
@@ -286,7 +291,7 @@ int PersonRepo::WithdrawConsents(db::Conn& c, int64_t person_id, int64_t now_ms,
 int64_t PersonRepo::InsertCredential(db::Conn& c, int64_t person_id, const CredentialRow& row) {
   db::Stmt s(c,
              "INSERT INTO credentials(person_id, kind, card_number, pin_hash, qr_token, "
-             "valid_from_ms, valid_until_ms, created_ms) VALUES(?,?,?,?,?,?,?,?)");
+             "valid_from_ms, valid_until_ms, created_ms) VALUES(?,?,?,?,?,?,?,?) RETURNING id");
   s.Bind(1, person_id)
       .Bind(2, row.kind)
       .Bind(3, row.card_number)
@@ -294,14 +299,15 @@ int64_t PersonRepo::InsertCredential(db::Conn& c, int64_t person_id, const Crede
       .Bind(5, row.qr_token)
       .Bind(6, row.valid_from_ms)
       .Bind(7, row.valid_until_ms)
-      .Bind(8, row.created_ms)
-      .Run();
-  return c.LastInsertId();
+      .Bind(8, row.created_ms);
+  return InsertReturningId(s);
 }
 
 bool PersonRepo::DeleteCredential(db::Conn& c, std::string_view id, int64_t person_id) {
+  const auto row = RowIdOf(id);
+  if (!row) return false;
   db::Stmt s(c, "DELETE FROM credentials WHERE id = ? AND person_id = ?");
-  s.Bind(1, id).Bind(2, person_id).Run();
+  s.Bind(1, *row).Bind(2, person_id).Run();
   return c.Changes() != 0;
 }
 

@@ -1,5 +1,7 @@
 #include "server/storage/photo_repo.h"
 
+#include "server/storage/repo_sql.h"
+
 namespace anju::server::storage {
 
 using nlohmann::json;
@@ -9,21 +11,22 @@ int64_t PhotoRepo::InsertPhoto(db::Conn& c, int64_t person_id, const std::string
                                const std::string& actor) {
   db::Stmt p(c,
              "INSERT INTO photos(person_id, file, bytes, quality, created_ms, operator) "
-             "VALUES(?,?,?,?,?,?)");
+             "VALUES(?,?,?,?,?,?) RETURNING id");
   p.Bind(1, person_id)
       .Bind(2, file)
       .Bind(3, bytes)
       .Bind(4, quality_json)
       .Bind(5, now_ms)
-      .Bind(6, actor)
-      .Run();
-  return c.LastInsertId();
+      .Bind(6, actor);
+  return InsertReturningId(p);
 }
 
 std::optional<std::pair<int64_t, std::string>> PhotoRepo::Photo(db::Conn& c, std::string_view id,
                                                                 int64_t person_id) {
+  const auto row = RowIdOf(id);
+  if (!row) return std::nullopt;
   db::Stmt s(c, "SELECT id, file FROM photos WHERE id = ? AND person_id = ?");
-  s.Bind(1, id).Bind(2, person_id);
+  s.Bind(1, *row).Bind(2, person_id);
   if (!s.Step()) return std::nullopt;
   return std::pair{s.Int(0), s.Text(1)};
 }
@@ -71,14 +74,9 @@ int64_t PhotoRepo::InsertFeature(db::Conn& c, int64_t person_id, std::optional<i
                                  int64_t now_ms) {
   db::Stmt f(c,
              "INSERT INTO features(person_id, photo_id, model_version, sealed, created_ms) "
-             "VALUES(?,?,?,?,?)");
-  f.Bind(1, person_id)
-      .Bind(2, photo_id)
-      .Bind(3, model_version)
-      .Bind(4, sealed)
-      .Bind(5, now_ms)
-      .Run();
-  return c.LastInsertId();
+             "VALUES(?,?,?,?,?) RETURNING id");
+  f.Bind(1, person_id).Bind(2, photo_id).Bind(3, model_version).Bind(4, sealed).Bind(5, now_ms);
+  return InsertReturningId(f);
 }
 
 int64_t PhotoRepo::CountFeatures(db::Conn& c, int64_t person_id) {
@@ -108,9 +106,10 @@ void PhotoRepo::DeleteBiometrics(db::Conn& c, int64_t person_id) {
 }
 
 int64_t ImportRepo::Insert(db::Conn& c, int64_t now_ms, const std::string& actor, int64_t total) {
-  db::Stmt s(c, "INSERT INTO imports(created_ms, actor, state, total) VALUES(?,?,?,?)");
-  s.Bind(1, now_ms).Bind(2, actor).Bind(3, "running").Bind(4, total).Run();
-  return c.LastInsertId();
+  db::Stmt s(c,
+             "INSERT INTO imports(created_ms, actor, state, total) VALUES(?,?,?,?) RETURNING id");
+  s.Bind(1, now_ms).Bind(2, actor).Bind(3, "running").Bind(4, total);
+  return InsertReturningId(s);
 }
 
 void ImportRepo::Save(db::Conn& c, int64_t id, const std::string& state, int64_t done,
@@ -122,10 +121,12 @@ void ImportRepo::Save(db::Conn& c, int64_t id, const std::string& state, int64_t
 }
 
 std::optional<json> ImportRepo::Get(db::Conn& c, std::string_view id) {
+  const auto row = RowIdOf(id);
+  if (!row) return std::nullopt;
   db::Stmt s(c,
              "SELECT id, created_ms, actor, state, total, done, results, finished_ms FROM "
              "imports WHERE id = ?");
-  s.Bind(1, id);
+  s.Bind(1, *row);
   if (!s.Step()) return std::nullopt;
   const auto finished = s.OptInt(7);
   return json{{"id", s.Int(0)},

@@ -1,5 +1,6 @@
 #include "server/storage/place_repo.h"
 
+#include "server/storage/repo_sql.h"
 #include "server/storage/site_scope.h"
 
 namespace anju::server::storage {
@@ -65,10 +66,13 @@ std::pair<std::vector<json>, int64_t> PlaceRepo::List(db::Conn& c, const PlaceTa
   Stmt n(c, "SELECT COUNT(*) FROM " + t.table + where);
   if (!t.parent.empty()) n.Bind(1, parent);
   n.Step();
-  Stmt s(c, "SELECT " + SelectList(t) + " FROM " + t.table + where +
-                " ORDER BY id LIMIT ?2 OFFSET ?3");
+  // Without a parent there is no ?1: PostgreSQL wants every parameter up to the last one
+  // used in the statement.
+  const int first = t.parent.empty() ? 1 : 2;
+  Stmt s(c, "SELECT " + SelectList(t) + " FROM " + t.table + where + " ORDER BY id LIMIT ?" +
+                std::to_string(first) + " OFFSET ?" + std::to_string(first + 1));
   if (!t.parent.empty()) s.Bind(1, parent);
-  s.Bind(2, limit).Bind(3, offset);
+  s.Bind(first, limit).Bind(first + 1, offset);
   std::vector<json> rows;
   while (s.Step()) rows.push_back(ReadRow(s, t));
   return {std::move(rows), n.Int(0)};
@@ -80,12 +84,12 @@ int64_t PlaceRepo::Insert(db::Conn& c, const PlaceTable& t, const json& values, 
     cols += col.name + ", ";
     marks += "?, ";
   }
-  Stmt s(c, "INSERT INTO " + t.table + "(" + cols + "created_ms) VALUES(" + marks + "?)");
+  Stmt s(c,
+         "INSERT INTO " + t.table + "(" + cols + "created_ms) VALUES(" + marks + "?) RETURNING id");
   int i = 1;
   for (const auto& col : t.columns) BindValue(s, i++, col, values.value(col.name, json()));
   s.Bind(i, now_ms);
-  s.Run();
-  return c.LastInsertId();
+  return InsertReturningId(s);
 }
 
 void PlaceRepo::Set(db::Conn& c, const PlaceTable& t, const PlaceColumn& col, int64_t id,
@@ -146,7 +150,9 @@ std::vector<int64_t> PlaceRepo::GroupMembers(db::Conn& c, int64_t group) {
 }
 
 bool PlaceRepo::AddGroupMember(db::Conn& c, int64_t group, int64_t person_id) {
-  Stmt s(c, "INSERT OR IGNORE INTO access_group_members(group_id, person_id) VALUES(?,?)");
+  Stmt s(c,
+         "INSERT INTO access_group_members(group_id, person_id) VALUES(?,?) ON CONFLICT("
+         "group_id, person_id) DO NOTHING");
   s.Bind(1, group).Bind(2, person_id).Run();
   return c.Changes() > 0;
 }
@@ -187,7 +193,9 @@ void PlaceRepo::ClearGroupDoors(db::Conn& c, int64_t group) {
 
 void PlaceRepo::AddGroupDoor(db::Conn& c, int64_t group, const std::string& device_id,
                              int64_t door) {
-  Stmt s(c, "INSERT OR IGNORE INTO access_group_doors(group_id, device_id, door) VALUES(?,?,?)");
+  Stmt s(c,
+         "INSERT INTO access_group_doors(group_id, device_id, door) VALUES(?,?,?) ON "
+         "CONFLICT(group_id, device_id, door) DO NOTHING");
   s.Bind(1, group).Bind(2, device_id).Bind(3, door).Run();
 }
 

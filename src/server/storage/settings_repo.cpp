@@ -1,5 +1,7 @@
 #include "server/storage/settings_repo.h"
 
+#include "server/storage/repo_sql.h"
+
 namespace anju::server::storage {
 
 using db::Stmt;
@@ -23,9 +25,9 @@ void SettingsRepo::Put(db::Conn& c, const std::string& key, const std::string& v
 std::optional<std::pair<int64_t, std::string>> SettingsRepo::LatestChange(
     db::Conn& c, const std::string& suffix) {
   Stmt s(c,
-         "SELECT updated_ms, updated_by FROM settings WHERE key LIKE ? ORDER BY updated_ms DESC "
-         "LIMIT 1");
-  s.Bind(1, "%" + suffix);
+         "SELECT updated_ms, updated_by FROM settings WHERE lower(key) LIKE lower(?) ESCAPE '\\' "
+         "ORDER BY updated_ms DESC LIMIT 1");
+  s.Bind(1, "%" + LikeText(suffix));
   if (!s.Step()) return std::nullopt;
   return std::pair{s.Int(0), s.Text(1)};
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "server/storage/repo_sql.h"
 
 namespace anju::server {
 
@@ -146,8 +147,10 @@ bool SiteScope::ImportVisible(db::Conn& conn, const std::string& import_id,
                               const std::string& actor) const {
   // A scoped account sees the imports it started (their rows are of its sites).
   if (unscoped()) return true;
+  const auto id = storage::RowIdOf(import_id);
+  if (!id) return false;
   db::Stmt s(conn, "SELECT 1 FROM imports WHERE id = ? AND actor = ?");
-  s.Bind(1, std::string_view(import_id)).Bind(2, actor);
+  s.Bind(1, *id).Bind(2, actor);
   return s.Step();
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/error.h"
 #include "db/db.h"
 
 namespace anju::server::storage {
@@ -15,7 +16,7 @@ namespace anju::server::storage {
 // Runs an `INSERT … RETURNING id` to its end and returns the id: the new row's key on both
 // backends, where LastInsertId() on PostgreSQL depends on which sequence was drawn last.
 inline int64_t InsertReturningId(db::Stmt& s) {
-  s.Step();
+  if (!s.Step()) throw Error(ErrorCode::kInternal, "INSERT … RETURNING id returned no row");
   const int64_t id = s.Int(0);
   while (s.Step()) {
   }

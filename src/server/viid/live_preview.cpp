@@ -16,24 +16,38 @@ const std::string kFramePrefix = "viid.live.";
 // What a shared-state value may hold (the JetStream bucket's limit, runtime/nats_kv.h),
 // less the frame's header.
 constexpr size_t kMaxSharedFrameBytes = 512 * 1024 - 64;
+constexpr auto kSharedReadEvery = std::chrono::milliseconds(50);
 
 }  // namespace
 
-std::optional<LiveFrame> LivePreview::SharedFrame(const std::string& device) const {
-  const auto v = ctx_.state().Get(kFramePrefix + device);
-  if (!v) return std::nullopt;
-  // "<time_ms>|<seq>|<jpeg>"
-  const size_t a = v->find('|');
-  const size_t b = a == std::string::npos ? a : v->find('|', a + 1);
-  if (b == std::string::npos) return std::nullopt;
-  LiveFrame f;
-  try {
-    f.time_ms = std::stoll(v->substr(0, a));
-    f.seq = std::stoull(v->substr(a + 1, b - a - 1));
-  } catch (const std::exception&) {
-    return std::nullopt;
+std::optional<LiveFrame> LivePreview::SharedFrame(const std::string& device) {
+  // An MJPEG stream asks every few tens of milliseconds (on the HTTP front's I/O thread):
+  // one read of the shared state per camera per kSharedReadEvery is enough.
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = shared_.find(device);
+        it != shared_.end() && now - it->second.read < kSharedReadEvery)
+      return it->second.frame;
   }
-  f.jpeg = std::make_shared<const std::string>(v->substr(b + 1));
+  std::optional<LiveFrame> f;
+  if (const auto v = ctx_.state().Get(kFramePrefix + device)) {
+    // "<time_ms>|<seq>|<jpeg>"
+    const size_t a = v->find('|');
+    const size_t b = a == std::string::npos ? a : v->find('|', a + 1);
+    if (b != std::string::npos) {
+      try {
+        LiveFrame x;
+        x.time_ms = std::stoll(v->substr(0, a));
+        x.seq = std::stoull(v->substr(a + 1, b - a - 1));
+        x.jpeg = std::make_shared<const std::string>(v->substr(b + 1));
+        f = std::move(x);
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  std::lock_guard lock(mu_);
+  shared_[device] = {now, f};
   return f;
 }
 
@@ -60,6 +74,11 @@ ViidAnswer LivePreview::Put(const std::string& device, const std::string& body) 
     ctx_.state().Put(kFramePrefix + device,
                      std::to_string(now) + "|" + std::to_string(seq) + "|" + body,
                      std::chrono::milliseconds(ctx_.options().live_max_age_ms));
+    {
+      std::lock_guard lock(mu_);
+      shared_.erase(device);
+    }
+    cv_.notify_all();
     return StatusAnswer(Outcome::kOk, viid::kPathLiveFrame, viid::kOk, "正常 / OK", device);
   }
   {

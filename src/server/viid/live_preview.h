@@ -35,13 +35,19 @@ class LivePreview {
   void WakeAll() { cv_.notify_all(); }
 
  private:
-  // The shared state's copy of DEVICE's frame; nullopt when none.
-  std::optional<LiveFrame> SharedFrame(const std::string& device) const;
+  // The shared state's copy of DEVICE's frame (read again at most every 50 ms); nullopt
+  // when none.
+  std::optional<LiveFrame> SharedFrame(const std::string& device);
 
   ViidContext& ctx_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, LiveFrame> frames_;
+  struct SharedRead {
+    std::chrono::steady_clock::time_point read;
+    std::optional<LiveFrame> frame;
+  };
+  std::map<std::string, SharedRead> shared_;  // distributed: the last read of each camera
   uint64_t seq_ = 0;
   std::atomic<int> streams_{0};
 };

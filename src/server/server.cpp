@@ -614,6 +614,7 @@ void Server::Impl::StartSnapshotService() {
   deps.leader = runtime.leader.get();
   deps.blobs = blobs.get();
   deps.distributed = runtime.distributed();
+  deps.nats = runtime.nats;
   viid = std::make_shared<ViidService>(std::move(deps), keys.events_key, ViidOptions{});
   viid->Start();
 }

@@ -53,7 +53,7 @@ NatsKvBucket::NatsKvBucket(std::shared_ptr<NatsConnection> conn, Options options
   sc.Subjects = subjects;
   sc.SubjectsLen = 1;
   sc.Retention = js_LimitsPolicy;
-  sc.Storage = js_FileStorage;
+  sc.Storage = options_.memory ? js_MemoryStorage : js_FileStorage;
   sc.MaxMsgsPerSubject = 1;
   sc.Discard = js_DiscardNew;  // a full bucket refuses writes rather than losing keys
   sc.MaxAge = options_.ttl.count() * kNsPerMs;
@@ -194,7 +194,8 @@ NatsSharedState::NatsSharedState(std::shared_ptr<NatsConnection> conn,
                                                  options_.max_ttl,
                                                  options_.max_value_bytes + 32,
                                                  options_.max_bytes,
-                                                 {}}) {}
+                                                 {},
+                                                 options_.memory}) {}
 
 std::string NatsSharedState::Wrap(int64_t expires_ms, std::string_view value) const {
   std::string out = std::to_string(expires_ms);

@@ -35,6 +35,9 @@ class NatsKvBucket {
     // How long one call may wait and retry while the server is away (0: the connection's
     // request_timeout and retry_for).
     std::chrono::milliseconds patience{0};
+    // Held in the NATS server's memory, never on its disk (live preview frames: privacy);
+    // lost when the server restarts.
+    bool memory = false;
   };
   struct Entry {
     std::string value;
@@ -74,6 +77,7 @@ struct NatsSharedStateOptions {
   std::chrono::milliseconds max_ttl{std::chrono::hours(24)};
   int32_t max_value_bytes = 512 * 1024;  // live preview frames are up to ~200 KB
   int64_t max_bytes = -1;
+  bool memory = false;  // NatsKvBucket::Options::memory
 };
 
 // Expiry uses NowMs() (the process clock): processes on several machines need their

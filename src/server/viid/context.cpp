@@ -1,6 +1,7 @@
 #include "server/viid/context.h"
 
 #include "server/runtime/embedded.h"
+#include "server/runtime/nats_kv.h"
 #include "server/storage/captures_schema.h"
 
 namespace anju::server {
@@ -23,6 +24,13 @@ ViidContext::ViidContext(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
   leader_ = deps_.leader ? deps_.leader : own_.leader.get();
   if (!deps_.blobs) own_blobs_ = std::make_unique<runtime::FileBlobStore>(deps_.data_dir);
   blobs_ = deps_.blobs ? deps_.blobs : own_blobs_.get();
+  if (deps_.nats) {
+    runtime::NatsSharedStateOptions o;
+    o.bucket = "live";
+    o.max_ttl = std::chrono::hours(1);
+    o.memory = true;
+    live_state_ = std::make_unique<runtime::NatsSharedState>(deps_.nats, o);
+  }
   db_ = storage::OpenCapturesDb(deps_.data_dir / "captures.db");
 }
 

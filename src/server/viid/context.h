@@ -105,6 +105,9 @@ struct ViidDeps {
   // The seams are shared by several server processes (runtime::Runtime::distributed()):
   // camera sessions outlive one server's restart and a nonce is good on every server.
   bool distributed = false;
+  // The NATS connection when the seams are on NATS: live preview frames go to a key-value
+  // bucket of their own, held in the NATS server's memory (never on its disk).
+  std::shared_ptr<runtime::NatsConnection> nats;
 };
 
 // Running totals since start (the stats endpoint).
@@ -132,6 +135,8 @@ class ViidContext {
   runtime::SharedState& state() { return *state_; }
   runtime::Leader& leader() { return *leader_; }
   runtime::BlobStore& blobs() { return *blobs_; }
+  // Where live preview frames go when the runtime is shared (ViidDeps::nats; else state()).
+  runtime::SharedState& live_state() { return live_state_ ? *live_state_ : *state_; }
   ViidStats& stats() { return stats_; }
 
   // True once Stop() ran or the server is stopping.
@@ -153,6 +158,7 @@ class ViidContext {
   std::unique_ptr<db::Db> db_;
   runtime::Runtime own_;  // the embedded seams, used where DEPS_ gives none
   std::unique_ptr<runtime::BlobStore> own_blobs_;
+  std::unique_ptr<runtime::SharedState> live_state_;
   runtime::WorkQueue* queue_ = nullptr;
   runtime::EventBus* bus_ = nullptr;
   runtime::SharedState* state_ = nullptr;

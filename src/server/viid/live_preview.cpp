@@ -31,7 +31,7 @@ std::optional<LiveFrame> LivePreview::SharedFrame(const std::string& device) {
       return it->second.frame;
   }
   std::optional<LiveFrame> f;
-  if (const auto v = ctx_.state().Get(kFramePrefix + device)) {
+  if (const auto v = ctx_.live_state().Get(kFramePrefix + device)) {
     // "<time_ms>|<seq>|<jpeg>"
     const size_t a = v->find('|');
     const size_t b = a == std::string::npos ? a : v->find('|', a + 1);
@@ -71,9 +71,9 @@ ViidAnswer LivePreview::Put(const std::string& device, const std::string& body) 
       std::lock_guard lock(mu_);
       seq = uint64_t(now) * 1000 + (++seq_ % 1000);
     }
-    ctx_.state().Put(kFramePrefix + device,
-                     std::to_string(now) + "|" + std::to_string(seq) + "|" + body,
-                     std::chrono::milliseconds(ctx_.options().live_max_age_ms));
+    ctx_.live_state().Put(kFramePrefix + device,
+                          std::to_string(now) + "|" + std::to_string(seq) + "|" + body,
+                          std::chrono::milliseconds(ctx_.options().live_max_age_ms));
     {
       std::lock_guard lock(mu_);
       shared_.erase(device);

@@ -1,8 +1,9 @@
 // Live preview (docs/viid.md): each camera's latest JPEG frame, never written to disk
 // (privacy), and the count of open MJPEG streams. Embedded, the frames live in this
 // process's memory; when several servers share the runtime (ViidDeps::distributed) they
-// live in the shared state under "viid.live.<camera>", expiring with live_max_age_ms, so
-// that a console on any server sees a camera that sends to another.
+// live in the shared state under "viid.live.<camera>" (on NATS a key-value bucket held in
+// the NATS server's memory), expiring with live_max_age_ms, so that a console on any
+// server sees a camera that sends to another.
 #pragma once
 
 #include <atomic>

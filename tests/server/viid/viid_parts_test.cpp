@@ -330,6 +330,7 @@ TEST_F(ViidPartsTest, LiveFramesAreSharedBetweenServersOnNats) {
     fs::create_directories(d.data_dir);
     d.state = r.state.get();
     d.distributed = true;
+    d.nats = r.nats;
     return std::make_unique<ViidService>(d, key_, ViidOptions{});
   };
   auto a = open(ra, "a"), b = open(rb, "b");

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "backend_test.h"
 #include "core/error.h"
 #include "crypto/envelope.h"
 #include "db/db.h"
-#include "db/local_postgres.h"
 #include "db/postgres.h"
 #include "server/archive/place_service.h"
 #include "server/audit/audit_log.h"
@@ -42,11 +42,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-db::LocalPostgres& SharedPostgres() {
-  static std::unique_ptr<db::LocalPostgres> pg = std::make_unique<db::LocalPostgres>();
-  return *pg;
-}
-
 const PlaceTable& Table(size_t i) {
   return PlaceKinds().at(i).table;  // sites, buildings, units, rooms, households, groups
 }
@@ -62,24 +57,12 @@ std::string ErrorReason(F&& fn) {
   return "";
 }
 
-class ArchiveReposTest : public ::testing::TestWithParam<std::string> {
+class ArchiveReposTest : public BackendTest {
  protected:
   void SetUp() override {
-    if (GetParam() == "postgres") {
-      if (auto why = db::LocalPostgres::Unavailable(); !why.empty())
-        GTEST_SKIP() << "PostgreSQL tests skipped: " << why;
-      db_ = OpenArchivePostgres(SharedPostgres().CreateDatabase());
-    } else {
-      dir_ =
-          anju::testing::TempDir(std::string("archive-repos-") +
-                                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
-      db_ = OpenArchiveDb(dir_ / "archive.db");
-    }
-  }
-  void TearDown() override {
-    db_.reset();
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    Open(
+        "archive", [](const fs::path& f) { return OpenArchiveDb(f); },
+        [](const std::string& url) { return OpenArchivePostgres(url); });
   }
 
   // Site → building → unit → room → household; returns the household's id.
@@ -105,9 +88,6 @@ class ArchiveReposTest : public ::testing::TestWithParam<std::string> {
     p.now_ms = 60;
     return PersonRepo::Insert(c, p);
   }
-
-  fs::path dir_;
-  std::unique_ptr<db::Db> db_;
 };
 
 TEST_P(ArchiveReposTest, BothDialectsReachTheSameSchemaVersion) {

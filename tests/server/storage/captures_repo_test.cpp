@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "backend_test.h"
 #include "db/db.h"
-#include "db/local_postgres.h"
 #include "db/postgres.h"
 #include "server/storage/alert_repo.h"
 #include "server/storage/capture_repo.h"
@@ -27,38 +27,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
-db::LocalPostgres& SharedPostgres() {
-  static std::unique_ptr<db::LocalPostgres> pg = std::make_unique<db::LocalPostgres>();
-  return *pg;
-}
-
-class CapturesRepoTest : public ::testing::TestWithParam<std::string> {
+class CapturesRepoTest : public BackendTest {
  protected:
   void SetUp() override {
-    if (GetParam() == "postgres") {
-      if (auto why = db::LocalPostgres::Unavailable(); !why.empty())
-        GTEST_SKIP() << "PostgreSQL tests skipped: " << why;
-      db::PostgresOptions o;
-      o.name = "captures";
-      db_ = db::OpenPostgres(SharedPostgres().CreateDatabase(), CapturesMigrations(), o);
-    } else {
-      dir_ =
-          anju::testing::TempDir(std::string("captures-repo-") +
-                                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
-      db_ = OpenCapturesDb(dir_ / "captures.db");
-    }
-  }
-  void TearDown() override {
-    db_.reset();
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    Open(
+        "captures", [](const fs::path& f) { return OpenCapturesDb(f); },
+        [](const std::string& url) {
+          db::PostgresOptions o;
+          o.name = "captures";
+          return db::OpenPostgres(url, CapturesMigrations(), o);
+        });
   }
   NewCapture Capture(const std::string& id, const std::string& face, int64_t time_ms) {
     return {id, "CAM-1", face, time_ms, time_ms + 5, "[1,2,3,4]", 2};
   }
-
-  fs::path dir_;
-  std::unique_ptr<db::Db> db_;
 };
 
 TEST_P(CapturesRepoTest, ACameraFaceIsTakenOnceAndItsFaceImageIsPreferred) {

@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <variant>
+
 #include "core/error.h"
 #include "server/viid/common.h"
 #include "server/viid/gat1400_endpoint.h"
@@ -12,35 +14,43 @@ using Outcome = ViidAnswer::Outcome;
 using cameras::NowMs;
 using cameras::StatusAnswer;
 
-ViidAnswer Gat1400Endpoint::Register(const std::string& device, const std::string& body,
-                                     const std::string& remote_addr) {
+namespace {
+
+// The DeviceID of a Register / UnRegister / Keepalive BODY sent to PATH by the authenticated
+// DEVICE, or the answer refusing it (malformed, or another camera's id).
+std::variant<std::string, ViidAnswer> SystemObjectOf(viid::SystemObject kind, const char* path,
+                                                     const std::string& device,
+                                                     const std::string& body) {
   std::string id;
   try {
-    id = viid::ParseSystemObject(body, viid::SystemObject::kRegister);
+    id = viid::ParseSystemObject(body, kind);
   } catch (const Error& e) {
-    return StatusAnswer(Outcome::kMalformed, viid::kPathRegister, viid::kInvalidJsonContent,
-                        e.what(), device);
+    return StatusAnswer(Outcome::kMalformed, path, viid::kInvalidJsonContent, e.what(), device);
   }
   if (id != device)
-    return StatusAnswer(Outcome::kRefused, viid::kPathRegister, viid::kInvalidOperation,
-                        "DeviceID 与认证用户不符 / DeviceID differs from the digest username", id);
+    return StatusAnswer(Outcome::kRefused, path, viid::kInvalidOperation,
+                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
+                        id);
+  return id;
+}
+
+}  // namespace
+
+ViidAnswer Gat1400Endpoint::Register(const std::string& device, const std::string& body,
+                                     const std::string& remote_addr) {
+  auto parsed = SystemObjectOf(viid::SystemObject::kRegister, viid::kPathRegister, device, body);
+  if (auto* refused = std::get_if<ViidAnswer>(&parsed)) return std::move(*refused);
+  const std::string& id = std::get<std::string>(parsed);
   cameras_.Registered(id, remote_addr, NowMs());
   spdlog::info("viid: camera {} registered from {}", id, remote_addr);
   return StatusAnswer(Outcome::kOk, viid::kPathRegister, viid::kOk, "正常 / OK", id);
 }
 
 ViidAnswer Gat1400Endpoint::Unregister(const std::string& device, const std::string& body) {
-  std::string id;
-  try {
-    id = viid::ParseSystemObject(body, viid::SystemObject::kUnRegister);
-  } catch (const Error& e) {
-    return StatusAnswer(Outcome::kMalformed, viid::kPathUnRegister, viid::kInvalidJsonContent,
-                        e.what(), device);
-  }
-  if (id != device)
-    return StatusAnswer(Outcome::kRefused, viid::kPathUnRegister, viid::kInvalidOperation,
-                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
-                        id);
+  auto parsed =
+      SystemObjectOf(viid::SystemObject::kUnRegister, viid::kPathUnRegister, device, body);
+  if (auto* refused = std::get_if<ViidAnswer>(&parsed)) return std::move(*refused);
+  const std::string& id = std::get<std::string>(parsed);
   cameras_.Unregistered(id);
   spdlog::info("viid: camera {} unregistered", id);
   return StatusAnswer(Outcome::kOk, viid::kPathUnRegister, viid::kOk, "正常 / OK", id);
@@ -48,17 +58,9 @@ ViidAnswer Gat1400Endpoint::Unregister(const std::string& device, const std::str
 
 ViidAnswer Gat1400Endpoint::Keepalive(const std::string& device, const std::string& body,
                                       const std::string& remote_addr) {
-  std::string id;
-  try {
-    id = viid::ParseSystemObject(body, viid::SystemObject::kKeepalive);
-  } catch (const Error& e) {
-    return StatusAnswer(Outcome::kMalformed, viid::kPathKeepalive, viid::kInvalidJsonContent,
-                        e.what(), device);
-  }
-  if (id != device)
-    return StatusAnswer(Outcome::kRefused, viid::kPathKeepalive, viid::kInvalidOperation,
-                        "DeviceID 与认证用户不符 / DeviceID differs from the authenticated device",
-                        id);
+  auto parsed = SystemObjectOf(viid::SystemObject::kKeepalive, viid::kPathKeepalive, device, body);
+  if (auto* refused = std::get_if<ViidAnswer>(&parsed)) return std::move(*refused);
+  const std::string& id = std::get<std::string>(parsed);
   // Only a registration this server holds, from the address that registered and not lapsed,
   // is kept alive; any other keepalive is answered like an unregistered device's, so that the
   // camera registers again (a GA/T 1400 registration expires without requests).

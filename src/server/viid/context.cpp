@@ -50,6 +50,14 @@ void ViidContext::Sleep(std::chrono::milliseconds d) {
   if (!Stopping()) bg_cv_.wait_for(lock, d);
 }
 
+void ViidContext::WaitFor(std::chrono::milliseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  for (auto left = d; !Stopping() && left.count() > 0;
+       left = std::chrono::duration_cast<std::chrono::milliseconds>(
+           until - std::chrono::steady_clock::now()))
+    Sleep(std::min(left, std::chrono::milliseconds(500)));
+}
+
 bool ViidContext::HoldsJob(const char* job) {
   if (leader_->IsLeader(job)) return true;
   Sleep(std::chrono::seconds(1));

@@ -148,6 +148,9 @@ class ViidContext {
   // stop flag does not wake it: loops keep D short (a second or less).
   void Sleep(std::chrono::milliseconds d);
   void Wake() { bg_cv_.notify_all(); }
+  // Waits the whole of D (in short sleeps), ending early only when stopping: the pause of
+  // a loop that runs on a schedule.
+  void WaitFor(std::chrono::milliseconds d);
   // True when this process runs singleton JOB now; otherwise sleeps a second first.
   bool HoldsJob(const char* job);
 

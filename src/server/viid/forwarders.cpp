@@ -222,7 +222,7 @@ void Forwarders::EnqueueForward(const std::string& kind, const json& body) {
                               NowMs());
 }
 
-void Forwarders::ForwardCapture(const std::string& capture_id, const std::vector<uint8_t>& crop) {
+void Forwarders::ForwardCapture(const CaptureDetail& d, const std::vector<uint8_t>& crop) {
   ForwardTarget fwd;
   {
     auto conn = ctx_.db().Acquire();
@@ -230,7 +230,6 @@ void Forwarders::ForwardCapture(const std::string& capture_id, const std::vector
       fwd = TargetOf(json::parse(*v, nullptr, false));
   }
   if (fwd.kind.empty() || !fwd.captures) return;
-  const CaptureDetail d = captures_.Get(capture_id);
   if (fwd.kind == "http") {
     EnqueueForward(
         "http",

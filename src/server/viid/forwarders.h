@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "server/viid/capture_store.h"
 #include "server/viid/context.h"
 #include "server/viid/viid_types.h"
 
@@ -16,7 +15,7 @@ namespace anju::server {
 
 class Forwarders {
  public:
-  Forwarders(ViidContext& ctx, CaptureStore& captures) : ctx_(ctx), captures_(captures) {}
+  explicit Forwarders(ViidContext& ctx) : ctx_(ctx) {}
 
   // URL: http(s)://… or "" (off); Error(kInvalidArgument) otherwise.
   void SetWebhook(const std::string& url);
@@ -27,7 +26,7 @@ class Forwarders {
   ForwardStatus Forward();
 
   // A recognised capture (CROP: its face) into the forward outbox when forwarding is on.
-  void ForwardCapture(const std::string& capture_id, const std::vector<uint8_t>& crop);
+  void ForwardCapture(const CaptureDetail& capture, const std::vector<uint8_t>& crop);
 
   // The background loops, each run on a thread of its own until the context stops.
   void RunTail();
@@ -38,7 +37,6 @@ class Forwarders {
   void EnqueueForward(const std::string& kind, const nlohmann::json& body);
 
   ViidContext& ctx_;
-  CaptureStore& captures_;
 };
 
 }  // namespace anju::server

@@ -91,13 +91,14 @@ bool RecognitionWorkers::Finish(const RecognitionJob& job, const RecognitionResu
   if (!captures_.Finish(job.capture_id, r, now)) return false;
   ctx_.stats().AddLatency(now - job.enqueued_ms);
   ++ctx_.stats().recognised;
+  const CaptureDetail detail = captures_.Get(job.capture_id);
   try {
-    ctx_.bus().Publish("capture", ToJson(captures_.Get(job.capture_id)));
+    ctx_.bus().Publish("capture", ToJson(detail));
   } catch (const Error& e) {
     // The capture is final and stored: the live stream is best effort.
     spdlog::warn("viid: live stream: capture {}: {}", job.capture_id, e.what());
   }
-  if (r.state == "done") forwarders_.ForwardCapture(job.capture_id, crop);
+  if (r.state == "done") forwarders_.ForwardCapture(detail, crop);
   return true;
 }
 
@@ -160,12 +161,19 @@ void RecognitionWorkers::Recognise(RecognitionJob& job, vision::FaceEngine* engi
                                   crypto::AsBytes(FeatureAad(job.capture_id)));
   match::Decision d;
   d.score = -1;
+  // The camera's record: for its site's levels and for the stranger rules (read once, only
+  // when one of them needs it).
+  std::optional<ViidDevice> camera;
+  bool camera_read = false;
+  auto camera_record = [&]() -> const std::optional<ViidDevice>& {
+    if (!camera_read) camera = cameras_.Get(device), camera_read = true;
+    return camera;
+  };
   // The camera's site may have levels calibrated on its own gallery (stricter than the file's).
-  const std::optional<ViidDevice> camera = cameras_.Get(device);
   match::LevelSetting level = level_;
   bool site_level = false;
-  if (ctx_.deps().site_level && camera && camera->building_id)
-    if (const auto l = ctx_.deps().site_level(*camera->building_id, o.level))
+  if (ctx_.deps().site_level && camera_record() && camera_record()->building_id)
+    if (const auto l = ctx_.deps().site_level(*camera_record()->building_id, o.level))
       level = *l, site_level = true;
   r.quality["threshold"] = level.threshold;
   r.quality["threshold_source"] = site_level ? "site" : "base";
@@ -194,7 +202,7 @@ void RecognitionWorkers::Recognise(RecognitionJob& job, vision::FaceEngine* engi
   if (searched) r.score = d.score;
   r.stranger_id = strangers_.Assign(feature.values, time_ms, job.capture_id, device);
   Finish(job, r, crop);
-  alerts_.OnStranger(job.capture_id, device, camera, time_ms, *r.stranger_id, crop);
+  alerts_.OnStranger(job.capture_id, device, camera_record(), time_ms, *r.stranger_id, crop);
 }
 
 }  // namespace anju::server

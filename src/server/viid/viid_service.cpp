@@ -40,7 +40,7 @@ ViidService::ViidService(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
       cameras_(ctx_),
       captures_(ctx_, strangers_),
       live_(ctx_),
-      forwarders_(ctx_, captures_),
+      forwarders_(ctx_),
       reports_(ctx_, cameras_),
       endpoint_(ctx_, cameras_, captures_, live_, alerts_),
       workers_(ctx_, cameras_, captures_, strangers_, alerts_, forwarders_, levels_.recognition) {}
@@ -80,10 +80,7 @@ void ViidService::RunPeriodic() {
     } catch (const std::exception& e) {
       spdlog::error("viid: periodic rules failed: {}", e.what());
     }
-    const auto until = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(ctx_.options().periodic_interval_ms);
-    while (!ctx_.Stopping() && std::chrono::steady_clock::now() < until)
-      ctx_.Sleep(std::chrono::milliseconds(500));
+    ctx_.WaitFor(std::chrono::milliseconds(ctx_.options().periodic_interval_ms));
   }
 }
 
@@ -101,12 +98,7 @@ int ViidService::SweepOnce() {
 
 void ViidService::RunSweeper() {
   while (!ctx_.Stopping()) {
-    const auto until = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(ctx_.options().sweep_interval_ms);
-    while (!ctx_.Stopping() && std::chrono::steady_clock::now() < until)
-      ctx_.Sleep(std::min(std::chrono::milliseconds(500),
-                          std::chrono::duration_cast<std::chrono::milliseconds>(
-                              until - std::chrono::steady_clock::now())));
+    ctx_.WaitFor(std::chrono::milliseconds(ctx_.options().sweep_interval_ms));
     if (ctx_.Stopping()) break;
     try {
       SweepOnce();

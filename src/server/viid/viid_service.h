@@ -55,7 +55,6 @@ class ViidService {
   runtime::EventBus& bus() { return ctx_.bus(); }
   const ViidOptions& options() const { return ctx_.options(); }
 
-  const ViidStats& stats() { return ctx_.stats(); }
   ViidCounters Counters();
 
   // The sweeper's look (the leader only): captures still `queued` sweep_after_ms after

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "crypto/keyfile.h"
 #include "server/backup/backup.h"
+#include "server/runtime/embedded.h"
 #include "server/server.h"
 
 namespace {
@@ -111,8 +112,9 @@ int main(int argc, char** argv) {
                  "docs/distributed.md)");
   std::string blobs_dir;
   app.add_option("--blobs", blobs_dir,
-                 "抓拍图片目录 / where sealed capture images go (default: the data directory; a "
-                 "shared path when several server processes serve one installation)");
+                 "加密文件目录 / where sealed photos, event snapshots and capture images go "
+                 "(default: the data directory; a shared path when several server processes "
+                 "serve one installation)");
   bool plain_http = false;
   app.add_flag("--plain-http", plain_http,
                "不加密的 HTTP，仅供开发 / plain HTTP instead of HTTPS (development only)");
@@ -168,7 +170,11 @@ int main(int argc, char** argv) {
     }
     if (*backup) {
       const auto key = anju::crypto::LoadRawKeyFile(options.data_dir / "backup.key");
-      const auto info = anju::server::CreateBackup(options.data_dir, out, key);
+      // Blobs kept in another directory (--blobs) go into the archive too.
+      std::unique_ptr<anju::server::runtime::FileBlobStore> blobs;
+      if (anju::server::BlobsElsewhere(options))
+        blobs = std::make_unique<anju::server::runtime::FileBlobStore>(options.blobs_dir);
+      const auto info = anju::server::CreateBackup(options.data_dir, out, key, blobs.get());
       std::cout << anju::server::ToJson(info).dump(2) << "\n";
       return 0;
     }

@@ -18,6 +18,7 @@
 #include "core/paths.h"
 #include "crypto/bytes.h"
 #include "server/events/event_store.h"
+#include "server/runtime/embedded.h"
 #include "store/outbox.h"
 
 namespace anju::cli {
@@ -52,13 +53,14 @@ int64_t DirBytes(const fs::path& dir) {
   return total;
 }
 
-json RunOnce(const fs::path& dir, server::SnapshotSync sync, int records, int batch_size,
+json RunOnce(const fs::path& dir, server::runtime::BlobSync sync, int records, int batch_size,
              int snapshot_every, const std::string& snapshot_b64) {
   fs::remove_all(dir);
   fs::create_directories(dir);
-  server::EventStoreOptions options;
-  options.snapshot_sync = sync;
-  server::EventStore store(dir, crypto::DataKey::Generate(), options);
+  // The snapshots go through the blob store, as in the server; SYNC is how its files
+  // reach the disk.
+  server::runtime::FileBlobStore blobs(dir, sync);
+  server::EventStore store(dir, crypto::DataKey::Generate(), blobs);
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
@@ -107,9 +109,9 @@ json RunOnce(const fs::path& dir, server::SnapshotSync sync, int records, int ba
     throw Error(ErrorCode::kInternal, "bench: only " + std::to_string(stored) + " stored");
   std::sort(batch_ms.begin(), batch_ms.end());
   auto pct = [&](double p) { return batch_ms[size_t(p * double(batch_ms.size() - 1))]; };
-  const char* name = sync == server::SnapshotSync::kParallel  ? "parallel"
-                     : sync == server::SnapshotSync::kPerFile ? "per_file"
-                                                              : "syncfs";
+  const char* name = sync == server::runtime::BlobSync::kParallel  ? "parallel"
+                     : sync == server::runtime::BlobSync::kPerFile ? "per_file"
+                                                                   : "syncfs";
   json j = {{"sync", name},
             {"records", records},
             {"batch", batch_size},
@@ -161,13 +163,13 @@ void InstallBenchEventStore(CLI::App& root) {
     json modes = json::object();
     if (sync == "all" || sync == "parallel")
       modes["parallel"] =
-          RunOnce(work, server::SnapshotSync::kParallel, records, batch, snapshot_every, b64);
+          RunOnce(work, server::runtime::BlobSync::kParallel, records, batch, snapshot_every, b64);
     if (sync == "all" || sync == "per-file")
       modes["per_file"] =
-          RunOnce(work, server::SnapshotSync::kPerFile, records, batch, snapshot_every, b64);
+          RunOnce(work, server::runtime::BlobSync::kPerFile, records, batch, snapshot_every, b64);
     if (sync == "all" || sync == "syncfs")
       modes["syncfs"] =
-          RunOnce(work, server::SnapshotSync::kSyncfs, records, batch, snapshot_every, b64);
+          RunOnce(work, server::runtime::BlobSync::kSyncfs, records, batch, snapshot_every, b64);
     if (!keep) fs::remove_all(work);
     // The headline figure is the store's default mode (parallel fsync) when it ran.
     const json& head = modes.contains("parallel") ? modes["parallel"] : modes.begin().value();

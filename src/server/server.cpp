@@ -44,6 +44,14 @@ fs::path DefaultServerDataDir() {
   return fs::path(home && *home ? home : ".") / ".local" / "share" / "anju" / "server";
 }
 
+bool BlobsElsewhere(const ServerOptions& options) {
+  if (options.blobs_dir.empty()) return false;
+  std::error_code ec;
+  const fs::path blobs = fs::weakly_canonical(fs::absolute(options.blobs_dir), ec);
+  const fs::path data = fs::weakly_canonical(fs::absolute(options.data_dir), ec);
+  return blobs.lexically_normal() != data.lexically_normal();
+}
+
 namespace {
 
 constexpr int64_t kDayS = 86'400;
@@ -267,7 +275,6 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     throw Error(ErrorCode::kIo, "cannot create data directory " + m.options.data_dir.string() +
                                     ": " + ec.message());
   fs::permissions(m.options.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-  fs::create_directories(m.options.data_dir / "photos", ec);
   m.keys = ServerKeys::LoadOrCreate(m.options.data_dir);
   m.db = OpenArchiveDb(m.options.data_dir / "archive.db");
   AttachAuditKey(*m.db, m.keys.audit_key);
@@ -320,16 +327,16 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                    return st->ForTerminals(storage::SiteThresholdsRepo::SiteOfDevice(conn, device));
                  }});
   m.persons = std::make_unique<PersonService>(
-      PersonDeps{m.db.get(), m.sync.get(), m.keys.data_key, m.options.data_dir / "photos",
-                 m.index.get(), m.gate->model_version(), m.duplicate_threshold});
-  m.enrolment = std::make_unique<EnrolmentService>(EnrolmentDeps{
-      m.db.get(), m.sync.get(), m.gate.get(), m.index.get(), m.keys.data_key,
-      m.options.data_dir / "photos", m.options.import_dir, m.duplicate_threshold, m.match_threshold,
-      [&m](std::function<void()> work) {
-        std::lock_guard lock(m.bg_mu);
-        m.workers.emplace_back(std::move(work));
-      },
-      &m.stopping});
+      PersonDeps{m.db.get(), m.sync.get(), m.keys.data_key, m.blobs.get(), m.index.get(),
+                 m.gate->model_version(), m.duplicate_threshold});
+  m.enrolment = std::make_unique<EnrolmentService>(
+      EnrolmentDeps{m.db.get(), m.sync.get(), m.gate.get(), m.index.get(), m.keys.data_key,
+                    m.blobs.get(), m.options.import_dir, m.duplicate_threshold, m.match_threshold,
+                    [&m](std::function<void()> work) {
+                      std::lock_guard lock(m.bg_mu);
+                      m.workers.emplace_back(std::move(work));
+                    },
+                    &m.stopping});
   m.places =
       std::make_unique<PlaceService>(*m.db, *m.sync, &PersonService::ScopedId,
                                      [st = m.site_thresholds.get()] { st->GalleryChanged(); });
@@ -354,11 +361,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
           [&m](db::Conn& conn, int64_t pid, const std::string& reason) {
             m.sync->PersonChanged(conn, pid, reason);
           },
-          [&m](const std::string& code, const std::vector<fs::path>& files) {
-            m.persons->FinishDelete(code, files);
+          [&m](const std::string& code, const std::vector<std::string>& photos) {
+            m.persons->FinishDelete(code, photos);
           }});
   if (m.runtime.leader->IsLeader(runtime::kJobDeletions)) m.deletions->ResumeUnfinished();
-  m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key);
+  m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key, *m.blobs);
   m.exports = std::make_unique<ExportService>(
       ExportDeps{m.db.get(), m.accounts.get(),
                  // An approved export's events: the event store's CSV under the filter the
@@ -444,7 +451,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                         {[&m](const Principal& p) { return m.ScopedDevices(p); }, audit});
   RegisterMaintenanceHandlers(
       m.router, {m.events.get(), [&m] { return m.Retention(); }, audit, m.options.data_dir,
-                 m.options.backup_dir, &m.keys.backup_key});
+                 m.options.backup_dir, &m.keys.backup_key,
+                 BlobsElsewhere(m.options) ? m.blobs.get() : nullptr});
   RegisterAuditHandlers(m.router, *m.db, m.keys.audit_key);
   RegisterSessionHandlers(m.router, *m.accounts);
   RegisterUserHandlers(m.router, *m.accounts, m.options.tls);

@@ -79,7 +79,8 @@ struct ServerOptions {
   // its subjects, streams and buckets (two installations on one NATS).
   std::string bus;
   std::string bus_prefix = "anju";
-  // Where sealed capture images are kept (empty: the data directory): a path every
+  // Where the sealed blobs are kept — enrolment photos (photos/), event snapshots
+  // (snapshots/) and capture images (captures/) — (empty: the data directory): a path every
   // server and worker process of the installation mounts when they run on several
   // machines (NFS, a cluster file system).
   std::filesystem::path blobs_dir;
@@ -108,6 +109,10 @@ struct ServerOptions {
 
 // $ANJU_SERVER_DIR, else $XDG_DATA_HOME/anju/server, else ~/.local/share/anju/server.
 std::filesystem::path DefaultServerDataDir();
+
+// Whether OPTIONS keep the blobs in a directory of their own (blobs_dir set and not the
+// data directory): backups then take them from there.
+bool BlobsElsewhere(const ServerOptions& options);
 
 class Server {
  public:

@@ -48,6 +48,10 @@ struct Server::Impl {
   std::unique_ptr<db::Db> db;
   std::unique_ptr<FaceGate> gate;
   std::unique_ptr<GalleryLog> sync;
+  // Sealed enrolment photos, event snapshots and capture images (runtime/blob_store.h):
+  // files under ServerOptions::blobs_dir (the data directory by default). Before every
+  // service that keeps a pointer to it.
+  std::unique_ptr<runtime::BlobStore> blobs;
   // Devices, their keys and the device protocol (devices/device_service.h).
   std::unique_ptr<DeviceService> devices;
   // Places, households and access groups (archive/place_service.h).
@@ -66,8 +70,6 @@ struct Server::Impl {
   // The queue, live stream, shared state and leases this process runs on (embedded by
   // default; server/runtime/runtime.h). Before every service that uses them.
   runtime::Runtime runtime;
-  // Sealed capture images (runtime/blob_store.h): files under ServerOptions::blobs_dir.
-  std::unique_ptr<runtime::BlobStore> blobs;
   std::unique_ptr<AccountService> accounts;
   std::unique_ptr<RetentionSettings> retention_settings;
   std::unique_ptr<ExportService> exports;

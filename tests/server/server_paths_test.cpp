@@ -8,6 +8,9 @@
 #include <fstream>
 #include <thread>
 
+#include "crypto/bytes.h"
+#include "crypto/keyfile.h"
+#include "server/backup/backup.h"
 #include "server_test_support.h"
 #include "testing.h"
 
@@ -115,6 +118,96 @@ TEST_F(ServerPathsTest, ImportReadsPhotosOnlyInsideItsPhotoFolder) {
   std::error_code ec;
   fs::remove_all(folder.parent_path(), ec);
   fs::remove_all(outside, ec);
+}
+
+// ServerOptions::blobs_dir: enrolment photos and event snapshots go to the blob store's
+// directory (a shared path in a multi-server installation), never into the data directory;
+// they are served from there, a deleted photo leaves it, and a backup takes them along
+// (restored where a data directory without a blob directory keeps them).
+class BlobDirTest : public ServerTest {
+ protected:
+  fs::path Blobs() const { return dir_.parent_path() / (dir_.filename().string() + "-blobs"); }
+  void Configure(ServerOptions& o) override { o.blobs_dir = Blobs(); }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(Blobs(), ec);
+    fs::remove_all(dir_.string() + "-backups", ec);
+    fs::remove_all(dir_.string() + "-restored", ec);
+    ServerTest::TearDown();
+  }
+};
+
+int64_t FilesUnder(const fs::path& dir) {
+  int64_t n = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    n += it->is_regular_file(ec);
+  return n;
+}
+
+TEST_F(BlobDirTest, PhotosAndSnapshotsLiveInTheBlobDirectory) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  // An access record with a snapshot, uploaded through the device protocol.
+  auto dev = RegisterDevice("1号楼门");
+  const std::string jpeg = ReadFile(PhotosOf(lfw, "Serena_Williams")[0]);
+  const std::string event_id = "6f1d2c3b-4a59-4e8d-9c7b-2a1f0e3d4c5b";
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const json events = {
+      {"events",
+       json::array(
+           {{{"id", event_id},
+             {"kind", "access"},
+             {"created_ms", now},
+             {"payload", {{"time_ms", now}, {"door", 0}, {"decision", "stranger"}}},
+             {"snapshot", crypto::ToBase64(std::vector<uint8_t>(jpeg.begin(), jpeg.end()))}}})}};
+  const auto up = dev.client->CallJson("POST", "/api/v1/device/events", &events);
+  ASSERT_EQ(up["stored"].size(), 1u) << up;
+  auto snap = Raw("GET", "/api/v1/events/" + event_id + "/snapshot", "", AdminHeaders());
+  ASSERT_EQ(snap->status, 200);
+  EXPECT_EQ(snap->body, jpeg);
+  EXPECT_EQ(FilesUnder(Blobs() / "snapshots"), 1);
+  EXPECT_EQ(FilesUnder(dir_ / "snapshots"), 0) << "a snapshot was written into the data directory";
+
+  // An enrolment photo (with the face models installed).
+  std::string photo_id;
+  if (!server_->model_version().empty()) {
+    CreatePerson("B1", "Colin_Powell");
+    GiveConsent("B1");
+    std::string accepted;
+    for (const auto& p : PhotosOf(lfw, "Colin_Powell")) {
+      const std::string bytes = ReadFile(p);
+      const auto r = Api("POST", "/api/v1/persons/B1/photos", ImageBody(bytes));
+      if (r.status != 201) continue;
+      photo_id = std::to_string(r.body["photo_id"].get<int64_t>());
+      accepted = bytes;
+      break;
+    }
+    ASSERT_FALSE(photo_id.empty()) << "no photo of Colin_Powell accepted";
+    EXPECT_EQ(FilesUnder(Blobs() / "photos"), 1);
+    EXPECT_EQ(FilesUnder(dir_ / "photos"), 0) << "a photo was written into the data directory";
+    auto img = Raw("GET", "/api/v1/persons/B1/photos/" + photo_id, "", AdminHeaders());
+    ASSERT_EQ(img->status, 200);
+    EXPECT_EQ(img->body, accepted);
+  }
+
+  // The backup takes the blobs along; restored, they are where a data directory keeps them.
+  const fs::path backups = dir_.string() + "-backups";
+  fs::create_directories(backups);
+  const fs::path archive = backups / "with-blobs.bak";
+  const auto made = SysApi("POST", "/api/v1/admin/backup", {{"file", archive.string()}});
+  ASSERT_EQ(made.status, 201) << made.body;
+  const fs::path restored = dir_.string() + "-restored";
+  RestoreBackup(archive, restored, crypto::LoadRawKeyFile(dir_ / "backup.key"));
+  EXPECT_EQ(FilesUnder(restored / "snapshots"), 1);
+  EXPECT_EQ(FilesUnder(restored / "photos"), photo_id.empty() ? 0 : 1);
+
+  // A deleted photo leaves the blob directory.
+  if (!photo_id.empty()) {
+    EXPECT_EQ(Api("DELETE", "/api/v1/persons/B1/photos/" + photo_id).status / 100, 2);
+    EXPECT_EQ(FilesUnder(Blobs() / "photos"), 0);
+  }
 }
 
 }  // namespace

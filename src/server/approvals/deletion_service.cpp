@@ -161,7 +161,7 @@ void DeletionService::Run(int64_t id, const std::string& actor, const std::strin
   const bool archives = d.kind == "archives";
   int64_t deleted = 0, photos = 0;
   for (size_t at = 0; at < d.persons.size(); at += kBatch) {
-    std::vector<std::pair<std::string, std::vector<fs::path>>> unlink;
+    std::vector<std::pair<std::string, std::vector<std::string>>> unlink;
     {
       auto conn = archive_.Acquire();
       db::Transaction tx(conn);

@@ -32,16 +32,14 @@ struct PersonDeletion {
   // The person's row id, nullopt when there is no such person.
   std::function<std::optional<int64_t>(db::Conn&, const std::string& code)> person_id;
   // In the caller's transaction: the person's photos and feature codes go; returns the
-  // photo files to remove once it commits.
-  std::function<std::vector<std::filesystem::path>(db::Conn&, int64_t person_id)>
-      delete_biometrics;
+  // photo blobs (keys) to remove once it commits.
+  std::function<std::vector<std::string>(db::Conn&, int64_t person_id)> delete_biometrics;
   // In the caller's transaction: moved out, personal fields erased (kind "archives").
   std::function<void(db::Conn&, int64_t person_id)> erase_archive;
   // In the caller's transaction: every device that holds the person is told (REASON).
   std::function<void(db::Conn&, int64_t person_id, const std::string& reason)> person_changed;
-  // After the commit: remove the files, drop the person from the face index.
-  std::function<void(const std::string& code, const std::vector<std::filesystem::path>& files)>
-      finish;
+  // After the commit: remove the photo blobs, drop the person from the face index.
+  std::function<void(const std::string& code, const std::vector<std::string>& photos)> finish;
 };
 
 class DeletionService {

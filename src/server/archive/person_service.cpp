@@ -1,5 +1,6 @@
 #include "server/archive/person_service.h"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <functional>
 
@@ -207,7 +208,7 @@ void PersonService::Update(const std::string& code, const json& b, const std::st
 }
 
 size_t PersonService::MoveOut(const std::string& code, const json& note, const std::string& actor) {
-  std::vector<fs::path> files;
+  std::vector<std::string> files;
   {
     auto conn = d_.db->Acquire();
     db::Transaction tx(conn);
@@ -256,7 +257,7 @@ int64_t PersonService::GrantConsent(const std::string& code, const json& b,
 
 std::pair<int, size_t> PersonService::WithdrawConsent(const std::string& code, const json& note,
                                                       const std::string& actor) {
-  std::vector<fs::path> files;
+  std::vector<std::string> files;
   int withdrawn = 0;
   {
     auto conn = d_.db->Acquire();
@@ -463,18 +464,22 @@ BatchResult PersonService::Batch(const json& persons, bool accept_dup, const std
   return result;
 }
 
-std::vector<fs::path> PersonService::DeleteBiometrics(db::Conn& conn, int64_t person_id) {
-  std::vector<fs::path> files;
+std::vector<std::string> PersonService::DeleteBiometrics(db::Conn& conn, int64_t person_id) {
+  std::vector<std::string> keys;
   for (const auto& name : PhotoRepo::PhotoFiles(conn, person_id))
-    files.push_back(d_.photo_dir / name);
+    keys.push_back(PhotoRepo::BlobKey(name));
   PhotoRepo::DeleteBiometrics(conn, person_id);
-  return files;
+  return keys;
 }
 
-void PersonService::FinishDelete(const std::string& code, const std::vector<fs::path>& files) {
-  for (const auto& f : files) {
-    std::error_code ec;
-    fs::remove(f, ec);
+void PersonService::FinishDelete(const std::string& code, const std::vector<std::string>& photos) {
+  for (const auto& key : photos) {
+    try {
+      d_.blobs->Remove(key);
+    } catch (const std::exception& e) {
+      // The rows are gone: the sealed file stays unreadable without them and the key.
+      spdlog::warn("photo {} of {} not removed: {}", key, code, e.what());
+    }
   }
   if (d_.index) d_.index->RemovePerson(code);
 }

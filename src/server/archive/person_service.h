@@ -28,6 +28,7 @@
 #include "match/index.h"
 #include "server/access/principal.h"
 #include "server/devices/gallery_log.h"
+#include "server/runtime/blob_store.h"
 
 namespace anju::server {
 
@@ -35,7 +36,7 @@ struct PersonDeps {
   db::Db* db = nullptr;
   GalleryLog* gallery = nullptr;
   crypto::DataKey data_key;              // seals ID numbers and feature codes at rest
-  std::filesystem::path photo_dir;       // the sealed enrolment photos (data_dir/photos)
+  runtime::BlobStore* blobs = nullptr;   // the sealed enrolment photos (keys photos/...)
   match::FeatureIndex* index = nullptr;  // the duplicate index; null without face models
   std::string model_version;             // the server's face model ("" = none)
   float duplicate_threshold = 0.68f;     // the high level (docs/matching.md)
@@ -115,10 +116,10 @@ class PersonService {
                     const Scope& scope);
 
   // In the caller's transaction: the person's photo rows and feature codes go; returns the
-  // photo files to remove once it commits.
-  std::vector<std::filesystem::path> DeleteBiometrics(db::Conn& conn, int64_t person_id);
-  // After the commit: unlink the files, drop the person from the duplicate index.
-  void FinishDelete(const std::string& code, const std::vector<std::filesystem::path>& files);
+  // photo blob keys to remove once it commits.
+  std::vector<std::string> DeleteBiometrics(db::Conn& conn, int64_t person_id);
+  // After the commit: remove the photo blobs, drop the person from the duplicate index.
+  void FinishDelete(const std::string& code, const std::vector<std::string>& photos);
 
  private:
   PersonDeps d_;

@@ -150,12 +150,28 @@ class ArchiveWriter {
 
   // One entry: ENTRY, DATA..., END, reading SOURCE to its end.
   BackupEntry Entry(const std::string& path, const std::string& kind, uint32_t mode, File& source) {
+    return Entry(path, kind, mode, [&](uint8_t* p, size_t n) { return source.Read(p, n); });
+  }
+  // The same from bytes in memory (a blob of the blob store).
+  BackupEntry Entry(const std::string& path, const std::string& kind, uint32_t mode,
+                    crypto::ByteView bytes) {
+    size_t at = 0;
+    return Entry(path, kind, mode, [&](uint8_t* p, size_t n) {
+      const size_t k = std::min(n, bytes.size() - at);
+      std::memcpy(p, bytes.data() + at, k);
+      at += k;
+      return k;
+    });
+  }
+  // READ(p, n) fills up to N bytes, fewer only at the end.
+  BackupEntry Entry(const std::string& path, const std::string& kind, uint32_t mode,
+                    const std::function<size_t(uint8_t*, size_t)>& read) {
     BackupEntry e{path, kind, mode, 0, ""};
     Record(kEntry, json{{"path", path}, {"kind", kind}, {"mode", mode}});
     crypto::Sm3Hasher hash;
     std::vector<uint8_t> buf(kChunkSize);
     for (;;) {
-      const size_t n = source.Read(buf.data(), buf.size());
+      const size_t n = read(buf.data(), buf.size());
       if (n == 0) break;
       const crypto::ByteView chunk(buf.data(), n);
       hash.Update(chunk);
@@ -387,7 +403,7 @@ json ToJson(const BackupInfo& info) {
 }
 
 BackupInfo CreateBackup(const fs::path& data_dir, const fs::path& out_file,
-                        const crypto::DataKey& key) {
+                        const crypto::DataKey& key, const runtime::BlobStore* blobs) {
   std::error_code ec;
   if (!fs::is_directory(data_dir, ec))
     throw Error(ErrorCode::kNotFound, "数据目录不存在 / no data directory " + data_dir.string());
@@ -455,6 +471,20 @@ BackupInfo CreateBackup(const fs::path& data_dir, const fs::path& out_file,
     }
     ignored.clear();
     list(ignored, files);
+    // Blobs kept outside the data directory, listed after the databases too; each goes in
+    // as a file at its key. A data-directory file of the same path (left from before the
+    // blob directory was set) is not the one the rows mean: the blob wins.
+    std::vector<std::string> blob_keys;
+    if (blobs) {
+      blobs->List("", [&](const std::string& k) {
+        blob_keys.push_back(k);
+        return true;
+      });
+      std::sort(blob_keys.begin(), blob_keys.end());
+      std::erase_if(files, [&](const std::string& f) {
+        return std::binary_search(blob_keys.begin(), blob_keys.end(), f);
+      });
+    }
     for (const std::string& f : files) {
       std::unique_ptr<File> source;
       try {
@@ -464,6 +494,16 @@ BackupInfo CreateBackup(const fs::path& data_dir, const fs::path& out_file,
         throw;
       }
       info.entries.push_back(writer.Entry(f, "file", mode_of(f), *source));
+    }
+    for (const std::string& k : blob_keys) {
+      std::vector<uint8_t> bytes;
+      try {
+        bytes = blobs->Get(k);
+      } catch (const Error& e) {
+        if (e.code() == ErrorCode::kNotFound) continue;  // deleted since the listing (retention)
+        throw;
+      }
+      info.entries.push_back(writer.Entry(k, "file", 0600, bytes));
     }
     json index = json::array();
     for (auto& e : info.entries) {

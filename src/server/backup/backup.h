@@ -1,7 +1,8 @@
 // Online backup and restore of a server data directory (R3.3.2.5, R3.3.2.1):
 // every SQLite database (*.db) through the SQLite online backup API — a consistent copy
 // while the server keeps writing — and every other regular file (photos, snapshots, key
-// files), into one archive that is SM4-encrypted and authenticated record by record.
+// files; the blob store's too when it lies elsewhere), into one archive that is
+// SM4-encrypted and authenticated record by record.
 //
 // Archive format, version 1 (integers big-endian; docs/events-and-retention.md):
 //
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "crypto/envelope.h"
+#include "server/runtime/blob_store.h"
 
 namespace anju::server {
 
@@ -67,8 +69,13 @@ nlohmann::json ToJson(const BackupInfo& info);
 // copied first, then the other files, so every file a copied row names is in the
 // archive unless retention deleted it meanwhile. SQLite side files (-wal, -shm,
 // -journal) are not copied (their content is in the online copy); symlinks are skipped.
+// BLOBS: the server's blob store when it keeps the blobs outside DATA_DIR
+// (ServerOptions::blobs_dir; null when they are in DATA_DIR): every blob goes into the
+// archive as a file at its key (photos/..., snapshots/..., captures/...), so a restore
+// puts them where a data directory without a blob directory keeps them.
 BackupInfo CreateBackup(const std::filesystem::path& data_dir,
-                        const std::filesystem::path& out_file, const crypto::DataKey& backup_key);
+                        const std::filesystem::path& out_file, const crypto::DataKey& backup_key,
+                        const runtime::BlobStore* blobs = nullptr);
 
 // Reads and authenticates the whole archive without writing anything.
 BackupInfo VerifyBackup(const std::filesystem::path& in_file, const crypto::DataKey& backup_key);

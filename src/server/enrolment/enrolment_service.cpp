@@ -1,13 +1,10 @@
 #include "server/enrolment/enrolment_service.h"
 
 #include <algorithm>
-#include <fstream>
 
 #include "core/clock.h"
 #include "crypto/bytes.h"
-#include "crypto/keyfile.h"
 #include "match/thresholds.h"
-#include "protocol/api_error.h"
 #include "protocol/feature_codec.h"
 #include "server/access/account_support.h"
 #include "server/audit/audit_log.h"
@@ -44,12 +41,6 @@ EnrolResult Refused(ErrorCode code, const std::string& message, std::string reas
 }
 
 }  // namespace
-
-int EnrolStatus(const Error* e) {
-  if (!e) return 201;
-  if (e->reason() == "quality_rejected") return 422;
-  return protocol::FromError(*e).status();
-}
 
 std::optional<Error> EnrolmentService::CheckEnrollable(db::Conn& conn, const std::string& code) {
   const auto s = PersonRepo::EnrolStateOf(conn, code);
@@ -132,24 +123,28 @@ EnrolResult EnrolmentService::StoreTemplate(const std::string& code, std::span<c
     r.details["candidates"] = candidates;
     return r;
   }
-  // Photo file first (sealed, fsynced by WriteSecretFile), then the rows in one
-  // transaction; a failed commit removes the file again.
-  std::string name;
-  fs::path file;
+  // The photo blob first (sealed, durable when Put returns), then the rows in one
+  // transaction; a failed commit removes the blob again.
+  std::string name, key;
   if (!image.empty()) {
     name = code + "/" + crypto::ToHex(crypto::RandomBytes(12)) + ".jpg.sealed";
-    file = d_.photo_dir / name;
-    fs::create_directories(file.parent_path());
-    const crypto::Bytes sealed = SealPhoto(d_.data_key, name, image);
-    crypto::WriteSecretFile(
-        file, std::string_view(reinterpret_cast<const char*>(sealed.data()), sealed.size()));
+    key = PhotoRepo::BlobKey(name);
+    d_.blobs->Put(key, SealPhoto(d_.data_key, name, image));
   }
+  auto remove_photo = [&] {
+    if (key.empty()) return;
+    try {
+      d_.blobs->Remove(key);
+    } catch (const std::exception&) {
+      // An orphan no row names: unreadable without the key, harmless.
+    }
+  };
   std::optional<int64_t> photo_id;
   int64_t feature_id = 0;
   try {
     auto conn = d_.db->Acquire();
     if (auto refused = CheckEnrollable(conn, code)) {
-      if (!file.empty()) fs::remove(file);
+      remove_photo();
       return Refused(std::move(*refused));
     }
     db::Transaction tx(conn);
@@ -168,8 +163,7 @@ EnrolResult EnrolmentService::StoreTemplate(const std::string& code, std::span<c
     d_.gallery->PersonChanged(conn, *pid, first ? "enrolled" : "new_photo");
     tx.Commit();
   } catch (...) {
-    std::error_code ec;
-    if (!file.empty()) fs::remove(file, ec);
+    remove_photo();
     throw;
   }
   d_.index->Put(code, match::TemplateId(feature_id), feature, version);
@@ -185,9 +179,7 @@ EnrolResult EnrolmentService::StoreTemplate(const std::string& code, std::span<c
 }
 
 crypto::Bytes EnrolmentService::ReadPhoto(const std::string& name) {
-  std::ifstream in(d_.photo_dir / name, std::ios::binary);
-  const std::string sealed((std::istreambuf_iterator<char>(in)), {});
-  return OpenPhoto(d_.data_key, name, crypto::AsBytes(sealed));
+  return OpenPhoto(d_.data_key, name, d_.blobs->Get(PhotoRepo::BlobKey(name)));
 }
 
 std::vector<uint8_t> EnrolmentService::Photo(const std::string& code, const std::string& id,
@@ -208,7 +200,7 @@ std::vector<uint8_t> EnrolmentService::Photo(const std::string& code, const std:
 
 void EnrolmentService::DeletePhoto(const std::string& code, const std::string& id,
                                    const std::string& actor) {
-  fs::path file;
+  std::string key;
   std::vector<int64_t> features;
   {
     auto conn = d_.db->Acquire();
@@ -217,15 +209,18 @@ void EnrolmentService::DeletePhoto(const std::string& code, const std::string& i
     if (!pid) NotFound("person " + code);
     const auto photo = PhotoRepo::Photo(conn, id, *pid);
     if (!photo) NotFound("photo " + id);
-    file = d_.photo_dir / photo->second;
+    key = PhotoRepo::BlobKey(photo->second);
     features = PhotoRepo::DeletePhoto(conn, photo->first);
     d_.gallery->PersonChanged(conn, *pid, "photo_deleted");
     anju::server::History(conn, *pid, "photo_deleted", actor, {{"photo", photo->first}});
     Audit(conn, actor, "photo_delete", "persons/" + code, {{"photo", photo->first}});
     tx.Commit();
   }
-  std::error_code ec;
-  fs::remove(file, ec);
+  try {
+    d_.blobs->Remove(key);
+  } catch (const std::exception&) {
+    // The rows are gone; the sealed file alone is unreadable without them and the key.
+  }
   if (d_.index)
     for (int64_t f : features) d_.index->RemoveTemplate(match::TemplateId(f));
 }

@@ -1,7 +1,8 @@
 // Enrolment (R1.0.3.1, R3.3.2.2): one photo at a time through the quality gate
 // (face_gate.h) and the duplicate check, a feature code made elsewhere with the same model,
-// enrolment photos (sealed on disk with the data key), the search of the archive by a face,
-// and the batch import of a CSV of people with their photos (enrolment/import.h).
+// enrolment photos (sealed with the data key, in the server's blob store), the search of the
+// archive by a face, and the batch import of a CSV of people with their photos
+// (enrolment/import.h).
 //
 // Refusals of an enrolment are returned as EnrolResult::refused, an anju::Error:
 // kUnavailable (no face models), kNotFound (no such person), kConflict (a moved-out person;
@@ -31,6 +32,7 @@
 #include "server/access/principal.h"
 #include "server/devices/gallery_log.h"
 #include "server/enrolment/face_gate.h"
+#include "server/runtime/blob_store.h"
 
 namespace anju::server {
 
@@ -40,7 +42,7 @@ struct EnrolmentDeps {
   FaceGate* gate = nullptr;
   match::FeatureIndex* index = nullptr;  // null without face models
   crypto::DataKey data_key;              // seals photos and feature codes
-  std::filesystem::path photo_dir;       // data_dir/photos
+  runtime::BlobStore* blobs = nullptr;   // the sealed photos (keys photos/<code>/...)
   std::filesystem::path import_dir;      // imports read photo folders only inside it
   float duplicate_threshold = 0.68f;     // the high level (docs/matching.md)
   float match_threshold = 0.60f;         // the normal level: "match" in the search by face
@@ -59,10 +61,6 @@ struct EnrolResult {
   //  "elapsed_ms", "gate_ms"?}
   nlohmann::json enrolled;
 };
-
-// The status a refusal (or success, when E is null) is answered with over HTTP; an import
-// records it per photo (docs/server-api.md, "imports").
-int EnrolStatus(const Error* e);
 
 // A person the search by face found.
 struct FaceMatch {
@@ -92,7 +90,7 @@ class EnrolmentService {
   // The decrypted JPEG of enrolment photo ID of CODE (audited as photo_view).
   std::vector<uint8_t> Photo(const std::string& code, const std::string& id,
                              const std::string& actor);
-  // The JPEG of the enrolment photo file NAME (photos/NAME, SM4-sealed), decrypted.
+  // The JPEG of the enrolment photo file NAME (blob photos/NAME, SM4-sealed), decrypted.
   crypto::Bytes ReadPhoto(const std::string& name);
   // One photo and its feature codes; the devices get the change.
   void DeletePhoto(const std::string& code, const std::string& id, const std::string& actor);
@@ -107,7 +105,9 @@ class EnrolmentService {
   // the import and starts it in the background. Returns {id, rows}.
   std::pair<int64_t, int64_t> StartImport(nlohmann::json request, const std::string& actor,
                                           const Scope& scope);
-  // {"id", "created_ms", "actor", "state", "total", "done", "results", "finished_ms"}.
+  // {"id", "created_ms", "actor", "state", "total", "done", "results", "finished_ms"}; a
+  // refused photo of a result row carries "refused" (the ErrorCodeName of the refusal) and
+  // "error", from which the HTTP edge makes its status (http/enrolment_status.h).
   nlohmann::json Import(const std::string& id);
   // Runs import IMPORT_ID (REQUEST as checked by StartImport) for an account with SCOPE.
   void RunImport(int64_t import_id, const nlohmann::json& request, const std::string& actor,

@@ -252,16 +252,18 @@ void EnrolmentService::RunImport(int64_t import_id, const json& req, const std::
             std::ifstream in(*inside, std::ios::binary);
             if (in) bytes.assign(std::istreambuf_iterator<char>(in), {});
           }
+          // A refused photo records its outcome as the error's code name ("refused");
+          // the HTTP edge turns it into a status (http/enrolment_status.h).
           if (bytes.empty()) {
-            pr["status"] = 404;
+            pr["refused"] = ErrorCodeName(ErrorCode::kNotFound);
             pr["error"] = {{"code", "not_found"}, {"message", "照片不存在 / photo not found"}};
             all_ok = false;
           } else {
             const EnrolResult r = Enrol(code, bytes, accept_dup, actor);
-            pr["status"] = EnrolStatus(r.refused ? &*r.refused : nullptr);
             if (!r.refused) {
               pr["template"] = r.enrolled["template"];
             } else {
+              pr["refused"] = ErrorCodeName(r.refused->code());
               json error = {{"code", protocol::FromError(*r.refused).code()},
                             {"message", r.refused->what()}};
               for (const auto& [k, v] : r.details.items()) error[k] = v;

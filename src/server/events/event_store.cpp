@@ -4,14 +4,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <set>
+#include <span>
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "crypto/bytes.h"
 #include "db/db.h"
 #include "server/events/event_validation.h"
-#include "server/events/snapshot_files.h"
+#include "server/runtime/embedded.h"
 #include "server/storage/alarm_repo.h"
 #include "server/storage/event_db.h"
 #include "server/storage/event_repo.h"
@@ -74,15 +75,6 @@ std::string JsonScalar(const json& pl, const char* key) {
     return buf;
   }
   return it->dump();
-}
-
-// Relative path of a snapshot file under the data directory.
-fs::path SnapshotRelPath(const std::string& event_id, int64_t time_ms) {
-  const auto ymd = UtcDate(time_ms);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d/%02u/%02u", int(ymd.year()), unsigned(ymd.month()),
-                unsigned(ymd.day()));
-  return fs::path("snapshots") / buf / (event_id + ".jpg.sealed");
 }
 
 void CheckLimit(size_t limit) {
@@ -248,20 +240,42 @@ json ToJson(const AlarmPage& p) {
 // ---- opening ----------------------------------------------------------------------------
 
 EventStore::EventStore(const fs::path& data_dir, const crypto::DataKey& key,
+                       runtime::BlobStore& blobs, EventStoreOptions options)
+    : data_dir_(data_dir), key_(key), options_(options), blobs_(&blobs) {
+  Open();
+}
+
+EventStore::EventStore(const fs::path& data_dir, const crypto::DataKey& key,
                        EventStoreOptions options)
-    : data_dir_(data_dir), key_(key), options_(options) {
+    : data_dir_(data_dir),
+      key_(key),
+      options_(options),
+      own_blobs_(std::make_unique<runtime::FileBlobStore>(data_dir)),
+      blobs_(own_blobs_.get()) {
+  Open();
+}
+
+void EventStore::Open() {
   std::error_code ec;
-  fs::create_directories(snapshot_dir(), ec);
-  if (ec || !fs::is_directory(snapshot_dir()))
-    throw Error(ErrorCode::kIo, "cannot create " + snapshot_dir().string() + ": " + ec.message());
+  fs::create_directories(data_dir_, ec);
+  if (ec || !fs::is_directory(data_dir_))
+    throw Error(ErrorCode::kIo, "cannot create " + data_dir_.string() + ": " + ec.message());
   db_ = storage::OpenEventsDb(database_file());
-  snapshot_files::SyncDir(data_dir_);
+  SyncDir(data_dir_);
 }
 
 EventStore::~EventStore() = default;
 
+std::string EventStore::SnapshotKey(const std::string& event_id, int64_t time_ms) {
+  const auto ymd = UtcDate(time_ms);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d/%02u/%02u", int(ymd.year()), unsigned(ymd.month()),
+                unsigned(ymd.day()));
+  return "snapshots/" + std::string(buf) + "/" + event_id + ".jpg.sealed";
+}
+
 fs::path EventStore::SnapshotPath(const std::string& event_id, int64_t time_ms) const {
-  return data_dir_ / SnapshotRelPath(event_id, time_ms);
+  return data_dir_ / SnapshotKey(event_id, time_ms);
 }
 
 // ---- ingestion --------------------------------------------------------------------------
@@ -291,7 +305,7 @@ IngestResult EventStore::Ingest(const std::string& device_id, const json& body) 
 
   IngestResult result;
   std::lock_guard lock(write_mutex_);
-  std::vector<fs::path> written;  // snapshot files of this batch (removed on rollback)
+  std::vector<std::string> written;  // snapshot keys of this batch (removed on rollback)
   try {
     db::Conn c = db_->Acquire();
     db::Transaction txn(c);
@@ -309,39 +323,19 @@ IngestResult EventStore::Ingest(const std::string& device_id, const json& body) 
       fresh[i] = !dup;
     }
 
-    // Snapshot files first, durable before the rows that name them commit.
-    const bool per_file = options_.snapshot_sync == SnapshotSync::kPerFile;
-    std::set<fs::path> dirs_to_sync;
-    std::vector<int64_t> sealed_sizes(parsed.size(), 0);
+    // Snapshots first, all of the batch in one PutMany (one durable batch, not one fsync
+    // per file), durable before the rows that name them commit.
+    std::vector<crypto::Bytes> sealed(parsed.size());
+    std::vector<std::pair<std::string, std::span<const uint8_t>>> puts;
     for (size_t i = 0; i < parsed.size(); ++i) {
       UploadedEvent& p = parsed[i];
       if (!fresh[i] || p.jpeg.empty()) continue;
-      const fs::path file = SnapshotPath(p.id, p.time_ms);
-      const fs::path dir = file.parent_path();
-      std::error_code ec;
-      if (!fs::is_directory(dir, ec)) {
-        fs::create_directories(dir, ec);
-        if (ec) throw Error(ErrorCode::kIo, "cannot create " + dir.string() + ": " + ec.message());
-        // New YYYY, MM, DD directories: their entries must reach the disk too.
-        for (fs::path d = dir; d != snapshot_dir() && d.has_parent_path(); d = d.parent_path())
-          dirs_to_sync.insert(d.parent_path());
-      }
-      dirs_to_sync.insert(dir);
-      const crypto::Bytes sealed = crypto::Seal(key_, p.jpeg, crypto::AsBytes(p.id));
-      written.push_back(file);
-      snapshot_files::WriteWholeFile(file, sealed, per_file);
-      sealed_sizes[i] = int64_t(sealed.size());
+      sealed[i] = crypto::Seal(key_, p.jpeg, crypto::AsBytes(p.id));
+      puts.emplace_back(SnapshotKey(p.id, p.time_ms), sealed[i]);
     }
-    if (!written.empty()) {
-      if (per_file) {
-        for (auto& d : dirs_to_sync) snapshot_files::SyncDir(d);
-      } else if (options_.snapshot_sync == SnapshotSync::kParallel) {
-        std::vector<fs::path> paths = written;
-        paths.insert(paths.end(), dirs_to_sync.begin(), dirs_to_sync.end());
-        snapshot_files::SyncInParallel(paths);
-      } else {
-        snapshot_files::SyncFileSystem(snapshot_dir());
-      }
+    if (!puts.empty()) {
+      for (const auto& put : puts) written.push_back(put.first);
+      blobs_->PutMany(puts);
     }
 
     for (size_t i = 0; i < parsed.size(); ++i) {
@@ -369,7 +363,7 @@ IngestResult EventStore::Ingest(const std::string& device_id, const json& body) 
       writer.Insert(row, device_id, now);
       if (!p.jpeg.empty())
         writer.InsertSnapshot(
-            {p.id, p.time_ms, SnapshotRelPath(p.id, p.time_ms).string(), sealed_sizes[i]});
+            {p.id, p.time_ms, SnapshotKey(p.id, p.time_ms), int64_t(sealed[i].size())});
       if (p.creates_alarm) {
         storage::AlarmRow alarm;
         alarm.event_id = p.id;
@@ -387,10 +381,13 @@ IngestResult EventStore::Ingest(const std::string& device_id, const json& body) 
     }
     txn.Commit();
   } catch (...) {
-    // No committed row names these files: they would only be orphans.
-    for (auto& f : written) {
-      std::error_code ec;
-      fs::remove(f, ec);
+    // No committed row names these blobs: they would only be orphans.
+    for (const auto& k : written) {
+      try {
+        blobs_->Remove(k);
+      } catch (const std::exception&) {
+        // Left as an orphan; retention sweeps it.
+      }
     }
     throw;
   }
@@ -438,7 +435,7 @@ std::vector<uint8_t> EventStore::Snapshot(const std::string& event_id) const {
     if (!file) throw Error(ErrorCode::kNotFound, "该事件没有抓拍图 / no snapshot for " + id);
     rel = std::move(*file);
   }
-  const std::vector<uint8_t> sealed = snapshot_files::ReadWholeFile(data_dir_ / rel);
+  const std::vector<uint8_t> sealed = blobs_->Get(rel);
   try {
     return crypto::Open(key_, sealed, crypto::AsBytes(id));
   } catch (const Error& e) {
@@ -599,14 +596,10 @@ std::vector<DeletedSnapshot> EventStore::ExpireSnapshots(int64_t before_ms, size
     const auto rows = EventRepo::SnapshotsBefore(c, before_ms, int64_t(max));
     EventRepo::ExpireSnapshots(c, rows, WallClockMs());
     txn.Commit();
-    for (auto& r : rows) out.push_back({r.event_id, data_dir_ / r.file, r.bytes, r.time_ms});
+    for (auto& r : rows) out.push_back({r.event_id, r.file, r.bytes, r.time_ms});
   }
-  // After the commit: a crash here leaves files no row names; the orphan sweep takes them.
-  for (auto& d : out) {
-    std::error_code ec;
-    if (!fs::remove(d.file, ec) && ec)
-      throw Error(ErrorCode::kIo, "cannot delete " + d.file.string() + ": " + ec.message());
-  }
+  // After the commit: a crash here leaves blobs no row names; the orphan sweep takes them.
+  for (auto& d : out) blobs_->Remove(d.key);
   return out;
 }
 
@@ -640,28 +633,33 @@ std::vector<int64_t> EventStore::DeleteQuarantineBefore(int64_t before_ms, size_
   return ids;
 }
 
-std::optional<int64_t> EventStore::RemoveOrphanSnapshot(const fs::path& file) {
-  const std::string name = file.filename().string();
+void EventStore::ListSnapshotKeys(const std::string& prefix,
+                                  const std::function<bool(const std::string& key)>& fn) const {
+  blobs_->List(prefix, fn);
+}
+
+std::optional<int64_t> EventStore::RemoveOrphanSnapshot(const std::string& key) {
+  const std::string name = fs::path(key).filename().string();
   const std::string suffix = ".jpg.sealed";
-  if (name.size() <= suffix.size() ||
+  if (!key.starts_with("snapshots/") || name.size() <= suffix.size() ||
       name.compare(name.size() - suffix.size(), suffix.size(), suffix))
     return std::nullopt;
-  // Under the write lock: an ingest writes its files and commits their rows while holding
-  // it, so a file seen here without a row is not one that is about to get one.
+  // Under the write lock: an ingest writes its blobs and commits their rows while holding
+  // it, so a blob seen here without a row is not one that is about to get one.
   std::lock_guard lock(write_mutex_);
   db::Conn c = db_->Acquire();
   const auto row = EventRepo::SnapshotFile(c, name.substr(0, name.size() - suffix.size()));
-  if (row && fs::path(*row) == file.lexically_relative(data_dir_)) return std::nullopt;
-  std::error_code ec;
-  const auto size = fs::file_size(file, ec);
-  if (ec || !fs::remove(file, ec)) return std::nullopt;
-  return int64_t(size);
+  if (row && fs::path(*row).lexically_normal() == fs::path(key).lexically_normal())
+    return std::nullopt;
+  const auto size = blobs_->Size(key);
+  if (!size || !blobs_->Remove(key)) return std::nullopt;
+  return *size;
 }
 
-bool EventStore::RemoveSnapshotDirIfEmpty(const fs::path& dir) {
+void EventStore::PruneSnapshotDirs() {
+  // Under the write lock: an ingest never finds its day's directory taken.
   std::lock_guard lock(write_mutex_);
-  std::error_code ec;
-  return fs::is_directory(dir, ec) && fs::is_empty(dir, ec) && fs::remove(dir, ec);
+  blobs_->Prune("snapshots");
 }
 
 void EventStore::ReclaimSpace() {

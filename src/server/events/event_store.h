@@ -3,12 +3,14 @@
 // records"), their snapshots, alarm handling and the video references kept for them.
 //
 // Storage: its own SQLite file <data>/events.db (WAL, synchronous=FULL, incremental
-// auto-vacuum so retention gives space back). Snapshots are files, never BLOBs:
-// <data>/snapshots/YYYY/MM/DD/<event id>.jpg.sealed (UTC date of the event time), each
+// auto-vacuum so retention gives space back). Snapshots are blobs of the server's
+// runtime::BlobStore (the data directory unless ServerOptions::blobs_dir says otherwise),
+// never database BLOBs: key snapshots/YYYY/MM/DD/<event id>.jpg.sealed (UTC date of the
+// event time; the same path under the data directory as before the blob store), each
 // crypto::Seal(data key, jpeg, aad = event id) so a file copied next to another id does
-// not open. Every snapshot of a batch is written and fsynced before the batch's single
-// transaction commits, so a committed row never points at a missing or torn file; a crash
-// in between leaves at most an orphan file, which retention sweeps.
+// not open. Every snapshot of a batch goes in one BlobStore::PutMany, durable before the
+// batch's single transaction commits, so a committed row never points at a missing or
+// torn file; a crash in between leaves at most an orphan blob, which retention sweeps.
 //
 // Idempotency: the event id (the terminal outbox's UUID) is the key. An id already stored
 // is answered as a duplicate and nothing changes (first copy wins), also within one batch
@@ -29,6 +31,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -41,6 +44,9 @@
 
 namespace anju::db {
 class Db;
+}
+namespace anju::server::runtime {
+class BlobStore;
 }
 
 namespace anju::server {
@@ -66,17 +72,8 @@ struct IngestResult {
 };
 nlohmann::json ToJson(const IngestResult& result);
 
-// How snapshot files reach the disk before the batch commits (all durable; `anju bench
-// event-store` compares them).
-enum class SnapshotSync {
-  kParallel,  // write every file of the batch, then fsync files and new directories
-              // concurrently (one journal commit for the lot)
-  kPerFile,   // fsync each file as it is written, then the directories, one by one
-  kSyncfs,    // write every file of the batch, then one syncfs() of the whole file system
-};
-
+// How snapshot files reach the disk is the blob store's (runtime::BlobSync for files).
 struct EventStoreOptions {
-  SnapshotSync snapshot_sync = SnapshotSync::kParallel;
   // Accepted event times: not before this (2020-01-01) and at most this far in the
   // future of the server clock; anything else is quarantined (a terminal's clock is wrong).
   int64_t min_time_ms = 1577836800000;
@@ -188,16 +185,19 @@ struct VideoRef {
 
 struct DeletedSnapshot {
   std::string event_id;
-  std::filesystem::path file;
+  std::string key;    // the blob's key (its path relative to the data directory)
   int64_t bytes = 0;  // size of the sealed file
   int64_t time_ms = 0;
 };
 
 class EventStore {
  public:
-  // Opens (creating if absent) DATA_DIR/events.db and DATA_DIR/snapshots/. The data key
-  // seals snapshots; opening an existing store with another key works, but its
-  // snapshots then fail to open (Error(kCrypto)).
+  // Opens (creating if absent) DATA_DIR/events.db; snapshots go to BLOBS (the server's
+  // blob store, which outlives this). The data key seals snapshots; opening an existing
+  // store with another key works, but its snapshots then fail to open (Error(kCrypto)).
+  EventStore(const std::filesystem::path& data_dir, const crypto::DataKey& key,
+             runtime::BlobStore& blobs, EventStoreOptions options = {});
+  // The same with a blob store of its own: files under DATA_DIR (snapshots/...).
   EventStore(const std::filesystem::path& data_dir, const crypto::DataKey& key,
              EventStoreOptions options = {});
   ~EventStore();
@@ -254,10 +254,15 @@ class EventStore {
   std::vector<std::string> DeleteEventsBefore(int64_t before_ms, size_t max);
   std::vector<int64_t> DeleteVideoRefsBefore(int64_t before_ms, size_t max);
   std::vector<int64_t> DeleteQuarantineBefore(int64_t before_ms, size_t max);
-  // Orphan sweep: unlinks FILE (a *.jpg.sealed under snapshot_dir()) unless a snapshot
-  // row names it; returns the bytes freed, nullopt when kept. Race-free with Ingest.
-  std::optional<int64_t> RemoveOrphanSnapshot(const std::filesystem::path& file);
-  bool RemoveSnapshotDirIfEmpty(const std::filesystem::path& dir);
+  // Orphan sweep: calls FN for every snapshot blob key under PREFIX ("snapshots/2025/03/"),
+  // FN returns false to stop.
+  void ListSnapshotKeys(const std::string& prefix,
+                        const std::function<bool(const std::string& key)>& fn) const;
+  // Removes blob KEY (a *.jpg.sealed under snapshots/) unless a snapshot row names it;
+  // returns the bytes freed, nullopt when kept. Race-free with Ingest.
+  std::optional<int64_t> RemoveOrphanSnapshot(const std::string& key);
+  // Drops the snapshot directories the removals left empty (blob stores with directories).
+  void PruneSnapshotDirs();
   // Gives freed pages back to the file system (incremental vacuum + WAL truncate).
   void ReclaimSpace();
   // Size of events.db plus its WAL.
@@ -265,14 +270,21 @@ class EventStore {
 
   const std::filesystem::path& data_dir() const { return data_dir_; }
   std::filesystem::path database_file() const { return data_dir_ / "events.db"; }
+  // The blob key of an event's sealed snapshot (UTC date of TIME_MS).
+  static std::string SnapshotKey(const std::string& event_id, int64_t time_ms);
+  // Where the snapshots are on disk when the store keeps its own blobs in the data
+  // directory (the constructor without a blob store); tests and `anju bench` look there.
   std::filesystem::path snapshot_dir() const { return data_dir_ / "snapshots"; }
-  // Where an event's sealed snapshot lives (UTC date of TIME_MS).
   std::filesystem::path SnapshotPath(const std::string& event_id, int64_t time_ms) const;
 
  private:
+  void Open();
+
   std::filesystem::path data_dir_;
   crypto::DataKey key_;
   EventStoreOptions options_;
+  std::unique_ptr<runtime::BlobStore> own_blobs_;  // when none was given
+  runtime::BlobStore* blobs_ = nullptr;
   // Writes, retention and the orphan sweep; Ingest holds it while it writes snapshot
   // files and commits their rows (the sweep relies on that).
   mutable std::mutex write_mutex_;

@@ -9,6 +9,7 @@
 #include "server/access/account_support.h"
 #include "server/enrolment/enrolment_service.h"
 #include "server/enrolment/face_gate.h"
+#include "server/http/enrolment_status.h"
 #include "server/http/handlers.h"
 #include "server/http/router.h"
 #include "server/http/thumbnail.h"
@@ -223,8 +224,9 @@ void RegisterEnrolmentHandlers(Router& router, EnrolmentService& enrolment, Face
                  Opt("accept_duplicates", Bool())}));
 
   router.Add("GET", "/api/v1/imports/{id}", "enrolment", Auth::kAdmin, "archive.read",
-             "Progress and per-row results of an import",
-             [&enrolment](Request& r) { return Reply::Json(enrolment.Import(r.Path("id"))); });
+             "Progress and per-row results of an import", [&enrolment](Request& r) {
+               return Reply::Json(ImportWithStatuses(enrolment.Import(r.Path("id"))));
+             });
 }
 
 }  // namespace anju::server

@@ -14,6 +14,7 @@
 
 #include "crypto/envelope.h"
 #include "db/db.h"
+#include "server/runtime/blob_store.h"
 
 namespace anju::server {
 
@@ -93,6 +94,8 @@ struct MaintenanceDeps {
   AuditRecorder audit;
   std::filesystem::path data_dir, backup_dir;
   const crypto::DataKey* backup_key = nullptr;
+  // The blob store when it lies outside data_dir (backups take its blobs too), else null.
+  const runtime::BlobStore* blobs = nullptr;
 };
 // Retention on demand and the online backup with its check (http/maintenance_handlers.cpp).
 void RegisterMaintenanceHandlers(Router& router, MaintenanceDeps deps);

@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <filesystem>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
 
 #include "core/error.h"
 
 namespace anju::server {
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 int64_t MonthsBefore(int64_t now_ms, int months) {
@@ -55,15 +56,14 @@ std::optional<int> Number(const std::string& s, size_t digits) {
   return v;
 }
 
-// Removes snapshot files of whole days before CUTOFF_MS that no row names (left by a
-// crash between writing a batch's files and its commit, or between a deletion's commit
-// and its unlink), then the emptied day / month / year directories.
+// Removes snapshot blobs of whole days before CUTOFF_MS that no row names (left by a
+// crash between writing a batch's blobs and its commit, or between a deletion's commit
+// and its removal), then the emptied day / month / year directories. Lists month by
+// month (snapshots/YYYY/MM/) only the months that began before the cutoff, so the days
+// still kept are not walked.
 void SweepOrphans(EventStore& store, int64_t cutoff_ms, size_t batch, const AuditFn& audit,
                   RetentionReport& report) {
   using namespace std::chrono;
-  const fs::path root = store.snapshot_dir();
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) return;
   std::vector<std::string> removed;
   int64_t removed_bytes = 0;
   auto flush = [&] {
@@ -78,42 +78,41 @@ void SweepOrphans(EventStore& store, int64_t cutoff_ms, size_t batch, const Audi
     removed.clear();
     removed_bytes = 0;
   };
-  auto list = [](const fs::path& dir) {
-    std::vector<fs::path> v;
-    std::error_code e;
-    for (fs::directory_iterator it(dir, e), end; !e && it != end; it.increment(e))
-      v.push_back(it->path());
-    std::sort(v.begin(), v.end());
-    return v;
-  };
-  for (const fs::path& ydir : list(root)) {
-    auto y = Number(ydir.filename().string(), 4);
-    if (!y || !fs::is_directory(ydir, ec)) continue;
-    for (const fs::path& mdir : list(ydir)) {
-      auto m = Number(mdir.filename().string(), 2);
-      if (!m || !fs::is_directory(mdir, ec)) continue;
-      for (const fs::path& ddir : list(mdir)) {
-        auto d = Number(ddir.filename().string(), 2);
-        if (!d || !fs::is_directory(ddir, ec)) continue;
-        const year_month_day ymd{year(*y), month(unsigned(*m)), day(unsigned(*d))};
-        if (!ymd.ok()) continue;
-        // Only days that ended before the cutoff: everything in them is expired.
-        const int64_t day_end_ms =
-            duration_cast<milliseconds>((sys_days(ymd) + days(1)).time_since_epoch()).count();
-        if (day_end_ms > cutoff_ms) continue;
-        for (const fs::path& f : list(ddir)) {
-          if (auto bytes = store.RemoveOrphanSnapshot(f)) {
-            removed.push_back(f.lexically_relative(store.data_dir()).string());
-            removed_bytes += *bytes;
-            if (removed.size() >= batch) flush();
-          }
-        }
-        store.RemoveSnapshotDirIfEmpty(ddir);
-      }
-      store.RemoveSnapshotDirIfEmpty(mdir);
-    }
-    store.RemoveSnapshotDirIfEmpty(ydir);
+  const year_month_day cutoff_day{floor<days>(sys_time<milliseconds>(milliseconds(cutoff_ms)))};
+  std::vector<std::string> candidates;
+  // Event times before 1970 do not exist; the store refuses anything before 2020 anyway.
+  for (year_month m = year(1970) / January; m <= cutoff_day.year() / cutoff_day.month();
+       m += months(1)) {
+    char prefix[48];
+    std::snprintf(prefix, sizeof prefix, "snapshots/%04d/%02u/", int(m.year()),
+                  unsigned(m.month()));
+    store.ListSnapshotKeys(prefix, [&](const std::string& key) {
+      // snapshots/YYYY/MM/DD/<name>
+      if (!key.starts_with(prefix)) return true;
+      const std::string_view rest = std::string_view(key).substr(std::strlen(prefix));
+      const auto slash = rest.find('/');
+      if (slash == std::string_view::npos) return true;
+      const auto d = Number(std::string(rest.substr(0, slash)), 2);
+      if (!d) return true;
+      const year_month_day ymd = m / day(unsigned(*d));
+      // Only days that ended before the cutoff: everything in them is expired.
+      if (!ymd.ok()) return true;
+      const int64_t day_end_ms =
+          duration_cast<milliseconds>((sys_days(ymd) + days(1)).time_since_epoch()).count();
+      if (day_end_ms > cutoff_ms) return true;
+      candidates.push_back(key);
+      return true;
+    });
   }
+  std::sort(candidates.begin(), candidates.end());
+  for (const std::string& key : candidates) {
+    if (auto bytes = store.RemoveOrphanSnapshot(key)) {
+      removed.push_back(key);
+      removed_bytes += *bytes;
+      if (removed.size() >= batch) flush();
+    }
+  }
+  store.PruneSnapshotDirs();
   flush();
 }
 
@@ -142,7 +141,7 @@ RetentionReport RunRetention(EventStore& store, const RetentionPolicy& policy,
       for (auto& g : gone) {
         bytes += g.bytes;
         items.push_back({{"event_id", g.event_id},
-                         {"file", g.file.lexically_relative(store.data_dir()).string()},
+                         {"file", g.key},
                          {"bytes", g.bytes},
                          {"time_ms", g.time_ms}});
       }

@@ -20,7 +20,8 @@ class BlobStore {
   virtual ~BlobStore() = default;
   // Stores every (key, sealed bytes) durably before returning (a batch can share the cost
   // of making it durable). Overwrites an existing key. Error(kStorageFull) when full.
-  virtual void PutMany(const std::vector<std::pair<std::string, std::span<const uint8_t>>>& blobs) = 0;
+  virtual void PutMany(
+      const std::vector<std::pair<std::string, std::span<const uint8_t>>>& blobs) = 0;
   void Put(const std::string& key, std::span<const uint8_t> sealed) { PutMany({{key, sealed}}); }
   // The bytes; Error(kNotFound) when absent.
   virtual std::vector<uint8_t> Get(const std::string& key) const = 0;
@@ -32,6 +33,10 @@ class BlobStore {
   // Calls FN for every key under PREFIX (retention's orphan sweep); FN returns false to stop.
   virtual void List(const std::string& prefix,
                     const std::function<bool(const std::string& key)>& fn) const = 0;
+  // Drops what removals left empty under PREFIX (a file store's emptied directories;
+  // stores without directories have nothing to do). The caller keeps PutMany under PREFIX
+  // away meanwhile: a directory about to receive a file could be taken.
+  virtual void Prune(const std::string& prefix) { (void)prefix; }
 };
 
 }  // namespace anju::server::runtime

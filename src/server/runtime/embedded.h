@@ -73,11 +73,23 @@ class LocalNotifier final : public Notifier {
   std::map<uint64_t, std::pair<std::string, Handler>> subs_;
 };
 
-// Files under ROOT; every file and every directory it creates is fsynced before PutMany
-// returns (the files of a batch are written first, then synced together).
+// How FileBlobStore::PutMany makes a batch durable before it returns. All three are
+// equally durable; `anju bench event-store` compares them (docs/events-and-retention.md,
+// "Snapshots on disk", has the figures).
+enum class BlobSync {
+  kParallel,  // write every file, then fsync the files and the directories they need
+              // concurrently (one thread each, up to 32): the file system commits them in
+              // one journal transaction, so a batch costs about one fsync
+  kPerFile,   // fsync each file as it is written, then the directories, one by one
+  kSyncfs,    // write every file, then one syncfs() of the file system holding the root
+              // (flushes everything dirty on that disk, not only ours)
+};
+
+// Files under ROOT (a key is the file's path relative to ROOT); every file and every
+// directory PutMany creates is durable before it returns (SYNC says how).
 class FileBlobStore final : public BlobStore {
  public:
-  explicit FileBlobStore(std::filesystem::path root);
+  explicit FileBlobStore(std::filesystem::path root, BlobSync sync = BlobSync::kParallel);
   void PutMany(const std::vector<std::pair<std::string, std::span<const uint8_t>>>& blobs) override;
   std::vector<uint8_t> Get(const std::string& key) const override;
   bool Exists(const std::string& key) const override;
@@ -85,12 +97,15 @@ class FileBlobStore final : public BlobStore {
   bool Remove(const std::string& key) override;
   void List(const std::string& prefix,
             const std::function<bool(const std::string& key)>& fn) const override;
+  // Removes the empty directories under PREFIX, deepest first (PREFIX itself stays).
+  void Prune(const std::string& prefix) override;
   const std::filesystem::path& root() const { return root_; }
   // The file of KEY (Error(kInvalidArgument) for a key that leaves the root).
   std::filesystem::path PathOf(const std::string& key) const;
 
  private:
   std::filesystem::path root_;
+  BlobSync sync_;
 };
 
 class MemorySharedState final : public SharedState {

@@ -1,7 +1,7 @@
-// Biometric data in archive.db (schema: archive_schema.cpp): enrolment photos (the files
-// are under the data directory, SM4-sealed; the rows name them) and feature codes (sealed
-// at rest). Kept apart from the identity data of storage/person_repo.h. Rows in, rows out;
-// every function runs on the caller's connection.
+// Biometric data in archive.db (schema: archive_schema.cpp): enrolment photos (sealed
+// blobs of the server's runtime::BlobStore, key photos/<file>; the rows name the files) and feature
+// codes (sealed at rest). Kept apart from the identity data of storage/person_repo.h. Rows in, rows
+// out; every function runs on the caller's connection.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +30,9 @@ class PhotoRepo {
   static nlohmann::json Photos(db::Conn& c, int64_t person_id);
   // The file names of the person's photos.
   static std::vector<std::string> PhotoFiles(db::Conn& c, int64_t person_id);
+  // The blob key of photo file NAME (runtime::BlobStore): the path under the data
+  // directory the file has always had, so existing data directories keep working.
+  static std::string BlobKey(const std::string& name) { return "photos/" + name; }
   // The photo row and its feature codes; returns the ids of the feature codes deleted.
   static std::vector<int64_t> DeletePhoto(db::Conn& c, int64_t photo_id);
 

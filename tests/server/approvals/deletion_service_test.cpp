@@ -59,7 +59,7 @@ class DeletionServiceTest : public ::testing::Test {
                            return s.Int(0);
                          },
                          [](db::Conn& c, int64_t pid) {
-                           std::vector<fs::path> files;
+                           std::vector<std::string> files;
                            db::Stmt s(c, "SELECT file FROM photos WHERE person_id = ?");
                            s.Bind(1, pid);
                            while (s.Step()) files.push_back(s.Text(0));
@@ -73,7 +73,7 @@ class DeletionServiceTest : public ::testing::Test {
                          [this](db::Conn&, int64_t pid, const std::string& reason) {
                            told_.push_back(std::to_string(pid) + ":" + reason);
                          },
-                         [this](const std::string& code, const std::vector<fs::path>& files) {
+                         [this](const std::string& code, const std::vector<std::string>& files) {
                            finished_[code] = files.size();
                          }});
     return *service_;

@@ -14,6 +14,7 @@
 #include "server/archive/person_service.h"
 #include "server/archive/place_service.h"
 #include "server/audit/audit_log.h"
+#include "server/runtime/embedded.h"
 #include "server/storage/archive_schema.h"
 #include "testing.h"
 
@@ -24,7 +25,6 @@ namespace fs = std::filesystem;
 using anju::testing::CodeOf;
 using anju::testing::ReasonOf;
 using nlohmann::json;
-
 
 class PersonServiceTest : public ::testing::Test {
  protected:
@@ -38,9 +38,10 @@ class PersonServiceTest : public ::testing::Test {
     io.model_version = "model-1";
     io.dim = 8;
     index_ = std::make_unique<match::FeatureIndex>(io);
-    persons_ = std::make_unique<PersonService>(
-        PersonDeps{db_.get(), gallery_.get(), crypto::DataKey::Generate(), dir_ / "photos",
-                   index_.get(), "model-1", 0.68f});
+    blobs_ = std::make_unique<runtime::FileBlobStore>(dir_);
+    persons_ = std::make_unique<PersonService>(PersonDeps{db_.get(), gallery_.get(),
+                                                          crypto::DataKey::Generate(), blobs_.get(),
+                                                          index_.get(), "model-1", 0.68f});
     places_ = std::make_unique<PlaceService>(*db_, *gallery_, &PersonService::ScopedId, [] {});
   }
   void TearDown() override {
@@ -82,6 +83,7 @@ class PersonServiceTest : public ::testing::Test {
   fs::path dir_;
   ManualClock clock_;
   std::unique_ptr<db::Db> db_;
+  std::unique_ptr<runtime::FileBlobStore> blobs_;
   std::unique_ptr<GalleryLog> gallery_;
   std::unique_ptr<match::FeatureIndex> index_;
   std::unique_ptr<PersonService> persons_;

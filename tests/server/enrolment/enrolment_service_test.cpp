@@ -16,6 +16,8 @@
 #include "server/archive/person_service.h"
 #include "server/archive/place_service.h"
 #include "server/enrolment/enrolment_service.h"
+#include "server/http/enrolment_status.h"
+#include "server/runtime/embedded.h"
 #include "server/storage/archive_schema.h"
 #include "testing.h"
 
@@ -26,7 +28,6 @@ namespace fs = std::filesystem;
 using anju::testing::CodeOf;
 using anju::testing::ReasonOf;
 using nlohmann::json;
-
 
 // A plain grey JPEG: an image without a face.
 std::vector<uint8_t> GreyJpeg() {
@@ -64,13 +65,14 @@ class EnrolmentServiceTest : public ::testing::Test {
       io.model_version = gate_->model_version();
       index_ = std::make_unique<match::FeatureIndex>(io);
     }
+    blobs_ = std::make_unique<runtime::FileBlobStore>(dir_);
     persons_ =
-        std::make_unique<PersonService>(PersonDeps{db_.get(), gallery_.get(), key_, dir_ / "photos",
+        std::make_unique<PersonService>(PersonDeps{db_.get(), gallery_.get(), key_, blobs_.get(),
                                                    index_.get(), gate_->model_version(), 0.68f});
     places_ = std::make_unique<PlaceService>(*db_, *gallery_, &PersonService::ScopedId, [] {});
     enrolment_ = std::make_unique<EnrolmentService>(EnrolmentDeps{
-        db_.get(), gallery_.get(), gate_.get(), index_.get(), key_, dir_ / "photos",
-        dir_ / "imports", 0.68f, 0.60f, [](std::function<void()> work) { work(); }, nullptr});
+        db_.get(), gallery_.get(), gate_.get(), index_.get(), key_, blobs_.get(), dir_ / "imports",
+        0.68f, 0.60f, [](std::function<void()> work) { work(); }, nullptr});
   }
   void TearDown() override {
     enrolment_.reset();
@@ -99,6 +101,7 @@ class EnrolmentServiceTest : public ::testing::Test {
   ManualClock clock_;
   crypto::DataKey key_ = crypto::DataKey::Generate();
   std::unique_ptr<db::Db> db_;
+  std::unique_ptr<runtime::FileBlobStore> blobs_;
   std::unique_ptr<FaceGate> gate_;
   std::unique_ptr<GalleryLog> gallery_;
   std::unique_ptr<match::FeatureIndex> index_;
@@ -155,7 +158,8 @@ TEST_F(EnrolmentServiceTest, ImportsRunRowByRow) {
                                {"photo_dir", (dir_ / "imports" / "photos").string()}},
                               "admin", {});
   EXPECT_EQ(total, 4);
-  const json imp = enrolment_->Import(std::to_string(id));  // the spawn ran it already
+  // The spawn ran it already; the statuses are the HTTP edge's (http/enrolment_status.h).
+  const json imp = ImportWithStatuses(enrolment_->Import(std::to_string(id)));
   EXPECT_EQ(imp["state"], "done");
   EXPECT_EQ(imp["done"], 4);
   const json& rows = imp["results"];

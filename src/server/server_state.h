@@ -18,6 +18,7 @@
 #include "match/index.h"
 #include "match/thresholds.h"
 #include "server/access/account_service.h"
+#include "server/access/account_support.h"  // NotFound
 #include "server/approvals/deletion_service.h"
 #include "server/approvals/export_service.h"
 #include "server/archive/person_service.h"
@@ -129,8 +130,6 @@ inline nlohmann::json J(const std::optional<int64_t>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json();
 }
 
-// 404 not_found naming the thing.
-[[noreturn]] void NotFound(const std::string& what);
 // Looks up a person's row id by identity code (404 when unknown). Caller holds the db lock.
 int64_t PersonId(db::Conn& conn, const std::string& code);
 

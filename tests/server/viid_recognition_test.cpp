@@ -77,6 +77,14 @@ TEST_P(ViidRecognitionTest, TightCropIsRecognisedAndANonFaceIsNoFace) {
   engine.reset();
 
   const fs::path dir = anju::testing::TempDir("viid-recognition");
+  // Removed last, also after a failed ASSERT (declared before everything that uses it).
+  struct RemoveOnExit {
+    fs::path dir;
+    ~RemoveOnExit() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } remove_on_exit{dir};
   const auto key = crypto::DataKey::Generate();
   EventStore events(dir, key);
   std::atomic<bool> stopping{false};

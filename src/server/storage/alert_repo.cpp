@@ -1,5 +1,7 @@
 #include "server/storage/alert_repo.h"
 
+#include "server/storage/repo_sql.h"
+
 namespace anju::server::storage {
 
 using db::Stmt;
@@ -15,11 +17,12 @@ std::vector<AlertRuleRow> AlertRepo::Rules(db::Conn& c) {
 }
 
 int64_t AlertRepo::InsertRule(db::Conn& c, const AlertRuleRow& r) {
-  Stmt s(c, "INSERT INTO alert_rules(type, name, enabled, params, created_ms) VALUES(?,?,?,?,?)");
+  Stmt s(c,
+         "INSERT INTO alert_rules(type, name, enabled, params, created_ms) VALUES(?,?,?,?,?) "
+         "RETURNING id");
   s.Bind(1, r.type).Bind(2, r.name).Bind(3, int64_t(r.enabled));
   s.Bind(4, r.params).Bind(5, r.created_ms);
-  s.Run();
-  return c.LastInsertId();
+  return InsertReturningId(s);
 }
 
 void AlertRepo::UpdateRule(db::Conn& c, int64_t id, const std::string& name, bool enabled,

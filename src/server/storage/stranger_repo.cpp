@@ -56,6 +56,24 @@ void StrangerRepo::Upsert(db::Conn& c, const StrangerSighting& x) {
   s.Run();
 }
 
+std::optional<StrangerCentroidRow> StrangerRepo::Centroid(db::Conn& c, int64_t id) {
+  Stmt s(c, "SELECT id, centroid_sealed, members FROM strangers WHERE id = ?");
+  s.Bind(1, id);
+  if (!s.Step()) return std::nullopt;
+  return StrangerCentroidRow{s.Int(0), s.Blob(1), s.Int(2)};
+}
+
+bool StrangerRepo::Grow(db::Conn& c, const StrangerSighting& x, int64_t members_before) {
+  Stmt s(c,
+         "UPDATE strangers SET centroid_sealed = ?, members = ?, last_ms = CASE WHEN ? > last_ms "
+         "THEN ? ELSE last_ms END, last_capture = ?, last_device = ? WHERE id = ? AND members = ?");
+  s.Bind(1, std::span<const uint8_t>(x.centroid_sealed)).Bind(2, x.members);
+  s.Bind(3, x.time_ms).Bind(4, x.time_ms).Bind(5, x.capture_id).Bind(6, x.device_id);
+  s.Bind(7, x.id).Bind(8, members_before);
+  s.Run();
+  return c.Changes() == 1;
+}
+
 std::vector<int64_t> StrangerRepo::DeleteIdle(db::Conn& c, int64_t before_ms) {
   std::vector<int64_t> gone;
   Stmt q(c, "SELECT id FROM strangers WHERE last_ms < ?");

@@ -61,6 +61,11 @@ class StrangerRepo {
   // same twice, whichever process draws it.
   static int64_t NextId(db::Conn& c);
   static void Upsert(db::Conn& c, const StrangerSighting& s);
+  // One cluster's stored centroid and member count (nullopt when deleted).
+  static std::optional<StrangerCentroidRow> Centroid(db::Conn& c, int64_t id);
+  // Writes the cluster S grew to, only if its stored member count is still MEMBERS_BEFORE
+  // (no other process grew it meanwhile: counts only rise); false otherwise.
+  static bool Grow(db::Conn& c, const StrangerSighting& s, int64_t members_before);
   // Clusters last seen before BEFORE_MS are deleted; returns their ids.
   static std::vector<int64_t> DeleteIdle(db::Conn& c, int64_t before_ms);
 

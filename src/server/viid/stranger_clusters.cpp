@@ -22,6 +22,7 @@ void StrangerClusters::Load(int64_t id, std::span<const float> centroid, int64_t
   // The stored centroid is unit length: scale by the count so later updates weigh right.
   std::vector<float> sum(centroid.begin(), centroid.end());
   for (auto& v : sum) v *= float(std::max<int64_t>(members, 1));
+  std::erase_if(clusters_, [&](const Cluster& c) { return c.id == id; });
   clusters_.push_back({id, std::move(sum), std::max<int64_t>(members, 1)});
 }
 

@@ -23,7 +23,8 @@ class StrangerClusters {
  public:
   explicit StrangerClusters(float threshold) : threshold_(threshold) {}
 
-  // Restores a cluster (from the database) with its centroid and member count.
+  // Restores a cluster (from the database) with its centroid and member count, in place of
+  // this instance's cluster of that id if it has one.
   void Load(int64_t id, std::span<const float> centroid, int64_t members);
   // Assigns FEATURE (unit, any dimension fixed per instance). NEXT_ID gives a fresh id when
   // a cluster is created.

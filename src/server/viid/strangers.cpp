@@ -46,18 +46,44 @@ void StrangerDirectory::LoadNewer() {
   }
 }
 
+void StrangerDirectory::Reload(db::Conn& conn, int64_t id) {
+  const auto row = StrangerRepo::Centroid(conn, id);
+  if (row) {
+    try {
+      const auto c =
+          crypto::Open(ctx_.key(), row->centroid_sealed, crypto::AsBytes(CentroidAad(row->id)));
+      clusters_.Load(row->id, BytesFeature(c), row->members);
+      return;
+    } catch (const Error& e) {
+      spdlog::error("viid: stranger {} does not open: {}", row->id, e.what());
+    }
+  }
+  clusters_.Remove({id});
+}
+
 int64_t StrangerDirectory::Assign(std::span<const float> feature, int64_t time_ms,
                                   const std::string& capture_id, const std::string& device) {
-  if (ctx_.deps().distributed && clusters_.Nearest(feature).cluster == 0) LoadNewer();
-  const StrangerAssignment a = clusters_.Assign(feature, [&] {
+  const bool shared = ctx_.deps().distributed;
+  if (shared && clusters_.Nearest(feature).cluster == 0) LoadNewer();
+  // Past a few conflicts in a row (a cluster grown by many processes at once), the last
+  // write wins, as with one process.
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    const StrangerAssignment a = clusters_.Assign(feature, [&] {
+      auto conn = ctx_.db().Acquire();
+      return StrangerRepo::NextId(conn);
+    });
+    const auto sealed = crypto::Seal(ctx_.key(), FeatureBytes(clusters_.Centroid(a.cluster)),
+                                     crypto::AsBytes(CentroidAad(a.cluster)));
+    const storage::StrangerSighting row{a.cluster, sealed, a.members, time_ms, capture_id, device};
     auto conn = ctx_.db().Acquire();
-    return StrangerRepo::NextId(conn);
-  });
-  const auto sealed = crypto::Seal(ctx_.key(), FeatureBytes(clusters_.Centroid(a.cluster)),
-                                   crypto::AsBytes(CentroidAad(a.cluster)));
-  auto conn = ctx_.db().Acquire();
-  StrangerRepo::Upsert(conn, {a.cluster, sealed, a.members, time_ms, capture_id, device});
-  return a.cluster;
+    if (!shared || a.created || attempt == kAttempts) {
+      StrangerRepo::Upsert(conn, row);
+      return a.cluster;
+    }
+    if (StrangerRepo::Grow(conn, row, a.members - 1)) return a.cluster;
+    Reload(conn, a.cluster);  // grown by another process (or deleted by retention) meanwhile
+  }
 }
 
 StrangerPage StrangerDirectory::List(const StrangerQuery& q) {

@@ -3,7 +3,9 @@
 // sightings, and the retention of idle ones. Cluster ids come from the database's counter.
 // When several processes recognise (ViidDeps::distributed), a face that matches none of
 // this process's clusters is first compared with the clusters the others started since it
-// last looked; a cluster another process grew meanwhile keeps this process's older centroid.
+// last looked, and a cluster grows in the database only from the member count this process
+// last saw: when another process grew it meanwhile, this one reads the stored centroid and
+// joins the face again (optimistic concurrency; counts only rise), so no growth is lost.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,8 @@ class StrangerDirectory {
  private:
   // Loads the clusters stored with an id above the highest one loaded so far.
   void LoadNewer();
+  // Replaces this process's copy of cluster ID with the stored one (drops it when deleted).
+  void Reload(db::Conn& conn, int64_t id);
 
   ViidContext& ctx_;
   StrangerClusters clusters_;

@@ -137,6 +137,25 @@ TEST_P(CapturesRepoTest, StrangerClustersKeepTheirFirstAndLastSighting) {
   EXPECT_TRUE(StrangerRepo::Centroids(c).empty());
 }
 
+TEST_P(CapturesRepoTest, AClusterGrowsOnlyFromTheMemberCountItWasRead) {
+  // Two workers read cluster 7 at 2 members; the first growth wins, the second finds the
+  // count moved on and must read again.
+  auto c = db_->Acquire();
+  StrangerRepo::Upsert(c, {7, {1, 1}, 2, 1000, "a", "CAM-1"});
+  EXPECT_TRUE(StrangerRepo::Grow(c, {7, {2, 2}, 3, 2000, "b", "CAM-2"}, 2));
+  EXPECT_FALSE(StrangerRepo::Grow(c, {7, {3, 3}, 3, 3000, "c", "CAM-3"}, 2));
+  auto row = StrangerRepo::Centroid(c, 7);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->members, 3);
+  EXPECT_EQ(row->centroid_sealed, (std::vector<uint8_t>{2, 2}));
+  EXPECT_TRUE(StrangerRepo::Grow(c, {7, {4, 4}, 4, 1500, "d", "CAM-3"}, 3));
+  const auto s = StrangerRepo::Get(c, 7, std::nullopt);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->last_ms, 2000);  // an older sighting does not move the last time back
+  EXPECT_FALSE(StrangerRepo::Centroid(c, 8));
+  EXPECT_FALSE(StrangerRepo::Grow(c, {8, {1}, 2, 1000, "e", "CAM-1"}, 1));  // no such cluster
+}
+
 TEST_P(CapturesRepoTest, RetentionDeletesOldestFirstAndNamesTheirFiles) {
   auto c = db_->Acquire();
   for (int i = 0; i < 4; ++i) {

@@ -15,6 +15,8 @@
 #include "server/runtime/embedded.h"
 #include "server/runtime/local_nats.h"
 #include "server/runtime/runtime.h"
+#include "server/storage/captures_schema.h"
+#include "server/storage/stranger_repo.h"
 #include "server/viid/viid_service.h"
 #include "testing.h"
 
@@ -285,6 +287,24 @@ TEST_F(ViidPartsTest, WorkersInTwoProcessesShareStrangerIdsAndClusters) {
   EXPECT_NE(s3, s2);  // ids from the database's counter, not from each one's memory
   EXPECT_NE(s3, s1);
   EXPECT_EQ(a->strangers().Assign(f2, 1'800'000'004'000, "c5", "CAM1"), s2);
+}
+
+TEST_F(ViidPartsTest, AClusterTwoWorkersGrowInTurnKeepsEveryMember) {
+  deps_.distributed = true;
+  auto a = Open();
+  auto b = Open();
+  const auto f = anju::testing::RandomUnitFeature(21);
+  const int64_t id = a->strangers().Assign(f, 1'800'000'000'000, "c1", "CAM1");
+  EXPECT_EQ(b->strangers().Assign(f, 1'800'000'001'000, "c2", "CAM2"), id);  // B: 2 members
+  // Each one's copy is a member behind: it reads the stored cluster and joins again.
+  EXPECT_EQ(a->strangers().Assign(f, 1'800'000'002'000, "c3", "CAM1"), id);
+  EXPECT_EQ(b->strangers().Assign(f, 1'800'000'003'000, "c4", "CAM2"), id);
+  auto db = storage::OpenCapturesDb(deps_.data_dir / "captures.db");
+  auto conn = db->Acquire();
+  const auto row = storage::StrangerRepo::Centroid(conn, id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->members, 4);  // last writer wins would leave 3
+  EXPECT_EQ(a->strangers().Get(id, std::nullopt).last_capture, "c4");
 }
 
 TEST_F(ViidPartsTest, LivePreviewKeepsTheLatestJpegInMemoryAndCountsStreams) {

@@ -291,12 +291,12 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
                  st->entered = true;
                }
                if (std::chrono::steady_clock::now() >= st->until) return http::StreamStep::End();
-               const auto f = svc->live().Latest(dev, st->seq);
+               const auto f = svc->live().Pull(dev, st->seq);
                if (!f) {
                  // Nothing new yet: end when the camera stopped sending (or the server
                  // stops), keep waiting otherwise.
-                 return svc->live().Latest(dev) ? http::StreamStep::Wait()
-                                                : http::StreamStep::End();
+                 return svc->live().Pull(dev, 0) ? http::StreamStep::Wait()
+                                                 : http::StreamStep::End();
                }
                st->seq = f->seq;
                std::string chunk = "--anjuframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +

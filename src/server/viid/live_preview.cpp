@@ -1,5 +1,8 @@
 #include "server/viid/live_preview.h"
 
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
 #include "protocol/viid.h"
 #include "server/viid/common.h"
 
@@ -20,9 +23,18 @@ constexpr auto kSharedReadEvery = std::chrono::milliseconds(50);
 
 }  // namespace
 
+LivePreview::~LivePreview() {
+  {
+    std::lock_guard lock(mu_);
+    stop_reader_ = true;
+  }
+  reader_cv_.notify_all();
+  if (reader_.joinable()) reader_.join();
+}
+
 std::optional<LiveFrame> LivePreview::SharedFrame(const std::string& device) {
-  // An MJPEG stream asks every few tens of milliseconds (on the HTTP front's I/O thread):
-  // one read of the shared state per camera per kSharedReadEvery is enough.
+  // An MJPEG stream asks every few tens of milliseconds: one read of the shared state per
+  // camera per kSharedReadEvery is enough.
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);
@@ -30,6 +42,11 @@ std::optional<LiveFrame> LivePreview::SharedFrame(const std::string& device) {
         it != shared_.end() && now - it->second.read < kSharedReadEvery)
       return it->second.frame;
   }
+  return ReadShared(device);
+}
+
+std::optional<LiveFrame> LivePreview::ReadShared(const std::string& device) {
+  const auto now = std::chrono::steady_clock::now();
   std::optional<LiveFrame> f;
   if (const auto v = ctx_.live_state().Get(kFramePrefix + device)) {
     // "<time_ms>|<seq>|<jpeg>"
@@ -48,6 +65,49 @@ std::optional<LiveFrame> LivePreview::SharedFrame(const std::string& device) {
   }
   std::lock_guard lock(mu_);
   shared_[device] = {now, f};
+  return f;
+}
+
+bool LivePreview::Wanted(const std::optional<LiveFrame>& f, uint64_t after_seq) const {
+  return f && f->seq > after_seq && f->time_ms >= NowMs() - ctx_.options().live_max_age_ms;
+}
+
+void LivePreview::RunReader() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    reader_cv_.wait(lock, [&] { return stop_reader_ || !to_read_.empty(); });
+    if (stop_reader_) return;
+    const std::string device = *to_read_.begin();
+    lock.unlock();
+    try {
+      ReadShared(device);
+    } catch (const Error& e) {
+      // NATS away: keep the last frame (it ages out), look again after kSharedReadEvery.
+      spdlog::warn("viid: live frame of {} not read: {}", device, e.what());
+      std::lock_guard relock(mu_);
+      shared_[device].read = std::chrono::steady_clock::now();
+    }
+    lock.lock();
+    to_read_.erase(device);
+  }
+}
+
+std::optional<LiveFrame> LivePreview::Pull(const std::string& device, uint64_t after_seq) {
+  if (!ctx_.deps().distributed) return Latest(device, after_seq);
+  if (ctx_.Stopping()) return std::nullopt;
+  std::optional<LiveFrame> f;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = shared_.find(device);
+    if (it != shared_.end()) f = it->second.frame;
+    const bool stale = it == shared_.end() ||
+                       std::chrono::steady_clock::now() - it->second.read >= kSharedReadEvery;
+    if (stale && !stop_reader_ && to_read_.insert(device).second) {
+      if (!reader_.joinable()) reader_ = std::thread([this] { RunReader(); });
+      reader_cv_.notify_one();
+    }
+  }
+  if (!Wanted(f, after_seq)) return std::nullopt;
   return f;
 }
 
@@ -100,8 +160,7 @@ std::optional<LiveFrame> LivePreview::Latest(const std::string& device, uint64_t
     for (;;) {
       if (ctx_.Stopping()) return std::nullopt;
       auto f = SharedFrame(device);
-      if (f && f->seq > after_seq && f->time_ms >= NowMs() - ctx_.options().live_max_age_ms)
-        return f;
+      if (Wanted(f, after_seq)) return f;
       const auto left = until - std::chrono::steady_clock::now();
       if (left <= std::chrono::milliseconds(0)) return std::nullopt;
       std::unique_lock lock(mu_);

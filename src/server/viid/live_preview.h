@@ -12,7 +12,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "server/viid/context.h"
 #include "server/viid/viid_types.h"
@@ -22,6 +24,7 @@ namespace anju::server {
 class LivePreview {
  public:
   explicit LivePreview(ViidContext& ctx) : ctx_(ctx) {}
+  ~LivePreview();
 
   // Keeps BODY (a JPEG) as DEVICE's latest frame; answers a ResponseStatusObject.
   ViidAnswer Put(const std::string& device, const std::string& body);
@@ -29,6 +32,11 @@ class LivePreview {
   // WAIT for one; nullopt otherwise (or when stopping).
   std::optional<LiveFrame> Latest(const std::string& device, uint64_t after_seq = 0,
                                   std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+  // The latest frame newer than AFTER_SEQ, never waiting: for the MJPEG stream, which the
+  // HTTP front's I/O thread pulls. Distributed, it answers from this process's last read
+  // of the shared state and has a background reader read again when that read is older
+  // than 50 ms, so a NATS server that is away delays the frames, never the I/O thread.
+  std::optional<LiveFrame> Pull(const std::string& device, uint64_t after_seq);
   // Counts an MJPEG stream in; false when max_live_streams are open. LeaveStream ends it.
   bool EnterStream();
   void LeaveStream();
@@ -39,6 +47,11 @@ class LivePreview {
   // The shared state's copy of DEVICE's frame (read again at most every 50 ms); nullopt
   // when none.
   std::optional<LiveFrame> SharedFrame(const std::string& device);
+  // Reads DEVICE's frame from the shared state into shared_ (blocks while NATS is away).
+  std::optional<LiveFrame> ReadShared(const std::string& device);
+  // Fresh (not older than live_max_age_ms) and newer than AFTER_SEQ.
+  bool Wanted(const std::optional<LiveFrame>& f, uint64_t after_seq) const;
+  void RunReader();
 
   ViidContext& ctx_;
   std::mutex mu_;
@@ -49,6 +62,11 @@ class LivePreview {
     std::optional<LiveFrame> frame;
   };
   std::map<std::string, SharedRead> shared_;  // distributed: the last read of each camera
+  // Distributed: cameras whose frame Pull asked the reader thread to read again.
+  std::set<std::string> to_read_;
+  std::condition_variable reader_cv_;
+  std::thread reader_;
+  bool stop_reader_ = false;
   uint64_t seq_ = 0;
   std::atomic<int> streams_{0};
 };

@@ -343,6 +343,7 @@ TEST_F(ViidPartsTest, LiveFramesAreSharedBetweenServersOnNats) {
   runtime::NatsOptions n;
   n.url = nats->url();
   n.prefix = "viidparts";
+  n.retry_for = std::chrono::seconds(5);
   runtime::Runtime ra = runtime::Runtime::Nats(n), rb = runtime::Runtime::Nats(n);
   auto open = [&](runtime::Runtime& r, const std::string& name) {
     ViidDeps d = deps_;
@@ -374,6 +375,28 @@ TEST_F(ViidPartsTest, LiveFramesAreSharedBetweenServersOnNats) {
   EXPECT_EQ(*next->jpeg, jpeg + "x");
   // Too big for the shared state: refused, not cut.
   EXPECT_EQ(a->live().Put("CAM1", jpeg + std::string(600 * 1024, 'x')).outcome, Outcome::kTooLarge);
+
+  // The MJPEG stream's pull answers from B's last read and has a reader read again.
+  ASSERT_EQ(a->live().Put("CAM1", jpeg + "y").outcome, Outcome::kOk);
+  std::optional<LiveFrame> pulled;
+  for (int i = 0; i < 500 && !pulled; ++i) {
+    pulled = b->live().Pull("CAM1", next->seq);
+    if (!pulled) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(pulled);
+  EXPECT_EQ(*pulled->jpeg, jpeg + "y");
+  EXPECT_FALSE(b->live().Pull("CAM1", pulled->seq));
+  // With NATS away, a read waits retry_for (5 s here); a pull never does, and the last
+  // frame stays until it ages out.
+  nats->Stop();
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto still = b->live().Pull("CAM1", 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    ASSERT_TRUE(still);
+    EXPECT_EQ(still->seq, pulled->seq);
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  }
 }
 
 }  // namespace

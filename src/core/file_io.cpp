@@ -24,19 +24,32 @@ namespace {
 
 }  // namespace
 
-bool IsDiskFull(int e) { return e == ENOSPC || e == EDQUOT; }
+bool IsDiskFull(int e) {
+  return e == ENOSPC || e == EDQUOT;
+}
 
 void SyncFile(int fd, const fs::path& what) {
   if (::fsync(fd) != 0) Fail("fsync", what, errno);
 }
 
-void SyncDir(const fs::path& dir) {
+namespace {
+// Opens DIR, runs SYNC on it (fsync or syncfs), closes it; WHAT names SYNC in the error.
+void SyncOpenedDir(const fs::path& dir, int (*sync)(int), const char* what) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) Fail("open directory", dir, errno);
-  const int rc = ::fsync(fd);
+  const int rc = sync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) Fail("fsync directory", dir, err);
+  if (rc != 0) Fail(what, dir, err);
+}
+}  // namespace
+
+void SyncDir(const fs::path& dir) {
+  SyncOpenedDir(dir, ::fsync, "fsync directory");
+}
+
+void SyncFileSystem(const fs::path& dir) {
+  SyncOpenedDir(dir, ::syncfs, "syncfs");
 }
 
 void WriteFileDurably(const fs::path& path, std::span<const uint8_t> data, unsigned mode) {

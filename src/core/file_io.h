@@ -15,6 +15,10 @@ namespace anju {
 // fsync a directory so that entries created, renamed or removed in it are durable.
 void SyncDir(const std::filesystem::path& dir);
 
+// syncfs: everything written to the file system that holds DIR is durable (one journal
+// commit for many files).
+void SyncFileSystem(const std::filesystem::path& dir);
+
 // fsync an open file descriptor; WHAT names it in the error.
 void SyncFile(int fd, const std::filesystem::path& what);
 

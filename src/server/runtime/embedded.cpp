@@ -216,15 +216,6 @@ void SyncConcurrently(const std::vector<ToSync>& items) {
     if (errors[i]) FailWith("fsync", items[i].path, errors[i]);
 }
 
-void SyncFileSystem(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) FailWith("open directory", dir, errno);
-  const int rc = ::syncfs(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) FailWith("syncfs", dir, err);
-}
-
 }  // namespace
 
 void FileBlobStore::PutMany(

@@ -1,5 +1,6 @@
 // anju-server [--data-dir DIR] [--listen HOST:PORT] [--camera-listen HOST:PORT] [--config FILE]
-//             [--plain-http]
+//             [--plain-http] [--bus nats://…] [--blobs DIR] [--database postgresql://…]
+//             [--role all|api|worker] [--recognition-workers N]
 //   serves the archive, enrolment, device protocol and events API (docs/server-api.md); the
 //   camera listener serves only GA/T 1400 (/VIID/..., docs/viid.md)
 // anju-server reset-password --user NAME [--data-dir DIR]   new one-time password (offline)
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -21,6 +23,7 @@
 #include "server/backup/backup.h"
 #include "server/runtime/embedded.h"
 #include "server/server.h"
+#include "server/storage/databases.h"
 
 namespace {
 
@@ -52,9 +55,18 @@ int Serve(ServerOptions options) {
   // otherwise kill this process with SIGPIPE instead of failing one request.
   std::signal(SIGPIPE, SIG_IGN);
 
+  const anju::server::ServerRole role = options.role;
   anju::server::Server server(std::move(options));
   server.Start();
-  std::printf("anju-server 已启动 / started\n");
+  std::printf("anju-server 已启动 / started (%s)\n", anju::server::ServerRoleName(role));
+  if (role == anju::server::ServerRole::kWorker) {
+    std::printf("  识别工作进程，无监听 / recognition worker: no listener\n");
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    server.Stop();
+    return 0;
+  }
   std::printf("  数据目录 / data directory: %s%s\n", server.data_dir().c_str(),
               server.first_start() ? "  (首次启动，已生成密钥 / first start: keys created)" : "");
   std::printf("  地址 / URL:                %s  (API %s/api/v1, OpenAPI %s/api/openapi.json)\n",
@@ -115,6 +127,17 @@ int main(int argc, char** argv) {
                  "加密文件目录 / where sealed photos, event snapshots and capture images go "
                  "(default: the data directory; a shared path when several server processes "
                  "serve one installation)");
+  std::string database, role;
+  app.add_option("--database", database,
+                 "数据库 / where the databases are: postgresql://… (PostgreSQL, shared by "
+                 "every server and worker; default: SQLite files in the data directory)");
+  app.add_option("--role", role,
+                 "角色 / what this process does: all (default), api (HTTP only, recognition "
+                 "elsewhere) or worker (recognition only, no listener); api and worker need "
+                 "--bus");
+  int recognition_workers = -1;
+  app.add_option("--recognition-workers", recognition_workers,
+                 "识别线程数 / snapshot recognition threads (default 1)");
   bool plain_http = false;
   app.add_flag("--plain-http", plain_http,
                "不加密的 HTTP，仅供开发 / plain HTTP instead of HTTPS (development only)");
@@ -160,6 +183,12 @@ int main(int argc, char** argv) {
     if (!camera_listen.empty()) options.camera_listen = camera_listen;
     if (!bus.empty()) options.bus = bus;
     if (!blobs_dir.empty()) options.blobs_dir = blobs_dir;
+    if (!database.empty()) {
+      anju::server::storage::CheckDatabaseLocation(database);
+      options.database = database;
+    }
+    if (!role.empty()) options.role = anju::server::ParseServerRole(role);
+    if (recognition_workers >= 0) options.recognition_workers = recognition_workers;
     if (*reset) {
       // Opens the archive without listening (the running server may stay up: SQLite).
       anju::server::Server server(options);
@@ -174,7 +203,18 @@ int main(int argc, char** argv) {
       std::unique_ptr<anju::server::runtime::FileBlobStore> blobs;
       if (anju::server::BlobsElsewhere(options))
         blobs = std::make_unique<anju::server::runtime::FileBlobStore>(options.blobs_dir);
-      const auto info = anju::server::CreateBackup(options.data_dir, out, key, blobs.get());
+      // Databases on PostgreSQL go in as dumps (pg_dump) of their schemas.
+      std::vector<std::unique_ptr<anju::db::Db>> open;
+      std::vector<anju::db::Db*> postgres;
+      if (!options.database.empty()) {
+        namespace storage = anju::server::storage;
+        open.push_back(storage::OpenArchiveAt(options.database, options.data_dir));
+        open.push_back(storage::OpenEventsAt(options.database, options.data_dir));
+        open.push_back(storage::OpenCapturesAt(options.database, options.data_dir));
+        for (auto& d : open) postgres.push_back(d.get());
+      }
+      const auto info =
+          anju::server::CreateBackup(options.data_dir, out, key, blobs.get(), postgres);
       std::cout << anju::server::ToJson(info).dump(2) << "\n";
       return 0;
     }

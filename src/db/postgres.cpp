@@ -38,6 +38,17 @@ constexpr Oid kFloat8Oid = 701;
 // The lock that serialises migrations of one database across servers ("anju" + 1).
 constexpr int64_t kMigrationLockKey = 0x616e6a7500000001;
 
+// "" or a lower-case SQL identifier that needs no quoting rules beyond double quotes.
+bool IsPlainIdentifier(const std::string& s) {
+  if (s.size() > 63) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char ch = s[i];
+    const bool ok = (ch >= 'a' && ch <= 'z') || ch == '_' || (i > 0 && ch >= '0' && ch <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string TrimMessage(const char* m) {
   std::string s = m ? m : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -328,6 +339,9 @@ class PgConn final : public ConnBackend {
     }
     PQsetNoticeProcessor(
         pg_, [](void*, const char*) {}, nullptr);
+    // pg_catalog stays searched implicitly; a schema that does not exist yet (before the
+    // migrations create it) is allowed in a search_path.
+    if (!o_.schema.empty()) Exec("SET search_path TO \"" + o_.schema + "\"");
     try {
       Exec(
           "CREATE TEMP SEQUENCE IF NOT EXISTS anju_lastval_seed MINVALUE 0 START 0; "
@@ -485,6 +499,10 @@ class PgDb final : public Db {
   PgDb(const std::string& url, const Migrations& migrations, const PostgresOptions& o)
       : Db(o.name), url_(url), o_(o) {
     if (o_.pool_size < 1) o_.pool_size = 1;
+    if (!IsPlainIdentifier(o_.schema))
+      throw Error(ErrorCode::kInvalidArgument,
+                  name() + " database: schema \"" + o_.schema +
+                      "\" is not a lower-case identifier (letters, digits, '_')");
     for (int i = 0; i < o_.pool_size; ++i) {
       conns_.push_back(std::make_unique<PgConn>(name(), url_, o_));
       free_.push_back(conns_.back().get());
@@ -529,10 +547,15 @@ class PgDb final : public Db {
     if (!password.empty()) env.push_back("PGPASSWORD=" + password);
     // pg_dump reads every table in one REPEATABLE READ snapshot: a consistent copy while
     // the servers keep writing; custom format, compressed, for pg_restore.
-    const auto r = detail::RunProcess(
-        {ToolPath(o_, server_version, "pg_dump"), "--format=custom", "--no-owner",
-         "--no-privileges", "--file=" + file.string(), "--dbname=" + conninfo},
-        env);
+    std::vector<std::string> args = {ToolPath(o_, server_version, "pg_dump"),
+                                     "--format=custom",
+                                     "--no-owner",
+                                     "--no-privileges",
+                                     "--file=" + file.string(),
+                                     "--dbname=" + conninfo};
+    // Only this database's schema when several share the PostgreSQL database.
+    if (!o_.schema.empty()) args.push_back("--schema=" + o_.schema);
+    const auto r = detail::RunProcess(args, env);
     if (r.exit_code != 0) {
       std::error_code ec;
       fs::remove(file, ec);
@@ -545,6 +568,16 @@ class PgDb final : public Db {
 
   int64_t SizeBytes() const override {
     Conn c = const_cast<PgDb*>(this)->Acquire();
+    if (!o_.schema.empty()) {
+      // The schema's tables, indexes and TOAST: its share of a database it shares.
+      Stmt s(c,
+             "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT FROM pg_class c "
+             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND "
+             "c.relkind IN ('r', 'p', 'm')");
+      s.Bind(1, o_.schema);
+      s.Step();
+      return s.Int(0);
+    }
     Stmt s(c, "SELECT pg_database_size(current_database())");
     s.Step();
     return s.Int(0);
@@ -565,6 +598,7 @@ class PgDb final : public Db {
     // Session lock: a second server starting now waits here, then finds the work done.
     static_cast<PgConn&>(c.backend()).set_holds_locks();
     c.Exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) + ")");
+    if (!o_.schema.empty()) c.Exec("CREATE SCHEMA IF NOT EXISTS \"" + o_.schema + "\"");
     c.Exec(
         "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL, applied_ms "
         "BIGINT)");

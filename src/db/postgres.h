@@ -42,6 +42,11 @@ struct PostgresOptions {
   // pg_dump and pg_restore for CopyTo / RestorePostgresDump; empty = the server's major
   // version under /usr/lib/postgresql/<major>/bin, else from PATH.
   std::string tools_dir;
+  // The schema this database lives in, created when missing and put first on every
+  // connection's search_path; empty = the URL's search_path (usually "public"). Lets the
+  // archive, events and captures share one PostgreSQL database (docs/storage.md). A
+  // lower-case SQL identifier: letters, digits and '_'.
+  std::string schema;
 };
 
 // Connects to URL (a libpq URI or "key=value" string), then applies the migrations
@@ -51,7 +56,7 @@ struct PostgresOptions {
 //
 // One Db per database: schema_version is a table of the current schema, so two anju
 // databases (archive, events, captures) need two PostgreSQL databases, or two schemas
-// chosen by search_path in the URL (`?options=-csearch_path%3Devents`).
+// (PostgresOptions::schema, or search_path in the URL: `?options=-csearch_path%3Devents`).
 std::unique_ptr<Db> OpenPostgres(const std::string& url, const Migrations& migrations,
                                  PostgresOptions options = {});
 

@@ -23,6 +23,7 @@
 #include "server/runtime/embedded.h"
 #include "server/server_state.h"
 #include "server/storage/archive_schema.h"
+#include "server/storage/databases.h"
 #include "server/storage/device_repo.h"
 #include "server/storage/person_repo.h"
 #include "server/storage/photo_repo.h"
@@ -59,6 +60,19 @@ constexpr int64_t kYearS = 365 * kDayS;
 
 [[noreturn]] void BadConfig(const std::string& key, const std::string& why) {
   throw Error(ErrorCode::kInvalidArgument, "config key \"" + key + "\" " + why);
+}
+
+// The role and the bus must fit: without a shared bus the API servers' queue would reach
+// no worker, and a worker would see no capture.
+void CheckRole(const ServerOptions& options) {
+  if (options.role != ServerRole::kAll && options.bus.empty())
+    BadConfig("role", std::string(ServerRoleName(options.role)) +
+                          " 需要共享总线 / needs a shared bus (bus = nats://…)");
+  if (options.recognition_workers < 1 &&
+      (options.role == ServerRole::kWorker || options.bus.empty()))
+    BadConfig("recognition_workers",
+              "0 leaves every capture queued: only API servers with workers elsewhere may "
+              "have none");
 }
 
 // The seams OPTIONS.bus names (ServerOptions::bus). NATS: Error(kUnavailable) when its
@@ -154,6 +168,26 @@ void ApplySiteCalibration(const json& c, SiteCalibrationOptions& o) {
 
 }  // namespace
 
+ServerRole ParseServerRole(const std::string& s) {
+  if (s == "all") return ServerRole::kAll;
+  if (s == "api") return ServerRole::kApi;
+  if (s == "worker") return ServerRole::kWorker;
+  throw Error(ErrorCode::kInvalidArgument,
+              "role 须为 all、api 或 worker / role must be all, api or worker, not \"" + s + "\"");
+}
+
+const char* ServerRoleName(ServerRole r) {
+  switch (r) {
+    case ServerRole::kApi:
+      return "api";
+    case ServerRole::kWorker:
+      return "worker";
+    case ServerRole::kAll:
+      break;
+  }
+  return "all";
+}
+
 void ServerOptions::ApplyConfig(const json& c) {
   if (!c.is_object()) throw Error(ErrorCode::kInvalidArgument, "config must be a JSON object");
   for (const auto& [key, v] : c.items()) {
@@ -202,6 +236,13 @@ void ServerOptions::ApplyConfig(const json& c) {
         bus_prefix = v.get<std::string>();
       else if (key == "blobs_dir")
         blobs_dir = v.get<std::string>();
+      else if (key == "database") {
+        database = v.get<std::string>();
+        storage::CheckDatabaseLocation(database);
+      } else if (key == "role")
+        role = ParseServerRole(v.get<std::string>());
+      else if (key == "recognition_workers")
+        recognition_workers = int(Integer(v, key, 0, 64));
       else if (key == "camera_tls")
         camera_tls = http::ParseTlsMode(v.get<std::string>());
       else if (key == "camera_allow_from") {
@@ -243,6 +284,17 @@ void ServerOptions::ApplyConfig(const json& c) {
   }
 }
 
+json Server::Impl::IndexStatus() const {
+  if (!index) return nullptr;
+  return {{"persons", index->persons()},
+          {"templates", index->size()},
+          {"log_applied", index_sync ? index_sync->applied() : 0}};
+}
+
+json Server::IndexStatus() const {
+  return impl_->IndexStatus();
+}
+
 void Server::Impl::LoadIndex() {
   if (gate->model_version().empty()) return;
   match::IndexOptions io;
@@ -250,13 +302,8 @@ void Server::Impl::LoadIndex() {
   // Person scores are fused as the levels were calibrated for (centroid in the shipped file).
   if (base_thresholds) io.fusion = base_thresholds->fusion;
   index = std::make_unique<match::FeatureIndex>(io);
-  auto conn = db->Acquire();
-  storage::PhotoRepo::ForEachFeature(
-      conn, io.model_version,
-      [&](int64_t id, const std::string& code, std::span<const uint8_t> sealed) {
-        const auto f = OpenFeatureAtRest(keys.data_key, code, sealed);
-        index->Put(code, match::TemplateId(id), f, io.model_version);
-      });
+  index_sync = std::make_unique<IndexSync>(*db, *index, keys.data_key, runtime.notifier.get());
+  index_sync->LoadAll();
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -275,9 +322,12 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     throw Error(ErrorCode::kIo, "cannot create data directory " + m.options.data_dir.string() +
                                     ": " + ec.message());
   fs::permissions(m.options.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  CheckRole(m.options);
   m.keys = ServerKeys::LoadOrCreate(m.options.data_dir);
-  m.db = OpenArchiveDb(m.options.data_dir / "archive.db");
-  AttachAuditKey(*m.db, m.keys.audit_key);
+  m.db = storage::OpenArchiveAt(m.options.database, m.options.data_dir);
+  AuditPolicy audit_policy;
+  audit_policy.head_file = m.options.data_dir / "audit.head";
+  AttachAuditKey(*m.db, m.keys.audit_key, audit_policy);
   m.runtime = MakeRuntime(m.options);
   m.blobs = std::make_unique<runtime::FileBlobStore>(
       m.options.blobs_dir.empty() ? m.options.data_dir : m.options.blobs_dir);
@@ -319,13 +369,19 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   // device holds marks the galleries dirty; the service recalibrates in the background.
   m.site_thresholds = std::make_unique<SiteThresholds>(*m.db, m.keys.data_key, m.base_thresholds,
                                                        m.options.site_calibration);
-  m.sync->set_on_change([st = m.site_thresholds.get()] { st->GalleryChanged(); });
+  m.sync->set_on_change([&m](db::Conn& conn) {
+    m.site_thresholds->GalleryChanged();
+    // The other processes' indexes (a feature change always changes some gallery).
+    if (m.index_sync) m.index_sync->Announce(conn);
+  });
   m.devices = std::make_unique<DeviceService>(
       DeviceDeps{m.db.get(), m.sync.get(), m.keys.data_key, m.keys.server_key.PublicPem(),
                  m.gate->model_version(), m.options.enrolment_code_ttl_ms,
                  [st = m.site_thresholds.get()](db::Conn& conn, const std::string& device) {
                    return st->ForTerminals(storage::SiteThresholdsRepo::SiteOfDevice(conn, device));
-                 }});
+                 },
+                 m.runtime.distributed() ? m.runtime.notifier.get() : nullptr,
+                 m.runtime.distributed() ? m.runtime.state.get() : nullptr});
   m.persons = std::make_unique<PersonService>(
       PersonDeps{m.db.get(), m.sync.get(), m.keys.data_key, m.blobs.get(), m.index.get(),
                  m.gate->model_version(), m.duplicate_threshold});
@@ -365,7 +421,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
             m.persons->FinishDelete(code, photos);
           }});
   if (m.runtime.leader->IsLeader(runtime::kJobDeletions)) m.deletions->ResumeUnfinished();
-  m.events = std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key, *m.blobs);
+  m.events = m.options.database.empty()
+                 ? std::make_unique<EventStore>(m.options.data_dir, m.keys.events_key, *m.blobs)
+                 : std::make_unique<EventStore>(
+                       storage::OpenEventsAt(m.options.database, m.options.data_dir),
+                       m.options.data_dir, m.keys.events_key, *m.blobs);
   m.exports = std::make_unique<ExportService>(
       ExportDeps{m.db.get(), m.accounts.get(),
                  // An approved export's events: the event store's CSV under the filter the
@@ -426,7 +486,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     return json{{"schema_version", m.db->schema_version()},
                 {"model_version", m.gate->model_version()},
                 {"persons", persons},
-                {"devices", devices}};
+                {"devices", devices},
+                {"role", ServerRoleName(m.options.role)},
+                {"index", m.IndexStatus()}};
   });
   RegisterPlaceHandlers(m.router, *m.places);
   RegisterPersonHandlers(m.router, *m.persons);
@@ -449,11 +511,14 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                         audit});
   RegisterEventHandlers(m.router, *m.events,
                         {[&m](const Principal& p) { return m.ScopedDevices(p); }, audit});
+  std::vector<db::Db*> postgres;
+  if (!m.options.database.empty())
+    postgres = {m.db.get(), &m.events->database(), &m.viid->database()};
   RegisterMaintenanceHandlers(
       m.router, {m.events.get(), [&m] { return m.Retention(); }, audit, m.options.data_dir,
                  m.options.backup_dir, &m.keys.backup_key,
-                 BlobsElsewhere(m.options) ? m.blobs.get() : nullptr});
-  RegisterAuditHandlers(m.router, *m.db, m.keys.audit_key);
+                 BlobsElsewhere(m.options) ? m.blobs.get() : nullptr, std::move(postgres)});
+  RegisterAuditHandlers(m.router, *m.db, m.keys.audit_key, m.options.data_dir / "audit.head");
   RegisterSessionHandlers(m.router, *m.accounts);
   RegisterUserHandlers(m.router, *m.accounts, m.options.tls);
   RegisterExportHandlers(m.router, *m.exports);
@@ -534,6 +599,16 @@ void Server::Start() {
         m.AfterRequest(route, req, status);
       },
       [&m](const Route& route, const Request& req) { m.CheckScope(route, req); }});
+  if (m.index_sync) m.index_sync->Start();
+  if (m.options.role == ServerRole::kWorker) {
+    // A worker serves nothing: it takes the recognition queue and, when it leads them,
+    // the singleton jobs (docs/distributed.md).
+    m.started = true;
+    m.StartBackground();
+    m.site_thresholds->Start();
+    spdlog::info("worker: {} recognition threads, no listener", m.options.recognition_workers);
+    return;
+  }
   if (!m.options.console_dir.empty() && fs::exists(m.options.console_dir / "index.html") &&
       !m.console.Mount(m.options.console_dir))
     spdlog::warn("cannot serve the console from {}", m.options.console_dir.string());
@@ -594,6 +669,7 @@ void Server::Start() {
 void Server::Impl::StartSnapshotService() {
   ViidDeps deps;
   deps.data_dir = options.data_dir;
+  deps.database = options.database;
   deps.events = events.get();
   deps.archive = db.get();
   deps.index = [this] { return index.get(); };
@@ -623,7 +699,9 @@ void Server::Impl::StartSnapshotService() {
   deps.blobs = blobs.get();
   deps.distributed = runtime.distributed();
   deps.nats = runtime.nats;
-  viid = std::make_shared<ViidService>(std::move(deps), keys.events_key, ViidOptions{});
+  ViidOptions vo;
+  vo.workers = options.role == ServerRole::kApi ? 0 : options.recognition_workers;
+  viid = std::make_shared<ViidService>(std::move(deps), keys.events_key, vo);
   viid->Start();
 }
 
@@ -677,11 +755,12 @@ void Server::Stop() {
   }
   m.bg_cv.notify_all();
   if (m.started) {
-    m.http->Stop();
+    if (m.http) m.http->Stop();
     m.started = false;
   }
   if (m.viid) m.viid->Stop();
   if (m.site_thresholds) m.site_thresholds->Stop();
+  if (m.index_sync) m.index_sync->Stop();
   if (m.retention_thread.joinable()) m.retention_thread.join();
   for (auto& t : m.workers)
     if (t.joinable()) t.join();

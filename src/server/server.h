@@ -28,6 +28,11 @@
 
 namespace anju::server {
 
+enum class ServerRole { kAll, kApi, kWorker };
+// "all", "api", "worker"; Error(kInvalidArgument) for anything else.
+ServerRole ParseServerRole(const std::string& s);
+const char* ServerRoleName(ServerRole r);
+
 struct ServerOptions {
   std::filesystem::path data_dir;  // required
   std::string host = "127.0.0.1";
@@ -84,6 +89,19 @@ struct ServerOptions {
   // server and worker process of the installation mounts when they run on several
   // machines (NFS, a cluster file system).
   std::filesystem::path blobs_dir;
+  // Where the archive, events and captures databases are (server/storage/databases.h):
+  // "" = SQLite files in the data directory; "postgresql://…" = three schemas of that
+  // PostgreSQL database, shared by every server and worker process of the installation
+  // (docs/distributed.md). Every process of one installation needs the same key files
+  // (master.key, data.key, events.key, audit.key, server_sm2.pem, backup.key, admin.token).
+  std::string database;
+  // What this process does (docs/distributed.md): kAll = everything (the default);
+  // kApi = the HTTP front and camera listener, no recognition (workers elsewhere take
+  // the queue); kWorker = snapshot recognition only, no listener. kApi and kWorker need a
+  // shared bus (nats://).
+  ServerRole role = ServerRole::kAll;
+  // Recognition threads of kAll and kWorker (each owns a face engine, ~1 CPU core busy).
+  int recognition_workers = 1;
   // Lockout, sessions, passwords, TOTP, risk warnings (server/accounts.h).
   SecurityPolicy security;
   // Per-site calibration after gallery changes (server/matching/site_thresholds.h).
@@ -95,6 +113,7 @@ struct ServerOptions {
   // "event_retention_months", "quarantine_retention_months", "check_liveness",
   // "console_dir", "backup_dir", "import_dir", "tls", "tls_cert_file", "tls_key_file",
   // "camera_listen", "camera_tls", "camera_allow_from", "bus", "bus_prefix", "blobs_dir",
+  // "database", "role", "recognition_workers",
   // "http_io_threads", "max_connections",
   // "max_connections_per_address", "header_timeout_s", "idle_timeout_s", "body_timeout_s",
   // and "security": {"max_failures",
@@ -156,6 +175,10 @@ class Server {
 
   // The OpenAPI document and the registered (method, path) pairs.
   nlohmann::json OpenApi() const;
+  // This process's copy of the feature index (docs/distributed.md, "The gallery index"):
+  // {"persons", "templates", "log_applied"} (the feature log's sequence number it has
+  // applied); null when no face model is installed. Also in GET /healthz ("index").
+  nlohmann::json IndexStatus() const;
   std::vector<std::pair<std::string, std::string>> Routes() const;
 
   struct Impl;

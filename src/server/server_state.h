@@ -32,6 +32,7 @@
 #include "server/http/console_files.h"
 #include "server/http/http_server.h"
 #include "server/http/router.h"
+#include "server/matching/index_sync.h"
 #include "server/matching/site_thresholds.h"
 #include "server/retention/retention.h"
 #include "server/retention/retention_settings.h"
@@ -63,6 +64,8 @@ struct Server::Impl {
   // (enrolment/enrolment_service.h).
   std::unique_ptr<EnrolmentService> enrolment;
   std::unique_ptr<match::FeatureIndex> index;  // enrolled features (duplicate check)
+  // Keeps the index equal to the archive's features across processes (null: no model).
+  std::unique_ptr<IndexSync> index_sync;
   float duplicate_threshold = 0.68f;
   // The recognition workers' default level (normal): "match" in the search by photo.
   float match_threshold = 0.60f;
@@ -112,6 +115,9 @@ struct Server::Impl {
   std::optional<std::vector<int64_t>> ScopedBuildings(const Principal& p);
   // PersonId, and 404 when the person is outside P's sites; the caller holds db->mutex().
   int64_t ScopedPersonId(db::Conn& conn, const Principal& p, const std::string& code);
+  // This process's feature index: {"persons", "templates", "log_applied"}; null without
+  // a model.
+  nlohmann::json IndexStatus() const;
   void LoadIndex();
   // Retention schedule (events); started by Server::Start.
   void StartBackground();

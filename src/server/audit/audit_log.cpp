@@ -248,8 +248,10 @@ struct Problem {
 };
 
 // The verification on a raw connection (the server's or a read-only one).
+// SHARED: several server processes append to this log (PostgreSQL): the head file is
+// this process's own last record, and records after it by the others are expected.
 AuditVerifyResult VerifyHandle(db::Conn& h, const std::optional<crypto::DataKey>& key,
-                               const fs::path& head_file) {
+                               const fs::path& head_file, bool shared = false) {
   AuditVerifyResult res;
   res.keyed = key.has_value();
   const crypto::Bytes mac_key = key ? MacKey(*key) : crypto::Bytes{};
@@ -372,7 +374,7 @@ AuditVerifyResult VerifyHandle(db::Conn& h, const std::optional<crypto::DataKey>
                                                    " are missing (tail deleted): the head names "
                                                    "record " +
                                                    std::to_string(id)});
-        else if (id < res.last_id && problems.empty())
+        else if (id < res.last_id && problems.empty() && !shared)
           problems.push_back({id + 1, "记录无密钥覆盖 / records " + std::to_string(id + 1) + ".." +
                                           std::to_string(res.last_id) +
                                           " come after the head: appended without the key"});
@@ -449,12 +451,15 @@ void History(db::Conn& conn, int64_t person_id, const std::string& action, const
 }
 
 void AttachAuditKey(db::Db& db, const crypto::DataKey& audit_key, AuditPolicy policy) {
-  // The head file is one server's file next to archive.db, written before each of its
-  // commits: with several servers on one PostgreSQL archive no single file follows the log.
-  if (db.dialect() != db::Dialect::kSqlite)
+  // The head file is one server's file, written before each of its commits. With several
+  // servers on one PostgreSQL archive no single file follows the log: each server's head
+  // names its own last record (which must stay in the log, unchanged), and records after it
+  // are the others' (docs/storage.md, "The audit chain on PostgreSQL").
+  const bool shared = db.dialect() != db::Dialect::kSqlite;
+  if (shared && policy.head_file.empty())
     throw Error(ErrorCode::kInvalidArgument,
-                "审计密钥仅支持 SQLite 档案库 / the audit key (checkpoints and audit.head) works "
-                "on a SQLite archive.db only, not on PostgreSQL (docs/storage.md)");
+                "审计头文件须指定 / the audit key on a PostgreSQL archive needs the server's own "
+                "head file (AuditPolicy::head_file)");
   auto k = std::make_shared<KeyState>(
       KeyState{audit_key, MacKey(audit_key), std::move(policy), false, 0, 0, ""});
   if (k->policy.head_file.empty()) k->policy.head_file = DefaultHead(db.file());
@@ -490,7 +495,7 @@ void AttachAuditKey(db::Db& db, const crypto::DataKey& audit_key, AuditPolicy po
         notice.action = "audit_head_ahead";
       } else if (at_id != hash) {
         notice.action = "audit_head_mismatch";
-      } else if (id < last.id) {
+      } else if (id < last.id && !shared) {
         notice.action = "audit_head_behind";
       }
       notice.detail = {{"head_id", id}, {"head_hash", hash}, {"last_id", last.id}};
@@ -498,7 +503,9 @@ void AttachAuditKey(db::Db& db, const crypto::DataKey& audit_key, AuditPolicy po
       notice.action = "audit_head_invalid";
       notice.detail = {{"error", e.what()}, {"last_id", last.id}};
     }
-  } else if (have_checkpoints) {
+  } else if (have_checkpoints && !shared) {
+    // (Shared: a server new to the installation has no head yet; it starts at the last
+    // record below, like a first start.)
     notice.action = "audit_head_missing";
     notice.detail = {{"last_id", last.id}};
   }
@@ -552,14 +559,15 @@ json AuditVerifyResult::ToJson() const {
 AuditVerifyResult VerifyAudit(db::Conn& conn, const std::optional<crypto::DataKey>& audit_key,
                               const fs::path& head_file) {
   // Without a key only the chain is checked, which works on both backends; the keyed check
-  // needs the head file of a SQLite archive (AttachAuditKey).
-  if (audit_key && head_file.empty() && conn.dialect() != db::Dialect::kSqlite)
+  // needs a head file: next to a SQLite archive.db, or the server's own on PostgreSQL.
+  const bool shared = conn.dialect() != db::Dialect::kSqlite;
+  if (audit_key && head_file.empty() && shared)
     throw Error(ErrorCode::kInvalidArgument,
-                "审计密钥仅支持 SQLite 档案库 / a keyed audit verification needs audit.head, "
-                "which only a SQLite archive.db has (docs/storage.md)");
+                "审计头文件须指定 / a keyed audit verification of a PostgreSQL archive needs the "
+                "server's head file (docs/storage.md)");
   return VerifyHandle(
       conn, audit_key,
-      head_file.empty() && conn.owner() ? DefaultHead(conn.owner()->file()) : head_file);
+      head_file.empty() && conn.owner() ? DefaultHead(conn.owner()->file()) : head_file, shared);
 }
 
 AuditVerifyResult VerifyAuditFile(const fs::path& archive_db,

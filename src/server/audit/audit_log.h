@@ -19,6 +19,12 @@
 // checkpoint exists; replacing it by an old copy and truncating back to it is NOT detected
 // (only a copy of the log kept elsewhere can catch that). See the docs for the full list.
 //
+// On PostgreSQL several servers append to one log; each keeps its own head file, naming its
+// own last record. A server's head then proves that its records are all there; records
+// after it are the other servers' (the checkpoints, HMACed in the log, still cover them),
+// so a truncation after the newest checkpoint is caught only by the server that wrote the
+// last truncated record, at its next start or verification.
+//
 // Audit records are never deleted by retention (keep at least 6 months: forever by default).
 #pragma once
 

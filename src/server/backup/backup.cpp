@@ -308,7 +308,7 @@ BackupInfo ReadArchive(const fs::path& in_file, const crypto::DataKey& key, Entr
                               j.at("mode").get<uint32_t>(), 0, ""};
         if (!SafeRelativePath(current.path) || !paths.insert(current.path).second)
           Corrupt(in_file, "names an unsafe or repeated path: " + current.path);
-        if (current.kind != "sqlite" && current.kind != "file")
+        if (current.kind != "sqlite" && current.kind != "file" && current.kind != "pgdump")
           Corrupt(in_file, "has an unknown entry kind: " + current.kind);
         in_entry = true;
         hash.emplace();
@@ -381,7 +381,8 @@ class RestoreSink : public EntrySink {
 }  // namespace
 
 int64_t BackupInfo::databases() const {
-  return std::count_if(entries.begin(), entries.end(), [](auto& e) { return e.kind == "sqlite"; });
+  return std::count_if(entries.begin(), entries.end(),
+                       [](auto& e) { return e.kind == "sqlite" || e.kind == "pgdump"; });
 }
 int64_t BackupInfo::files() const {
   return int64_t(entries.size()) - databases();
@@ -403,7 +404,8 @@ json ToJson(const BackupInfo& info) {
 }
 
 BackupInfo CreateBackup(const fs::path& data_dir, const fs::path& out_file,
-                        const crypto::DataKey& key, const runtime::BlobStore* blobs) {
+                        const crypto::DataKey& key, const runtime::BlobStore* blobs,
+                        const std::vector<db::Db*>& postgres) {
   std::error_code ec;
   if (!fs::is_directory(data_dir, ec))
     throw Error(ErrorCode::kNotFound, "数据目录不存在 / no data directory " + data_dir.string());
@@ -462,6 +464,14 @@ BackupInfo CreateBackup(const fs::path& data_dir, const fs::path& out_file,
       struct stat st {};
       return ::stat((data_abs / rel_path).c_str(), &st) == 0 ? uint32_t(st.st_mode & 0777) : 0600u;
     };
+    for (db::Db* pg : postgres) {
+      fs::remove(db_copy, ec);
+      pg->CopyTo(db_copy);
+      File source(db_copy, O_RDONLY);
+      info.entries.push_back(
+          writer.Entry("postgres/" + pg->name() + ".dump", "pgdump", 0600, source));
+      fs::remove(db_copy, ec);
+    }
     for (const std::string& db : databases) {
       fs::remove(db_copy, ec);
       CopyDatabase(data_abs / db, db_copy);

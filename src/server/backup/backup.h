@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "crypto/envelope.h"
+#include "db/db.h"
 #include "server/runtime/blob_store.h"
 
 namespace anju::server {
@@ -73,9 +74,14 @@ nlohmann::json ToJson(const BackupInfo& info);
 // (ServerOptions::blobs_dir; null when they are in DATA_DIR): every blob goes into the
 // archive as a file at its key (photos/..., snapshots/..., captures/...), so a restore
 // puts them where a data directory without a blob directory keeps them.
+// POSTGRES: the installation's databases when they are on PostgreSQL
+// (ServerOptions::database): each goes in first as "postgres/<name>.dump" (kind "pgdump",
+// pg_dump's custom format of its schema, one consistent snapshot); a restore writes the
+// dump files, which db::RestorePostgresDump (pg_restore) loads into an empty database.
 BackupInfo CreateBackup(const std::filesystem::path& data_dir,
                         const std::filesystem::path& out_file, const crypto::DataKey& backup_key,
-                        const runtime::BlobStore* blobs = nullptr);
+                        const runtime::BlobStore* blobs = nullptr,
+                        const std::vector<db::Db*>& postgres = {});
 
 // Reads and authenticates the whole archive without writing anything.
 BackupInfo VerifyBackup(const std::filesystem::path& in_file, const crypto::DataKey& backup_key);

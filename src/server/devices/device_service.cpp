@@ -1,5 +1,6 @@
 #include "server/devices/device_service.h"
 
+#include <spdlog/spdlog.h>
 #include <cctype>
 
 #include "core/clock.h"
@@ -88,7 +89,15 @@ std::string CommandId(int64_t id) {
 
 }  // namespace
 
-DeviceService::DeviceService(DeviceDeps deps) : deps_(std::move(deps)) {}
+DeviceService::DeviceService(DeviceDeps deps) : deps_(std::move(deps)) {
+  if (deps_.notifier)
+    control_ = deps_.notifier->Subscribe("control", [this](const json& m) {
+      if (m.is_object() && m.contains("device_forget") && m["device_forget"].is_string())
+        ForgetLocally(m["device_forget"].get<std::string>());
+    });
+}
+
+DeviceService::~DeviceService() = default;
 
 json DeviceService::DeviceJson(db::Conn& conn, const std::string& id) {
   const auto d = DeviceRepo::Get(conn, id);
@@ -277,6 +286,18 @@ std::optional<DeviceKeys> DeviceService::Keys(const std::string& id) {
 }
 
 void DeviceService::Forget(const std::string& id) {
+  ForgetLocally(id);
+  if (!deps_.notifier) return;
+  try {
+    deps_.notifier->Publish("control", json{{"device_forget", id}});
+  } catch (const std::exception& e) {
+    // At most once by design (runtime/notifier.h): the others keep the key until they
+    // restart. Said loudly, since a revoked device stays admitted there meanwhile.
+    spdlog::error("device {}: the other servers were not told to drop its key: {}", id, e.what());
+  }
+}
+
+void DeviceService::ForgetLocally(const std::string& id) {
   std::lock_guard lock(mu_);
   cache_.erase(id);
 }
@@ -297,8 +318,11 @@ std::string DeviceService::Authenticate(const protocol::SignedHeaders& h, const 
   if (verdict != protocol::AuthResult::kOk)
     refuse("unauthenticated", "设备签名无效 / bad device signature");
   // After the signature, so unauthenticated traffic cannot fill the cache.
-  if (!nonces_.CheckAndRemember(h.device, h.nonce))
-    refuse("replayed", "重复的请求 / nonce already used (replayed request)");
+  const bool fresh = deps_.shared_nonces ? deps_.shared_nonces->PutIfAbsent(
+                                               "device-nonce." + h.device + "." + h.nonce, "1",
+                                               protocol::kNonceMemory)
+                                         : nonces_.CheckAndRemember(h.device, h.nonce);
+  if (!fresh) refuse("replayed", "重复的请求 / nonce already used (replayed request)");
   return h.device;
 }
 

@@ -26,6 +26,8 @@
 #include "protocol/device_auth.h"
 #include "server/access/principal.h"
 #include "server/devices/gallery_log.h"
+#include "server/runtime/notifier.h"
+#include "server/runtime/shared_state.h"
 
 namespace anju::server {
 
@@ -62,11 +64,18 @@ struct DeviceDeps {
   // The levels the terminals of a site use (docs/device-protocol.md, "thresholds"); null
   // JSON when the site has none of its own. May be empty (no levels sent).
   std::function<nlohmann::json(db::Conn&, const std::string& device_id)> terminal_levels;
+  // Several server processes share the archive (docs/distributed.md): a revocation or a
+  // re-registration on one drops the key every other one has cached ("control" on the
+  // notifier), and a request's nonce is refused on every server once one accepted it
+  // (SHARED_NONCES: in the shared state). Null = this process alone.
+  runtime::Notifier* notifier = nullptr;
+  runtime::SharedState* shared_nonces = nullptr;
 };
 
 class DeviceService {
  public:
   explicit DeviceService(DeviceDeps deps);
+  ~DeviceService();
 
   // ---- administration ----
   // A pending device with a one-time enrolment code, audited as ACTOR. SITE must exist and
@@ -108,13 +117,16 @@ class DeviceService {
   std::optional<DeviceKeys> Keys(const std::string& id);
 
  private:
+  // Drops ID's cached key here and, through the notifier, in every other process.
   void Forget(const std::string& id);
+  void ForgetLocally(const std::string& id);
   nlohmann::json DeviceJson(db::Conn& conn, const std::string& id);
 
   DeviceDeps deps_;
   protocol::NonceCache nonces_;
   std::mutex mu_;
   std::map<std::string, DeviceKeys> cache_;
+  std::unique_ptr<runtime::Notifier::Subscription> control_;  // last: ends first
 };
 
 }  // namespace anju::server

@@ -60,7 +60,7 @@ void GalleryLog::Append(db::Conn& conn, const std::string& device, const std::st
 }
 
 void GalleryLog::PersonChanged(db::Conn& conn, int64_t person_id, const std::string& reason) {
-  if (on_change_) on_change_();
+  if (on_change_) on_change_(conn);
   // Eligible: an active resident with a standing consent and at least one feature of
   // the model version devices use.
   const auto person = GalleryRepo::Eligibility(conn, person_id, model_version_);

@@ -41,7 +41,7 @@ class GalleryLog {
   void set_model_version(std::string v) { model_version_ = std::move(v); }
   // Called by every PersonChanged / GroupChanged (inside the caller's transaction): the
   // per-site calibration marks the galleries dirty (server/matching/site_thresholds.h).
-  void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
+  void set_on_change(std::function<void(db::Conn&)> f) { on_change_ = std::move(f); }
 
  private:
   void Append(db::Conn& conn, const std::string& device, const std::string& code,
@@ -52,7 +52,7 @@ class GalleryLog {
 
   crypto::DataKey key_;
   std::string model_version_;
-  std::function<void()> on_change_;
+  std::function<void(db::Conn&)> on_change_;
 };
 
 // "张*明": first and last character kept, the middle masked (UTF-8 aware); "张*" for two.

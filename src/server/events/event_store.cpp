@@ -255,6 +255,11 @@ EventStore::EventStore(const fs::path& data_dir, const crypto::DataKey& key,
   Open();
 }
 
+EventStore::EventStore(std::unique_ptr<db::Db> db, const fs::path& data_dir,
+                       const crypto::DataKey& key, runtime::BlobStore& blobs,
+                       EventStoreOptions options)
+    : data_dir_(data_dir), key_(key), options_(options), blobs_(&blobs), db_(std::move(db)) {}
+
 void EventStore::Open() {
   std::error_code ec;
   fs::create_directories(data_dir_, ec);
@@ -454,9 +459,12 @@ size_t EventStore::ExportCsv(const EventQuery& q, std::ostream& out, int utc_off
       << "),time_ms,类型 / kind,结果 / decision,告警类型 / alarm type,门 / door,人员 / "
          "person,设备 / device,比对分数 / score,活体分数 / liveness,说明 / description,"
          "抓拍 / snapshot\r\n";
-  // A connection of its own: a long export holds up neither uploads nor other queries.
-  const auto export_db = storage::OpenEventsDbReadOnly(database_file());
-  db::Conn c = export_db->Acquire();
+  // A connection of its own: a long export holds up neither uploads nor other queries
+  // (SQLite: its own read-only file handle; PostgreSQL: one of the pool's).
+  std::unique_ptr<db::Db> export_db;
+  if (db_->dialect() == db::Dialect::kSqlite)
+    export_db = storage::OpenEventsDbReadOnly(database_file());
+  db::Conn c = export_db ? export_db->Acquire() : db_->AcquireReader();
   db::ReadSnapshot snapshot(c);
   size_t rows = 0;
   EventRepo::ForEach(c, filter, [&](const storage::EventRow& row) {

@@ -200,6 +200,10 @@ class EventStore {
   // The same with a blob store of its own: files under DATA_DIR (snapshots/...).
   EventStore(const std::filesystem::path& data_dir, const crypto::DataKey& key,
              EventStoreOptions options = {});
+  // On DB, opened by the caller with storage::EventsSchema() (the distributed mode's
+  // PostgreSQL: storage::OpenEventsPostgres); DATA_DIR holds nothing of it then.
+  EventStore(std::unique_ptr<db::Db> db, const std::filesystem::path& data_dir,
+             const crypto::DataKey& key, runtime::BlobStore& blobs, EventStoreOptions options = {});
   ~EventStore();
   EventStore(const EventStore&) = delete;
   EventStore& operator=(const EventStore&) = delete;
@@ -269,7 +273,10 @@ class EventStore {
   int64_t DatabaseBytes() const;
 
   const std::filesystem::path& data_dir() const { return data_dir_; }
+  // events.db's path (meaningful on SQLite only: on PostgreSQL no file exists there).
   std::filesystem::path database_file() const { return data_dir_ / "events.db"; }
+  // The database itself, for readers beside the store (storage/viid_events_reader.h).
+  db::Db& database() const { return *db_; }
   // The blob key of an event's sealed snapshot (UTC date of TIME_MS).
   static std::string SnapshotKey(const std::string& event_id, int64_t time_ms);
   // Where the snapshots are on disk when the store keeps its own blobs in the data

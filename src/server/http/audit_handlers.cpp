@@ -14,7 +14,8 @@ namespace anju::server {
 
 using nlohmann::json;
 
-void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKey& audit_key) {
+void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKey& audit_key,
+                           const std::filesystem::path& head_file) {
   router
       .Add("GET", "/api/v1/audit", "system", Auth::kAdmin, "audit.read",
            "Audit log, newest first (append-only)",
@@ -40,9 +41,9 @@ void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKe
 
   router.Add("POST", "/api/v1/audit/verify", "system", Auth::kAdmin, "audit.read",
              "Verify the SM3 hash chain, the HMAC-SM3 checkpoints and the head of the audit log",
-             [&archive, &audit_key](Request& r) {
+             [&archive, &audit_key, head_file](Request& r) {
                auto conn = archive.Acquire();
-               const auto result = VerifyAudit(conn, audit_key);
+               const auto result = VerifyAudit(conn, audit_key, head_file);
                Audit(conn, AuditEntry{r.actor, r.principal.source, "audit.verify", "audit",
                                       result.ok ? "ok" : "broken", result.ToJson()});
                return Reply::Json(result.ToJson());

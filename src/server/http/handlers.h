@@ -96,6 +96,8 @@ struct MaintenanceDeps {
   const crypto::DataKey* backup_key = nullptr;
   // The blob store when it lies outside data_dir (backups take its blobs too), else null.
   const runtime::BlobStore* blobs = nullptr;
+  // The databases when they are on PostgreSQL (backups take a dump of each), else empty.
+  std::vector<db::Db*> postgres;
 };
 // Retention on demand and the online backup with its check (http/maintenance_handlers.cpp).
 void RegisterMaintenanceHandlers(Router& router, MaintenanceDeps deps);
@@ -105,7 +107,9 @@ void RegisterDeletionHandlers(Router& router, DeletionService& deletions);
 // A site's security levels (http/matching_handlers.cpp).
 void RegisterMatchingHandlers(Router& router, SiteThresholds& thresholds);
 // The audit log (http/audit_handlers.cpp).
-void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKey& audit_key);
+// HEAD_FILE: this server's audit.head (audit/audit_log.h).
+void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKey& audit_key,
+                           const std::filesystem::path& head_file);
 // Retention periods and the key hierarchy: KEYS gives the hierarchy, ROTATE rotates the
 // master key (audited) and gives the hierarchy after it.
 void RegisterAdminHandlers(Router& router, RetentionSettings& retention, int64_t interval_s,

@@ -36,7 +36,8 @@ void RegisterMaintenanceHandlers(Router& router, MaintenanceDeps deps) {
                  FolderInside(deps.backup_dir, r.body["file"].get<std::string>(), "file");
              std::error_code ec;
              fs::create_directories(deps.backup_dir, ec);
-             const BackupInfo info = CreateBackup(deps.data_dir, out, *deps.backup_key, deps.blobs);
+             const BackupInfo info =
+                 CreateBackup(deps.data_dir, out, *deps.backup_key, deps.blobs, deps.postgres);
              deps.audit(r.actor, "backup", out.string(),
                         {{"bytes", info.bytes}, {"files", info.files()}});
              return Reply::Json(ToJson(info), 201);

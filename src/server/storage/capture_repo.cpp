@@ -194,6 +194,22 @@ bool CaptureRepo::SaveResult(db::Conn& c, const std::string& id, const CaptureRe
   return c.Changes() > 0;
 }
 
+CaptureTally CaptureRepo::Tally(db::Conn& c) {
+  db::Stmt s(c, "SELECT state, outcome, received_ms, recognised_ms FROM captures");
+  CaptureTally t;
+  while (s.Step()) {
+    ++t.total;
+    const std::string state = s.Text(0);
+    if (state == "queued") {
+      ++t.queued;
+      continue;
+    }
+    ++t.outcomes[state == "done" ? s.Text(1) : state];
+    if (s.Int(3) > 0) t.latency_ms.push_back(s.Int(3) - s.Int(2));
+  }
+  return t;
+}
+
 bool CaptureRepo::MarkFailed(db::Conn& c, const std::string& id, const std::string& reasons,
                              int64_t now_ms) {
   Stmt s(c,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -72,6 +73,15 @@ struct CaptureHead {
   std::string state;
 };
 
+// Every capture's state at once (`anju bench cluster` checks a run with it).
+struct CaptureTally {
+  int64_t total = 0, queued = 0;
+  // Final captures per outcome of a recognised one ("accept", "stranger", …) or per
+  // state of the others ("no_face", "failed", …).
+  std::map<std::string, int64_t> outcomes;
+  std::vector<int64_t> latency_ms;  // arrival → final, per final capture
+};
+
 class CaptureRepo {
  public:
   // ---- intake ----
@@ -86,6 +96,7 @@ class CaptureRepo {
   // ---- recognition ----
   // Captures still queued, oldest arrival first.
   static std::vector<std::string> Queued(db::Conn& c);
+  static CaptureTally Tally(db::Conn& c);
   // At most MAX captures still queued that arrived before BEFORE_MS, oldest first.
   static std::vector<std::string> QueuedBefore(db::Conn& c, int64_t before_ms, int64_t max);
   static std::optional<CaptureHead> Head(db::Conn& c, const std::string& id);

@@ -1,10 +1,32 @@
 #include "server/storage/photo_repo.h"
 
+#include "core/clock.h"
+#include "db/postgres.h"
 #include "server/storage/repo_sql.h"
 
 namespace anju::server::storage {
 
 using nlohmann::json;
+
+namespace {
+
+// Appends PERSON_ID to the feature change log as the caller's transaction commits (at
+// once, in a transaction of its own, outside one). Taking the lock last, just before the
+// commit, keeps the log in commit order and never waits in a cycle: nothing else is locked
+// after it.
+void LogFeatureChange(db::Conn& c, int64_t person_id) {
+  auto append = [&c, person_id] {
+    db::LockInTransaction(c, db::AdvisoryKey("feature-log"));
+    db::Stmt s(c, "INSERT INTO feature_log(person_id, time_ms) VALUES(?, ?)");
+    s.Bind(1, person_id).Bind(2, NowMs()).Run();
+  };
+  if (c.in_transaction()) return c.BeforeCommit(append);
+  db::Transaction tx(c);
+  append();
+  tx.Commit();
+}
+
+}  // namespace
 
 int64_t PhotoRepo::InsertPhoto(db::Conn& c, int64_t person_id, const std::string& file,
                                int64_t bytes, const std::string& quality_json, int64_t now_ms,
@@ -58,6 +80,9 @@ std::vector<std::string> PhotoRepo::PhotoFiles(db::Conn& c, int64_t person_id) {
 }
 
 std::vector<int64_t> PhotoRepo::DeletePhoto(db::Conn& c, int64_t photo_id) {
+  db::Stmt owner(c, "SELECT person_id FROM photos WHERE id = ?");
+  owner.Bind(1, photo_id);
+  if (owner.Step()) LogFeatureChange(c, owner.Int(0));
   std::vector<int64_t> features;
   db::Stmt f(c, "SELECT id FROM features WHERE photo_id = ?");
   f.Bind(1, photo_id);
@@ -76,7 +101,9 @@ int64_t PhotoRepo::InsertFeature(db::Conn& c, int64_t person_id, std::optional<i
              "INSERT INTO features(person_id, photo_id, model_version, sealed, created_ms) "
              "VALUES(?,?,?,?,?) RETURNING id");
   f.Bind(1, person_id).Bind(2, photo_id).Bind(3, model_version).Bind(4, sealed).Bind(5, now_ms);
-  return InsertReturningId(f);
+  const int64_t id = InsertReturningId(f);
+  LogFeatureChange(c, person_id);
+  return id;
 }
 
 int64_t PhotoRepo::CountFeatures(db::Conn& c, int64_t person_id) {
@@ -99,10 +126,47 @@ void PhotoRepo::ForEachFeature(
 }
 
 void PhotoRepo::DeleteBiometrics(db::Conn& c, int64_t person_id) {
+  LogFeatureChange(c, person_id);
   db::Stmt f(c, "DELETE FROM features WHERE person_id = ?");
   f.Bind(1, person_id).Run();
   db::Stmt p(c, "DELETE FROM photos WHERE person_id = ?");
   p.Bind(1, person_id).Run();
+}
+
+std::optional<PhotoRepo::PersonFeatures> PhotoRepo::FeaturesOf(db::Conn& c, int64_t person_id,
+                                                               const std::string& model_version) {
+  db::Stmt p(c, "SELECT code FROM persons WHERE id = ?");
+  p.Bind(1, person_id);
+  if (!p.Step()) return std::nullopt;
+  PersonFeatures out{p.Text(0), {}};
+  db::Stmt f(c, "SELECT id, sealed FROM features WHERE person_id = ? AND model_version = ?");
+  f.Bind(1, person_id).Bind(2, model_version);
+  while (f.Step()) {
+    const auto sealed = f.Blob(1);
+    out.features.emplace_back(f.Int(0), std::vector<uint8_t>(sealed.begin(), sealed.end()));
+  }
+  return out;
+}
+
+std::vector<PhotoRepo::FeatureChange> PhotoRepo::FeatureChangesAfter(db::Conn& c, int64_t seq,
+                                                                     int64_t limit) {
+  db::Stmt s(c, "SELECT seq, person_id FROM feature_log WHERE seq > ? ORDER BY seq LIMIT ?");
+  s.Bind(1, seq).Bind(2, limit);
+  std::vector<FeatureChange> out;
+  while (s.Step()) out.push_back({s.Int(0), s.Int(1)});
+  return out;
+}
+
+std::pair<int64_t, int64_t> PhotoRepo::FeatureLogBounds(db::Conn& c) {
+  db::Stmt s(c, "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM feature_log");
+  s.Step();
+  return {s.Int(0), s.Int(1)};
+}
+
+int64_t PhotoRepo::PruneFeatureLog(db::Conn& c, int64_t before_ms) {
+  db::Stmt s(c, "DELETE FROM feature_log WHERE time_ms < ?");
+  s.Bind(1, before_ms).Run();
+  return c.Changes();
 }
 
 int64_t ImportRepo::Insert(db::Conn& c, int64_t now_ms, const std::string& actor, int64_t total) {

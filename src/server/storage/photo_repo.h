@@ -48,6 +48,28 @@ class PhotoRepo {
       const std::function<void(int64_t id, const std::string& code, std::span<const uint8_t>)>& f);
   // A person's photo rows and feature codes (the files are the caller's).
   static void DeleteBiometrics(db::Conn& c, int64_t person_id);
+  // The person's identity code and feature codes of MODEL_VERSION (id, sealed); nullopt
+  // when there is no such person.
+  struct PersonFeatures {
+    std::string code;
+    std::vector<std::pair<int64_t, std::vector<uint8_t>>> features;
+  };
+  static std::optional<PersonFeatures> FeaturesOf(db::Conn& c, int64_t person_id,
+                                                  const std::string& model_version);
+
+  // ---- the feature change log (docs/distributed.md, "The gallery index") ----
+  // Every function above that inserts or deletes feature codes appends the person to the
+  // log as its transaction commits, under one lock, so the log's order is commit order:
+  // a reader that has read up to sequence number N never later finds a smaller one.
+  struct FeatureChange {
+    int64_t seq = 0, person_id = 0;
+  };
+  // Changes after SEQ, in order, at most LIMIT.
+  static std::vector<FeatureChange> FeatureChangesAfter(db::Conn& c, int64_t seq, int64_t limit);
+  // The first and last sequence numbers in the log ({0, 0} when it is empty).
+  static std::pair<int64_t, int64_t> FeatureLogBounds(db::Conn& c);
+  // Drops changes older than BEFORE_MS; returns how many.
+  static int64_t PruneFeatureLog(db::Conn& c, int64_t before_ms);
 };
 
 // Batch imports (POST /api/v1/imports): progress and per-row results.

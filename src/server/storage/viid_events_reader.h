@@ -1,4 +1,4 @@
-// What the snapshot service reads straight from events.db (read-only, opened per use): the
+// What the snapshot service reads straight from the events database (read-only): the
 // newest records for the live tail and the alarm cursors of the webhook and forwarding, and
 // the counts of the traffic and alert reports (docs/viid.md). The event store itself
 // (server/events/event_store.h) writes that file; records are fetched through its API.
@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,10 @@ struct AlarmCountRow {
 
 class ViidEventsReader {
  public:
-  explicit ViidEventsReader(const std::filesystem::path& events_db);
+  // Reads EVENTS (the event store's database): on SQLite through a read-only connection of
+  // its own on the file, held while the reader lives; on PostgreSQL through one of the
+  // pool's connections per call (so a long-lived reader never pins one).
+  explicit ViidEventsReader(db::Db& events);
   ViidEventsReader(const ViidEventsReader&) = delete;
   ViidEventsReader& operator=(const ViidEventsReader&) = delete;
 
@@ -51,8 +55,16 @@ class ViidEventsReader {
   std::vector<AlarmCountRow> AlarmCounts(int64_t from_ms, int64_t to_ms, int64_t top);
 
  private:
-  std::unique_ptr<db::Db> file_;
-  db::Conn db_;
+  template <typename F>
+  auto Read(F&& f) {
+    if (held_) return f(*held_);
+    db::Conn c = pool_->AcquireReader();
+    return f(c);
+  }
+
+  std::unique_ptr<db::Db> file_;  // SQLite
+  std::optional<db::Conn> held_;  // SQLite: file_'s connection
+  db::Db* pool_ = nullptr;        // PostgreSQL
 };
 
 }  // namespace anju::server::storage

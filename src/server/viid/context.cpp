@@ -2,7 +2,7 @@
 
 #include "server/runtime/embedded.h"
 #include "server/runtime/nats_kv.h"
-#include "server/storage/captures_schema.h"
+#include "server/storage/databases.h"
 
 namespace anju::server {
 
@@ -31,7 +31,7 @@ ViidContext::ViidContext(ViidDeps deps, const crypto::DataKey& key, ViidOptions 
     o.memory = true;
     live_state_ = std::make_unique<runtime::NatsSharedState>(deps_.nats, o);
   }
-  db_ = storage::OpenCapturesDb(deps_.data_dir / "captures.db");
+  db_ = storage::OpenCapturesAt(deps_.database, deps_.data_dir);
 }
 
 bool ViidContext::Stopping() const {

@@ -34,7 +34,9 @@ class EventStore;
 
 struct ViidOptions {
   std::string realm = "anju-viid";
-  int workers = 1;  // recognition threads (each owns a FaceEngine)
+  // Recognition threads (each owns a FaceEngine); 0 = none here: another process of the
+  // installation (a worker, ServerRole::kWorker) recognises what this one queues.
+  int workers = 1;
   int64_t nonce_ttl_ms = 5 * 60 * 1000;
   // A registration (and its User-Identify session) lapses this long after the last register,
   // keepalive or upload (3 missed keepalives); a keepalive after that is told to register
@@ -78,6 +80,8 @@ struct ViidOptions {
 
 struct ViidDeps {
   std::filesystem::path data_dir;
+  // Where the captures database is (storage/databases.h): "" = data_dir/captures.db.
+  std::string database;
   // The snapshot retention in force (it may change at run time); unset = options.
   std::function<int()> retention_months;
   EventStore* events = nullptr;
@@ -120,8 +124,8 @@ struct ViidStats {
 
 class ViidContext {
  public:
-  // Opens captures.db under DEPS.data_dir; KEY seals images, features, centroids and
-  // device secrets.
+  // Opens the captures database (DEPS.database, else captures.db under DEPS.data_dir);
+  // KEY seals images, features, centroids and device secrets.
   ViidContext(ViidDeps deps, const crypto::DataKey& key, ViidOptions options);
   ViidContext(const ViidContext&) = delete;
   ViidContext& operator=(const ViidContext&) = delete;

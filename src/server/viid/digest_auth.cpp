@@ -39,21 +39,30 @@ Gat1400Endpoint::Gat1400Endpoint(ViidContext& ctx, CameraRegistry& cameras, Capt
   }
 }
 
+// "<issued ms>.<16 random hex digits>.<HMAC>": the random part keeps two challenges issued
+// in the same millisecond (by one server or by two sharing the key) apart, so that two
+// cameras never share a nonce and its counts.
 std::string Gat1400Endpoint::NewNonce(int64_t now_ms) const {
   const std::string t = std::to_string(now_ms);
-  const auto mac = crypto::HmacSm3(nonce_key_, ctx_.options().realm + "|" + t);
-  return t + "." + crypto::ToHex(crypto::ByteView(mac.data(), 16));
+  const std::string r = crypto::ToHex(crypto::RandomBytes(8));
+  const auto mac = crypto::HmacSm3(nonce_key_, ctx_.options().realm + "|" + t + "|" + r);
+  return t + "." + r + "." + crypto::ToHex(crypto::ByteView(mac.data(), 16));
 }
 
 bool Gat1400Endpoint::NonceFresh(const std::string& nonce, int64_t now_ms, bool* valid) const {
   *valid = false;
   const size_t dot = nonce.find('.');
   if (dot == std::string::npos || dot == 0 || dot > 15) return false;
+  const size_t dot2 = nonce.find('.', dot + 1);
+  if (dot2 != dot + 17) return false;
   const std::string t = nonce.substr(0, dot);
-  if (t.find_first_not_of("0123456789") != std::string::npos) return false;
-  const auto mac = crypto::HmacSm3(nonce_key_, ctx_.options().realm + "|" + t);
+  const std::string r = nonce.substr(dot + 1, 16);
+  if (t.find_first_not_of("0123456789") != std::string::npos ||
+      r.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return false;
+  const auto mac = crypto::HmacSm3(nonce_key_, ctx_.options().realm + "|" + t + "|" + r);
   const std::string want = crypto::ToHex(crypto::ByteView(mac.data(), 16));
-  const std::string got = nonce.substr(dot + 1);
+  const std::string got = nonce.substr(dot2 + 1);
   if (!crypto::ConstantTimeEqual(crypto::AsBytes(want), crypto::AsBytes(got))) return false;
   *valid = true;
   const int64_t issued = std::stoll(t);

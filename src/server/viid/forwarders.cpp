@@ -54,7 +54,7 @@ void Forwarders::RunTail() {
       continue;
     }
     try {
-      storage::ViidEventsReader r(ctx_.deps().events->database_file());
+      storage::ViidEventsReader r(ctx_.deps().events->database());
       if (!init) {
         std::tie(event_seq, alarm_id) = r.Newest();
         init = true;

@@ -42,7 +42,7 @@ json SnapshotReports::Traffic(int64_t from_ms, int64_t to_ms, const std::string&
   }
   std::map<std::tuple<int64_t, std::string, std::string>, std::array<int64_t, 3>> rows;
   if (ctx_.deps().events) {
-    storage::ViidEventsReader r(ctx_.deps().events->database_file());
+    storage::ViidEventsReader r(ctx_.deps().events->database());
     for (const auto& t : r.Traffic(int64_t(off) * 60000, size, from_ms, to)) {
       auto& v = rows[{t.bucket_ms, t.device_id, t.door}];
       v[0] += t.entries;
@@ -99,7 +99,7 @@ json SnapshotReports::Alerts(int64_t from_ms, int64_t to_ms, int64_t top) {
   const int64_t to = to_ms > 0 ? to_ms : (int64_t(1) << 53);
   json items = json::array();
   if (ctx_.deps().events) {
-    storage::ViidEventsReader r(ctx_.deps().events->database_file());
+    storage::ViidEventsReader r(ctx_.deps().events->database());
     for (const auto& a : r.AlarmCounts(from_ms, to, top))
       items.push_back({{"type", a.type},
                        {"device_id", a.device_id},

@@ -56,7 +56,7 @@ void ViidService::Start() {
   // the ones it still holds: the capture id is the item's id).
   if (ctx_.leader().IsLeader(runtime::kJobRequeue))
     for (auto& id : captures_.Queued()) ctx_.queue().Push({std::move(id), {}, NowMs()});
-  for (int i = 0; i < std::max(1, ctx_.options().workers); ++i)
+  for (int i = 0; i < ctx_.options().workers; ++i)
     threads_.emplace_back([this] { workers_.Run(); });
   threads_.emplace_back([this] { forwarders_.RunTail(); });
   threads_.emplace_back([this] { RunPeriodic(); });

@@ -46,6 +46,8 @@ class ViidService {
   Gat1400Endpoint& endpoint() { return endpoint_; }
   CameraRegistry& cameras() { return cameras_; }
   CaptureStore& captures() { return captures_; }
+  // The captures database (backups of a PostgreSQL installation dump it).
+  db::Db& database() { return ctx_.db(); }
   StrangerDirectory& strangers() { return strangers_; }
   AlertEngine& alerts() { return alerts_; }
   Forwarders& forwarders() { return forwarders_; }

@@ -727,24 +727,56 @@ TEST_P(ArchiveReposTest, TheAuditLogIsAChainThatOnlyGrows) {
   EXPECT_EQ(ErrorReason([&] { c.Exec("UPDATE audit_checkpoints SET mac = 'x'"); }), "constraint");
 }
 
-TEST_P(ArchiveReposTest, TheAuditKeyAndItsHeadFileAreSqliteOnly) {
+TEST_P(ArchiveReposTest, OnPostgresEachServerKeepsItsOwnAuditHead) {
   const auto key = crypto::DataKey::Generate();
   if (db_->dialect() == db::Dialect::kSqlite) {
-    AttachAuditKey(*db_, key, {});
+    AttachAuditKey(*db_, key, {});  // audit.head beside archive.db
     DetachAuditKey(*db_);
     SUCCEED();
     return;
   }
+  // Several servers append to one PostgreSQL log: each must name its own head file.
   try {
     AttachAuditKey(*db_, key, {});
-    FAIL() << "attached an audit key to a PostgreSQL archive";
+    FAIL() << "attached an audit key to a PostgreSQL archive without a head file";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("SQLite"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("head file"), std::string::npos) << e.what();
   }
   auto c = db_->Acquire();
-  EXPECT_THROW(VerifyAudit(c, key), Error);
+  EXPECT_THROW(VerifyAudit(c, key), Error) << "a keyed verification needs the head file";
   EXPECT_TRUE(VerifyAudit(c, std::nullopt).ok) << "the chain alone is checked on both";
+
+  const fs::path dir = anju::testing::TempDir("audit-heads");
+  AuditPolicy server_a, server_b;
+  server_a.head_file = dir / "a.head";
+  server_b.head_file = dir / "b.head";
+  AttachAuditKey(*db_, key, server_a);
+  Audit(c, "alice", "enrol", "persons/P1");
+  DetachAuditKey(*db_);
+  // Server B joins (no head yet: no alarm) and appends after A's record.
+  AttachAuditKey(*db_, key, server_b);
+  Audit(c, "bob", "enrol", "persons/P2");
+  DetachAuditKey(*db_);
+  // A starts again: its head is behind the log, which is expected here, not an alarm.
+  AttachAuditKey(*db_, key, server_a);
+  {
+    db::Stmt s(c, "SELECT COUNT(*) FROM audit WHERE action LIKE 'audit_head%'");
+    ASSERT_TRUE(s.Step());
+    EXPECT_EQ(s.Int(0), 0);
+  }
+  const auto a = VerifyAudit(c, key, server_a.head_file);
+  EXPECT_TRUE(a.ok) << a.ToJson();
+  EXPECT_TRUE(a.keyed);
+  EXPECT_TRUE(VerifyAudit(c, key, server_b.head_file).ok);
+  DetachAuditKey(*db_);
+  // B's own last record altered: B's head no longer matches it.
+  c.Exec("ALTER TABLE audit DISABLE TRIGGER USER");
+  c.Exec("UPDATE audit SET detail = '{\"x\":1}' WHERE actor = 'bob'");
+  c.Exec("ALTER TABLE audit ENABLE TRIGGER USER");
+  EXPECT_FALSE(VerifyAudit(c, key, server_b.head_file).ok);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 TEST_P(ArchiveReposTest, ApprovalsDeletionsAndExports) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 #include <variant>
@@ -72,9 +73,10 @@ class ViidPartsTest : public ::testing::Test {
   }
   // The Authorization header answering CHALLENGE (a WWW-Authenticate value).
   static std::string Login(const std::string& challenge, const std::string& password,
-                           const std::string& uri, uint32_t nc) {
+                           const std::string& uri, uint32_t nc,
+                           const std::string& camera = "CAM1") {
     return viid::FormatAuthorization(
-        viid::AnswerChallenge(viid::ParseChallenge(challenge), "CAM1", password, "POST", uri, nc));
+        viid::AnswerChallenge(viid::ParseChallenge(challenge), camera, password, "POST", uri, nc));
   }
 
   fs::path dir_;
@@ -210,6 +212,33 @@ TEST_F(ViidPartsTest, EndpointLogsInWithDigestRefusesReplaysAndKeepsRegistration
                                  "10.0.0.5", true);
   ASSERT_TRUE(std::holds_alternative<ViidAnswer>(revoked));
   EXPECT_EQ(std::get<ViidAnswer>(revoked).outcome, Outcome::kRefused);
+}
+
+TEST_F(ViidPartsTest, TwoCamerasChallengedAtOnceNeverShareANonce) {
+  // Challenges issued within one millisecond (here, or by another server with the same key)
+  // once carried the same nonce, so the second camera's first count was refused as a replay.
+  auto svc = Open();
+  ViidDevice a, b;
+  a.id = "CAM-A";
+  b.id = "CAM-B";
+  svc->cameras().Add(a, "password-a");
+  svc->cameras().Add(b, "password-b");
+  Gat1400Endpoint& ep = svc->endpoint();
+  const std::string uri = viid::kPathRegister;
+  std::set<std::string> nonces;
+  std::vector<std::string> challenges;
+  for (int i = 0; i < 200; ++i) {
+    auto c = ep.Authenticate("POST", uri, "", "", "10.0.0.5", true);
+    ASSERT_TRUE(std::holds_alternative<ViidAnswer>(c));
+    challenges.push_back(std::get<ViidAnswer>(c).challenge);
+    nonces.insert(viid::ParseChallenge(challenges.back()).nonce);
+  }
+  EXPECT_EQ(nonces.size(), challenges.size());
+  // Both cameras answer their own challenge with count 1: both get in.
+  EXPECT_TRUE(std::holds_alternative<std::string>(ep.Authenticate(
+      "POST", uri, Login(challenges[0], "password-a", uri, 1, "CAM-A"), "", "10.0.0.5", true)));
+  EXPECT_TRUE(std::holds_alternative<std::string>(ep.Authenticate(
+      "POST", uri, Login(challenges[1], "password-b", uri, 1, "CAM-B"), "", "10.0.0.6", true)));
 }
 
 TEST_F(ViidPartsTest, StrangersJoinTheirClusterWhichOutlivesARestart) {

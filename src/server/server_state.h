@@ -47,6 +47,10 @@ namespace anju::server {
 struct Server::Impl {
   ServerOptions options;
   ServerKeys keys;
+  // The queue, live stream, notifier, shared state and leases this process runs on
+  // (embedded by default; server/runtime/runtime.h). First, so that it outlives every
+  // service that uses it (DeviceService and IndexSync hold notifier subscriptions).
+  runtime::Runtime runtime;
   std::unique_ptr<db::Db> db;
   std::unique_ptr<FaceGate> gate;
   std::unique_ptr<GalleryLog> sync;
@@ -71,9 +75,6 @@ struct Server::Impl {
   float match_threshold = 0.60f;
   // The thresholds file's levels (nullopt without one): the base of every site's levels.
   std::optional<match::Thresholds> base_thresholds;
-  // The queue, live stream, shared state and leases this process runs on (embedded by
-  // default; server/runtime/runtime.h). Before every service that uses them.
-  runtime::Runtime runtime;
   std::unique_ptr<AccountService> accounts;
   std::unique_ptr<RetentionSettings> retention_settings;
   std::unique_ptr<ExportService> exports;

@@ -27,8 +27,8 @@
 
 #include "core/error.h"
 #include "core/paths.h"
-#include "db/local_postgres.h"
 #include "crypto/bytes.h"
+#include "db/local_postgres.h"
 #include "protocol/device_auth.h"
 #include "protocol/device_client.h"
 #include "server/server.h"

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "crypto/bytes.h"
 #include "crypto/keyfile.h"
@@ -39,12 +40,6 @@ namespace fs = std::filesystem;
 namespace viid = protocol::viid;
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class DistributedTest : public ServerTest {
  protected:

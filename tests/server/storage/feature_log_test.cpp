@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cmath>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +17,7 @@
 #include "server/storage/archive_schema.h"
 #include "server/storage/person_repo.h"
 #include "server/storage/photo_repo.h"
+#include "testing.h"
 
 namespace anju::server::storage {
 namespace {
@@ -29,16 +28,7 @@ using namespace std::chrono_literals;
 constexpr const char* kVersion = "test-model@1";
 
 std::vector<float> Feature(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n;
-  std::vector<float> f(512);
-  double sum = 0;
-  for (auto& x : f) {
-    x = n(rng);
-    sum += double(x) * x;
-  }
-  for (auto& x : f) x = float(x / std::sqrt(sum));
-  return f;
+  return anju::testing::RandomUnitFeature(seed, 512);
 }
 
 class FeatureLogTest : public BackendTest {

@@ -2,7 +2,9 @@
 // PostgreSQL 15 and nats-server -js, two API servers and N recognition workers, each a
 // separate anju-server process on loopback (plain HTTP: this machine only), and M captures
 // uploaded over GA/T 1400 alternately to both API servers. With --kill-worker the first
-// worker is killed (SIGKILL) a third of the way through and started again 2 s later. It
+// worker is killed (SIGKILL) a third of the way through and started again 2 s later;
+// --restart-nats and --restart-postgres stop those servers half and two thirds of the way
+// through for 2 s (uploads the servers could not take are sent again, as a camera would). It
 // waits until no capture is queued, then checks the captures in the database and the live
 // stream: every capture final, and finished (published) once. The last line is one JSON
 // object.
@@ -56,6 +58,7 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 // One anju-server process; stdout and stderr go to LOG. Stopped (SIGTERM) when destroyed.
+// Thread-safe: the fault injector and the supervisor act on the same process.
 class ServerProcess {
  public:
   ServerProcess(std::vector<std::string> argv, fs::path log)
@@ -67,6 +70,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   void Start() {
+    std::lock_guard lock(mu_);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -84,6 +88,7 @@ class ServerProcess {
   }
   // Sends SIG and waits for the process to end.
   void Stop(int sig) {
+    std::lock_guard lock(mu_);
     if (pid_ <= 0) return;
     ::kill(pid_, sig);
     int status = 0;
@@ -91,9 +96,12 @@ class ServerProcess {
     pid_ = 0;
   }
   bool Running() {
+    std::lock_guard lock(mu_);
     if (pid_ <= 0) return false;
     int status = 0;
-    return ::waitpid(pid_, &status, WNOHANG) == 0;
+    if (::waitpid(pid_, &status, WNOHANG) == 0) return true;
+    pid_ = 0;  // exited (and reaped)
+    return false;
   }
   std::string Log() const {
     std::ifstream in(log_);
@@ -104,6 +112,7 @@ class ServerProcess {
  private:
   std::vector<std::string> argv_;
   fs::path log_;
+  std::mutex mu_;
   pid_t pid_ = 0;
 };
 
@@ -189,7 +198,12 @@ std::vector<std::string> LoadPhotos(const fs::path& dir, size_t n) {
   return out;
 }
 
-json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir,
+struct Faults {
+  bool kill_worker = false, restart_nats = false, restart_postgres = false;
+  double rate = 0;  // captures/s over both uploaders; 0 = as fast as they are taken
+};
+
+json Run(int workers, int captures, const Faults& faults_wanted, const fs::path& photos_dir,
          const std::string& model_dir) {
   if (auto why = db::LocalPostgres::Unavailable(); !why.empty())
     throw Error(ErrorCode::kUnavailable, why);
@@ -200,9 +214,13 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
   fs::create_directories(root);
   struct Cleanup {
     fs::path dir;
+    bool keep = false;  // a run that lost or doubled captures keeps its logs
     ~Cleanup() {
       std::error_code ec;
-      fs::remove_all(dir, ec);
+      if (keep)
+        std::fprintf(stderr, "the processes' logs are kept in %s\n", dir.c_str());
+      else
+        fs::remove_all(dir, ec);
     }
   } cleanup{root};
 
@@ -277,7 +295,7 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
       throw Error(ErrorCode::kUnavailable,
                   "camera not created: " + (r ? r->body : httplib::to_string(r.error())));
   }
-  std::atomic<int> uploaded{0}, refused{0};
+  std::atomic<int> uploaded{0}, refused{0}, retried{0};
   std::mutex error_mu;
   std::string first_error;  // the first refusal, for the report
   auto note_error = [&](const std::string& e) {
@@ -285,6 +303,7 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
     if (first_error.empty()) first_error = e.substr(0, 300);
   };
   std::atomic<bool> killed{false};
+  auto t0 = Clock::now();
   auto uploader = [&](int k) {
     CameraClient cam(cam_id, cam_pw, cam_port[k]);
     auto reg = cam.Send(viid::kPathRegister,
@@ -297,6 +316,10 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
       return;
     }
     for (int i = k; i < captures; i += 2) {
+      if (faults_wanted.rate > 0)  // capture i is due at i / rate
+        std::this_thread::sleep_until(
+            t0 + std::chrono::duration_cast<Clock::duration>(
+                     std::chrono::duration<double>(double(i) / faults_wanted.rate)));
       viid::FaceList list;
       viid::FaceObject f;
       f.face_id = "F-CLUSTER-" + std::to_string(i);
@@ -310,33 +333,94 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
       img.data.assign(jpeg.begin(), jpeg.end());
       f.images.push_back(img);
       list.faces.push_back(f);
-      auto r = cam.Send(viid::kPathFaces, viid::ToJson(list).dump());
-      const bool ok = r && r->status == 200 && !viid::ParseResponseStatus(r->body).empty() &&
-                      viid::ParseResponseStatus(r->body)[0].status_code == 0;
+      // As a camera's outbox does: an upload the server could not take (the database or
+      // the bus away, a restart) is sent again, for up to 60 s.
+      const std::string body = viid::ToJson(list).dump();
+      std::string last_error;
+      bool ok = false;
+      for (const auto until = Clock::now() + std::chrono::seconds(60);;) {
+        auto r = cam.Send(viid::kPathFaces, body);
+        ok = r && r->status == 200 && !viid::ParseResponseStatus(r->body).empty() &&
+             viid::ParseResponseStatus(r->body)[0].status_code == 0;
+        if (!ok)
+          last_error =
+              r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error());
+        if (ok || Clock::now() > until) break;
+        ++retried;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
       if (ok) {
         ++uploaded;
       } else {
         ++refused;
-        note_error("upload to API server " + std::to_string(k) + ": " +
-                   (r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error())));
+        note_error("upload to API server " + std::to_string(k) + ": " + last_error);
       }
     }
   };
-  const auto t0 = Clock::now();
-  std::thread killer;
-  if (kill_worker && workers > 0)
-    killer = std::thread([&] {
-      while (uploaded + refused < captures / 3)
+  t0 = Clock::now();
+  // The faults, each once, at a share of the uploads: a worker killed at 1/3, nats-server
+  // stopped at 1/2, PostgreSQL stopped at 2/3; each comes back 2 s later.
+  std::atomic<bool> nats_restarted{false}, postgres_restarted{false};
+  std::thread faults([&] {
+    auto at = [&](int share_of_six) {
+      while (uploaded + refused < captures * share_of_six / 6 && uploaded + refused < captures)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      work[0]->Stop(SIGKILL);
+    };
+    const auto pause = std::chrono::seconds(2);
+    if (faults_wanted.kill_worker && workers > 0) {
+      at(2);
+      work[0]->Stop(SIGKILL);  // the supervisor starts it again
       killed = true;
-      std::this_thread::sleep_for(std::chrono::seconds(2));
-      work[0]->Start();
-    });
+      std::this_thread::sleep_for(pause);
+    }
+    if (faults_wanted.restart_nats) {
+      at(3);
+      nats.Stop();
+      std::this_thread::sleep_for(pause);
+      nats.Start();
+      nats_restarted = true;
+    }
+    if (faults_wanted.restart_postgres) {
+      at(4);
+      pg.Stop();
+      std::this_thread::sleep_for(pause);
+      pg.Start();
+      postgres_restarted = true;
+    }
+  });
+  // A supervisor, as systemd would be: a worker that exited (killed above, or refused to
+  // start while nats-server or PostgreSQL was away) is started again 2 s later.
+  std::atomic<bool> supervising{true};
+  std::atomic<int> worker_starts{0};
+  std::thread supervisor([&] {
+    std::vector<Clock::time_point> down(work.size(), Clock::time_point::max());
+    while (supervising) {
+      for (size_t w = 0; w < work.size(); ++w) {
+        if (work[w]->Running()) {
+          down[w] = Clock::time_point::max();
+        } else if (down[w] == Clock::time_point::max()) {
+          down[w] = Clock::now();
+        } else if (Clock::now() - down[w] >= std::chrono::seconds(2)) {
+          work[w]->Start();
+          ++worker_starts;
+          down[w] = Clock::time_point::max();
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  struct StopSupervisor {
+    std::atomic<bool>& flag;
+    std::thread& thread;
+    ~StopSupervisor() {
+      flag = false;
+      if (thread.joinable()) thread.join();
+    }
+  } stop_supervisor{supervising, supervisor};
   std::thread up0(uploader, 0), up1(uploader, 1);
   up0.join();
   up1.join();
-  if (killer.joinable()) killer.join();
+  faults.join();
   const double upload_s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (refused > 0)
     for (size_t k = 0; k < api.size(); ++k) {
@@ -358,6 +442,8 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const double elapsed_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  supervising = false;
+  if (supervisor.joinable()) supervisor.join();
 
   // Finished once: each finished capture is published once on the live stream.
   server::runtime::NatsOptions no;
@@ -381,6 +467,7 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
   }
   int duplicated = 0;
   for (const auto& [id, n] : published) duplicated += n > 1 ? 1 : 0;
+  cleanup.keep = duplicated > 0 || tally.total - tally.queued < uploaded;
   std::vector<double> lat(tally.latency_ms.begin(), tally.latency_ms.end());
   const int64_t final_count = tally.total - tally.queued;
   return {{"servers", 2},
@@ -395,6 +482,10 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
           {"published", published.size()},
           {"duplicated", duplicated},
           {"killed", killed ? 1 : 0},
+          {"nats_restarted", nats_restarted ? 1 : 0},
+          {"postgres_restarted", postgres_restarted ? 1 : 0},
+          {"retried_uploads", retried.load()},
+          {"worker_restarts", worker_starts.load()},
           {"outcomes", tally.outcomes},
           {"upload_s", upload_s},
           {"elapsed_s", elapsed_s},
@@ -405,7 +496,8 @@ json Run(int workers, int captures, bool kill_worker, const fs::path& photos_dir
 
 void InstallBenchCluster(CLI::App& root) {
   static int workers = 1, captures = 200;
-  static bool kill_worker = false, as_json = false;
+  static Faults faults;
+  static bool as_json = false;
   static std::string photos, models;
   auto* cmd =
       Group(root, "bench", "benchmarks")
@@ -416,20 +508,28 @@ void InstallBenchCluster(CLI::App& root) {
       ->check(CLI::Range(1, 16));
   cmd->add_option("--captures", captures, "captures to upload (default 200)")
       ->check(CLI::Range(1, 1000000));
-  cmd->add_flag("--kill-worker", kill_worker,
+  cmd->add_flag("--kill-worker", faults.kill_worker,
                 "kill the first worker (SIGKILL) a third of the way through, restart it 2 s later");
+  cmd->add_flag("--restart-nats", faults.restart_nats,
+                "stop nats-server half way through, start it again 2 s later");
+  cmd->add_flag("--restart-postgres", faults.restart_postgres,
+                "stop PostgreSQL two thirds of the way through, start it again 2 s later");
+  cmd->add_option("--rate", faults.rate,
+                  "captures per second (default: as fast as the servers take them), so that "
+                  "the faults fall amid the uploads");
   cmd->add_option("--photos", photos,
                   "directory of face JPEGs to upload (default: LFW under the data directory)");
   cmd->add_option("--models", models, "model directory of every process (default: theirs)");
   cmd->add_flag("--json", as_json, "only the JSON line");
   cmd->callback([] {
     const fs::path dir = photos.empty() ? DefaultDataDir() / "lfw" / "lfw" : fs::path(photos);
-    const json r = Run(workers, captures, kill_worker, dir, models);
+    const json r = Run(workers, captures, faults, dir, models);
     if (!as_json) {
       std::printf("%-18s %s\n", "servers / workers",
                   (std::to_string(2) + " / " + std::to_string(workers)).c_str());
       for (const char* k : {"captures", "uploaded", "final", "lost", "duplicated", "killed",
-                            "snapshots_per_s", "p50_ms", "p95_ms", "elapsed_s"})
+                            "nats_restarted", "postgres_restarted", "retried_uploads",
+                            "worker_restarts", "snapshots_per_s", "p50_ms", "p95_ms", "elapsed_s"})
         std::printf("%-18s %s\n", k, r[k].dump().c_str());
     }
     std::cout << r.dump() << "\n";

@@ -166,6 +166,11 @@ Last LastRecord(db::Conn& conn) {
 }
 
 void WriteCheckpoint(db::Conn& conn, KeyState& k, const std::string& reason, bool force) {
+  // The next checkpoint id is the last + 1: on PostgreSQL two servers starting or stopping
+  // at once would both take it, so under the chain's lock like the records (part of the
+  // caller's transaction when there is one).
+  db::Transaction tx(conn);
+  db::LockInTransaction(conn, db::AdvisoryKey("audit-chain"));
   const auto last_cp = AuditRepo::LastCheckpoint(conn);
   const int64_t last_cp_audit = last_cp ? last_cp->audit_id : 0;
   const int64_t last_cp_time = last_cp ? last_cp->time_ms : 0;
@@ -187,6 +192,7 @@ void WriteCheckpoint(db::Conn& conn, KeyState& k, const std::string& reason, boo
   cp.key_id = k.key.id();
   cp.mac = CheckpointMac(k.mac_key, cp.id, last.id, cp.hash, now, reason);
   AuditRepo::InsertCheckpoint(conn, cp);
+  tx.Commit();
 }
 
 int64_t AppendLocked(db::Conn& conn, const AuditEntry& e, const std::shared_ptr<KeyState>& k,

@@ -40,9 +40,19 @@ std::vector<vision::DetectedFace> SuppressContained(std::vector<vision::Detected
   return kept;
 }
 
+// Wall-clock times of frame times, all through one reading of the two clocks: converting
+// each time with clocks read anew let two times of the same frame come out a few
+// nanoseconds apart in either order (appear after shot).
+struct WallTimes {
+  std::chrono::system_clock::time_point wall = std::chrono::system_clock::now();
+  video::Clock::time_point mono = video::Clock::now();
+  std::chrono::system_clock::time_point operator()(video::Clock::time_point t) const {
+    return wall - std::chrono::duration_cast<std::chrono::system_clock::duration>(mono - t);
+  }
+};
+
 std::chrono::system_clock::time_point ToSystem(video::Clock::time_point t) {
-  return std::chrono::system_clock::now() -
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(video::Clock::now() - t);
+  return WallTimes{}(t);
 }
 
 void Validate(const CaptureOptions& o) {
@@ -114,9 +124,10 @@ void Capturer::Emit(int id, TrackState& t, std::vector<Capture>& out) {
     if (cap.crop.area() > 0) cap.face_jpeg = Jpeg(c.image(cap.crop), options_.jpeg_quality);
     if (options_.full_frame) cap.frame_jpeg = Jpeg(c.image, options_.jpeg_quality);
     // The rank-0 capture's clip is encoded when its after-frames are in (Release).
-    cap.shot_time = ToSystem(c.captured);
-    cap.appear_time = ToSystem(t.first_seen);
-    cap.disappear_time = ToSystem(t.last_seen);
+    const WallTimes to_system;
+    cap.shot_time = to_system(c.captured);
+    cap.appear_time = to_system(t.first_seen);
+    cap.disappear_time = to_system(t.last_seen);
     out.push_back(std::move(cap));
   }
   if (options_.clip_fps > 0 && !out.empty()) {

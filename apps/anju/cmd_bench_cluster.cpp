@@ -107,7 +107,6 @@ class ServerProcess {
     std::ifstream in(log_);
     return std::string((std::istreambuf_iterator<char>(in)), {});
   }
-  const fs::path& log() const { return log_; }
 
  private:
   std::vector<std::string> argv_;

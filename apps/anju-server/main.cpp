@@ -1,6 +1,6 @@
 // anju-server [--data-dir DIR] [--listen HOST:PORT] [--camera-listen HOST:PORT] [--config FILE]
 //             [--plain-http] [--bus nats://…] [--blobs DIR] [--database postgresql://…]
-//             [--role all|api|worker] [--recognition-workers N]
+//             [--role all|api|worker] [--recognition-workers N] [--index-precision int8|fp32]
 //   serves the archive, enrolment, device protocol and events API (docs/server-api.md); the
 //   camera listener serves only GA/T 1400 (/VIID/..., docs/viid.md)
 // anju-server reset-password --user NAME [--data-dir DIR]   new one-time password (offline)
@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "crypto/keyfile.h"
+#include "match/index.h"
 #include "server/backup/backup.h"
 #include "server/runtime/embedded.h"
 #include "server/server.h"
@@ -138,6 +139,9 @@ int main(int argc, char** argv) {
   int recognition_workers = -1;
   app.add_option("--recognition-workers", recognition_workers,
                  "识别线程数 / snapshot recognition threads (default 1)");
+  std::string index_precision;
+  app.add_option("--index-precision", index_precision,
+                 "1:N 索引精度 / precision of the in-memory 1:N index: int8 (default) or fp32");
   bool plain_http = false;
   app.add_flag("--plain-http", plain_http,
                "不加密的 HTTP，仅供开发 / plain HTTP instead of HTTPS (development only)");
@@ -189,6 +193,10 @@ int main(int argc, char** argv) {
     }
     if (!role.empty()) options.role = anju::server::ParseServerRole(role);
     if (recognition_workers >= 0) options.recognition_workers = recognition_workers;
+    if (!index_precision.empty()) {
+      anju::match::ParsePrecision(index_precision);
+      options.index_precision = index_precision;
+    }
     if (*reset) {
       // Opens the archive without listening (the running server may stay up: SQLite).
       anju::server::Server server(options);

@@ -14,6 +14,7 @@
 #include "core/uuid.h"
 #include "crypto/bytes.h"
 #include "crypto/sm3.h"
+#include "match/index.h"
 #include "match/thresholds.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/key_info.h"
@@ -243,6 +244,12 @@ void ServerOptions::ApplyConfig(const json& c) {
         role = ParseServerRole(v.get<std::string>());
       else if (key == "recognition_workers")
         recognition_workers = int(Integer(v, key, 0, 64));
+      else if (key == "index_precision") {
+        const std::string precision = v.get<std::string>();
+        match::ParsePrecision(precision);  // refused now, not at the index's load
+        index_precision = precision;
+      } else if (key == "snapshot_mirror")
+        snapshot_mirror = v.get<bool>();
       else if (key == "camera_tls")
         camera_tls = http::ParseTlsMode(v.get<std::string>());
       else if (key == "camera_allow_from") {
@@ -288,6 +295,7 @@ json Server::Impl::IndexStatus() const {
   if (!index) return nullptr;
   return {{"persons", index->persons()},
           {"templates", index->size()},
+          {"precision", match::PrecisionName(index->options().precision)},
           {"log_applied", index_sync ? index_sync->applied() : 0}};
 }
 
@@ -299,6 +307,7 @@ void Server::Impl::LoadIndex() {
   if (gate->model_version().empty()) return;
   match::IndexOptions io;
   io.model_version = gate->model_version();
+  io.precision = match::ParsePrecision(options.index_precision);
   // Person scores are fused as the levels were calibrated for (centroid in the shipped file).
   if (base_thresholds) io.fusion = base_thresholds->fusion;
   index = std::make_unique<match::FeatureIndex>(io);
@@ -701,6 +710,7 @@ void Server::Impl::StartSnapshotService() {
   deps.nats = runtime.nats;
   ViidOptions vo;
   vo.workers = options.role == ServerRole::kApi ? 0 : options.recognition_workers;
+  vo.embed_flip = options.snapshot_mirror;
   viid = std::make_shared<ViidService>(std::move(deps), keys.events_key, vo);
   viid->Start();
 }

@@ -102,6 +102,14 @@ struct ServerOptions {
   ServerRole role = ServerRole::kAll;
   // Recognition threads of kAll and kWorker (each owns a face engine, ~1 CPU core busy).
   int recognition_workers = 1;
+  // Precision of the in-memory 1:N index: "int8" scans a quarter of the memory of "fp32"
+  // (0.54 vs 1.8 ms per search at 20,000 templates) with the same rank-1 on LFW and FNIR
+  // within 0.004 (BENCHMARKS.md, "1:N identification"); "fp32" keeps the exact scores.
+  std::string index_precision = "int8";
+  // Snapshot recognition embeds each face and its mirror image (R3.1.4.1): +0.17 points on
+  // LFW pairs for 40% more embedding time (BENCHMARKS.md, "Snapshot fast path"); a site
+  // short of recognition throughput can turn it off.
+  bool snapshot_mirror = true;
   // Lockout, sessions, passwords, TOTP, risk warnings (server/accounts.h).
   SecurityPolicy security;
   // Per-site calibration after gallery changes (server/matching/site_thresholds.h).
@@ -113,7 +121,7 @@ struct ServerOptions {
   // "event_retention_months", "quarantine_retention_months", "check_liveness",
   // "console_dir", "backup_dir", "import_dir", "tls", "tls_cert_file", "tls_key_file",
   // "camera_listen", "camera_tls", "camera_allow_from", "bus", "bus_prefix", "blobs_dir",
-  // "database", "role", "recognition_workers",
+  // "database", "role", "recognition_workers", "index_precision", "snapshot_mirror",
   // "http_io_threads", "max_connections",
   // "max_connections_per_address", "header_timeout_s", "idle_timeout_s", "body_timeout_s",
   // and "security": {"max_failures",

@@ -110,7 +110,11 @@ class DistributedTest : public ServerTest {
         const json st = s->IndexStatus();
         same = same && st["persons"] == persons && st["templates"] == templates;
       }
-      if (same) return;
+      if (same) {
+        // Every process searches the same int8 index (ServerOptions::index_precision).
+        for (Server* s : all) EXPECT_EQ(s->IndexStatus()["precision"], "int8");
+        return;
+      }
       std::this_thread::sleep_for(100ms);
     }
     for (Server* s : all)

@@ -231,6 +231,17 @@ TEST(ServerConfig, KnownKeysApplyUnknownOrWrongTypesRefused) {
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(anju::testing::CodeOf([&] { o.ApplyConfig(json::array()); }),
             ErrorCode::kInvalidArgument);
+  // The index is int8 and snapshots embed the mirror too, unless configured otherwise.
+  EXPECT_EQ(ServerOptions{}.index_precision, "int8");
+  EXPECT_TRUE(ServerOptions{}.snapshot_mirror);
+  o.ApplyConfig({{"index_precision", "fp32"}, {"snapshot_mirror", false}});
+  EXPECT_EQ(o.index_precision, "fp32");
+  EXPECT_FALSE(o.snapshot_mirror);
+  EXPECT_EQ(anju::testing::CodeOf([&] {
+              o.ApplyConfig({{"index_precision", "int4"}});
+            }),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(o.index_precision, "fp32");
 }
 
 // Numbers are integers within a range, else refused naming the key: 1e99 as the port was

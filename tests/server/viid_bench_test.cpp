@@ -4,7 +4,13 @@
 //
 //   ANJU_VIID_BENCH=1 build/bin/viid_test --gtest_filter='ViidBench.*'
 //   (ANJU_VIID_BENCH_GALLERY, _PROBES, _SECONDS, _WORKERS override the sizes; _TIGHT_CROP=0
-//   and _FLIP=0|1 set ViidOptions::tight_crop and embed_flip, for A/B runs)
+//   and _FLIP=0|1 set ViidOptions::tight_crop and embed_flip, _INT8=1 searches an int8 index,
+//   for A/B runs)
+//
+// Two throughputs: "upload and recognise" (the endpoint called in a loop on the main thread
+// while the workers run, as one server does both), and "worker node" (captures stored first,
+// then drained by the workers alone: what a recognition worker of the distributed mode
+// gives, from the first capture finished to the last, so opening the engines is left out).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -93,6 +99,7 @@ TEST(ViidBench, ThroughputAndLatency) {
   std::sort(people.begin(), people.end());
   match::IndexOptions io;
   io.model_version = version;
+  if (Env("ANJU_VIID_BENCH_INT8", 0) != 0) io.precision = match::Precision::kInt8;
   match::FeatureIndex index(io);
   std::vector<std::vector<uint8_t>> probe_jpegs;
   std::vector<std::string> expected;  // the enrolled person a probe shows, "" = not enrolled
@@ -114,18 +121,18 @@ TEST(ViidBench, ThroughputAndLatency) {
   const double enrol_s = std::chrono::duration<double>(Clock::now() - t_enrol).count();
   for (int i = int(index.size()); i < gallery; ++i)
     index.Add("R" + std::to_string(i), anju::testing::RandomUnitFeature(uint32_t(i)), version);
-  std::printf("gallery %zu templates (%d real LFW people, enrolled in %.1f s), %zu probes\n",
-              index.size(), enrolled, enrol_s, probe_jpegs.size());
+  std::printf("gallery %zu templates, %s (%d real LFW people, enrolled in %.1f s), %zu probes\n",
+              index.size(), match::PrecisionName(io.precision), enrolled, enrol_s,
+              probe_jpegs.size());
   engine.reset();
 
   const fs::path dir = anju::testing::TempDir("viid-bench");
   const auto key = crypto::DataKey::Generate();
   EventStore events(dir, key);
   std::atomic<bool> stopping{false};
-  auto make = [&](int w) {
+  auto open = [&](int w, const fs::path& data_dir) {
     ViidDeps deps;
-    deps.data_dir = dir / ("w" + std::to_string(w) + "-" +
-                           std::to_string(Clock::now().time_since_epoch().count()));
+    deps.data_dir = data_dir;
     fs::create_directories(deps.data_dir);
     deps.events = &events;
     deps.index = [&] { return &index; };
@@ -139,6 +146,11 @@ TEST(ViidBench, ThroughputAndLatency) {
     o.embed_flip = Env("ANJU_VIID_BENCH_FLIP", o.embed_flip ? 1 : 0) != 0;
     auto s = std::make_unique<ViidService>(deps, key, o);
     s->Start();
+    return s;
+  };
+  auto make = [&](int w) {
+    auto s = open(w, dir / ("w" + std::to_string(w) + "-" +
+                            std::to_string(Clock::now().time_since_epoch().count())));
     // Warm-up: one snapshot opens each worker's engine.
     for (int i = 0; i < w; ++i)
       s->endpoint().Faces("CAM", Body("CAM", "warm" + std::to_string(i), probe_jpegs[0]));
@@ -175,6 +187,43 @@ TEST(ViidBench, ThroughputAndLatency) {
                 probe_jpegs.size(), sec, double(probe_jpegs.size()) / sec, right, wrong, missed,
                 strangers,
                 (long long)(st.rejected + st.no_face - before.rejected - before.no_face));
+  }
+
+  // Worker node: the captures are stored by a service without workers, then a service with W
+  // workers on the same directory takes them up at its start (as after a restart) and drains
+  // them; the rate runs from the first finished capture to the last.
+  const int drain = Env("ANJU_VIID_BENCH_DRAIN", int(probe_jpegs.size()) * 2);
+  std::printf(
+      "\nworker node: %d stored captures drained by the workers alone\n"
+      "| workers | captures | seconds | snapshots/s |\n|---|---|---|---|\n",
+      drain);
+  for (int w = 1; w <= workers; ++w) {
+    const fs::path data_dir = dir / ("drain" + std::to_string(w));
+    {
+      auto uploader = open(0, data_dir);
+      for (int i = 0; i < drain; ++i)
+        uploader->endpoint().Faces("CAM", Body("CAM", "D" + std::to_string(i),
+                                               probe_jpegs[size_t(i) % probe_jpegs.size()]));
+    }
+    auto s = open(w, data_dir);
+    ASSERT_TRUE(s->workers().WaitIdle(std::chrono::minutes(10)));
+    int64_t first = INT64_MAX, last = 0;
+    int finished = 0;
+    CaptureQuery q;
+    q.limit = 1000;
+    for (int64_t off = 0;; off += 1000) {
+      q.offset = off;
+      const CapturePage page = s->captures().List(q);
+      for (const auto& c : page.items)
+        if (c.face_id.starts_with("D") && c.recognised_ms > 0) {
+          first = std::min(first, c.recognised_ms), last = std::max(last, c.recognised_ms);
+          ++finished;
+        }
+      if (page.items.size() < 1000) break;
+    }
+    ASSERT_EQ(finished, drain);
+    const double sec = double(last - first) / 1000.0;
+    std::printf("| %d | %d | %.1f | **%.1f** |\n", w, drain, sec, double(drain - 1) / sec);
   }
 
   // Steady 10 snapshots/s: latency from the upload call to the recognised row.

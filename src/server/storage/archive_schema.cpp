@@ -465,10 +465,4 @@ std::unique_ptr<db::Db> OpenArchivePostgres(const std::string& url, db::Postgres
   return db::OpenPostgres(url, ArchiveSchema(), options);
 }
 
-std::unique_ptr<db::Db> OpenArchive(const std::string& location) {
-  if (location.starts_with("postgresql://") || location.starts_with("postgres://"))
-    return OpenArchivePostgres(location);
-  return OpenArchiveDb(location);
-}
-
 }  // namespace anju::server

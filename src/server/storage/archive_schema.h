@@ -21,11 +21,9 @@ const db::Migrations& ArchiveSchema();
 // Opens (creating and migrating) the archive database FILE: SQLite, WAL, synchronous=FULL.
 std::unique_ptr<db::Db> OpenArchiveDb(const std::filesystem::path& file);
 // Opens (migrating) the archive in the PostgreSQL database at URL (distributed mode,
-// docs/distributed.md). What stays SQLite-only (the audit key and its head file) refuses
-// there with Error(kInvalidArgument): docs/storage.md.
+// docs/distributed.md; the server chooses between the two in storage/databases.h). The
+// audit key then needs each server's own head file: docs/storage.md.
 std::unique_ptr<db::Db> OpenArchivePostgres(const std::string& url,
                                             db::PostgresOptions options = {});
-// Either of the two: a postgresql:// (or postgres://) URL, else a file.
-std::unique_ptr<db::Db> OpenArchive(const std::string& location);
 
 }  // namespace anju::server

@@ -19,7 +19,8 @@
 
 namespace anju::server::storage {
 
-// The events tables, one list per dialect (step N makes the same change in both).
+// The events tables, one list per dialect (step N makes the same change in both, except
+// step 2, PostgreSQL only: events and snapshots partitioned by month, storage/partitions.h).
 const db::Migrations& EventsSchema();
 
 // Opens (creating and migrating) FILE for the event store: WAL, synchronous=FULL,

@@ -53,7 +53,10 @@ CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)
       // Stranger ids from one counter, so that workers in several processes never draw
       // the same one (SQLite has no sequences: a one-row table).
       R"(CREATE TABLE stranger_ids(next INTEGER NOT NULL);
-INSERT INTO stranger_ids SELECT COALESCE(MAX(id), 0) + 1 FROM strangers;)"};
+INSERT INTO stranger_ids SELECT COALESCE(MAX(id), 0) + 1 FROM strangers;)",
+      // Nothing: PostgreSQL's step 5 partitions the captures by month; SQLite keeps one
+      // table each and retention deletes rows (docs/storage.md).
+      ""};
   return m;
 }
 

@@ -180,6 +180,9 @@ const db::Migrations& EventsSchema() {
               " uri TEXT NOT NULL,"
               " created_ms INTEGER NOT NULL);"
               "CREATE INDEX video_refs_start ON video_refs(start_ms);",
+          // 2: nothing (PostgreSQL partitions events by month; SQLite keeps one table and
+          // retention deletes rows, docs/storage.md).
+          "",
       },
       /*postgres=*/{
           // 1: the same tables; keys from identities, times and sizes as BIGINT.

@@ -91,6 +91,8 @@ std::string PostgresPartitionEvents() {
          "CREATE INDEX events_device ON events(device_id, time_ms);"
          "CREATE INDEX events_person ON events(person, time_ms);"
          "CREATE INDEX events_kind ON events(kind, decision, time_ms);"
+         // seq was the key: the events tail (storage/viid_events_reader.h) reads by it.
+         "CREATE INDEX events_by_seq ON events(seq);"
          "CREATE INDEX snapshots_time ON snapshots(time_ms);";
 }
 

@@ -623,6 +623,44 @@ std::vector<std::string> EventStore::DeleteEventsBefore(int64_t before_ms, size_
   return ids;
 }
 
+void EventStore::PreparePartitions(int64_t now_ms) {
+  db::Conn c = db_->Acquire();
+  EventRepo::EnsurePartitions(c, now_ms);
+}
+
+std::optional<std::vector<DeletedSnapshot>> EventStore::DropSnapshotMonth(int64_t before_ms) {
+  std::vector<DeletedSnapshot> out;
+  {
+    std::lock_guard lock(write_mutex_);
+    db::Conn c = db_->Acquire();
+    const auto months = EventRepo::SnapshotMonthsBefore(c, before_ms);
+    if (months.empty()) return std::nullopt;
+    db::Transaction txn(c);
+    const auto rows = EventRepo::DropSnapshotMonth(c, months.front(), WallClockMs());
+    txn.Commit();
+    for (auto& r : rows) out.push_back({r.event_id, r.file, r.bytes, r.time_ms});
+  }
+  // After the commit, as ExpireSnapshots: a crash here leaves orphans the sweep takes.
+  for (auto& d : out) blobs_->Remove(d.key);
+  return out;
+}
+
+std::optional<std::vector<std::string>> EventStore::DropEventMonth(int64_t before_ms) {
+  std::lock_guard lock(write_mutex_);
+  db::Conn c = db_->Acquire();
+  for (const auto& month : EventRepo::EventMonthsBefore(c, before_ms)) {
+    db::Transaction txn(c);
+    // Before the events go (it finds the alarms through them); rolled back with the rest
+    // when the month still has snapshots.
+    AlarmRepo::DeleteClosedOfEventsIn(c, month.from_ms, month.to_ms);
+    auto ids = EventRepo::DropEventMonth(c, month);
+    if (!ids) continue;
+    txn.Commit();
+    return ids;
+  }
+  return std::nullopt;
+}
+
 std::vector<int64_t> EventStore::DeleteVideoRefsBefore(int64_t before_ms, size_t max) {
   std::lock_guard lock(write_mutex_);
   db::Conn c = db_->Acquire();

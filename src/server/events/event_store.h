@@ -256,6 +256,17 @@ class EventStore {
   // those first); closed alarms of those events go too, open alarms stay (an alarm keeps
   // its own copy of what it needs). Returns the deleted ids.
   std::vector<std::string> DeleteEventsBefore(int64_t before_ms, size_t max);
+  // PostgreSQL's monthly partitions (R3.3.2.5, storage/partitions.h; nothing on SQLite):
+  // makes the months from NOW_MS's to two later ready,
+  void PreparePartitions(int64_t now_ms);
+  // drops the oldest month of snapshots that ended at or before BEFORE_MS, as
+  // ExpireSnapshots would have deleted its rows (events marked, blobs removed after the
+  // commit); nullopt when there is none left,
+  std::optional<std::vector<DeletedSnapshot>> DropSnapshotMonth(int64_t before_ms);
+  // drops the oldest month of events that ended at or before BEFORE_MS and has no snapshot
+  // row left, with the closed alarms of its events; nullopt when there is none. What is
+  // left before BEFORE_MS (the month holding it, the default partition) goes row by row.
+  std::optional<std::vector<std::string>> DropEventMonth(int64_t before_ms);
   std::vector<int64_t> DeleteVideoRefsBefore(int64_t before_ms, size_t max);
   std::vector<int64_t> DeleteQuarantineBefore(int64_t before_ms, size_t max);
   // Orphan sweep: calls FN for every snapshot blob key under PREFIX ("snapshots/2025/03/"),

@@ -41,6 +41,7 @@ json ToJson(const RetentionReport& r) {
           {"events_deleted", r.events_deleted},
           {"video_refs_deleted", r.video_refs_deleted},
           {"quarantine_deleted", r.quarantine_deleted},
+          {"partitions_dropped", r.partitions_dropped},
           {"db_bytes_before", r.db_bytes_before},
           {"db_bytes_after", r.db_bytes_after},
           {"bytes_freed", r.bytes_freed()}};
@@ -132,31 +133,45 @@ RetentionReport RunRetention(EventStore& store, const RetentionPolicy& policy,
 
   // An event going away takes its snapshot with it, whatever the snapshot period says.
   const int64_t snapshot_cutoff = std::max(r.snapshot_cutoff_ms, r.event_cutoff_ms);
-  if (snapshot_cutoff > 0) {
-    for (;;) {
-      const auto gone = store.ExpireSnapshots(snapshot_cutoff, policy.batch);
-      if (gone.empty()) break;
+  // PostgreSQL: the coming months' partitions, then whole months dropped before any row is
+  // deleted (R3.3.2.5; storage/partitions.h). Nothing on SQLite.
+  store.PreparePartitions(r.now_ms);
+  // The audit sees a dropped month as it sees deleted rows: in batches, with what went.
+  auto audit_snapshots = [&](const std::vector<DeletedSnapshot>& gone) {
+    for (size_t at = 0; at < gone.size(); at += policy.batch) {
       json items = json::array();
       int64_t bytes = 0;
-      for (auto& g : gone) {
+      const size_t end = std::min(gone.size(), at + policy.batch);
+      for (size_t i = at; i < end; ++i) {
+        const auto& g = gone[i];
         bytes += g.bytes;
         items.push_back({{"event_id", g.event_id},
                          {"file", g.key},
                          {"bytes", g.bytes},
                          {"time_ms", g.time_ms}});
       }
-      r.snapshots_deleted += int64_t(gone.size());
+      r.snapshots_deleted += int64_t(end - at);
       r.snapshot_bytes_freed += bytes;
       if (audit)
         audit("retention.snapshots_deleted", {{"cutoff_ms", snapshot_cutoff},
-                                              {"count", gone.size()},
+                                              {"count", end - at},
                                               {"bytes", bytes},
                                               {"snapshots", items}});
+    }
+  };
+  if (snapshot_cutoff > 0) {
+    while (auto gone = store.DropSnapshotMonth(snapshot_cutoff)) {
+      ++r.partitions_dropped;
+      audit_snapshots(*gone);
+    }
+    for (;;) {
+      const auto gone = store.ExpireSnapshots(snapshot_cutoff, policy.batch);
+      if (gone.empty()) break;
+      audit_snapshots(gone);
       if (gone.size() < policy.batch) break;
     }
     SweepOrphans(store, snapshot_cutoff, policy.batch, audit, r);
   }
-
   auto run_rows = [&](int64_t cutoff_ms, const char* action, const char* key, auto&& step,
                       int64_t& counter) {
     if (cutoff_ms <= 0) return;
@@ -168,6 +183,20 @@ RetentionReport RunRetention(EventStore& store, const RetentionPolicy& policy,
       if (ids.size() < policy.batch) break;
     }
   };
+  if (r.event_cutoff_ms > 0) {
+    while (auto ids = store.DropEventMonth(r.event_cutoff_ms)) {
+      ++r.partitions_dropped;
+      for (size_t at = 0; at < ids->size(); at += policy.batch) {
+        const std::vector<std::string> part(
+            ids->begin() + ptrdiff_t(at),
+            ids->begin() + ptrdiff_t(std::min(ids->size(), at + policy.batch)));
+        r.events_deleted += int64_t(part.size());
+        if (audit)
+          audit("retention.events_deleted",
+                {{"cutoff_ms", r.event_cutoff_ms}, {"count", part.size()}, {"event_ids", part}});
+      }
+    }
+  }
   run_rows(
       r.event_cutoff_ms, "retention.events_deleted", "event_ids",
       [&](int64_t c, size_t n) { return store.DeleteEventsBefore(c, n); }, r.events_deleted);

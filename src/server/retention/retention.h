@@ -17,9 +17,12 @@
 //   quarantine        12 months                 rejected uploads kept for diagnosis
 //
 // Snapshots older than the event period go with their events even if the snapshot period
-// is longer. Each step deletes in batches of short transactions, so ingestion goes on;
-// running it twice deletes nothing the second time. Every deletion is reported to the
-// audit callback with what was deleted (ids and sizes), batch by batch, then a summary.
+// is longer. On PostgreSQL, where snapshots and events are partitioned by month
+// (R3.3.2.5, storage/partitions.h), the months that ended before a cutoff are dropped
+// whole first (audited and counted as their rows), then the rest goes row by row. Each step deletes
+// in batches of short transactions, so ingestion goes on; running it twice deletes nothing the
+// second time. Every deletion is reported to the audit callback with what was deleted (ids and
+// sizes), batch by batch, then a summary.
 #pragma once
 
 #include <chrono>
@@ -52,6 +55,9 @@ struct RetentionReport {
   int64_t events_deleted = 0;
   int64_t video_refs_deleted = 0;
   int64_t quarantine_deleted = 0;
+  // PostgreSQL: months of snapshots and events dropped whole (their rows are counted
+  // above as deleted; storage/partitions.h).
+  int64_t partitions_dropped = 0;
   int64_t db_bytes_before = 0, db_bytes_after = 0;  // events.db + WAL
   int64_t bytes_freed() const;
 };

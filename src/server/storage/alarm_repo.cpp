@@ -136,4 +136,15 @@ void AlarmRepo::DeleteClosedOf(db::Conn& c, const std::vector<std::string>& even
   }
 }
 
+void AlarmRepo::DeleteClosedOfEventsIn(db::Conn& c, int64_t from_ms, int64_t to_ms) {
+  const char* closed =
+      "SELECT id FROM alarms WHERE state = 'closed' AND event_id IN (SELECT id FROM events "
+      "WHERE time_ms >= ?1 AND time_ms < ?2)";
+  db::Stmt del_actions(c,
+                       std::string("DELETE FROM alarm_actions WHERE alarm_id IN (") + closed + ")");
+  del_actions.Bind(1, from_ms).Bind(2, to_ms).Run();
+  db::Stmt del_alarms(c, std::string("DELETE FROM alarms WHERE id IN (") + closed + ")");
+  del_alarms.Bind(1, from_ms).Bind(2, to_ms).Run();
+}
+
 }  // namespace anju::server::storage

@@ -58,6 +58,9 @@ class AlarmRepo {
                        const std::string& actor, const std::string& note, int64_t now_ms);
   // Closed alarms of these events and their logs (open alarms stay).
   static void DeleteClosedOf(db::Conn& c, const std::vector<std::string>& event_ids);
+  // The same for every event with a time in [FROM_MS, TO_MS), in one statement each (a
+  // month of events dropped at once, storage/partitions.h).
+  static void DeleteClosedOfEventsIn(db::Conn& c, int64_t from_ms, int64_t to_ms);
 };
 
 }  // namespace anju::server::storage

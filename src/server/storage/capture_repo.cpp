@@ -3,6 +3,8 @@
 #include <functional>
 #include <span>
 
+#include "server/storage/partitions.h"
+
 namespace anju::server::storage {
 
 using db::Stmt;
@@ -15,6 +17,10 @@ constexpr const char* kCaptureCols =
     "c.recognised_ms, d.place, d.building_id, d.unit_id, "
     "(SELECT MIN(n) FROM capture_images x WHERE x.capture_id = c.id AND x.type = '11')";
 constexpr const char* kFrom = " FROM captures c LEFT JOIN viid_devices d ON d.id = c.device_id";
+
+bool IsPostgres(db::Conn& c) {
+  return c.dialect() == db::Dialect::kPostgres;
+}
 
 std::optional<double> OptDouble(const Stmt& s, int col) {
   if (s.IsNull(col)) return std::nullopt;
@@ -104,12 +110,29 @@ std::optional<std::string> FileOf(db::Conn& c, const char* sql, const std::strin
 // ---- intake ----
 
 bool CaptureRepo::HasFace(db::Conn& c, const std::string& device, const std::string& face_id) {
-  Stmt s(c, "SELECT id FROM captures WHERE device_id = ? AND face_id = ?");
+  Stmt s(c, IsPostgres(c) ? "SELECT 1 FROM capture_faces WHERE device_id = ? AND face_id = ?"
+                          : "SELECT id FROM captures WHERE device_id = ? AND face_id = ?");
   s.Bind(1, device).Bind(2, face_id);
   return s.Step();
 }
 
 bool CaptureRepo::Insert(db::Conn& c, const NewCapture& n) {
+  if (IsPostgres(c)) {
+    // The (camera, face) claim first: a second copy, here or on another server, waits on
+    // the key until the first commits, then does nothing (captures_schema.cpp, step 5).
+    Stmt claim(c,
+               "INSERT INTO capture_faces(device_id, face_id, capture_id, time_ms) "
+               "VALUES(?,?,?,?) ON CONFLICT(device_id, face_id) DO NOTHING");
+    claim.Bind(1, n.device_id).Bind(2, n.face_id).Bind(3, n.id).Bind(4, n.time_ms).Run();
+    if (c.Changes() == 0) return false;
+    Stmt s(c,
+           "INSERT INTO captures(id, device_id, face_id, time_ms, received_ms, box, images, "
+           "state) VALUES(?,?,?,?,?,?,?,'queued')");
+    s.Bind(1, n.id).Bind(2, n.device_id).Bind(3, n.face_id).Bind(4, n.time_ms);
+    s.Bind(5, n.received_ms).Bind(6, n.box).Bind(7, n.images);
+    s.Run();
+    return true;
+  }
   Stmt s(c,
          "INSERT INTO captures(id, device_id, face_id, time_ms, received_ms, box, images, "
          "state) VALUES(?,?,?,?,?,?,?,'queued') ON CONFLICT(device_id, face_id) DO NOTHING");
@@ -120,9 +143,14 @@ bool CaptureRepo::Insert(db::Conn& c, const NewCapture& n) {
 }
 
 void CaptureRepo::InsertImage(db::Conn& c, const std::string& capture_id, const CaptureFileRow& r) {
-  Stmt s(c,
-         "INSERT INTO capture_images(capture_id, n, type, file, bytes, width, height) "
-         "VALUES(?,?,?,?,?,?,?)");
+  // PostgreSQL: the row goes to its capture's month (partitions.h); 0 (the default
+  // partition) for an image without its capture.
+  Stmt s(c, IsPostgres(c)
+                ? "INSERT INTO capture_images(capture_id, n, type, file, bytes, width, "
+                  "height, time_ms) VALUES(?1,?2,?3,?4,?5,?6,?7, COALESCE((SELECT time_ms FROM "
+                  "captures WHERE id = ?1), 0))"
+                : "INSERT INTO capture_images(capture_id, n, type, file, bytes, width, "
+                  "height) VALUES(?1,?2,?3,?4,?5,?6,?7)");
   s.Bind(1, capture_id).Bind(2, r.n).Bind(3, r.type).Bind(4, r.file).Bind(5, r.bytes);
   s.Bind(6, r.width).Bind(7, r.height);
   s.Run();
@@ -130,9 +158,11 @@ void CaptureRepo::InsertImage(db::Conn& c, const std::string& capture_id, const 
 
 void CaptureRepo::InsertClipFrame(db::Conn& c, const std::string& capture_id,
                                   const CaptureFileRow& r) {
-  Stmt s(c,
-         "INSERT INTO capture_clips(capture_id, n, offset_ms, file, bytes, width, height) "
-         "VALUES(?,?,?,?,?,?,?)");
+  Stmt s(c, IsPostgres(c) ? "INSERT INTO capture_clips(capture_id, n, offset_ms, file, bytes, "
+                            "width, height, time_ms) VALUES(?1,?2,?3,?4,?5,?6,?7, COALESCE((SELECT "
+                            "time_ms FROM captures WHERE id = ?1), 0))"
+                          : "INSERT INTO capture_clips(capture_id, n, offset_ms, file, bytes, "
+                            "width, height) VALUES(?1,?2,?3,?4,?5,?6,?7)");
   s.Bind(1, capture_id).Bind(2, r.n).Bind(3, r.offset_ms).Bind(4, r.file).Bind(5, r.bytes);
   s.Bind(6, r.width).Bind(7, r.height);
   s.Run();
@@ -344,10 +374,48 @@ std::vector<std::string> CaptureRepo::Delete(db::Conn& c, const std::string& id)
   Stmt dc(c, "DELETE FROM capture_clips WHERE capture_id = ?");
   dc.Bind(1, id);
   dc.Run();
+  if (IsPostgres(c)) {
+    Stmt df(c,
+            "DELETE FROM capture_faces WHERE (device_id, face_id) IN (SELECT device_id, face_id "
+            "FROM captures WHERE id = ?)");
+    df.Bind(1, id).Run();
+  }
   Stmt d2(c, "DELETE FROM captures WHERE id = ?");
   d2.Bind(1, id);
   d2.Run();
   return files;
+}
+
+const std::vector<std::string>& CaptureRepo::PartitionedTables() {
+  static const std::vector<std::string> t = {"captures", "capture_images", "capture_clips"};
+  return t;
+}
+
+void CaptureRepo::EnsurePartitions(db::Conn& c, int64_t now_ms) {
+  EnsureMonthPartitions(c, PartitionedTables(), now_ms);
+}
+
+std::optional<CaptureRepo::DroppedMonth> CaptureRepo::DropMonthBefore(db::Conn& c,
+                                                                      int64_t before_ms) {
+  if (!IsPostgres(c)) return std::nullopt;
+  const auto months = MonthsWhollyBefore(c, "captures", before_ms);
+  if (months.empty()) return std::nullopt;
+  DroppedMonth d;
+  d.month = months.front();
+  // What the rows name, listed before their month goes: the caller removes the blobs and
+  // forgets the captures' stranger sightings as the row-by-row path does.
+  Stmt ids(c, "SELECT id FROM captures WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms");
+  ids.Bind(1, d.month.from_ms).Bind(2, d.month.to_ms);
+  while (ids.Step()) d.ids.push_back(ids.Text(0));
+  Stmt files(c,
+             "SELECT file FROM capture_images WHERE time_ms >= ?1 AND time_ms < ?2 UNION ALL "
+             "SELECT file FROM capture_clips WHERE time_ms >= ?1 AND time_ms < ?2");
+  files.Bind(1, d.month.from_ms).Bind(2, d.month.to_ms);
+  while (files.Step()) d.files.push_back(files.Text(0));
+  for (const auto& table : PartitionedTables()) DropMonth(c, table, d.month);
+  Stmt faces(c, "DELETE FROM capture_faces WHERE time_ms >= ? AND time_ms < ?");
+  faces.Bind(1, d.month.from_ms).Bind(2, d.month.to_ms).Run();
+  return d;
 }
 
 }  // namespace anju::server::storage

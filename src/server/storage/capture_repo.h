@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "db/db.h"
+#include "server/storage/partitions.h"
 
 namespace anju::server::storage {
 
@@ -139,6 +140,21 @@ class CaptureRepo {
   static std::vector<std::string> OlderThan(db::Conn& c, int64_t before_ms, int64_t max);
   // Deletes the capture, its images and clip frames; returns their files.
   static std::vector<std::string> Delete(db::Conn& c, const std::string& id);
+
+  // ---- monthly partitions (PostgreSQL, R3.3.2.5; storage/partitions.h) ----
+  // The tables partitioned by capture month.
+  static const std::vector<std::string>& PartitionedTables();
+  // Partitions from NOW_MS's month to storage::kMonthsAhead later (own transactions).
+  static void EnsurePartitions(db::Conn& c, int64_t now_ms);
+  struct DroppedMonth {
+    Month month;
+    std::vector<std::string> ids;    // the captures that went
+    std::vector<std::string> files;  // their images' and clip frames' blob keys
+  };
+  // In the caller's transaction: drops the oldest month of captures (with its images,
+  // clip frames and camera face claims) that ended at or before BEFORE_MS; nullopt when
+  // there is none (always on SQLite). Rows older than every month are left to Delete.
+  static std::optional<DroppedMonth> DropMonthBefore(db::Conn& c, int64_t before_ms);
 };
 
 }  // namespace anju::server::storage

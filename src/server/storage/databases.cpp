@@ -1,10 +1,14 @@
 #include "server/storage/databases.h"
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "db/postgres.h"
 #include "server/storage/archive_schema.h"
+#include "server/storage/capture_repo.h"
 #include "server/storage/captures_schema.h"
 #include "server/storage/event_db.h"
+#include "server/storage/event_repo.h"
+#include "server/storage/partitions.h"
 
 namespace anju::server::storage {
 
@@ -20,6 +24,13 @@ db::PostgresOptions InSchema(const char* name) {
   o.schema = name;
   o.pool_size = kPoolSize;
   return o;
+}
+
+// The month partitions from now on (R3.3.2.5, storage/partitions.h): a server started
+// after a long pause finds this month's ready even before its first retention run.
+void PrepareMonths(db::Db& db, const std::vector<std::string>& tables) {
+  auto c = db.Acquire();
+  EnsureMonthPartitions(c, tables, NowMs());
 }
 
 }  // namespace
@@ -47,14 +58,18 @@ std::unique_ptr<db::Db> OpenEventsAt(const std::string& database,
                                      const std::filesystem::path& data_dir) {
   CheckDatabaseLocation(database);
   if (database.empty()) return OpenEventsDb(data_dir / "events.db");
-  return db::OpenPostgres(database, EventsSchema(), InSchema("events"));
+  auto db = db::OpenPostgres(database, EventsSchema(), InSchema("events"));
+  PrepareMonths(*db, EventRepo::PartitionedTables());
+  return db;
 }
 
 std::unique_ptr<db::Db> OpenCapturesAt(const std::string& database,
                                        const std::filesystem::path& data_dir) {
   CheckDatabaseLocation(database);
   if (database.empty()) return OpenCapturesDb(data_dir / "captures.db");
-  return db::OpenPostgres(database, CapturesMigrations(), InSchema("captures"));
+  auto db = db::OpenPostgres(database, CapturesMigrations(), InSchema("captures"));
+  PrepareMonths(*db, CaptureRepo::PartitionedTables());
+  return db;
 }
 
 }  // namespace anju::server::storage

@@ -1,6 +1,7 @@
 #include "server/storage/event_db.h"
 
 #include "core/error.h"
+#include "server/storage/partitions.h"
 
 namespace anju::server::storage {
 
@@ -29,6 +30,70 @@ void RefuseAnotherKind(const fs::path& file) {
   db::Stmt id(c, "PRAGMA application_id");
   if (tables.Step() && tables.Int(0) > 0 && id.Step() && id.Int(0) != kApplicationId)
     throw Error(ErrorCode::kCorrupt, file.string() + " 不是事件库 / is not an anju event database");
+}
+
+// Migration 2 on PostgreSQL: every row carried over inside the migration's transaction.
+std::string PostgresPartitionEvents() {
+  const std::string now = "(extract(epoch FROM now()) * 1000)::bigint";
+  const std::string back = "(extract(epoch FROM now() - interval '" + std::to_string(kMonthsBack) +
+                           " months') * 1000)::bigint";
+  const std::string ahead = "(extract(epoch FROM now() + interval '" +
+                            std::to_string(kMonthsAhead) + " months') * 1000)::bigint";
+  return EnsureMonthPartitionsFunctionSql() +
+         "ALTER TABLE events RENAME TO events_unpartitioned;"
+         "ALTER TABLE snapshots RENAME TO snapshots_unpartitioned;"
+         "DROP INDEX events_time, events_door, events_device, events_person, events_kind,"
+         " snapshots_time;"
+         "CREATE SEQUENCE events_seq;"
+         "CREATE TABLE events("
+         " seq BIGINT NOT NULL DEFAULT nextval('events_seq'),"
+         " id TEXT NOT NULL,"
+         " device_id TEXT NOT NULL,"
+         " kind TEXT NOT NULL,"
+         " created_ms BIGINT NOT NULL,"
+         " time_ms BIGINT NOT NULL,"
+         " received_ms BIGINT NOT NULL,"
+         " door TEXT NOT NULL,"
+         " person TEXT NOT NULL,"
+         " decision TEXT NOT NULL,"
+         " alarm_type TEXT NOT NULL,"
+         " payload TEXT NOT NULL,"
+         " snapshot_bytes BIGINT NOT NULL DEFAULT 0,"
+         " snapshot_expired_ms BIGINT NOT NULL DEFAULT 0) PARTITION BY RANGE (time_ms);"
+         "ALTER SEQUENCE events_seq OWNED BY events.seq;"
+         "CREATE TABLE events_default PARTITION OF events DEFAULT;"
+         "CREATE TABLE snapshots("
+         " event_id TEXT NOT NULL,"
+         " time_ms BIGINT NOT NULL,"
+         " file TEXT NOT NULL,"
+         " bytes BIGINT NOT NULL) PARTITION BY RANGE (time_ms);"
+         "CREATE TABLE snapshots_default PARTITION OF snapshots DEFAULT;"
+         // The months of the rows there are (not older than kMonthsBack) up to the ones
+         // ahead; both tables get the same months.
+         "SELECT ensure_month_partitions(t, GREATEST(COALESCE((SELECT MIN(time_ms) FROM "
+         "events_unpartitioned), " +
+         now + "), " + back + "), " + ahead +
+         ") FROM unnest(ARRAY['events', 'snapshots']) t;"
+         "INSERT INTO events(seq, id, device_id, kind, created_ms, time_ms, received_ms, door,"
+         " person, decision, alarm_type, payload, snapshot_bytes, snapshot_expired_ms)"
+         " SELECT seq, id, device_id, kind, created_ms, time_ms, received_ms, door, person,"
+         " decision, alarm_type, payload, snapshot_bytes, snapshot_expired_ms"
+         " FROM events_unpartitioned;"
+         "SELECT setval('events_seq', COALESCE((SELECT MAX(seq) FROM events), 0) + 1, false);"
+         "INSERT INTO snapshots(event_id, time_ms, file, bytes)"
+         " SELECT event_id, time_ms, file, bytes FROM snapshots_unpartitioned;"
+         "DROP TABLE events_unpartitioned, snapshots_unpartitioned;"
+         // Keys and indexes after the copy (one build instead of row-by-row upkeep).
+         "ALTER TABLE events ADD PRIMARY KEY (id, time_ms);"
+         "ALTER TABLE snapshots ADD PRIMARY KEY (event_id, time_ms);"
+         "CREATE INDEX events_time ON events(time_ms);"
+         "CREATE INDEX events_door ON events(door, time_ms);"
+         "CREATE INDEX events_device ON events(device_id, time_ms);"
+         "CREATE INDEX events_person ON events(person, time_ms);"
+         "CREATE INDEX events_kind ON events(kind, decision, time_ms);"
+         // seq was the key: the events tail (storage/viid_events_reader.h) reads by it.
+         "CREATE INDEX events_by_seq ON events(seq);"
+         "CREATE INDEX snapshots_time ON snapshots(time_ms);";
 }
 
 }  // namespace
@@ -117,6 +182,9 @@ const db::Migrations& EventsSchema() {
               " uri TEXT NOT NULL,"
               " created_ms INTEGER NOT NULL);"
               "CREATE INDEX video_refs_start ON video_refs(start_ms);",
+          // 2: nothing (PostgreSQL partitions events by month; SQLite keeps one table and
+          // retention deletes rows, docs/storage.md).
+          "",
       },
       /*postgres=*/{
           // 1: the same tables; keys from identities, times and sizes as BIGINT.
@@ -195,6 +263,14 @@ const db::Migrations& EventsSchema() {
           " uri TEXT NOT NULL,"
           " created_ms BIGINT NOT NULL);"
           "CREATE INDEX video_refs_start ON video_refs(start_ms);",
+          // 2: events and snapshots partitioned by calendar month of time_ms (R3.3.2.5),
+          // so that retention drops whole months (storage/partitions.h). A partitioned
+          // table's keys must hold time_ms: (id, time_ms) keeps "one row per event id"
+          // for every retried upload, whose time comes from the terminal's outbox entry
+          // and is the same each time; Writer::Exists looks the id up in every month
+          // before an insert. seq draws from a sequence (no identity on partitioned
+          // tables in PostgreSQL 15) and keeps its values: cursors stay valid.
+          PostgresPartitionEvents(),
       }};
   return m;
 }

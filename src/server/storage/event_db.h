@@ -19,7 +19,8 @@
 
 namespace anju::server::storage {
 
-// The events tables, one list per dialect (step N makes the same change in both).
+// The events tables, one list per dialect (step N makes the same change in both; step 2,
+// events and snapshots partitioned by month, is PostgreSQL's only: a no-op on SQLite).
 const db::Migrations& EventsSchema();
 
 // Opens (creating and migrating) FILE for the event store: WAL, synchronous=FULL,

@@ -238,6 +238,55 @@ std::vector<int64_t> EventRepo::DeleteQuarantineBefore(db::Conn& c, int64_t befo
                           "DELETE FROM quarantine WHERE seq = ?", before_ms, max);
 }
 
+// ---- monthly partitions -----------------------------------------------------------------
+
+const std::vector<std::string>& EventRepo::PartitionedTables() {
+  static const std::vector<std::string> t = {"events", "snapshots"};
+  return t;
+}
+
+void EventRepo::EnsurePartitions(db::Conn& c, int64_t now_ms) {
+  EnsureMonthPartitions(c, PartitionedTables(), now_ms);
+}
+
+std::vector<Month> EventRepo::SnapshotMonthsBefore(db::Conn& c, int64_t before_ms) {
+  return MonthsWhollyBefore(c, "snapshots", before_ms);
+}
+
+std::vector<Month> EventRepo::EventMonthsBefore(db::Conn& c, int64_t before_ms) {
+  return MonthsWhollyBefore(c, "events", before_ms);
+}
+
+std::vector<SnapshotRow> EventRepo::DropSnapshotMonth(db::Conn& c, const Month& m, int64_t now_ms) {
+  // The blob keys are in the rows: listed before the month goes (R3.3.2.6, retention).
+  db::Stmt sel(c,
+               "SELECT event_id, file, bytes, time_ms FROM snapshots WHERE time_ms >= ? AND "
+               "time_ms < ? ORDER BY time_ms, event_id");
+  sel.Bind(1, m.from_ms).Bind(2, m.to_ms);
+  std::vector<SnapshotRow> out;
+  while (sel.Step()) out.push_back({sel.Text(0), sel.Int(3), sel.Text(1), sel.Int(2)});
+  // What ExpireSnapshots does per row, for the month at once (the events of the month are
+  // in their own month: the same time_ms).
+  db::Stmt mark(c,
+                "UPDATE events SET snapshot_expired_ms = ?1 WHERE time_ms >= ?2 AND time_ms < ?3 "
+                "AND id IN (SELECT event_id FROM snapshots WHERE time_ms >= ?2 AND time_ms < ?3)");
+  mark.Bind(1, now_ms).Bind(2, m.from_ms).Bind(3, m.to_ms).Run();
+  DropMonth(c, "snapshots", m);
+  return out;
+}
+
+std::optional<std::vector<std::string>> EventRepo::DropEventMonth(db::Conn& c, const Month& m) {
+  db::Stmt snaps(c, "SELECT EXISTS(SELECT 1 FROM snapshots WHERE time_ms >= ? AND time_ms < ?)");
+  snaps.Bind(1, m.from_ms).Bind(2, m.to_ms);
+  if (snaps.Step() && snaps.Int(0) != 0) return std::nullopt;
+  db::Stmt sel(c, "SELECT id FROM events WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id");
+  sel.Bind(1, m.from_ms).Bind(2, m.to_ms);
+  std::vector<std::string> ids;
+  while (sel.Step()) ids.push_back(sel.Text(0));
+  DropMonth(c, "events", m);
+  return ids;
+}
+
 // ---- quarantine, video references, counts ---------------------------------------------------
 
 std::vector<QuarantineRow> EventRepo::Quarantined(

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/storage/event_db.h"
+#include "server/storage/partitions.h"
 
 namespace anju::server::storage {
 
@@ -103,6 +104,25 @@ class EventRepo {
   // Select and delete: the ids of the rows deleted.
   static std::vector<int64_t> DeleteVideoRefsBefore(db::Conn& c, int64_t before_ms, int64_t max);
   static std::vector<int64_t> DeleteQuarantineBefore(db::Conn& c, int64_t before_ms, int64_t max);
+
+  // ---- monthly partitions (PostgreSQL, R3.3.2.5; storage/partitions.h) ----
+  // The tables partitioned by event month (both get the same months).
+  static const std::vector<std::string>& PartitionedTables();
+  // Partitions from NOW_MS's month to storage::kMonthsAhead later (own transactions).
+  static void EnsurePartitions(db::Conn& c, int64_t now_ms);
+  // Months of snapshots / events that ended at or before BEFORE_MS, oldest first (none on
+  // SQLite).
+  static std::vector<Month> SnapshotMonthsBefore(db::Conn& c, int64_t before_ms);
+  static std::vector<Month> EventMonthsBefore(db::Conn& c, int64_t before_ms);
+  // In the caller's transaction: marks the events of MONTH's snapshots expired at NOW_MS
+  // and drops the month of snapshots; returns the rows it held (their blobs are the
+  // caller's to remove after the commit).
+  static std::vector<SnapshotRow> DropSnapshotMonth(db::Conn& c, const Month& month,
+                                                    int64_t now_ms);
+  // In the caller's transaction: drops MONTH of events when none of them has a snapshot
+  // row left (else nullopt: the row-by-row path keeps the rule); returns their ids. The
+  // caller deletes their closed alarms first (AlarmRepo::DeleteClosedOfEventsIn).
+  static std::optional<std::vector<std::string>> DropEventMonth(db::Conn& c, const Month& month);
 
   // ---- quarantine, video references, counts ----
   // Oldest first.

@@ -169,9 +169,33 @@ int64_t CaptureStore::RetainExpired(int64_t* before_ms) {
   const int64_t cutoff = months > 0 ? MonthsBefore(now, months) : now;
   if (before_ms) *before_ms = cutoff;
   int64_t total = 0;
+  {
+    // PostgreSQL: the coming months' partitions (R3.3.2.5; storage/partitions.h).
+    auto conn = ctx_.db().Acquire();
+    CaptureRepo::EnsurePartitions(conn, now);
+  }
   if (months <= 0) return 0;  // keep forever (server/retention/retention.h)
+  // Whole months first (PostgreSQL), then what is left before the cutoff row by row.
+  for (int64_t n; !ctx_.Stopping() && (n = RetainMonth(cutoff)) >= 0;) total += n;
   for (int64_t n; !ctx_.Stopping() && (n = Retain(cutoff)) > 0;) total += n;
   return total;
+}
+
+int64_t CaptureStore::RetainMonth(int64_t before_ms) {
+  std::optional<CaptureRepo::DroppedMonth> month;
+  {
+    auto conn = ctx_.db().Acquire();
+    db::Transaction tx(conn);
+    month = CaptureRepo::DropMonthBefore(conn, before_ms);
+    if (!month) return -1;
+    // What Retain does per capture besides deleting it.
+    strangers_.Forget(conn, month->ids, before_ms);
+    tx.Commit();
+  }
+  for (const auto& f : month->files) ctx_.blobs().Remove(f);
+  spdlog::info("viid: retention dropped the captures of {} ({} captures, {} files)",
+               month->month.suffix, month->ids.size(), month->files.size());
+  return int64_t(month->ids.size());
 }
 
 int64_t CaptureStore::Retain(int64_t before_ms, int64_t max) {

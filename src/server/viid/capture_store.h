@@ -87,9 +87,14 @@ class CaptureStore {
   // Deletes captures (rows and sealed images) older than BEFORE_MS and stranger clusters
   // last seen before it; at most MAX captures per call. Returns the captures deleted.
   int64_t Retain(int64_t before_ms, int64_t max = 1000);
+  // PostgreSQL (R3.3.2.5; storage/partitions.h): drops the oldest month of captures that
+  // ended at or before BEFORE_MS whole, with what Retain does besides (blobs, stranger
+  // sightings); returns its captures, -1 when no such month is left (always on SQLite).
+  int64_t RetainMonth(int64_t before_ms);
   // A whole pass at the snapshot retention in force (0 months = keep forever: nothing is
-  // deleted): Retain until nothing older is left. Returns the captures deleted;
-  // *BEFORE_MS = the cutoff used.
+  // deleted): makes the coming months' partitions ready (PostgreSQL), drops the whole
+  // months before the cutoff, then Retain until nothing older is left. Returns the captures
+  // deleted; *BEFORE_MS = the cutoff used.
   int64_t RetainExpired(int64_t* before_ms = nullptr);
 
  private:

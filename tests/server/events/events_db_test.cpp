@@ -189,9 +189,12 @@ TEST_F(EventsDbTest, AFileWrittenBeforeTheMigrationListOpensWithEveryRow) {
   WriteLegacyEventsDb(file);
   {
     auto db = storage::OpenEventsDb(file);
-    EXPECT_EQ(db->schema_version(), 1);  // adopted from user_version, not migrated again
+    // Adopted from user_version as 1 (step 1 not run again), then the later steps.
+    EXPECT_EQ(db->schema_version(), int(storage::EventsSchema().sqlite.size()));
   }
-  EXPECT_EQ(Query1(file, "SELECT COALESCE(MAX(version), 0) FROM schema_version"), "1");
+  EXPECT_EQ(Query1(file, "SELECT MIN(version) FROM schema_version"), "1");
+  EXPECT_EQ(Query1(file, "SELECT COALESCE(MAX(version), 0) FROM schema_version"),
+            std::to_string(storage::EventsSchema().sqlite.size()));
   EXPECT_EQ(Query1(file, "PRAGMA auto_vacuum"), "2");  // still incremental
 
   const auto key = crypto::DataKey::Generate();

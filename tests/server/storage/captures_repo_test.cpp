@@ -6,18 +6,25 @@
 // per camera face and finished once, whichever worker gets there first.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend_test.h"
+#include "core/clock.h"
 #include "db/db.h"
 #include "db/postgres.h"
+#include "server/retention/retention.h"
 #include "server/storage/alert_repo.h"
 #include "server/storage/capture_repo.h"
 #include "server/storage/captures_schema.h"
+#include "server/storage/databases.h"
 #include "server/storage/forward_repo.h"
+#include "server/storage/partitions.h"
 #include "server/storage/stranger_repo.h"
 #include "server/storage/viid_camera_repo.h"
 #include "testing.h"
@@ -228,8 +235,166 @@ TEST_P(CapturesRepoTest, CamerasRulesSettingsAndOutboxes) {
   EXPECT_EQ(ForwardRepo::Due(c, Outbox::kWebhook, 300'000, 10).size(), 1u);
 }
 
+TEST_P(CapturesRepoTest, AnUploadSentAgainIsADuplicateWhateverTimeItGets) {
+  // A capture without a usable camera time takes its arrival time: a copy sent again later
+  // has another time (on PostgreSQL another month, another partition), and is still the
+  // same camera face (R3.3.2.5 kept the guarantee: captures_schema.cpp, step 5).
+  const int64_t now = NowMs();
+  {
+    auto c = db_->Acquire();
+    EXPECT_TRUE(CaptureRepo::Insert(c, Capture("c1", "F-1", now)));
+    EXPECT_FALSE(CaptureRepo::Insert(c, Capture("c2", "F-1", now - 40LL * 86400000)));
+    EXPECT_FALSE(CaptureRepo::Insert(c, Capture("c3", "F-1", 1000)));
+  }
+  // Two servers taking the same uploads at once, each with its own clock reading.
+  std::atomic<int> taken{0};
+  auto server = [&](int k) {
+    for (int i = 0; i < 30; ++i) {
+      auto c = db_->Acquire();
+      db::Transaction tx(c);
+      if (CaptureRepo::Insert(c, Capture("s" + std::to_string(k) + "-" + std::to_string(i),
+                                         "G-" + std::to_string(i), now - k * 45LL * 86400000)))
+        ++taken;
+      tx.Commit();
+    }
+  };
+  std::thread a(server, 0), b(server, 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(taken.load(), 30);
+  auto c = db_->Acquire();
+  EXPECT_EQ(CaptureRepo::Count(c, {}), 31);
+  EXPECT_TRUE(CaptureRepo::HasFace(c, "CAM-1", "G-29"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CapturesRepoTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
+
+// ---- monthly partitions (PostgreSQL only; storage/partitions.h) ---------------------------
+
+class CapturePartitionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = db::LocalPostgres::Unavailable(); !why.empty())
+      GTEST_SKIP() << "PostgreSQL tests skipped: " << why;
+    url_ = SharedPostgres().CreateDatabase();
+    dir_ = anju::testing::TempDir("capture-partitions");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  static std::string PartitionOf(db::Conn& c, const std::string& sql, const std::string& id) {
+    db::Stmt s(c, sql);
+    s.Bind(1, id);
+    if (!s.Step()) return "";
+    std::string name = s.Text(0);
+    if (auto dot = name.rfind('.'); dot != std::string::npos) name = name.substr(dot + 1);
+    return name;
+  }
+  static void Add(db::Conn& c, const std::string& id, const std::string& face, int64_t t) {
+    db::Transaction tx(c);
+    ASSERT_TRUE(CaptureRepo::Insert(c, {id, "CAM-1", face, t, t + 5, "[1,2,3,4]", 1}));
+    CaptureRepo::InsertImage(c, id, {0, "11", 0, "captures/" + id + "-0.jpg.sealed", 1, 1, 1});
+    CaptureRepo::InsertClipFrame(c, id,
+                                 {0, "", 40, "captures/" + id + "-clip0.jpg.sealed", 1, 1, 1});
+    tx.Commit();
+  }
+  static bool Has(const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  }
+  std::string url_;
+  fs::path dir_;
+  const int64_t now_ = NowMs();
+};
+
+TEST_F(CapturePartitionsTest, MigrationKeepsEveryRowInItsMonthAndTheFaceKey) {
+  const int64_t t2 = MonthOf(now_).from_ms - 20LL * 86400000;  // last month
+  {
+    db::Migrations v4 = CapturesMigrations();
+    v4.postgres.resize(4);
+    db::PostgresOptions o;
+    o.name = "captures";
+    o.schema = "captures";
+    auto db = db::OpenPostgres(url_, v4, o);
+    ASSERT_EQ(db->schema_version(), 4);
+    auto c = db->Acquire();
+    // The version-4 statements: a unique (device_id, face_id) on captures itself.
+    for (const auto& [id, t] :
+         std::vector<std::pair<std::string, int64_t>>{{"old", t2}, {"new", now_}, {"odd", 1000}}) {
+      db::Stmt s(c,
+                 "INSERT INTO captures(id, device_id, face_id, time_ms, received_ms, box, images, "
+                 "state) VALUES(?, 'CAM-1', ?, ?, ?, '[]', 1, 'queued')");
+      s.Bind(1, id).Bind(2, "F-" + id).Bind(3, t).Bind(4, t).Run();
+      db::Stmt i(c,
+                 "INSERT INTO capture_images(capture_id, n, type, file, bytes, width, height) "
+                 "VALUES(?, 0, '11', ?, 1, 1, 1)");
+      i.Bind(1, id).Bind(2, "captures/" + id).Run();
+    }
+  }
+  auto db = OpenCapturesAt(url_, dir_);
+  ASSERT_EQ(db->schema_version(), int(CapturesMigrations().postgres.size()));
+  auto c = db->Acquire();
+  EXPECT_EQ(CaptureRepo::Count(c, {}), 3);
+  EXPECT_EQ(PartitionOf(c, "SELECT tableoid::regclass::text FROM captures WHERE id = ?", "old"),
+            "captures_" + MonthOf(t2).suffix);
+  EXPECT_EQ(PartitionOf(c, "SELECT tableoid::regclass::text FROM captures WHERE id = ?", "new"),
+            "captures_" + MonthOf(now_).suffix);
+  EXPECT_EQ(PartitionOf(c, "SELECT tableoid::regclass::text FROM captures WHERE id = ?", "odd"),
+            "captures_default");
+  EXPECT_EQ(
+      PartitionOf(c, "SELECT tableoid::regclass::text FROM capture_images WHERE capture_id = ?",
+                  "old"),
+      "capture_images_" + MonthOf(t2).suffix);
+  EXPECT_EQ(CaptureRepo::ImageFile(c, "old", 0), "captures/old");
+  EXPECT_EQ(CaptureRepo::Head(c, "old")->time_ms, t2);
+  // A face stored before the migration is still a duplicate after it.
+  EXPECT_TRUE(CaptureRepo::HasFace(c, "CAM-1", "F-old"));
+  EXPECT_FALSE(CaptureRepo::Insert(c, {"again", "CAM-1", "F-old", now_, now_, "[]", 1}));
+  EXPECT_EQ(CaptureRepo::Count(c, {}), 3);
+}
+
+TEST_F(CapturePartitionsTest, RetentionDropsWholeMonthsAndNamesTheirFiles) {
+  auto db = OpenCapturesAt(url_, dir_);
+  auto c = db->Acquire();
+  const Month m14 = MonthOf(MonthsBefore(now_, 14));
+  CaptureRepo::EnsurePartitions(c, m14.from_ms);  // -14 .. -12
+  const auto parts = Partitions(c, "captures");
+  ASSERT_TRUE(Has(parts, "captures_" + m14.suffix));
+  ASSERT_TRUE(Has(parts, "captures_" + MonthOf(now_).suffix));
+  Add(c, "a", "F-a", m14.from_ms + 3600000);
+  Add(c, "b", "F-b", m14.to_ms - 1);
+  Add(c, "n", "F-n", now_);
+  const int64_t cutoff = MonthsBefore(now_, 12);
+
+  db::Transaction tx(c);
+  auto month = CaptureRepo::DropMonthBefore(c, cutoff);
+  ASSERT_TRUE(month);
+  EXPECT_EQ(month->month.suffix, m14.suffix);
+  EXPECT_EQ(month->ids, (std::vector<std::string>{"a", "b"}));
+  std::sort(month->files.begin(), month->files.end());
+  EXPECT_EQ(month->files,
+            (std::vector<std::string>{"captures/a-0.jpg.sealed", "captures/a-clip0.jpg.sealed",
+                                      "captures/b-0.jpg.sealed", "captures/b-clip0.jpg.sealed"}));
+  // Every month wholly before the cutoff goes; the one holding it stays.
+  int more = 0;
+  while (CaptureRepo::DropMonthBefore(c, cutoff)) ++more;
+  tx.Commit();
+  EXPECT_GE(more, 1);
+  for (const auto& table : CaptureRepo::PartitionedTables()) {
+    const auto now_parts = Partitions(c, table);
+    EXPECT_FALSE(Has(now_parts, table + "_" + m14.suffix)) << table;
+    EXPECT_TRUE(Has(now_parts, table + "_" + MonthOf(now_).suffix)) << table;
+    EXPECT_TRUE(Has(now_parts, table + "_" + MonthOf(cutoff).suffix)) << table;
+  }
+  EXPECT_FALSE(CaptureRepo::Exists(c, "a"));
+  EXPECT_TRUE(CaptureRepo::Exists(c, "n"));
+  EXPECT_EQ(CaptureRepo::ImageFile(c, "n", 0), "captures/n-0.jpg.sealed");
+  // The camera face claims went with their month; the newer one stays.
+  EXPECT_FALSE(CaptureRepo::HasFace(c, "CAM-1", "F-a"));
+  EXPECT_TRUE(CaptureRepo::HasFace(c, "CAM-1", "F-n"));
+  EXPECT_FALSE(CaptureRepo::DropMonthBefore(c, cutoff));
+}
 
 }  // namespace
 }  // namespace anju::server::storage

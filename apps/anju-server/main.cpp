@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   app.add_option("--blobs", blobs_dir,
                  "加密文件目录 / where sealed photos, event snapshots and capture images go "
                  "(default: the data directory; a shared path when several server processes "
-                 "serve one installation)");
+                 "serve one installation; \"database\": in the PostgreSQL --database)");
   std::string database, role;
   app.add_option("--database", database,
                  "数据库 / where the databases are: postgresql://… (PostgreSQL, shared by "
@@ -207,10 +207,12 @@ int main(int argc, char** argv) {
     }
     if (*backup) {
       const auto key = anju::crypto::LoadRawKeyFile(options.data_dir / "backup.key");
-      // Blobs kept in another directory (--blobs) go into the archive too.
-      std::unique_ptr<anju::server::runtime::FileBlobStore> blobs;
-      if (anju::server::BlobsElsewhere(options))
-        blobs = std::make_unique<anju::server::runtime::FileBlobStore>(options.blobs_dir);
+      // Blobs kept in another directory (--blobs DIR) go into the archive too; blobs in the
+      // database (--blobs database) as a dump of their schema, with the other databases.
+      std::unique_ptr<anju::server::runtime::BlobStore> blobs;
+      anju::db::Db* blobs_db = nullptr;
+      if (anju::server::BlobsElsewhere(options) || anju::server::BlobsInDatabase(options))
+        blobs = anju::server::MakeBlobStore(options, &blobs_db);
       // Databases on PostgreSQL go in as dumps (pg_dump) of their schemas.
       std::vector<std::unique_ptr<anju::db::Db>> open;
       std::vector<anju::db::Db*> postgres;
@@ -221,8 +223,9 @@ int main(int argc, char** argv) {
         open.push_back(storage::OpenCapturesAt(options.database, options.data_dir));
         for (auto& d : open) postgres.push_back(d.get());
       }
-      const auto info =
-          anju::server::CreateBackup(options.data_dir, out, key, blobs.get(), postgres);
+      if (blobs_db) postgres.push_back(blobs_db);
+      const auto info = anju::server::CreateBackup(options.data_dir, out, key,
+                                                   blobs_db ? nullptr : blobs.get(), postgres);
       std::cout << anju::server::ToJson(info).dump(2) << "\n";
       return 0;
     }

@@ -28,6 +28,7 @@
 #include "server/storage/device_repo.h"
 #include "server/storage/person_repo.h"
 #include "server/storage/photo_repo.h"
+#include "server/storage/postgres_blob_store.h"
 #include "server/storage/site_thresholds_repo.h"
 
 namespace anju::server {
@@ -46,12 +47,31 @@ fs::path DefaultServerDataDir() {
   return fs::path(home && *home ? home : ".") / ".local" / "share" / "anju" / "server";
 }
 
+bool BlobsInDatabase(const ServerOptions& options) {
+  return options.blobs_dir == kBlobsInDatabase;
+}
+
 bool BlobsElsewhere(const ServerOptions& options) {
-  if (options.blobs_dir.empty()) return false;
+  if (options.blobs_dir.empty() || BlobsInDatabase(options)) return false;
   std::error_code ec;
   const fs::path blobs = fs::weakly_canonical(fs::absolute(options.blobs_dir), ec);
   const fs::path data = fs::weakly_canonical(fs::absolute(options.data_dir), ec);
   return blobs.lexically_normal() != data.lexically_normal();
+}
+
+std::unique_ptr<runtime::BlobStore> MakeBlobStore(const ServerOptions& options, db::Db** database) {
+  if (database) *database = nullptr;
+  if (BlobsInDatabase(options)) {
+    if (!storage::IsPostgresUrl(options.database))
+      throw Error(ErrorCode::kInvalidArgument,
+                  "blobs_dir = database 需要 PostgreSQL 数据库 / blobs in the database need "
+                  "database = postgresql://… (the SQLite files cannot hold them)");
+    auto store = storage::OpenPostgresBlobStore(options.database);
+    if (database) *database = &store->database();
+    return store;
+  }
+  return std::make_unique<runtime::FileBlobStore>(options.blobs_dir.empty() ? options.data_dir
+                                                                            : options.blobs_dir);
 }
 
 namespace {
@@ -338,8 +358,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   audit_policy.head_file = m.options.data_dir / "audit.head";
   AttachAuditKey(*m.db, m.keys.audit_key, audit_policy);
   m.runtime = MakeRuntime(m.options);
-  m.blobs = std::make_unique<runtime::FileBlobStore>(
-      m.options.blobs_dir.empty() ? m.options.data_dir : m.options.blobs_dir);
+  m.blobs = MakeBlobStore(m.options, &m.blobs_db);
   m.accounts = std::make_unique<AccountService>(*m.db, m.keys.data_key, m.options.security,
                                                 *m.runtime.state);
   m.initial_passwords = m.accounts->Bootstrap();
@@ -523,6 +542,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   std::vector<db::Db*> postgres;
   if (!m.options.database.empty())
     postgres = {m.db.get(), &m.events->database(), &m.viid->database()};
+  if (m.blobs_db) postgres.push_back(m.blobs_db);
   RegisterMaintenanceHandlers(
       m.router, {m.events.get(), [&m] { return m.Retention(); }, audit, m.options.data_dir,
                  m.options.backup_dir, &m.keys.backup_key,

@@ -20,11 +20,13 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
+#include "db/db.h"
 #include "server/access/account_service.h"
 #include "server/devices/device_service.h"
 #include "server/enrolment/face_gate.h"
 #include "server/http/http_server.h"
 #include "server/matching/site_thresholds.h"
+#include "server/runtime/blob_store.h"
 
 namespace anju::server {
 
@@ -87,7 +89,9 @@ struct ServerOptions {
   // Where the sealed blobs are kept — enrolment photos (photos/), event snapshots
   // (snapshots/) and capture images (captures/) — (empty: the data directory): a path every
   // server and worker process of the installation mounts when they run on several
-  // machines (NFS, a cluster file system).
+  // machines (NFS, a cluster file system), or the word "database" (kBlobsInDatabase): the
+  // schema "blobs" of the PostgreSQL database (needs database = postgresql://…;
+  // server/storage/postgres_blob_store.h). A directory called "database" is "./database".
   std::filesystem::path blobs_dir;
   // Where the archive, events and captures databases are (server/storage/databases.h):
   // "" = SQLite files in the data directory; "postgresql://…" = three schemas of that
@@ -137,9 +141,20 @@ struct ServerOptions {
 // $ANJU_SERVER_DIR, else $XDG_DATA_HOME/anju/server, else ~/.local/share/anju/server.
 std::filesystem::path DefaultServerDataDir();
 
+// ServerOptions::blobs_dir for blobs kept in the PostgreSQL database (R3.3.2.5).
+inline constexpr const char* kBlobsInDatabase = "database";
+bool BlobsInDatabase(const ServerOptions& options);
+
 // Whether OPTIONS keep the blobs in a directory of their own (blobs_dir set and not the
-// data directory): backups then take them from there.
+// data directory; not in the database): backups then take them from there.
 bool BlobsElsewhere(const ServerOptions& options);
+
+// The blob store OPTIONS name: FileBlobStore on blobs_dir (or the data directory), or
+// storage::PostgresBlobStore in options.database (Error(kInvalidArgument) when blobs_dir
+// is "database" and database is not a postgresql:// URL). DATABASE, when given, is set
+// to the blob store's db::Db when it is in PostgreSQL (for backups), else null.
+std::unique_ptr<runtime::BlobStore> MakeBlobStore(const ServerOptions& options,
+                                                  db::Db** database = nullptr);
 
 class Server {
  public:

@@ -55,9 +55,10 @@ struct Server::Impl {
   std::unique_ptr<FaceGate> gate;
   std::unique_ptr<GalleryLog> sync;
   // Sealed enrolment photos, event snapshots and capture images (runtime/blob_store.h):
-  // files under ServerOptions::blobs_dir (the data directory by default). Before every
-  // service that keeps a pointer to it.
+  // files under ServerOptions::blobs_dir (the data directory by default), or the schema
+  // "blobs" of the PostgreSQL database. Before every service that keeps a pointer to it.
   std::unique_ptr<runtime::BlobStore> blobs;
+  db::Db* blobs_db = nullptr;  // blobs' database when they are in PostgreSQL (backups)
   // Devices, their keys and the device protocol (devices/device_service.h).
   std::unique_ptr<DeviceService> devices;
   // Places, households and access groups (archive/place_service.h).

@@ -30,8 +30,12 @@
 #include "protocol/viid.h"
 #include "server/backup/backup.h"
 #include "server/runtime/local_nats.h"
+#include "server/storage/postgres_blob_store.h"
 #include "server_test_support.h"
 #include "testing.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 namespace anju::server::testing {
 namespace {
@@ -394,6 +398,101 @@ TEST_F(DistributedTest, ABackupHoldsADumpOfEachDatabaseThatRestoresIntoAnotherPo
   copy.Stop();
   std::error_code ec;
   fs::remove_all(restored, ec);
+}
+
+// Blobs in the database (--blobs database, R3.3.2.5): no shared path at all. A snapshot
+// uploaded through A is read through B; a backup holds the blobs' schema as a dump, and a
+// server on the restored database shows the snapshot again.
+class DatabaseBlobsTest : public DistributedTest {
+ protected:
+  void Configure(ServerOptions& o) override {
+    DistributedTest::Configure(o);
+    o.blobs_dir = kBlobsInDatabase;
+  }
+};
+
+TEST_F(DatabaseBlobsTest, ASnapshotStoredThroughOneServerIsReadThroughAnotherAndRestored) {
+  StartPeer("b", ServerRole::kApi);
+  cv::Mat m(120, 160, CV_8UC3, cv::Scalar(90, 120, 160));
+  cv::circle(m, {80, 60}, 40, cv::Scalar(180, 190, 220), -1);
+  std::vector<uint8_t> jpeg;
+  cv::imencode(".jpg", m, jpeg);
+  auto dev = RegisterDevice("1号楼门");
+  const std::string event_id = "7a1d2c3b-4a59-4e8d-9c7b-2a1f0e3d4c5b";
+  const int64_t now = NowMs();
+  const json events = {
+      {"events",
+       json::array({{{"id", event_id},
+                     {"kind", "access"},
+                     {"created_ms", now},
+                     {"payload", {{"time_ms", now}, {"door", 0}, {"decision", "stranger"}}},
+                     {"snapshot", crypto::ToBase64(jpeg)}}})}};
+  const auto up = dev.client->CallJson("POST", "/api/v1/device/events", &events);
+  ASSERT_EQ(up["stored"].size(), 1u) << up;
+  const std::string path = "/api/v1/events/" + event_id + "/snapshot";
+  On(0, [&] {
+    auto snap = Raw("GET", path, "", AdminHeaders());
+    ASSERT_TRUE(snap);
+    ASSERT_EQ(snap->status, 200) << snap->body;
+    EXPECT_EQ(snap->body, std::string(jpeg.begin(), jpeg.end()));
+  });
+  // Nowhere on disk: neither data directory holds a snapshot, and no blob directory exists.
+  for (const fs::path& d : {dir_, fs::path(dir_.string() + "-b")})
+    EXPECT_FALSE(fs::exists(d / "snapshots")) << d;
+  EXPECT_FALSE(fs::exists(dir_.string() + "-blobs"));
+  {
+    auto store = storage::OpenPostgresBlobStore(database_);
+    int n = 0;
+    store->List("snapshots", [&](const std::string&) { return ++n, true; });
+    EXPECT_EQ(n, 1);
+  }
+
+  const fs::path archive = fs::path(dir_.string() + "-backups") / "blobs.anjubak";
+  const auto made = SysApi("POST", "/api/v1/admin/backup", {{"file", archive.string()}});
+  ASSERT_EQ(made.status, 201) << made.body;
+  std::vector<std::string> dumps;
+  for (const auto& e : made.body["entries"]) {
+    if (e["kind"] == "pgdump") dumps.push_back(e["path"]);
+    EXPECT_FALSE(e["path"].get<std::string>().starts_with("snapshots/")) << e;
+  }
+  std::sort(dumps.begin(), dumps.end());
+  EXPECT_EQ(dumps, (std::vector<std::string>{"postgres/archive.dump", "postgres/blobs.dump",
+                                             "postgres/captures.dump", "postgres/events.dump"}));
+  const fs::path restored = dir_.string() + "-restored";
+  RestoreBackup(archive, restored, crypto::LoadRawKeyFile(dir_ / "backup.key"));
+  const std::string copy_db = pg_->CreateDatabase();
+  for (const auto& d : dumps) db::RestorePostgresDump(copy_db, restored / d);
+  ServerOptions o;
+  o.data_dir = restored;
+  o.port = 0;
+  o.retention_interval_s = 0;
+  o.tls = false;
+  o.database = copy_db;
+  o.blobs_dir = kBlobsInDatabase;
+  Server copy(o);
+  copy.Start();
+  httplib::Client c(copy.url());
+  auto res = c.Get(path, {{"Authorization", "Bearer " + copy.admin_token()}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->body, std::string(jpeg.begin(), jpeg.end()));
+  copy.Stop();
+  std::error_code ec;
+  fs::remove_all(restored, ec);
+}
+
+TEST_F(DatabaseBlobsTest, BlobsInTheDatabaseNeedPostgres) {
+  ServerOptions o;
+  o.data_dir = dir_ / "alone";
+  o.port = 0;
+  o.blobs_dir = kBlobsInDatabase;
+  try {
+    Server s(o);
+    FAIL() << "blobs in the database were taken without PostgreSQL";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("postgresql://"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

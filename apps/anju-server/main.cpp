@@ -57,7 +57,24 @@ int Serve(ServerOptions options) {
   std::signal(SIGPIPE, SIG_IGN);
 
   const anju::server::ServerRole role = options.role;
-  anju::server::Server server(std::move(options));
+  // Every role started before its nats-server waits for it (R3.4.2.1): no supervisor has
+  // to start it again; SIGTERM / SIGINT still stop it at once.
+  bool stop_asked = false;
+  options.wait_for_bus = true;
+  options.stop_waiting = [&set, &stop_asked] {
+    timespec now{0, 0};
+    if (sigtimedwait(&set, nullptr, &now) > 0) stop_asked = true;
+    return stop_asked;
+  };
+  std::unique_ptr<anju::server::Server> started;
+  try {
+    started = std::make_unique<anju::server::Server>(std::move(options));
+  } catch (const anju::Error&) {
+    if (!stop_asked) throw;
+    std::printf("等待总线时收到停止信号 / asked to stop while waiting for the bus\n");
+    return 0;
+  }
+  anju::server::Server& server = *started;
   server.Start();
   std::printf("anju-server 已启动 / started (%s)\n", anju::server::ServerRoleName(role));
   if (role == anju::server::ServerRole::kWorker) {

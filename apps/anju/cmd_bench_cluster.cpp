@@ -6,8 +6,13 @@
 // --restart-nats and --restart-postgres stop those servers half and two thirds of the way
 // through for 2 s (uploads the servers could not take are sent again, as a camera would). It
 // waits until no capture is queued, then checks the captures in the database and the live
-// stream: every capture final, and finished (published) once. The last line is one JSON
-// object.
+// stream: every capture final, and finished (published) once. The cluster forwards its
+// recognised captures (R3.3.2.4) to an upper platform the bench runs itself (a GA/T 1400
+// receiver with Digest on loopback, configured through PUT /api/v1/viid/forward as an
+// operator does; --restart-platform stops it for 2 s five sixths of the way through); once
+// the forward outbox is empty every `done` capture must have reached it, and none twice.
+// The last line is one JSON object; a run that lost, doubled or failed to forward a capture
+// exits non-zero.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -24,21 +29,26 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/error.h"
 #include "core/paths.h"
+#include "crypto/totp.h"
+#include "db/db.h"
 #include "db/local_postgres.h"
 #include "protocol/viid.h"
 #include "server/runtime/local_nats.h"
@@ -46,6 +56,7 @@
 #include "server/runtime/nats_event_bus.h"
 #include "server/storage/capture_repo.h"
 #include "server/storage/databases.h"
+#include "server/storage/forward_repo.h"
 
 extern char** environ;
 
@@ -197,8 +208,139 @@ std::vector<std::string> LoadPhotos(const fs::path& dir, size_t n) {
   return out;
 }
 
+// The upper platform the cluster forwards to (docs/viid.md "Forwarding"): POST
+// /VIID/Faces behind HTTP Digest, answered with a ResponseStatusList as a GA/T 1400
+// platform does. It stores a face once by its FaceID and answers a FaceID it has
+// already as a duplicate (StatusCode 0, as anju's own camera listener does), so a face
+// sent again is harmless; it counts every delivery, so one sent again is still seen.
+class UpperPlatform {
+ public:
+  UpperPlatform(std::string user, std::string password)
+      : user_(std::move(user)), password_(std::move(password)), port_(FreePort()) {
+    Start();
+  }
+  ~UpperPlatform() { Stop(); }
+  UpperPlatform(const UpperPlatform&) = delete;
+  UpperPlatform& operator=(const UpperPlatform&) = delete;
+
+  int port() const { return port_; }
+  void Start() {
+    std::lock_guard lock(run_mu_);
+    if (server_) return;
+    auto server = std::make_unique<httplib::Server>();
+    server->Post(viid::kPathFaces,
+                 [this](const httplib::Request& req, httplib::Response& res) { Handle(req, res); });
+    // The port may linger a moment after a stop.
+    for (int i = 0; !server->bind_to_port("127.0.0.1", port_); ++i) {
+      if (i == 100) throw Error(ErrorCode::kIo, "upper platform: port taken");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    server_ = std::move(server);
+    thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });
+    // stop() does nothing to a server not listening yet.
+    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  void Stop() {
+    std::lock_guard lock(run_mu_);
+    if (!server_) return;
+    server_->stop();
+    if (thread_.joinable()) thread_.join();
+    server_.reset();
+  }
+  // FaceID → how many times it was delivered.
+  std::map<std::string, int> Received() {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+
+ private:
+  void Handle(const httplib::Request& req, httplib::Response& res) {
+    const std::string realm = "anju-bench-platform";
+    bool authorised = false;
+    try {
+      const auto cred = viid::ParseAuthorization(req.get_header_value("Authorization"));
+      std::lock_guard lock(mu_);
+      authorised = cred.realm == realm && cred.username == user_ && nonces_.count(cred.nonce) &&
+                   viid::VerifyDigest(cred, viid::DigestHa1(user_, realm, password_), "POST");
+    } catch (const Error&) {
+    }
+    if (!authorised) {
+      std::lock_guard lock(mu_);
+      const std::string nonce = "n" + std::to_string(nonces_.size() + 1);
+      nonces_.insert(nonce);
+      res.status = 401;
+      res.set_header("WWW-Authenticate",
+                     viid::FormatChallenge({realm, nonce, "", "MD5", "auth", false}));
+      return;
+    }
+    std::vector<viid::ResponseStatus> out;
+    try {
+      const auto parsed = viid::ParseFaceList(req.body);
+      std::lock_guard lock(mu_);
+      for (const auto& f : parsed.list.faces) {
+        const bool again = received_[f.face_id]++ > 0;
+        out.push_back(
+            {viid::kPathFaces, viid::kOk, again ? "重复 / duplicate" : "OK", f.face_id, ""});
+      }
+    } catch (const Error& e) {
+      out.push_back({viid::kPathFaces, viid::kInvalidJsonFormat, e.what(), "", ""});
+    }
+    res.set_content(viid::ToJson(out).dump(), "application/json;charset=UTF-8");
+  }
+
+  const std::string user_, password_;
+  const int port_;
+  std::mutex run_mu_, mu_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::set<std::string> nonces_;
+  std::map<std::string, int> received_;
+};
+
+// An administrator's session on an API server, as an operator opens it on the first
+// start: the one-time password from the server's output, a new password, TOTP enrolled.
+std::string AdminSession(int port, const std::string& server_log) {
+  const std::string mark = "initial administrator: admin ";
+  const size_t at = server_log.find(mark);
+  const std::string pw_mark = "one-time password: ";
+  const size_t pw_at = at == std::string::npos ? at : server_log.find(pw_mark, at);
+  if (pw_at == std::string::npos)
+    throw Error(ErrorCode::kNotFound, "API server 0 printed no initial administrator");
+  const size_t pw_end = server_log.find('\n', pw_at);
+  std::string password = server_log.substr(pw_at + pw_mark.size(), pw_end - pw_at - pw_mark.size());
+  while (!password.empty() && std::isspace(static_cast<unsigned char>(password.back())))
+    password.pop_back();
+  httplib::Client http("127.0.0.1", port);
+  http.set_read_timeout(30, 0);
+  auto call = [&](const std::string& path, const std::string& token, const json& body) {
+    httplib::Headers h;
+    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+    auto r = http.Post(path, h, body.dump(), "application/json");
+    if (!r || r->status != 200)
+      throw Error(ErrorCode::kUnavailable, path + ": " +
+                                               (r ? std::to_string(r->status) + " " + r->body
+                                                  : httplib::to_string(r.error())));
+    return json::parse(r->body);
+  };
+  const json login =
+      call("/api/v1/auth/login", "", {{"username", "admin"}, {"password", password}});
+  const std::string token = login.value("token", "");
+  const json user = login.value("user", json::object());
+  if (user.value("must_change_password", false))
+    call("/api/v1/auth/password", token,
+         {{"old_password", password}, {"new_password", "Cluster-Bench-Pa55-" + password}});
+  if (user.value("totp_required", false) && !user.value("totp_enabled", false)) {
+    const json setup = call("/api/v1/auth/totp/setup", token, json::object());
+    const auto secret = crypto::FromBase32(setup.value("secret", ""));
+    call("/api/v1/auth/totp/confirm", token,
+         {{"code", crypto::Hotp(secret, uint64_t(std::time(nullptr) / 30))}});
+  }
+  return token;
+}
+
 struct Faults {
-  bool kill_worker = false, restart_nats = false, restart_postgres = false;
+  bool kill_worker = false, restart_nats = false, restart_postgres = false,
+       restart_platform = false;
   double rate = 0;  // captures/s over both uploaders; 0 = as fast as they are taken
 };
 
@@ -294,6 +436,23 @@ json Run(int workers, int captures, const Faults& faults_wanted, const fs::path&
       throw Error(ErrorCode::kUnavailable,
                   "camera not created: " + (r ? r->body : httplib::to_string(r.error())));
   }
+  // The upper platform, set as an operator sets it (R3.3.2.4).
+  const std::string platform_user = "anju-cluster", platform_pw = "platform-bench-pw";
+  UpperPlatform platform(platform_user, platform_pw);
+  {
+    const std::string session = AdminSession(api_port[0], api[0]->Log());
+    httplib::Client admin("127.0.0.1", api_port[0]);
+    auto r = admin.Put("/api/v1/viid/forward", {{"Authorization", "Bearer " + session}},
+                       json{{"kind", "gat1400"},
+                            {"url", "http://127.0.0.1:" + std::to_string(platform.port())},
+                            {"username", platform_user},
+                            {"password", platform_pw}}
+                           .dump(),
+                       "application/json");
+    if (!r || r->status != 200)
+      throw Error(ErrorCode::kUnavailable,
+                  "forwarding not set: " + (r ? r->body : httplib::to_string(r.error())));
+  }
   std::atomic<int> uploaded{0}, refused{0}, retried{0};
   std::mutex error_mu;
   std::string first_error;  // the first refusal, for the report
@@ -359,7 +518,7 @@ json Run(int workers, int captures, const Faults& faults_wanted, const fs::path&
   t0 = Clock::now();
   // The faults, each once, at a share of the uploads: a worker killed at 1/3, nats-server
   // stopped at 1/2, PostgreSQL stopped at 2/3; each comes back 2 s later.
-  std::atomic<bool> nats_restarted{false}, postgres_restarted{false};
+  std::atomic<bool> nats_restarted{false}, postgres_restarted{false}, platform_restarted{false};
   std::thread faults([&] {
     auto at = [&](int share_of_six) {
       while (uploaded + refused < captures * share_of_six / 6 && uploaded + refused < captures)
@@ -386,9 +545,16 @@ json Run(int workers, int captures, const Faults& faults_wanted, const fs::path&
       pg.Start();
       postgres_restarted = true;
     }
+    if (faults_wanted.restart_platform) {
+      at(5);
+      platform.Stop();
+      std::this_thread::sleep_for(pause);
+      platform.Start();
+      platform_restarted = true;
+    }
   });
-  // A supervisor, as systemd would be: a worker that exited (killed above, or refused to
-  // start while nats-server or PostgreSQL was away) is started again 2 s later.
+  // A supervisor, as systemd would be: the worker killed above is started again 2 s later
+  // (one that starts while nats-server is away waits for it: it does not exit).
   std::atomic<bool> supervising{true};
   std::atomic<int> worker_starts{0};
   std::thread supervisor([&] {
@@ -444,6 +610,33 @@ json Run(int workers, int captures, const Faults& faults_wanted, const fs::path&
   supervising = false;
   if (supervisor.joinable()) supervisor.join();
 
+  // Forwarded once (R3.3.2.4): the forward outbox emptied (a failed send waits its
+  // back-off), then every `done` capture at the platform, none delivered twice.
+  int64_t forward_pending = -1;
+  for (int i = 0; i < 1800; ++i) {
+    {
+      auto c = captures_db->AcquireReader();
+      forward_pending =
+          server::storage::ForwardRepo::State(c, server::storage::Outbox::kForward).pending;
+    }
+    if (forward_pending == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::set<std::string> done_faces;
+  {
+    auto c = captures_db->AcquireReader();
+    db::Stmt q(c, "SELECT face_id FROM captures WHERE state = 'done'");
+    while (q.Step()) done_faces.insert(q.Text(0));
+  }
+  const auto received = platform.Received();
+  int forwarded_twice = 0, forward_missing = 0, forward_unexpected = 0, deliveries = 0;
+  for (const auto& [face, n] : received) {
+    deliveries += n;
+    forwarded_twice += n > 1 ? 1 : 0;
+    forward_unexpected += done_faces.count(face) ? 0 : 1;
+  }
+  for (const auto& face : done_faces) forward_missing += received.count(face) ? 0 : 1;
+
   // Finished once: each finished capture is published once on the live stream.
   server::runtime::NatsOptions no;
   no.url = nats.url();
@@ -466,7 +659,8 @@ json Run(int workers, int captures, const Faults& faults_wanted, const fs::path&
   }
   int duplicated = 0;
   for (const auto& [id, n] : published) duplicated += n > 1 ? 1 : 0;
-  cleanup.keep = duplicated > 0 || tally.total - tally.queued < uploaded;
+  cleanup.keep = duplicated > 0 || tally.total - tally.queued < uploaded || forwarded_twice > 0 ||
+                 forward_missing > 0 || forward_unexpected > 0;
   std::vector<double> lat(tally.latency_ms.begin(), tally.latency_ms.end());
   const int64_t final_count = tally.total - tally.queued;
   return {{"servers", 2},
@@ -483,6 +677,13 @@ json Run(int workers, int captures, const Faults& faults_wanted, const fs::path&
           {"killed", killed ? 1 : 0},
           {"nats_restarted", nats_restarted ? 1 : 0},
           {"postgres_restarted", postgres_restarted ? 1 : 0},
+          {"platform_restarted", platform_restarted ? 1 : 0},
+          {"forwarded", received.size()},
+          {"forwarded_twice", forwarded_twice},
+          {"forward_missing", forward_missing},
+          {"forward_unexpected", forward_unexpected},
+          {"forward_deliveries", deliveries},
+          {"forward_pending", forward_pending},
           {"retried_uploads", retried.load()},
           {"worker_restarts", worker_starts.load()},
           {"outcomes", tally.outcomes},
@@ -513,6 +714,9 @@ void InstallBenchCluster(CLI::App& root) {
                 "stop nats-server half way through, start it again 2 s later");
   cmd->add_flag("--restart-postgres", faults.restart_postgres,
                 "stop PostgreSQL two thirds of the way through, start it again 2 s later");
+  cmd->add_flag("--restart-platform", faults.restart_platform,
+                "stop the upper platform five sixths of the way through, start it again 2 s "
+                "later");
   cmd->add_option("--rate", faults.rate,
                   "captures per second (default: as fast as the servers take them), so that "
                   "the faults fall amid the uploads");
@@ -526,12 +730,20 @@ void InstallBenchCluster(CLI::App& root) {
     if (!as_json) {
       std::printf("%-18s %s\n", "servers / workers",
                   (std::to_string(2) + " / " + std::to_string(workers)).c_str());
-      for (const char* k : {"captures", "uploaded", "final", "lost", "duplicated", "killed",
-                            "nats_restarted", "postgres_restarted", "retried_uploads",
-                            "worker_restarts", "snapshots_per_s", "p50_ms", "p95_ms", "elapsed_s"})
+      for (const char* k :
+           {"captures", "uploaded", "final", "lost", "duplicated", "forwarded", "forwarded_twice",
+            "forward_missing", "forward_deliveries", "killed", "nats_restarted",
+            "postgres_restarted", "platform_restarted", "retried_uploads", "worker_restarts",
+            "snapshots_per_s", "p50_ms", "p95_ms", "elapsed_s"})
         std::printf("%-18s %s\n", k, r[k].dump().c_str());
     }
     std::cout << r.dump() << "\n";
+    std::cout.flush();
+    // Lost, doubled or not forwarded once: the run fails (R3.3.2.4, R3.4.2.1).
+    for (const char* k :
+         {"lost", "duplicated", "forwarded_twice", "forward_missing", "forward_unexpected"})
+      if (r[k].get<int64_t>() != 0)
+        throw Error(ErrorCode::kInternal, std::string("bench cluster: ") + k + " = " + r[k].dump());
   });
 }
 

@@ -97,7 +97,8 @@ void CheckRole(const ServerOptions& options) {
 }
 
 // The seams OPTIONS.bus names (ServerOptions::bus). NATS: Error(kUnavailable) when its
-// server cannot be reached or has no JetStream.
+// server cannot be reached or has no JetStream, unless OPTIONS.wait_for_bus: then waited
+// for (ServerOptions::wait_for_bus).
 runtime::Runtime MakeRuntime(const ServerOptions& options) {
   if (options.bus.empty()) return runtime::Runtime::Embedded();
   if (!options.bus.starts_with("nats://") && !options.bus.starts_with("tls://"))
@@ -106,6 +107,9 @@ runtime::Runtime MakeRuntime(const ServerOptions& options) {
   n.url = options.bus;
   n.prefix = options.bus_prefix;
   n.name = "anju-server";
+  if (options.wait_for_bus)
+    return runtime::Runtime::Nats(
+        runtime::NatsConnection::ConnectWaiting(std::move(n), options.stop_waiting));
   return runtime::Runtime::Nats(std::move(n));
 }
 

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -104,6 +105,13 @@ struct ServerOptions {
   // the queue); kWorker = snapshot recognition only, no listener. kApi and kWorker need a
   // shared bus (nats://).
   ServerRole role = ServerRole::kAll;
+  // With a bus: while its server cannot be reached at start, wait for it (retrying 0.5 s
+  // doubling to 5 s) instead of failing at once, until STOP_WAITING says to give up
+  // (anju-server: on SIGTERM / SIGINT), so that no supervisor has to start a process
+  // again because nats-server came up after it (R3.4.2.1). Off: Error(kUnavailable) at
+  // once, as a library caller (a test) wants.
+  bool wait_for_bus = false;
+  std::function<bool()> stop_waiting;
   // Recognition threads of kAll and kWorker (each owns a face engine, ~1 CPU core busy).
   int recognition_workers = 1;
   // Precision of the in-memory 1:N index: "int8" scans a quarter of the memory of "fp32"

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,7 +75,7 @@ class DistributedTest : public ServerTest {
 
   // Another process of the installation on its own data directory with A's key files (as
   // an operator copies them to every machine).
-  Server& StartPeer(const std::string& name, ServerRole role) {
+  Server& StartPeer(const std::string& name, ServerRole role, bool wait_for_bus = false) {
     const fs::path dir = dir_.string() + "-" + name;
     fs::create_directories(dir);
     for (const char* f : {"master.key", "data.key", "events.key", "audit.key", "server_sm2.pem",
@@ -87,6 +88,7 @@ class DistributedTest : public ServerTest {
     o.retention_interval_s = 0;
     Configure(o);
     o.role = role;
+    o.wait_for_bus = wait_for_bus;
     peers_.push_back(std::make_unique<Server>(o));
     peers_.back()->Start();
     return *peers_.back();
@@ -318,6 +320,59 @@ TEST_F(DistributedTest, ACapturePostedToOneServerIsRecognisedByTheWorkerAndSeenO
     EXPECT_NE(body.find("F-POWELL"), std::string::npos) << body;
     EXPECT_NE(body.find("F-BUSH"), std::string::npos) << body;
   });
+}
+
+// R3.4.2.1: a worker started while nats-server is away waits for it (as anju-server does:
+// ServerOptions::wait_for_bus) instead of failing, and once the server is there takes the
+// captures an API server queues. Without models the worker still finishes them
+// (`unrecognised`); API server A has no recognition threads, so only the worker can.
+TEST_F(DistributedTest, AWorkerStartedWhileTheBusIsAwayWaitsForItThenRecognises) {
+  nats_->Stop();
+  std::thread starter([&] {
+    std::this_thread::sleep_for(2s);
+    nats_->Start();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    StartPeer("w", ServerRole::kWorker, /*wait_for_bus=*/true);
+  } catch (const Error& e) {
+    ADD_FAILURE() << "the worker did not wait: " << e.what();
+  }
+  starter.join();
+  ASSERT_EQ(peers_.size(), 1u);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 1900ms) << "started before the bus was there";
+
+  Camera cam{"31000000001190000078", "camera-pass-78", {}, false, 0};
+  ASSERT_EQ(
+      Api("POST", "/api/v1/viid/devices", {{"id", cam.id}, {"password", cam.password}}).status,
+      201);
+  auto r = CameraSend(cam, viid::kPathRegister,
+                      viid::MakeSystemObject(viid::SystemObject::kRegister, cam.id).dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  viid::FaceList list;
+  viid::FaceObject f;
+  f.face_id = "F-AFTER-WAIT";
+  f.device_id = cam.id;
+  f.face_appear_time = viid::FormatTime(NowMs());
+  viid::SubImageInfo img;
+  img.type = viid::kImageTypeFace;
+  std::vector<uchar> grey;  // no face in it: finished as no_face (or unrecognised)
+  cv::imencode(".jpg", cv::Mat(200, 200, CV_8UC3, cv::Scalar::all(128)), grey);
+  img.data.assign(grey.begin(), grey.end());
+  f.images.push_back(img);
+  list.faces.push_back(f);
+  r = CameraSend(cam, viid::kPathFaces, viid::ToJson(list).dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json caps;
+  for (int i = 0; i < 600; ++i) {
+    caps = Api("GET", "/api/v1/captures").body;
+    if (caps["total"] == 1 && caps["items"][0]["state"] != "queued") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(caps["total"], 1) << caps;
+  EXPECT_NE(caps["items"][0]["state"], "queued") << caps;
 }
 
 TEST_F(DistributedTest, LockoutsRevocationsAndNoncesHoldOnEveryServer) {

@@ -147,6 +147,40 @@ std::shared_ptr<NatsConnection> NatsConnection::Connect(NatsOptions options) {
   return c;
 }
 
+std::shared_ptr<NatsConnection> NatsConnection::ConnectWaiting(NatsOptions options,
+                                                               const std::function<bool()>& stop,
+                                                               std::chrono::milliseconds first,
+                                                               std::chrono::milliseconds most) {
+  auto wait = first;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      auto c = Connect(options);
+      if (attempt > 1)
+        spdlog::info(
+            "NATS 服务器已连接（第 {} 次尝试）/ connected to the NATS server at {} "
+            "(attempt {})",
+            attempt, options.url, attempt);
+      return c;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kUnavailable) throw;  // a malformed URL will not heal
+      spdlog::warn(
+          "NATS 服务器暂不可达，{:.1f} 秒后重试（第 {} 次）/ the NATS server is not reachable "
+          "yet, retrying in {:.1f} s (attempt {}): {}",
+          wait.count() / 1000.0, attempt, wait.count() / 1000.0, attempt, e.what());
+    }
+    // Slept in short steps so that SIGTERM stops a waiting process at once.
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (std::chrono::steady_clock::now() < until) {
+      if (stop && stop())
+        throw Error(
+            ErrorCode::kUnavailable,
+            "等待 NATS 服务器时停止 / stopped while waiting for the NATS server at " + options.url);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    wait = std::min(most, wait * 2);
+  }
+}
+
 NatsConnection::~NatsConnection() {
   if (js_) jsCtx_Destroy(js_);
   if (nc_) natsConnection_Destroy(nc_);

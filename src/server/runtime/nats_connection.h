@@ -1,8 +1,8 @@
 // One connection to NATS (JetStream), shared by the NATS implementations of the runtime
 // seams (docs/distributed.md). It reconnects by itself, forever, when the server goes away;
 // calls made meanwhile are retried for a while (NatsOptions::retry_for) and then fail with
-// Error(kUnavailable). Connecting at start does not wait: an unreachable server, or one
-// without JetStream, is a clear Error(kUnavailable) at once.
+// Error(kUnavailable). Connect does not wait: an unreachable server, or one without
+// JetStream, is a clear Error(kUnavailable) at once; ConnectWaiting waits for it.
 #pragma once
 
 #include <nats/nats.h>
@@ -36,6 +36,14 @@ class NatsConnection {
   // Connects; Error(kUnavailable) naming the URL when no server answers or JetStream is
   // not enabled on it, Error(kInvalidArgument) for a malformed URL.
   static std::shared_ptr<NatsConnection> Connect(NatsOptions options);
+  // Connect, but while no server answers (Error kUnavailable) tries again after FIRST,
+  // doubling up to MOST, logging every attempt, until it connects or STOP returns true
+  // (looked at every 100 ms): then Error(kUnavailable). A process started before its
+  // nats-server waits for it instead of exiting (R3.4.2.1).
+  static std::shared_ptr<NatsConnection> ConnectWaiting(
+      NatsOptions options, const std::function<bool()>& stop,
+      std::chrono::milliseconds first = std::chrono::milliseconds(500),
+      std::chrono::milliseconds most = std::chrono::milliseconds(5000));
   ~NatsConnection();
   NatsConnection(const NatsConnection&) = delete;
   NatsConnection& operator=(const NatsConnection&) = delete;

@@ -19,8 +19,12 @@ Runtime Runtime::Embedded() {
 }
 
 Runtime Runtime::Nats(NatsOptions options) {
+  return Nats(NatsConnection::Connect(std::move(options)));
+}
+
+Runtime Runtime::Nats(std::shared_ptr<NatsConnection> connection) {
   Runtime r;
-  r.nats = NatsConnection::Connect(std::move(options));
+  r.nats = std::move(connection);
   r.recognition = std::make_unique<NatsWorkQueue>(r.nats);
   r.events = std::make_unique<NatsEventBus>(r.nats);
   r.notifier = std::make_unique<NatsNotifier>(r.nats);

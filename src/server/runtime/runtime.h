@@ -26,6 +26,8 @@ struct Runtime {
   static Runtime Embedded();
   // Error(kUnavailable) when the server cannot be reached or has no JetStream.
   static Runtime Nats(NatsOptions options);
+  // The same on a connection made already (NatsConnection::ConnectWaiting).
+  static Runtime Nats(std::shared_ptr<NatsConnection> connection);
 
   bool distributed() const { return nats != nullptr; }
 };

@@ -238,6 +238,10 @@ CapturePage CaptureStore::List(const CaptureQuery& q) {
 
 CaptureDetail CaptureStore::Get(const std::string& id) {
   auto conn = ctx_.db().Acquire();
+  return GetOn(conn, id);
+}
+
+CaptureDetail CaptureStore::GetOn(db::Conn& conn, const std::string& id) {
   auto row = CaptureRepo::Get(conn, id);
   if (!row) throw Error(ErrorCode::kNotFound, "不存在 / not found: capture " + id);
   CaptureDetail d;
@@ -310,12 +314,23 @@ std::vector<uint8_t> CaptureStore::FaceCrop(const std::string& id) {
                       crypto::AsBytes(ImageAad(id, int(best->n))));
 }
 
-bool CaptureStore::Finish(const std::string& id, const RecognitionResult& r, int64_t now_ms) {
+bool CaptureStore::Finish(const std::string& id, const RecognitionResult& r, int64_t now_ms,
+                          const std::function<void(db::Conn&, const CaptureDetail&)>& also,
+                          CaptureDetail* detail) {
   auto conn = ctx_.db().Acquire();
-  return CaptureRepo::SaveResult(
-      conn, id,
-      {r.state, r.outcome, r.person, r.score, r.second_score, r.stranger_id, r.quality.dump(),
-       r.reasons.dump(), r.dark, r.feature_sealed, now_ms});
+  db::Transaction tx(conn);
+  if (!CaptureRepo::SaveResult(
+          conn, id,
+          {r.state, r.outcome, r.person, r.score, r.second_score, r.stranger_id, r.quality.dump(),
+           r.reasons.dump(), r.dark, r.feature_sealed, now_ms}))
+    return false;
+  if (also || detail) {
+    CaptureDetail d = GetOn(conn, id);
+    if (also) also(conn, d);
+    if (detail) *detail = std::move(d);
+  }
+  tx.Commit();
+  return true;
 }
 
 bool CaptureStore::MarkFailed(const std::string& id, const std::string& reason, int64_t now_ms) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,8 +63,12 @@ class CaptureStore {
   // The face image (or else the first image), opened; empty when it has none.
   std::vector<uint8_t> FaceCrop(const std::string& id);
   // Finishes a capture still queued (a redelivered work item finishes it once); false when
-  // it was not queued any more.
-  bool Finish(const std::string& id, const RecognitionResult& r, int64_t now_ms);
+  // it was not queued any more. ALSO, when given, runs in the same transaction on the
+  // finished capture (the forward outbox, R3.3.2.4): both are stored or neither.
+  // The finished capture goes to DETAIL when given.
+  bool Finish(const std::string& id, const RecognitionResult& r, int64_t now_ms,
+              const std::function<void(db::Conn&, const CaptureDetail&)>& also = {},
+              CaptureDetail* detail = nullptr);
   bool MarkFailed(const std::string& id, const std::string& reason, int64_t now_ms);
   // Captures still queued, oldest arrival first (queued again at start).
   std::vector<std::string> Queued();
@@ -98,6 +103,7 @@ class CaptureStore {
   int64_t RetainExpired(int64_t* before_ms = nullptr);
 
  private:
+  CaptureDetail GetOn(db::Conn& conn, const std::string& id);
   // The blob key of capture ID's image NAME ("0", "1", … or "clip0", …) taken at TIME_MS.
   static std::string ImageKey(const std::string& id, const std::string& name, int64_t time_ms);
 

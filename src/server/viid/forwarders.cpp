@@ -41,6 +41,23 @@ ForwardTarget TargetOf(const json& stored) {
 
 }  // namespace
 
+// Runs WRITE on a connection until it succeeds (the database may be away for a while);
+// false when the process stops first. An exception leaving a sender's thread would end
+// the process.
+bool Forwarders::Record(const std::function<void(db::Conn&)>& write) {
+  for (;;) {
+    try {
+      auto conn = ctx_.db().Acquire();
+      write(conn);
+      return true;
+    } catch (const std::exception& e) {
+      spdlog::warn("viid: outbox: {}; retrying", e.what());
+    }
+    if (ctx_.Stopping()) return false;
+    ctx_.Sleep(std::chrono::milliseconds(500));
+  }
+}
+
 // ---- live tail of the event store, webhook ---------------------------------------------
 
 void Forwarders::RunTail() {
@@ -117,13 +134,19 @@ void Forwarders::RunTail() {
             fcursor = std::stoll(it->second);
         }
         if (fwd.kind == "http" && fwd.alarms && fcursor < alarm_id) {
-          for (int64_t a : r.AlarmsAfter(fcursor, 200)) {
-            EnqueueForward("alarm",
-                           {{"type", "alarm"}, {"alarm", ToJson(ctx_.deps().events->GetAlarm(a))}});
+          std::vector<std::pair<int64_t, json>> batch;
+          for (int64_t a : r.AlarmsAfter(fcursor, 200))
+            batch.emplace_back(
+                a, json{{"type", "alarm"}, {"alarm", ToJson(ctx_.deps().events->GetAlarm(a))}});
+          // The alarms and the cursor past them in one transaction: each queued once.
+          auto conn = ctx_.db().Acquire();
+          db::Transaction tx(conn);
+          for (auto& [a, body] : batch) {
+            EnqueueForward(conn, "alarm", body);
             fcursor = a;
           }
-          auto conn = ctx_.db().Acquire();
           ForwardRepo::PutSetting(conn, "forward_alarm_cursor", std::to_string(fcursor));
+          tx.Commit();
         } else if (fwd.kind != "http") {
           // Not forwarding alarms: the cursor follows, so enabling it later starts from then.
           auto conn = ctx_.db().Acquire();
@@ -175,14 +198,16 @@ void Forwarders::RunWebhookSender() {
       for (const auto& item : batch) {
         if (ctx_.Stopping()) break;
         const auto res = client.Post(path, {}, item.body, "application/json");
-        auto conn = ctx_.db().Acquire();
-        if (res.ok()) {
-          ForwardRepo::Sent(conn, Outbox::kWebhook, item.seq);
-          next_wait_ms = 0;
-        } else {
-          ForwardRepo::Failed(conn, Outbox::kWebhook, item.seq, NowMs(), res.Describe());
-          break;  // the receiver is down: keep the order, retry later
-        }
+        const bool ok = res.ok();
+        if (!Record([&](db::Conn& conn) {
+              if (ok)
+                ForwardRepo::Sent(conn, Outbox::kWebhook, item.seq);
+              else
+                ForwardRepo::Failed(conn, Outbox::kWebhook, item.seq, NowMs(), res.Describe());
+            }))
+          break;         // stopping
+        if (!ok) break;  // the receiver is down: keep the order, retry later
+        next_wait_ms = 0;
       }
     }
     if (next_wait_ms > 0) ctx_.Sleep(std::chrono::milliseconds(next_wait_ms));
@@ -216,23 +241,20 @@ ForwardStatus Forwarders::Forward() {
   return out;
 }
 
-void Forwarders::EnqueueForward(const std::string& kind, const json& body) {
-  auto conn = ctx_.db().Acquire();
+void Forwarders::EnqueueForward(db::Conn& conn, const std::string& kind, const json& body) {
   ForwardRepo::EnqueueForward(conn, kind, body.dump(-1, ' ', false, json::error_handler_t::replace),
                               NowMs());
 }
 
-void Forwarders::ForwardCapture(const CaptureDetail& d, const std::vector<uint8_t>& crop) {
+void Forwarders::ForwardCapture(db::Conn& conn, const CaptureDetail& d,
+                                const std::vector<uint8_t>& crop) {
   ForwardTarget fwd;
-  {
-    auto conn = ctx_.db().Acquire();
-    if (const auto v = ForwardRepo::Setting(conn, "forward"))
-      fwd = TargetOf(json::parse(*v, nullptr, false));
-  }
+  if (const auto v = ForwardRepo::Setting(conn, "forward"))
+    fwd = TargetOf(json::parse(*v, nullptr, false));
   if (fwd.kind.empty() || !fwd.captures) return;
   if (fwd.kind == "http") {
     EnqueueForward(
-        "http",
+        conn, "http",
         {{"type", "capture"}, {"capture", ToJson(d)}, {"face_image", crypto::ToBase64(crop)}});
     return;
   }
@@ -253,7 +275,7 @@ void Forwarders::ForwardCapture(const CaptureDetail& d, const std::vector<uint8_
   f.images.push_back(std::move(img));
   viid::FaceList list;
   list.faces.push_back(std::move(f));
-  EnqueueForward("gat1400", viid::ToJson(list));
+  EnqueueForward(conn, "gat1400", viid::ToJson(list));
 }
 
 void Forwarders::RunForwardSender() {
@@ -296,7 +318,9 @@ void Forwarders::RunForwardSender() {
       http::OutboundClient client(base, 3, 10);
       const std::string& user = fwd.username;
       for (const auto& item : batch) {
-        if (ctx_.Stopping()) break;
+        // Sent once (R3.3.2.4): a process that lost the lease meanwhile leaves the rest to
+        // the new holder.
+        if (ctx_.Stopping() || !ctx_.leader().IsLeader(runtime::kJobForward)) break;
         // item.kind: queued for the kind configured then; sent to the current target
         const std::string& body = item.body;
         auto post = [&] {
@@ -320,14 +344,21 @@ void Forwarders::RunForwardSender() {
           } catch (const Error&) {
           }
         }
-        auto conn = ctx_.db().Acquire();
-        if (res.ok()) {
-          ForwardRepo::Sent(conn, Outbox::kForward, item.seq);
-          wait_ms = 0;
-        } else {
-          ForwardRepo::Failed(conn, Outbox::kForward, item.seq, NowMs(), res.Describe());
-          break;
-        }
+        // What the platform answered is recorded before anything else is sent: an item it
+        // took is marked even if the database is away for a while (PostgreSQL restarting),
+        // so it is not sent again once the database is back (R3.3.2.4). Only a process
+        // that dies between the answer and the mark sends it twice; the GA/T 1400
+        // platform knows it by its FaceID (docs/viid.md).
+        const bool ok = res.ok();
+        if (!Record([&](db::Conn& conn) {
+              if (ok)
+                ForwardRepo::Sent(conn, Outbox::kForward, item.seq);
+              else
+                ForwardRepo::Failed(conn, Outbox::kForward, item.seq, NowMs(), res.Describe());
+            }))
+          break;  // stopping
+        if (!ok) break;
+        wait_ms = 0;
       }
     }
     if (wait_ms > 0) ctx_.Sleep(std::chrono::milliseconds(wait_ms));

@@ -4,10 +4,12 @@
 // sent in order and retried. The tail and both senders are singleton jobs (one leader).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "db/db.h"
 #include "server/viid/context.h"
 #include "server/viid/viid_types.h"
 
@@ -25,8 +27,11 @@ class Forwarders {
   void SetForward(const ForwardTarget& target, const std::optional<std::string>& password);
   ForwardStatus Forward();
 
-  // A recognised capture (CROP: its face) into the forward outbox when forwarding is on.
-  void ForwardCapture(const CaptureDetail& capture, const std::vector<uint8_t>& crop);
+  // A recognised capture (CROP: its face) into the forward outbox when forwarding is on,
+  // on CONN: the caller's transaction that finishes the capture, so that a capture
+  // finished as `done` is queued for the platform exactly once (R3.3.2.4).
+  void ForwardCapture(db::Conn& conn, const CaptureDetail& capture,
+                      const std::vector<uint8_t>& crop);
 
   // The background loops, each run on a thread of its own until the context stops.
   void RunTail();
@@ -34,7 +39,8 @@ class Forwarders {
   void RunForwardSender();
 
  private:
-  void EnqueueForward(const std::string& kind, const nlohmann::json& body);
+  void EnqueueForward(db::Conn& conn, const std::string& kind, const nlohmann::json& body);
+  bool Record(const std::function<void(db::Conn&)>& write);
 
   ViidContext& ctx_;
 };

@@ -88,17 +88,24 @@ bool RecognitionWorkers::Finish(const RecognitionJob& job, const RecognitionResu
   const int64_t now = NowMs();
   // Only a capture still queued is finished: a redelivered item that another worker
   // finished meanwhile is neither counted, published nor forwarded twice.
-  if (!captures_.Finish(job.capture_id, r, now)) return false;
+  // A recognised capture is queued for the upper platform in the transaction that finishes
+  // it (R3.3.2.4): a worker killed, or a database lost, between the two can neither leave
+  // a `done` capture unforwarded nor, on redelivery, queue it twice.
+  CaptureDetail detail;
+  std::function<void(db::Conn&, const CaptureDetail&)> forward;
+  if (r.state == "done")
+    forward = [&](db::Conn& conn, const CaptureDetail& d) {
+      forwarders_.ForwardCapture(conn, d, crop);
+    };
+  if (!captures_.Finish(job.capture_id, r, now, forward, &detail)) return false;
   ctx_.stats().AddLatency(now - job.enqueued_ms);
   ++ctx_.stats().recognised;
-  const CaptureDetail detail = captures_.Get(job.capture_id);
   try {
     ctx_.bus().Publish("capture", ToJson(detail));
   } catch (const Error& e) {
     // The capture is final and stored: the live stream is best effort.
     spdlog::warn("viid: live stream: capture {}: {}", job.capture_id, e.what());
   }
-  if (r.state == "done") forwarders_.ForwardCapture(detail, crop);
   return true;
 }
 

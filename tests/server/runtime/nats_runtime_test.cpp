@@ -53,6 +53,71 @@ TEST(NatsConnection, UnreachableServerIsAClearErrorAtOnce) {
   EXPECT_LT(MsSince(t0), 3000);
 }
 
+// R3.4.2.1: a process started before its nats-server waits for it (0.5 s doubling to 5 s)
+// instead of exiting, and then works as if the server had been there.
+TEST(NatsConnection, ConnectWaitingWaitsForAServerStartedLaterAndThenWorks) {
+  ANJU_REQUIRE_NATS(shared);
+  LocalNatsServer later;
+  later.Stop();  // its port and store, nobody listening
+  NatsOptions o;
+  o.url = later.url();
+  o.prefix = UniquePrefix();
+  std::thread starter([&] {
+    std::this_thread::sleep_for(2s);
+    later.Start();
+  });
+  const auto t0 = Steady::now();
+  std::shared_ptr<NatsConnection> conn;
+  try {
+    conn = NatsConnection::ConnectWaiting(o, [] { return false; });
+  } catch (const Error& e) {
+    ADD_FAILURE() << "gave up: " << e.what();
+  }
+  starter.join();
+  ASSERT_TRUE(conn);
+  const int64_t waited = MsSince(t0);
+  EXPECT_GE(waited, 1900) << "connected before the server was there";
+  // Attempts at 0, 0.5, 1.5 and 3.5 s: the one after the start connects.
+  EXPECT_LT(waited, 6000);
+  NatsWorkQueue q(conn);
+  q.Push({"after-wait", "crop", 0, 1, 0});
+  auto item = q.Pop(5s);
+  ASSERT_TRUE(item);
+  EXPECT_EQ(item->id, "after-wait");
+  q.Ack(*item);
+}
+
+// SIGTERM must still stop a process that waits for its bus: the wait looks at STOP often.
+TEST(NatsConnection, ConnectWaitingStopsPromptlyWhenAsked) {
+  ANJU_REQUIRE_NATS(shared);
+  LocalNatsServer gone;
+  const std::string url = gone.url();
+  gone.Kill();
+  NatsOptions o;
+  o.url = url;
+  std::atomic<bool> stop{false};
+  std::thread asker([&] {
+    std::this_thread::sleep_for(2500ms);  // amid a 2 s back-off step
+    stop = true;
+  });
+  const auto t0 = Steady::now();
+  try {
+    NatsConnection::ConnectWaiting(o, [&] { return stop.load(); });
+    ADD_FAILURE() << "connected to nothing";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable);
+    EXPECT_NE(std::string(e.what()).find("stopped"), std::string::npos) << e.what();
+  }
+  asker.join();
+  EXPECT_GE(MsSince(t0), 2500);
+  EXPECT_LT(MsSince(t0), 3200);
+  // A mistake in the options is not waited for: it will not heal.
+  o.prefix = "a.b";
+  EXPECT_EQ(
+      ::anju::testing::CodeOf([&] { NatsConnection::ConnectWaiting(o, [] { return false; }); }),
+      ErrorCode::kInvalidArgument);
+}
+
 TEST(NatsConnection, ServerWithoutJetStreamIsAClearError) {
   ANJU_REQUIRE_NATS(shared);
   LocalNatsServer::Options so;

@@ -11,7 +11,9 @@
 namespace anju::server::storage {
 
 // The schema steps for SQLite and PostgreSQL (db/db.h); a PostgreSQL database for the
-// captures is opened with db::OpenPostgres(url, CapturesMigrations()).
+// captures is opened with db::OpenPostgres(url, CapturesMigrations()). Step 5 partitions
+// captures, capture_images and capture_clips by month on PostgreSQL (a no-op on SQLite;
+// storage/partitions.h).
 const db::Migrations& CapturesMigrations();
 // Opens (creating and migrating) FILE: SQLite, WAL, synchronous=FULL.
 std::unique_ptr<db::Db> OpenCapturesDb(const std::filesystem::path& file);

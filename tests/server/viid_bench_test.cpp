@@ -5,7 +5,7 @@
 //   ANJU_VIID_BENCH=1 build/bin/viid_test --gtest_filter='ViidBench.*'
 //   (ANJU_VIID_BENCH_GALLERY, _PROBES, _SECONDS, _WORKERS override the sizes; _TIGHT_CROP=0
 //   and _FLIP=0|1 set ViidOptions::tight_crop and embed_flip, _INT8=1 searches an int8 index,
-//   for A/B runs)
+//   _CV_THREADS=N sets OpenCV's threads, for A/B runs)
 //
 // Two throughputs: "upload and recognise" (the endpoint called in a loop on the main thread
 // while the workers run, as one server does both), and "worker node" (captures stored first,
@@ -17,8 +17,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <opencv2/core/utility.hpp>
 #include <thread>
 
 #include "core/error.h"
@@ -63,6 +65,18 @@ std::string Body(const std::string& device, const std::string& id,
   return viid::ToJson(list).dump();
 }
 
+// Calls FN for every capture SERVICE holds, a page at a time.
+void ForEachCapture(ViidService& service, const std::function<void(const CaptureRecord&)>& fn) {
+  CaptureQuery q;
+  q.limit = 1000;
+  for (int64_t off = 0;; off += q.limit) {
+    q.offset = off;
+    const CapturePage page = service.captures().List(q);
+    for (const auto& c : page.items) fn(c);
+    if (int64_t(page.items.size()) < q.limit) break;
+  }
+}
+
 double Percentile(std::vector<int64_t> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -77,6 +91,10 @@ TEST(ViidBench, ThroughputAndLatency) {
   const int probes = Env("ANJU_VIID_BENCH_PROBES", 200);
   const int seconds = Env("ANJU_VIID_BENCH_SECONDS", 30);
   const int workers = Env("ANJU_VIID_BENCH_WORKERS", 2);
+  // OpenCV's own threads per network pass (0 = its default, every core): with as many
+  // workers as cores, one each avoids oversubscribing them.
+  if (const int cv_threads = Env("ANJU_VIID_BENCH_CV_THREADS", 0); cv_threads > 0)
+    cv::setNumThreads(cv_threads);
   std::unique_ptr<vision::FaceEngine> engine;
   try {
     engine = vision::FaceEngine::Open();
@@ -209,18 +227,11 @@ TEST(ViidBench, ThroughputAndLatency) {
     ASSERT_TRUE(s->workers().WaitIdle(std::chrono::minutes(10)));
     int64_t first = INT64_MAX, last = 0;
     int finished = 0;
-    CaptureQuery q;
-    q.limit = 1000;
-    for (int64_t off = 0;; off += 1000) {
-      q.offset = off;
-      const CapturePage page = s->captures().List(q);
-      for (const auto& c : page.items)
-        if (c.face_id.starts_with("D") && c.recognised_ms > 0) {
-          first = std::min(first, c.recognised_ms), last = std::max(last, c.recognised_ms);
-          ++finished;
-        }
-      if (page.items.size() < 1000) break;
-    }
+    ForEachCapture(*s, [&](const CaptureRecord& c) {
+      if (!c.face_id.starts_with("D") || c.recognised_ms <= 0) return;
+      first = std::min(first, c.recognised_ms), last = std::max(last, c.recognised_ms);
+      ++finished;
+    });
     ASSERT_EQ(finished, drain);
     const double sec = double(last - first) / 1000.0;
     std::printf("| %d | %d | %.1f | **%.1f** |\n", w, drain, sec, double(drain - 1) / sec);
@@ -237,15 +248,9 @@ TEST(ViidBench, ThroughputAndLatency) {
   }
   ASSERT_TRUE(s->workers().WaitIdle(std::chrono::minutes(10)));
   std::vector<int64_t> lat;
-  CaptureQuery q;
-  q.limit = 1000;
-  for (int64_t off = 0;; off += 1000) {
-    q.offset = off;
-    const CapturePage page = s->captures().List(q);
-    for (const auto& c : page.items)
-      if (c.face_id.starts_with("S")) lat.push_back(c.recognised_ms - c.received_ms);
-    if (page.items.size() < 1000) break;
-  }
+  ForEachCapture(*s, [&](const CaptureRecord& c) {
+    if (c.face_id.starts_with("S")) lat.push_back(c.recognised_ms - c.received_ms);
+  });
   std::printf(
       "\nsteady 10 snapshots/s for %d s, %d workers, %zu-template gallery:\n"
       "| snapshots | p50 ms | p95 ms | max ms |\n|---|---|---|---|\n"

@@ -5,13 +5,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <random>
 #include <span>
 #include <string>
 #include <thread>
@@ -318,58 +315,6 @@ TEST_F(PostgresBlobStoreDbTest, AnUnreachableDatabaseIsUnavailable) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
   }
-}
-
-// Put and get throughput of both stores (BENCHMARKS.md, "Blob stores"; also `anju bench
-// blobs`): 2,000 random 30 KiB blobs (sealed snapshots do not compress) in batches of 10
-// (an upload of 100 records, 1 in 10 with a snapshot), then read back one by one. Both
-// durable: the files fsynced (kParallel), PostgreSQL with fsync on. ANJU_BLOB_BENCH=1 runs it.
-TEST(BlobStoreBench, PutAndGetThroughput) {
-  if (!std::getenv("ANJU_BLOB_BENCH")) GTEST_SKIP() << "set ANJU_BLOB_BENCH=1";
-  if (auto why = db::LocalPostgres::Unavailable(); !why.empty()) GTEST_SKIP() << why;
-  constexpr int kCount = 2000, kBatch = 10, kBytes = 30 * 1024;
-  std::mt19937_64 rng(7);
-  std::vector<std::vector<uint8_t>> payloads(16, std::vector<uint8_t>(kBytes));
-  for (auto& p : payloads)
-    for (auto& b : p) b = uint8_t(rng());
-  auto measure = [&](const char* name, runtime::BlobStore& store) {
-    using Clock = std::chrono::steady_clock;
-    std::vector<std::string> keys;
-    for (int i = 0; i < kCount; ++i)
-      keys.push_back("snapshots/2026/12/07/bench-" + std::to_string(i) + ".jpg.sealed");
-    const double mb = double(kBytes) * kCount / (1024.0 * 1024.0);
-    auto t0 = Clock::now();
-    for (int i = 0; i < kCount; i += kBatch) {
-      std::vector<std::pair<std::string, std::span<const uint8_t>>> b;
-      for (int j = i; j < std::min(kCount, i + kBatch); ++j)
-        b.emplace_back(keys[size_t(j)], Span(payloads[size_t(j) % payloads.size()]));
-      store.PutMany(b);
-    }
-    const double put_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    t0 = Clock::now();
-    size_t read = 0;
-    for (const auto& k : keys) read += store.Get(k).size();
-    const double get_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    EXPECT_EQ(read, size_t(kBytes) * kCount);
-    std::printf(
-        "{\"store\": \"%s\", \"count\": %d, \"batch\": %d, \"bytes\": %d, "
-        "\"put_blobs_per_s\": %.0f, \"put_mb_per_s\": %.1f, \"get_blobs_per_s\": %.0f, "
-        "\"get_mb_per_s\": %.1f}\n",
-        name, kCount, kBatch, kBytes, kCount / put_s, mb / put_s, kCount / get_s, mb / get_s);
-  };
-  const fs::path dir = anju::testing::TempDir("blob-bench");
-  {
-    runtime::FileBlobStore files(dir);
-    measure("files", files);
-  }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  db::LocalPostgresOptions o;
-  o.durable = true;  // fsync on: as durable as the files
-  o.shared_buffers = "128MB";
-  db::LocalPostgres pg(o);
-  auto store = OpenPostgresBlobStore(pg.CreateDatabase());
-  measure("postgres", *store);
 }
 
 }  // namespace

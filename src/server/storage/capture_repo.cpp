@@ -117,7 +117,8 @@ bool CaptureRepo::HasFace(db::Conn& c, const std::string& device, const std::str
 }
 
 bool CaptureRepo::Insert(db::Conn& c, const NewCapture& n) {
-  if (IsPostgres(c)) {
+  const bool postgres = IsPostgres(c);
+  if (postgres) {
     // The (camera, face) claim first: a second copy, here or on another server, waits on
     // the key until the first commits, then does nothing (captures_schema.cpp, step 5).
     Stmt claim(c,
@@ -125,17 +126,11 @@ bool CaptureRepo::Insert(db::Conn& c, const NewCapture& n) {
                "VALUES(?,?,?,?) ON CONFLICT(device_id, face_id) DO NOTHING");
     claim.Bind(1, n.device_id).Bind(2, n.face_id).Bind(3, n.id).Bind(4, n.time_ms).Run();
     if (c.Changes() == 0) return false;
-    Stmt s(c,
-           "INSERT INTO captures(id, device_id, face_id, time_ms, received_ms, box, images, "
-           "state) VALUES(?,?,?,?,?,?,?,'queued')");
-    s.Bind(1, n.id).Bind(2, n.device_id).Bind(3, n.face_id).Bind(4, n.time_ms);
-    s.Bind(5, n.received_ms).Bind(6, n.box).Bind(7, n.images);
-    s.Run();
-    return true;
   }
-  Stmt s(c,
-         "INSERT INTO captures(id, device_id, face_id, time_ms, received_ms, box, images, "
-         "state) VALUES(?,?,?,?,?,?,?,'queued') ON CONFLICT(device_id, face_id) DO NOTHING");
+  // On SQLite the captures table itself holds the (camera, face) key.
+  Stmt s(c, std::string("INSERT INTO captures(id, device_id, face_id, time_ms, received_ms, box, "
+                        "images, state) VALUES(?,?,?,?,?,?,?,'queued')") +
+                (postgres ? "" : " ON CONFLICT(device_id, face_id) DO NOTHING"));
   s.Bind(1, n.id).Bind(2, n.device_id).Bind(3, n.face_id).Bind(4, n.time_ms);
   s.Bind(5, n.received_ms).Bind(6, n.box).Bind(7, n.images);
   s.Run();

@@ -477,6 +477,91 @@ TEST_F(ViidTest, TenantAbsentFiresOnlyAfterNDays) {
   EXPECT_EQ(a.body["items"][0]["person"], "TEN-1");
 }
 
+// R3.4.2.2, "an elderly tenant not seen": residents of min_age or more by their date of
+// birth, unseen (no access record, no recognised capture) for `hours` since moving in or
+// their last sighting.
+TEST_F(ViidTest, ElderlyNotSeenFiresForTheUnseenElderlyOnly) {
+  const auto h = Api("POST", "/api/v1/households", {{"name", "102"}});
+  ASSERT_EQ(h.status, 201) << h.body;
+  const struct {
+    const char* code;
+    json birth_date;
+  } people[] = {
+      {"OLD-1", "1940-05-01"},    // elderly, never seen
+      {"OLD-2", "1945-01-01"},    // elderly, seen at the door
+      {"YOUNG-1", "1990-06-15"},  // under min_age, never seen
+      {"NODATE-1", nullptr},      // no date of birth: not judged
+  };
+  for (const auto& p : people) {
+    json body = {{"code", p.code}, {"name", std::string("住户 ") + p.code}};
+    if (!p.birth_date.is_null()) body["birth_date"] = p.birth_date;
+    ASSERT_EQ(Api("POST", "/api/v1/persons", body).status, 201) << p.code;
+    ASSERT_EQ(Api("POST", "/api/v1/households/" + h.body["id"].dump() + "/members",
+                  {{"person", p.code}, {"role", "family"}})
+                  .status,
+              201);
+  }
+  EXPECT_EQ(Api("GET", "/api/v1/persons/OLD-1").body["birth_date"], "1940-05-01");
+
+  // Parameters: defaults filled in; out of range or unknown refused, naming the parameter.
+  const auto bad = [&](const json& params) {
+    return SysApi("POST", "/api/v1/alert-rules",
+                  {{"type", "elderly_not_seen"}, {"params", params}});
+  };
+  auto refused = bad({{"min_age", 49}});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.dump().find("min_age"), std::string::npos) << refused.body;
+  EXPECT_EQ(bad({{"min_age", 121}}).status, 400);
+  EXPECT_EQ(bad({{"min_age", "70"}}).status, 400);
+  refused = bad({{"hours", 0}});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.dump().find("hours"), std::string::npos) << refused.body;
+  EXPECT_EQ(bad({{"hours", 24 * 30 + 1}}).status, 400);
+  EXPECT_EQ(bad({{"days", 3}}).status, 400);
+  const auto defaults = bad(json::object());
+  ASSERT_EQ(defaults.status, 201) << defaults.body;
+  EXPECT_EQ(defaults.body["params"]["min_age"], 70);
+  EXPECT_EQ(defaults.body["params"]["hours"], 24);
+  ASSERT_EQ(SysApi("DELETE", "/api/v1/alert-rules/" + defaults.body["id"].dump()).status, 200);
+
+  const auto rule =
+      SysApi("POST", "/api/v1/alert-rules",
+             {{"type", "elderly_not_seen"}, {"params", {{"min_age", 75}, {"hours", 1}}}});
+  ASSERT_EQ(rule.status, 201) << rule.body;
+
+  // OLD-2 passes the door 50 minutes after moving in.
+  const int64_t t0 = NowMs();
+  TestDevice term = RegisterDevice("gate", 1);
+  const json batch = {{"events",
+                       {{{"id", "44444444-4444-4444-8444-444444444444"},
+                         {"kind", "access"},
+                         {"created_ms", t0 + 50 * 60000},
+                         {"payload",
+                          {{"time_ms", t0 + 50 * 60000},
+                           {"door", 0},
+                           {"person", "OLD-2"},
+                           {"decision", "open"}}}}}}};
+  ASSERT_EQ(term.client->CallJson("POST", "/api/v1/device/events", &batch)["stored"].size(), 1u);
+
+  const auto evaluate = [&](int64_t as_of) {
+    const auto e = SysApi("POST", "/api/v1/alert-rules/evaluate?as_of_ms=" + std::to_string(as_of));
+    EXPECT_EQ(e.status, 200) << e.body;
+    return e.body["alarms_raised"].get<int>();
+  };
+  EXPECT_EQ(evaluate(t0 + 30 * 60000), 0);   // newcomers: not yet an hour
+  EXPECT_EQ(evaluate(t0 + 90 * 60000), 1);   // OLD-1 only
+  EXPECT_EQ(evaluate(t0 + 100 * 60000), 0);  // the same absence: not again
+  const auto a = Api("GET", "/api/v1/alarms?type=elderly_not_seen");
+  ASSERT_EQ(a.body["total"], 1) << a.body;
+  EXPECT_EQ(a.body["items"][0]["person"], "OLD-1");
+  EXPECT_EQ(a.body["items"][0]["severity"], "major");
+  EXPECT_TRUE(a.body["items"][0]["description"].get<std::string>().starts_with("老人"))
+      << a.body["items"][0]["description"];
+  // Later OLD-2 is unseen for over an hour too: their own alarm.
+  EXPECT_EQ(evaluate(t0 + 120 * 60000), 1);
+  EXPECT_EQ(Api("GET", "/api/v1/alarms?type=elderly_not_seen").body["total"], 2);
+}
+
 TEST_F(ViidTest, WebhookOutboxAndTrafficReport) {
   // A webhook receiver that is down first (a free port nobody listens on): the alarm waits
   // in the outbox.

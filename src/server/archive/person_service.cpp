@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <chrono>
 #include <functional>
 
 #include "core/clock.h"
@@ -48,6 +49,28 @@ std::string PhoneDigits(const std::string& query) {
     throw Error(ErrorCode::kInvalidArgument,
                 "电话至少输入 4 位数字 / phone: give at least 4 digits");
   return d;
+}
+
+// A date of birth "YYYY-MM-DD": a real calendar day from 1900-01-01 up to today (UTC+8,
+// the archive's local day); kInvalidArgument otherwise. Null clears it (nullopt).
+std::optional<std::string> BirthDate(const json& v, int64_t now_ms) {
+  using namespace std::chrono;
+  if (v.is_null()) return std::nullopt;
+  auto bad = [] {
+    throw Error(ErrorCode::kInvalidArgument,
+                "出生日期无效 / birth_date must be a date YYYY-MM-DD, not in the future");
+  };
+  if (!v.is_string()) bad();
+  const std::string s = v.get<std::string>();
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') bad();
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (s[i] < '0' || s[i] > '9') bad();
+  const year_month_day d{year(std::stoi(s.substr(0, 4))),
+                         month(unsigned(std::stoi(s.substr(5, 2)))),
+                         day(unsigned(std::stoi(s.substr(8, 2))))};
+  const year_month_day today{floor<days>(sys_time<milliseconds>(milliseconds(now_ms)) + hours(8))};
+  if (!d.ok() || d < year(1900) / January / 1 || d > today) bad();
+  return s;
 }
 
 json Summary(const storage::PersonRow& p) {
@@ -137,6 +160,7 @@ json PersonService::Create(const json& b, const std::string& actor, const Scope&
     row.id_number_sealed = SealIdNumber(d_.data_key, code, b["id_number"].get<std::string>());
   row.phone = b.value("phone", "");
   row.minor = b.value("minor", false);
+  if (b.contains("birth_date")) row.birth_date = BirthDate(b["birth_date"], now);
   row.moved_in_ms = OptMs(b, "moved_in_ms").value_or(now);
   row.open_ms = b.value("open_ms", int64_t{0});
   row.now_ms = now;
@@ -164,6 +188,8 @@ json PersonService::Get(const std::string& code, bool reveal, bool may_reveal,
   const auto row = PersonRepo::Get(conn, code);
   if (!row) NotFound("person " + code);
   json p = Summary(*row);
+  // Only in the whole archive, not in the list (least exposure of personal data).
+  p["birth_date"] = row->birth_date ? json(*row->birth_date) : json();
   const int64_t pid = row->id;
   if (row->id_number_sealed) {
     const std::string id = OpenIdNumber(d_.data_key, code, *row->id_number_sealed);
@@ -194,12 +220,15 @@ void PersonService::Update(const std::string& code, const json& b, const std::st
     PersonRepo::SetInt(conn, pid, "minor", int64_t(b["minor"].get<bool>()), NowMs());
   if (b.contains("open_ms"))
     PersonRepo::SetInt(conn, pid, "open_ms", b["open_ms"].get<int64_t>(), NowMs());
+  if (b.contains("birth_date"))
+    PersonRepo::SetBirthDate(conn, pid, BirthDate(b["birth_date"], NowMs()), NowMs());
   if (b.contains("id_number"))
     PersonRepo::SetBlob(conn, pid, "id_number_sealed",
                         SealIdNumber(d_.data_key, code, b["id_number"].get<std::string>()),
                         NowMs());
   json detail = b;
   if (detail.contains("id_number")) detail["id_number"] = "(changed)";
+  if (detail.contains("birth_date")) detail["birth_date"] = "(changed)";
   anju::server::History(conn, pid, "changed", actor, detail);
   Audit(conn, actor, "person_update", "persons/" + code, detail);
   // Name (display name) and open time reach the devices.

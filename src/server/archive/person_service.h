@@ -70,14 +70,16 @@ class PersonService {
   // {"items", "total"}: persons within SCOPE by code, each with its face and home
   // (storage::PersonRepo::AddFaceAndHome); no ID numbers.
   nlohmann::json List(const PersonQuery& query, const Scope& scope, int64_t limit, int64_t offset);
-  // FIELDS as POST /api/v1/persons; {"code", "id"}. A missing code is generated.
+  // FIELDS as POST /api/v1/persons; {"code", "id"}. A missing code is generated. An optional
+  // birth_date is checked as in Update.
   nlohmann::json Create(const nlohmann::json& fields, const std::string& actor, const Scope& scope);
   // The whole archive: identity, households, consents, photos, feature count, credentials,
   // access groups within SCOPE. REVEAL shows the full ID number (MAY_REVEAL: the caller has
   // archive.reveal; audited), otherwise it is masked.
   nlohmann::json Get(const std::string& code, bool reveal, bool may_reveal,
                      const std::string& actor, const Scope& scope);
-  // FIELDS: name, id_number, phone, minor, open_ms (each optional).
+  // FIELDS: name, id_number, phone, minor, open_ms, birth_date ("YYYY-MM-DD" up to today, or
+  // null to clear; kInvalidArgument otherwise) (each optional).
   void Update(const std::string& code, const nlohmann::json& fields, const std::string& actor);
   // Photos and feature codes deleted, credentials and memberships removed, removal queued
   // to every device. NOTE goes to the history. Returns how many photos were deleted.

@@ -13,6 +13,19 @@ namespace anju::server {
 
 using nlohmann::json;
 
+namespace {
+
+// The optional date of birth (null clears it); the service checks that the day exists and is
+// not in the future.
+Schema BirthDateSchema() {
+  return Str("date of birth YYYY-MM-DD (the elderly_not_seen alert rule, R3.4.2.2)")
+      .Pattern("^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+      .MaxLength(10)
+      .Nullable();
+}
+
+}  // namespace
+
 void RegisterPersonHandlers(Router& router, PersonService& persons) {
   const Schema person_fields = Obj(
       {Opt("code", Str("identity code, 1-64 of [A-Za-z0-9_.-]; generated when absent")
@@ -20,7 +33,7 @@ void RegisterPersonHandlers(Router& router, PersonService& persons) {
        Req("name", Str("full name").MaxLength(200)),
        Opt("id_number", Str("ID card number (stored SM4-sealed)").MaxLength(64)),
        Opt("phone", Str().MaxLength(40)), Opt("minor", Bool("under 18: consent from a guardian")),
-       Opt("moved_in_ms", Int().Nullable()),
+       Opt("birth_date", BirthDateSchema()), Opt("moved_in_ms", Int().Nullable()),
        Opt("open_ms", Int("door open time for this person, 0 = default").Range(0, 600000)),
        Opt("household_id", Int("join this household")),
        Opt("role", Str().Enum({"tenant", "family", "carer", "staff", "visitor"}))});
@@ -73,7 +86,7 @@ void RegisterPersonHandlers(Router& router, PersonService& persons) {
            })
       .Body(Obj({Opt("name", Str().MaxLength(200)), Opt("id_number", Str().MaxLength(64)),
                  Opt("phone", Str().MaxLength(40)), Opt("minor", Bool()),
-                 Opt("open_ms", Int().Range(0, 600000))}));
+                 Opt("open_ms", Int().Range(0, 600000)), Opt("birth_date", BirthDateSchema())}));
 
   router
       .Add("POST", "/api/v1/persons/{code}/move-out", "persons", Auth::kAdmin, "archive.write",

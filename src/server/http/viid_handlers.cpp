@@ -460,7 +460,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
   router
       .Add("POST", "/api/v1/alert-rules", "alerts", Auth::kAdmin,
            "Add an alert rule (repeated_stranger, stranger_at_night, tenant_absent, "
-           "shared_authorisation, blacklist)",
+           "elderly_not_seen, shared_authorisation, blacklist)",
            [ctx, svc](Request& r) {
              AlertRule rule;
              rule.type = r.body["type"].get<std::string>();
@@ -474,7 +474,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
            })
       .Perm("config.manage")
       .Body(Obj({Req("type", Str().Enum({"repeated_stranger", "stranger_at_night", "tenant_absent",
-                                         "shared_authorisation", "blacklist"})),
+                                         "elderly_not_seen", "shared_authorisation", "blacklist"})),
                  Opt("name", Str().MaxLength(200)), Opt("enabled", Bool()),
                  Opt("params", rule_params)}));
 
@@ -508,7 +508,8 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
 
   router
       .Add("POST", "/api/v1/alert-rules/evaluate", "alerts", Auth::kAdmin,
-           "Run the periodic rules (tenant_absent) now, or as of a given time (what-if)",
+           "Run the periodic rules (tenant_absent, elderly_not_seen) now, or as of a given "
+           "time (what-if)",
            [svc](Request& r) {
              const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())

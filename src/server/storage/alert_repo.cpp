@@ -69,4 +69,18 @@ std::vector<TenantRow> AlertRepo::ActiveTenants(db::Conn& archive) {
   return out;
 }
 
+std::vector<TenantRow> AlertRepo::ElderlyResidents(db::Conn& archive, const std::string& born_by) {
+  // Dates of birth are "YYYY-MM-DD": text order is date order on both dialects.
+  Stmt s(archive,
+         "SELECT p.code, CASE WHEN COALESCE(p.moved_in_ms, p.created_ms) > MIN(m.since_ms) "
+         "THEN COALESCE(p.moved_in_ms, p.created_ms) ELSE MIN(m.since_ms) END FROM "
+         "persons p JOIN household_members m ON m.person_id = p.id WHERE p.status = 'active' "
+         "AND m.role IN ('tenant', 'family') AND p.birth_date IS NOT NULL AND p.birth_date <= ? "
+         "GROUP BY p.id, p.code, p.moved_in_ms, p.created_ms ORDER BY p.code");
+  s.Bind(1, born_by);
+  std::vector<TenantRow> out;
+  while (s.Step()) out.push_back({s.Text(0), s.Int(1)});
+  return out;
+}
+
 }  // namespace anju::server::storage

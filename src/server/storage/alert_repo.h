@@ -1,5 +1,6 @@
 // Alert rules and the de-duplication state of the alarms they raise, in captures.db
-// (docs/viid.md); and the tenants the tenant_absent rule watches, read from archive.db.
+// (docs/viid.md); and the residents the tenant_absent and elderly_not_seen rules watch, read
+// from archive.db.
 // Rows in, rows out, on the caller's connection.
 #pragma once
 
@@ -47,6 +48,10 @@ class AlertRepo {
   // Active persons with the tenant role in a household, and since when: the later of their
   // move-in (or creation) and their earliest membership.
   static std::vector<TenantRow> ActiveTenants(db::Conn& archive);
+  // Active persons born on or before BORN_BY ("YYYY-MM-DD") who live in a household (role
+  // tenant or family), and since when, as ActiveTenants. Persons without a date of birth are
+  // not among them.
+  static std::vector<TenantRow> ElderlyResidents(db::Conn& archive, const std::string& born_by);
 };
 
 }  // namespace anju::server::storage

@@ -17,7 +17,7 @@ json J(const std::optional<int64_t>& v) {
 
 constexpr const char* kPersonCols =
     "code, name, phone, minor, status, moved_in_ms, moved_out_ms, open_ms, created_ms, "
-    "updated_ms, id, id_number_sealed";
+    "updated_ms, id, id_number_sealed, birth_date";
 
 PersonRow ReadPerson(db::Stmt& s) {
   PersonRow p;
@@ -36,6 +36,7 @@ PersonRow ReadPerson(db::Stmt& s) {
     const auto b = s.Blob(11);
     p.id_number_sealed = std::vector<uint8_t>(b.begin(), b.end());
   }
+  if (!s.IsNull(12)) p.birth_date = s.Text(12);
   return p;
 }
 
@@ -100,14 +101,16 @@ int64_t PersonRepo::CountAll(db::Conn& c) {
 int64_t PersonRepo::Insert(db::Conn& c, const NewPersonRow& p) {
   db::Stmt s(c,
              "INSERT INTO persons(code, name, id_number_sealed, phone, minor, moved_in_ms, "
-             "open_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?) RETURNING id");
+             "open_ms, created_ms, updated_ms, birth_date) VALUES(?,?,?,?,?,?,?,?,?,?) "
+             "RETURNING id");
   s.Bind(1, p.code).Bind(2, p.name).Bind(3, p.id_number_sealed);
   s.Bind(4, p.phone)
       .Bind(5, int64_t(p.minor))
       .Bind(6, p.moved_in_ms)
       .Bind(7, p.open_ms)
       .Bind(8, p.now_ms)
-      .Bind(9, p.now_ms);
+      .Bind(9, p.now_ms)
+      .Bind(10, p.birth_date);
   return InsertReturningId(s);
 }
 
@@ -127,6 +130,12 @@ void PersonRepo::SetBlob(db::Conn& c, int64_t id, const char* column,
                          const std::vector<uint8_t>& value, int64_t now_ms) {
   db::Stmt s(c, std::string("UPDATE persons SET ") + column + " = ?, updated_ms = ? WHERE id = ?");
   s.Bind(1, std::span<const uint8_t>(value)).Bind(2, now_ms).Bind(3, id).Run();
+}
+
+void PersonRepo::SetBirthDate(db::Conn& c, int64_t id, const std::optional<std::string>& value,
+                              int64_t now_ms) {
+  db::Stmt s(c, "UPDATE persons SET birth_date = ?, updated_ms = ? WHERE id = ?");
+  s.Bind(1, value).Bind(2, now_ms).Bind(3, id).Run();
 }
 
 void PersonRepo::MoveOut(db::Conn& c, int64_t id, int64_t now_ms) {

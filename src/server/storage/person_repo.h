@@ -26,12 +26,14 @@ struct PersonRow {
   std::optional<int64_t> moved_in_ms, moved_out_ms;
   int64_t open_ms = 0, created_ms = 0, updated_ms = 0;
   std::optional<std::vector<uint8_t>> id_number_sealed;
+  std::optional<std::string> birth_date;  // "YYYY-MM-DD"
 };
 
 // A new person's row (status active).
 struct NewPersonRow {
   std::string code, name, phone;
   std::optional<std::vector<uint8_t>> id_number_sealed;
+  std::optional<std::string> birth_date;  // "YYYY-MM-DD"
   bool minor = false;
   int64_t moved_in_ms = 0, open_ms = 0, now_ms = 0;
 };
@@ -82,6 +84,9 @@ class PersonRepo {
   static void SetInt(db::Conn& c, int64_t id, const char* column, int64_t value, int64_t now_ms);
   static void SetBlob(db::Conn& c, int64_t id, const char* column,
                       const std::vector<uint8_t>& value, int64_t now_ms);
+  // The date of birth ("YYYY-MM-DD", checked by the caller; nullopt clears it) and updated_ms.
+  static void SetBirthDate(db::Conn& c, int64_t id, const std::optional<std::string>& value,
+                           int64_t now_ms);
   // Status moved_out; credentials, household and access group memberships removed.
   static void MoveOut(db::Conn& c, int64_t id, int64_t now_ms);
   // The person's name and status by identity code (the search by face).

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <set>
 
@@ -213,43 +214,99 @@ void AlertEngine::OnPerson(const std::string& capture_id, const std::string& dev
   }
 }
 
+int64_t AlertEngine::LastSeen(const std::string& person, int64_t since_ms) {
+  int64_t last = since_ms;
+  EventQuery q;
+  q.person = person;
+  q.kind = "access";  // not the alarms about them
+  q.limit = 1;
+  const auto page = ctx_.deps().events->Query(q);
+  if (!page.items.empty()) last = std::max(last, page.items[0].time_ms);
+  auto conn = ctx_.db().Acquire();
+  if (const auto seen = CaptureRepo::LastSeen(conn, person)) last = std::max(last, *seen);
+  return last;
+}
+
+namespace {
+
+// The latest date of birth of someone MIN_AGE years old on NOW_MS's day (UTC+8, the
+// archive's local day), "YYYY-MM-DD". Born on 29 February: of age on 1 March in common years.
+std::string BornBy(int64_t now_ms, int64_t min_age) {
+  using namespace std::chrono;
+  const year_month_day today{floor<days>(sys_time<milliseconds>(milliseconds(now_ms)) + hours(8))};
+  year_month_day by = today - years(min_age);
+  if (!by.ok()) by = by.year() / by.month() / last;  // 29 February → 28 February
+  char s[16];
+  std::snprintf(s, sizeof s, "%04d-%02u-%02u", int(by.year()), unsigned(by.month()),
+                unsigned(by.day()));
+  return s;
+}
+
+}  // namespace
+
 int AlertEngine::EvaluatePeriodic(int64_t now) {
   int raised = 0;
   if (!ctx_.deps().archive || !ctx_.deps().events) return 0;
   for (const auto& r : Rules()) {
-    if (!r.enabled || r.type != "tenant_absent") continue;
-    const int64_t days = r.params["days"].get<int64_t>();
-    const int64_t window = days * 24 * 3600 * 1000;
-    std::vector<storage::TenantRow> tenants;
-    {
-      auto conn = ctx_.deps().archive->Acquire();
-      tenants = AlertRepo::ActiveTenants(conn);
-    }
-    for (const auto& t : tenants) {
-      int64_t last = t.since_ms;
-      EventQuery q;
-      q.person = t.code;
-      q.kind = "access";  // not the alarms about them
-      q.limit = 1;
-      const auto page = ctx_.deps().events->Query(q);
-      if (!page.items.empty()) last = std::max(last, page.items[0].time_ms);
+    if (!r.enabled) continue;
+    if (r.type == "tenant_absent") {
+      const int64_t days = r.params["days"].get<int64_t>();
+      const int64_t window = days * 24 * 3600 * 1000;
+      std::vector<storage::TenantRow> tenants;
       {
-        auto conn = ctx_.db().Acquire();
-        if (const auto seen = CaptureRepo::LastSeen(conn, t.code)) last = std::max(last, *seen);
+        auto conn = ctx_.deps().archive->Acquire();
+        tenants = AlertRepo::ActiveTenants(conn);
       }
-      if (now - last < window) continue;
-      if (RaiseAlarm("rule" + std::to_string(r.id) + "/" + t.code + "/" + std::to_string(last),
-                     window, "anju-server", "tenant_absent", "minor",
-                     "住户长时间未出现 / tenant not seen for " +
-                         std::to_string((now - last) / (24 * 3600 * 1000)) + " days",
-                     t.code, std::min(now, NowMs()),
-                     {{"rule_id", r.id},
-                      {"person", t.code},
-                      {"last_seen_ms", last},
-                      {"days", days},
-                      {"as_of_ms", now}},
-                     {}))
-        ++raised;
+      for (const auto& t : tenants) {
+        const int64_t last = LastSeen(t.code, t.since_ms);
+        if (now - last < window) continue;
+        if (RaiseAlarm("rule" + std::to_string(r.id) + "/" + t.code + "/" + std::to_string(last),
+                       window, "anju-server", "tenant_absent", "minor",
+                       "住户长时间未出现 / tenant not seen for " +
+                           std::to_string((now - last) / (24 * 3600 * 1000)) + " days",
+                       t.code, std::min(now, NowMs()),
+                       {{"rule_id", r.id},
+                        {"person", t.code},
+                        {"last_seen_ms", last},
+                        {"days", days},
+                        {"as_of_ms", now}},
+                       {}))
+          ++raised;
+      }
+    } else if (r.type == "elderly_not_seen") {
+      // R3.4.2.2, "an elderly tenant not seen": a resident (tenant or family) of min_age
+      // years or more, by the date of birth in the archive, with no access record and no
+      // recognised capture for `hours` since the later of moving in and their last sighting
+      // (so a newcomer does not raise it at once). Severity major, the event store's level
+      // above minor: someone living alone may need a visit soon.
+      const int64_t min_age = r.params["min_age"].get<int64_t>();
+      const int64_t hours = r.params["hours"].get<int64_t>();
+      const int64_t window = hours * 3600 * 1000;
+      std::vector<storage::TenantRow> elderly;
+      {
+        auto conn = ctx_.deps().archive->Acquire();
+        elderly = AlertRepo::ElderlyResidents(conn, BornBy(now, min_age));
+      }
+      for (const auto& t : elderly) {
+        const int64_t last = LastSeen(t.code, t.since_ms);
+        if (now - last < window) continue;
+        // Keyed by the last sighting, as tenant_absent: the same absence raises at most once
+        // per `hours` (a re-evaluation stays quiet); a new sighting starts a new absence.
+        if (RaiseAlarm("rule" + std::to_string(r.id) + "/" + t.code + "/" + std::to_string(last),
+                       window, "anju-server", "elderly_not_seen", "major",
+                       "老人已 " + std::to_string((now - last) / (3600 * 1000)) +
+                           " 小时未出现 / elderly tenant not seen for " +
+                           std::to_string((now - last) / (3600 * 1000)) + " h",
+                       t.code, std::min(now, NowMs()),
+                       {{"rule_id", r.id},
+                        {"person", t.code},
+                        {"last_seen_ms", last},
+                        {"min_age", min_age},
+                        {"hours", hours},
+                        {"as_of_ms", now}},
+                       {}))
+          ++raised;
+      }
     }
   }
   return raised;

@@ -32,7 +32,8 @@ class AlertEngine {
   // An enrolled person recognised.
   void OnPerson(const std::string& capture_id, const std::string& device, int64_t time_ms,
                 const std::string& person, const std::vector<uint8_t>& crop);
-  // Runs the periodic rules (tenant_absent) as of NOW_MS; returns the alarms raised.
+  // Runs the periodic rules (tenant_absent, elderly_not_seen) as of NOW_MS; returns the
+  // alarms raised.
   int EvaluatePeriodic(int64_t now_ms);
 
   // Raises an alarm through the event store (kind "alarm") with EVIDENCE and SNAPSHOT;
@@ -43,6 +44,10 @@ class AlertEngine {
                   nlohmann::json evidence, const std::vector<uint8_t>& snapshot);
 
  private:
+  // When PERSON was last seen: the latest of SINCE_MS (move-in), their latest access record
+  // and their latest recognised capture.
+  int64_t LastSeen(const std::string& person, int64_t since_ms);
+
   ViidContext& ctx_;
 };
 

@@ -77,6 +77,14 @@ AlertRule ValidateRule(AlertRule r) {
   } else if (r.type == "tenant_absent") {
     allowed({"days"});
     positive("days", 7, 3650);
+  } else if (r.type == "elderly_not_seen") {
+    // R3.4.2.2, "an elderly tenant not seen": from min_age years, after hours unseen.
+    allowed({"min_age", "hours"});
+    if (!p.contains("min_age")) p["min_age"] = 70;
+    if (!p["min_age"].is_number_integer() || p["min_age"].get<int64_t>() < 50 ||
+        p["min_age"].get<int64_t>() > 120)
+      bad("参数超出范围 / params.min_age must be an integer in 50..120 (years)");
+    positive("hours", 24, 24 * 30);
   } else if (r.type == "shared_authorisation") {
     allowed({"distinct", "window_hours", "match_seconds"});
     positive("distinct", 3, 1000);
@@ -95,7 +103,7 @@ AlertRule ValidateRule(AlertRule r) {
       if (!s.is_number_integer()) bad("params.strangers: 陌生人编号 / stranger ids");
   } else {
     bad("未知规则类型 / unknown rule type (repeated_stranger, stranger_at_night, "
-        "tenant_absent, shared_authorisation, blacklist)");
+        "tenant_absent, elderly_not_seen, shared_authorisation, blacklist)");
   }
   if (r.name.empty()) r.name = r.type;
   return r;

@@ -152,7 +152,7 @@ nlohmann::json ToJson(const StrangerDetail& s);
 struct AlertRule {
   int64_t id = 0;
   std::string type;  // repeated_stranger | stranger_at_night | tenant_absent |
-                     // shared_authorisation | blacklist
+                     // elderly_not_seen | shared_authorisation | blacklist
   std::string name;
   bool enabled = true;
   nlohmann::json params = nlohmann::json::object();

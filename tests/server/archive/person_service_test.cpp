@@ -138,6 +138,44 @@ TEST_F(PersonServiceTest, IdentityDataIsSealedMaskedAndListed) {
   EXPECT_EQ(persons_->List({}, {}, 50, 0)["total"], 2);
 }
 
+// The optional date of birth (the elderly_not_seen alert rule, R3.4.2.2): a real calendar day
+// "YYYY-MM-DD" from 1900 up to today, shown in the whole archive only, never in the list or
+// the history.
+TEST_F(PersonServiceTest, BirthDateIsCheckedShownAndCleared) {
+  // The clock: 2027-01-15 16:00 at UTC+8.
+  for (const json& bad :
+       {json("1950-02-29"), json("1950-13-01"), json("1950-04-31"), json("1950-1-01"),
+        json("1950/01/01"), json("19500101xx"), json("abcd-ef-gh"), json("1899-12-31"),
+        json("2027-01-16"), json(19500101), json("")}) {
+    EXPECT_EQ(CodeOf([&] {
+                persons_->Create({{"code", "B1"}, {"name", "x"}, {"birth_date", bad}}, "admin", {});
+              }),
+              ErrorCode::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_EQ(persons_->List({}, {}, 50, 0)["total"], 0);  // nothing half-created
+
+  persons_->Create({{"code", "B1"}, {"name", "老张"}, {"birth_date", "1952-02-29"}}, "admin", {});
+  persons_->Create({{"code", "B2"}, {"name", "小张"}, {"birth_date", "2027-01-15"}}, "admin", {});
+  persons_->Create({{"code", "B3"}, {"name", "无"}}, "admin", {});
+  EXPECT_EQ(persons_->Get("B1", false, false, "admin", {})["birth_date"], "1952-02-29");
+  EXPECT_TRUE(persons_->Get("B3", false, false, "admin", {})["birth_date"].is_null());
+  EXPECT_FALSE(persons_->List({}, {}, 50, 0)["items"][0].contains("birth_date"));
+
+  EXPECT_EQ(CodeOf([&] {
+              persons_->Update("B3", {{"birth_date", "1950-00-10"}}, "admin");
+            }),
+            ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(persons_->Get("B3", false, false, "admin", {})["birth_date"].is_null());
+  persons_->Update("B3", {{"birth_date", "1948-12-31"}}, "admin");
+  EXPECT_EQ(persons_->Get("B3", false, false, "admin", {})["birth_date"], "1948-12-31");
+  persons_->Update("B3", {{"birth_date", nullptr}}, "admin");
+  EXPECT_TRUE(persons_->Get("B3", false, false, "admin", {})["birth_date"].is_null());
+  const json history = persons_->History("B3", 50, 0);
+  ASSERT_EQ(history["total"], 3);
+  EXPECT_EQ(history["items"][1]["detail"]["birth_date"], "(changed)");  // never the date
+}
+
 TEST_F(PersonServiceTest, ConsentAndMoveOut) {
   persons_->Create({{"code", "K1"}, {"name", "小明"}, {"minor", true}}, "admin", {});
   const json consent = {{"notice_version", "v1"}, {"purpose", "门禁"}};

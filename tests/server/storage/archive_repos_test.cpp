@@ -917,6 +917,49 @@ TEST_P(ArchiveReposTest, SettingsSiteThresholdsAndTenants) {
   EXPECT_EQ(since.at("P3"), 50);
 }
 
+// Schema step 9: the optional date of birth, and the elderly residents the
+// elderly_not_seen rule watches (R3.4.2.2), by the text order of "YYYY-MM-DD".
+TEST_P(ArchiveReposTest, BirthDatesAndElderlyResidents) {
+  auto c = db_->Acquire();
+  const Home a = MakeHome(c, "甲小区");
+  NewPersonRow old;
+  old.code = "OLD";
+  old.name = "老王";
+  old.birth_date = "1950-03-01";
+  old.moved_in_ms = 50;
+  old.now_ms = 60;
+  const int64_t p_old = PersonRepo::Insert(c, old);
+  const int64_t p_edge = MakePerson(c, "EDGE", "刚满");
+  const int64_t p_young = MakePerson(c, "YOUNG", "小李");
+  const int64_t p_none = MakePerson(c, "NONE", "无日期");
+  const int64_t p_carer = MakePerson(c, "CARER", "护工");
+  EXPECT_EQ(PersonRepo::Get(c, "OLD")->birth_date, "1950-03-01");
+  EXPECT_FALSE(PersonRepo::Get(c, "NONE")->birth_date);
+  PersonRepo::SetBirthDate(c, p_edge, "1956-01-15", 70);
+  PersonRepo::SetBirthDate(c, p_young, "1990-01-01", 70);
+  PersonRepo::SetBirthDate(c, p_carer, "1940-01-01", 70);
+  PersonRepo::SetBirthDate(c, p_none, "1941-01-01", 70);
+  PersonRepo::SetBirthDate(c, p_none, std::nullopt, 80);  // cleared
+  EXPECT_FALSE(PersonRepo::GetById(c, p_none)->birth_date);
+  EXPECT_EQ(PersonRepo::GetById(c, p_none)->updated_ms, 80);
+  PersonRepo::AddToHousehold(c, a.household, p_old, "tenant", 1000, false);
+  PersonRepo::AddToHousehold(c, a.household, p_edge, "family", 10, false);
+  PersonRepo::AddToHousehold(c, a.household, p_young, "family", 10, false);
+  PersonRepo::AddToHousehold(c, a.household, p_none, "family", 10, false);
+  PersonRepo::AddToHousehold(c, a.household, p_carer, "carer", 10, false);  // not a resident
+
+  auto codes = [&](const std::string& born_by) {
+    std::map<std::string, int64_t> out;
+    for (const auto& r : AlertRepo::ElderlyResidents(c, born_by)) out[r.code] = r.since_ms;
+    return out;
+  };
+  EXPECT_EQ(codes("1956-01-15"), (std::map<std::string, int64_t>{{"EDGE", 50}, {"OLD", 1000}}));
+  EXPECT_EQ(codes("1956-01-14"), (std::map<std::string, int64_t>{{"OLD", 1000}}));
+  EXPECT_TRUE(codes("1950-02-28").empty());
+  PersonRepo::MoveOut(c, p_old, 2000);
+  EXPECT_EQ(codes("2000-01-01").size(), 2u);  // EDGE, YOUNG; OLD moved out
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ArchiveReposTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

@@ -208,11 +208,12 @@ std::vector<std::string> LoadPhotos(const fs::path& dir, size_t n) {
   return out;
 }
 
-// The upper platform the cluster forwards to (docs/viid.md "Forwarding"): POST
-// /VIID/Faces behind HTTP Digest, answered with a ResponseStatusList as a GA/T 1400
-// platform does. It stores a face once by its FaceID and answers a FaceID it has
-// already as a duplicate (StatusCode 0, as anju's own camera listener does), so a face
-// sent again is harmless; it counts every delivery, so one sent again is still seen.
+// The upper platform the cluster forwards to (docs/viid.md "Forwarding"): Register,
+// Keepalive, UnRegister and POST /VIID/Faces behind HTTP Digest, answered with a
+// ResponseStatus(List) as a GA/T 1400 platform does. It stores a face once by its FaceID
+// and answers a FaceID it has already as a duplicate (StatusCode 0, as anju's own camera
+// listener does), so a face sent again is harmless; it counts every delivery, so one sent
+// again is still seen.
 class UpperPlatform {
  public:
   UpperPlatform(std::string user, std::string password)
@@ -230,6 +231,13 @@ class UpperPlatform {
     auto server = std::make_unique<httplib::Server>();
     server->Post(viid::kPathFaces,
                  [this](const httplib::Request& req, httplib::Response& res) { Handle(req, res); });
+    // The forwarder registers and keeps alive as a lower platform (GA/T 1400.4).
+    for (const char* path : {viid::kPathRegister, viid::kPathKeepalive, viid::kPathUnRegister})
+      server->Post(path, [this, path](const httplib::Request& req, httplib::Response& res) {
+        if (!Authorised(req, res)) return;
+        res.set_content(viid::ToJson(viid::ResponseStatus{path, viid::kOk, "OK", user_, ""}).dump(),
+                        "application/json;charset=UTF-8");
+      });
     // The port may linger a moment after a stop.
     for (int i = 0; !server->bind_to_port("127.0.0.1", port_); ++i) {
       if (i == 100) throw Error(ErrorCode::kIo, "upper platform: port taken");
@@ -254,7 +262,8 @@ class UpperPlatform {
   }
 
  private:
-  void Handle(const httplib::Request& req, httplib::Response& res) {
+  // True when REQ carries a valid Digest answer; else RES is the 401 with a challenge.
+  bool Authorised(const httplib::Request& req, httplib::Response& res) {
     const std::string realm = "anju-bench-platform";
     bool authorised = false;
     try {
@@ -271,8 +280,12 @@ class UpperPlatform {
       res.status = 401;
       res.set_header("WWW-Authenticate",
                      viid::FormatChallenge({realm, nonce, "", "MD5", "auth", false}));
-      return;
     }
+    return authorised;
+  }
+
+  void Handle(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorised(req, res)) return;
     std::vector<viid::ResponseStatus> out;
     try {
       const auto parsed = viid::ParseFaceList(req.body);

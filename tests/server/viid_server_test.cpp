@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -48,6 +50,170 @@ fs::path Photo(const fs::path& lfw, const std::string& person, int n) {
   std::sort(photos.begin(), photos.end());
   return photos.at(size_t(n - 1) % photos.size());
 }
+
+// An upper GA/T 1400 platform that a lower platform cascades to (GA/T 1400.4): Register,
+// Keepalive, UnRegister and Faces, each behind HTTP Digest (its own realm, nonces it
+// issued). Like anju's own camera listener it keeps the registration of the DeviceID equal
+// to the user and answers a keepalive from a device it does not know 401 with StatusCode 4
+// ("register again"); like platforms that require registration it answers Faces from a
+// device not registered 401. Restart() forgets its nonces and registrations (a platform
+// process restarted) but keeps what it received. Every request is logged in order.
+class GatPlatform {
+ public:
+  GatPlatform(std::string user, std::string password)
+      : user_(std::move(user)), password_(std::move(password)) {
+    Start();
+  }
+  ~GatPlatform() { Stop(); }
+  GatPlatform(const GatPlatform&) = delete;
+  GatPlatform& operator=(const GatPlatform&) = delete;
+
+  struct Entry {
+    std::string path;
+    int status = 0;
+    bool digest = false;  // carried a valid Digest answer
+  };
+
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+
+  void Start() {
+    auto server = std::make_unique<httplib::Server>();
+    for (const char* path :
+         {viid::kPathRegister, viid::kPathKeepalive, viid::kPathUnRegister, viid::kPathFaces})
+      server->Post(path, [this, path](const httplib::Request& req, httplib::Response& res) {
+        Handle(path, req, res);
+      });
+    if (port_ == 0) {
+      port_ = server->bind_to_any_port("127.0.0.1");
+    } else {
+      // The port may linger a moment after a stop.
+      for (int i = 0; !server->bind_to_port("127.0.0.1", port_); ++i) {
+        ASSERT_LT(i, 100) << "port " << port_ << " not free again";
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    server_ = std::move(server);
+    thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  void Stop() {
+    if (!server_) return;
+    server_->stop();
+    if (thread_.joinable()) thread_.join();
+    server_.reset();
+  }
+  // What a restarted platform process knows: nothing of the lower platform's session.
+  void Forget() {
+    std::lock_guard lock(mu_);
+    nonces_.clear();
+    registered_ = false;
+  }
+  void ForgetRegistration() {
+    std::lock_guard lock(mu_);
+    registered_ = false;
+  }
+  bool Registered() {
+    std::lock_guard lock(mu_);
+    return registered_;
+  }
+  std::vector<Entry> Log() {
+    std::lock_guard lock(mu_);
+    return log_;
+  }
+  // Requests to PATH answered STATUS (0 = any).
+  size_t Count(const std::string& path, int status = 200) {
+    std::lock_guard lock(mu_);
+    return std::count_if(log_.begin(), log_.end(), [&](const Entry& e) {
+      return e.path == path && (status == 0 || e.status == status);
+    });
+  }
+  // FaceID → how many times it was delivered.
+  std::map<std::string, int> Received() {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+  std::vector<viid::FaceObject> Faces() {
+    std::lock_guard lock(mu_);
+    return faces_;
+  }
+
+ private:
+  void Handle(const char* path, const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu_);
+    bool digest = false;
+    try {
+      const auto c = viid::ParseAuthorization(req.get_header_value("Authorization"));
+      digest = c.realm == kRealm && c.username == user_ && nonces_.count(c.nonce) &&
+               c.uri == req.target &&
+               viid::VerifyDigest(c, viid::DigestHa1(user_, kRealm, password_), "POST");
+    } catch (const Error&) {
+    }
+    const std::string p = path;
+    auto status = [&](int http, int code, const std::string& text, const std::string& id) {
+      res.status = http;
+      res.set_content(viid::ToJson(viid::ResponseStatus{p, code, text, id, ""}).dump(),
+                      "application/json;charset=UTF-8");
+    };
+    auto challenge = [&] {
+      const std::string nonce = "n" + std::to_string(++issued_);
+      nonces_.insert(nonce);
+      res.set_header("WWW-Authenticate",
+                     viid::FormatChallenge({kRealm, nonce, "", "MD5", "auth", false}));
+    };
+    if (!digest) {
+      challenge();
+      status(401, viid::kOtherError, "unauthorised", "");
+    } else if (p == viid::kPathFaces) {
+      if (!registered_) {
+        challenge();
+        status(401, viid::kInvalidOperation, "not registered", "");
+      } else {
+        std::vector<viid::ResponseStatus> out;
+        for (const auto& f : viid::ParseFaceList(req.body).list.faces) {
+          ++received_[f.face_id];
+          faces_.push_back(f);
+          out.push_back({p, viid::kOk, "OK", f.face_id, ""});
+        }
+        res.status = 200;
+        res.set_content(viid::ToJson(out).dump(), "application/json;charset=UTF-8");
+      }
+    } else {
+      const auto kind = p == viid::kPathRegister    ? viid::SystemObject::kRegister
+                        : p == viid::kPathKeepalive ? viid::SystemObject::kKeepalive
+                                                    : viid::SystemObject::kUnRegister;
+      std::string id;
+      try {
+        id = viid::ParseSystemObject(req.body, kind);
+      } catch (const Error& e) {
+        status(400, viid::kInvalidJsonContent, e.what(), "");
+      }
+      if (id.empty()) {
+      } else if (id != user_) {
+        status(403, viid::kInvalidOperation, "DeviceID differs from the user", id);
+      } else if (p == viid::kPathKeepalive && !registered_) {
+        status(401, viid::kInvalidOperation, "not registered: register again", id);
+      } else {
+        registered_ = p != viid::kPathUnRegister;
+        status(200, viid::kOk, "OK", id);
+      }
+    }
+    log_.push_back({p, res.status, digest});
+  }
+
+  static constexpr const char* kRealm = "upper";
+  const std::string user_, password_;
+  int port_ = 0;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::set<std::string> nonces_;
+  int issued_ = 0;
+  bool registered_ = false;
+  std::vector<Entry> log_;
+  std::map<std::string, int> received_;
+  std::vector<viid::FaceObject> faces_;
+};
 
 class ViidTest : public ServerTest {
  protected:
@@ -156,6 +322,53 @@ class ViidTest : public ServerTest {
 
   void RequireModels() {
     if (server_->model_version().empty()) GTEST_SKIP() << "face models not installed";
+  }
+
+  // Forwarding (gat1400) to PLATFORM as user ANJU-UP with PASSWORD.
+  void ForwardTo(const GatPlatform& platform, const std::string& password, int keepalive_s) {
+    const auto f = SysApi("PUT", "/api/v1/viid/forward",
+                          {{"kind", "gat1400"},
+                           {"url", platform.url()},
+                           {"username", "ANJU-UP"},
+                           {"password", password},
+                           {"keepalive_s", keepalive_s}});
+    ASSERT_EQ(f.status, 200) << f.body;
+    EXPECT_EQ(f.body["keepalive_s"], keepalive_s);
+  }
+
+  // Polls GET /api/v1/viid/forward until DONE holds (true) or SECONDS pass (false).
+  bool ForwardUntil(const std::function<bool(const json&)>& done, int seconds, json* last) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    do {
+      *last = SysApi("GET", "/api/v1/viid/forward").body;
+      if (done(*last)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < until);
+    return false;
+  }
+
+  // Polls until the platform received every one of IDS (true) or SECONDS pass (false).
+  static bool ReceivedAll(GatPlatform& platform, const std::vector<std::string>& ids, int seconds) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    do {
+      const auto got = platform.Received();
+      if (std::all_of(ids.begin(), ids.end(), [&](const auto& id) { return got.count(id); }))
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < until);
+    return false;
+  }
+
+  // Camera CAM uploads one face per id (the same photo), all recognised and so queued for
+  // the platform; TOTAL: snapshots recognised so far in the test, these included.
+  void UploadFaces(Camera& cam, const std::vector<uint8_t>& jpeg,
+                   const std::vector<std::string>& ids, int64_t total) {
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> faces;
+    for (const auto& id : ids) faces.emplace_back(id, jpeg);
+    const auto r = CameraSend(cam, viid::kPathFaces, FacesBody(cam.id, faces));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    WaitRecognised(total);
   }
 };
 
@@ -660,40 +873,15 @@ TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
   ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
   RequireModels();
   // The upper platform: GA/T 1400 with its own digest credentials.
-  httplib::Server upper;
-  std::mutex mu;
-  std::vector<viid::FaceObject> got;
-  int challenged = 0;
-  const std::string ha1 = viid::DigestHa1("ANJU-UP", "upper", "upper-pass");
-  upper.Post(viid::kPathFaces, [&](const httplib::Request& req, httplib::Response& res) {
-    std::lock_guard lock(mu);
-    try {
-      const auto c = viid::ParseAuthorization(req.get_header_value("Authorization"));
-      if (viid::VerifyDigest(c, ha1, "POST") && c.uri == req.target) {
-        for (auto& f : viid::ParseFaceList(req.body).list.faces) got.push_back(f);
-        res.set_content(viid::ToJson(std::vector<viid::ResponseStatus>{
-                                         {viid::kPathFaces, viid::kOk, "OK", "", ""}})
-                            .dump(),
-                        "application/json");
-        return;
-      }
-    } catch (const Error&) {
-    }
-    ++challenged;
-    res.status = 401;
-    res.set_header("WWW-Authenticate",
-                   viid::FormatChallenge(
-                       {"upper", "n" + std::to_string(challenged), "", "MD5", "auth", false}));
-  });
-  const int port = upper.bind_to_any_port("127.0.0.1");
-  std::thread t([&] { upper.listen_after_bind(); });
+  GatPlatform upper("ANJU-UP", "upper-pass");
   const auto f = SysApi("PUT", "/api/v1/viid/forward",
                         {{"kind", "gat1400"},
-                         {"url", "http://127.0.0.1:" + std::to_string(port) + "/"},
+                         {"url", upper.url()},
                          {"username", "ANJU-UP"},
                          {"password", "upper-pass"}});
   ASSERT_EQ(f.status, 200) << f.body;
   EXPECT_FALSE(f.body.contains("password"));
+  EXPECT_EQ(f.body["keepalive_s"], 30);
 
   Camera cam{"CAM-F", "camera-pass-f", {}, false, 0};
   AddCamera(cam);
@@ -704,19 +892,12 @@ TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
       viid::FormatTime(NowMs() - 2LL * 365 * 24 * 3600 * 1000);
   ASSERT_EQ(CameraSend(cam, viid::kPathFaces, body.dump())->status, 200);
   WaitRecognised(2);
-  for (int i = 0; i < 100; ++i) {
-    {
-      std::lock_guard lock(mu);
-      if (got.size() >= 2) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  upper.stop();
-  t.join();
+  EXPECT_TRUE(ReceivedAll(upper, {"NOW1", "OLD1"}, 10));
+  upper.Stop();
   {
-    std::lock_guard lock(mu);
+    const auto got = upper.Faces();
     ASSERT_EQ(got.size(), 2u);
-    EXPECT_GE(challenged, 1);
+    EXPECT_GE(upper.Count(viid::kPathRegister, 401), 1u);  // challenged
     std::set<std::string> ids{got[0].face_id, got[1].face_id};
     EXPECT_TRUE(ids.count("NOW1") && ids.count("OLD1"));
     EXPECT_EQ(got[0].device_id, cam.id);
@@ -735,6 +916,154 @@ TEST_F(ViidTest, ForwardsToAnUpperPlatformAndRetentionDeletesOldCaptures) {
   for (const auto& e : fs::recursive_directory_iterator(dir_ / "captures"))
     files += e.is_regular_file();
   EXPECT_EQ(files, 1u);
+}
+
+// ---- GA/T 1400 cascade: the forwarder as a lower platform of the upper one -------------
+
+// Registered (with Digest) before the first Faces; the status shows the session; a clean
+// stop unregisters.
+TEST_F(ViidTest, CascadeRegistersBeforeTheFirstFacesWithDigest) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  RequireModels();
+  GatPlatform upper("ANJU-UP", "upper-pass");
+  ForwardTo(upper, "upper-pass", 30);
+  Camera cam{"CAM-C1", "camera-pass-c1", {}, false, 0};
+  AddCamera(cam);
+  UploadFaces(cam, ReadBytes(Photo(lfw, "Jennifer_Aniston", 1)), {"C1-A"}, 1);
+  ASSERT_TRUE(ReceivedAll(upper, {"C1-A"}, 20));
+  // Everything the platform took carried a valid Digest answer, and the first was Register.
+  const auto log = upper.Log();
+  std::vector<std::string> taken;
+  for (const auto& e : log) {
+    if (e.status == 200) {
+      EXPECT_TRUE(e.digest) << e.path;
+      taken.push_back(e.path);
+    }
+  }
+  ASSERT_GE(taken.size(), 2u);
+  EXPECT_EQ(taken[0], viid::kPathRegister);
+  EXPECT_EQ(std::find(taken.begin(), taken.end(), viid::kPathFaces) - taken.begin(), 1);
+  EXPECT_EQ(upper.Count(viid::kPathRegister), 1u);
+  EXPECT_EQ(upper.Count(viid::kPathFaces, 401), 0u);  // never sent unregistered
+  json st;
+  EXPECT_TRUE(ForwardUntil([](const json& j) { return j["pending"] == 0; }, 10, &st)) << st;
+  EXPECT_EQ(st["registered"], true) << st;
+  EXPECT_EQ(st["registrations"], 1) << st;
+  EXPECT_GT(st["last_register_ms"].get<int64_t>(), 0) << st;
+  EXPECT_EQ(st["last_error"], "") << st;
+  // A clean stop leaves the platform.
+  StopServer();
+  EXPECT_EQ(upper.Count(viid::kPathUnRegister), 1u);
+  EXPECT_FALSE(upper.Registered());
+}
+
+// Keepalives every keepalive_s seconds with nothing to send, on one registration.
+TEST_F(ViidTest, CascadeKeepsAliveWithNothingToSend) {
+  GatPlatform upper("ANJU-UP", "upper-pass");
+  ForwardTo(upper, "upper-pass", 1);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (upper.Count(viid::kPathKeepalive) < 3 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_GE(upper.Count(viid::kPathKeepalive), 3u);
+  EXPECT_EQ(upper.Count(viid::kPathRegister), 1u);
+  json st = SysApi("GET", "/api/v1/viid/forward").body;
+  EXPECT_EQ(st["registered"], true) << st;
+  EXPECT_EQ(st["registrations"], 1) << st;
+  EXPECT_GT(st["last_keepalive_ms"].get<int64_t>(), st["last_register_ms"].get<int64_t>()) << st;
+  // Out of bounds: refused.
+  EXPECT_EQ(SysApi("PUT", "/api/v1/viid/forward",
+                   {{"kind", "gat1400"}, {"url", upper.url()}, {"keepalive_s", 0}})
+                .status,
+            400);
+}
+
+// The platform restarted (down a while, then back knowing nothing of us): the keepalive is
+// refused, the forwarder registers again, and every face queued meanwhile arrives once.
+TEST_F(ViidTest, CascadeRegistersAgainAfterThePlatformRestartedAndLosesNothing) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  RequireModels();
+  GatPlatform upper("ANJU-UP", "upper-pass");
+  ForwardTo(upper, "upper-pass", 1);
+  Camera cam{"CAM-C3", "camera-pass-c3", {}, false, 0};
+  AddCamera(cam);
+  const auto jpeg = ReadBytes(Photo(lfw, "Jennifer_Aniston", 1));
+  UploadFaces(cam, jpeg, {"C3-1", "C3-2"}, 2);
+  ASSERT_TRUE(ReceivedAll(upper, {"C3-1", "C3-2"}, 20));
+  upper.Stop();
+  upper.Forget();
+  UploadFaces(cam, jpeg, {"C3-3", "C3-4", "C3-5"}, 5);
+  json st;
+  EXPECT_TRUE(ForwardUntil([](const json& j) { return j["registered"] == false; }, 10, &st)) << st;
+  EXPECT_GE(st["pending"].get<int>(), 1) << st;
+  upper.Start();
+  EXPECT_TRUE(ReceivedAll(upper, {"C3-1", "C3-2", "C3-3", "C3-4", "C3-5"}, 90));
+  EXPECT_TRUE(ForwardUntil(
+      [](const json& j) { return j["pending"] == 0 && j["registered"] == true; }, 10, &st))
+      << st;
+  EXPECT_GE(st["registrations"].get<int>(), 2) << st;
+  for (const auto& [id, n] : upper.Received()) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(upper.Received().size(), 5u);
+  EXPECT_GE(upper.Count(viid::kPathRegister), 2u);
+}
+
+// The platform dropped the registration (Faces answered 401 although the Digest answer is
+// right): the forwarder registers again and the face is delivered.
+TEST_F(ViidTest, CascadeRegistersAgainWhenFacesAnswers401) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  RequireModels();
+  GatPlatform upper("ANJU-UP", "upper-pass");
+  ForwardTo(upper, "upper-pass", 3600);  // no keepalive in the meantime
+  json st;
+  ASSERT_TRUE(ForwardUntil([](const json& j) { return j["registered"] == true; }, 20, &st)) << st;
+  upper.ForgetRegistration();
+  Camera cam{"CAM-C4", "camera-pass-c4", {}, false, 0};
+  AddCamera(cam);
+  UploadFaces(cam, ReadBytes(Photo(lfw, "Jennifer_Aniston", 1)), {"C4-A"}, 1);
+  ASSERT_TRUE(ReceivedAll(upper, {"C4-A"}, 20));
+  EXPECT_EQ(upper.Received().at("C4-A"), 1);
+  // Faces refused, then Register, then Faces taken.
+  std::vector<std::string> seq;
+  for (const auto& e : upper.Log())
+    if (e.digest) seq.push_back(e.path + " " + std::to_string(e.status));
+  const auto refused = std::find(seq.begin(), seq.end(), std::string(viid::kPathFaces) + " 401");
+  ASSERT_NE(refused, seq.end()) << ::testing::PrintToString(seq);
+  const auto again = std::find(refused, seq.end(), std::string(viid::kPathRegister) + " 200");
+  ASSERT_NE(again, seq.end()) << ::testing::PrintToString(seq);
+  EXPECT_NE(std::find(again, seq.end(), std::string(viid::kPathFaces) + " 200"), seq.end())
+      << ::testing::PrintToString(seq);
+  EXPECT_TRUE(ForwardUntil([](const json& j) { return j["pending"] == 0; }, 10, &st)) << st;
+  EXPECT_EQ(st["registrations"], 2) << st;
+  EXPECT_EQ(st["registered"], true) << st;
+}
+
+// A wrong password: not registered, a clear last_error, nothing sent, the face kept queued;
+// the right password then delivers it.
+TEST_F(ViidTest, CascadeWithAWrongPasswordStaysUnregisteredAndKeepsTheQueue) {
+  ANJU_REQUIRE_DATA(lfw, "lfw/lfw");
+  RequireModels();
+  GatPlatform upper("ANJU-UP", "upper-pass");
+  ForwardTo(upper, "wrong-pass", 30);
+  Camera cam{"CAM-C5", "camera-pass-c5", {}, false, 0};
+  AddCamera(cam);
+  UploadFaces(cam, ReadBytes(Photo(lfw, "Jennifer_Aniston", 1)), {"C5-A"}, 1);
+  json st;
+  EXPECT_TRUE(ForwardUntil([](const json& j) { return j["pending"] == 1 && j["last_error"] != ""; },
+                           20, &st))
+      << st;
+  EXPECT_EQ(st["registered"], false) << st;
+  EXPECT_EQ(st["registrations"], 0) << st;
+  const std::string err = st["last_error"];
+  EXPECT_NE(err.find("注册"), std::string::npos) << err;
+  EXPECT_NE(err.find("password"), std::string::npos) << err;
+  EXPECT_NE(err.find("401"), std::string::npos) << err;
+  EXPECT_EQ(upper.Count(viid::kPathFaces, 0), 0u);  // nothing sent unregistered
+  EXPECT_TRUE(upper.Received().empty());
+  // The right password: registered, and the face that waited is delivered.
+  ForwardTo(upper, "upper-pass", 30);
+  EXPECT_TRUE(ReceivedAll(upper, {"C5-A"}, 90));
+  EXPECT_TRUE(ForwardUntil(
+      [](const json& j) { return j["pending"] == 0 && j["registered"] == true; }, 10, &st))
+      << st;
 }
 
 TEST_F(ViidTest, SharedAuthorisationLinksStrangersToTheTenantWhoOpened) {

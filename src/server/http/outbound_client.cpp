@@ -31,6 +31,7 @@ OutboundReply OutboundClient::Post(const std::string& path,
   }
   r.status = res->status;
   r.www_authenticate = res->get_header_value("WWW-Authenticate");
+  r.body = res->body.substr(0, OutboundReply::kMaxBody);
   return r;
 }
 

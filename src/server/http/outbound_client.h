@@ -14,6 +14,8 @@ struct OutboundReply {
   int status = 0;                // 0 = no answer (ERROR says why)
   std::string error;             // the transport's reason when there was no answer
   std::string www_authenticate;  // of a 401
+  std::string body;              // the answer's body (at most kMaxBody bytes kept)
+  static constexpr size_t kMaxBody = 64 * 1024;
   bool answered() const { return status != 0; }
   bool ok() const { return status >= 200 && status < 300; }
   // "HTTP <status>" or the transport's reason, for an outbox's last_error.

@@ -546,7 +546,8 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
   router
       .Add("PUT", "/api/v1/viid/forward", "snapshot cameras", Auth::kAdmin,
            "Forward recognised captures (and, for http, alarms) to an upper platform: kind "
-           "http (JSON POST) or gat1400 (FaceListObject to url + /VIID/Faces, HTTP Digest); "
+           "http (JSON POST) or gat1400 (registers at url + /VIID/System/Register, keeps alive "
+           "every keepalive_s, FaceListObject to url + /VIID/Faces, HTTP Digest); "
            "\"\" = off. Durable outbox, retried in order",
            [ctx, svc](Request& r) {
              ForwardTarget t;
@@ -555,6 +556,7 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
              t.username = r.body.value("username", "");
              t.captures = r.body.value("captures", true);
              t.alarms = r.body.value("alarms", true);
+             t.keepalive_s = r.body.value("keepalive_s", 30);
              std::optional<std::string> password;
              if (r.body.contains("password")) password = r.body["password"].get<std::string>();
              svc->forwarders().SetForward(t, password);
@@ -567,7 +569,9 @@ void RegisterViidHandlers(Router& router, std::shared_ptr<ViidService> svc, Viid
       .Body(
           Obj({Req("kind", Str().Enum({"", "http", "gat1400"})), Opt("url", Str().MaxLength(2000)),
                Opt("username", Str().MaxLength(64)), Opt("password", Str().MaxLength(256)),
-               Opt("captures", Bool()), Opt("alarms", Bool())}));
+               Opt("captures", Bool()), Opt("alarms", Bool()),
+               Opt("keepalive_s",
+                   Int().Range(ForwardTarget::kMinKeepaliveS, ForwardTarget::kMaxKeepaliveS))}));
 
   router
       .Add("POST", "/api/v1/viid/retention/run", "maintenance", Auth::kAdmin,

@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <memory>
 #include <tuple>
+#include <utility>
 
 #include "core/error.h"
 #include "crypto/bytes.h"
@@ -36,10 +39,134 @@ ForwardTarget TargetOf(const json& stored) {
   t.username = stored.value("username", "");
   t.captures = stored.value("captures", true);
   t.alarms = stored.value("alarms", true);
+  t.keepalive_s = stored.value("keepalive_s", 30);
   return t;
 }
 
+// "http://host:port/path" → {"http://host:port", "/path"} ("" when there is no path).
+std::pair<std::string, std::string> SplitUrl(const std::string& url) {
+  const size_t scheme_end = url.find("://") + 3;
+  const size_t slash = url.find('/', scheme_end);
+  if (slash == std::string::npos) return {url, ""};
+  return {url.substr(0, slash), url.substr(slash)};
+}
+
+// Why the platform did not take a request: "" when it did (2xx and, when it answered a
+// ResponseStatus, every StatusCode 0), else the HTTP status or transport error with the
+// platform's StatusCode and StatusString when it gave them.
+std::string Refusal(const http::OutboundReply& r) {
+  std::string why = r.ok() ? "" : r.Describe();
+  if (!r.answered()) return why;
+  try {
+    for (const auto& st : viid::ParseResponseStatus(r.body))
+      if (st.status_code != viid::kOk)
+        return (why.empty() ? "" : why + ", ") + "StatusCode " + std::to_string(st.status_code) +
+               (st.status_string.empty() ? "" : " (" + st.status_string + ")");
+  } catch (const Error&) {
+    // not a ResponseStatus: the HTTP status says it
+  }
+  return why;
+}
+
+json SessionJson(const ForwardSession& s) {
+  return {{"registered", s.registered},
+          {"last_register_ms", s.last_register_ms},
+          {"last_keepalive_ms", s.last_keepalive_ms},
+          {"registrations", s.registrations},
+          {"last_error", s.last_error}};
+}
+
+ForwardSession SessionOf(const json& j) {
+  ForwardSession s;
+  if (!j.is_object()) return s;
+  s.registered = j.value("registered", false);
+  s.last_register_ms = j.value("last_register_ms", int64_t(0));
+  s.last_keepalive_ms = j.value("last_keepalive_ms", int64_t(0));
+  s.registrations = j.value("registrations", int64_t(0));
+  s.last_error = j.value("last_error", "");
+  return s;
+}
+
 }  // namespace
+
+// The lower platform's side of a GA/T 1400 cascade (GA/T 1400.4 registration, keepalive,
+// unregistration as DeviceID = the username; docs/viid.md "Forwarding"): requests to the
+// upper platform under URL's path, with User-Identify and HTTP Digest, a challenge answered
+// once per request (a new or expired nonce).
+class Forwarders::Cascade {
+ public:
+  Cascade(const std::string& url, std::string user, std::string password)
+      : base_(SplitUrl(url).first),
+        prefix_(SplitUrl(url).second),
+        user_(std::move(user)),
+        password_(std::move(password)),
+        client_(base_, 3, 10) {
+    while (prefix_.ends_with("/")) prefix_.pop_back();
+  }
+
+  http::OutboundReply Call(const char* path, const std::string& body) {
+    return Call(client_, path, body);
+  }
+
+  // "" when the platform took the registration, else why not.
+  std::string Register() {
+    const auto r = Call(viid::kPathRegister, SystemBody(viid::SystemObject::kRegister));
+    if (r.status == 401)
+      return "HTTP 401: 上级平台拒绝了用户名或密码 / the upper platform refused the username or "
+             "password";
+    return Refusal(r);
+  }
+
+  std::string Keepalive() {
+    return Refusal(Call(viid::kPathKeepalive, SystemBody(viid::SystemObject::kKeepalive)));
+  }
+
+  // Best effort, within a few seconds: the platform also forgets a silent registration.
+  void Unregister() {
+    http::OutboundClient quick(base_, 1, 2);
+    const std::string why =
+        Refusal(Call(quick, viid::kPathUnRegister, SystemBody(viid::SystemObject::kUnRegister)));
+    if (why.empty())
+      spdlog::info("viid: forward: unregistered from the upper platform");
+    else
+      spdlog::info("viid: forward: unregistering from the upper platform: {}", why);
+  }
+
+ private:
+  std::string SystemBody(viid::SystemObject kind) const {
+    return viid::MakeSystemObject(kind, user_).dump();
+  }
+
+  http::OutboundReply Call(http::OutboundClient& client, const char* p, const std::string& body) {
+    const std::string path = prefix_ + p;
+    auto post = [&] {
+      std::vector<std::pair<std::string, std::string>> h;
+      h.emplace_back("User-Identify", user_);
+      if (have_challenge_)
+        h.emplace_back("Authorization", viid::FormatAuthorization(viid::AnswerChallenge(
+                                            challenge_, user_, password_, "POST", path, ++nc_)));
+      return client.Post(path, h, body, "application/json");
+    };
+    http::OutboundReply r = post();
+    if (r.status == 401) {
+      // A new or expired nonce: answer the challenge once.
+      try {
+        challenge_ = viid::ParseChallenge(r.www_authenticate);
+        have_challenge_ = true;
+        nc_ = 0;
+        r = post();
+      } catch (const Error&) {
+      }
+    }
+    return r;
+  }
+
+  std::string base_, prefix_, user_, password_;
+  http::OutboundClient client_;
+  viid::DigestChallenge challenge_;
+  bool have_challenge_ = false;
+  uint32_t nc_ = 0;
+};
 
 // Runs WRITE on a connection until it succeeds (the database may be away for a while);
 // false when the process stops first. An exception leaving a sender's thread would end
@@ -221,6 +348,9 @@ void Forwarders::SetForward(const ForwardTarget& t, const std::optional<std::str
   if (t.kind != "" && t.kind != "http" && t.kind != "gat1400") bad("kind: \"\" | http | gat1400");
   if (!t.kind.empty() && !t.url.starts_with("http://") && !t.url.starts_with("https://"))
     bad("url 须以 http:// 或 https:// 开头 / url must start with http(s)://");
+  if (t.keepalive_s < ForwardTarget::kMinKeepaliveS ||
+      t.keepalive_s > ForwardTarget::kMaxKeepaliveS)
+    bad("keepalive_s 须在 1…3600 之间 / keepalive_s must be 1…3600");
   auto conn = ctx_.db().Acquire();
   db::Transaction tx(conn);
   ForwardRepo::PutSetting(conn, "forward", ToJson(t).dump());
@@ -238,6 +368,9 @@ ForwardStatus Forwarders::Forward() {
   if (const auto v = ForwardRepo::Setting(conn, "forward"))
     out.target = TargetOf(json::parse(*v, nullptr, false));
   out.outbox = StatusOf(ForwardRepo::State(conn, Outbox::kForward));
+  if (out.target.kind == "gat1400")
+    if (const auto v = ForwardRepo::Setting(conn, "forward_session"))
+      out.session = SessionOf(json::parse(*v, nullptr, false));
   return out;
 }
 
@@ -279,11 +412,56 @@ void Forwarders::ForwardCapture(db::Conn& conn, const CaptureDetail& d,
 }
 
 void Forwarders::RunForwardSender() {
-  viid::DigestChallenge challenge;
-  bool have_challenge = false;
-  uint32_t nc = 0;
+  // gat1400: the cascade session with the upper platform, kept while the target (URL,
+  // username, password) stays the same and this process holds the forward job.
+  std::unique_ptr<Cascade> cascade;
+  std::string cascade_key = "\x01";  // never a real key: the first round starts afresh
+  ForwardSession session;
+  int64_t next_register_ms = 0, register_backoff_ms = 0, next_keepalive_ms = 0;
+  // What the senders' status shows (any process answers GET /api/v1/viid/forward); a
+  // database away for the moment only delays it.
+  auto save = [&] {
+    try {
+      auto conn = ctx_.db().Acquire();
+      ForwardRepo::PutSetting(conn, "forward_session", SessionJson(session).dump());
+    } catch (const std::exception& e) {
+      spdlog::warn("viid: forward: session state not stored: {}", e.what());
+    }
+  };
+  auto interval_ms = [](const ForwardTarget& t) {
+    return int64_t(std::clamp(t.keepalive_s, ForwardTarget::kMinKeepaliveS,
+                              ForwardTarget::kMaxKeepaliveS)) *
+           1000;
+  };
+  auto do_register = [&](const ForwardTarget& t) {
+    const int64_t now = NowMs();
+    const std::string err = cascade->Register();
+    if (err.empty()) {
+      session.registered = true;
+      ++session.registrations;
+      session.last_register_ms = now;
+      session.last_error.clear();
+      next_keepalive_ms = now + interval_ms(t);
+      register_backoff_ms = 0;
+      spdlog::info("viid: forward: registered with the upper platform {} as {}", t.url, t.username);
+    } else {
+      session.registered = false;
+      session.last_error =
+          "向上级平台注册失败 / registering with the upper platform failed: " + err;
+      register_backoff_ms = std::clamp<int64_t>(register_backoff_ms * 2, 2000, 60000);
+      next_register_ms = now + register_backoff_ms;
+      spdlog::warn("viid: forward: {}", session.last_error);
+    }
+    save();
+    return session.registered;
+  };
   while (!ctx_.Stopping()) {
-    if (!ctx_.HoldsJob(runtime::kJobForward)) continue;
+    if (!ctx_.HoldsJob(runtime::kJobForward)) {
+      // Another process sends (and registers); on taking the job over this one starts afresh.
+      cascade.reset();
+      cascade_key = "\x01";
+      continue;
+    }
     ForwardTarget fwd;
     std::string password;
     std::vector<storage::OutboxItem> batch;
@@ -301,48 +479,71 @@ void Forwarders::RunForwardSender() {
       if (!fwd.kind.empty()) batch = ForwardRepo::Due(conn, Outbox::kForward, NowMs(), 20);
     } catch (const std::exception& e) {
       spdlog::warn("viid: forward: {}", e.what());
+      ctx_.Sleep(std::chrono::milliseconds(wait_ms));
+      continue;
     }
-    if (!batch.empty()) {
-      const std::string& url = fwd.url;
-      const size_t scheme_end = url.find("://") + 3;
-      const size_t slash = url.find('/', scheme_end);
-      const std::string base = slash == std::string::npos ? url : url.substr(0, slash);
-      std::string path = slash == std::string::npos ? "" : url.substr(slash);
-      const bool gat = fwd.kind == "gat1400";
-      if (gat) {
-        while (path.ends_with("/")) path.pop_back();
-        path += viid::kPathFaces;
-      } else if (path.empty()) {
-        path = "/";
+    const bool gat = fwd.kind == "gat1400";
+    // A new target: leave the old platform, start a session with the new one.
+    const std::string key = gat ? fwd.url + '\n' + fwd.username + '\n' + password : "";
+    if (key != cascade_key) {
+      if (cascade && session.registered) cascade->Unregister();
+      cascade.reset();
+      if (gat) cascade = std::make_unique<Cascade>(fwd.url, fwd.username, password);
+      cascade_key = key;
+      session = {};
+      next_register_ms = register_backoff_ms = next_keepalive_ms = 0;
+      save();
+    }
+    if (gat) {
+      // Registered before anything is sent, kept alive even when nothing is to be sent, and
+      // registered again when the platform no longer knows this one (it restarted, or the
+      // registration lapsed).
+      const int64_t now = NowMs();
+      if (session.registered && now >= next_keepalive_ms) {
+        const std::string err = cascade->Keepalive();
+        if (err.empty()) {
+          session.last_keepalive_ms = now;
+          next_keepalive_ms = now + interval_ms(fwd);
+        } else {
+          session.registered = false;
+          session.last_error =
+              "上级平台保活失败，重新注册 / keepalive refused by the upper platform, registering "
+              "again: " +
+              err;
+          next_register_ms = now;
+          spdlog::warn("viid: forward: {}", session.last_error);
+        }
+        save();
       }
-      http::OutboundClient client(base, 3, 10);
-      const std::string& user = fwd.username;
+      if (!session.registered && now >= next_register_ms) do_register(fwd);
+    }
+    if (!batch.empty() && (!gat || session.registered)) {
+      std::unique_ptr<http::OutboundClient> client;
+      std::string path;
+      if (!gat) {
+        const auto [base, p] = SplitUrl(fwd.url);
+        client = std::make_unique<http::OutboundClient>(base, 3, 10);
+        path = p.empty() ? "/" : p;
+      }
       for (const auto& item : batch) {
         // Sent once (R3.3.2.4): a process that lost the lease meanwhile leaves the rest to
         // the new holder.
         if (ctx_.Stopping() || !ctx_.leader().IsLeader(runtime::kJobForward)) break;
         // item.kind: queued for the kind configured then; sent to the current target
-        const std::string& body = item.body;
-        auto post = [&] {
-          std::vector<std::pair<std::string, std::string>> h;
-          if (gat) {
-            h.emplace_back("User-Identify", user);
-            if (have_challenge)
-              h.emplace_back("Authorization", viid::FormatAuthorization(viid::AnswerChallenge(
-                                                  challenge, user, password, "POST", path, ++nc)));
+        http::OutboundReply res;
+        if (gat) {
+          res = cascade->Call(viid::kPathFaces, item.body);
+          // 401 with the challenge answered: the platform no longer knows this one (it
+          // restarted or dropped the registration): register again, then send it again.
+          if (res.status == 401) {
+            spdlog::info(
+                "viid: forward: the upper platform answered 401 to Faces; registering "
+                "again");
+            session.registered = false;
+            if (do_register(fwd)) res = cascade->Call(viid::kPathFaces, item.body);
           }
-          return client.Post(path, h, body, "application/json");
-        };
-        http::OutboundReply res = post();
-        if (gat && res.status == 401) {
-          // A new or expired nonce: answer the challenge once.
-          try {
-            challenge = viid::ParseChallenge(res.www_authenticate);
-            have_challenge = true;
-            nc = 0;
-            res = post();
-          } catch (const Error&) {
-          }
+        } else {
+          res = client->Post(path, {}, item.body, "application/json");
         }
         // What the platform answered is recorded before anything else is sent: an item it
         // took is marked even if the database is away for a while (PostgreSQL restarting),
@@ -362,6 +563,12 @@ void Forwarders::RunForwardSender() {
       }
     }
     if (wait_ms > 0) ctx_.Sleep(std::chrono::milliseconds(wait_ms));
+  }
+  // A clean stop: leave the platform (best effort, short timeouts).
+  if (cascade && session.registered) {
+    cascade->Unregister();
+    session.registered = false;
+    save();
   }
 }
 

@@ -1,7 +1,8 @@
 // What leaves the snapshot side (docs/viid.md): the live tail of the event store (access
 // records and alarms onto the live bus) and the two durable outboxes it feeds, the alarm
-// webhook and forwarding to an upper platform (HTTP JSON or GA/T 1400 with Digest), each
-// sent in order and retried. The tail and both senders are singleton jobs (one leader).
+// webhook and forwarding to an upper platform (HTTP JSON, or GA/T 1400 with Digest as a
+// registered, kept-alive lower platform), each sent in order and retried. The tail and both
+// senders are singleton jobs (one leader).
 #pragma once
 
 #include <functional>
@@ -39,6 +40,8 @@ class Forwarders {
   void RunForwardSender();
 
  private:
+  class Cascade;  // the GA/T 1400 cascade session with the upper platform (gat1400)
+
   void EnqueueForward(db::Conn& conn, const std::string& kind, const nlohmann::json& body);
   bool Record(const std::function<void(db::Conn&)>& write);
 

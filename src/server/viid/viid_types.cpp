@@ -131,16 +131,20 @@ json ToJson(const WebhookStatus& w) {
 }
 
 json ToJson(const ForwardTarget& t) {
-  return {{"kind", t.kind},
-          {"url", t.url},
-          {"username", t.username},
-          {"captures", t.captures},
-          {"alarms", t.alarms}};
+  return {{"kind", t.kind},         {"url", t.url},       {"username", t.username},
+          {"captures", t.captures}, {"alarms", t.alarms}, {"keepalive_s", t.keepalive_s}};
 }
 
 json ToJson(const ForwardStatus& f) {
   json out = ToJson(f.target);
   PutOutbox(out, f.outbox);
+  out["registered"] = f.session.registered;
+  out["last_register_ms"] = f.session.last_register_ms;
+  out["last_keepalive_ms"] = f.session.last_keepalive_ms;
+  out["registrations"] = f.session.registrations;
+  // Not registered: why, before any item's error (nothing is sent until it registers).
+  if (!f.session.registered && !f.session.last_error.empty())
+    out["last_error"] = f.session.last_error;
   return out;
 }
 

@@ -179,13 +179,25 @@ struct WebhookStatus {
 struct ForwardTarget {
   std::string kind;  // "" (off) | http | gat1400
   std::string url;
-  std::string username;  // gat1400: the digest username
+  std::string username;  // gat1400: the digest username, also our DeviceID there
   bool captures = true, alarms = true;
+  int keepalive_s = 30;  // gat1400: seconds between keepalives (kMin… kMaxKeepaliveS)
+  static constexpr int kMinKeepaliveS = 1, kMaxKeepaliveS = 3600;
+};
+
+// The GA/T 1400 cascade session with the upper platform (gat1400 only): registered or not,
+// when it last registered and kept alive, how many registrations succeeded, and why the
+// last registration or keepalive failed ("" = it did not).
+struct ForwardSession {
+  bool registered = false;
+  int64_t last_register_ms = 0, last_keepalive_ms = 0, registrations = 0;
+  std::string last_error;
 };
 
 struct ForwardStatus {
   ForwardTarget target;
   OutboxStatus outbox;
+  ForwardSession session;
 };
 
 nlohmann::json ToJson(const WebhookStatus& w);

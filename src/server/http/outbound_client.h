@@ -14,6 +14,7 @@ struct OutboundReply {
   int status = 0;                // 0 = no answer (ERROR says why)
   std::string error;             // the transport's reason when there was no answer
   std::string www_authenticate;  // of a 401
+  std::string body;              // the answer's body
   bool answered() const { return status != 0; }
   bool ok() const { return status >= 200 && status < 300; }
   // "HTTP <status>" or the transport's reason, for an outbox's last_error.
@@ -27,6 +28,10 @@ class OutboundClient {
   ~OutboundClient();
   OutboundClient(const OutboundClient&) = delete;
   OutboundClient& operator=(const OutboundClient&) = delete;
+
+  // Checks the peer's TLS certificate against FILE (a certificate or CA bundle) instead
+  // of the system's trust store.
+  void TrustCertificate(const std::string& file);
 
   OutboundReply Post(const std::string& path,
                      const std::vector<std::pair<std::string, std::string>>& headers,

@@ -5,9 +5,12 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <set>
 #include <thread>
 
-#include "common/test_util.h"
+#include "core/clock.h"
+#include "testing.h"
 #include "core/uuid.h"
 #include "crypto/envelope.h"
 #include "server/platform/link_seal.h"
@@ -52,6 +55,8 @@ class Node : public ServerTest {
   using ServerTest::As;
   using ServerTest::RegisterDevice;
   using ServerTest::UserWithRoles;
+  using ServerTest::Ready;
+  using ServerTest::Api;  // the integration token: operator (events.read, reports.read)
 
   // Registers NODE below this one; writes its link secret to a file in DIR.
   fs::path AddNode(const std::string& node, const std::string& level, const fs::path& dir) {
@@ -133,7 +138,7 @@ int Upload(TestDevice& dev, int n) {
 
 // Records of KIND (access + alarm = "") at NODE, counted through the search.
 int64_t Count(Node& node, const std::string& query) {
-  const auto r = node.Sys("GET", "/api/v1/platform/records?limit=1&" + query);
+  const auto r = node.Api("GET", "/api/v1/platform/records?limit=1&" + query);
   EXPECT_EQ(r.status, 200) << r.body;
   return r.body.value("total", int64_t(-1));
 }
@@ -185,7 +190,8 @@ TEST_F(PlatformTest, RecordsGoUpOnceInOrderAndEachLevelSeesItsOwn) {
   const int sent2 = Upload(g2, 8);   // 8 access + 2 alarms
   ASSERT_TRUE(WaitFor([&] {
     return Count(*city_, "kind=access") == 28 && Count(*city_, "kind=alarm") == 7;
-  })) << Count(*city_, "kind=access");
+  })) << Count(*city_, "kind=access") << c1_->Sys("GET", "/api/v1/platform/uplink").body
+      << d1_->Sys("GET", "/api/v1/platform/uplink").body << Count(*d1_, "kind=access");
   EXPECT_EQ(sent1 + sent2, 35);
   // The district holds its own community only; the city both, each under its district.
   EXPECT_EQ(Count(*d1_, "kind=access"), 20);
@@ -199,13 +205,13 @@ TEST_F(PlatformTest, RecordsGoUpOnceInOrderAndEachLevelSeesItsOwn) {
   // Health reached the city too: the community's name, its devices and its backlog.
   ASSERT_TRUE(WaitFor([&] { return Count(*city_, "kind=health&community=c1") > 0; }));
   // Minimal by default: identity codes and decisions, no photo.
-  const auto one = city_->Sys("GET", "/api/v1/platform/records?community=c1&kind=access&limit=1");
+  const auto one = city_->Api("GET", "/api/v1/platform/records?community=c1&kind=access&limit=1");
   ASSERT_EQ(one.body["items"].size(), 1u);
   EXPECT_FALSE(one.body["items"][0]["body"].contains("crop_jpeg"));
   EXPECT_EQ(one.body["items"][0]["district"], "d1");
 
   // Numbers run without a gap per community and stream (in order, none lost).
-  const auto all = d1_->Sys("GET", "/api/v1/platform/records?community=c1&limit=1000");
+  const auto all = d1_->Api("GET", "/api/v1/platform/records?community=c1&limit=1000");
   std::set<int64_t> seqs;
   for (const auto& r : all.body["items"])
     if (r["stream"] == "events") seqs.insert(r["seq"].get<int64_t>());
@@ -269,7 +275,9 @@ TEST_F(PlatformTest, CommandsGoDownAndTheirConfirmationsComeBackUp) {
 
   auto states = [](Node& n) {
     std::map<std::string, std::string> out;
-    for (const auto& c : n.Sys("GET", "/api/v1/platform/commands").body["items"])
+    const auto list = n.Sys("GET", "/api/v1/platform/commands");
+    EXPECT_EQ(list.status, 200) << list.body;
+    for (const auto& c : list.body["items"])
       out[c["target"].get<std::string>() + "/" + c["kind"].get<std::string>()] = c["state"];
     return out;
   };
@@ -283,7 +291,7 @@ TEST_F(PlatformTest, CommandsGoDownAndTheirConfirmationsComeBackUp) {
       << json(states(*d1_));
   // The notice reached each community's terminals; the limit shortened c1's event period.
   for (Node* c : {c1_.get(), c2_.get()}) {
-    const auto n = c->Sys("GET", "/api/v1/notices");
+    const auto n = c->Api("GET", "/api/v1/notices");
     ASSERT_EQ(n.status, 200) << n.body;
     ASSERT_EQ(n.body["items"].size(), 1u) << n.body;
     EXPECT_EQ(n.body["items"][0]["title"], "停水通知");

@@ -37,7 +37,7 @@ json RecordJson(const UplinkRecord& r, const std::string& self, const std::strin
   if (body.is_discarded()) body = json::object();
   return {{"origin", r.origin.empty() ? self : r.origin},
           {"stream", r.stream.empty() ? stream : r.stream},
-          {"seq", r.seq ? r.seq : r.link_seq},
+          {"seq", r.seq},
           {"community", r.community},
           {"district", r.district},
           {"kind", r.kind},
@@ -221,8 +221,8 @@ bool UplinkSender::PushOnce(bool* more) {
   if (!reply.ok()) {
     std::string why = reply.Describe();
     const json j = json::parse(reply.body, nullptr, false);
-    if (j.is_object() && j.contains("message") && j["message"].is_string())
-      why += ": " + j["message"].get<std::string>();
+    if (j.is_object() && j.contains("error") && j["error"].is_object())
+      why += ": " + j["error"].value("message", "");
     return fail(why);
   }
   json answer;

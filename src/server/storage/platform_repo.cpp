@@ -71,10 +71,12 @@ std::string UplinkOutboxSql(db::Dialect dialect) {
          " NOT NULL);"
          "CREATE INDEX uplink_outbox_link ON uplink_outbox(link_seq);"
          // The last number given: sent rows are deleted, numbers are never given twice.
+         // own_seq: the numbers of this node's own records, without a gap even where
+         // relayed records take link numbers in between (the level above checks them).
          "CREATE TABLE uplink_counter(last_seq " +
-         t.integer +
+         t.integer + " NOT NULL, own_seq " + t.integer +
          " NOT NULL);"
-         "INSERT INTO uplink_counter(last_seq) VALUES(0);";
+         "INSERT INTO uplink_counter(last_seq, own_seq) VALUES(0, 0);";
 }
 
 std::string PlatformTablesSql(db::Dialect dialect) {
@@ -135,25 +137,25 @@ void PlatformRepo::Enqueue(db::Conn& c, const UplinkRecord& r, int64_t now_ms) {
 }
 
 int64_t PlatformRepo::Number(db::Conn& c, int64_t limit) {
-  Stmt last(c, "SELECT last_seq FROM uplink_counter");
+  Stmt last(c, "SELECT last_seq, own_seq FROM uplink_counter");
   if (!last.Step()) throw Error(ErrorCode::kCorrupt, "uplink_counter has no row");
-  int64_t next = last.Int(0);
-  Stmt todo(c, "SELECT id FROM uplink_outbox WHERE link_seq = 0 ORDER BY id LIMIT ?");
+  int64_t next = last.Int(0), own = last.Int(1);
+  Stmt todo(c, "SELECT id, seq FROM uplink_outbox WHERE link_seq = 0 ORDER BY id LIMIT ?");
   todo.Bind(1, limit);
-  std::vector<int64_t> ids;
-  while (todo.Step()) ids.push_back(todo.Int(0));
-  Stmt set(c, "UPDATE uplink_outbox SET link_seq = ? WHERE id = ?");
-  for (int64_t id : ids) {
-    set.Bind(1, ++next).Bind(2, id);
+  std::vector<std::pair<int64_t, int64_t>> rows;
+  while (todo.Step()) rows.emplace_back(todo.Int(0), todo.Int(1));
+  Stmt set(c, "UPDATE uplink_outbox SET link_seq = ?, seq = ? WHERE id = ?");
+  for (const auto& [id, seq] : rows) {
+    set.Bind(1, ++next).Bind(2, seq ? seq : ++own).Bind(3, id);
     set.Run();
     set.Reset();
   }
-  if (!ids.empty()) {
-    Stmt u(c, "UPDATE uplink_counter SET last_seq = ?");
-    u.Bind(1, next);
+  if (!rows.empty()) {
+    Stmt u(c, "UPDATE uplink_counter SET last_seq = ?, own_seq = ?");
+    u.Bind(1, next).Bind(2, own);
     u.Run();
   }
-  return int64_t(ids.size());
+  return int64_t(rows.size());
 }
 
 std::vector<UplinkRecord> PlatformRepo::Numbered(db::Conn& c, int64_t limit) {

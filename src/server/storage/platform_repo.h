@@ -66,7 +66,8 @@ class PlatformRepo {
   // Own records: ORIGIN and STREAM empty, numbered when they are sent; relayed ones keep
   // theirs.
   static void Enqueue(db::Conn& c, const UplinkRecord& r, int64_t now_ms);
-  // Gives the next link numbers to rows still without one, in id order; returns how many.
+  // Gives the next link numbers to rows still without one, in id order, and own records
+  // their SEQ (numbers of their own, without gaps); returns how many.
   static int64_t Number(db::Conn& c, int64_t limit);
   static std::vector<UplinkRecord> Numbered(db::Conn& c, int64_t limit);
   static void Acked(db::Conn& c, int64_t up_to_link_seq);

@@ -213,6 +213,40 @@ const char* ServerRoleName(ServerRole r) {
   return "all";
 }
 
+namespace {
+
+void ApplyPlatform(const json& v, PlatformOptions& p) {
+  if (!v.is_object()) BadConfig("platform", "must be an object");
+  for (const auto& [k, x] : v.items()) {
+    const std::string key = "platform." + k;
+    if (k == "level")
+      p.level = x.get<std::string>();
+    else if (k == "id")
+      p.id = x.get<std::string>();
+    else if (k == "name")
+      p.name = x.get<std::string>();
+    else if (k == "upstream")
+      p.upstream = x.get<std::string>();
+    else if (k == "upstream_secret_file")
+      p.upstream_secret_file = x.get<std::string>();
+    else if (k == "upstream_ca_file")
+      p.upstream_ca_file = x.get<std::string>();
+    else if (k == "send_photos")
+      p.send_photos = x.get<bool>();
+    else if (k == "heartbeat_ms")
+      p.heartbeat_ms = Int(x, key, 100, 600000);
+    else if (k == "health_interval_s")
+      p.health_interval_s = Int(x, key, 1, 86400);
+    else if (k == "batch")
+      p.batch = Int(x, key, 1, 5000);
+    else
+      throw Error(ErrorCode::kInvalidArgument, "unknown config key \"" + key + "\"");
+  }
+  ValidatePlatformOptions(p);
+}
+
+}  // namespace
+
 void ServerOptions::ApplyConfig(const json& c) {
   if (!c.is_object()) throw Error(ErrorCode::kInvalidArgument, "config must be a JSON object");
   for (const auto& [key, v] : c.items()) {
@@ -299,6 +333,8 @@ void ServerOptions::ApplyConfig(const json& c) {
         ApplySecurity(v, security);
       else if (key == "site_calibration")
         ApplySiteCalibration(v, site_calibration);
+      else if (key == "platform")
+        ApplyPlatform(v, platform);
       else if (key == "check_liveness")
         gate.check_liveness = v.get<bool>();
       else if (key == "liveness_threshold") {
@@ -356,6 +392,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                                     ": " + ec.message());
   fs::permissions(m.options.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   CheckRole(m.options);
+  ValidatePlatformOptions(m.options.platform);
   m.keys = ServerKeys::LoadOrCreate(m.options.data_dir);
   m.db = storage::OpenArchiveAt(m.options.database, m.options.data_dir);
   AuditPolicy audit_policy;
@@ -458,6 +495,16 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                  : std::make_unique<EventStore>(
                        storage::OpenEventsAt(m.options.database, m.options.data_dir),
                        m.options.data_dir, m.keys.events_key, *m.blobs);
+  // The link to the level above (docs/platform.md): every stored event is queued for it in
+  // its own transaction (R3.3.2.4); the captures' outbox joins once the snapshot service runs.
+  m.uplink = std::make_unique<UplinkSender>(
+      m.options.platform, UplinkSender::Deps{&m.events->database(), nullptr, m.runtime.leader.get(),
+                                             [&m] { return m.PlatformHealth(); },
+                                             [&m](const storage::PlatformCommand& cmd) {
+                                               return m.ApplyPlatformCommand(cmd);
+                                             }});
+  m.events->SetOnStored(
+      [&m](db::Conn& conn, const storage::EventRow& row) { m.uplink->OnEvent(conn, row); });
   m.exports = std::make_unique<ExportService>(
       ExportDeps{m.db.get(), m.accounts.get(),
                  // An approved export's events: the event store's CSV under the filter the
@@ -534,8 +581,13 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     auto conn = m.db->Acquire();
     Audit(conn, actor, action, object, detail);
   };
+  if (m.options.platform.upper())
+    m.hub = std::make_unique<PlatformHub>(m.options.platform, m.events->database(),
+                                          m.keys.events_key, audit);
   // Before the event routes: GET /api/v1/events/stream must not match /events/{id}.
   m.StartSnapshotService();
+  m.uplink->SetCaptures(&m.viid->database());
+  RegisterPlatformHandlers(m.router, m.hub.get(), *m.uplink, m.events->database());
   RegisterViidHandlers(m.router, m.viid,
                        {[&m](const Principal& p) { return m.ScopedDevices(p); },
                         [&m](const Principal& p) { return m.ScopedBuildings(p); },
@@ -639,6 +691,7 @@ void Server::Start() {
     m.started = true;
     m.StartBackground();
     m.site_thresholds->Start();
+    m.uplink->Start();
     spdlog::info("worker: {} recognition threads, no listener", m.options.recognition_workers);
     return;
   }
@@ -697,6 +750,7 @@ void Server::Start() {
   m.started = true;
   m.StartBackground();
   m.site_thresholds->Start();
+  m.uplink->Start();
 }
 
 void Server::Impl::StartSnapshotService() {
@@ -732,11 +786,92 @@ void Server::Impl::StartSnapshotService() {
   deps.blobs = blobs.get();
   deps.distributed = runtime.distributed();
   deps.nats = runtime.nats;
+  deps.on_finished = [this](db::Conn& conn, const CaptureDetail& d,
+                            const std::vector<uint8_t>& crop) {
+    if (uplink) uplink->OnCapture(conn, d, crop);
+  };
   ViidOptions vo;
   vo.workers = options.role == ServerRole::kApi ? 0 : options.recognition_workers;
   vo.embed_flip = options.snapshot_mirror;
   viid = std::make_shared<ViidService>(std::move(deps), keys.events_key, vo);
   viid->Start();
+}
+
+json Server::Impl::PlatformHealth() {
+  json out;
+  {
+    auto conn = db->AcquireReader();
+    out["persons"] = storage::PersonRepo::CountAll(conn);
+    out["devices"] = storage::DeviceRepo::CountActive(conn);
+  }
+  if (viid) {
+    int64_t cameras = 0, online = 0;
+    for (const auto& d : viid->cameras().List()) {
+      ++cameras;
+      if (d.registered) ++online;
+    }
+    out["cameras"] = cameras;
+    out["cameras_registered"] = online;
+  }
+  out["role"] = ServerRoleName(options.role);
+  return out;
+}
+
+std::pair<std::string, std::string> Server::Impl::ApplyPlatformCommand(
+    const storage::PlatformCommand& cmd) {
+  // A district hands its communities' commands down; a community applies them.
+  if (hub) return hub->Relay(cmd);
+  if (cmd.kind != "policy") return {"failed", "未知指令 / unknown command " + cmd.kind};
+  const json body = json::parse(cmd.body);
+  Principal who;
+  who.name = "platform:" + cmd.issuer;
+  who.source = "uplink";
+  json applied = json::object();
+  if (body.contains("retention_max_months")) {
+    // Limits from above: a period longer than the limit is shortened to it, never below
+    // what the guideline requires here (RetentionSettings' own minimums, R3.3.2.6).
+    static const std::map<std::string, std::string> kKeys = {
+        {"snapshots", "snapshot_months"}, {"events", "event_months"}, {"video", "video_months"}};
+    const RetentionPolicy now = retention_settings->Current();
+    json change = json::object();
+    for (const auto& [what, months] : body["retention_max_months"].items()) {
+      const auto key = kKeys.find(what);
+      if (key == kKeys.end()) continue;
+      for (const auto& l : RetentionSettings::Limits())
+        if (key->second == l.key && now.*l.field > months.get<int>())
+          change[l.key] = months.get<int>();
+    }
+    if (!change.empty()) retention_settings->Update(change, who);
+    applied["retention"] = change;
+  }
+  if (body.contains("alert_rules")) {
+    json rules = json::array();
+    for (const auto& r : body["alert_rules"]) {
+      const std::string type = r["type"].get<std::string>();
+      const json params = r.value("params", json::object());
+      bool found = false;
+      for (const auto& have : viid->alerts().Rules())
+        if (have.type == type) {
+          viid->alerts().UpdateRule(have.id, {{"params", params}, {"enabled", true}});
+          found = true;
+        }
+      if (!found) {
+        AlertRule rule;
+        rule.type = type;
+        rule.name = "上级策略 / policy from " + cmd.issuer;
+        rule.params = params;
+        viid->alerts().AddRule(rule);
+      }
+      rules.push_back(type);
+    }
+    applied["alert_rules"] = rules;
+  }
+  {
+    auto conn = db->Acquire();
+    Audit(conn, who.name, "platform.policy.apply", cmd.issuer + "/" + std::to_string(cmd.issuer_id),
+          applied);
+  }
+  return {"applied", applied.dump()};
 }
 
 void Server::Impl::StartBackground() {
@@ -792,6 +927,7 @@ void Server::Stop() {
     if (m.http) m.http->Stop();
     m.started = false;
   }
+  if (m.uplink) m.uplink->Stop();
   if (m.viid) m.viid->Stop();
   if (m.site_thresholds) m.site_thresholds->Stop();
   if (m.index_sync) m.index_sync->Stop();

@@ -27,6 +27,7 @@
 #include "server/enrolment/face_gate.h"
 #include "server/http/http_server.h"
 #include "server/matching/site_thresholds.h"
+#include "server/platform/platform_options.h"
 #include "server/runtime/blob_store.h"
 
 namespace anju::server {
@@ -126,6 +127,8 @@ struct ServerOptions {
   SecurityPolicy security;
   // Per-site calibration after gallery changes (server/matching/site_thresholds.h).
   SiteCalibrationOptions site_calibration;
+  // Community, district or city, and the link to the level above (docs/platform.md).
+  PlatformOptions platform;
 
   // The config file: a JSON object with any of the keys "host", "port", "model_dir",
   // "thresholds_file", "max_body_mib", "http_threads", "enrolment_code_ttl_hours",
@@ -140,7 +143,9 @@ struct ServerOptions {
   // "lockout_s", "source_max_failures", "idle_timeout_s", "session_max_s",
   // "password_max_age_days", "password_history", "totp_for_admins", "views_per_hour_alarm"}.
   // "liveness_threshold", "site_calibration": false | {"enabled", "delay_s", "recheck_s",
-  // "min_persons", "target_fpir": [high, normal, low]}. Unknown keys, and numbers that are
+  // "min_persons", "target_fpir": [high, normal, low]}, "platform": {"level", "id", "name",
+  // "upstream", "upstream_secret_file", "upstream_ca_file", "send_photos", "heartbeat_ms",
+  // "health_interval_s", "batch"}. Unknown keys, and numbers that are
   // not integers within the key's range (port 0–65535, …), are refused (Error
   // kInvalidArgument).
   void ApplyConfig(const nlohmann::json& config);

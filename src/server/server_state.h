@@ -34,6 +34,8 @@
 #include "server/http/router.h"
 #include "server/matching/index_sync.h"
 #include "server/matching/site_thresholds.h"
+#include "server/platform/platform_hub.h"
+#include "server/platform/uplink_sender.h"
 #include "server/retention/retention.h"
 #include "server/retention/retention_settings.h"
 #include "server/runtime/runtime.h"
@@ -89,6 +91,10 @@ struct Server::Impl {
   // The snapshot service (GA/T 1400 cameras, viid/viid_service.h), shared with its route
   // handlers; after the event store, the index and the site levels it uses.
   std::shared_ptr<ViidService> viid;
+  // The three-level platform (docs/platform.md): the link to the level above (idle without
+  // an upstream) and, at a district or city, the links from below (null in a community).
+  std::unique_ptr<UplinkSender> uplink;
+  std::unique_ptr<PlatformHub> hub;
   // The data disk: 507 on a full disk, the storage_full alarm, /healthz (storage_health.h).
   std::unique_ptr<StorageHealth> storage;
   Router router;
@@ -123,6 +129,10 @@ struct Server::Impl {
   void LoadIndex();
   // Retention schedule (events); started by Server::Start.
   void StartBackground();
+  // The health record this node sends up, and a command from above applied here
+  // (docs/platform.md): (state, result) to confirm, state "" when relayed down.
+  nlohmann::json PlatformHealth();
+  std::pair<std::string, std::string> ApplyPlatformCommand(const storage::PlatformCommand& cmd);
   // Creates and starts the snapshot service on this process's runtime.
   void StartSnapshotService();
 

@@ -366,6 +366,11 @@ IngestResult EventStore::Ingest(const std::string& device_id, const json& body) 
       row.payload = std::move(p.payload_text);
       row.snapshot_bytes = int64_t(p.jpeg.size());
       writer.Insert(row, device_id, now);
+      if (on_stored_) {
+        row.device_id = device_id;
+        row.received_ms = now;
+        on_stored_(c, row);
+      }
       if (!p.jpeg.empty())
         writer.InsertSnapshot(
             {p.id, p.time_ms, SnapshotKey(p.id, p.time_ms), int64_t(sealed[i].size())});

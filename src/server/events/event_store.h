@@ -44,6 +44,10 @@
 
 namespace anju::db {
 class Db;
+class Conn;
+}  // namespace anju::db
+namespace anju::server::storage {
+struct EventRow;
 }
 namespace anju::server::runtime {
 class BlobStore;
@@ -212,6 +216,12 @@ class EventStore {
   // All stored events, quarantined events and alarms of the batch commit in one
   // transaction; when Ingest returns, all of it is durable.
   IngestResult Ingest(const std::string& device_id, const nlohmann::json& body);
+  // Runs on Ingest's transaction for each event it stores (the platform's uplink,
+  // server/platform/uplink_sender.h): the event and what depends on it commit together.
+  // Set once, before the first Ingest.
+  void SetOnStored(std::function<void(db::Conn&, const storage::EventRow&)> fn) {
+    on_stored_ = std::move(fn);
+  }
 
   EventPage Query(const EventQuery& query) const;
   // One event; Error(kNotFound) when unknown.
@@ -299,6 +309,7 @@ class EventStore {
   void Open();
 
   std::filesystem::path data_dir_;
+  std::function<void(db::Conn&, const storage::EventRow&)> on_stored_;
   crypto::DataKey key_;
   EventStoreOptions options_;
   std::unique_ptr<runtime::BlobStore> own_blobs_;  // when none was given

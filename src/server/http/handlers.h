@@ -38,6 +38,8 @@ struct Principal;
 class StorageHealth;
 class SiteThresholds;
 class ViidService;
+class PlatformHub;
+class UplinkSender;
 
 // Login, logout, one's password, TOTP and sessions (http/access_handlers.cpp).
 void RegisterSessionHandlers(Router& router, AccountService& accounts);
@@ -115,5 +117,11 @@ void RegisterAuditHandlers(Router& router, db::Db& archive, const crypto::DataKe
 void RegisterAdminHandlers(Router& router, RetentionSettings& retention, int64_t interval_s,
                            std::function<nlohmann::json()> keys,
                            std::function<nlohmann::json(const Request&)> rotate);
+
+// The three-level platform (http/platform_handlers.cpp): this node's uplink and the notices
+// from above always; with HUB (a district or city platform) the link from below, its nodes,
+// commands down and the views across communities.
+void RegisterPlatformHandlers(Router& router, PlatformHub* hub, UplinkSender& uplink,
+                              db::Db& events);
 
 }  // namespace anju::server

@@ -18,6 +18,11 @@ OutboundClient::OutboundClient(const std::string& base, int connect_s, int io_s)
 
 OutboundClient::~OutboundClient() = default;
 
+void OutboundClient::TrustCertificate(const std::string& file) {
+  impl_->client.set_ca_cert_path(file.c_str());
+  impl_->client.enable_server_certificate_verification(true);
+}
+
 OutboundReply OutboundClient::Post(const std::string& path,
                                    const std::vector<std::pair<std::string, std::string>>& headers,
                                    const std::string& body, const std::string& content_type) {

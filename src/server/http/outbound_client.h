@@ -15,7 +15,8 @@ struct OutboundReply {
   std::string error;             // the transport's reason when there was no answer
   std::string www_authenticate;  // of a 401
   std::string body;              // the answer's body (at most kMaxBody bytes kept)
-  static constexpr size_t kMaxBody = 64 * 1024;
+  // A platform link's sealed answer carries up to 100 commands.
+  static constexpr size_t kMaxBody = 4 * 1024 * 1024;
   bool answered() const { return status != 0; }
   bool ok() const { return status >= 200 && status < 300; }
   // "HTTP <status>" or the transport's reason, for an outbox's last_error.
@@ -29,6 +30,10 @@ class OutboundClient {
   ~OutboundClient();
   OutboundClient(const OutboundClient&) = delete;
   OutboundClient& operator=(const OutboundClient&) = delete;
+
+  // Checks the peer's TLS certificate against FILE (a certificate or CA bundle) instead
+  // of the system's trust store.
+  void TrustCertificate(const std::string& file);
 
   OutboundReply Post(const std::string& path,
                      const std::vector<std::pair<std::string, std::string>>& headers,

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "server/storage/partitions.h"
+#include "server/storage/platform_repo.h"
 
 namespace anju::server::storage {
 
@@ -56,7 +57,10 @@ CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;)
 INSERT INTO stranger_ids SELECT COALESCE(MAX(id), 0) + 1 FROM strangers;)",
       // Nothing: PostgreSQL's step 5 partitions the captures by month; SQLite keeps one
       // table each and retention deletes rows (docs/storage.md).
-      ""};
+      "",
+      // 6: the uplink outbox of the three-level platform (docs/platform.md): recognised
+      // captures' metadata, queued in the transaction that finishes them.
+      UplinkOutboxSql(db::Dialect::kSqlite)};
   return m;
 }
 
@@ -175,7 +179,8 @@ CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);)",
   width BIGINT NOT NULL, height BIGINT NOT NULL, PRIMARY KEY(capture_id, n));)",
       R"(CREATE SEQUENCE stranger_ids;
 SELECT setval('stranger_ids', COALESCE((SELECT MAX(id) FROM strangers), 0) + 1, false);)",
-      PostgresPartitionCaptures()};
+      PostgresPartitionCaptures(),
+      UplinkOutboxSql(db::Dialect::kPostgres)};
   return m;
 }
 

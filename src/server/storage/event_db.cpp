@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "server/storage/partitions.h"
+#include "server/storage/platform_repo.h"
 
 namespace anju::server::storage {
 
@@ -185,6 +186,9 @@ const db::Migrations& EventsSchema() {
           // 2: nothing (PostgreSQL partitions events by month; SQLite keeps one table and
           // retention deletes rows, docs/storage.md).
           "",
+          // 3: the three-level platform (docs/platform.md): the uplink outbox and an upper
+          // level's links, records, commands, scopes and notices.
+          PlatformTablesSql(db::Dialect::kSqlite),
       },
       /*postgres=*/{
           // 1: the same tables; keys from identities, times and sizes as BIGINT.
@@ -271,6 +275,8 @@ const db::Migrations& EventsSchema() {
           // before an insert. seq draws from a sequence (no identity on partitioned
           // tables in PostgreSQL 15) and keeps its values: cursors stay valid.
           PostgresPartitionEvents(),
+          // 3: as on SQLite.
+          PlatformTablesSql(db::Dialect::kPostgres),
       }};
   return m;
 }

@@ -112,6 +112,9 @@ struct ViidDeps {
   // The NATS connection when the seams are on NATS: live preview frames go to a key-value
   // bucket of their own, held in the NATS server's memory (never on its disk).
   std::shared_ptr<runtime::NatsConnection> nats;
+  // A capture finished by recognition, on the transaction that finishes it, with its face
+  // crop: the three-level platform's uplink (server/platform/uplink_sender.h). May be empty.
+  std::function<void(db::Conn&, const CaptureDetail&, const std::vector<uint8_t>&)> on_finished;
 };
 
 // Running totals since start (the stats endpoint).

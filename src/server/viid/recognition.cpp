@@ -92,12 +92,12 @@ bool RecognitionWorkers::Finish(const RecognitionJob& job, const RecognitionResu
   // it (R3.3.2.4): a worker killed, or a database lost, between the two can neither leave
   // a `done` capture unforwarded nor, on redelivery, queue it twice.
   CaptureDetail detail;
-  std::function<void(db::Conn&, const CaptureDetail&)> forward;
-  if (r.state == "done")
-    forward = [&](db::Conn& conn, const CaptureDetail& d) {
-      forwarders_.ForwardCapture(conn, d, crop);
-    };
-  if (!captures_.Finish(job.capture_id, r, now, forward, &detail)) return false;
+  const auto& on_finished = ctx_.deps().on_finished;
+  auto also = [&](db::Conn& conn, const CaptureDetail& d) {
+    if (r.state == "done") forwarders_.ForwardCapture(conn, d, crop);
+    if (on_finished) on_finished(conn, d, crop);  // the platform's uplink (R3.3.2.4)
+  };
+  if (!captures_.Finish(job.capture_id, r, now, also, &detail)) return false;
   ctx_.stats().AddLatency(now - job.enqueued_ms);
   ++ctx_.stats().recognised;
   try {

@@ -241,6 +241,7 @@ void InstallBenchPlatform(CLI::App& root) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     const double catch_up_s = Since(t_heal);
+    const bool timed_out = at_city < sent;
     const int64_t at_district = total(district);
     at_city = total(city);
     // Doubled: a record stored twice would count twice (the keys forbid it; counted anyway).
@@ -260,6 +261,7 @@ void InstallBenchPlatform(CLI::App& root) {
                 {"at_district", at_district},
                 {"at_city", at_city},
                 {"lost", lost},
+                {"timed_out", timed_out},
                 {"duplicated", duplicated},
                 {"backlog_at_cut", backlog},
                 {"catch_up_s", catch_up_s},

@@ -261,8 +261,8 @@ json PlatformHub::Receive(const json& envelope) {
       } else {
         if (r.origin != node_id) r.community = r.origin;
         if (!r.community.empty()) {
-          const auto known = PlatformRepo::Community(c, r.community);
-          if (known && known->via != node_id)
+          const auto via = PlatformRepo::CommunityVia(c, r.community);
+          if (via && *via != node_id)
             throw Error(ErrorCode::kPermissionDenied,
                         "小区 " + r.community + " 属于另一个区 / belongs to another district");
         }
@@ -390,9 +390,9 @@ json PlatformHub::Commands(const Principal& who, int64_t limit) {
 
 std::pair<std::string, std::string> PlatformHub::Relay(const PlatformCommand& cmd) {
   auto c = db_.Acquire();
-  const auto row = PlatformRepo::Community(c, cmd.target);
+  const auto via = PlatformRepo::CommunityVia(c, cmd.target);
   const auto node = PlatformRepo::Node(c, cmd.target);
-  if (!row || !node || node->disabled)
+  if (!via || !node || node->disabled)
     return {"failed", "本区没有此小区 / no such community in this district: " + cmd.target};
   PlatformCommand relayed = cmd;
   relayed.via = cmd.target;

@@ -330,6 +330,13 @@ std::optional<CommunityRow> PlatformRepo::Community(db::Conn& c, const std::stri
   return CommunityOf(s);
 }
 
+std::optional<std::string> PlatformRepo::CommunityVia(db::Conn& c, const std::string& id) {
+  Stmt s(c, "SELECT via FROM platform_communities WHERE id = ?");
+  s.Bind(1, id);
+  if (!s.Step()) return std::nullopt;
+  return s.Text(0);
+}
+
 std::vector<CommunityRow> PlatformRepo::Communities(db::Conn& c) {
   Stmt s(c, std::string(kCommunitySelect) + " ORDER BY district, id");
   std::vector<CommunityRow> out;

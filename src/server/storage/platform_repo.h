@@ -102,6 +102,9 @@ class PlatformRepo {
                               const std::optional<std::string>& name,
                               const std::optional<std::string>& health);
   static std::optional<CommunityRow> Community(db::Conn& c, const std::string& id);
+  // The node a community's records come through (nullopt: never seen); one key lookup, for
+  // every record received.
+  static std::optional<std::string> CommunityVia(db::Conn& c, const std::string& id);
   static std::vector<CommunityRow> Communities(db::Conn& c);
   static std::vector<UplinkRecord> Records(db::Conn& c, const RecordFilter& f, int64_t* total);
   // Records per community and kind (and access decision for access records), FROM..TO.

@@ -7,6 +7,7 @@
 // (R3.3.2.4, R3.4.2.1). The last line is one JSON object with --json.
 #include <httplib.h>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -187,6 +188,9 @@ void InstallBenchPlatform(CLI::App& root) {
   cmd->add_option("--dir", dir, "working directory (default: a fresh temporary one, removed)");
   cmd->add_flag("--json", as_json, "print the figures as one JSON line at the end");
   cmd->callback([] {
+    // The servers in this process write to peers that a stopped district leaves closed
+    // (TLS writes with write(2)): fail that request, not the process, as anju-server does.
+    std::signal(SIGPIPE, SIG_IGN);
     const fs::path work = dir.empty() ? fs::temp_directory_path() /
                                             ("anju-bench-platform-" + std::to_string(::getpid()))
                                       : fs::path(dir);
